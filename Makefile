@@ -1,0 +1,41 @@
+# Everything a fresh machine needs is here: Python 3.11+ and make. The virtualenv is built from
+# uv.lock (via a pinned uv installed into .tools/), and rebuilt whenever the lock changes.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml | sha256sum | cut -c1-12)
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+export GX_ANALYTICS_ENABLED := false
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup demo test check-defs bench dev clean
+
+setup: $(SYNCED)
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SYNCED): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	rm -f $(VENV)/.synced-*
+	touch $@
+
+demo: setup
+	$(VENV)/bin/liqf demo
+
+check-defs: setup
+	$(VENV)/bin/dg check defs
+
+test: setup check-defs
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(VENV)/bin/python bench/ingest_node_fills.py
+
+dev: setup
+	$(VENV)/bin/dg dev
+
+clean:
+	rm -rf data/lake data/forensics.duckdb data/forensics.duckdb.lock data/demo

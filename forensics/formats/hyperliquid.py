@@ -1,0 +1,595 @@
+"""Hyperliquid wire shapes and their normalization into the canonical tables.
+
+Fills (the large volume) are normalized set-wise in DuckDB over Arrow batches of raw JSON text, so
+millions of fills never pass through a per-fill Python loop. Snapshots and asset contexts are small
+and are normalized in Python with exact ``Decimal`` parsing.
+
+Every record either becomes a row or a quarantine entry with a reason; callers reconcile
+``records_read == rows + quarantined``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, NotRequired, TypedDict
+
+import duckdb
+import pyarrow as pa
+
+from forensics.schema import (
+    DECIMAL,
+    ACCOUNT_SNAPSHOTS,
+    ASSET_CTXS,
+    FILLS,
+    HYPERLIQUID_DIRS,
+    LIQUIDATION_METHODS,
+    POSITION_SNAPSHOTS,
+    Table,
+)
+
+VENUE = "hyperliquid"
+RAW_TEXT_LIMIT = 8192
+
+
+# --- wire shapes (exact JSON; prices and sizes are decimal strings, times epoch ms) -----------------
+
+
+class WireLiquidation(TypedDict):
+    liquidatedUser: NotRequired[str]
+    markPx: str
+    method: Literal["market", "backstop"]
+
+
+class WireFill(TypedDict):
+    coin: str
+    px: str
+    sz: str
+    side: Literal["B", "A"]
+    time: int
+    startPosition: str
+    dir: str
+    closedPnl: str
+    hash: str
+    oid: int
+    crossed: bool
+    fee: str
+    tid: int
+    feeToken: str
+    builderFee: NotRequired[str]
+    cloid: NotRequired[str]
+    twapId: NotRequired[int | None]
+    liquidation: NotRequired[WireLiquidation]
+
+
+class WireNodeFillsBlock(TypedDict):
+    """One line of ``node_fills_by_block/hourly/YYYYMMDD/H.lz4``; events are ``[user, fill]`` pairs."""
+
+    local_time: str
+    block_time: str
+    block_number: int
+    events: list[tuple[str, WireFill]]
+
+
+class WireLeverage(TypedDict):
+    type: Literal["cross", "isolated"]
+    value: int
+    rawUsd: NotRequired[str]
+
+
+class WirePosition(TypedDict):
+    coin: str
+    szi: str
+    leverage: WireLeverage
+    entryPx: str
+    positionValue: str
+    unrealizedPnl: str
+    returnOnEquity: str
+    liquidationPx: str | None
+    marginUsed: str
+    maxLeverage: int
+    cumFunding: dict[str, str]
+
+
+class WireMarginSummary(TypedDict):
+    accountValue: str
+    totalNtlPos: str
+    totalRawUsd: str
+    totalMarginUsed: str
+
+
+class WireClearinghouseState(TypedDict):
+    marginSummary: WireMarginSummary
+    crossMarginSummary: WireMarginSummary
+    crossMaintenanceMarginUsed: str
+    withdrawable: str
+    assetPositions: list[dict[str, Any]]
+    time: int
+
+
+class WireSnapshotLine(TypedDict):
+    """One line of a position snapshot file."""
+
+    time: int
+    user: str
+    state: WireClearinghouseState
+
+
+class WireAssetCtxLine(TypedDict):
+    """One line of an asset-context file: ``ctxs`` is the ``metaAndAssetCtxs`` response pair."""
+
+    time: int
+    ctxs: list[Any]
+
+
+# --- fills, set-wise in DuckDB ------------------------------------------------------------------------
+
+_FILL_STRUCT = (
+    '{"coin":"VARCHAR","px":"VARCHAR","sz":"VARCHAR","side":"VARCHAR","time":"VARCHAR",'
+    '"startPosition":"VARCHAR","dir":"VARCHAR","closedPnl":"VARCHAR","hash":"VARCHAR","oid":"VARCHAR",'
+    '"crossed":"VARCHAR","fee":"VARCHAR","tid":"VARCHAR","feeToken":"VARCHAR","builderFee":"VARCHAR",'
+    '"cloid":"VARCHAR","twapId":"VARCHAR","liquidation":"JSON"}'
+)
+_LIQ_STRUCT = '{"liquidatedUser":"VARCHAR","markPx":"VARCHAR","method":"VARCHAR"}'
+
+
+def _sql_list(values: frozenset[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+
+
+# Stage A: block lines -> one row per event (node files). Lines that are not JSON objects with an
+# `events` array become a single quarantine row each.
+NODE_LINES_SQL = """
+CREATE OR REPLACE TEMP TABLE hl_events AS
+WITH parsed AS (
+    SELECT line_no, line, json_valid(line) AS ok FROM hl_lines
+), blocks AS (
+    SELECT line_no, line::JSON AS j FROM parsed WHERE ok
+)
+SELECT line_no,
+       CAST(generate_subscripts(evs, 1) AS INTEGER) AS event_index,
+       block_number_raw, block_time_raw, local_time_raw,
+       unnest(evs) AS ev
+FROM (
+    SELECT line_no,
+           json_extract(j, '$.events[*]') AS evs,
+           json_extract_string(j, '$.block_number') AS block_number_raw,
+           json_extract_string(j, '$.block_time') AS block_time_raw,
+           json_extract_string(j, '$.local_time') AS local_time_raw
+    FROM blocks WHERE json_type(j, '$.events') = 'ARRAY'
+)
+"""
+
+NODE_BAD_LINES_SQL = """
+SELECT line_no,
+       CAST(NULL AS INTEGER) AS event_index,
+       CASE WHEN NOT json_valid(line) THEN 'malformed JSON line'
+            WHEN json_type(line::JSON) <> 'OBJECT' THEN 'block line is not a JSON object'
+            WHEN json_type(line::JSON, '$.events') IS NULL THEN 'block has no events field'
+            ELSE 'block events is not a list (got ' || json_type(line::JSON, '$.events') || ')'
+       END AS reason,
+       left(line, {limit}) AS raw
+FROM hl_lines
+WHERE NOT json_valid(line) OR json_type(line::JSON) <> 'OBJECT'
+   OR coalesce(json_type(line::JSON, '$.events'), '') <> 'ARRAY'
+""".format(limit=RAW_TEXT_LIMIT)
+
+# Stage A for the info API: one row per response item, the owner known from the request.
+API_ITEMS_SQL = """
+CREATE OR REPLACE TEMP TABLE hl_events AS
+SELECT line_no,
+       CAST(NULL AS INTEGER) AS event_index,
+       CAST(NULL AS VARCHAR) AS block_number_raw,
+       CAST(NULL AS VARCHAR) AS block_time_raw,
+       CAST(NULL AS VARCHAR) AS local_time_raw,
+       json_array(owner, item::JSON) AS ev
+FROM hl_items
+"""
+
+# Stage B: events -> validated, typed fill rows; `reason` is NULL for good rows.
+FILL_ROWS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE hl_fill_rows AS
+WITH shaped AS (
+    SELECT *,
+           json_type(ev) AS ev_type,
+           json_array_length(ev) AS ev_len,
+           json_type(ev, '$[0]') AS user_type,
+           json_type(ev, '$[1]') AS fill_type
+    FROM hl_events
+), typed AS (
+    SELECT *,
+           CASE WHEN ev_type = 'ARRAY' AND ev_len = 2 AND user_type = 'VARCHAR' AND fill_type = 'OBJECT'
+                THEN json_transform(ev -> '$[1]', '{_FILL_STRUCT}') END AS f,
+           CASE WHEN ev_type = 'ARRAY' THEN ev ->> '$[0]' END AS user_raw
+    FROM shaped
+), liq AS (
+    SELECT *,
+           json_type(f.liquidation) AS liq_type,
+           CASE WHEN json_type(f.liquidation) = 'OBJECT'
+                THEN json_transform(f.liquidation, '{_LIQ_STRUCT}') END AS l
+    FROM typed
+), cast_ AS (
+    SELECT *,
+           TRY_CAST(f.px AS {DECIMAL}) AS px_d,
+           TRY_CAST(f.sz AS {DECIMAL}) AS sz_d,
+           TRY_CAST(f.startPosition AS {DECIMAL}) AS start_d,
+           TRY_CAST(f.closedPnl AS {DECIMAL}) AS pnl_d,
+           TRY_CAST(f.fee AS {DECIMAL}) AS fee_d,
+           TRY_CAST(f.builderFee AS {DECIMAL}) AS builder_fee_d,
+           TRY_CAST(l.markPx AS {DECIMAL}) AS mark_d,
+           CASE WHEN regexp_full_match(f.tid, '[0-9]{{1,20}}') THEN TRY_CAST(f.tid AS UBIGINT) END AS tid_u,
+           CASE WHEN regexp_full_match(f.oid, '[0-9]{{1,20}}') THEN TRY_CAST(f.oid AS UBIGINT) END AS oid_u,
+           CASE WHEN regexp_full_match(f.time, '[0-9]{{1,15}}') THEN TRY_CAST(f.time AS BIGINT) END AS time_i,
+           CASE WHEN regexp_full_match(f.twapId, '-?[0-9]{{1,19}}') THEN TRY_CAST(f.twapId AS BIGINT) END AS twap_i,
+           TRY_CAST(block_number_raw AS BIGINT) AS block_number_i,
+           TRY_CAST(block_time_raw AS TIMESTAMP_NS) AS block_time_ts,
+           TRY_CAST(local_time_raw AS TIMESTAMP_NS) AS local_time_ts
+    FROM liq
+)
+SELECT *,
+    CASE
+        WHEN f IS NULL THEN 'malformed event: expected [user address, fill object]'
+        WHEN NOT regexp_full_match(user_raw, '0x[0-9a-fA-F]{{40}}') THEN 'invalid user address'
+        WHEN f.coin IS NULL OR length(f.coin) = 0 THEN 'missing coin'
+        WHEN length(f.coin) > 64 THEN 'coin name longer than 64 characters'
+        WHEN f.tid IS NULL THEN 'missing tid'
+        WHEN tid_u IS NULL THEN 'non-integer tid'
+        WHEN time_i IS NULL THEN 'missing or non-integer time'
+        WHEN time_i < 1000000000000 OR time_i > 9999999999999 THEN 'time is not epoch milliseconds'
+        WHEN f.px IS NULL THEN 'missing px'
+        WHEN px_d IS NULL THEN 'non-numeric px'
+        WHEN px_d <= 0 THEN 'px is not positive'
+        WHEN f.sz IS NULL THEN 'missing sz'
+        WHEN sz_d IS NULL THEN 'non-numeric sz'
+        WHEN sz_d <= 0 THEN 'sz is not positive'
+        WHEN f.side IS NULL OR f.side NOT IN ('A', 'B') THEN 'unknown side value'
+        WHEN f.dir IS NULL THEN 'missing dir'
+        WHEN f.dir NOT IN ({_sql_list(HYPERLIQUID_DIRS)}) THEN 'unknown dir value'
+        WHEN f.startPosition IS NOT NULL AND start_d IS NULL THEN 'non-numeric startPosition'
+        WHEN f.closedPnl IS NOT NULL AND pnl_d IS NULL THEN 'non-numeric closedPnl'
+        WHEN f.fee IS NOT NULL AND fee_d IS NULL THEN 'non-numeric fee'
+        WHEN f.oid IS NOT NULL AND oid_u IS NULL THEN 'non-integer oid'
+        WHEN liq_type IS NOT NULL AND liq_type NOT IN ('OBJECT', 'NULL') THEN 'liquidation is not an object'
+        WHEN l IS NOT NULL AND (l.method IS NULL OR l.method NOT IN ({_sql_list(LIQUIDATION_METHODS)}))
+            THEN 'unknown liquidation method'
+        WHEN l IS NOT NULL AND l.markPx IS NOT NULL AND mark_d IS NULL THEN 'non-numeric liquidation markPx'
+        WHEN l IS NOT NULL AND l.liquidatedUser IS NOT NULL
+             AND NOT regexp_full_match(l.liquidatedUser, '0x[0-9a-fA-F]{{40}}') THEN 'invalid liquidatedUser address'
+        WHEN block_number_raw IS NOT NULL AND block_number_i IS NULL THEN 'non-integer block_number'
+        WHEN block_time_raw IS NOT NULL AND block_time_ts IS NULL THEN 'unparsable block_time'
+        ELSE NULL
+    END AS reason
+FROM cast_
+"""
+
+FILLS_SELECT_SQL = """
+SELECT
+    '{venue}' AS venue,
+    CAST(epoch_ms(time_i) AS DATE) AS date,
+    f.coin AS coin,
+    lower(user_raw) AS "user",
+    epoch_ms(time_i) AS time,
+    time_i AS time_ms,
+    block_number_i AS block_number,
+    block_time_ts AS block_time,
+    local_time_ts AS local_time,
+    event_index,
+    tid_u AS tid,
+    oid_u AS oid,
+    f.hash AS hash,
+    f.side AS side,
+    px_d AS px,
+    sz_d AS sz,
+    start_d AS start_position,
+    f.dir AS dir,
+    pnl_d AS closed_pnl,
+    fee_d AS fee,
+    f.feeToken AS fee_token,
+    builder_fee_d AS builder_fee,
+    f.crossed = 'true' AS crossed,
+    f.cloid AS cloid,
+    twap_i AS twap_id,
+    (l IS NOT NULL OR starts_with(f.dir, 'Liquidated')) AS is_liquidation,
+    (lower(l.liquidatedUser) = lower(user_raw) OR starts_with(f.dir, 'Liquidated')) IS TRUE AS is_liquidated_leg,
+    lower(l.liquidatedUser) AS liquidated_user,
+    mark_d AS liquidation_mark_px,
+    l.method AS liquidation_method,
+    f.dir = 'Auto-Deleveraging' AS is_adl,
+    ? AS source,
+    ? AS source_key,
+    line_no,
+FROM hl_fill_rows WHERE reason IS NULL
+"""
+
+QUARANTINE_FILLS_SQL = """
+SELECT line_no, event_index, reason, left(CAST(ev AS VARCHAR), {limit}) AS raw
+FROM hl_fill_rows WHERE reason IS NOT NULL
+""".format(limit=RAW_TEXT_LIMIT)
+
+
+@dataclass
+class FillBatch:
+    """Normalized fills of one batch plus its rejects (``line_no, event_index, reason, raw``)."""
+
+    fills: pa.Table
+    rejects: pa.Table
+    records_read: int
+
+
+def normalize_node_lines(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, *, source: str, source_key: str
+) -> FillBatch:
+    """Normalize a batch of ``node_fills_by_block`` lines (Arrow table ``line_no: int64, line: string``).
+
+    Returned fills carry an extra ``line_no`` column (input line, for ordering and de-duplication).
+    """
+    con.register("hl_lines", lines)
+    try:
+        bad_lines = con.execute(NODE_BAD_LINES_SQL).fetch_arrow_table()
+        con.execute(NODE_LINES_SQL)
+    finally:
+        con.unregister("hl_lines")
+    return _events_to_fills(con, bad_lines, source=source, source_key=source_key)
+
+
+def normalize_api_fills(
+    con: duckdb.DuckDBPyConnection, owner: str, items: list[str], *, source: str, source_key: str, first_line: int = 1
+) -> FillBatch:
+    """Normalize ``userFills``/``userFillsByTime`` items (each the JSON text of one fill) owned by ``owner``."""
+    table = pa.table(
+        {
+            "line_no": pa.array(range(first_line, first_line + len(items)), pa.int64()),
+            "owner": pa.array([owner] * len(items), pa.string()),
+            "item": pa.array(items, pa.string()),
+        }
+    )
+    con.register("hl_items", table)
+    try:
+        con.execute(API_ITEMS_SQL)
+    finally:
+        con.unregister("hl_items")
+    empty = pa.table(
+        {
+            "line_no": pa.array([], pa.int64()),
+            "event_index": pa.array([], pa.int32()),
+            "reason": pa.array([], pa.string()),
+            "raw": pa.array([], pa.string()),
+        }
+    )
+    return _events_to_fills(con, empty, source=source, source_key=source_key)
+
+
+def _events_to_fills(
+    con: duckdb.DuckDBPyConnection, bad_lines: pa.Table, *, source: str, source_key: str
+) -> FillBatch:
+    con.execute(FILL_ROWS_SQL)
+    fills = con.execute(FILLS_SELECT_SQL.format(venue=VENUE), [source, source_key]).fetch_arrow_table()
+    rejects = con.execute(QUARANTINE_FILLS_SQL).fetch_arrow_table()
+    events = con.execute("SELECT count(*) FROM hl_fill_rows").fetchone()[0]
+    con.execute("DROP TABLE IF EXISTS hl_fill_rows; DROP TABLE IF EXISTS hl_events")
+    rejects = pa.concat_tables([bad_lines.cast(rejects.schema), rejects])
+    return FillBatch(fills=fills, rejects=rejects, records_read=int(events) + bad_lines.num_rows)
+
+
+# --- snapshots and asset contexts (small; exact Decimal parsing in Python) -------------------------
+
+
+class RecordError(ValueError):
+    """A record that cannot be normalized; the message is the quarantine reason."""
+
+
+_SCALE = Decimal(1).scaleb(-10)
+
+
+def dec(value: Any, field: str, *, required: bool = True) -> Decimal | None:
+    """Parse a venue decimal (string or number) exactly, at the lake scale of 10 decimals."""
+    if value is None:
+        if required:
+            raise RecordError(f"missing {field}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise RecordError(f"non-numeric {field}")
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise RecordError(f"non-numeric {field}") from None
+    if not d.is_finite() or abs(d) >= Decimal(10) ** 20:
+        raise RecordError(f"{field} out of range")
+    return d.quantize(_SCALE)
+
+
+def ms(value: Any, field: str = "time") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (10**12 <= value < 10**13):
+        raise RecordError(f"{field} is not epoch milliseconds")
+    return value
+
+
+def address(value: Any, field: str = "user") -> str:
+    if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x"):
+        raise RecordError(f"invalid {field} address")
+    try:
+        int(value[2:], 16)
+    except ValueError:
+        raise RecordError(f"invalid {field} address") from None
+    return value.lower()
+
+
+def coin_name(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise RecordError("missing or invalid coin")
+    return value
+
+
+def _small_int(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"non-integer {field}")
+    try:
+        i = int(value)
+    except (TypeError, ValueError):
+        raise RecordError(f"non-integer {field}") from None
+    if str(i) != str(value).strip() and not isinstance(value, int):
+        raise RecordError(f"non-integer {field}")
+    return i
+
+
+def snapshot_rows(line: WireSnapshotLine | Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One snapshot line -> (account row, position rows). Raises RecordError with the reason."""
+    if not isinstance(line, dict):
+        raise RecordError("snapshot line is not a JSON object")
+    time_ms = ms(line.get("time"))
+    user = address(line.get("user"))
+    state = line.get("state")
+    if not isinstance(state, dict):
+        raise RecordError("snapshot state is not an object")
+    summary = state.get("marginSummary")
+    cross = state.get("crossMarginSummary") or {}
+    if not isinstance(summary, dict) or not isinstance(cross, dict):
+        raise RecordError("marginSummary is not an object")
+    positions = state.get("assetPositions")
+    if not isinstance(positions, list):
+        raise RecordError("assetPositions is not a list")
+    rows: list[dict[str, Any]] = []
+    for item in positions:
+        pos = item.get("position") if isinstance(item, dict) else None
+        if not isinstance(pos, dict):
+            raise RecordError("assetPositions item has no position object")
+        lev = pos.get("leverage")
+        if not isinstance(lev, dict) or lev.get("type") not in ("cross", "isolated"):
+            raise RecordError("unknown leverage type")
+        funding = pos.get("cumFunding") if isinstance(pos.get("cumFunding"), dict) else {}
+        rows.append(
+            {
+                "coin": coin_name(pos.get("coin")),
+                "szi": dec(pos.get("szi"), "szi"),
+                "entry_px": dec(pos.get("entryPx"), "entryPx", required=False),
+                "position_value": dec(pos.get("positionValue"), "positionValue", required=False),
+                "unrealized_pnl": dec(pos.get("unrealizedPnl"), "unrealizedPnl", required=False),
+                "return_on_equity": dec(pos.get("returnOnEquity"), "returnOnEquity", required=False),
+                "liquidation_px": dec(pos.get("liquidationPx"), "liquidationPx", required=False),
+                "margin_used": dec(pos.get("marginUsed"), "marginUsed", required=False),
+                "leverage_type": lev["type"],
+                "leverage": _small_int(lev.get("value"), "leverage"),
+                "isolated_raw_usd": dec(lev.get("rawUsd"), "rawUsd", required=False),
+                "max_leverage": _small_int(pos.get("maxLeverage"), "maxLeverage"),
+                "cum_funding_all_time": dec(funding.get("allTime"), "cumFunding.allTime", required=False),
+                "cum_funding_since_open": dec(funding.get("sinceOpen"), "cumFunding.sinceOpen", required=False),
+            }
+        )
+    account = {
+        "account_value": dec(summary.get("accountValue"), "accountValue"),
+        "total_ntl_pos": dec(summary.get("totalNtlPos"), "totalNtlPos", required=False),
+        "total_raw_usd": dec(summary.get("totalRawUsd"), "totalRawUsd", required=False),
+        "total_margin_used": dec(summary.get("totalMarginUsed"), "totalMarginUsed", required=False),
+        "cross_account_value": dec(cross.get("accountValue"), "crossMarginSummary.accountValue", required=False),
+        "cross_maintenance_margin_used": dec(
+            state.get("crossMaintenanceMarginUsed"), "crossMaintenanceMarginUsed", required=False
+        ),
+        "withdrawable": dec(state.get("withdrawable"), "withdrawable", required=False),
+        "positions": len(rows),
+    }
+    common = {"user": user, "time_ms": time_ms}
+    return {**common, **account}, [{**common, **r} for r in rows]
+
+
+def asset_ctx_rows(line: WireAssetCtxLine | Any) -> list[dict[str, Any]]:
+    """One asset-context line -> one row per coin. Raises RecordError with the reason."""
+    if not isinstance(line, dict):
+        raise RecordError("asset-context line is not a JSON object")
+    return meta_and_asset_ctxs_rows(line.get("ctxs"), ms(line.get("time")))
+
+
+def meta_and_asset_ctxs_rows(response: Any, time_ms: int) -> list[dict[str, Any]]:
+    """A ``metaAndAssetCtxs`` response (``[meta, ctxs]``) observed at ``time_ms`` -> rows per coin."""
+    if not isinstance(response, list) or len(response) != 2:
+        raise RecordError("metaAndAssetCtxs is not a [meta, ctxs] pair")
+    meta, ctxs = response
+    universe = meta.get("universe") if isinstance(meta, dict) else None
+    if not isinstance(universe, list) or not isinstance(ctxs, list):
+        raise RecordError("meta.universe or ctxs is not a list")
+    if len(universe) != len(ctxs):
+        raise RecordError(f"universe has {len(universe)} coins but ctxs has {len(ctxs)}")
+    rows = []
+    for spec, ctx in zip(universe, ctxs):
+        if not isinstance(spec, dict) or not isinstance(ctx, dict):
+            raise RecordError("universe or ctx item is not an object")
+        impact = ctx.get("impactPxs") if isinstance(ctx.get("impactPxs"), list) else [None, None]
+        rows.append(
+            {
+                "coin": coin_name(spec.get("name")),
+                "time_ms": time_ms,
+                "mark_px": dec(ctx.get("markPx"), "markPx"),
+                "oracle_px": dec(ctx.get("oraclePx"), "oraclePx", required=False),
+                "mid_px": dec(ctx.get("midPx"), "midPx", required=False),
+                "funding": dec(ctx.get("funding"), "funding", required=False),
+                "premium": dec(ctx.get("premium"), "premium", required=False),
+                "open_interest": dec(ctx.get("openInterest"), "openInterest", required=False),
+                "prev_day_px": dec(ctx.get("prevDayPx"), "prevDayPx", required=False),
+                "day_ntl_vlm": dec(ctx.get("dayNtlVlm"), "dayNtlVlm", required=False),
+                "day_base_vlm": dec(ctx.get("dayBaseVlm"), "dayBaseVlm", required=False),
+                "impact_bid_px": dec(impact[0] if len(impact) > 0 else None, "impactPxs", required=False),
+                "impact_ask_px": dec(impact[1] if len(impact) > 1 else None, "impactPxs", required=False),
+                "sz_decimals": _small_int(spec.get("szDecimals"), "szDecimals"),
+                "max_leverage": _small_int(spec.get("maxLeverage"), "maxLeverage"),
+                "only_isolated": bool(spec.get("onlyIsolated", False)),
+            }
+        )
+    return rows
+
+
+def ledger_rows(user: str, item: Any) -> dict[str, Any]:
+    """One ``userNonFundingLedgerUpdates`` item ``{time, hash, delta: {type, ...}}`` -> a ledger row."""
+    import orjson
+
+    if not isinstance(item, dict):
+        raise RecordError("ledger item is not an object")
+    delta = item.get("delta")
+    if not isinstance(delta, dict) or not isinstance(delta.get("type"), str) or not delta["type"]:
+        raise RecordError("ledger delta has no type")
+    hash_ = item.get("hash")
+    return {
+        "user": address(user),
+        "time_ms": ms(item.get("time")),
+        "hash": hash_ if isinstance(hash_, str) else None,
+        "type": delta["type"][:64],
+        "usdc": dec(delta.get("usdc", delta.get("usdcValue")), "usdc", required=False),
+        "account_value": dec(delta.get("accountValue"), "accountValue", required=False),
+        "liquidated_ntl_pos": dec(delta.get("liquidatedNtlPos"), "liquidatedNtlPos", required=False),
+        "leverage_type": delta.get("leverageType") if isinstance(delta.get("leverageType"), str) else None,
+        "delta_json": orjson.dumps(delta, option=orjson.OPT_SORT_KEYS).decode(),
+    }
+
+
+def rows_to_arrow(table: Table, rows: list[dict[str, Any]], **constant: Any) -> pa.Table:
+    """Build an Arrow table in ``table``'s schema from row dicts; ``time``/``date`` derive from ``time_ms``."""
+    import datetime as dt
+
+    schema = table.arrow_schema()
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for row in rows:
+        full = {**constant, **row}
+        if "time_ms" in full:
+            t = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=full["time_ms"])
+            full.setdefault("time", t)
+            full.setdefault("date", t.date())
+        for name in schema.names:
+            columns[name].append(full.get(name))
+    return pa.table({name: pa.array(columns[name], schema.field(name).type) for name in schema.names}, schema=schema)
+
+
+__all__ = [
+    "ACCOUNT_SNAPSHOTS",
+    "ASSET_CTXS",
+    "FILLS",
+    "POSITION_SNAPSHOTS",
+    "FillBatch",
+    "RecordError",
+    "asset_ctx_rows",
+    "ledger_rows",
+    "meta_and_asset_ctxs_rows",
+    "normalize_api_fills",
+    "normalize_node_lines",
+    "rows_to_arrow",
+    "snapshot_rows",
+]

@@ -1,0 +1,399 @@
+"""Canonical lake tables: one place that says what every column means and in what unit.
+
+Conventions, for every table:
+
+* Times are UTC. ``*_ms`` columns are epoch milliseconds (BIGINT); ``TIMESTAMP`` columns are naive
+  UTC (DuckDB/Dagster partition slicing breaks on ``TIMESTAMPTZ``, dagster #30171).
+* Money, prices and sizes are exact ``DECIMAL(38,10)`` (products such as px x sz stay in range) parsed from the venue's decimal strings; never
+  floats in the lake. Analysis code casts to float where it needs speed.
+* Sizes are in base-coin units and signed where the name says so (``start_position``, ``szi``).
+* USD means the venue's quote collateral (USDC on Hyperliquid).
+* Every normalized table is hive-partitioned by ``venue=`` and ``date=`` (UTC day of the row's
+  event time); neither is ever taken from a free-text field of the data.
+
+The same ``Table`` objects generate the Arrow schemas the writers enforce, the typed empty views the
+catalog falls back to, and the column documentation (``liqf schema``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+DECIMAL = "DECIMAL(38,10)"
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "UBIGINT": pa.uint64(),
+    "INTEGER": pa.int32(),
+    "BOOLEAN": pa.bool_(),
+    "DOUBLE": pa.float64(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "TIMESTAMP_NS": pa.timestamp("ns"),
+    DECIMAL: pa.decimal128(38, 10),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+    nullable: bool = True
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _ARROW_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    # "normalized": written by ingest; "derived": a catalog view over normalized tables
+    layer: str = "normalized"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns])
+
+    def empty_select_sql(self) -> str:
+        """A typed, empty SELECT with this table's columns (catalog fallback when no file exists yet)."""
+        cols = ", ".join(f"CAST(NULL AS {c.type}) AS {quote_ident(c.name)}" for c in self.columns)
+        return f"SELECT {cols} WHERE false"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+C = Column
+
+_PARTITION = (
+    C("venue", "VARCHAR", "Venue id from the pipeline (e.g. 'hyperliquid'); hive partition key.", False),
+    C("date", "DATE", "UTC day of the row's event time; hive partition key.", False),
+)
+_LINEAGE = (
+    C("source", "VARCHAR", "Input kind: 'node_fills_by_block', 'api:userFills', 'api:userFillsByTime', ...", False),
+    C("source_key", "VARCHAR", "Stable id of the input (file or API request) the row came from.", False),
+)
+
+FILLS = Table(
+    "fills",
+    "One row per fill leg. Hyperliquid reports both legs of every trade (same tid); unique on (venue, user, tid).",
+    (
+        *_PARTITION,
+        C("coin", "VARCHAR", "Venue symbol as given: perp 'BTC', spot '@107' or 'PURR/USDC', HIP-3 'dex:NAME'.", False),
+        C("user", "VARCHAR", "Fill owner address, lower-case 0x hex.", False),
+        C("time", "TIMESTAMP", "Fill time (UTC, ms precision).", False),
+        C("time_ms", "BIGINT", "Fill time, epoch ms, as reported.", False),
+        C("block_number", "BIGINT", "L1 block (node files only; NULL from the info API)."),
+        C("block_time", "TIMESTAMP_NS", "Block time, ns precision (node files only)."),
+        C("local_time", "TIMESTAMP_NS", "Node receive time, ns precision (node files only)."),
+        C("event_index", "INTEGER", "Position of the fill within its block's events (replay order within a block)."),
+        C("tid", "UBIGINT", "Trade id; both legs of a trade share it.", False),
+        C("oid", "UBIGINT", "Order id of the fill owner's order."),
+        C("hash", "VARCHAR", "L1 transaction hash (0x000..0 for TWAP fills)."),
+        C("side", "VARCHAR", "'B' (owner bought) or 'A' (owner sold).", False),
+        C("px", DECIMAL, "Fill price, USD per coin.", False),
+        C("sz", DECIMAL, "Fill size, coin units, unsigned.", False),
+        C("start_position", DECIMAL, "Owner's signed position in the coin before this fill, coin units."),
+        C("dir", "VARCHAR", "Venue direction text: 'Open Long', 'Close Short', 'Long > Short', 'Auto-Deleveraging', ...", False),
+        C("closed_pnl", DECIMAL, "Realized PnL of the closed part, USD, excluding fee."),
+        C("fee", DECIMAL, "Fee paid by the owner incl. builder fee, in fee_token; negative = rebate."),
+        C("fee_token", "VARCHAR", "Fee token, e.g. 'USDC'."),
+        C("builder_fee", DECIMAL, "Builder fee part of fee, if reported."),
+        C("crossed", "BOOLEAN", "True when the owner's order took liquidity."),
+        C("cloid", "VARCHAR", "Client order id, if any."),
+        C("twap_id", "BIGINT", "TWAP id, if the fill came from a TWAP."),
+        C("is_liquidation", "BOOLEAN", "Fill carries a liquidation object or a 'Liquidated ...' dir (both legs).", False),
+        C("is_liquidated_leg", "BOOLEAN", "This leg is the liquidated account's own (liquidatedUser == user or 'Liquidated ...' dir).", False),
+        C("liquidated_user", "VARCHAR", "liquidation.liquidatedUser (the bankrupt account; the vault for ADL legs)."),
+        C("liquidation_mark_px", DECIMAL, "liquidation.markPx, USD per coin."),
+        C("liquidation_method", "VARCHAR", "'market' (against the book) or 'backstop' (vault takeover / ADL)."),
+        C("is_adl", "BOOLEAN", "dir == 'Auto-Deleveraging': the deleveraged winner's leg.", False),
+        *_LINEAGE,
+    ),
+    key=("venue", "user", "tid"),
+)
+
+LIQUIDATIONS = Table(
+    "liquidations",
+    "Derived view: one row per liquidated leg of a non-ADL trade (the ADL legs' vault side is excluded "
+    "to avoid the double counting seen in published Oct-10 totals).",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("date", "DATE", "UTC day.", False),
+        C("coin", "VARCHAR", "Venue symbol.", False),
+        C("liquidated_user", "VARCHAR", "Account that was liquidated.", False),
+        C("time", "TIMESTAMP", "Fill time (UTC).", False),
+        C("time_ms", "BIGINT", "Fill time, epoch ms.", False),
+        C("block_number", "BIGINT", "L1 block, when known."),
+        C("tid", "UBIGINT", "Trade id.", False),
+        C("side", "VARCHAR", "Liquidated leg's side ('A' = a long was closed).", False),
+        C("liquidated_position_side", "VARCHAR", "'long' or 'short': the side of the position that was liquidated.", False),
+        C("px", DECIMAL, "Fill price, USD.", False),
+        C("sz", DECIMAL, "Size closed, coin units.", False),
+        C("notional_usd", DECIMAL, "px x sz, USD.", False),
+        C("mark_px", DECIMAL, "Mark price at liquidation, USD."),
+        C("method", "VARCHAR", "'market' or 'backstop'."),
+        C("counterparty", "VARCHAR", "Owner of the other leg of the trade, when known."),
+        C("closed_pnl", DECIMAL, "Realized PnL of the liquidated leg, USD."),
+    ),
+    key=("venue", "liquidated_user", "tid"),
+    layer="derived",
+)
+
+ADL_FILLS = Table(
+    "adl_fills",
+    "Derived view: one row per auto-deleveraged winner leg (dir == 'Auto-Deleveraging').",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("date", "DATE", "UTC day.", False),
+        C("coin", "VARCHAR", "Venue symbol.", False),
+        C("user", "VARCHAR", "Deleveraged (winning) account.", False),
+        C("time", "TIMESTAMP", "Fill time (UTC).", False),
+        C("time_ms", "BIGINT", "Fill time, epoch ms.", False),
+        C("block_number", "BIGINT", "L1 block, when known."),
+        C("event_index", "INTEGER", "Position within the block."),
+        C("tid", "UBIGINT", "Trade id.", False),
+        C("side", "VARCHAR", "Winner leg's side ('B' closes a short).", False),
+        C("adl_position_side", "VARCHAR", "'long' or 'short': the winner's position that was reduced.", False),
+        C("px", DECIMAL, "ADL price, USD.", False),
+        C("sz", DECIMAL, "Size closed, coin units.", False),
+        C("notional_usd", DECIMAL, "px x sz, USD.", False),
+        C("start_position", DECIMAL, "Winner's signed position before the ADL fill."),
+        C("closed_pnl", DECIMAL, "Winner's realized PnL on the ADL fill, USD."),
+        C("mark_px", DECIMAL, "liquidation.markPx at the ADL, USD."),
+        C("liquidated_user", "VARCHAR", "Bankrupt counterparty (the liquidator vault on Hyperliquid)."),
+        C("is_partial", "BOOLEAN", "The fill left part of the winner's position open."),
+    ),
+    key=("venue", "user", "tid"),
+    layer="derived",
+)
+
+LEDGER_EVENTS = Table(
+    "ledger_events",
+    "Non-funding ledger updates (deposits, withdrawals, transfers, liquidations, vault flows); unique on (venue, user, hash, type, time_ms).",
+    (
+        *_PARTITION,
+        C("user", "VARCHAR", "Account address.", False),
+        C("time", "TIMESTAMP", "Event time (UTC).", False),
+        C("time_ms", "BIGINT", "Event time, epoch ms.", False),
+        C("hash", "VARCHAR", "L1 transaction hash."),
+        C("type", "VARCHAR", "delta.type as given: 'deposit', 'withdraw', 'liquidation', 'vaultDeposit', ...", False),
+        C("usdc", DECIMAL, "USDC amount of the delta when it has one (signed as reported)."),
+        C("account_value", DECIMAL, "Liquidation events: account value at liquidation, USD."),
+        C("liquidated_ntl_pos", DECIMAL, "Liquidation events: liquidated notional, USD."),
+        C("leverage_type", "VARCHAR", "Liquidation events: 'Cross' or 'Isolated'."),
+        C("delta_json", "VARCHAR", "The whole delta object as JSON text (fields vary by type)."),
+        *_LINEAGE,
+    ),
+    key=("venue", "user", "hash", "type", "time_ms"),
+)
+
+POSITION_SNAPSHOTS = Table(
+    "position_snapshots",
+    "One row per (user, coin) open position at snapshot time, from clearinghouseState.",
+    (
+        *_PARTITION,
+        C("user", "VARCHAR", "Account address.", False),
+        C("time", "TIMESTAMP", "Snapshot time (UTC).", False),
+        C("time_ms", "BIGINT", "Snapshot time, epoch ms.", False),
+        C("coin", "VARCHAR", "Venue symbol.", False),
+        C("szi", DECIMAL, "Signed position size, coin units (negative = short).", False),
+        C("entry_px", DECIMAL, "Average entry price, USD."),
+        C("position_value", DECIMAL, "|szi| x mark, USD."),
+        C("unrealized_pnl", DECIMAL, "Unrealized PnL, USD."),
+        C("return_on_equity", DECIMAL, "Venue's ROE (unrealized PnL / margin)."),
+        C("liquidation_px", DECIMAL, "Estimated liquidation price, USD (NULL when none)."),
+        C("margin_used", DECIMAL, "Margin allocated, USD."),
+        C("leverage_type", "VARCHAR", "'cross' or 'isolated'.", False),
+        C("leverage", "INTEGER", "Configured leverage."),
+        C("isolated_raw_usd", DECIMAL, "Isolated margin rawUsd, USD (isolated only)."),
+        C("max_leverage", "INTEGER", "Coin's max leverage."),
+        C("cum_funding_all_time", DECIMAL, "Cumulative funding paid, all time, USD."),
+        C("cum_funding_since_open", DECIMAL, "Cumulative funding since the position opened, USD."),
+        *_LINEAGE,
+    ),
+    key=("venue", "user", "coin", "time_ms"),
+)
+
+ACCOUNT_SNAPSHOTS = Table(
+    "account_snapshots",
+    "One row per user at snapshot time: the account-level margin summary of clearinghouseState.",
+    (
+        *_PARTITION,
+        C("user", "VARCHAR", "Account address.", False),
+        C("time", "TIMESTAMP", "Snapshot time (UTC).", False),
+        C("time_ms", "BIGINT", "Snapshot time, epoch ms.", False),
+        C("account_value", DECIMAL, "marginSummary.accountValue, USD (cross + isolated)."),
+        C("total_ntl_pos", DECIMAL, "marginSummary.totalNtlPos, USD."),
+        C("total_raw_usd", DECIMAL, "marginSummary.totalRawUsd, USD."),
+        C("total_margin_used", DECIMAL, "marginSummary.totalMarginUsed, USD."),
+        C("cross_account_value", DECIMAL, "crossMarginSummary.accountValue, USD."),
+        C("cross_maintenance_margin_used", DECIMAL, "crossMaintenanceMarginUsed, USD."),
+        C("withdrawable", DECIMAL, "Withdrawable USD."),
+        C("positions", "INTEGER", "Number of open positions.", False),
+        *_LINEAGE,
+    ),
+    key=("venue", "user", "time_ms"),
+)
+
+ASSET_CTXS = Table(
+    "asset_ctxs",
+    "Per-coin market context over time (metaAndAssetCtxs): mark, oracle, mid, funding, open interest.",
+    (
+        *_PARTITION,
+        C("coin", "VARCHAR", "Venue symbol (meta.universe[i].name).", False),
+        C("time", "TIMESTAMP", "Observation time (UTC).", False),
+        C("time_ms", "BIGINT", "Observation time, epoch ms.", False),
+        C("mark_px", DECIMAL, "Mark price, USD."),
+        C("oracle_px", DECIMAL, "Oracle price, USD."),
+        C("mid_px", DECIMAL, "Book mid, USD (NULL when no book)."),
+        C("funding", DECIMAL, "Current hourly funding rate (fraction)."),
+        C("premium", DECIMAL, "Premium (fraction)."),
+        C("open_interest", DECIMAL, "Open interest, coin units."),
+        C("prev_day_px", DECIMAL, "Price 24 h ago, USD."),
+        C("day_ntl_vlm", DECIMAL, "24 h notional volume, USD."),
+        C("day_base_vlm", DECIMAL, "24 h volume, coin units."),
+        C("impact_bid_px", DECIMAL, "Impact bid price, USD."),
+        C("impact_ask_px", DECIMAL, "Impact ask price, USD."),
+        C("sz_decimals", "INTEGER", "Size decimals of the coin."),
+        C("max_leverage", "INTEGER", "Max leverage of the coin."),
+        C("only_isolated", "BOOLEAN", "Coin trades isolated-only."),
+        *_LINEAGE,
+    ),
+    key=("venue", "coin", "time_ms"),
+)
+
+FUNDING_RATES = Table(
+    "funding_rates",
+    "Funding rate history per coin (fundingHistory).",
+    (
+        *_PARTITION,
+        C("coin", "VARCHAR", "Venue symbol.", False),
+        C("time", "TIMESTAMP", "Funding time (UTC).", False),
+        C("time_ms", "BIGINT", "Funding time, epoch ms.", False),
+        C("funding_rate", DECIMAL, "Funding rate (fraction per interval).", False),
+        C("premium", DECIMAL, "Premium (fraction)."),
+        *_LINEAGE,
+    ),
+    key=("venue", "coin", "time_ms"),
+)
+
+VAULT_EQUITY = Table(
+    "vault_equity",
+    "Vault (HLP and liquidator vaults) account value and PnL history from vaultDetails.portfolio.",
+    (
+        *_PARTITION,
+        C("vault", "VARCHAR", "Vault address.", False),
+        C("vault_name", "VARCHAR", "Vault name as reported."),
+        C("window", "VARCHAR", "Portfolio window the point came from: 'day', 'week', 'allTime', ...", False),
+        C("time", "TIMESTAMP", "Point time (UTC).", False),
+        C("time_ms", "BIGINT", "Point time, epoch ms.", False),
+        C("account_value", DECIMAL, "Vault account value, USD."),
+        C("pnl", DECIMAL, "Cumulative PnL over the window, USD."),
+        *_LINEAGE,
+    ),
+    key=("venue", "vault", "window", "time_ms"),
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Input records that could not be normalized, with the reason. Partitioned by the UTC day of ingestion.",
+    (
+        *_PARTITION,
+        C("target_table", "VARCHAR", "Table the record was meant for.", False),
+        C("source", "VARCHAR", "Input kind (see fills.source).", False),
+        C("source_key", "VARCHAR", "Stable id of the input.", False),
+        C("source_name", "VARCHAR", "Human-readable input name (file name or endpoint).", False),
+        C("line_number", "BIGINT", "1-based line in the decompressed input (or item index in a response)."),
+        C("item_index", "INTEGER", "Index of the event within the line, when the line itself parsed."),
+        C("reason", "VARCHAR", "Why the record was rejected.", False),
+        C("raw", "VARCHAR", "The raw record text (truncated to 8 KiB)."),
+        C("ingested_at", "TIMESTAMP", "When the ingest ran (UTC).", False),
+    ),
+)
+
+INGEST_RUNS = Table(
+    "ingest_runs",
+    "One row per ingested input: what was read, written and quarantined (the reconciliation ledger).",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("source", "VARCHAR", "Input kind.", False),
+        C("source_key", "VARCHAR", "Stable id of the input.", False),
+        C("source_name", "VARCHAR", "Input name.", False),
+        C("sha256", "VARCHAR", "SHA-256 of the input bytes as received.", False),
+        C("bytes", "BIGINT", "Input size in bytes as received.", False),
+        C("records_read", "BIGINT", "Records read (fills, positions, contexts... according to the source).", False),
+        C("rows_written", "BIGINT", "Rows written to normalized tables.", False),
+        C("rows_quarantined", "BIGINT", "Records sent to quarantine.", False),
+        C("tables_json", "VARCHAR", "Per-table written row counts, JSON.", False),
+        C("ingested_at", "TIMESTAMP", "When the ingest ran (UTC).", False),
+        C("code_version", "VARCHAR", "liquidation-forensics version (and git commit when known)."),
+    ),
+    key=("venue", "source_key"),
+)
+
+NORMALIZED_TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        FILLS,
+        LEDGER_EVENTS,
+        POSITION_SNAPSHOTS,
+        ACCOUNT_SNAPSHOTS,
+        ASSET_CTXS,
+        FUNDING_RATES,
+        VAULT_EQUITY,
+        QUARANTINE,
+    )
+}
+DERIVED_TABLES: dict[str, Table] = {t.name: t for t in (LIQUIDATIONS, ADL_FILLS)}
+META_TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}
+ALL_TABLES: dict[str, Table] = {**NORMALIZED_TABLES, **DERIVED_TABLES, **META_TABLES}
+
+# Hyperliquid `dir` values seen in public data (venue-apis.md §1.2). Anything else is quarantined so a
+# format change is noticed instead of silently mis-classified.
+HYPERLIQUID_DIRS: frozenset[str] = frozenset(
+    {
+        "Open Long",
+        "Open Short",
+        "Close Long",
+        "Close Short",
+        "Long > Short",
+        "Short > Long",
+        "Auto-Deleveraging",
+        "Settlement",
+        "Liquidated Cross Long",
+        "Liquidated Cross Short",
+        "Liquidated Isolated Long",
+        "Liquidated Isolated Short",
+        "Buy",
+        "Sell",
+        "Spot Dust Conversion",
+    }
+)
+LIQUIDATION_METHODS: frozenset[str] = frozenset({"market", "backstop"})
+
+
+def describe(table: str | None = None) -> str:
+    """Markdown documentation of one or all tables."""
+    tables = [ALL_TABLES[table]] if table else list(ALL_TABLES.values())
+    out: list[str] = []
+    for t in tables:
+        out.append(f"### `{t.name}` ({t.layer})\n\n{t.doc}\n")
+        if t.key:
+            out.append(f"Key: ({', '.join(t.key)})\n")
+        out.append("| column | type | meaning |\n|---|---|---|")
+        out.extend(f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns)
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,169 @@
+"""`liqf`: the command line of liquidation-forensics."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from pipelines import catalog as catalog_mod
+from pipelines.lake import Lake
+
+app = typer.Typer(
+    help="Liquidation and auto-deleveraging forensics for perpetual-futures venues.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Bring venue data into the lake.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The DuckDB catalog of views over the lake.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(catalog_app, name="catalog")
+
+console = Console(stderr=True)
+out = Console()
+
+
+class Settings:
+    lake: Lake
+    db: Path
+
+
+settings = Settings()
+
+
+def fail(message: str, hint: str = "") -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    if hint:
+        console.print(f"  {hint}", highlight=False)
+    return typer.Exit(2)
+
+
+@app.callback()
+def main(
+    lake: Annotated[Path, typer.Option("--lake", help="Lake root directory.", envvar="LIQF_LAKE")] = Path("data/lake"),
+    db: Annotated[Path, typer.Option("--db", help="DuckDB catalog file.", envvar="LIQF_DB")] = Path(
+        "data/forensics.duckdb"
+    ),
+) -> None:
+    settings.lake = Lake(lake)
+    settings.db = db.resolve()
+
+
+# --- ingest ------------------------------------------------------------------------------------------
+
+
+@ingest_app.command("hyperliquid")
+def ingest_hyperliquid(
+    node_fills: Annotated[
+        Optional[list[Path]],
+        typer.Option("--node-fills", help="node_fills_by_block files or directories (.lz4 or JSON lines)."),
+    ] = None,
+    snapshot: Annotated[Optional[Path], typer.Option(help="Position snapshot JSONL (clearinghouseState per user).")] = None,
+    asset_ctxs: Annotated[Optional[Path], typer.Option("--asset-ctxs", help="Asset-context JSONL (metaAndAssetCtxs).")] = None,
+    api: Annotated[bool, typer.Option("--api", help="Pull from the info API instead of files.")] = False,
+    users: Annotated[Optional[Path], typer.Option(help="--api: file with one address per line.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="--api: window start, ISO-8601 UTC.")] = None,
+    until: Annotated[Optional[str], typer.Option(help="--api: window end, ISO-8601 UTC.")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="--api: info API base URL.")] = None,
+) -> None:
+    """Ingest Hyperliquid node files (fills, snapshot, asset contexts) or pull tracked users from the API."""
+    from pipelines.ingest import runner
+
+    try:
+        if api:
+            if users is None or since is None or until is None:
+                raise fail("--api needs --users FILE, --since ISO and --until ISO")
+            reports = runner.run_api_ingest(
+                settings.lake, users_file=users, since=since, until=until, base_url=base_url, console=console
+            )
+        else:
+            if not (node_fills or snapshot or asset_ctxs):
+                raise fail(
+                    "nothing to ingest",
+                    "give --node-fills PATH (and optionally --snapshot FILE, --asset-ctxs FILE), or --api",
+                )
+            reports = runner.run_file_ingest(
+                settings.lake, node_fills=node_fills or [], snapshot=snapshot, asset_ctxs=asset_ctxs, console=console
+            )
+    except runner.UserFacingError as exc:
+        raise fail(str(exc), exc.hint) from None
+    result = catalog_mod.refresh(settings.lake, settings.db)
+    runner.print_summary(console, settings.lake, reports, result)
+
+
+# --- catalog and SQL ----------------------------------------------------------------------------------
+
+
+@catalog_app.command("refresh")
+def catalog_refresh() -> None:
+    """Recreate the DuckDB views over the lake and print row counts."""
+    result = catalog_mod.refresh(settings.lake, settings.db)
+    table = RichTable("view", "rows", title=f"catalog {result.db_path}")
+    for view, n in result.views.items():
+        table.add_row(view, f"{n:,}")
+    out.print(table)
+
+
+@app.command("sql")
+def sql(
+    query: Annotated[Optional[str], typer.Argument(help="SQL to run against the catalog (read-only).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows to show in table format.")] = 50,
+) -> None:
+    """Run read-only SQL against the catalog."""
+    if not query:
+        raise fail("no query given", 'example: liqf sql "select coin, count(*) from fills group by 1"')
+    if fmt not in ("table", "csv", "json"):
+        raise fail(f"unknown --format {fmt!r}", "use table, csv or json")
+    try:
+        con = catalog_mod.connect_read_only(settings.db)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    import duckdb
+
+    try:
+        rel = con.sql(query)
+        columns = rel.columns if rel is not None else []
+        rows = rel.fetchall() if rel is not None else []
+    except duckdb.Error as exc:
+        raise fail(f"query failed: {exc}".splitlines()[0], "check table names with `liqf sql \"show tables\"`") from None
+    finally:
+        con.close()
+    _print_rows(columns, rows, fmt, limit)
+
+
+def _print_rows(columns: list[str], rows: list[tuple], fmt: str, limit: int) -> None:
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=1))
+    else:
+        table = RichTable(*columns)
+        for r in rows[:limit]:
+            table.add_row(*("" if v is None else str(v) for v in r))
+        out.print(table)
+        if len(rows) > limit:
+            out.print(f"... {len(rows) - limit:,} more rows (use --limit or --format csv)")
+
+
+@app.command("schema")
+def schema(table: Annotated[Optional[str], typer.Argument(help="One table; all when omitted.")] = None) -> None:
+    """Print the canonical tables with column meanings and units."""
+    from forensics import schema as schema_mod
+
+    if table and table not in schema_mod.ALL_TABLES:
+        raise fail(f"unknown table {table!r}", f"tables: {', '.join(schema_mod.ALL_TABLES)}")
+    out.print(schema_mod.describe(table), markup=False, highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

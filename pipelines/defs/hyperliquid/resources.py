@@ -1,0 +1,52 @@
+"""Typed resources for Hyperliquid: the info API client and the node-data directory."""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.defs.lake.resources import PROJECT_ROOT
+from pipelines.venues.hyperliquid import HyperliquidInfoClient
+
+
+class HyperliquidInfoResource(dg.ConfigurableResource):
+    """The Hyperliquid info API (``POST {base_url}/info``); point ``base_url`` at the local venue server in tests."""
+
+    base_url: str = os.environ.get("LIQF_HYPERLIQUID_URL", "https://api.hyperliquid.xyz")
+    timeout_s: float = 10.0
+    max_retries: int = 5
+
+    def client(self) -> HyperliquidInfoClient:
+        return HyperliquidInfoClient(self.base_url, timeout=self.timeout_s, max_retries=self.max_retries)
+
+
+class HyperliquidNodeDataResource(dg.ConfigurableResource):
+    """A directory in the node's layout: ``node_fills_by_block/hourly/YYYYMMDD/H.lz4``,
+    ``snapshots/*.jsonl`` (clearinghouseState per user), ``asset_ctxs/*.jsonl``."""
+
+    root: str = os.environ.get("LIQF_NODE_DATA", str(PROJECT_ROOT / "data" / "node"))
+
+    def fill_files(self, day: str) -> list[Path]:
+        folder = Path(self.root) / "node_fills_by_block" / "hourly" / day.replace("-", "")
+        return sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in (".lz4", ".json", ".jsonl"))
+
+    def files(self, sub: str) -> list[Path]:
+        return sorted((Path(self.root) / sub).glob("*.jsonl"))
+
+
+class TrackedUsersResource(dg.ConfigurableResource):
+    """The accounts the scheduled API pull follows: a file with one 0x address per line."""
+
+    users_file: str = os.environ.get("LIQF_TRACKED_USERS", str(PROJECT_ROOT / "pipelines" / "config" / "tracked_users.txt"))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "hyperliquid_info": HyperliquidInfoResource(),
+            "hyperliquid_node_data": HyperliquidNodeDataResource(),
+            "tracked_users": TrackedUsersResource(),
+        }
+    )

@@ -1,0 +1,57 @@
+"""Great Expectations suites run as Dagster asset checks on the rows an asset just wrote."""
+
+
+from collections.abc import Iterable
+
+import dagster as dg
+import polars as pl
+
+from forensics.schema import Table
+from pipelines import quality
+from pipelines.lake import Lake
+
+
+def quality_specs(asset: str, tables: Iterable[Table]) -> list[dg.AssetCheckSpec]:
+    specs = []
+    for t in tables:
+        specs.append(
+            dg.AssetCheckSpec(
+                f"{t.name}_schema_and_keys", asset=asset, blocking=True,
+                description=f"{t.name}: exact columns, key columns not null, key unique (GX, blocking)",
+            )
+        )
+        specs.append(
+            dg.AssetCheckSpec(
+                f"{t.name}_value_ranges", asset=asset,
+                description=f"{t.name}: value ranges and enumerations (GX, warning)",
+            )
+        )
+    return specs
+
+
+def read_source_rows(lake: Lake, table: Table, keys: Iterable[str]) -> pl.DataFrame:
+    """The rows a set of inputs wrote to ``table`` (every day of each input)."""
+    files = [p for k in set(keys) for p in lake.table_dir(table.name).rglob(f"part-{k}.parquet")]
+    if not files:
+        return pl.from_arrow(table.arrow_schema().empty_table())
+    return pl.read_parquet(files)
+
+
+def quality_results(asset: str, table: Table, df: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    results = []
+    for severity, name, level in (
+        (quality.BLOCKING, f"{table.name}_schema_and_keys", dg.AssetCheckSeverity.ERROR),
+        (quality.WARN, f"{table.name}_value_ranges", dg.AssetCheckSeverity.WARN),
+    ):
+        outcome = quality.validate(table, df, severity)
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset,
+                check_name=name,
+                passed=outcome.success,
+                severity=level,
+                description=outcome.description,
+                metadata={"rows": outcome.rows, "failures": dg.MetadataValue.json(outcome.failures)},
+            )
+        )
+    return results

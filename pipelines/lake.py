@@ -1,0 +1,231 @@
+"""The Parquet lake: layout, path safety and atomic, idempotent writes.
+
+Layout under the lake root::
+
+    raw/venue=<v>/source=<kind>/<sha256>.<ext>            input files as received (content-addressed)
+    raw/venue=<v>/source=api/date=<d>/<run>.jsonl.gz      API responses with request metadata
+    normalized/<table>/venue=<v>/date=<d>/part-<key>.parquet
+    meta/ingest_runs/venue=<v>/part-<key>.parquet         one reconciliation row per input
+    analytics/<table>/...                                 analysis outputs
+
+Every normalized file belongs to exactly one input (``<key>`` = that input's ``source_key``), so
+re-ingesting an input replaces its files and nothing else: idempotent by construction. Path segments
+come only from the pipeline (venue ids, table names, dates, hex keys), never from data strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from forensics.schema import ALL_TABLES, INGEST_RUNS, Table
+
+_SAFE_SEGMENT = re.compile(r"^[a-z0-9_]{1,64}$")
+_HEX_KEY = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+class LakePathError(ValueError):
+    """A path segment that is not one the pipeline itself generates."""
+
+
+def safe_segment(value: str, what: str) -> str:
+    if not _SAFE_SEGMENT.match(value):
+        raise LakePathError(f"refusing {what} {value!r}: only [a-z0-9_] segments shape lake paths")
+    return value
+
+
+def source_key(*parts: object) -> str:
+    """A stable hex id for an input (a file identity, or an API request and its window)."""
+    text = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temp path in ``final``'s directory; on success it is fsynced and renamed over ``final``."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, final)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    # --- paths ----------------------------------------------------------------------------------------
+    def _inside(self, path: Path) -> Path:
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise LakePathError(f"refusing to write outside the lake: {path}")
+        return path
+
+    def table_dir(self, table: str) -> Path:
+        layer = "meta" if table == INGEST_RUNS.name else "normalized"
+        return self._inside(self.root / layer / safe_segment(table, "table"))
+
+    def analytics_dir(self, table: str) -> Path:
+        return self._inside(self.root / "analytics" / safe_segment(table, "table"))
+
+    def part_path(self, table: str, venue: str, date: dt.date | None, key: str) -> Path:
+        if not _HEX_KEY.match(key):
+            raise LakePathError(f"refusing source key {key!r}")
+        base = self.table_dir(table) / f"venue={safe_segment(venue, 'venue')}"
+        if date is not None:
+            base = base / f"date={date.isoformat()}"
+        return self._inside(base / f"part-{key}.parquet")
+
+    def glob(self, table: str) -> str:
+        """Glob of every Parquet file of a table (for DuckDB ``read_parquet``)."""
+        return str(self.table_dir(table) / "**" / "*.parquet")
+
+    def has_files(self, table: str) -> bool:
+        d = self.table_dir(table)
+        return d.exists() and any(p for p in d.rglob("*.parquet") if not p.name.startswith(".tmp-"))
+
+    # --- normalized writes ------------------------------------------------------------------------------
+    def replace_source(self, table: Table, venue: str, key: str, data: pa.Table) -> dict[str, int]:
+        """Write ``data`` (in ``table``'s schema) as the files of input ``key``, replacing earlier ones.
+
+        Rows are split by their ``date`` column; each day's file is written atomically; files of the
+        same input on days that no longer have rows are removed afterwards. Returns rows per day.
+        """
+        data = conform(table, data)
+        written: dict[str, int] = {}
+        new_paths: set[Path] = set()
+        if "date" in data.column_names:
+            dates = pc.unique(data.column("date")).to_pylist()
+            for day in sorted(d for d in dates if d is not None):
+                part = data.filter(pc.equal(data.column("date"), pa.scalar(day, pa.date32())))
+                path = self.part_path(table.name, venue, day, key)
+                write_parquet(part, path)
+                new_paths.add(path)
+                written[day.isoformat()] = part.num_rows
+        else:
+            path = self.part_path(table.name, venue, None, key)
+            write_parquet(data, path)
+            new_paths.add(path)
+            written["-"] = data.num_rows
+        venue_dir = self.table_dir(table.name) / f"venue={safe_segment(venue, 'venue')}"
+        for old in venue_dir.rglob(f"part-{key}.parquet"):
+            if old not in new_paths:
+                old.unlink()
+        return written
+
+    # --- raw layer -----------------------------------------------------------------------------------------
+    def store_raw_file(self, src: Path, venue: str, source: str, sha256: str) -> Path:
+        """Keep an input file as received, content-addressed (idempotent; hard link when possible)."""
+        suffix = "".join(s for s in src.suffixes[-2:] if re.fullmatch(r"\.[a-z0-9]{1,8}", s))
+        dest = self._inside(
+            self.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / f"source={safe_segment(source, 'source')}"
+            / f"{sha256}{suffix}"
+        )
+        if dest.exists():
+            return dest
+        with atomic_path(dest) as tmp:
+            tmp.unlink()
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+        return dest
+
+    def raw_api_writer(self, venue: str, run_id: str, day: dt.date) -> RawApiWriter:
+        path = self._inside(
+            self.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / "source=api"
+            / f"date={day.isoformat()}" / f"{safe_segment(run_id, 'run id')}.jsonl.gz"
+        )
+        return RawApiWriter(path)
+
+
+class RawApiWriter:
+    """Appends API responses (request metadata + payload exactly as parsed) as gzip JSON lines.
+
+    The file appears atomically when the writer is closed; callers pass redacted params only.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._ctx = atomic_path(path)
+        self._tmp = self._ctx.__enter__()
+        self._fh = gzip.open(self._tmp, "wb")
+
+    def write(self, record: dict) -> None:
+        self._fh.write(orjson.dumps(record) + b"\n")
+        self.count += 1
+
+    def close(self, ok: bool = True) -> None:
+        self._fh.close()
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> RawApiWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(ok=exc_type is None)
+
+
+def conform(table: Table, data: pa.Table) -> pa.Table:
+    """Select and cast ``data`` to ``table``'s exact schema (extra columns dropped)."""
+    schema = table.arrow_schema()
+    missing = [n for n in schema.names if n not in data.column_names]
+    if missing:
+        raise ValueError(f"{table.name}: missing columns {missing}")
+    return data.select(schema.names).cast(schema)
+
+
+def write_parquet(data: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(data, tmp, compression="zstd")
+
+
+def table_for(name: str) -> Table:
+    return ALL_TABLES[name]
+
+
+def json_default(obj: object) -> object:
+    if isinstance(obj, (dt.date, dt.datetime)):
+        return obj.isoformat()
+    raise TypeError
+
+
+def dumps(obj: object) -> str:
+    return orjson.dumps(obj, default=json_default, option=orjson.OPT_SORT_KEYS).decode()
