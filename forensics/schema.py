@@ -88,7 +88,7 @@ _LINEAGE = (
 
 FILLS = Table(
     "fills",
-    "One row per fill leg. Hyperliquid reports both legs of every trade (same tid); unique on (venue, user, tid).",
+    "One row per fill leg. Hyperliquid reports both legs of every trade (same tid); unique on (venue, user, fill_id).",
     (
         *_PARTITION,
         C("coin", "VARCHAR", "Venue symbol as given: perp 'BTC', spot '@107' or 'PURR/USDC', HIP-3 'dex:NAME'.", False),
@@ -99,7 +99,8 @@ FILLS = Table(
         C("block_time", "TIMESTAMP_NS", "Block time, ns precision (node files only)."),
         C("local_time", "TIMESTAMP_NS", "Node receive time, ns precision (node files only)."),
         C("event_index", "INTEGER", "Position of the fill within its block's events (replay order within a block)."),
-        C("tid", "UBIGINT", "Trade id; both legs of a trade share it.", False),
+        C("tid", "UBIGINT", "Trade id; both legs of a trade share it (absent in pre-2024 info API responses)."),
+        C("fill_id", "VARCHAR", "Identity of the fill for its owner: tid as text, or 'legacy:<md5>' of hash, oid, time, px, sz, startPosition when the venue gave no tid.", False),
         C("oid", "UBIGINT", "Order id of the fill owner's order."),
         C("hash", "VARCHAR", "L1 transaction hash (0x000..0 for TWAP fills)."),
         C("side", "VARCHAR", "'B' (owner bought) or 'A' (owner sold).", False),
@@ -122,7 +123,7 @@ FILLS = Table(
         C("is_adl", "BOOLEAN", "dir == 'Auto-Deleveraging': the deleveraged winner's leg.", False),
         *_LINEAGE,
     ),
-    key=("venue", "user", "tid"),
+    key=("venue", "user", "fill_id"),
 )
 
 LIQUIDATIONS = Table(

@@ -24,8 +24,8 @@ catalog_app = typer.Typer(help="The DuckDB catalog of views over the lake.", no_
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(catalog_app, name="catalog")
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 class Settings:
@@ -163,6 +163,104 @@ def schema(table: Annotated[Optional[str], typer.Argument(help="One table; all w
     if table and table not in schema_mod.ALL_TABLES:
         raise fail(f"unknown table {table!r}", f"tables: {', '.join(schema_mod.ALL_TABLES)}")
     out.print(schema_mod.describe(table), markup=False, highlight=False)
+
+
+# --- simulator, local venue server, demo ----------------------------------------------------------------
+
+
+@app.command("simulate")
+def simulate_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (node files, snapshot, contexts, truth.json).")],
+    preset: Annotated[str, typer.Option(help="Calibration preset.")] = "oct10",
+    scale: Annotated[str, typer.Option(help="tiny, small, medium or full.")] = "small",
+    policy: Annotated[str, typer.Option(help="ADL selection policy the engine applies.")] = "hl_index",
+    exempt: Annotated[int, typer.Option(help="Number of planted exempt accounts.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 7,
+    stale_snapshot: Annotated[int, typer.Option(help="Noise: blocks between snapshot and window start.")] = 0,
+    drop_fills: Annotated[float, typer.Option(help="Noise: fraction of fill legs dropped from the output.")] = 0.0,
+    mark_jitter: Annotated[float, typer.Option(help="Noise: relative jitter on published markPx.")] = 0.0,
+    clock_skew_ms: Annotated[int, typer.Option(help="Noise: max clock skew between legs, ms.")] = 0,
+) -> None:
+    """Simulate a liquidation cascade with a known ADL rule and planted exemptions."""
+    from forensics import simulate
+
+    noise = {"stale_snapshot": stale_snapshot, "drop_fills": drop_fills, "mark_jitter": mark_jitter,
+             "clock_skew_ms": clock_skew_ms}
+    try:
+        with console.status(f"simulating {preset}/{scale} with policy {policy}"):
+            scenario = simulate.generate(out, preset=preset, scale=scale, policy=policy, exempt=exempt, seed=seed,
+                                         noise=noise)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    c = scenario["counts"]
+    console.print(
+        f"[green]✓[/] {c['accounts']:,} accounts, {c['coins']} coins, {c['fills']:,} fills, "
+        f"{c['liquidation_legs']:,} liquidation legs, {c['adl_legs']:,} ADL legs in {c['steps']:,} steps",
+        highlight=False,
+    )
+    ks = scenario.get("calibration", {}).get("ks") or {}
+    if ks:
+        console.print("calibration (KS distance to the real 2025-10-10 marginals): "
+                      + ", ".join(f"{k} {v['ks'] if isinstance(v, dict) else v:.3f}" for k, v in ks.items()
+                                  if isinstance(v, (int, float)) or (isinstance(v, dict) and 'ks' in v)),
+                      highlight=False)
+    console.print(f"scenario: {Path(out).resolve()} (ground truth kept apart in truth.json)", highlight=False)
+    console.print(f"next: liqf serve --scenario {out}   or   liqf ingest hyperliquid --node-fills {out}/node_fills_by_block",
+                  highlight=False)
+
+
+@app.command("serve")
+def serve_cmd(
+    scenario: Annotated[Path, typer.Option("--scenario", help="Scenario directory in Hyperliquid's formats.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    faults: Annotated[Optional[str], typer.Option(help="Fault spec, e.g. '429=0.1,5xx=0.05,truncate=0.05,seed=3'.")] = None,
+) -> None:
+    """Serve a scenario through Hyperliquid's info API on 127.0.0.1 (Ctrl-C to stop)."""
+    from pipelines.venue_server import run_server
+
+    if not (scenario / "node_fills_by_block").exists() and not (scenario / "snapshots").exists():
+        raise fail(f"{scenario} is not a scenario directory", "create one with: liqf simulate --out DIR")
+    console.print(f"serving {scenario} on http://127.0.0.1:{port}/info", highlight=False)
+    run_server(scenario, port=port, faults=faults)
+
+
+@app.command("demo")
+def demo_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo scenario and summary go.")] = Path("data/demo"),
+    scale: Annotated[str, typer.Option(help="Simulator scale.")] = "small",
+    policy: Annotated[str, typer.Option(help="Planted ADL policy.")] = "hl_index",
+    exempt: Annotated[int, typer.Option(help="Planted exempt accounts.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Run the whole pipeline on an embedded, simulated cascade served on loopback."""
+    from pipelines import demo
+
+    cfg = demo.DemoConfig(out_dir.resolve(), settings.lake, settings.db, scale, policy, exempt, seed)
+    try:
+        summary = demo.run(cfg, console)
+    except (RuntimeError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    table = RichTable("view", "rows", title="catalog after the demo")
+    for view, n in summary["catalog_rows"].items():
+        table.add_row(view, f"{n:,}")
+    _demo_print(table, summary)
+
+
+def _demo_print(table: RichTable, summary: dict) -> None:
+    out.print(table)
+    out.print(f"planted truth: policy {summary['planted']['policy']}, {summary['planted']['exempt']} exempt accounts "
+              f"(see {summary['truth']})", highlight=False)
+    if summary["failed_checks"]:
+        out.print(f"[yellow]data-quality checks that failed:[/] {', '.join(summary['failed_checks'])}")
+    else:
+        out.print("data-quality checks: all passed")
+    out.print(f"lake: {summary['lake']}\ncatalog: {summary['catalog']}  (try: liqf sql \"select count(*) from adl_fills\")",
+              highlight=False)
+    if summary["dagster_home"]:
+        out.print(f"dagster runs: {summary['dagster_home']}  (browse: DAGSTER_HOME={summary['dagster_home']} .venv/bin/dg dev)",
+                  highlight=False)
+    out.print(f"done in {summary['seconds']} s; summary: {Path(summary['scenario']).parent / 'demo_summary.json'}",
+              highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -77,6 +77,8 @@ class _Dataset:
     report: IngestReport
     rows: list[dict[str, Any]] = field(default_factory=list)
     arrow_parts: list[pa.Table] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
     rejects: list[tuple[int, int | None, str, str]] = field(default_factory=list)
 
     def reject(self, reason: str, raw: Any) -> None:
@@ -131,7 +133,7 @@ def pull(
     con = duckdb.connect()
     with lake.raw_api_writer(VENUE, run_key, day) as raw:
         for user in users:
-            _pull_fills(con, client, raw, fills, user, since_ms, until_ms)
+            _pull_fills(client, raw, fills, user, since_ms, until_ms)
             _pull_paged_rows(
                 client.user_non_funding_ledger_updates(user, since_ms, until_ms),
                 raw,
@@ -142,6 +144,7 @@ def pull(
             if progress:
                 progress(user)
         _pull_ctxs(client, raw, ctxs)
+    _normalize_fills(con, fills)
     con.close()
     raw_sha, raw_bytes = sha256_file(raw.path) if raw.path.exists() else ("", 0)
     for d in (fills, ledger, states, ctxs):
@@ -168,7 +171,7 @@ def pull(
     return [fills.report, ledger.report, states.report, ctxs.report]
 
 
-def _pull_fills(con, client, raw: RawApiWriter, ds: _Dataset, user: str, since_ms: int, until_ms: int) -> None:
+def _pull_fills(client, raw: RawApiWriter, ds: _Dataset, user: str, since_ms: int, until_ms: int) -> None:
     pager = client.user_fills_by_time(user, since_ms, until_ms)
     try:
         for page in pager:
@@ -177,17 +180,22 @@ def _pull_fills(con, client, raw: RawApiWriter, ds: _Dataset, user: str, since_m
         ds.reject(f"API error for userFillsByTime {user}: {exc}", {"user": user, "error": str(exc)})
     if pager.truncated is not None:
         ds.report.notes.append(f"{user}: history truncated by the venue ({pager.truncated})")
-    items = [orjson.dumps(i).decode() for i in pager.items]
-    if not items:
+    ds.owners.extend([user] * len(pager.items))
+    ds.items.extend(orjson.dumps(i).decode() for i in pager.items)
+
+
+def _normalize_fills(con, ds: _Dataset) -> None:
+    """All pulled fills in one DuckDB pass (per-user passes cost ~0.1 s each in fixed overhead)."""
+    if not ds.items:
         return
     first = ds.report.records_read + 1
-    batch = hl.normalize_api_fills(con, user, items, source=ds.report.source, source_key=ds.report.source_key,
-                                   first_line=first)
+    batch = hl.normalize_api_fills(
+        con, ds.owners, ds.items, source=ds.report.source, source_key=ds.report.source_key, first_line=first
+    )
     ds.report.records_read += batch.records_read
     ds.arrow_parts.append(batch.fills)
-    ds.rejects.extend(
-        (r["line_no"], r["event_index"], r["reason"], r["raw"]) for r in batch.rejects.to_pylist()
-    )
+    ds.rejects.extend((r["line_no"], r["event_index"], r["reason"], r["raw"]) for r in batch.rejects.to_pylist())
+    ds.owners, ds.items = [], []
 
 
 def _pull_paged_rows(pager, raw: RawApiWriter, ds: _Dataset, to_row: Callable[[Any], dict[str, Any]]) -> None:

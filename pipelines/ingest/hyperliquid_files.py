@@ -130,13 +130,13 @@ def _staging_root(lake: Lake) -> Path:
 def _write_fills(
     con: duckdb.DuckDBPyConnection, lake: Lake, staging: Path, parts: list[str], key: str
 ) -> tuple[int, pa.Table]:
-    """De-duplicate staged fills on (user, tid), write one file per UTC day; return (rows, duplicate rejects)."""
+    """De-duplicate staged fills on (user, fill_id), write one file per UTC day; return (rows, duplicate rejects)."""
     if not parts:
         lake.replace_source(FILLS, VENUE, key, FILLS.arrow_schema().empty_table())
         return 0, rejects_from_rows([])
     con.execute(
         "CREATE OR REPLACE TEMP TABLE staged AS SELECT *, row_number() OVER "
-        '(PARTITION BY "user", tid ORDER BY line_no, event_index) AS dup_rank FROM read_parquet(?)',
+        '(PARTITION BY "user", fill_id ORDER BY line_no, event_index) AS dup_rank FROM read_parquet(?)',
         [parts],
     )
     dupes = con.execute(

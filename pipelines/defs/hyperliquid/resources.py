@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.defs.lake.resources import PROJECT_ROOT
+from pipelines.venues.base import WeightRateLimiter
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
 
 
@@ -16,9 +17,16 @@ class HyperliquidInfoResource(dg.ConfigurableResource):
     base_url: str = os.environ.get("LIQF_HYPERLIQUID_URL", "https://api.hyperliquid.xyz")
     timeout_s: float = 10.0
     max_retries: int = 5
+    # the venue's documented budget; the embedded demo raises it against its own local server only
+    weight_per_minute: float = 1200
 
     def client(self) -> HyperliquidInfoClient:
-        return HyperliquidInfoClient(self.base_url, timeout=self.timeout_s, max_retries=self.max_retries)
+        return HyperliquidInfoClient(
+            self.base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+            rate_limiter=WeightRateLimiter(self.weight_per_minute),
+        )
 
 
 class HyperliquidNodeDataResource(dg.ConfigurableResource):

@@ -1,0 +1,47 @@
+"""Venue REST clients: one module per venue over the shared :mod:`pipelines.venues.base` transport.
+
+``VENUE_CLIENTS`` maps venue id -> client class (cryptofeed ``EXCHANGE_MAP`` style) so tests
+and the CLI can iterate over every venue.
+"""
+
+from __future__ import annotations
+
+from pipelines.venues.base import (
+    ClientError,
+    MalformedResponseError,
+    RateLimitedError,
+    RawResponse,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    VenueError,
+    VenueHTTPClient,
+    WeightRateLimiter,
+    parse_retry_after,
+    redact,
+)
+from pipelines.venues.hyperliquid import HistoryTruncated, HyperliquidInfoClient, TimePager, UserCursorStore
+
+VENUE_CLIENTS: dict[str, type[VenueHTTPClient]] = {
+    HyperliquidInfoClient.id: HyperliquidInfoClient,
+}
+
+__all__ = [
+    "VENUE_CLIENTS",
+    "ClientError",
+    "HistoryTruncated",
+    "HyperliquidInfoClient",
+    "MalformedResponseError",
+    "RateLimitedError",
+    "RawResponse",
+    "RetryPolicy",
+    "ServerError",
+    "TimePager",
+    "TransportError",
+    "UserCursorStore",
+    "VenueError",
+    "VenueHTTPClient",
+    "WeightRateLimiter",
+    "parse_retry_after",
+    "redact",
+]
