@@ -134,11 +134,18 @@ def _write_fills(
     if not parts:
         lake.replace_source(FILLS, VENUE, key, FILLS.arrow_schema().empty_table())
         return 0, rejects_from_rows([])
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE staged AS SELECT *, row_number() OVER "
-        '(PARTITION BY "user", fill_id ORDER BY line_no, event_index) AS dup_rank FROM read_parquet(?)',
-        [parts],
-    )
+    has_dupes = con.execute(
+        'SELECT 1 FROM read_parquet(?) GROUP BY "user", fill_id HAVING count(*) > 1 LIMIT 1', [parts]
+    ).fetchone()
+    if has_dupes:  # rare: rank legs and quarantine all but the first occurrence
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE staged AS SELECT *, row_number() OVER "
+            '(PARTITION BY "user", fill_id ORDER BY line_no, event_index) AS dup_rank FROM read_parquet(?)',
+            [parts],
+        )
+    else:  # staged files are already in input order; no ranking needed
+        files = ", ".join(f"'{_sql_str(Path(p))}'" for p in parts)  # views cannot take parameters
+        con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS SELECT *, 1 AS dup_rank FROM read_parquet([{files}])")
     dupes = con.execute(
         "SELECT line_no, event_index, 'duplicate fill (user, tid) already seen at an earlier line' AS reason, "
         "left(to_json(struct_pack(\"user\", coin, tid, time_ms, px, sz, dir))::VARCHAR, 8192) AS raw "
@@ -152,8 +159,7 @@ def _write_fills(
         path = lake.part_path(FILLS.name, VENUE, day, key)
         with atomic_path(path) as tmp:
             con.execute(
-                f"COPY (SELECT {cast} FROM staged WHERE dup_rank = 1 AND date = ? "
-                f"ORDER BY block_number, line_no, event_index, time_ms) TO '{_sql_str(tmp)}' "
+                f"COPY (SELECT {cast} FROM staged WHERE dup_rank = 1 AND date = ?) TO '{_sql_str(tmp)}' "
                 "(FORMAT parquet, COMPRESSION zstd)",
                 [day],
             )
@@ -163,7 +169,7 @@ def _write_fills(
     for old in venue_dir.rglob(f"part-{key}.parquet"):
         if old not in new_paths:
             old.unlink()
-    con.execute("DROP TABLE staged")
+    con.execute("DROP VIEW IF EXISTS staged" if not has_dupes else "DROP TABLE staged")
     return total, dupes
 
 

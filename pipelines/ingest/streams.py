@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lz4.frame
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 READ_CHUNK = 4 << 20
@@ -58,48 +60,71 @@ def _raw_chunks(path: Path, state: StreamState) -> Iterator[bytes]:
 
 
 def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 64 << 20) -> Iterator[LineBatch]:
-    """Yield batches of complete lines (1-based numbering); blank lines carry no record and are skipped."""
+    """Yield batches of complete lines (1-based numbering); blank lines carry no record and are skipped.
+
+    Lines are cut with numpy on the decompressed buffer and wrapped as an Arrow string array without
+    copying each line into a Python object.
+    """
     pending = b""
-    line_no = 0
-    nums: list[int] = []
-    texts: list[bytes] = []
+    first_line = 1
+    buf: list[bytes] = []
     size = 0
     for chunk in _raw_chunks(path, state):
-        data = pending + chunk
-        parts = data.split(b"\n")
-        pending = parts.pop()
-        for part in parts:
-            line_no += 1
-            if part.strip():
-                nums.append(line_no)
-                texts.append(part)
-                size += len(part)
+        buf.append(chunk)
+        size += len(chunk)
         if size >= batch_bytes:
-            yield _batch(nums, texts)
-            nums, texts, size = [], [], 0
-    if pending.strip():
-        line_no += 1
-        if state.tail_error:
-            # the last partial line of a truncated input: keep it for the quarantine, do not parse it
-            state.tail_line = line_no
-            state.tail_text = pending[:8192].decode("utf-8", "replace")
-        else:
-            nums.append(line_no)
-            texts.append(pending)
-    if texts:
-        yield _batch(nums, texts)
+            data = pending + b"".join(buf)
+            cut = data.rfind(b"\n") + 1
+            pending = data[cut:]
+            if cut:
+                batch, first_line = _batch(data[:cut], first_line)
+                yield batch
+            buf, size = [], 0
+    data = pending + b"".join(buf)
+    if data:
+        if not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            if state.tail_error and tail.strip():
+                # the last partial line of a truncated input: kept for the quarantine, never parsed
+                state.tail_line = first_line + data[:cut].count(b"\n")
+                state.tail_text = tail[:8192].decode("utf-8", "replace")
+                data = data[:cut]
+            else:
+                data += b"\n"
+        if data:
+            batch, first_line = _batch(data, first_line)
+            yield batch
 
 
-def _batch(nums: list[int], texts: list[bytes]) -> LineBatch:
+def _batch(data: bytes, first_line: int) -> tuple[LineBatch, int]:
+    """``data`` ends with a newline. Returns the non-blank lines and the next line number."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    n = len(ends)
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1:] = ends + 1  # each line keeps its newline; stripped below
+    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    numbers = np.arange(first_line, first_line + n, dtype=np.int64)
+    keep = (ends - starts) > 0
+    bad: list[tuple[int, None, str, str]] = []
     try:
-        arr = pa.array(texts, pa.binary()).cast(pa.string())  # validates UTF-8 in C
-        return LineBatch(pa.table({"line_no": pa.array(nums, pa.int64()), "line": arr}), [])
-    except pa.ArrowInvalid:
-        good_n, good_t, bad = [], [], []
-        for n, t in zip(nums, texts):
+        lines.validate(full=True)
+    except pa.ArrowInvalid:  # rare: some line is not UTF-8; sort lines out one by one
+        texts: list[str | None] = []
+        for i in range(n):
+            text = data[starts[i] : ends[i]]
             try:
-                good_t.append(t.decode("utf-8"))
-                good_n.append(n)
+                texts.append(text.decode("utf-8"))
             except UnicodeDecodeError:
-                bad.append((n, None, "line is not valid UTF-8", t[:8192].decode("utf-8", "replace")))
-        return LineBatch(pa.table({"line_no": pa.array(good_n, pa.int64()), "line": pa.array(good_t, pa.string())}), bad)
+                texts.append(None)
+                bad.append((int(numbers[i]), None, "line is not valid UTF-8", text[:8192].decode("utf-8", "replace")))
+        keep &= np.array([t is not None for t in texts], dtype=bool)
+        lines = pa.array([t or "" for t in texts], pa.large_string())
+    lines = pc.utf8_rtrim(lines, characters="\r\n")
+    table = pa.table({"line_no": pa.array(numbers), "line": lines.cast(pa.string())})
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table["line"])), 0)
+    table = table.filter(pc.and_(pa.array(keep), pc.invert(blank)))
+    return LineBatch(table, bad), first_line + n
