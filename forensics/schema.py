@@ -343,6 +343,69 @@ INGEST_RUNS = Table(
         C("code_version", "VARCHAR", "liquidation-forensics version (and git commit when known)."),
     ),
     key=("venue", "source_key"),
+    layer="meta",
+)
+
+# --- analytics (written under analytics/<table>/venue=<v>/part-<key>.parquet; floats for speed) -------
+
+ADL_STEPS = Table(
+    "adl_steps",
+    "One row per ADL step: the ADL legs of one (block, coin, liquidated account, liquidated side), in tid order.",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("step_id", "BIGINT", "Global step order (block, first tid).", False),
+        C("wave_id", "BIGINT", "Wave of the step: steps closer than the gap threshold (default 5 s) share a wave.", False),
+        C("block_number", "BIGINT", "L1 block of the step (NULL when only API fills exist)."),
+        C("time_ms", "BIGINT", "Time of the first ADL leg, epoch ms.", False),
+        C("coin", "VARCHAR", "Venue symbol.", False),
+        C("liquidated_user", "VARCHAR", "The bankrupt account (the liquidator vault on Hyperliquid).", False),
+        C("liquidated_side", "VARCHAR", "'long' or 'short': side of the liquidated position.", False),
+        C("adl_side", "VARCHAR", "'long' or 'short': side of the winners' positions that were reduced.", False),
+        C("legs", "BIGINT", "ADL legs (winner fills) in the step.", False),
+        C("closed_size", "DOUBLE", "Total size closed, coin units.", False),
+        C("notional_usd", "DOUBLE", "Sum of px x sz over the legs, USD.", False),
+        C("mark_px", "DOUBLE", "liquidation.markPx of the step's legs (first leg), USD."),
+        C("first_tid", "UBIGINT", "First trade id of the step."),
+        C("pool_size", "BIGINT", "Eligible candidates reconstructed for the step.", False),
+    ),
+    key=("venue", "step_id"),
+    layer="analytics",
+)
+
+ADL_POOLS = Table(
+    "adl_pools",
+    "One row per (ADL step, eligible candidate): every account with an open opposite-side position in the coin "
+    "just before the step, with the features every known ranking rule needs and the outcome.",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("step_id", "BIGINT", "ADL step (adl_steps.step_id).", False),
+        C("coin", "VARCHAR", "Venue symbol.", False),
+        C("user", "VARCHAR", "Candidate account.", False),
+        C("side", "VARCHAR", "'long' or 'short' (the candidate's position side).", False),
+        C("size", "DOUBLE", "|position| before the step, coin units.", False),
+        C("entry_px", "DOUBLE", "Average entry price, USD."),
+        C("mark_px", "DOUBLE", "Mark price used for the step, USD.", False),
+        C("mark_source", "VARCHAR", "'asset_ctxs', 'adl_mark' (markPx of the step's legs) or 'last_trade'.", False),
+        C("notional_usd", "DOUBLE", "size x mark, USD.", False),
+        C("upnl_usd", "DOUBLE", "Unrealized PnL at mark, USD."),
+        C("pnl_pct_price", "DOUBLE", "Signed price return since entry: (mark/entry - 1) for longs, (1 - mark/entry) for shorts."),
+        C("pnl_pct_margin", "DOUBLE", "Unrealized PnL / margin allocated to the position (ROE)."),
+        C("account_value_usd", "DOUBLE", "Account value at mark (cash + unrealized PnL of all positions), USD."),
+        C("wallet_balance_usd", "DOUBLE", "Cash (wallet balance) without unrealized PnL, USD."),
+        C("leverage", "DOUBLE", "notional / account value (Hyperliquid's leverage in the ADL index)."),
+        C("margin_leverage", "DOUBLE", "Configured leverage of the position."),
+        C("effective_leverage", "DOUBLE", "BitMEX effective leverage: notional / (account value - bankruptcy distance)."),
+        C("margin_mode", "VARCHAR", "'cross' or 'isolated'."),
+        C("maintenance_margin_usd", "DOUBLE", "Maintenance margin of the position, USD."),
+        C("position_age_ms", "BIGINT", "Time since the position was opened (or flipped), ms; NULL when opened before the snapshot."),
+        C("selected", "BOOLEAN", "The candidate was auto-deleveraged in this step.", False),
+        C("fill_order", "INTEGER", "1-based order of the candidate's ADL leg within the step (NULL if not selected)."),
+        C("closed_size", "DOUBLE", "Size closed by ADL in this step, coin units.", False),
+        C("partial", "BOOLEAN", "Selected but only part of the position was closed.", False),
+        C("skip_reason", "VARCHAR", "A legitimate reason visible in the data for not selecting it (NULL if none)."),
+    ),
+    key=("venue", "step_id", "user"),
+    layer="analytics",
 )
 
 NORMALIZED_TABLES: dict[str, Table] = {
@@ -360,7 +423,8 @@ NORMALIZED_TABLES: dict[str, Table] = {
 }
 DERIVED_TABLES: dict[str, Table] = {t.name: t for t in (LIQUIDATIONS, ADL_FILLS)}
 META_TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}
-ALL_TABLES: dict[str, Table] = {**NORMALIZED_TABLES, **DERIVED_TABLES, **META_TABLES}
+ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS)}
+ALL_TABLES: dict[str, Table] = {**NORMALIZED_TABLES, **DERIVED_TABLES, **META_TABLES, **ANALYTICS_TABLES}
 
 # Hyperliquid `dir` values seen in public data (venue-apis.md §1.2). Anything else is quarantined so a
 # format change is noticed instead of silently mis-classified.

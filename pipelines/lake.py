@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from forensics.schema import ALL_TABLES, INGEST_RUNS, Table
+from forensics.schema import ALL_TABLES, Table
 
 _SAFE_SEGMENT = re.compile(r"^[a-z0-9_]{1,64}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{8,64}$")
@@ -95,11 +95,9 @@ class Lake:
         return path
 
     def table_dir(self, table: str) -> Path:
-        layer = "meta" if table == INGEST_RUNS.name else "normalized"
+        known = ALL_TABLES.get(table)
+        layer = {"meta": "meta", "analytics": "analytics"}.get(known.layer if known else "", "normalized")
         return self._inside(self.root / layer / safe_segment(table, "table"))
-
-    def analytics_dir(self, table: str) -> Path:
-        return self._inside(self.root / "analytics" / safe_segment(table, "table"))
 
     def part_path(self, table: str, venue: str, date: dt.date | None, key: str) -> Path:
         if not _HEX_KEY.match(key):
