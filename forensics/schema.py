@@ -408,6 +408,55 @@ ADL_POOLS = Table(
     layer="analytics",
 )
 
+ADL_RULE_FITS = Table(
+    "adl_rule_fits",
+    "One row per candidate rule: how well it explains the observed ADL steps (forensics.inference).",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("rule", "VARCHAR", "Rule name (forensics.rules.RULES).", False),
+        C("kind", "VARCHAR", "'queue' or 'allocation'.", False),
+        C("violation_rate", "DOUBLE", "Share of (unselected, selected) pairs where the unselected one ranks higher."),
+        C("auc", "DOUBLE", "Mean per-step AUC: probability a selected candidate outranks an unselected one."),
+        C("top_k_precision", "DOUBLE", "Mean share of the selected that are in the rule's top k (k = number selected)."),
+        C("kendall_tau", "DOUBLE", "Mean Kendall tau between fill order and rule order among the selected."),
+        C("ndcg", "DOUBLE", "Mean NDCG@k with closed size as relevance."),
+        C("log_likelihood", "DOUBLE", "Plackett-Luce log-likelihood of the observed fill orders."),
+        C("temperature", "DOUBLE", "Fitted Plackett-Luce temperature (per queue position)."),
+        C("aic", "DOUBLE", "2 - 2 log-likelihood (one fitted parameter)."),
+        C("allocation_fit", "DOUBLE", "Allocation rules: 1 - L1 error of predicted closed sizes / (2 x closed)."),
+        C("steps", "BIGINT", "Steps with a decision (some but not all candidates selected).", False),
+        C("is_best", "BOOLEAN", "The inferred rule.", False),
+        C("verdict", "VARCHAR", "The inference's verdict sentence (same on every row).", False),
+        C("window_from_ms", "BIGINT", "Start of the analysed window, epoch ms (NULL = everything)."),
+        C("window_to_ms", "BIGINT", "End of the analysed window, epoch ms (NULL = everything)."),
+    ),
+    key=("venue", "rule"),
+    layer="analytics",
+)
+
+EXEMPTION_FLAGS = Table(
+    "exemption_flags",
+    "One row per account eligible in at least one ADL step: selections expected under the inferred rule "
+    "with calibrated noise vs observed, with p and Benjamini-Hochberg q values. A flag is a statistical "
+    "anomaly, not an accusation.",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("user", "VARCHAR", "Account.", False),
+        C("rule", "VARCHAR", "Rule the test assumed.", False),
+        C("eligible_steps", "BIGINT", "Steps where the account was in the eligible pool.", False),
+        C("expected_selections", "DOUBLE", "Sum of Monte-Carlo inclusion probabilities.", False),
+        C("observed_selections", "BIGINT", "Steps where it was actually deleveraged.", False),
+        C("p_value", "DOUBLE", "P(X <= observed) under Poisson-binomial(inclusion probabilities).", False),
+        C("q_value", "DOUBLE", "Benjamini-Hochberg adjusted p-value across accounts.", False),
+        C("flagged", "BOOLEAN", "q_value <= the threshold.", False),
+        C("temperature", "DOUBLE", "Plackett-Luce temperature of the null model.", False),
+        C("draws", "BIGINT", "Monte-Carlo draws per step.", False),
+        C("evidence_json", "VARCHAR", "Flagged accounts: skipped steps with rank, lowest selected, skip reasons (JSON)."),
+    ),
+    key=("venue", "user"),
+    layer="analytics",
+)
+
 NORMALIZED_TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -423,7 +472,7 @@ NORMALIZED_TABLES: dict[str, Table] = {
 }
 DERIVED_TABLES: dict[str, Table] = {t.name: t for t in (LIQUIDATIONS, ADL_FILLS)}
 META_TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}
-ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS)}
+ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS, ADL_RULE_FITS, EXEMPTION_FLAGS)}
 ALL_TABLES: dict[str, Table] = {**NORMALIZED_TABLES, **DERIVED_TABLES, **META_TABLES, **ANALYTICS_TABLES}
 
 # Hyperliquid `dir` values seen in public data (venue-apis.md §1.2). Anything else is quarantined so a

@@ -165,6 +165,69 @@ def schema(table: Annotated[Optional[str], typer.Argument(help="One table; all w
     out.print(schema_mod.describe(table), markup=False, highlight=False)
 
 
+# --- analysis ---------------------------------------------------------------------------------------------
+
+
+def _window(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    from pipelines.ingest.hyperliquid_api import PullError, parse_time
+
+    try:
+        return (parse_time(since, "--from") if since else None, parse_time(until, "--to") if until else None)
+    except PullError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("analyze")
+def analyze(
+    venue: Annotated[str, typer.Option(help="Venue id.")] = "hyperliquid",
+    since: Annotated[Optional[str], typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
+    until: Annotated[Optional[str], typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
+    q: Annotated[float, typer.Option(help="False discovery rate for exemption flags.")] = 0.05,
+    draws: Annotated[int, typer.Option(help="Monte-Carlo draws per ADL step.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the Monte Carlo.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Infer the ADL selection rule and flag accounts that look exempt (reconstructs pools if needed)."""
+    from pipelines.analysis import inference
+
+    since_ms, until_ms = _window(since, until)
+    try:
+        with console.status("reconstructing, inferring the rule, testing exemptions"):
+            result = inference.run(settings.lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q,
+                                   draws=draws, seed=seed)
+    except inference.MissingPools as exc:
+        raise fail(str(exc), "ingest node fills and a position snapshot first (see `liqf ingest hyperliquid --help`)") from None
+    catalog_mod.refresh(settings.lake, settings.db)
+    if as_json:
+        keys = ("best_rule", "rules", "flagged", "steps", "pools")
+        print(json.dumps({k: result[k] for k in keys}, default=str, indent=1))
+        return
+    table = RichTable("rule", "kind", "violation", "AUC", "top-k", "Kendall τ", "NDCG", "AIC", "alloc fit",
+                      title=f"{result['steps']:,} ADL steps, {result['pools']:,} pool rows")
+    fmt = lambda v, p=3: "" if v is None else f"{v:.{p}f}"  # noqa: E731
+    for r in sorted(result["rules"], key=lambda r: (r["aic"] is None, r["aic"] or 0)):
+        table.add_row(r["name"], r["kind"], fmt(r["violation_rate"], 4), fmt(r["auc"]), fmt(r["top_k_precision"]),
+                      fmt(r["kendall_tau"]), fmt(r["ndcg"]), fmt(r["aic"], 1), fmt(r["allocation_fit"]))
+    out.print(table)
+    out.print(f"inferred rule: {result['verdict']}", highlight=False)
+    logit = result["conditional_logit"]
+    if logit.get("closest_rule"):
+        out.print(f"conditional logit direction {[round(x, 3) for x in logit['direction']]} on {logit['features']}: "
+                  f"closest documented rule {logit['closest_rule']}", highlight=False)
+    if result["rule_changes"].get("changed"):
+        out.print("[yellow]the best rule changes between time windows[/] (see --json)")
+    if result["exemption"]["note"]:
+        out.print(result["exemption"]["note"], highlight=False)
+    else:
+        out.print(f"{len(result['flagged'])} account(s) flagged at q <= {q} (statistical anomalies, not accusations):",
+                  highlight=False)
+        for f in result["flagged"][:20]:
+            out.print(f"  {f['user']}  eligible {f['eligible_steps']}, expected {f['expected_selections']:.2f}, "
+                      f"observed {f['observed_selections']}, p {f['p_value']:.2e}, q {f['q_value']:.2e}", highlight=False)
+    out.print(f"tables: adl_rule_fits, exemption_flags in {settings.db} (evidence: "
+              "liqf sql \"select user, evidence_json from exemption_flags where flagged\")", highlight=False)
+
+
 # --- simulator, local venue server, demo ----------------------------------------------------------------
 
 

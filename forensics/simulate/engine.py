@@ -661,6 +661,7 @@ class Engine:
             pool.append({"user": self.addresses[int(accts[i])], "size": float(size[i]) * int(sgn[i]),
                          "entry": float(entry[i]), "mark": float(m[c]), "notional": float(notional[i]),
                          "upnl": float(upnl[i]), "account_value": float(av[i]), "leverage": float(f["leverage"][i]),
+                         "balance": float(f["balance"][i]), "mm": float(f["mm"][i]),
                          "score": float(score[i]), "eligible": True, "exempt": bool(exempt[i]),
                          "selected": bool(closed[i] > 0), "fill_order": int(fill_order[i]) if fill_order[i] >= 0 else None,
                          "closed_size": float(closed[i] * self.unit[c]), "partial": bool(0 < closed[i] < lots[i])})

@@ -1,0 +1,123 @@
+"""Rule inference and the exemption test over what the lake holds; results written to analytics."""
+
+from __future__ import annotations
+
+import json
+import polars as pl
+import pyarrow as pa
+
+from forensics.exemption import exemption_test
+from forensics.inference import conditional_logit, infer_rule, rule_changes
+from forensics.schema import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
+from pipelines.lake import Lake, source_key
+
+
+class MissingPools(RuntimeError):
+    """No ADL pools in the lake for the venue/window."""
+
+
+def read_analytics(lake: Lake, table: str, venue: str) -> pl.DataFrame | None:
+    folder = lake.table_dir(table) / f"venue={venue}"
+    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    return pl.read_parquet(files) if files else None
+
+
+def load_pools(lake: Lake, venue: str, since_ms: int | None, until_ms: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    steps = read_analytics(lake, ADL_STEPS.name, venue)
+    pools = read_analytics(lake, ADL_POOLS.name, venue)
+    if steps is None or pools is None:
+        raise MissingPools(f"no {ADL_POOLS.name} for venue {venue} in {lake.root}")
+    if since_ms is not None:
+        steps = steps.filter(pl.col("time_ms") >= since_ms)
+    if until_ms is not None:
+        steps = steps.filter(pl.col("time_ms") <= until_ms)
+    pools = pools.filter(pl.col("step_id").is_in(steps["step_id"].implode()))
+    return steps, pools
+
+
+def run(
+    lake: Lake,
+    *,
+    venue: str = "hyperliquid",
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    q: float = 0.05,
+    draws: int = 1000,
+    seed: int = 0,
+    reconstruct_if_missing: bool = True,
+) -> dict:
+    """Infer the rule, test every eligible account, write ``adl_rule_fits`` and ``exemption_flags``."""
+    try:
+        steps, pools = load_pools(lake, venue, since_ms, until_ms)
+    except MissingPools:
+        if not reconstruct_if_missing:
+            raise
+        from pipelines.analysis import reconstruct
+
+        reconstruct.run(lake, venue=venue)
+        steps, pools = load_pools(lake, venue, since_ms, until_ms)
+    key = source_key("inference", venue, since_ms, until_ms)
+    inference = infer_rule(pools)
+    logit = conditional_logit(pools, seed=seed) if pools.height else {}
+    changes = rule_changes(pools, steps) if steps.height else {}
+    fits = inference.table().with_columns(
+        venue=pl.lit(venue),
+        rule=pl.col("name"),
+        is_best=pl.col("name") == (inference.best_rule or ""),
+        verdict=pl.lit(inference.verdict),
+        window_from_ms=pl.lit(since_ms, pl.Int64),
+        window_to_ms=pl.lit(until_ms, pl.Int64),
+    )
+    lake.replace_source(ADL_RULE_FITS, venue, key, _arrow(fits, ADL_RULE_FITS))
+
+    best = inference.best_rule
+    flagged_rows: list[dict] = []
+    exemption_note = None
+    if best:
+        result = exemption_test(pools, best, draws=draws, q=q, seed=seed)
+        accounts = result.accounts.with_columns(
+            venue=pl.lit(venue),
+            rule=pl.lit(best),
+            temperature=pl.lit(result.temperature if result.temperature == result.temperature else 0.0),
+            draws=pl.lit(draws, pl.Int64),
+            evidence_json=pl.col("user").map_elements(
+                lambda u: json.dumps(result.evidence.get(u), default=str) if u in result.evidence else None,
+                return_dtype=pl.String,
+            ),
+        )
+        lake.replace_source(EXEMPTION_FLAGS, venue, key, _arrow(accounts, EXEMPTION_FLAGS))
+        flagged_rows = result.flagged.select(
+            "user", "eligible_steps", "expected_selections", "observed_selections", "p_value", "q_value"
+        ).to_dicts()
+        iterations = result.iterations
+    else:
+        exemption_note = "exemption test not run: no documented rule fits, so there is no calibrated null"
+        lake.replace_source(EXEMPTION_FLAGS, venue, key, EXEMPTION_FLAGS.arrow_schema().empty_table())
+        iterations = []
+    return {
+        "best_rule": best,
+        "verdict": inference.verdict,
+        "margin_aic": inference.margin_aic,
+        "rules": [
+            {k: r.as_dict()[k] for k in ("name", "kind", "violation_rate", "auc", "top_k_precision", "kendall_tau",
+                                         "ndcg", "log_likelihood", "temperature", "aic", "allocation_fit")}
+            for r in inference.rules
+        ],
+        "flagged": flagged_rows,
+        "exemption": {"q_threshold": q, "draws": draws, "iterations": iterations, "note": exemption_note},
+        "conditional_logit": logit,
+        "rule_changes": changes,
+        "steps": int(steps.height),
+        "pools": int(pools.height),
+        "outputs": {t: str(lake.table_dir(t)) for t in (ADL_RULE_FITS.name, EXEMPTION_FLAGS.name)},
+    }
+
+
+def _arrow(df: pl.DataFrame, table) -> pa.Table:
+    cols = []
+    for c in table.columns:
+        if c.name in df.columns:
+            cols.append(pl.col(c.name))
+        else:
+            cols.append(pl.lit(None).alias(c.name))
+    return df.select(cols).to_arrow()
