@@ -499,6 +499,22 @@ HYPERLIQUID_DIRS: frozenset[str] = frozenset(
 LIQUIDATION_METHODS: frozenset[str] = frozenset({"market", "backstop"})
 
 
+def _register_areas() -> None:
+    # areas keep their tables in their own modules (imported here, after Table exists)
+    from forensics import schema_accounting, schema_cex, schema_onchain
+
+    for module in (schema_cex, schema_onchain, schema_accounting):
+        for name, table in module.TABLES.items():
+            if name in ALL_TABLES:
+                raise ValueError(f"table {name!r} defined twice")
+            ALL_TABLES[name] = table
+            {"normalized": NORMALIZED_TABLES, "analytics": ANALYTICS_TABLES, "derived": DERIVED_TABLES,
+             "meta": META_TABLES}[table.layer][name] = table
+
+
+_register_areas()
+
+
 def describe(table: str | None = None) -> str:
     """Markdown documentation of one or all tables."""
     tables = [ALL_TABLES[table]] if table else list(ALL_TABLES.values())

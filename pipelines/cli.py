@@ -326,5 +326,14 @@ def _demo_print(table: RichTable, summary: dict) -> None:
               highlight=False)
 
 
+def _register_areas() -> None:
+    from pipelines import cli_accounting, cli_cex, cli_onchain
+
+    for module in (cli_cex, cli_onchain, cli_accounting):
+        module.register(app, ingest_app)
+
+
+_register_areas()
+
 if __name__ == "__main__":  # pragma: no cover
     app()
