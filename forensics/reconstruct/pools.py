@@ -1,0 +1,255 @@
+"""ADL steps and their eligible candidate pools, in the ``adl_steps`` / ``adl_pools`` layouts.
+
+Step = the ADL legs (``is_adl``, the winners' legs) of one (block, coin, liquidated account, side of
+the liquidated position), ordered by tid. Waves: consecutive steps closer than ``gap_seconds`` share a
+wave (same rule as the simulator and Chitra et al.).
+
+Pool of a step = every account with an open position in the coin on the side opposite to the
+liquidated position at the instant just before the step's first leg in replay order (so after the
+earlier steps of the same block), excluding the liquidated account and the vault, and excluding
+accounts whose account value at mark is not positive (as the simulator and Hyperliquid do: an account
+below zero is itself being liquidated). Interval join: every position state ``[ord, next_ord)`` covers
+the steps with ``ord < K <= next_ord``, found with ``searchsorted`` per (coin, side), no Python loop
+per event or per row.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from forensics.schema import ADL_POOLS, ADL_STEPS
+
+from .marks import mark_observations, marks_at
+from .replay import build_state
+
+
+def _lazy_df(df: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
+    if df is None:
+        return None
+    return df.collect() if isinstance(df, pl.LazyFrame) else df
+
+
+def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(steps, legs) from ordered fills (``order_fills`` output).
+
+    ``steps``: step_id, wave_id, blk, block_number, time_ms, coin, liquidated_user, liquidated_side,
+    adl_side, legs, closed_size, notional_usd, mark_px, first_tid, K (replay ord of the first leg),
+    adl_px (price of the first leg). ``legs``: step_id, user, ord, tid, sz, px.
+    """
+    adl = f.filter(pl.col("is_adl")).with_columns(
+        pl.when(pl.col("side") == "B").then(pl.lit("short")).otherwise(pl.lit("long")).alias("adl_side"),
+        pl.col("liquidated_user").fill_null("unknown"),
+        pl.col("sz").cast(pl.Float64).alias("sz_f"),
+    ).with_columns(
+        pl.when(pl.col("adl_side") == "short").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
+    keys = ["blk", "coin", "liquidated_user", "liquidated_side"]
+    adl = adl.sort(keys + ["tid", "ord"])
+    steps = adl.group_by(keys, maintain_order=True).agg(
+        pl.col("block_number").first(),
+        pl.col("time_ms").first(),
+        pl.col("adl_side").first(),
+        pl.len().cast(pl.Int64).alias("legs"),
+        pl.col("sz_f").sum().alias("closed_size"),
+        (pl.col("px_f") * pl.col("sz_f")).sum().alias("notional_usd"),
+        pl.col("liq_mark_f").first().alias("mark_px"),
+        pl.col("tid").first().alias("first_tid"),
+        pl.col("ord").min().alias("K"),
+        pl.col("px_f").first().alias("adl_px"),
+    ).sort(["blk", "first_tid", "K"])
+    steps = steps.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
+    steps = steps.with_columns(
+        ((pl.col("time_ms") - pl.col("time_ms").shift(1)) > gap_seconds * 1000).fill_null(False)
+        .cast(pl.Int64).cum_sum().alias("wave_id"))
+    legs = adl.join(steps.select(keys + ["step_id"]), on=keys).select(
+        "step_id", "user", "ord", "tid", pl.col("sz_f").alias("sz"), "px_f")
+    return steps, legs
+
+
+def _interval_join(steps: pl.DataFrame, intervals: pl.DataFrame) -> pl.DataFrame:
+    """Rows (step_id, interval row index) where the interval's state holds just before the step."""
+    out_steps, out_rows = [], []
+    st = steps.select("step_id", "coin", "adl_side", "K").sort("K")
+    iv = intervals.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+    groups = {k: g for k, g in iv.partition_by(["coin", "side"], as_dict=True).items()}
+    for (coin, side), g in st.partition_by(["coin", "adl_side"], as_dict=True).items():
+        cand = groups.get((coin, side))
+        if cand is None:
+            continue
+        K = g["K"].to_numpy()
+        sid = g["step_id"].to_numpy()
+        a = cand["ord"].to_numpy()
+        b = cand["next_ord"].to_numpy()
+        lo = np.searchsorted(K, a, side="right")
+        hi = np.searchsorted(K, b, side="right")
+        n = hi - lo
+        keep = n > 0
+        if not keep.any():
+            continue
+        lo, n, rows = lo[keep], n[keep], cand["_row"].to_numpy()[keep]
+        total = int(n.sum())
+        start = np.repeat(np.cumsum(n) - n, n)
+        pos = np.repeat(lo, n) + (np.arange(total) - start)
+        out_steps.append(sid[pos])
+        out_rows.append(np.repeat(rows, n))
+    if not out_steps:
+        return pl.DataFrame(schema={"step_id": pl.Int64, "_row": pl.Int64})
+    return pl.DataFrame({"step_id": np.concatenate(out_steps), "_row": np.concatenate(out_rows)})
+
+
+def _coin_meta(asset_ctxs: pl.DataFrame | None, positions: pl.DataFrame) -> pl.DataFrame:
+    """(coin, max_lev, sz_decimals) from the latest asset context, else the snapshot's maxLeverage."""
+    parts = []
+    if asset_ctxs is not None and asset_ctxs.height:
+        parts.append(asset_ctxs.sort("time_ms").group_by("coin").last().select(
+            "coin", pl.col("max_leverage").cast(pl.Float64).alias("max_lev"),
+            pl.col("sz_decimals").cast(pl.Int64).alias("sz_decimals")))
+    snap = positions.group_by("coin").agg(pl.col("max_lev").max().alias("max_lev_s"))
+    if parts:
+        return parts[0].join(snap, on="coin", how="full", coalesce=True).with_columns(
+            pl.coalesce("max_lev", "max_lev_s").alias("max_lev")).drop("max_lev_s")
+    return snap.rename({"max_lev_s": "max_lev"}).with_columns(pl.lit(None, pl.Int64).alias("sz_decimals"))
+
+
+def build_steps_and_pools(
+    fills: pl.DataFrame | pl.LazyFrame,
+    positions: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
+    asset_ctxs: pl.DataFrame | None,
+    *,
+    vault: str | None = None,
+    gap_seconds: float = 5.0,
+    venue: str = "hyperliquid",
+    min_account_value: float | None = 0.0,
+    max_mark_age_ms: int | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Reconstruct every ADL step and its eligible pool with ranking features and outcomes.
+
+    ``fills``/``positions``/``accounts``/``asset_ctxs`` are frames in the lake's ``fills``,
+    ``position_snapshots``, ``account_snapshots`` and ``asset_ctxs`` layouts (decimals or floats).
+    ``vault``: an account never eligible (besides each step's liquidated account).
+    ``min_account_value``: candidates need an account value strictly above it (``None``: keep all).
+    ``max_mark_age_ms``: see :func:`forensics.reconstruct.marks.marks_at` (default: venue marks never stale).
+    Returns ``(steps, pools)`` with exactly the ``ADL_STEPS`` / ``ADL_POOLS`` columns.
+    """
+    positions = _lazy_df(positions)
+    accounts = _lazy_df(accounts)
+    asset_ctxs = _lazy_df(asset_ctxs)
+    state = build_state(fills, positions, accounts)
+    f, ev, wallets = state["fills"], state["events"], state["wallets"]
+    ambiguous_order = f.height > 0 and f["block_number"].null_count() > 0
+    steps, legs = segment_steps(f, gap_seconds)
+    if steps.height == 0:
+        return _empty(ADL_STEPS), _empty(ADL_POOLS)
+
+    # --- candidates: interval join of position states to steps -------------------------------------------
+    iv = ev.filter(pl.col("size") != 0).with_columns(
+        pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"))
+    hits = _interval_join(steps, iv)
+    pool = hits.join(iv.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")), on="_row").drop("_row")
+    pool = pool.join(steps.select("step_id", pl.col("blk").alias("step_blk"), pl.col("time_ms").alias("t_ms"),
+                                  "K", "liquidated_user", "adl_px"), on="step_id")
+    pool = pool.filter(pl.col("user") != pl.col("liquidated_user"))
+    if vault:
+        pool = pool.filter(pl.col("user") != vault.lower())
+
+    # --- marks at every step for every coin a candidate holds ---------------------------------------------
+    obs = mark_observations(f, asset_ctxs)
+    user_coins = ev.select("user", "coin").unique()
+    pairs = pool.select("step_id", "user", "K", "t_ms").unique()
+    held = pairs.join(user_coins, on="user")
+    inst = held.select("step_id", "coin", "K", "t_ms").unique().rename({"K": "ord"})
+    mk = marks_at(inst.select("step_id", "coin", "t_ms", "ord"), obs, f, max_mark_age_ms=max_mark_age_ms).select("step_id", "coin", "mark", "mark_source")
+    # the state of each held (user, coin) just before the step
+    right = ev.select("user", "coin", "ord", pl.col("size").alias("h_size"), pl.col("entry").alias("h_entry"),
+                      pl.col("mode").alias("h_mode"), pl.col("iso_wallet").alias("h_iso")).sort("ord")
+    held = held.sort("K").join_asof(right, left_on="K", right_on="ord", by=["user", "coin"], strategy="backward",
+                                    allow_exact_matches=False, check_sortedness=False)
+    held = held.join(mk, on=["step_id", "coin"], how="left")
+    held = held.with_columns(
+        pl.when(pl.col("h_size").fill_null(0.0) != 0)
+        .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"))
+    acct = held.group_by("step_id", "user").agg(
+        pl.col("h_upnl").filter(pl.col("h_mode") != "isolated").sum().alias("cross_upnl"),
+        pl.col("h_iso").filter(pl.col("h_mode") == "isolated").sum().alias("iso_wallets"),
+        pl.col("h_upnl").filter(pl.col("h_mode") != "isolated").is_nan().any().alias("upnl_unknown"),
+    )
+    wal = pairs.sort("K").join_asof(wallets.sort("ord"), left_on="K", right_on="ord", by="user",
+                                    strategy="backward", allow_exact_matches=False,
+                                    check_sortedness=False).select("step_id", "user", "wallet")
+    pool = pool.join(acct, on=["step_id", "user"], how="left").join(wal, on=["step_id", "user"], how="left")
+    pool = pool.join(mk.rename({"mark": "mark_px", "mark_source": "m_src"}), on=["step_id", "coin"], how="left")
+    pool = pool.join(_coin_meta(asset_ctxs, state["snapshot_positions"]), on="coin", how="left")
+
+    sgn = pl.when(pl.col("side") == "long").then(1.0).otherwise(-1.0)
+    size = pl.col("size").abs()
+    pool = pool.with_columns(
+        size.alias("abs_size"),
+        (size * pl.col("mark_px")).alias("notional_usd"),
+        (sgn * size * (pl.col("mark_px") - pl.col("entry"))).alias("upnl_usd"),
+        (pl.col("wallet") - pl.col("iso_wallets").fill_null(0.0)).alias("cross_wallet"),
+    ).with_columns(
+        pl.when(pl.col("mode") == "isolated").then(pl.col("iso_wallet") + pl.col("upnl_usd"))
+        .otherwise(pl.when(pl.col("upnl_unknown")).then(None).otherwise(pl.col("cross_wallet") + pl.col("cross_upnl")))
+        .alias("account_value_usd"),
+    )
+    if min_account_value is not None:
+        pool = pool.filter(pl.col("account_value_usd").is_null() | (pl.col("account_value_usd") > min_account_value))
+
+    # --- outcomes -------------------------------------------------------------------------------------------
+    out = legs.sort("tid").group_by("step_id", "user", maintain_order=True).agg(
+        pl.col("sz").sum().alias("closed_size"), pl.col("tid").min().alias("_ftid"))
+    out = out.with_columns(pl.col("_ftid").rank("ordinal").over("step_id").cast(pl.Int32).alias("fill_order")).drop("_ftid")
+    pool = pool.join(out, on=["step_id", "user"], how="left")
+
+    lot = pl.lit(10.0) ** (-pl.col("sz_decimals").cast(pl.Float64))
+    iso_after = pl.col("iso_wallet") + sgn * size * (pl.col("adl_px") - pl.col("entry"))
+    skip = (
+        pl.when(pl.col("sz_decimals").is_not_null() & (size < lot * (1 - 1e-9))).then(pl.lit("below_min_size"))
+        .when((pl.col("mode") == "isolated") & (iso_after <= 0)).then(pl.lit("isolated_no_overlap"))
+    )
+    if ambiguous_order:
+        skip = skip.when(pl.col("seg_start_blk") == pl.col("step_blk")).then(pl.lit("opened_same_block"))
+    skip = skip.otherwise(None)
+    selected = pl.col("closed_size").is_not_null()
+    pool = pool.with_columns(
+        selected.alias("selected"),
+        pl.col("closed_size").fill_null(0.0),
+        (selected & (pl.col("closed_size") < size * (1 - 1e-12))).alias("partial"),
+        pl.when(selected).then(None).otherwise(skip).alias("skip_reason"),
+        pl.when(sgn > 0).then(pl.col("mark_px") / pl.col("entry") - 1).otherwise(1 - pl.col("mark_px") / pl.col("entry"))
+        .alias("pnl_pct_price"),
+        (pl.col("upnl_usd") / (size * pl.col("entry") / pl.col("lev"))).alias("pnl_pct_margin"),
+        (pl.col("notional_usd") / pl.col("account_value_usd")).alias("leverage"),
+        # BitMEX |mv| / (mv - bv): the bankruptcy price moves the position's equity (account value, or the
+        # isolated margin) to zero, so mv - bv equals that equity
+        (pl.col("notional_usd") / pl.col("account_value_usd")).alias("effective_leverage"),
+        (pl.col("notional_usd") / (2.0 * pl.col("max_lev"))).alias("maintenance_margin_usd"),
+        (pl.col("t_ms") - pl.col("seg_start_ms")).alias("position_age_ms"),
+    )
+    pools = pool.select(
+        pl.lit(venue).alias("venue"), "step_id", "coin", "user", "side", pl.col("abs_size").alias("size"),
+        "entry_px" if "entry_px" in pool.columns else pl.col("entry").alias("entry_px"),
+        "mark_px", pl.col("m_src").fill_null("last_trade").alias("mark_source"), "notional_usd", "upnl_usd",
+        "pnl_pct_price", "pnl_pct_margin", "account_value_usd", pl.col("wallet").alias("wallet_balance_usd"),
+        "leverage", pl.col("lev").alias("margin_leverage"), "effective_leverage", pl.col("mode").alias("margin_mode"),
+        "maintenance_margin_usd", "position_age_ms", "selected", "fill_order", "closed_size", "partial",
+        "skip_reason",
+    ).sort(["step_id", "user"])
+    sizes = pools.group_by("step_id").agg(pl.len().cast(pl.Int64).alias("pool_size"))
+    steps_out = steps.join(sizes, on="step_id", how="left").with_columns(pl.col("pool_size").fill_null(0)).select(
+        pl.lit(venue).alias("venue"), "step_id", "wave_id", "block_number", "time_ms", "coin", "liquidated_user",
+        "liquidated_side", "adl_side", "legs", "closed_size", "notional_usd", "mark_px",
+        pl.col("first_tid").cast(pl.UInt64), "pool_size").sort("step_id")
+    return _conform(ADL_STEPS, steps_out), _conform(ADL_POOLS, pools)
+
+
+_PL_TYPES = {"VARCHAR": pl.Utf8, "BIGINT": pl.Int64, "UBIGINT": pl.UInt64, "INTEGER": pl.Int32,
+             "BOOLEAN": pl.Boolean, "DOUBLE": pl.Float64}
+
+
+def _empty(table) -> pl.DataFrame:
+    return pl.DataFrame(schema={c.name: _PL_TYPES[c.type] for c in table.columns})
+
+
+def _conform(table, df: pl.DataFrame) -> pl.DataFrame:
+    return df.select([pl.col(c.name).cast(_PL_TYPES[c.type]) for c in table.columns])

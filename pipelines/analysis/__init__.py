@@ -1,0 +1,1 @@
+"""Analysis glue: read the lake, run the ``forensics`` library, write analytics tables."""
