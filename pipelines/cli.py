@@ -311,8 +311,13 @@ def demo_cmd(
 
 def _demo_print(table: RichTable, summary: dict) -> None:
     out.print(table)
-    out.print(f"planted truth: policy {summary['planted']['policy']}, {summary['planted']['exempt']} exempt accounts "
-              f"(see {summary['truth']})", highlight=False)
+    inferred, cmp = summary["inferred"], summary["comparison"]
+    out.print(f"inferred rule: {inferred['verdict']}", highlight=False)
+    out.print(f"planted rule:  {summary['planted']['policy']} -> {'recovered' if cmp['rule_recovered'] else 'NOT recovered'}",
+              highlight=False)
+    out.print(f"exemptions: {len(summary['planted']['exempt'])} planted, {len(inferred['flagged'])} flagged "
+              f"({len(cmp['true_flags'])} true, {len(cmp['false_flags'])} false, {len(cmp['missed'])} missed); "
+              f"truth in {summary['truth']}", highlight=False)
     if summary["failed_checks"]:
         out.print(f"[yellow]data-quality checks that failed:[/] {', '.join(summary['failed_checks'])}")
     else:

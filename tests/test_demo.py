@@ -35,4 +35,9 @@ def test_demo_tiny_end_to_end(tmp_path):
     adl_users = {u for (u,) in con.sql("select distinct user from adl_fills").fetchall()}
     assert adl_users == {u for s in truth["steps"] for u in s["selected"]}
     assert "done in" in r.stdout and "catalog" in r.stdout
+    # the analysis ran on what was ingested, and its claims are checked against the planted truth
+    cmp = summary["comparison"]
+    assert summary["inferred"]["best_rule"] == "hl_index" and cmp["rule_recovered"]
+    assert cmp["false_flags"] == []
+    assert con.sql("select count(*) from adl_pools").fetchone()[0] == sum(len(s["pool"]) for s in truth["steps"])
     assert any(env_home.rglob("*.db"))  # the runs were recorded in the Dagster instance

@@ -73,10 +73,17 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     return df
 
 
-def _snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | None
-                     ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
+                     start_ms: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(positions: user, coin, snap_ms, szi, entry, mode, lev, max_lev, iso_wallet0),
-    (accounts: user, snap_ms, wallet0). Latest snapshot per user."""
+    (accounts: user, snap_ms, wallet0). Per user, the latest snapshot taken at or before ``start_ms``
+    (the replay's first fill): a later one (say an API pull at the end of the window) describes the
+    state *after* fills the replay is about to apply, so it cannot start the replay."""
+    if start_ms is not None:
+        if accounts is not None:
+            accounts = accounts.filter(pl.col("time_ms") <= start_ms)
+        if positions is not None:
+            positions = positions.filter(pl.col("time_ms") <= start_ms)
     pos_schema = {"user": pl.Utf8, "coin": pl.Utf8, "snap_ms": pl.Int64, "szi": DEC, "entry": pl.Float64,
                   "mode": pl.Utf8, "lev": pl.Float64, "max_lev": pl.Float64, "iso_wallet0": pl.Float64,
                   "upnl0": pl.Float64}
@@ -129,8 +136,8 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
     * ``wallets``: one row per user event (``user``, ``ord``, ``wallet``), sorted by (user, ord);
     * ``snapshot_positions``, ``snapshot_accounts``.
     """
-    pos, acc = _snapshot_frames(positions, accounts)
     f = order_fills(fills)
+    pos, acc = _snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
     # fills after the user's snapshot (users without a snapshot: every fill)
     f = f.join(acc.select("user", "snap_ms"), on="user", how="left").filter(
         pl.col("snap_ms").is_null() | (pl.col("evt_ms") >= pl.col("snap_ms"))).drop("snap_ms")

@@ -6,8 +6,8 @@ import json
 import polars as pl
 import pyarrow as pa
 
-from forensics.exemption import exemption_test
-from forensics.inference import conditional_logit, infer_rule, rule_changes
+from forensics.audit import audit
+from forensics.inference import conditional_logit, rule_changes
 from forensics.schema import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
 from pipelines.lake import Lake, source_key
 
@@ -56,15 +56,16 @@ def run(
 
         reconstruct.run(lake, venue=venue)
         steps, pools = load_pools(lake, venue, since_ms, until_ms)
-    key = source_key("inference", venue, since_ms, until_ms)
-    inference = infer_rule(pools)
+    key = source_key("inference", venue)  # one current result per venue, like the reconstruction
+    result_audit = audit(pools, q=q, draws=draws, seed=seed)
+    inference = result_audit.inference
     logit = conditional_logit(pools, seed=seed) if pools.height else {}
     changes = rule_changes(pools, steps) if steps.height else {}
     fits = inference.table().with_columns(
         venue=pl.lit(venue),
         rule=pl.col("name"),
         is_best=pl.col("name") == (inference.best_rule or ""),
-        verdict=pl.lit(inference.verdict),
+        verdict=pl.lit(result_audit.verdict),
         window_from_ms=pl.lit(since_ms, pl.Int64),
         window_to_ms=pl.lit(until_ms, pl.Int64),
     )
@@ -73,11 +74,11 @@ def run(
     best = inference.best_rule
     flagged_rows: list[dict] = []
     exemption_note = None
-    if best:
-        result = exemption_test(pools, best, draws=draws, q=q, seed=seed)
+    result = result_audit.exemption
+    if result is not None:
         accounts = result.accounts.with_columns(
             venue=pl.lit(venue),
-            rule=pl.lit(best),
+            rule=pl.lit(result.rule),
             temperature=pl.lit(result.temperature if result.temperature == result.temperature else 0.0),
             draws=pl.lit(draws, pl.Int64),
             evidence_json=pl.col("user").map_elements(
@@ -96,7 +97,7 @@ def run(
         iterations = []
     return {
         "best_rule": best,
-        "verdict": inference.verdict,
+        "verdict": result_audit.verdict,
         "margin_aic": inference.margin_aic,
         "rules": [
             {k: r.as_dict()[k] for k in ("name", "kind", "violation_rate", "auc", "top_k_precision", "kendall_tau",
@@ -104,7 +105,8 @@ def run(
             for r in inference.rules
         ],
         "flagged": flagged_rows,
-        "exemption": {"q_threshold": q, "draws": draws, "iterations": iterations, "note": exemption_note},
+        "exemption": {"q_threshold": q, "draws": draws, "iterations": iterations, "note": exemption_note,
+                      "set_aside_for_fit": result_audit.set_aside, "rounds": result_audit.rounds},
         "conditional_logit": logit,
         "rule_changes": changes,
         "steps": int(steps.height),

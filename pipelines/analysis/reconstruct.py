@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from forensics.reconstruct import build_steps_and_pools
-from forensics.schema import ADL_POOLS, ADL_STEPS
+from forensics.schema import ALL_TABLES, ADL_POOLS, ADL_STEPS
 from pipelines.lake import Lake, source_key
 
 #: Hyperliquid's backstop liquidator vault ("HLP Liquidator"), never an ADL candidate
@@ -35,6 +35,11 @@ def _read(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, venue: str, wh
     return con.execute(sql, {"glob": lake.glob(table), "venue": venue, **(params or {})}).pl()
 
 
+def _key(table: str) -> str:
+    """The table's key columns as a PARTITION BY list (the catalog views de-duplicate the same way)."""
+    return ", ".join(f'"{c}"' for c in ALL_TABLES[table].key)
+
+
 def load_inputs(lake: Lake, venue: str = "hyperliquid", until_ms: int | None = None
                 ) -> dict[str, pl.DataFrame | None]:
     """The normalized inputs of one venue (fills up to ``until_ms``, every snapshot and context)."""
@@ -44,10 +49,11 @@ def load_inputs(lake: Lake, venue: str = "hyperliquid", until_ms: int | None = N
         if until_ms is not None:
             where, params = "AND time_ms <= $until", {"until": int(until_ms)}
         return {
-            "fills": _read(con, lake, "fills", venue, where, params, dedupe='venue, "user", fill_id'),
-            "positions": _read(con, lake, "position_snapshots", venue),
-            "accounts": _read(con, lake, "account_snapshots", venue),
-            "asset_ctxs": _read(con, lake, "asset_ctxs", venue, where, params),
+            "fills": _read(con, lake, "fills", venue, where, params, dedupe=_key("fills")),
+            # the same record can arrive twice (node snapshot and an API pull of the same state)
+            "positions": _read(con, lake, "position_snapshots", venue, dedupe=_key("position_snapshots")),
+            "accounts": _read(con, lake, "account_snapshots", venue, dedupe=_key("account_snapshots")),
+            "asset_ctxs": _read(con, lake, "asset_ctxs", venue, where, params, dedupe=_key("asset_ctxs")),
         }
     finally:
         con.close()
@@ -71,7 +77,8 @@ def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, 
         steps = steps.filter(pl.col("time_ms") >= since_ms)
         pools = pools.join(steps.select("step_id"), on="step_id", how="semi")
     t_build = time.perf_counter() - t0 - t_read
-    key = source_key("adl_reconstruct", venue, since_ms, until_ms)
+    # one current result per venue: a new window replaces the previous one (no overlapping duplicates)
+    key = source_key("adl_reconstruct", venue)
     lake.replace_source(ADL_STEPS, venue, key, steps.to_arrow())
     lake.replace_source(ADL_POOLS, venue, key, pools.to_arrow())
     return {

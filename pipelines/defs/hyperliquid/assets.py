@@ -53,7 +53,7 @@ def hyperliquid_node_fills(
         context.log.warning(f"no node_fills_by_block files for {context.partition_key} under {hyperliquid_node_data.root}")
     df = read_source_rows(lake.lake(), FILLS, [r.source_key for r in reports])
     return dg.MaterializeResult(
-        metadata={**_metadata(reports), "files": len(files)},
+        metadata={**_metadata(reports), "files": len(files), "adl_legs": int(df["is_adl"].sum()) if df.height else 0},
         check_results=quality_results("hyperliquid_node_fills", FILLS, df),
     )
 

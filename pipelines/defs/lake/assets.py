@@ -7,7 +7,16 @@ from pipelines.defs.lake.resources import LakeResource
 
 
 @dg.asset(
-    deps=["hyperliquid_node_fills", "hyperliquid_position_snapshots", "hyperliquid_asset_ctxs", "hyperliquid_tracked_accounts"],
+    deps=[
+        "hyperliquid_node_fills",
+        "hyperliquid_position_snapshots",
+        "hyperliquid_asset_ctxs",
+        "hyperliquid_tracked_accounts",
+        "adl_steps",
+        "adl_pools",
+        "adl_rule_fits",
+        "exemption_flags",
+    ],
     group_name="catalog",
     kinds={"duckdb"},
     pool="duckdb",
