@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from forensics.exemption import ExemptionResult, exemption_test
-from forensics.inference import Inference, infer_rule
+from forensics.inference import ALLOCATION_MIN_PARTIAL, Inference, infer_rule
 from forensics.rules import RULES
 
 # below this mean AUC the best candidate carries too little signal to test accounts against
 MIN_CANDIDATE_AUC = 0.6
+# an allocation rule this close to fitting is worth testing accounts against (exempt accounts that
+# receive no cut are exactly what lowers the fit)
+ALLOCATION_CANDIDATE_FIT = 0.75
 
 
 @dataclass
@@ -38,6 +41,10 @@ class Audit:
 def _candidate(inf: Inference) -> str | None:
     if inf.best_rule:
         return inf.best_rule
+    alloc = [r for r in inf.rules if r.kind == "allocation" and r.allocation_fit is not None
+             and r.allocation_fit >= ALLOCATION_CANDIDATE_FIT and (r.partial_share or 0) >= ALLOCATION_MIN_PARTIAL]
+    if alloc:
+        return max(alloc, key=lambda r: r.allocation_fit).name
     queue = sorted((r for r in inf.rules if r.kind == "queue" and r.aic is not None), key=lambda r: r.aic)
     if queue and queue[0].auc is not None and queue[0].auc >= MIN_CANDIDATE_AUC:
         return queue[0].name

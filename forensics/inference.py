@@ -24,8 +24,12 @@ from forensics.rules import ALLOCATION_RULES, QUEUE_RULES, RULES, Rule, score_po
 FIT_MIN_AUC = 0.9
 FIT_MAX_VIOLATION = 0.1
 ALLOCATION_FIT_MIN = 0.9
-ALLOCATION_MIN_COVERAGE = 0.5
+# coverage is reported, not required: integer-lot pro-rata leaves small positions with zero lots
+ALLOCATION_MIN_COVERAGE = 0.0
+ALLOCATION_MIN_PARTIAL = 0.5
+ALLOCATION_MIN_SELECTED = 3
 CYCLIC_FIT_MIN = 0.8
+CYCLIC_MAX_SHARE = 0.8
 # Evidence margin to call one queue rule better than the runner-up (difference in AIC).
 AIC_MARGIN = 10.0
 MAX_TEMPERATURE = 20.0
@@ -168,6 +172,7 @@ class RuleScore:
     aic: float | None = None
     allocation_fit: float | None = None
     coverage: float | None = None
+    partial_share: float | None = None
     steps: int = 0
 
     def as_dict(self) -> dict:
@@ -192,17 +197,20 @@ def score_queue_rule(rule: Rule, scored: pl.DataFrame, sa: StepArrays) -> tuple[
     return result, z, theta
 
 
-def allocation_fit(rule: Rule, pools: pl.DataFrame) -> tuple[float, float]:
-    """(fit, coverage) of an allocation rule, averaged over steps.
+def allocation_fit(rule: Rule, pools: pl.DataFrame) -> tuple[float, float, float]:
+    """(fit, coverage, partial share) of an allocation rule, averaged over steps.
 
     fit = 1 - L1(observed - predicted closed sizes) / (2 x closed total) among the *selected* candidates
     (so a few exempt accounts do not hide the rule's shape); coverage = share of candidates with a
-    positive weight that were selected (pro-rata touches nearly everyone, a queue only the top).
+    positive weight that were selected (pro-rata touches nearly everyone, a queue only the top);
+    partial share = share of the selected that kept part of their position (pro-rata cuts everyone
+    partially, a queue closes whole positions but the last, which makes the fit among the selected
+    degenerate for queues: closed = size fits any size-proportional rule).
     Pro-rata predicts closed_i = total x w_i / sum(w) capped at the position size; water-filling
     predicts the cuts that bring every position down to a common leverage."""
     df = pools.with_columns(w=rule.weight(), closed=pl.col("closed_size").cast(pl.Float64),
                             size_f=pl.col("size").cast(pl.Float64))
-    fits, coverage = [], []
+    fits, coverage, partial = [], [], []
     for _, g in df.group_by("step_id"):
         total = g["closed"].sum()
         if total <= 0 or g.height < 2:
@@ -211,8 +219,11 @@ def allocation_fit(rule: Rule, pools: pl.DataFrame) -> tuple[float, float]:
         size = g["size_f"].to_numpy()
         closed = g["closed"].to_numpy()
         sel = closed > 0
+        if sel.sum() < ALLOCATION_MIN_SELECTED:  # one or two cuts fit any allocation shape
+            continue
         positive = w > 0
         coverage.append(float((sel & positive).sum() / max(positive.sum(), 1)))
+        partial.append(float((sel & (closed < size * (1 - 1e-9))).sum() / max(sel.sum(), 1)))
         if rule.name == "leverage_waterfill":
             pred = _waterfill(w, size, total)
         else:
@@ -220,23 +231,24 @@ def allocation_fit(rule: Rule, pools: pl.DataFrame) -> tuple[float, float]:
             pred = np.minimum(total * ws / ws.sum(), size) if ws.sum() > 0 else np.zeros_like(w)
         fits.append(1.0 - np.abs(closed - pred).sum() / (2.0 * total))
     if not fits:
-        return float("nan"), float("nan")
-    return float(np.mean(fits)), float(np.mean(coverage))
+        return float("nan"), float("nan"), float("nan")
+    return float(np.mean(fits)), float(np.mean(coverage)), float(np.mean(partial))
 
 
 def cyclic_fit(pools: pl.DataFrame) -> float:
     """dYdX-style random start + cyclic walk: in address order the selected form one cyclic run.
-    Per step, k / (length of the shortest cyclic arc covering every selected candidate); 1 = a perfect
-    run, about k/n for a selection unrelated to address order."""
+    Per step, k / (length of the shortest cyclic arc covering every selected candidate), rescaled so
+    that 1 is a perfect run and 0 what a selection unrelated to address order gives (about k/n);
+    steps that select most of their pool say nothing either way and are skipped."""
     fits = []
     for _, g in pools.sort("user").group_by("step_id", maintain_order=True):
         sel = np.flatnonzero(g["selected"].to_numpy())
         n, k = g.height, len(sel)
-        if k == 0 or k == n:
+        if k == 0 or k / n > CYCLIC_MAX_SHARE:
             continue
         gaps = np.diff(np.concatenate([sel, [sel[0] + n]]))
         arc = n - (gaps.max() - 1)
-        fits.append(k / arc)
+        fits.append((k / arc - k / n) / (1 - k / n))
     return float(np.mean(fits)) if fits else float("nan")
 
 
@@ -286,8 +298,9 @@ def infer_rule(pools: pl.DataFrame, rules: list[Rule] | None = None) -> Inferenc
         results.append(res)
         zs[rule.name] = (z, theta)
     for rule in [r for r in (rules or ALLOCATION_RULES) if r.kind == "allocation"]:
-        fit, cov = allocation_fit(rule, pools)
-        results.append(RuleScore(rule.name, rule.kind, allocation_fit=fit, coverage=cov, steps=len(sa.step_ids)))
+        fit, cov, part = allocation_fit(rule, pools)
+        results.append(RuleScore(rule.name, rule.kind, allocation_fit=fit, coverage=cov, partial_share=part,
+                                 steps=len(sa.step_ids)))
     cyc = next((r for r in results if r.name == "random_cyclic"), None)
     if cyc is not None:
         cyc.kind = "cyclic"
@@ -295,7 +308,8 @@ def infer_rule(pools: pl.DataFrame, rules: list[Rule] | None = None) -> Inferenc
     ranked = sorted((r for r in results if r.kind == "queue" and r.aic is not None), key=lambda r: r.aic)
     n_steps, n_pools = len(sa.step_ids), scored.height
     alloc = [r for r in results if r.kind == "allocation" and r.allocation_fit is not None
-             and math.isfinite(r.allocation_fit) and (r.coverage or 0) >= ALLOCATION_MIN_COVERAGE]
+             and math.isfinite(r.allocation_fit) and (r.coverage or 0) >= ALLOCATION_MIN_COVERAGE
+             and (r.partial_share or 0) >= ALLOCATION_MIN_PARTIAL]
     best_alloc = max(alloc, key=lambda r: r.allocation_fit, default=None)
     if best_alloc is not None and best_alloc.allocation_fit >= ALLOCATION_FIT_MIN:
         return Inference(best_alloc.name, f"allocation rule {best_alloc.name} explains the closed sizes "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -34,6 +35,8 @@ class Settings:
 
 
 settings = Settings()
+# httpx logs full request URLs at INFO; signed CEX requests carry signatures in the query string
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def fail(message: str, hint: str = "") -> typer.Exit:
@@ -226,6 +229,37 @@ def analyze(
                       f"observed {f['observed_selections']}, p {f['p_value']:.2e}, q {f['q_value']:.2e}", highlight=False)
     out.print(f"tables: adl_rule_fits, exemption_flags in {settings.db} (evidence: "
               "liqf sql \"select user, evidence_json from exemption_flags where flagged\")", highlight=False)
+
+
+@app.command("validate")
+def validate(
+    scale: Annotated[str, typer.Option(help="Simulator scale of every scenario.")] = "tiny",
+    seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 3,
+    policies: Annotated[Optional[list[str]], typer.Option("--policy", help="Policies (default: all).")] = None,
+    draws: Annotated[int, typer.Option(help="Monte-Carlo draws per step.")] = 500,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where validation.md and validation.csv go.")] = Path("docs"),
+) -> None:
+    """Sweep simulator scenarios (policy x exemptions x noise x seeds) end to end and score the audit."""
+    from forensics import simulate
+    from pipelines.analysis import validation
+
+    chosen = policies or list(simulate.POLICIES)
+    unknown = [p for p in chosen if p not in simulate.POLICIES]
+    if unknown:
+        raise fail(f"unknown policy {unknown[0]!r}", f"policies: {', '.join(simulate.POLICIES)}")
+    total = len(chosen) * 3 * 2 * seeds
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("scenarios", total=total)
+        df = validation.sweep(chosen, (0, 5, 20), tuple(validation.NOISE), range(1, seeds + 1), scale=scale,
+                              draws=draws, progress=lambda row: bar.advance(task))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = f"liqf validate --scale {scale} --seeds {seeds}" + "".join(f" --policy {p}" for p in policies or [])
+    (out_dir / "validation.md").write_text(validation.markdown(df, command))
+    df.write_csv(out_dir / "validation.csv")
+    out.print(validation.summarize(df))
+    out.print(f"wrote {out_dir / 'validation.md'} and {out_dir / 'validation.csv'}", highlight=False)
 
 
 # --- simulator, local venue server, demo ----------------------------------------------------------------

@@ -168,8 +168,13 @@ def build_app(
     *,
     faults: str | FaultSpec | None = None,
     rate_limit_per_minute: float | None = 1200,
+    routes: list[Any] | None = None,
 ) -> tuple[Any, ServerState]:
-    """The ASGI app (fault middleware around Starlette) and its mutable state."""
+    """The ASGI app (fault middleware around Starlette) and its mutable state.
+
+    ``routes`` are extra Starlette routes mounted next to ``/info`` (e.g. the CEX endpoints of
+    :mod:`pipelines.venue_server.cex`); they share the fault injector (select them with ``paths=``).
+    """
     state = ServerState(scenario=scenario, limiter=PerIPWeightLimiter(rate_limit_per_minute))
 
     async def info(request: Request) -> Response:
@@ -218,7 +223,7 @@ def build_app(
         return _json({"status": "ok", **scenario.summary()})
 
     starlette_app = Starlette(
-        routes=[Route("/info", info, methods=["POST"]), Route("/health", health, methods=["GET"])]
+        routes=[Route("/info", info, methods=["POST"]), Route("/health", health, methods=["GET"]), *(routes or [])]
     )
     injector = FaultInjector(starlette_app, faults)  # type: ignore[arg-type]
     state.faults = injector

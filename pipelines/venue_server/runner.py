@@ -98,11 +98,12 @@ def serve(
     rate_limit_per_minute: float | None = 1200,
     startup_timeout: float = 10.0,
     log_level: str = "warning",
+    routes: list[Any] | None = None,
 ) -> Iterator[ServerHandle]:
     """Start the server in a background thread; yield a :class:`ServerHandle`; stop on exit."""
     _check_loopback(host)
     sc = scenario_dir if isinstance(scenario_dir, Scenario) else load_scenario(scenario_dir)
-    app, state = build_app(sc, faults=faults, rate_limit_per_minute=rate_limit_per_minute)
+    app, state = build_app(sc, faults=faults, rate_limit_per_minute=rate_limit_per_minute, routes=routes)
     # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted sockets (else Nagle + delayed ACK: +40 ms)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -144,11 +145,12 @@ def run_server(
     host: str = "127.0.0.1",
     rate_limit_per_minute: float | None = 1200,
     log_level: str = "info",
+    routes: list[Any] | None = None,
 ) -> None:
     """Blocking server for ``liqf serve --scenario DIR [--port N] [--faults SPEC]``."""
     _check_loopback(host)
     sc = load_scenario(scenario_dir)
-    app, state = build_app(sc, faults=faults, rate_limit_per_minute=rate_limit_per_minute)
+    app, state = build_app(sc, faults=faults, rate_limit_per_minute=rate_limit_per_minute, routes=routes)
     spec = state.faults.spec if state.faults else None
     log.info(
         "serving scenario %s (%s) on http://%s:%d/info faults=%s",

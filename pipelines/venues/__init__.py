@@ -20,14 +20,32 @@ from pipelines.venues.base import (
     parse_retry_after,
     redact,
 )
+from pipelines.venues.binance import BinanceFuturesClient
+from pipelines.venues.bitmex import BitmexClient
+from pipelines.venues.bybit import BybitClient
+from pipelines.venues.deribit import DeribitClient
+from pipelines.venues.dydx import DydxIndexerClient
 from pipelines.venues.hyperliquid import HistoryTruncated, HyperliquidInfoClient, TimePager, UserCursorStore
+from pipelines.venues.okx import OkxClient
 
 VENUE_CLIENTS: dict[str, type[VenueHTTPClient]] = {
     HyperliquidInfoClient.id: HyperliquidInfoClient,
+    BinanceFuturesClient.id: BinanceFuturesClient,
+    BybitClient.id: BybitClient,
+    OkxClient.id: OkxClient,
+    BitmexClient.id: BitmexClient,
+    DeribitClient.id: DeribitClient,
+    DydxIndexerClient.id: DydxIndexerClient,
 }
 
 __all__ = [
     "VENUE_CLIENTS",
+    "BinanceFuturesClient",
+    "BitmexClient",
+    "BybitClient",
+    "DeribitClient",
+    "DydxIndexerClient",
+    "OkxClient",
     "ClientError",
     "HistoryTruncated",
     "HyperliquidInfoClient",

@@ -1,0 +1,1 @@
+"""Dagster definitions of the CEX connectors (Binance, Bybit, OKX, BitMEX, Deribit, dYdX)."""

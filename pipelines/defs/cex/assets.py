@@ -1,0 +1,108 @@
+"""CEX assets: one daily-partitioned pull per venue (public + own account when keys are set), captured
+stream hours, and the venue-level ADL episodes / own-account ADL audit."""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from pipelines.analysis import cex as cex_analysis
+from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
+from pipelines.defs.lake.resources import LakeResource
+from pipelines.ingest import capture, cex
+from pipelines.ingest.report import IngestReport
+
+GROUP = "cex"
+daily = dg.DailyPartitionsDefinition(start_date="2025-10-01", timezone="UTC", end_offset=1)
+
+
+def _metadata(reports: list[IngestReport]) -> dict[str, dg.MetadataValue]:
+    rows: dict[str, int] = {}
+    for r in reports:
+        for table, n in r.rows_by_table.items():
+            rows[table] = rows.get(table, 0) + n
+    return {
+        "inputs": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in reports) or "no inputs"),
+        "records_read": dg.MetadataValue.int(sum(r.records_read for r in reports)),
+        "records_written": dg.MetadataValue.int(sum(r.records_written for r in reports)),
+        "records_quarantined": dg.MetadataValue.int(sum(r.quarantined for r in reports)),
+        "rows_by_table": dg.MetadataValue.json(rows),
+        "notes": dg.MetadataValue.json([n for r in reports for n in r.notes]),
+    }
+
+
+def _window(partition_key: str) -> tuple[int, int]:
+    day = dt.datetime.fromisoformat(partition_key).replace(tzinfo=dt.UTC)
+    start = int(day.timestamp() * 1000)
+    return start, start + 86_400_000 - 1
+
+
+def _venue_asset(venue: str) -> dg.AssetsDefinition:
+    def pull(context: dg.AssetExecutionContext, lake: LakeResource, cex_api: CexApiResource,
+             cex_credentials: CexCredentialsResource) -> dg.MaterializeResult:
+        since, until = _window(context.partition_key)
+        creds = cex_credentials.credentials(venue) if venue in cex.PRIVATE_VENUES else None
+        client = cex_api.client(venue, creds)
+        try:
+            reports = cex.pull(lake.lake(), venue, client, since, until, private=creds is not None,
+                               account=cex.account_label(venue, creds) if creds else None)
+        finally:
+            client.close()
+        if venue in cex.PRIVATE_VENUES and creds is None:
+            context.log.info(f"no LIQF_{venue.upper()}_API_KEY/SECRET: public data only")
+        return dg.MaterializeResult(metadata={**_metadata(reports), "private": creds is not None})
+
+    pull.__name__ = f"{venue}_liquidation_data"
+    pull.__doc__ = (f"{venue} liquidation orders, insurance-fund balances and ADL risk for one UTC day (plus own-account "
+                    "liquidation/ADL fills, ADL ranks and positions when a read-only key is set), normalized into "
+                    "cex_liquidations, insurance_fund, adl_ranks, adl_alerts, fills; bad items quarantined.")
+    return dg.asset(name=f"{venue}_liquidation_data", partitions_def=daily, group_name=GROUP,
+                    kinds={"parquet", "python"}, code_version="1")(pull)
+
+
+VENUE_ASSETS = [_venue_asset(v) for v in cex.CEX_VENUES]
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet", "python"}, code_version="1")
+def captured_liquidations(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Liquidations from closed hourly capture files (`liqf capture`) not normalized yet, into cex_liquidations."""
+    done = _normalized_inputs(lake)
+    reports = []
+    for venue in capture.DEFAULT_URLS:
+        for path in capture.closed_hours(lake.lake(), venue):
+            if path.relative_to(lake.lake().root).as_posix() not in done:
+                reports.append(capture.normalize_hour(lake.lake(), venue, path))
+    return dg.MaterializeResult(metadata={**_metadata(reports), "files": len(reports)})
+
+
+def _normalized_inputs(lake: LakeResource) -> set[str]:
+    import duckdb
+
+    l = lake.lake()  # noqa: E741
+    if not l.has_files("ingest_runs"):
+        return set()
+    rows = duckdb.connect().execute(
+        "SELECT source_name FROM read_parquet(?, union_by_name = true) WHERE source LIKE 'ws:%'", [l.glob("ingest_runs")]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet", "python"}, code_version="1",
+          deps=[*(a.key for a in VENUE_ASSETS), "captured_liquidations"])
+def cex_adl_episodes(lake: LakeResource) -> dg.MaterializeResult:
+    """Venue-level ADL episodes (insurance drawdowns, ADL alerts, OKX ADL types, liquidation bursts, own ADL)
+    and the own-account ADL audit against venue-reported ranks, in adl_episodes and adl_audit."""
+    res = cex_analysis.run(lake.lake())
+    kinds: dict[str, int] = {}
+    for e in res.episodes:
+        kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+    return dg.MaterializeResult(metadata={
+        "episodes": dg.MetadataValue.int(len(res.episodes)), "episodes_by_kind": dg.MetadataValue.json(kinds),
+        "own_adl_fills_audited": dg.MetadataValue.int(len(res.audit)),
+        "inconsistent": dg.MetadataValue.int(sum(1 for a in res.audit if a["consistent"] is False)),
+    })
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[*VENUE_ASSETS, captured_liquidations, cex_adl_episodes])
