@@ -115,12 +115,37 @@ def catalog_refresh() -> None:
 @app.command("sql")
 def sql(
     query: Annotated[Optional[str], typer.Argument(help="SQL to run against the catalog (read-only).")] = None,
+    named: Annotated[Optional[str], typer.Option("--query", help="Run a named query from sql/queries/.")] = None,
+    params: Annotated[Optional[list[str]], typer.Option("--param", help="key=value for a named query (repeat).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the named queries.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to show in table format.")] = 50,
 ) -> None:
-    """Run read-only SQL against the catalog."""
+    """Run read-only SQL, or a named, documented query with bound parameters."""
+    from pipelines import sql_library
+
+    if list_:
+        table = RichTable("query", "answers", "grain", "parameters")
+        for q in sql_library.list_queries():
+            table.add_row(q.name, q.description, q.grain, ", ".join(q.params))
+        out.print(table)
+        return
+    bound: dict = {}
+    if named:
+        try:
+            nq = sql_library.get(named)
+            given = {}
+            for item in params or []:
+                if "=" not in item:
+                    raise sql_library.QueryError(f"--param {item!r} is not key=value")
+                k, v = item.split("=", 1)
+                given[k] = v
+            bound = sql_library.bind(nq, given)
+        except sql_library.QueryError as exc:
+            raise fail(str(exc), "see `liqf sql --list`") from None
+        query = nq.sql
     if not query:
-        raise fail("no query given", 'example: liqf sql "select coin, count(*) from fills group by 1"')
+        raise fail("no query given", 'example: liqf sql "select coin, count(*) from fills group by 1"  (or --query NAME)')
     if fmt not in ("table", "csv", "json"):
         raise fail(f"unknown --format {fmt!r}", "use table, csv or json")
     try:
@@ -130,9 +155,9 @@ def sql(
     import duckdb
 
     try:
-        rel = con.sql(query)
-        columns = rel.columns if rel is not None else []
-        rows = rel.fetchall() if rel is not None else []
+        rel = con.execute(query, bound) if bound else con.sql(query)
+        columns = [d[0] for d in rel.description] if rel is not None and rel.description else []
+        rows = rel.fetchall() if columns else []
     except duckdb.Error as exc:
         raise fail(f"query failed: {exc}".splitlines()[0], "check table names with `liqf sql \"show tables\"`") from None
     finally:

@@ -8,6 +8,7 @@
 --   $coin_csv      path of canonical/adl_by_coin_REALTIME.csv
 --   $user_csv      path of canonical/adl_by_user_REALTIME.csv
 --   $combined_csv  path of history/combined_impact_by_ticker.csv
+-- Example: coin_csv=@realdata/HyperMultiAssetedADL/canonical/adl_by_coin_REALTIME.csv user_csv=@realdata/HyperMultiAssetedADL/canonical/adl_by_user_REALTIME.csv combined_csv=@realdata/HyperMultiAssetedADL/history/combined_impact_by_ticker.csv
 WITH coin AS (SELECT * FROM read_csv($coin_csv)),
      usr AS (SELECT * FROM read_csv($user_csv)),
      comb AS (SELECT * FROM read_csv($combined_csv))

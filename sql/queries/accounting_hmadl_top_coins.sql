@@ -5,6 +5,7 @@
 -- Parameters (DuckDB named, bound by the caller, never interpolated):
 --   $net_volume_csv  path of canonical/adl_net_volume_full_12min.csv
 --   $top             number of coins to return (5 for the README table)
+-- Example: net_volume_csv=@realdata/HyperMultiAssetedADL/canonical/adl_net_volume_full_12min.csv top=5
 SELECT row_number() OVER (ORDER BY net_notional_usd DESC, ticker) AS rank,
        ticker AS coin,
        net_notional_usd AS adl_notional_usd,

@@ -4,6 +4,7 @@
 -- Parameters (DuckDB named, bound by the caller, never interpolated):
 --   $venue    venue id, e.g. 'hyperliquid'
 --   $step_id  adl_steps.step_id
+-- Example: venue=hyperliquid step_id=0
 SELECT p.step_id, s.block_number, s.time_ms, p.coin, s.liquidated_user, s.liquidated_side,
        p."user", p.side, p.size, p.entry_px, p.mark_px, p.mark_source, p.notional_usd, p.upnl_usd,
        p.pnl_pct_price, p.account_value_usd, p.leverage,

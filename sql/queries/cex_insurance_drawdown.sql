@@ -1,6 +1,7 @@
 -- cex_insurance_drawdown: how far and how fast each insurance pool fell from its running peak.
 -- Grain: one row per (venue, pool, asset) with the deepest drawdown in the window.
 -- Parameters: $since_ms, $until_ms (epoch ms).
+-- Example: since_ms=0 until_ms=9999999999999
 WITH s AS (
     SELECT venue, pool, asset, time_ms, balance,
            max(balance) OVER (PARTITION BY venue, pool, asset ORDER BY time_ms) AS peak

@@ -2,6 +2,7 @@
 -- with the venue's side convention made explicit (raw_side is kept in the table).
 -- Grain: one row per (venue, symbol, liquidated_position_side).
 -- Parameters: $since_ms, $until_ms (epoch ms, inclusive window).
+-- Example: since_ms=0 until_ms=9999999999999
 SELECT venue, symbol, liquidated_position_side,
        count(*) AS orders,
        sum(size_base) AS size_base,
