@@ -52,3 +52,35 @@ def test_materialize_node_assets_and_catalog(tmp_path, api_example):
     assert fills_md["records_read"].value == 3 and fills_md["records_quarantined"].value == 1
     catalog_md = result.asset_materializations_for_node("lake_catalog")[0].metadata
     assert catalog_md["rows_fills"].value == 2 and catalog_md["rows_position_snapshots"].value == 1
+
+
+def test_monitoring_schedules_sensor_and_freshness(tmp_path):
+    from pipelines.defs.analytics.inference import adl_episode_sensor
+    from pipelines.defs.reports.assets import daily_digest_report
+
+    defs = load_definitions()
+    for name in ("hyperliquid_hourly_pull", "daily_digest_report"):
+        assert defs.resolve_schedule_def(name)
+    ctx = dg.build_schedule_context(scheduled_execution_time=__import__("datetime").datetime(2025, 10, 11, 6))
+    req = daily_digest_report(ctx)
+    assert req.run_key == "digest-2025-10-11" and req.run_config["ops"]["audit_report"]["config"]["days"] == 1
+    graph = defs.resolve_asset_graph()
+    for key in ("hyperliquid_node_fills", "lake_catalog", "exemption_flags"):
+        assert graph.get(dg.AssetKey(key)).freshness_policy is not None
+
+    # the sensor fires only when newly ingested fills contain ADL legs
+    node = tmp_path / "node" / "node_fills_by_block" / "hourly" / "20251010"
+    node.mkdir(parents=True)
+    vault = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+    adl = {"liquidatedUser": vault, "markPx": "98", "method": "backstop"}
+    write_lines(node / "21.lz4", [block(0, [fill(USER_B, 2, side="A", dir="Auto-Deleveraging", startPosition="0.3",
+                                                 liquidation=adl), fill(vault, 2, dir="Close Short", liquidation=adl)])])
+    resources = {
+        "lake": LakeResource(lake_root=str(tmp_path / "lake"), db_path=str(tmp_path / "c.duckdb")),
+        "hyperliquid_node_data": HyperliquidNodeDataResource(root=str(tmp_path / "node")),
+    }
+    with dg.instance_for_test() as instance:
+        dg.materialize([hyperliquid_node_fills], resources=resources, partition_key="2025-10-10", instance=instance)
+        sensor_ctx = dg.build_sensor_context(instance=instance, definitions=defs)
+        result = adl_episode_sensor.evaluate_tick(sensor_ctx)
+        assert [r.tags.get("liqf/trigger") for r in result.run_requests] == ["adl_episode"]

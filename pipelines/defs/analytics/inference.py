@@ -68,18 +68,23 @@ def adl_rule_inference(config: RuleInferenceConfig, lake: LakeResource):
 
 adl_analysis_job = dg.define_asset_job(
     "adl_analysis_job",
-    selection=dg.AssetSelection.assets("adl_steps", "adl_pools", "adl_rule_fits", "exemption_flags", "lake_catalog"),
+    selection=dg.AssetSelection.assets(
+        "adl_steps", "adl_pools", "adl_rule_fits", "exemption_flags", "adl_waves", "adl_haircuts",
+        "policy_counterfactuals", "cascade_timeline", "backstop_coverage", "lake_catalog",
+        "audit_report",
+    ),
 )
 
 
 @dg.asset_sensor(asset_key=dg.AssetKey("hyperliquid_node_fills"), job=adl_analysis_job, minimum_interval_seconds=60)
 def adl_episode_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    """Start the ADL analysis (and the catalog refresh) when newly ingested fills contain ADL legs."""
+    """Start the ADL analysis, haircut accounting and the audit report when newly ingested fills contain ADL legs."""
     materialization = asset_event.asset_materialization
     adl_legs = materialization.metadata.get("adl_legs") if materialization else None
     if adl_legs is None or adl_legs.value == 0:
         return dg.SkipReason("the new fills contain no ADL legs")
-    return dg.RunRequest(run_key=f"adl-{asset_event.storage_id}", tags={"liqf/trigger": "adl_episode"})
+    # one analysis per ingest run that brought ADL legs
+    return dg.RunRequest(run_key=f"adl-{asset_event.run_id}", tags={"liqf/trigger": "adl_episode"})
 
 
 @dg.definitions
