@@ -396,9 +396,13 @@ def demo_cmd(
         summary = demo.run(cfg, console)
     except (RuntimeError, ValueError) as exc:
         raise fail(str(exc)) from None
-    table = RichTable("view", "rows", title="catalog after the demo")
-    for view, n in summary["catalog_rows"].items():
-        table.add_row(view, f"{n:,}")
+    rows = summary["catalog_rows"]
+    empty = [v for v, n in rows.items() if not n]
+    table = RichTable("view", "rows", title="catalog after the demo",
+                      caption=f"{len(empty)} other views are empty in this scenario" if empty else None)
+    for view, n in rows.items():
+        if n:
+            table.add_row(view, f"{n:,}")
     _demo_print(table, summary)
 
 
@@ -415,6 +419,7 @@ def _demo_print(table: RichTable, summary: dict) -> None:
         out.print(f"[yellow]data-quality checks that failed:[/] {', '.join(summary['failed_checks'])}")
     else:
         out.print("data-quality checks: all passed")
+    out.print(f"audit report: {summary['report']['html']}\n              {summary['report']['pdf']}", highlight=False)
     out.print(f"lake: {summary['lake']}\ncatalog: {summary['catalog']}  (try: liqf sql \"select count(*) from adl_fills\")",
               highlight=False)
     if summary["dagster_home"]:

@@ -29,15 +29,24 @@ from pipelines.defs.hyperliquid.resources import (
     TrackedUsersResource,
 )
 from pipelines.defs.analytics.assets import adl_reconstruction
+from pipelines.defs.accounting.assets import adl_accounting
 from pipelines.defs.analytics.inference import adl_rule_inference
 from pipelines.defs.lake.assets import lake_catalog
 from pipelines.defs.lake.resources import LakeResource
 from pipelines.lake import Lake
+from pipelines.defs.cex.assets import cex_adl_episodes
+from pipelines.defs.cex.assets import VENUE_ASSETS as CEX_VENUE_ASSETS
+from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
+from pipelines.defs.reports.assets import audit_report
 from pipelines.venue_server import serve
+from pipelines.venue_server.cex import cex_routes
+from pipelines.venue_server.cex import generate as generate_cex
 
 # The local server and client both run far above Hyperliquid's 1200 weight/min so the demo's few
 # hundred tracked accounts pull in seconds; against a real venue the documented budget applies.
 DEMO_WEIGHT_PER_MINUTE = 600_000
+# CEX venues the demo pulls from the same loopback server (public data; no keys needed)
+DEMO_CEX_ASSETS = {"okx_liquidation_data", "bybit_liquidation_data"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,9 @@ def run(cfg: DemoConfig, console: Console) -> dict:
     days = _days(scenario["snapshot_time"], scenario["window"]["end_ms"])
 
     instance = _instance()
-    with serve(scenario_dir, rate_limit_per_minute=DEMO_WEIGHT_PER_MINUTE) as server:
+    # the same loopback server also answers CEX APIs (OKX, Bybit, ...) with a generated crash window
+    cex_data = generate_cex(scenario["window"]["start_ms"], hours=1, seed=cfg.seed)
+    with serve(scenario_dir, rate_limit_per_minute=DEMO_WEIGHT_PER_MINUTE, routes=cex_routes(cex_data)) as server:
         console.print(f"[green]✓[/] local venue server on {server.base_url}", highlight=False)
         resources = {
             "lake": LakeResource(lake_root=str(cfg.lake.root), db_path=str(cfg.db_path)),
@@ -91,7 +102,10 @@ def run(cfg: DemoConfig, console: Console) -> dict:
                 base_url=server.base_url, weight_per_minute=DEMO_WEIGHT_PER_MINUTE
             ),
             "tracked_users": TrackedUsersResource(users_file=str(users_file)),
+            "cex_api": CexApiResource(okx_url=server.base_url, bybit_url=server.base_url),
+            "cex_credentials": CexCredentialsResource(),
         }
+        cex_assets = [a for a in CEX_VENUE_ASSETS if a.key.to_user_string() in DEMO_CEX_ASSETS]
         assets = [
             hyperliquid_node_fills,
             hyperliquid_position_snapshots,
@@ -116,21 +130,33 @@ def run(cfg: DemoConfig, console: Console) -> dict:
                 f"{c.asset_key.to_user_string()}:{c.check_name}" for c in result.get_asset_check_evaluations() if not c.passed
             ]
             console.print(f"[green]✓[/] Dagster run {result.run_id[:8]} for partition {day}", highlight=False)
-        with console.status("reconstructing ADL pools, inferring the rule, testing exemptions"):
+            with console.status(f"pulling {', '.join(sorted(DEMO_CEX_ASSETS))} for {day} from the local server"):
+                cex_run = dg.materialize(cex_assets, resources=resources, partition_key=day, instance=instance,
+                                         tags={"liqf/demo": "true"},
+                                         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            if not cex_run.success:
+                raise RuntimeError(f"Dagster run {cex_run.run_id} failed; see `dg dev` with DAGSTER_HOME")
+            console.print(f"[green]✓[/] Dagster run {cex_run.run_id[:8]}: CEX venues (OKX, Bybit public data) for {day}",
+                          highlight=False)
+        with console.status("reconstruction, rule inference, exemption test, haircuts, CEX episodes, audit report"):
             result = dg.materialize(
-                [adl_reconstruction, adl_rule_inference, lake_catalog],
+                [adl_reconstruction, adl_rule_inference, adl_accounting, cex_adl_episodes, lake_catalog, audit_report],
                 resources={"lake": resources["lake"]},
                 instance=instance,
                 tags={"liqf/demo": "true"},
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config={
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                    "ops": {"audit_report": {"config": {"out_root": str(cfg.out_dir / "reports")}}},
+                },
             )
         if not result.success:
             raise RuntimeError(f"Dagster run {result.run_id} failed; see `dg dev` with DAGSTER_HOME")
-        console.print(f"[green]✓[/] Dagster run {result.run_id[:8]}: reconstruction, rule inference, exemption test",
-                      highlight=False)
+        console.print(f"[green]✓[/] Dagster run {result.run_id[:8]}: reconstruction, rule inference, exemption test, "
+                      "haircuts, CEX episodes, audit report", highlight=False)
     catalog_counts = result.asset_materializations_for_node("lake_catalog")[0].metadata["row_counts"].value
     inferred = _inferred(result)
     truth_exempt = json.loads((scenario_dir / "truth.json").read_text())["exempt"]
+    report_md = result.asset_materializations_for_node("audit_report")[0].metadata
     summary = {
         "scenario": str(scenario_dir),
         "truth": str(scenario_dir / "truth.json"),
@@ -142,6 +168,7 @@ def run(cfg: DemoConfig, console: Console) -> dict:
         "simulated": counts,
         "catalog_rows": catalog_counts,
         "failed_checks": checks_failed,
+        "report": {"html": report_md["html"].value, "pdf": report_md["pdf"].value},
         "planted": {"policy": cfg.policy, "exempt": truth_exempt},
         "inferred": inferred,
         "comparison": {
