@@ -33,6 +33,8 @@ test: setup check-defs
 
 bench: setup
 	$(VENV)/bin/python bench/ingest_node_fills.py
+	$(VENV)/bin/python bench/reconstruct.py --scale medium --work /tmp/liqf-bench-reconstruct
+	$(VENV)/bin/python bench/inference.py --work /tmp/liqf-bench-reconstruct
 
 dev: setup
 	$(VENV)/bin/dg dev

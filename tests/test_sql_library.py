@@ -53,10 +53,9 @@ def test_query_runs_with_bound_parameters(analysed, query):
             if not path.exists():
                 pytest.skip(f"real data not available: ../shared/realdata/{v.removeprefix('@realdata/')}")
             given[k] = str(path)
-    if "user" in given:  # a real account of the scenario: the first flagged one, else any ADL'd one
-        given["user"] = (result["flagged"][0]["user"] if result["flagged"] else
-                         catalog.connect_read_only(root / "c.duckdb").sql("select min(user) from adl_fills").fetchone()[0])
     con = catalog.connect_read_only(root / "c.duckdb")
+    if "user" in given:  # an account deleveraged in step 0, so every per-account query has rows
+        given["user"] = con.sql('select min("user") from adl_pools where step_id = 0 and selected').fetchone()[0]
     rows = con.execute(query.sql, sql_library.bind(query, given)).fetchall()
     if query.name in {"top_adl_accounts", "adl_notional_by_coin_wave", "adl_pool_of_step", "liquidation_to_adl_delay",
                       "account_exemption_evidence", "account_fills_around_step", "accounting_hmadl_top_coins"}:

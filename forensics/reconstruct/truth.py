@@ -51,7 +51,6 @@ def compare_to_truth(steps: pl.DataFrame, pools: pl.DataFrame, truth: dict[str, 
     matched = m.filter(pl.col("step_id").is_not_null())
     ours = pools.join(matched.select("step", "step_id"), on="step_id")
     both = tpool.join(ours, on=["step", "user"], how="full", coalesce=True, suffix="_o")
-    in_t = both["entry"].is_not_null() if both.height else pl.Series([], dtype=pl.Boolean)
     both = both.with_columns(pl.col("entry").is_not_null().alias("_t"), pl.col("entry_px").is_not_null().alias("_o"))
     both = both.join(matched.select("step", "pool_truncated"), on="step", how="left")
     missing = both.filter(pl.col("_t") & ~pl.col("_o")).height

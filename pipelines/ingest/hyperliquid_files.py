@@ -67,7 +67,8 @@ def expand_inputs(paths: Iterable[Path], patterns: tuple[str, ...] = ("*.lz4", "
 
 
 def _ingest_con(tmp: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"memory_limit": "1GB", "temp_directory": str(tmp / "spill")})
+    # a fixed memory budget: DuckDB spills to the staging directory instead of growing with the input
+    con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": str(tmp / "spill")})
     return con
 
 

@@ -59,7 +59,7 @@ def _raw_chunks(path: Path, state: StreamState) -> Iterator[bytes]:
             state.tail_error = f"truncated lz4 frame: input ends at compressed byte {offset} before the frame end"
 
 
-def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 64 << 20) -> Iterator[LineBatch]:
+def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 20) -> Iterator[LineBatch]:
     """Yield batches of complete lines (1-based numbering); blank lines carry no record and are skipped.
 
     Lines are cut with numpy on the decompressed buffer and wrapped as an Arrow string array without

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-import httpx
 
-from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
-from pipelines.venues.signing import ApiCredentials, scrub_error, BinanceAuth
+from pipelines.venues.base import RawResponse
+from pipelines.venues.signing import BinanceAuth, SignedVenueClient
 
 __all__ = ["BinanceFuturesClient", "FORCE_ORDERS_LIMIT", "SEVEN_DAYS_MS"]
 
@@ -24,7 +23,8 @@ FORCE_ORDERS_LIMIT = 100
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 
 
-class BinanceFuturesClient(VenueHTTPClient):
+class BinanceFuturesClient(SignedVenueClient):
+    auth_class: ClassVar[type] = BinanceAuth
     """Read-only Binance USDⓈ-M client; every method returns the venue's JSON as :class:`RawResponse`."""
 
     id: ClassVar[str] = "binance"
@@ -33,20 +33,6 @@ class BinanceFuturesClient(VenueHTTPClient):
     private_paths: ClassVar[tuple[str, ...]] = ("/fapi/v1/forceOrders", "/fapi/v1/adlQuantile", "/fapi/v2/positionRisk")
     force_orders_window_ms: ClassVar[int] = SEVEN_DAYS_MS - 1
 
-    def __init__(self, base_url: str | None = None, *, credentials: ApiCredentials | None = None, **kw: Any) -> None:
-        super().__init__(base_url, **kw)
-        self.credentials = credentials
-        self.notes: list[str] = []
-
-    def _client(self) -> httpx.Client:
-        fresh = self._http is None
-        c = super()._client()
-        if fresh and self.credentials is not None:
-            c.auth = BinanceAuth(self.credentials, self.private_paths, clock=self._clock)
-        return c
-
-    def _classify(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
-        return scrub_error(super()._classify(resp, endpoint, attempt), self.credentials)  # type: ignore[return-value]
 
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None = None, weight: float = 1) -> RawResponse:
         clean = {k: v for k, v in (params or {}).items() if v is not None}

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-import httpx
 
-from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
-from pipelines.venues.signing import ApiCredentials, scrub_error, BitmexAuth
+from pipelines.venues.base import RawResponse
+from pipelines.venues.signing import BitmexAuth, SignedVenueClient
 
 __all__ = ["BitmexClient", "PAGE_COUNT"]
 
@@ -27,26 +26,13 @@ def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class BitmexClient(VenueHTTPClient):
+class BitmexClient(SignedVenueClient):
+    auth_class: ClassVar[type] = BitmexAuth
     id: ClassVar[str] = "bitmex"
     default_base_url: ClassVar[str] = "https://www.bitmex.com"
     rate_limit_per_minute: ClassVar[float] = 60
     private_paths: ClassVar[tuple[str, ...]] = ("/api/v1/position", "/api/v1/execution/tradeHistory")
 
-    def __init__(self, base_url: str | None = None, *, credentials: ApiCredentials | None = None, **kw: Any) -> None:
-        super().__init__(base_url, **kw)
-        self.credentials = credentials
-        self.notes: list[str] = []
-
-    def _client(self) -> httpx.Client:
-        fresh = self._http is None
-        c = super()._client()
-        if fresh and self.credentials is not None:
-            c.auth = BitmexAuth(self.credentials, self.private_paths, clock=self._clock)
-        return c
-
-    def _classify(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
-        return scrub_error(super()._classify(resp, endpoint, attempt), self.credentials)  # type: ignore[return-value]
 
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None = None) -> RawResponse:
         clean = {k: v for k, v in (params or {}).items() if v is not None}

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError, VenueHTTPClient
-from pipelines.venues.signing import ApiCredentials, scrub_error, BybitAuth
+from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError
+from pipelines.venues.signing import BybitAuth, SignedVenueClient
 
 __all__ = ["BybitClient", "EXECUTION_LIMIT", "RATE_LIMIT_RETCODES"]
 
@@ -26,29 +26,16 @@ SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 RATE_LIMIT_RETCODES = frozenset({10006, 10018})
 
 
-class BybitClient(VenueHTTPClient):
+class BybitClient(SignedVenueClient):
+    auth_class: ClassVar[type] = BybitAuth
     id: ClassVar[str] = "bybit"
     default_base_url: ClassVar[str] = "https://api.bybit.com"
     rate_limit_per_minute: ClassVar[float] = 3600
     private_paths: ClassVar[tuple[str, ...]] = ("/v5/execution/list", "/v5/position/list")
 
-    def __init__(self, base_url: str | None = None, *, credentials: ApiCredentials | None = None, **kw: Any) -> None:
-        super().__init__(base_url, **kw)
-        self.credentials = credentials
-        self.notes: list[str] = []
 
-    def _client(self) -> httpx.Client:
-        fresh = self._http is None
-        c = super()._client()
-        if fresh and self.credentials is not None:
-            c.auth = BybitAuth(self.credentials, self.private_paths, clock=self._clock)
-        return c
-
-    def _classify(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
-        return scrub_error(self._classify_raw(resp, endpoint, attempt), self.credentials)  # type: ignore[return-value]
-
-    def _classify_raw(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
-        err = super()._classify(resp, endpoint, attempt)
+    def _classify_venue(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
+        err = super()._classify_venue(resp, endpoint, attempt)
         if err is not None or resp.status_code != 200:
             return err
         try:

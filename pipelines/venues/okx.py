@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError, VenueHTTPClient
-from pipelines.venues.signing import ApiCredentials, scrub_error, OkxAuth
+from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError
+from pipelines.venues.signing import OkxAuth, SignedVenueClient
 
 __all__ = ["OkxClient", "PAGE_LIMIT", "RATE_LIMIT_CODES"]
 
@@ -42,28 +42,15 @@ def _min_ts(data: Any, nested: str) -> int | None:
     return out
 
 
-class OkxClient(VenueHTTPClient):
+class OkxClient(SignedVenueClient):
+    auth_class: ClassVar[type] = OkxAuth
     id: ClassVar[str] = "okx"
     default_base_url: ClassVar[str] = "https://www.okx.com"
     rate_limit_per_minute: ClassVar[float] = 1200
     private_paths: ClassVar[tuple[str, ...]] = ("/api/v5/account/bills-archive", "/api/v5/account/bills", "/api/v5/account/positions")
 
-    def __init__(self, base_url: str | None = None, *, credentials: ApiCredentials | None = None, **kw: Any) -> None:
-        super().__init__(base_url, **kw)
-        self.credentials = credentials
-        self.notes: list[str] = []
 
-    def _client(self) -> httpx.Client:
-        fresh = self._http is None
-        c = super()._client()
-        if fresh and self.credentials is not None:
-            c.auth = OkxAuth(self.credentials, self.private_paths, clock=self._clock)
-        return c
-
-    def _classify(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
-        return scrub_error(self._classify_raw(resp, endpoint, attempt), self.credentials)  # type: ignore[return-value]
-
-    def _classify_raw(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
+    def _classify_venue(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
         kw = {"venue": self.id, "endpoint": endpoint, "attempts": attempt}
         try:
             body = orjson.loads(resp.content) if resp.content else None
@@ -72,7 +59,7 @@ class OkxClient(VenueHTTPClient):
         code = body.get("code") if isinstance(body, dict) else None
         if code in RATE_LIMIT_CODES:
             return RateLimitedError(429, resp.text, retry_after=2.0, **kw)
-        err = super()._classify(resp, endpoint, attempt)
+        err = super()._classify_venue(resp, endpoint, attempt)
         if err is not None:
             return err
         if isinstance(code, str) and code != "0":

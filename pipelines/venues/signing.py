@@ -25,8 +25,11 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import httpx
+
+from pipelines.venues.base import VenueError, VenueHTTPClient
 
 __all__ = [
     "ApiCredentials",
@@ -196,3 +199,32 @@ def scrub_error(err: Exception | None, creds: ApiCredentials | None) -> Exceptio
         if isinstance(v, str):
             setattr(err, attr, scrub(v, creds))
     return err
+
+
+class SignedVenueClient(VenueHTTPClient):
+    """A venue client whose private endpoints are signed by ``auth_class``; keys are scrubbed from errors.
+
+    Subclasses set ``auth_class`` and ``private_paths``; venues that report errors inside a 200 body
+    override :meth:`_classify_venue`.
+    """
+
+    auth_class: ClassVar[type[_VenueAuth]]
+    private_paths: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, base_url: str | None = None, *, credentials: ApiCredentials | None = None, **kw: Any) -> None:
+        super().__init__(base_url, **kw)
+        self.credentials = credentials
+        self.notes: list[str] = []
+
+    def _client(self) -> httpx.Client:
+        fresh = self._http is None
+        c = super()._client()
+        if fresh and self.credentials is not None:
+            c.auth = self.auth_class(self.credentials, self.private_paths, clock=self._clock)
+        return c
+
+    def _classify(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
+        return scrub_error(self._classify_venue(resp, endpoint, attempt), self.credentials)  # type: ignore[return-value]
+
+    def _classify_venue(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
+        return super()._classify(resp, endpoint, attempt)

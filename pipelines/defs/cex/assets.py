@@ -8,27 +8,12 @@ import dagster as dg
 
 from pipelines.analysis import cex as cex_analysis
 from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
+from pipelines.defs.lake.checks import ingest_metadata
 from pipelines.defs.lake.resources import LakeResource
 from pipelines.ingest import capture, cex
-from pipelines.ingest.report import IngestReport
 
 GROUP = "cex"
 daily = dg.DailyPartitionsDefinition(start_date="2025-10-01", timezone="UTC", end_offset=1)
-
-
-def _metadata(reports: list[IngestReport]) -> dict[str, dg.MetadataValue]:
-    rows: dict[str, int] = {}
-    for r in reports:
-        for table, n in r.rows_by_table.items():
-            rows[table] = rows.get(table, 0) + n
-    return {
-        "inputs": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in reports) or "no inputs"),
-        "records_read": dg.MetadataValue.int(sum(r.records_read for r in reports)),
-        "records_written": dg.MetadataValue.int(sum(r.records_written for r in reports)),
-        "records_quarantined": dg.MetadataValue.int(sum(r.quarantined for r in reports)),
-        "rows_by_table": dg.MetadataValue.json(rows),
-        "notes": dg.MetadataValue.json([n for r in reports for n in r.notes]),
-    }
 
 
 def _window(partition_key: str) -> tuple[int, int]:
@@ -50,7 +35,7 @@ def _venue_asset(venue: str) -> dg.AssetsDefinition:
             client.close()
         if venue in cex.PRIVATE_VENUES and creds is None:
             context.log.info(f"no LIQF_{venue.upper()}_API_KEY/SECRET: public data only")
-        return dg.MaterializeResult(metadata={**_metadata(reports), "private": creds is not None})
+        return dg.MaterializeResult(metadata={**ingest_metadata(reports), "private": creds is not None})
 
     pull.__name__ = f"{venue}_liquidation_data"
     pull.__doc__ = (f"{venue} liquidation orders, insurance-fund balances and ADL risk for one UTC day (plus own-account "
@@ -72,7 +57,7 @@ def captured_liquidations(context: dg.AssetExecutionContext, lake: LakeResource)
         for path in capture.closed_hours(lake.lake(), venue):
             if path.relative_to(lake.lake().root).as_posix() not in done:
                 reports.append(capture.normalize_hour(lake.lake(), venue, path))
-    return dg.MaterializeResult(metadata={**_metadata(reports), "files": len(reports)})
+    return dg.MaterializeResult(metadata={**ingest_metadata(reports), "files": len(reports)})
 
 
 def _normalized_inputs(lake: LakeResource) -> set[str]:

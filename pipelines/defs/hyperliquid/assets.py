@@ -12,27 +12,11 @@ from pipelines.defs.hyperliquid.resources import (
     HyperliquidNodeDataResource,
     TrackedUsersResource,
 )
-from pipelines.defs.lake.checks import quality_results, quality_specs, read_source_rows
+from pipelines.defs.lake.checks import ingest_metadata, quality_results, quality_specs, read_source_rows
 from pipelines.defs.lake.resources import LakeResource
 from pipelines.ingest import hyperliquid_api, hyperliquid_files
-from pipelines.ingest.report import IngestReport
 
 GROUP = "hyperliquid"
-
-
-def _metadata(reports: list[IngestReport]) -> dict[str, dg.MetadataValue]:
-    rows: dict[str, int] = {}
-    for r in reports:
-        for table, n in r.rows_by_table.items():
-            rows[table] = rows.get(table, 0) + n
-    return {
-        "inputs": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in reports) or "no inputs"),
-        "records_read": dg.MetadataValue.int(sum(r.records_read for r in reports)),
-        "records_written": dg.MetadataValue.int(sum(r.records_written for r in reports)),
-        "records_quarantined": dg.MetadataValue.int(sum(r.quarantined for r in reports)),
-        "rows_by_table": dg.MetadataValue.json(rows),
-        "notes": dg.MetadataValue.json([n for r in reports for n in r.notes]),
-    }
 
 
 @dg.asset(
@@ -53,7 +37,7 @@ def hyperliquid_node_fills(
         context.log.warning(f"no node_fills_by_block files for {context.partition_key} under {hyperliquid_node_data.root}")
     df = read_source_rows(lake.lake(), FILLS, [r.source_key for r in reports])
     return dg.MaterializeResult(
-        metadata={**_metadata(reports), "files": len(files), "adl_legs": int(df["is_adl"].sum()) if df.height else 0},
+        metadata={**ingest_metadata(reports), "files": len(files), "adl_legs": int(df["is_adl"].sum()) if df.height else 0},
         check_results=quality_results("hyperliquid_node_fills", FILLS, df),
     )
 
@@ -75,7 +59,7 @@ def hyperliquid_position_snapshots(
     ) + quality_results(
         "hyperliquid_position_snapshots", ACCOUNT_SNAPSHOTS, read_source_rows(lake.lake(), ACCOUNT_SNAPSHOTS, keys)
     )
-    return dg.MaterializeResult(metadata=_metadata(reports), check_results=checks)
+    return dg.MaterializeResult(metadata=ingest_metadata(reports), check_results=checks)
 
 
 @dg.asset(
@@ -89,7 +73,7 @@ def hyperliquid_asset_ctxs(lake: LakeResource, hyperliquid_node_data: Hyperliqui
     reports = [hyperliquid_files.ingest_asset_ctxs(lake.lake(), f) for f in hyperliquid_node_data.files("asset_ctxs")]
     df = read_source_rows(lake.lake(), ASSET_CTXS, [r.source_key for r in reports])
     return dg.MaterializeResult(
-        metadata=_metadata(reports), check_results=quality_results("hyperliquid_asset_ctxs", ASSET_CTXS, df)
+        metadata=ingest_metadata(reports), check_results=quality_results("hyperliquid_asset_ctxs", ASSET_CTXS, df)
     )
 
 
@@ -123,4 +107,4 @@ def hyperliquid_tracked_accounts(
     checks = quality_results(
         "hyperliquid_tracked_accounts", FILLS, read_source_rows(lake.lake(), FILLS, keys)
     ) + quality_results("hyperliquid_tracked_accounts", LEDGER_EVENTS, read_source_rows(lake.lake(), LEDGER_EVENTS, keys))
-    return dg.MaterializeResult(metadata={**_metadata(reports), "users": len(users)}, check_results=checks)
+    return dg.MaterializeResult(metadata={**ingest_metadata(reports), "users": len(users)}, check_results=checks)

@@ -8,6 +8,7 @@ import polars as pl
 
 from forensics.schema import Table
 from pipelines import quality
+from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake
 
 
@@ -55,3 +56,19 @@ def quality_results(asset: str, table: Table, df: pl.DataFrame) -> list[dg.Asset
             )
         )
     return results
+
+
+def ingest_metadata(reports: list[IngestReport]) -> dict[str, dg.MetadataValue]:
+    """Dagster metadata of a set of ingests: per-input summaries, reconciliation counts, rows per table."""
+    rows: dict[str, int] = {}
+    for r in reports:
+        for table, n in r.rows_by_table.items():
+            rows[table] = rows.get(table, 0) + n
+    return {
+        "inputs": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in reports) or "no inputs"),
+        "records_read": dg.MetadataValue.int(sum(r.records_read for r in reports)),
+        "records_written": dg.MetadataValue.int(sum(r.records_written for r in reports)),
+        "records_quarantined": dg.MetadataValue.int(sum(r.quarantined for r in reports)),
+        "rows_by_table": dg.MetadataValue.json(rows),
+        "notes": dg.MetadataValue.json([n for r in reports for n in r.notes]),
+    }
