@@ -345,9 +345,10 @@ SUBGROUP = 8
 
 
 def conditional_logit(pools: pl.DataFrame, *, max_steps: int = 2000, seed: int = 0) -> dict:
-    """Fit selected ~ log features with step fixed effects (statsmodels ConditionalLogit, L2-penalized
-    because deterministic queues separate the data). Reports weights, Wald 95% intervals, the unit
-    direction, and its cosine with each rule that has a log-linear direction."""
+    """Fit selected ~ log features with step fixed effects (statsmodels ConditionalLogit). Reports
+    weights, Wald 95% intervals, the unit direction (a deterministic queue separates the data, so the
+    magnitude diverges while the direction converges), and its cosine with each rule that has a
+    log-linear direction."""
     from statsmodels.discrete.conditional_models import ConditionalLogit
 
     df = pools.with_columns(
