@@ -355,11 +355,16 @@ def simulate_cmd(
         highlight=False,
     )
     ks = scenario.get("calibration", {}).get("ks") or {}
-    if ks:
-        console.print("calibration (KS distance to the real 2025-10-10 marginals): "
-                      + ", ".join(f"{k} {v['ks'] if isinstance(v, dict) else v:.3f}" for k, v in ks.items()
-                                  if isinstance(v, (int, float)) or (isinstance(v, dict) and 'ks' in v)),
-                      highlight=False)
+    parts = []
+    for name, v in ks.items():
+        if isinstance(v, dict) and "statistic" in v:
+            parts.append(f"{name} KS {v['statistic']:.3f}")
+        elif isinstance(v, dict) and "sim" in v and "real" in v:
+            parts.append(f"{name} {v['sim']:.3g} (real {v['real']:.3g})")
+    if parts:
+        console.print("calibration against the real 2025-10-10 marginals: " + ", ".join(parts), highlight=False)
+    elif ks:
+        console.print("calibration: real data absent, built-in parameters used", highlight=False)
     console.print(f"scenario: {Path(out).resolve()} (ground truth kept apart in truth.json)", highlight=False)
     console.print(f"next: liqf serve --scenario {out}   or   liqf ingest hyperliquid --node-fills {out}/node_fills_by_block",
                   highlight=False)
