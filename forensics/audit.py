@@ -38,6 +38,15 @@ class Audit:
         return self.inference.verdict
 
 
+def complete_steps(pools: pl.DataFrame, steps: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
+    """Pools of the steps whose ADL legs are all in the data, and the ids of the steps left out (a winner
+    leg went missing, so an account that was deleveraged would look skipped)."""
+    if "unmatched_counter_legs" not in steps.columns:
+        return pools, []
+    incomplete = steps.filter(pl.col("unmatched_counter_legs") > 0)["step_id"].to_list()
+    return pools.filter(~pl.col("step_id").is_in(incomplete)), incomplete
+
+
 def _candidate(inf: Inference) -> str | None:
     if inf.best_rule:
         return inf.best_rule

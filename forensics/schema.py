@@ -367,6 +367,9 @@ ADL_STEPS = Table(
         C("mark_px", "DOUBLE", "liquidation.markPx of the step's legs (first leg), USD."),
         C("first_tid", "UBIGINT", "First trade id of the step."),
         C("pool_size", "BIGINT", "Eligible candidates reconstructed for the step.", False),
+        C("unmatched_counter_legs", "BIGINT", "Legs of the liquidated account (vault) in the step's block and coin "
+          "whose winner leg is missing: > 0 means the data lost ADL fills, so the step is left out of the "
+          "exemption test.", False),
     ),
     key=("venue", "step_id"),
     layer="analytics",

@@ -56,6 +56,17 @@ def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFra
         pl.col("ord").min().alias("K"),
         pl.col("px_f").first().alias("adl_px"),
     ).sort(["blk", "first_tid", "K"])
+    # counter legs of the liquidated account (the vault) whose winner leg is missing from the data: the
+    # step is incomplete (a dropped fill), and someone looks "skipped" who was in fact deleveraged
+    counter = f.filter(
+        ~pl.col("is_adl") & (pl.col("liquidation_method") == "backstop") & (pl.col("user") == pl.col("liquidated_user"))
+        & pl.col("tid").is_in(adl["tid"].implode()).not_()
+    ).with_columns(
+        pl.when(pl.col("side") == "A").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
+    # only counter legs of trades marked as ADL elsewhere in the block (a winner leg of the same block/coin)
+    unmatched = counter.join(steps.select(keys), on=keys, how="semi").group_by(keys).agg(
+        pl.len().cast(pl.Int64).alias("unmatched_counter_legs"))
+    steps = steps.join(unmatched, on=keys, how="left").with_columns(pl.col("unmatched_counter_legs").fill_null(0))
     steps = steps.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
     steps = steps.with_columns(
         ((pl.col("time_ms") - pl.col("time_ms").shift(1)) > gap_seconds * 1000).fill_null(False)
@@ -239,7 +250,7 @@ def build_steps_and_pools(
     steps_out = steps.join(sizes, on="step_id", how="left").with_columns(pl.col("pool_size").fill_null(0)).select(
         pl.lit(venue).alias("venue"), "step_id", "wave_id", "block_number", "time_ms", "coin", "liquidated_user",
         "liquidated_side", "adl_side", "legs", "closed_size", "notional_usd", "mark_px",
-        pl.col("first_tid").cast(pl.UInt64), "pool_size").sort("step_id")
+        pl.col("first_tid").cast(pl.UInt64), "pool_size", "unmatched_counter_legs").sort("step_id")
     return _conform(ADL_STEPS, steps_out), _conform(ADL_POOLS, pools)
 
 

@@ -25,7 +25,7 @@ BIG_ORD = 2**62
 
 FILL_COLUMNS = (
     "user", "coin", "time_ms", "block_number", "event_index", "tid", "side", "px", "sz", "start_position",
-    "closed_pnl", "fee", "is_adl", "liquidated_user", "liquidation_mark_px",
+    "closed_pnl", "fee", "is_adl", "liquidated_user", "liquidation_mark_px", "liquidation_method",
 )
 
 
@@ -45,7 +45,8 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     extra = [c for c in ("block_time", "fill_id") if c in names]
     lf = lf.select(cols + extra)
     for c, dt in (("block_number", pl.Int64), ("event_index", pl.Int64), ("liquidated_user", pl.Utf8),
-                  ("liquidation_mark_px", DEC), ("start_position", DEC), ("is_adl", pl.Boolean)):
+                  ("liquidation_mark_px", DEC), ("start_position", DEC), ("is_adl", pl.Boolean),
+                  ("liquidation_method", pl.Utf8)):
         if c not in names:
             lf = lf.with_columns(pl.lit(None, dtype=dt).alias(c))
     df = lf.with_columns(
@@ -148,23 +149,31 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
                                              pl.col("time_ms").min().alias("time_ms"))
                .filter(pl.col("d").is_not_null() & (pl.col("d") != 0))
                .with_columns(pl.lit(float("nan")).alias("px_f")))
-    ev_cols = ["user", "coin", "ord", "blk", "time_ms", "d", "px_f", "cash_delta", "closed_pnl_f", "kind"]
+    ev_cols = ["user", "coin", "ord", "blk", "time_ms", "d", "px_f", "cash_delta", "closed_pnl_f", "kind", "sp"]
     fe = f.select("user", "coin", "ord", "blk", "time_ms", "d", "px_f", "cash_delta",
                   pl.col("closed_pnl").cast(pl.Float64).fill_null(0.0).alias("closed_pnl_f"),
-                  pl.lit("fill").alias("kind"))
+                  pl.lit("fill").alias("kind"), pl.col("start_position").cast(DEC).alias("sp"))
     se = pos.select("user", "coin", pl.lit(-1, pl.Int64).alias("ord"), pl.lit(None, pl.Int64).alias("blk"),
                     pl.lit(None, pl.Int64).alias("time_ms"), pl.col("szi").alias("d"),
                     pl.col("entry").alias("px_f"), pl.lit(0.0).alias("cash_delta"),
-                    pl.lit(0.0).alias("closed_pnl_f"), pl.lit("snapshot").alias("kind"))
+                    pl.lit(0.0).alias("closed_pnl_f"), pl.lit("snapshot").alias("kind"), pl.lit(None, DEC).alias("sp"))
     ae = anchors.select("user", "coin", pl.lit(-1, pl.Int64).alias("ord"), pl.lit(None, pl.Int64).alias("blk"),
                         pl.lit(None, pl.Int64).alias("time_ms"), pl.col("d").cast(DEC), "px_f",
                         pl.lit(0.0).alias("cash_delta"), pl.lit(0.0).alias("closed_pnl_f"),
-                        pl.lit("anchor").alias("kind"))
+                        pl.lit("anchor").alias("kind"), pl.lit(None, DEC).alias("sp"))
     ev = pl.concat([se.select(ev_cols), ae.select(ev_cols), fe.select(ev_cols)], how="vertical_relaxed")
     ev = ev.join(pos.select("user", "coin", "mode", "lev", "iso_wallet0"), on=["user", "coin"], how="left")
     ev = ev.sort(["user", "coin", "ord"])
     key = ["user", "coin"]
-    ev = ev.with_columns(pl.col("d").cum_sum().over(key).alias("size_dec"))
+    # Every fill reports its owner's position before it (startPosition): the replay re-anchors on it, so a
+    # missing fill (or a stale snapshot) shifts positions only until the owner's next reported fill.
+    ev = ev.with_columns(pl.col("d").cum_sum().over(key).alias("naive"))
+    ev = ev.with_columns(
+        pl.when(pl.col("sp").is_not_null()).then(pl.col("sp") - (pl.col("naive") - pl.col("d"))).alias("drift")
+    )
+    ev = ev.with_columns(
+        (pl.col("naive") + pl.col("drift").forward_fill().over(key).fill_null(0)).alias("size_dec")
+    ).drop("naive", "drift")
     ev = ev.with_columns(
         pl.col("size_dec").cast(pl.Float64).alias("size"),
         (pl.col("size_dec") - pl.col("d")).cast(pl.Float64).alias("size_before"),

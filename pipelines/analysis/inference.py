@@ -6,7 +6,7 @@ import json
 import polars as pl
 import pyarrow as pa
 
-from forensics.audit import audit
+from forensics.audit import audit, complete_steps
 from forensics.inference import conditional_logit, rule_changes
 from forensics.schema import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
 from pipelines.lake import Lake, source_key
@@ -57,6 +57,7 @@ def run(
         reconstruct.run(lake, venue=venue)
         steps, pools = load_pools(lake, venue, since_ms, until_ms)
     key = source_key("inference", venue)  # one current result per venue, like the reconstruction
+    pools, incomplete_steps = complete_steps(pools, steps)
     result_audit = audit(pools, q=q, draws=draws, seed=seed)
     inference = result_audit.inference
     logit = conditional_logit(pools, seed=seed) if pools.height else {}
@@ -110,6 +111,7 @@ def run(
         "conditional_logit": logit,
         "rule_changes": changes,
         "steps": int(steps.height),
+        "incomplete_steps": incomplete_steps,
         "pools": int(pools.height),
         "outputs": {t: str(lake.table_dir(t)) for t in (ADL_RULE_FITS.name, EXEMPTION_FLAGS.name)},
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from forensics import simulate
-from forensics.audit import audit
+from forensics.audit import audit, complete_steps
 from forensics.validation import truth_pools
 from pipelines.analysis import reconstruct
 from pipelines.ingest import hyperliquid_files as files
@@ -44,6 +44,8 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str, dr
         files.ingest_asset_ctxs(lake, work / "scenario" / "asset_ctxs" / "asset_ctxs.jsonl")
         reconstruct.run(lake)
         pools = pl.read_parquet(list(lake.table_dir("adl_pools").rglob("*.parquet")))
+        steps = pl.read_parquet(list(lake.table_dir("adl_steps").rglob("*.parquet")))
+        pools, incomplete = complete_steps(pools, steps)
         result = audit(pools, draws=draws, seed=seed)
         truth = truth_pools(work / "scenario" / "truth.json")
         planted = set(truth.filter(pl.col("exempt"))["user"].unique())
@@ -54,6 +56,7 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str, dr
         return {
             "policy": policy, "exempt": exempt, "noise": noise, "seed": seed, "scale": scale,
             "steps": int(pools["step_id"].n_unique()) if pools.height else 0,
+            "incomplete_steps": len(incomplete),
             "best_rule": best,
             "recovered": best == policy,
             "recovered_equiv": best in EQUIVALENT.get(policy, {policy}),
