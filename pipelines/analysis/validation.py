@@ -147,7 +147,10 @@ def markdown(df: pl.DataFrame, command: str) -> str:
         "",
         "Notes: `lexicographic` sorts by leverage first, so with continuous leverage it ranks exactly like "
         "`leverage`; the audit reports the two as inseparable. Under `random_cyclic` the null is coverage k/n "
-        "per step, which gives little power against exemptions. Per-scenario rows: `docs/validation.csv`.",
+        "per step and under pro-rata the step's touch rate. Steps whose liquidated account has counter-legs "
+        "without the winner leg (fills lost, as `drop_fills` does) are left out of the exemption test: "
+        f"{int(df['incomplete_steps'].sum()) if 'incomplete_steps' in df.columns else 0} such steps in this sweep. "
+        "Per-scenario rows: `docs/validation.csv`.",
         "",
     ]
     return "\n".join(lines)
