@@ -138,11 +138,15 @@ class Lake:
             write_parquet(data, path)
             new_paths.add(path)
             written["-"] = data.num_rows
-        venue_dir = self.table_dir(table.name) / f"venue={safe_segment(venue, 'venue')}"
-        for old in venue_dir.rglob(f"part-{key}.parquet"):
-            if old not in new_paths:
-                old.unlink()
+        self.drop_stale_parts(table.name, venue, key, keep=new_paths)
         return written
+
+    def drop_stale_parts(self, table: str, venue: str, key: str, keep: set[Path]) -> None:
+        """Remove input ``key``'s files of ``table`` that a re-ingest did not write again (days it no longer covers)."""
+        venue_dir = self.table_dir(table) / f"venue={safe_segment(venue, 'venue')}"
+        for old in venue_dir.rglob(f"part-{key}.parquet"):
+            if old not in keep:
+                old.unlink()
 
     # --- raw layer -----------------------------------------------------------------------------------------
     def store_raw_file(self, src: Path, venue: str, source: str, sha256: str) -> Path:
@@ -213,17 +217,3 @@ def conform(table: Table, data: pa.Table) -> pa.Table:
 def write_parquet(data: pa.Table, path: Path) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(data, tmp, compression="zstd")
-
-
-def table_for(name: str) -> Table:
-    return ALL_TABLES[name]
-
-
-def json_default(obj: object) -> object:
-    if isinstance(obj, (dt.date, dt.datetime)):
-        return obj.isoformat()
-    raise TypeError
-
-
-def dumps(obj: object) -> str:
-    return orjson.dumps(obj, default=json_default, option=orjson.OPT_SORT_KEYS).decode()

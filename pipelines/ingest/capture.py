@@ -33,9 +33,8 @@ import orjson
 from forensics.formats.cex import binance as fb
 from forensics.formats.cex import bybit as fy
 from forensics.formats.cex.common import RecordError, rows_to_arrow
-from forensics.schema import QUARANTINE
 from forensics.schema_cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
-from pipelines.ingest.report import IngestReport, quarantine_table, record_run, rejects_from_rows
+from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
 
 __all__ = ["CaptureError", "CaptureStats", "Connector", "closed_hours", "normalize_hour", "run_capture"]
@@ -340,10 +339,6 @@ def normalize_hour(lake: Lake, venue: str, path: Path) -> IngestReport:
     data = rows_to_arrow(CEX_LIQUIDATIONS, rows, venue=venue, source=report.source, source_key=key)
     lake.replace_source(CEX_LIQUIDATIONS, venue, key, data)
     report.rows_by_table[CEX_LIQUIDATIONS.name] = data.num_rows
-    q = quarantine_table(rejects_from_rows(rejects), report, CEX_LIQUIDATIONS.name, ingested_at)
-    lake.replace_source(QUARANTINE, venue, key, q)
-    report.quarantined = q.num_rows
-    report.rows_by_table[QUARANTINE.name] = q.num_rows
-    report.reasons.update(q.column("reason").to_pylist())
+    write_quarantine(lake, report, rejects_from_rows(rejects), CEX_LIQUIDATIONS.name, ingested_at, venue=venue, key=key)
     record_run(lake, report, ingested_at)
     return report

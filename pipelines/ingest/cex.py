@@ -30,9 +30,9 @@ from forensics.formats.cex import deribit as fd
 from forensics.formats.cex import dydx as fx
 from forensics.formats.cex import okx as fo
 from forensics.formats.cex.common import RecordError, rows_to_arrow
-from forensics.schema import FILLS, POSITION_SNAPSHOTS, QUARANTINE, Table
+from forensics.schema import FILLS, POSITION_SNAPSHOTS, Table
 from forensics.schema_cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
-from pipelines.ingest.report import IngestReport, quarantine_table, record_run, rejects_from_rows
+from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
 from pipelines.venues.signing import ApiCredentials
@@ -462,11 +462,7 @@ def _finish(lake: Lake, venue: str, ds: _Dataset, ingested_at: dt.datetime) -> N
         data = rows_to_arrow(table, ds.rows.get(table.name, []), **const)
         lake.replace_source(table, venue, report.source_key, data)
         report.rows_by_table[table.name] = data.num_rows
-    q = quarantine_table(rejects_from_rows(ds.rejects), report, ds.target.name, ingested_at)
-    lake.replace_source(QUARANTINE, venue, report.source_key, q)
-    report.quarantined = q.num_rows
-    report.rows_by_table[QUARANTINE.name] = q.num_rows
-    report.reasons.update(q.column("reason").to_pylist())
+    write_quarantine(lake, report, rejects_from_rows(ds.rejects), ds.target.name, ingested_at, venue=venue)
     record_run(lake, report, ingested_at)
 
 

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from forensics.formats import hyperliquid as hl
-from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS, QUARANTINE
-from pipelines.ingest.report import IngestReport, quarantine_table, record_run, rejects_from_rows
+from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
+from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import RawResponse, VenueError
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
@@ -254,11 +254,7 @@ def _finish(lake: Lake, ds: _Dataset, tables: dict, ingested_at: dt.datetime, wr
         report.rows_by_table[table.name] = data.num_rows
     if written is not None:
         report.records_written = written
-    q = quarantine_table(rejects_from_rows(ds.rejects), report, next(iter(tables)).name, ingested_at)
-    lake.replace_source(QUARANTINE, VENUE, report.source_key, q)
-    report.quarantined = q.num_rows
-    report.rows_by_table[QUARANTINE.name] = q.num_rows
-    report.reasons.update(q.column("reason").to_pylist())
+    write_quarantine(lake, report, rejects_from_rows(ds.rejects), next(iter(tables)).name, ingested_at, venue=VENUE)
     record_run(lake, report, ingested_at)
 
 

@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from forensics.formats import hyperliquid as hl
-from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS, QUARANTINE, Table
+from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS, Table
 from pipelines.ingest.report import (
     IngestReport,
     display_name,
-    quarantine_table,
     record_run,
     rejects_from_rows,
+    write_quarantine,
 )
 from pipelines.ingest.streams import StreamState, iter_line_batches
 from pipelines.lake import Lake, atomic_path, sha256_file, source_key
@@ -114,7 +114,8 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
         report.rows_by_table[FILLS.name] = written
         reject_tables.append(dupes)
         rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables]) if reject_tables else None
-        _write_quarantine(lake, report, rejects, FILLS.name, ingested_at)
+        write_quarantine(lake, report, rejects if rejects is not None else rejects_from_rows([]), FILLS.name,
+                         ingested_at)
         con.close()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -166,29 +167,13 @@ def _write_fills(
             )
         new_paths.add(path)
         total += pq.read_metadata(path).num_rows
-    venue_dir = lake.table_dir(FILLS.name) / f"venue={VENUE}"
-    for old in venue_dir.rglob(f"part-{key}.parquet"):
-        if old not in new_paths:
-            old.unlink()
+    lake.drop_stale_parts(FILLS.name, VENUE, key, keep=new_paths)
     con.execute("DROP VIEW IF EXISTS staged" if not has_dupes else "DROP TABLE staged")
     return total, dupes
 
 
 def _sql_str(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def _write_quarantine(
-    lake: Lake, report: IngestReport, rejects: pa.Table | None, target: str, ingested_at: dt.datetime
-) -> None:
-    if rejects is None:
-        rejects = rejects_from_rows([])
-    q = quarantine_table(rejects, report, target, ingested_at)
-    report.quarantined = q.num_rows
-    report.rows_by_table[QUARANTINE.name] = q.num_rows
-    report.reasons.update(q.column("reason").to_pylist())
-    # always replace, so a clean re-run removes the quarantine rows of an earlier bad version
-    lake.replace_source(QUARANTINE, report.venue, report.source_key, q)
 
 
 def _json_lines(path: Path, report: IngestReport, bad: list) -> Iterable[tuple[int, object]]:
@@ -233,7 +218,7 @@ def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None)
     lake.replace_source(POSITION_SNAPSHOTS, VENUE, key, pos)
     report.records_written = acc.num_rows
     report.rows_by_table.update({ACCOUNT_SNAPSHOTS.name: acc.num_rows, POSITION_SNAPSHOTS.name: pos.num_rows})
-    _write_quarantine(lake, report, rejects_from_rows(bad), ACCOUNT_SNAPSHOTS.name, ingested_at)
+    write_quarantine(lake, report, rejects_from_rows(bad), ACCOUNT_SNAPSHOTS.name, ingested_at)
     record_run(lake, report, ingested_at)
     return report
 
@@ -258,6 +243,6 @@ def ingest_asset_ctxs(lake: Lake, path: Path, *, progress: Progress | None = Non
     table = hl.rows_to_arrow(ASSET_CTXS, rows, venue=VENUE, source=ASSET_CTX_FILE, source_key=key)
     lake.replace_source(ASSET_CTXS, VENUE, key, table)
     report.rows_by_table[ASSET_CTXS.name] = table.num_rows
-    _write_quarantine(lake, report, rejects_from_rows(bad), ASSET_CTXS.name, ingested_at)
+    write_quarantine(lake, report, rejects_from_rows(bad), ASSET_CTXS.name, ingested_at)
     record_run(lake, report, ingested_at)
     return report

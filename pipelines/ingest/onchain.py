@@ -32,9 +32,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from forensics.schema import QUARANTINE, Table
+from forensics.schema import Table
 from forensics.schema_onchain import ONCHAIN_BALANCES, ONCHAIN_CHECKPOINTS, ONCHAIN_FLOWS, ONCHAIN_LOGS
-from pipelines.ingest.report import IngestReport, quarantine_table, record_run, rejects_from_rows
+from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
 from pipelines.venues.evm import TRANSFER_TOPIC, EvmRpc, Log, RpcError, address_topic, balance_of, redact_url
 
@@ -390,12 +390,9 @@ def _write_segment(lake: Lake, stream: Stream, key: str, seg: int, rows: list[di
         report.rows_by_table[table.name] = len(data)
     report.records_read = len(rows)
     report.records_written = decoded.written
-    q = quarantine_table(rejects_from_rows(decoded.rejects), report, stream.tables[0].name if stream.tables else ONCHAIN_LOGS.name,
-                         ingested_at)
-    lake.replace_source(QUARANTINE, stream.venue, key, q)
-    report.quarantined = q.num_rows
-    report.rows_by_table[QUARANTINE.name] = q.num_rows
-    report.reasons.update(q.column("reason").to_pylist())
+    write_quarantine(lake, report, rejects_from_rows(decoded.rejects),
+                     stream.tables[0].name if stream.tables else ONCHAIN_LOGS.name, ingested_at,
+                     venue=stream.venue, key=key)
     record_run(lake, report, ingested_at)
     return report
 
@@ -491,11 +488,7 @@ def read_balances(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, block: in
         lake.replace_source(ONCHAIN_BALANCES, venue, key, pa.Table.from_pylist(rows, schema=ONCHAIN_BALANCES.arrow_schema()))
     report.rows_by_table[ONCHAIN_BALANCES.name] = report.records_written
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    q = quarantine_table(rejects_from_rows(rejects), report, ONCHAIN_BALANCES.name, ingested_at)
-    lake.replace_source(QUARANTINE, report.venue, key, q)
-    report.quarantined = q.num_rows
-    report.rows_by_table[QUARANTINE.name] = q.num_rows
-    report.reasons.update(q.column("reason").to_pylist())
+    write_quarantine(lake, report, rejects_from_rows(rejects), ONCHAIN_BALANCES.name, ingested_at, key=key)
     record_run(lake, report, ingested_at)
     return report
 

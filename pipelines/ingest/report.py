@@ -74,6 +74,25 @@ def quarantine_table(
     return pa.table(cols, schema=QUARANTINE.arrow_schema())
 
 
+def write_quarantine(
+    lake: Lake,
+    report: IngestReport,
+    rejects: pa.Table,
+    target_table: str,
+    ingested_at: dt.datetime,
+    *,
+    venue: str | None = None,
+    key: str | None = None,
+) -> None:
+    """Replace the input's quarantine rows (so a clean re-run removes an earlier bad version's) and count
+    them on the report. ``venue``/``key`` default to the report's."""
+    q = quarantine_table(rejects, report, target_table, ingested_at)
+    lake.replace_source(QUARANTINE, venue or report.venue, key or report.source_key, q)
+    report.quarantined = q.num_rows
+    report.rows_by_table[QUARANTINE.name] = q.num_rows
+    report.reasons.update(q.column("reason").to_pylist())
+
+
 def rejects_from_rows(rows: list[tuple[int, int | None, str, str]]) -> pa.Table:
     line, item, reason, raw = zip(*rows) if rows else ((), (), (), ())
     return pa.table(
