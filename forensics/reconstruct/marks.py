@@ -16,13 +16,13 @@ def mark_observations(fills: pl.DataFrame, asset_ctxs: pl.DataFrame | None) -> p
     """(coin, t_ms, mark, mark_source, prio) sorted by (t_ms, prio)."""
     parts = []
     if asset_ctxs is not None and asset_ctxs.height:
-        parts.append(asset_ctxs.select("coin", pl.col("time_ms").alias("t_ms"),
+        parts.append(asset_ctxs.select(pl.col("coin").cast(pl.Categorical), pl.col("time_ms").alias("t_ms"),
                                        pl.col("mark_px").cast(pl.Float64).alias("mark"))
                      .filter(pl.col("mark").is_not_null() & (pl.col("mark") > 0))
                      .with_columns(pl.lit("asset_ctxs").alias("mark_source"), pl.lit(0).alias("prio")))
     lm = (fills.filter(pl.col("liq_mark_f").is_not_null() & (pl.col("liq_mark_f") > 0))
           .group_by("coin", "time_ms").agg(pl.col("liq_mark_f").sort_by("ord").last().alias("mark"))
-          .select("coin", pl.col("time_ms").alias("t_ms"), "mark")
+          .select(pl.col("coin").cast(pl.Categorical), pl.col("time_ms").alias("t_ms"), "mark")
           .with_columns(pl.lit("adl_mark").alias("mark_source"), pl.lit(1).alias("prio")))
     parts.append(lm)
     obs = pl.concat(parts, how="vertical_relaxed")

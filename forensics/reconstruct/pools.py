@@ -9,8 +9,9 @@ liquidated position at the instant just before the step's first leg in replay or
 earlier steps of the same block), excluding the liquidated account and the vault, and excluding
 accounts whose account value at mark is not positive (as the simulator and Hyperliquid do: an account
 below zero is itself being liquidated). Interval join: every position state ``[ord, next_ord)`` covers
-the steps with ``ord < K <= next_ord``, found with ``searchsorted`` per (coin, side), no Python loop
-per event or per row.
+the steps with ``ord < K <= next_ord``, found with ``searchsorted`` per (coin, side); a candidate's other
+positions and its wallet at the step are ``searchsorted`` lookups in the events sorted by (pair, ord).
+No Python loop per event or per row, and fills after the last ADL block are never replayed.
 """
 from __future__ import annotations
 
@@ -76,11 +77,50 @@ def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFra
     return steps, legs
 
 
+def through_last_adl(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """The fills up to the last ADL leg's block (its time when blocks are missing): no later fill can
+    change a pool, and the replay is most of the cost."""
+    lf = fills.lazy()
+    if "is_adl" not in lf.collect_schema().names():
+        return lf
+    last = lf.filter(pl.col("is_adl")).select(
+        pl.col("block_number").max(), pl.col("time_ms").max(),
+        pl.col("block_number").is_null().any().alias("no_block")).collect()
+    if last["time_ms"][0] is None:
+        return lf
+    no_block = last["no_block"][0] or lf.select(pl.col("block_number").is_null().any()).collect().item()
+    if no_block:
+        return lf.filter(pl.col("time_ms") <= last["time_ms"][0])
+    return lf.filter(pl.col("block_number") <= last["block_number"][0])
+
+
+def _sort_key(group: np.ndarray, ord_: np.ndarray) -> np.ndarray:
+    """One int64 per row ordering by (group, ord); ord >= -1 and below 2**31."""
+    return (group.astype(np.int64) << 32) | (ord_.astype(np.int64) + 1)
+
+
+def _latest_before(keys: np.ndarray, group: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Per query, the row of ``keys`` (sorted ``_sort_key``) of the same group with the largest ord < K;
+    -1 where there is none."""
+    q = _sort_key(group, K)
+    idx = np.searchsorted(keys, q, side="left") - 1
+    ok = (idx >= 0) & (group >= 0)
+    ok[ok] = (keys[idx[ok]] >> 32) == group[ok]
+    return np.where(ok, idx, -1)
+
+
+def _gather(values: pl.Series, rows: np.ndarray) -> pl.Series:
+    """``values[rows]``, NULL where rows is -1."""
+    out = values.gather(np.maximum(rows, 0))
+    return pl.select(pl.when(pl.Series(rows >= 0)).then(out).otherwise(None)).to_series()
+
+
 def _interval_join(steps: pl.DataFrame, intervals: pl.DataFrame) -> pl.DataFrame:
-    """Rows (step_id, interval row index) where the interval's state holds just before the step."""
+    """Rows (step_id, ``_row`` of the interval) where the interval's state holds just before the step."""
     out_steps, out_rows = [], []
     st = steps.select("step_id", "coin", "adl_side", "K").sort("K")
-    iv = intervals.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+    iv = intervals.select("coin", "side", "ord", "next_ord", "_row")
+    iv = iv.filter(pl.col("coin").is_in(st["coin"].unique().implode()))
     groups = {k: g for k, g in iv.partition_by(["coin", "side"], as_dict=True).items()}
     for (coin, side), g in st.partition_by(["coin", "adl_side"], as_dict=True).items():
         cand = groups.get((coin, side))
@@ -145,7 +185,9 @@ def build_steps_and_pools(
     positions = _lazy_df(positions)
     accounts = _lazy_df(accounts)
     asset_ctxs = _lazy_df(asset_ctxs)
-    state = build_state(fills, positions, accounts)
+    if asset_ctxs is not None:
+        asset_ctxs = asset_ctxs.with_columns(pl.col("coin").cast(pl.Categorical))  # joins with the replay's codes
+    state = build_state(through_last_adl(fills), positions, accounts)
     f, ev, wallets = state["fills"], state["events"], state["wallets"]
     ambiguous_order = f.height > 0 and f["block_number"].null_count() > 0
     steps, legs = segment_steps(f, gap_seconds)
@@ -153,28 +195,29 @@ def build_steps_and_pools(
         return _empty(ADL_STEPS), _empty(ADL_POOLS)
 
     # --- candidates: interval join of position states to steps -------------------------------------------
-    iv = ev.filter(pl.col("size") != 0).with_columns(
-        pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"))
+    ev = ev.with_columns(pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"))
+    iv = ev.select("coin", "side", "ord", "next_ord", "size", pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")
+                   ).filter(pl.col("size") != 0)
     hits = _interval_join(steps, iv)
-    pool = hits.join(iv.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")), on="_row").drop("_row")
+    pool = ev[hits["_row"].to_numpy()].with_columns(hits["step_id"]).drop("pair_id", "kind", "d_f")
     pool = pool.join(steps.select("step_id", pl.col("blk").alias("step_blk"), pl.col("time_ms").alias("t_ms"),
                                   "K", "liquidated_user", "adl_px"), on="step_id")
     pool = pool.filter(pl.col("user") != pl.col("liquidated_user"))
     if vault:
         pool = pool.filter(pl.col("user") != vault.lower())
 
-    # --- marks at every step for every coin a candidate holds ---------------------------------------------
+    # --- every position each candidate holds, as of the step: lookups in the (pair, ord)-sorted events ----
     obs = mark_observations(f, asset_ctxs)
-    user_coins = ev.select("user", "coin").unique()
-    pairs = pool.select("step_id", "user", "K", "t_ms").unique()
-    held = pairs.join(user_coins, on="user")
+    pairs = pool.select("step_id", "user", "K", "t_ms")
+    user_pairs = ev.filter(pl.col("pair_id").is_first_distinct()).select("user", "coin", "pair_id")
+    held = pairs.join(user_pairs, on="user")
+    ev_key = _sort_key(ev["pair_id"].to_numpy(), ev["ord"].to_numpy())
+    at = _latest_before(ev_key, held["pair_id"].to_numpy(), held["K"].to_numpy())
+    held = held.with_columns(
+        _gather(ev["size"], at).alias("h_size"), _gather(ev["entry"], at).alias("h_entry"),
+        _gather(ev["mode"], at).alias("h_mode"), _gather(ev["iso_wallet"], at).alias("h_iso"))
     inst = held.select("step_id", "coin", "K", "t_ms").unique().rename({"K": "ord"})
     mk = marks_at(inst.select("step_id", "coin", "t_ms", "ord"), obs, f, max_mark_age_ms=max_mark_age_ms).select("step_id", "coin", "mark", "mark_source")
-    # the state of each held (user, coin) just before the step
-    right = ev.select("user", "coin", "ord", pl.col("size").alias("h_size"), pl.col("entry").alias("h_entry"),
-                      pl.col("mode").alias("h_mode"), pl.col("iso_wallet").alias("h_iso")).sort("ord")
-    held = held.sort("K").join_asof(right, left_on="K", right_on="ord", by=["user", "coin"], strategy="backward",
-                                    allow_exact_matches=False, check_sortedness=False)
     held = held.join(mk, on=["step_id", "coin"], how="left")
     held = held.with_columns(
         pl.when(pl.col("h_size").fill_null(0.0) != 0)
@@ -184,10 +227,13 @@ def build_steps_and_pools(
         pl.col("h_iso").filter(pl.col("h_mode") == "isolated").sum().alias("iso_wallets"),
         pl.col("h_upnl").filter(pl.col("h_mode") != "isolated").is_nan().any().alias("upnl_unknown"),
     )
-    wal = pairs.sort("K").join_asof(wallets.sort("ord"), left_on="K", right_on="ord", by="user",
-                                    strategy="backward", allow_exact_matches=False,
-                                    check_sortedness=False).select("step_id", "user", "wallet")
-    pool = pool.join(acct, on=["step_id", "user"], how="left").join(wal, on=["step_id", "user"], how="left")
+    user_code = pool.select("user").join(wallets.filter(pl.col("user_code").is_first_distinct())
+                                         .select("user", "user_code"), on="user", how="left",
+                                         maintain_order="left")["user_code"].fill_null(-1).to_numpy()
+    w_at = _latest_before(_sort_key(wallets["user_code"].to_numpy(), wallets["ord"].to_numpy()), user_code,
+                          pool["K"].to_numpy())
+    pool = pool.with_columns(_gather(wallets["wallet"], w_at).alias("wallet"))
+    pool = pool.join(acct, on=["step_id", "user"], how="left")
     pool = pool.join(mk.rename({"mark": "mark_px", "mark_source": "m_src"}), on=["step_id", "coin"], how="left")
     pool = pool.join(_coin_meta(asset_ctxs, state["snapshot_positions"]), on="coin", how="left")
 

@@ -8,25 +8,31 @@ The snapshot is turned into one synthetic "open" event per position (``ord = -1`
 price = ``entryPx``); users that have no snapshot at all are anchored on the ``startPosition`` of
 their first fill in each coin (entry unknown until the position next opens from zero or flips).
 
-Average entry without a per-event loop. Inside a *segment* (from an open-from-zero or a flip to the
-next one) an increase re-averages ``e_k = a_k e_{k-1} + b_k`` with ``a_k = |S_before|/|S_after|`` and
-``b_k = px |d| / |S_after|``, a partial close keeps ``e``, and the segment start sets ``e = px``. So
-``e_k = sum_j b_j exp(L_k - L_j)`` with ``L`` the cumulative ``log a`` over the segment's increases.
-``L`` only decreases; it is cut into chunks of 300 nats so every exponential stays in double range,
-and a chunk only needs the total of the chunk just before it (older terms weigh < e^-300).
+No per-event loop and no per-group hashing: user and coin become integer codes, events are sorted
+once by (user, coin) and every running quantity is a global running sum minus its value at the start
+of the run (exact, on decimals). Average entry: inside a *segment* (from an open-from-zero or a flip to
+the next one) an increase re-averages ``e_k = a_k e_{k-1} + b_k`` with ``a_k = |S_before|/|S_after|``
+and ``b_k = px |d| / |S_after|``, a partial close keeps ``e`` (``a = 1, b = 0``) and the segment start
+sets ``e = px`` (``a = 0``). That first-order linear recurrence is solved for all events at once by
+prefix doubling (log2 of the longest segment passes, each over the still-open rows only).
 """
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 DEC = pl.Decimal(38, 10)
-CHUNK_NATS = 300.0
 BIG_ORD = 2**62
 
-FILL_COLUMNS = (
-    "user", "coin", "time_ms", "block_number", "event_index", "tid", "side", "px", "sz", "start_position",
-    "closed_pnl", "fee", "is_adl", "liquidated_user", "liquidation_mark_px", "liquidation_method",
-)
+KIND = pl.Enum(["snapshot", "anchor", "fill"])
+CODED = ("user", "coin", "side", "liquidated_user", "liquidation_method")
+
+
+def _lexical_order(df: pl.DataFrame, cols: list[str]) -> np.ndarray:
+    """Row order sorting by ``cols`` ascending, NULLs last (numpy lexsort over integer keys)."""
+    last = np.iinfo(np.int64).max
+    keys = [df[c].cast(pl.Int64).fill_null(last).to_numpy() for c in reversed(cols)]
+    return np.lexsort(keys)
 
 
 def _lazy(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -37,41 +43,42 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Fills in replay order with ``ord`` (global 0-based rank) and ``blk`` (block, or time when no block).
 
     Node fills replay by (block_number, event_index, tid); when any fill lacks a block (info-API pulls)
-    the whole set replays by (time_ms, tid) and ``blk`` is the fill time.
+    the whole set replays by (time_ms, tid) and ``blk`` is the fill time. Returns the replay's columns
+    only: user, coin, side, liquidated_user, liquidation_method (categorical codes), time_ms, evt_ms
+    (block time, else fill time), block_number, event_index, tid, blk, ord, is_adl, sz, d (signed size),
+    start_position, closed_pnl, cash (closedPnl - fee) as exact decimals, px_f and liq_mark_f (floats).
     """
     lf = _lazy(fills)
     names = lf.collect_schema().names()
-    cols = [c for c in FILL_COLUMNS if c in names]
-    extra = [c for c in ("block_time", "fill_id") if c in names]
-    lf = lf.select(cols + extra)
     for c, dt in (("block_number", pl.Int64), ("event_index", pl.Int64), ("liquidated_user", pl.Utf8),
                   ("liquidation_mark_px", DEC), ("start_position", DEC), ("is_adl", pl.Boolean),
-                  ("liquidation_method", pl.Utf8)):
+                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC)):
         if c not in names:
             lf = lf.with_columns(pl.lit(None, dtype=dt).alias(c))
-    df = lf.with_columns(
-        pl.col("px").cast(pl.Float64).alias("px_f"),
-        pl.col("sz").cast(DEC),
-        (pl.col("closed_pnl").cast(pl.Float64).fill_null(0.0) - pl.col("fee").cast(pl.Float64).fill_null(0.0)).alias("cash_delta"),
-        pl.col("liquidation_mark_px").cast(pl.Float64).alias("liq_mark_f"),
-        pl.col("tid").cast(pl.Int64),
+    evt = (pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
+           if "block_time" in names else pl.col("time_ms"))
+    df = lf.select(
+        # strings become integer codes: sorting, joins and grouping never move the text
+        *[pl.col(c).cast(pl.Categorical) for c in CODED],
+        pl.col("time_ms").cast(pl.Int64), evt.cast(pl.Int64).alias("evt_ms"),
+        pl.col("block_number").cast(pl.Int64), pl.col("event_index").cast(pl.Int64), pl.col("tid").cast(pl.Int64),
         pl.col("is_adl").fill_null(False),
+        pl.col("sz").cast(DEC),
+        pl.col("start_position").cast(DEC),
+        pl.col("closed_pnl").cast(DEC).fill_null(0),
+        (pl.col("closed_pnl").cast(DEC).fill_null(0) - pl.col("fee").cast(DEC).fill_null(0)).cast(DEC).alias("cash"),
+        pl.col("px").cast(pl.Float64).alias("px_f"),
+        pl.col("liquidation_mark_px").cast(pl.Float64).alias("liq_mark_f"),
     ).collect()
-    if df.height and df["block_number"].null_count() == 0:
-        df = df.sort(["block_number", "event_index", "tid"], nulls_last=True)
-        df = df.with_columns(pl.col("block_number").alias("blk"))
-        if "block_time" in df.columns:
-            df = df.with_columns(pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms")).alias("evt_ms"))
-        else:
-            df = df.with_columns(pl.col("time_ms").alias("evt_ms"))
-    else:
-        df = df.sort(["time_ms", "tid"], nulls_last=True).with_columns(
-            pl.col("time_ms").alias("blk"), pl.col("time_ms").alias("evt_ms"))
-    df = df.with_columns(
+    by_block = df.height > 0 and df["block_number"].null_count() == 0
+    order = _lexical_order(df, ["block_number", "event_index", "tid"] if by_block else ["time_ms", "tid"])
+    if not np.array_equal(order, np.arange(df.height)):
+        df = df[order]
+    return df.with_columns(
+        (pl.col("block_number") if by_block else pl.col("time_ms")).alias("blk"),
         pl.int_range(pl.len(), dtype=pl.Int64).alias("ord"),
         pl.when(pl.col("side") == "B").then(pl.col("sz")).otherwise(-pl.col("sz")).cast(DEC).alias("d"),
     )
-    return df
 
 
 def _snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
@@ -123,7 +130,8 @@ def _snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | No
     acc = acc.join(wallets, on="user", how="left").with_columns(
         (pl.col("account_value0") - pl.col("upnl_sum").fill_null(0.0)).alias("wallet0")
     ).select("user", "snap_ms", "wallet0")
-    return pos, acc
+    return (pos.with_columns(pl.col("user", "coin").cast(pl.Categorical)),
+            acc.with_columns(pl.col("user").cast(pl.Categorical)))
 
 
 def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | None,
@@ -131,112 +139,165 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
     """Replay fills from the snapshot. Returns frames:
 
     * ``fills``: the ordered fills (after the snapshot) with ``ord``, ``blk``;
-    * ``events``: one row per (user, coin) event, sorted by (user, coin, ord), with the state after it:
-      ``size`` (float), ``size_dec``, ``entry``, ``realized``, ``iso_wallet``, ``mode``, ``lev``,
-      ``seg_start_ms`` (NULL when the segment began at the snapshot), ``next_ord``;
-    * ``wallets``: one row per user event (``user``, ``ord``, ``wallet``), sorted by (user, ord);
+    * ``events``: one row per (user, coin) event, grouped by (user, coin) (``pair_id``, dense from 0) and
+      in ``ord`` order inside each group, with the state after it: ``size`` (float), ``size_dec``,
+      ``entry``, ``realized``, ``iso_wallet``, ``mode``, ``lev``, ``seg_start_ms`` (NULL when the
+      segment began at the snapshot), ``next_ord``;
+    * ``wallets``: one row per user event (``user``, ``ord``, ``wallet``, ``user_code`` dense from 0),
+      sorted by (``user_code``, ord);
     * ``snapshot_positions``, ``snapshot_accounts``.
     """
     f = order_fills(fills)
     pos, acc = _snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
     # fills after the user's snapshot (users without a snapshot: every fill)
-    f = f.join(acc.select("user", "snap_ms"), on="user", how="left").filter(
+    f = f.join(acc.select("user", "snap_ms"), on="user", how="left", maintain_order="left").filter(
         pl.col("snap_ms").is_null() | (pl.col("evt_ms") >= pl.col("snap_ms"))).drop("snap_ms")
-    snapped = acc.select("user").with_columns(pl.lit(True).alias("_snapped"))
+    ev = _events(f, pos, acc)
+    return {"fills": f, "events": _positions(ev), "wallets": _wallets(f, acc), "snapshot_positions": pos,
+            "snapshot_accounts": acc}
+
+
+_EV_COLS = ["user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash", "kind", "sp"]
+
+
+def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
+    """Snapshot positions, anchors and fills as one event list sorted by (user, coin, ord)."""
     # anchors for users without any snapshot: first fill's startPosition per (user, coin)
-    anchors = (f.join(snapped, on="user", how="left").filter(pl.col("_snapped").is_null())
-               .group_by("user", "coin").agg(pl.col("start_position").sort_by("ord").first().alias("d"),
-                                             pl.col("time_ms").min().alias("time_ms"))
-               .filter(pl.col("d").is_not_null() & (pl.col("d") != 0))
-               .with_columns(pl.lit(float("nan")).alias("px_f")))
-    ev_cols = ["user", "coin", "ord", "blk", "time_ms", "d", "px_f", "cash_delta", "closed_pnl_f", "kind", "sp"]
-    fe = f.select("user", "coin", "ord", "blk", "time_ms", "d", "px_f", "cash_delta",
-                  pl.col("closed_pnl").cast(pl.Float64).fill_null(0.0).alias("closed_pnl_f"),
-                  pl.lit("fill").alias("kind"), pl.col("start_position").cast(DEC).alias("sp"))
-    se = pos.select("user", "coin", pl.lit(-1, pl.Int64).alias("ord"), pl.lit(None, pl.Int64).alias("blk"),
-                    pl.lit(None, pl.Int64).alias("time_ms"), pl.col("szi").alias("d"),
-                    pl.col("entry").alias("px_f"), pl.lit(0.0).alias("cash_delta"),
-                    pl.lit(0.0).alias("closed_pnl_f"), pl.lit("snapshot").alias("kind"), pl.lit(None, DEC).alias("sp"))
-    ae = anchors.select("user", "coin", pl.lit(-1, pl.Int64).alias("ord"), pl.lit(None, pl.Int64).alias("blk"),
-                        pl.lit(None, pl.Int64).alias("time_ms"), pl.col("d").cast(DEC), "px_f",
-                        pl.lit(0.0).alias("cash_delta"), pl.lit(0.0).alias("closed_pnl_f"),
-                        pl.lit("anchor").alias("kind"), pl.lit(None, DEC).alias("sp"))
-    ev = pl.concat([se.select(ev_cols), ae.select(ev_cols), fe.select(ev_cols)], how="vertical_relaxed")
-    ev = ev.join(pos.select("user", "coin", "mode", "lev", "iso_wallet0"), on=["user", "coin"], how="left")
-    ev = ev.sort(["user", "coin", "ord"])
-    key = ["user", "coin"]
+    anchors = (f.join(acc.select("user"), on="user", how="anti")
+               .group_by("user", "coin").agg(pl.col("start_position").sort_by("ord").first().alias("d"))
+               .filter(pl.col("d").is_not_null() & (pl.col("d") != 0)))
+    fe = f.select("user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash",
+                  pl.lit("fill", KIND).alias("kind"), pl.col("start_position").alias("sp"))
+    opening = {"ord": pl.lit(-1, pl.Int64), "blk": pl.lit(None, pl.Int64), "time_ms": pl.lit(None, pl.Int64),
+               "closed_pnl": pl.lit(0, DEC), "cash": pl.lit(0, DEC), "sp": pl.lit(None, DEC)}
+    se = pos.select("user", "coin", pl.col("szi").alias("d"), pl.col("entry").alias("px_f"),
+                    pl.lit("snapshot", KIND).alias("kind")).with_columns(**opening)
+    ae = anchors.select("user", "coin", pl.col("d").cast(DEC), pl.lit(float("nan")).alias("px_f"),
+                        pl.lit("anchor", KIND).alias("kind")).with_columns(**opening)
+    ev = pl.concat([se.select(_EV_COLS), ae.select(_EV_COLS), fe.select(_EV_COLS)], how="vertical_relaxed")
+    # group by (user, coin) with a stable sort on their codes: openings (ord -1) come first, fills in order
+    pair = _codes(ev["user"]) << 32 | _codes(ev["coin"])
+    order = np.argsort(pair, kind="stable")
+    ev = ev[order].with_columns(pl.Series("pair", pair[order]))
+    return ev.join(pos.select("user", "coin", "mode", "lev", "iso_wallet0"), on=["user", "coin"], how="left",
+                   maintain_order="left")
+
+
+def _codes(s: pl.Series) -> np.ndarray:
+    """Integer codes of a string column (the process-wide categorical codes)."""
+    return s.cast(pl.Categorical).to_physical().cast(pl.Int64).to_numpy()
+
+
+def _positions(ev: pl.DataFrame) -> pl.DataFrame:
+    """Per-event position state on events sorted by (user, coin, ord), with running sums over sorted runs
+    (no per-group hashing): exact decimals for sizes and cash, a linear scan for the entry price."""
+    n = ev.height
+    pair = ev["pair"].to_numpy()
+    first = np.ones(n, dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    pair_id = np.cumsum(first) - 1
+    gs = _run_starts(first)
     # Every fill reports its owner's position before it (startPosition): the replay re-anchors on it, so a
     # missing fill (or a stale snapshot) shifts positions only until the owner's next reported fill.
-    ev = ev.with_columns(pl.col("d").cum_sum().over(key).alias("naive"))
-    ev = ev.with_columns(
-        pl.when(pl.col("sp").is_not_null()).then(pl.col("sp") - (pl.col("naive") - pl.col("d"))).alias("drift")
-    )
-    ev = ev.with_columns(
-        (pl.col("naive") + pl.col("drift").forward_fill().over(key).fill_null(0)).alias("size_dec")
-    ).drop("naive", "drift")
-    ev = ev.with_columns(
-        pl.col("size_dec").cast(pl.Float64).alias("size"),
-        (pl.col("size_dec") - pl.col("d")).cast(pl.Float64).alias("size_before"),
-        pl.col("d").cast(pl.Float64).alias("d_f"),
-    )
-    sb, sa, d = pl.col("size_before"), pl.col("size"), pl.col("d_f")
-    is_start = ((sb == 0) & (sa != 0)) | ((sb * sa) < 0)
-    is_inc = (~is_start) & (sb != 0) & ((sb * d) > 0)
-    ev = ev.with_columns(is_start.alias("is_start"), is_inc.alias("is_inc"))
-    ev = ev.with_columns(pl.col("is_start").cast(pl.Int64).cum_sum().over(key).alias("seg"))
-    seg = ["user", "coin", "seg"]
-    ev = ev.with_columns(
-        pl.when(pl.col("is_inc")).then((sb.abs() / sa.abs()).log()).otherwise(0.0).alias("la"),
-        pl.when(pl.col("is_start")).then(pl.col("px_f"))
-        .when(pl.col("is_inc")).then(pl.col("px_f") * d.abs() / sa.abs()).otherwise(0.0).alias("b"),
-    )
-    ev = ev.with_columns(pl.col("la").cum_sum().over(seg).alias("L"))
-    ev = ev.with_columns((-pl.col("L") / CHUNK_NATS).floor().cast(pl.Int64).alias("chunk"))
-    ev = ev.with_columns((pl.col("b") * (-CHUNK_NATS * pl.col("chunk") - pl.col("L")).exp()).alias("w"))
-    ev = ev.with_columns(pl.col("w").cum_sum().over(seg + ["chunk"]).alias("T"))
-    e_expr = (pl.col("L") + CHUNK_NATS * pl.col("chunk")).exp() * pl.col("T")
-    if ev.height and ev["chunk"].max() > 0:
-        tot = (ev.group_by(seg + ["chunk"], maintain_order=True).agg(pl.col("T").last().alias("tot"))
-               .sort(seg + ["chunk"])
-               .with_columns(pl.col("chunk").shift(1).over(seg).alias("pchunk"),
-                             pl.col("tot").shift(1).over(seg).alias("ptot"))
-               .filter(pl.col("pchunk") == pl.col("chunk") - 1).select(seg + ["chunk", "ptot"]))
-        ev = ev.join(tot, on=seg + ["chunk"], how="left", maintain_order="left")
-        e_expr = e_expr + pl.when(pl.col("ptot").is_not_null()).then(
-            (pl.col("L") + CHUNK_NATS * (pl.col("chunk") - 1)).exp() * pl.col("ptot")).otherwise(0.0)
-    ev = ev.with_columns(
-        pl.when(pl.col("is_start") | pl.col("is_inc")).then(e_expr).otherwise(None).alias("entry_raw"),
-        pl.when(pl.col("is_start")).then(pl.col("time_ms")).otherwise(None).alias("start_ms_raw"),
-        pl.when(pl.col("is_start")).then(pl.col("blk")).otherwise(None).alias("start_blk_raw"),
-    )
-    ev = ev.with_columns(
-        pl.when(sa != 0).then(pl.col("entry_raw").forward_fill().over(seg)).otherwise(None).alias("entry"),
-        pl.when(sa != 0).then(pl.col("start_ms_raw").forward_fill().over(seg)).otherwise(None).alias("seg_start_ms"),
-        pl.when(sa != 0).then(pl.col("start_blk_raw").forward_fill().over(seg)).otherwise(None).alias("seg_start_blk"),
-        pl.col("closed_pnl_f").cum_sum().over(key).alias("realized"),
-        pl.col("mode").fill_null("cross"),
-    )
-    ev = ev.with_columns(
-        pl.when(pl.col("mode") == "isolated")
-        .then(pl.col("iso_wallet0").fill_null(0.0) + pl.col("cash_delta").cum_sum().over(key)).otherwise(None)
+    d = ev["d"]
+    naive = _run_sum(d, gs)
+    sp = ev["sp"]
+    has_sp = sp.is_not_null().to_numpy()
+    last_sp = _last_index(has_sp)
+    drift = (sp - (naive - d)).gather(np.maximum(last_sp, 0))
+    drift = pl.select(pl.when(pl.Series(last_sp >= gs)).then(drift).otherwise(pl.lit(0, DEC))).to_series()
+    size_dec = (naive + drift).cast(DEC)
+    sa = size_dec.cast(pl.Float64).to_numpy()
+    sb = (size_dec - d).cast(pl.Float64).to_numpy()
+    d_f = d.cast(pl.Float64).to_numpy()
+    px = ev["px_f"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        is_start = ((sb == 0) & (sa != 0)) | ((sb * sa) < 0)
+        is_inc = ~is_start & (sb != 0) & ((sb * d_f) > 0)
+        # entry recurrence e_k = a_k e_{k-1} + b_k: a start sets e = px, an increase re-averages, a partial
+        # close keeps e; a run's first event restarts it (its earlier entry is unknown, as the replay's)
+        a = np.where(is_inc, np.abs(sb) / np.abs(sa), np.where(is_start, 0.0, 1.0))
+        b = np.where(is_start, px, np.where(is_inc, px * np.abs(d_f) / np.abs(sa), 0.0))
+    a[first] = 0.0
+    entry = _linear_scan(a, b)
+    seg_first = first | is_start
+    ss = _run_starts(seg_first)
+    priced = _last_index(is_start | is_inc) >= ss
+    open_ = sa != 0
+    entry_valid = open_ & priced
+    starts_here = is_start[ss] & open_
+    cash = _run_sum(ev["cash"], gs).cast(pl.Float64)
+    next_ord = np.full(n, BIG_ORD, dtype=np.int64)
+    ords = ev["ord"].to_numpy()
+    nxt = np.flatnonzero(~first[1:])
+    next_ord[nxt] = ords[nxt + 1]
+    return ev.select(
+        "user", "coin", pl.Series("pair_id", pair_id), "ord",
+        pl.Series("next_ord", next_ord), "blk", "time_ms", "kind",
+        pl.Series("d_f", d_f), pl.Series("size_before", sb), pl.Series("size", sa), size_dec.alias("size_dec"),
+        pl.when(pl.Series(entry_valid)).then(pl.Series(entry)).otherwise(None).alias("entry"),
+        pl.when(pl.Series(starts_here)).then(pl.col("time_ms").gather(ss)).otherwise(None).alias("seg_start_ms"),
+        pl.when(pl.Series(starts_here)).then(pl.col("blk").gather(ss)).otherwise(None).alias("seg_start_blk"),
+        _run_sum(ev["closed_pnl"], gs).cast(pl.Float64).alias("realized"),
+        pl.col("mode").fill_null("cross"), "lev",
+        pl.when(pl.col("mode") == "isolated").then(pl.col("iso_wallet0").fill_null(0.0) + cash).otherwise(None)
         .alias("iso_wallet"),
-        pl.col("ord").shift(-1).over(key).fill_null(BIG_ORD).alias("next_ord"),
-        # a fill whose own startPosition disagrees with the replay (diagnostic)
+        pl.Series("is_start", is_start),
     )
-    ev = ev.select("user", "coin", "ord", "next_ord", "blk", "time_ms", "kind", "d_f", "size_before", "size",
-                   "size_dec", "entry", "seg_start_ms", "seg_start_blk", "realized", "mode", "lev", "iso_wallet", "is_start")
-    # wallets: per user, snapshot wallet + cumulative (closedPnl - fee)
-    w0 = acc.select("user", pl.lit(-1, pl.Int64).alias("ord"), pl.col("wallet0").alias("cash_delta"))
-    wf = f.select("user", "ord", "cash_delta")
-    wallets = (pl.concat([w0, wf], how="vertical_relaxed").sort(["user", "ord"])
-               .with_columns(pl.col("cash_delta").fill_null(0.0).cum_sum().over("user").alias("wallet"))
-               .select("user", "ord", "wallet"))
-    # users without a snapshot have an unknown wallet: mark it NULL
-    unknown = wf.select("user").unique().join(acc.select("user"), on="user", how="anti")
-    if unknown.height:
-        wallets = wallets.join(unknown.with_columns(pl.lit(True).alias("_u")), on="user", how="left").with_columns(
-            pl.when(pl.col("_u")).then(None).otherwise(pl.col("wallet")).alias("wallet")).drop("_u")
-    return {"fills": f, "events": ev, "wallets": wallets, "snapshot_positions": pos, "snapshot_accounts": acc}
+
+
+def _wallets(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
+    """Per user event: snapshot wallet + running (closedPnl - fee); NULL for users without a snapshot."""
+    cash = f.select("user", "ord", "cash")
+    w = pl.concat([acc.select("user", pl.lit(-1, pl.Int64).alias("ord"), pl.lit(0, DEC).alias("cash")), cash],
+                  how="vertical_relaxed")
+    u = _codes(w["user"])
+    order = np.argsort(u, kind="stable")
+    w, u = w[order], u[order]
+    first = np.ones(w.height, dtype=bool)
+    first[1:] = u[1:] != u[:-1]
+    run = _run_sum(w["cash"], _run_starts(first)).cast(pl.Float64)
+    u = np.cumsum(first) - 1  # dense, for sorted-key lookups
+    return w.select("user", "ord", run.alias("run")).join(
+        acc.select("user", "wallet0"), on="user", how="left", maintain_order="left"
+    ).select("user", "ord", (pl.col("wallet0") + pl.col("run")).alias("wallet"), pl.Series("user_code", u))
+
+
+# --- running sums over sorted runs -----------------------------------------------------------------------
+
+def _run_starts(first: np.ndarray) -> np.ndarray:
+    """Rows sorted into runs (``first`` marks each run's first row): the index of each row's run start."""
+    return np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
+
+
+def _last_index(mask: np.ndarray) -> np.ndarray:
+    """Index of the latest row at or before each row where ``mask`` holds (-1 if none)."""
+    return np.maximum.accumulate(np.where(mask, np.arange(len(mask)), -1))
+
+
+def _run_sum(values: pl.Series, run_start: np.ndarray) -> pl.Series:
+    """Exact running sum within runs of a decimal series: the global running sum minus its value before
+    the run (decimals are exact integers underneath, so nothing cancels)."""
+    v = values.fill_null(0)
+    total = v.cum_sum()
+    return total - (total - v).gather(run_start)
+
+
+def _linear_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x_k = a_k x_{k-1} + b_k`` with ``x_{-1} = 0``, by prefix doubling (log2 of the longest run of
+    non-zero ``a`` passes); a row with ``a_k = 0`` restarts the recurrence. Each pass composes every
+    still-open row with the row ``s`` before it and drops rows whose window reached a restart."""
+    A, B = a.astype(np.float64, copy=True), b.astype(np.float64, copy=True)
+    open_ = np.flatnonzero(A != 0)
+    s = 1
+    while open_.size:
+        open_ = open_[open_ >= s]
+        prev = open_ - s
+        B[open_] = A[open_] * B[prev] + B[open_]
+        A[open_] = A[open_] * A[prev]
+        open_ = open_[A[open_] != 0]
+        s *= 2
+    return B
 
 
 def check_start_positions(fills: pl.DataFrame | pl.LazyFrame, *, rel_tol: float = 1e-12) -> pl.DataFrame:
@@ -255,7 +316,7 @@ def check_start_positions(fills: pl.DataFrame | pl.LazyFrame, *, rel_tol: float 
         (pl.col("start_position").first().over(key) + pl.col("d").cum_sum().over(key) - pl.col("d")).alias("replayed"),
         pl.col("ord").rank("ordinal").over(key).alias("_n"),
     )
-    out = f.filter(pl.col("_n") > 1).select(
+    out = f.filter(pl.col("_n") > 1).with_columns(pl.col("user", "coin").cast(pl.Utf8)).select(
         "user", "coin", "ord", "blk", "time_ms", "tid", pl.col("start_position").alias("reported"), "replayed",
         pl.when(pl.col("coin").str.starts_with("@") | pl.col("coin").str.contains("/", literal=True))
         .then(pl.lit("spot")).otherwise(pl.lit("perp")).alias("market"))

@@ -24,15 +24,23 @@ HYPERLIQUID_VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 VAULTS = {"hyperliquid": HYPERLIQUID_VAULT}
 
 
+#: bulky fill columns no analysis reads (identifiers and lineage); left in the lake, not loaded
+UNUSED_FILL_COLUMNS = ("hash", "oid", "cloid", "local_time", "twap_id", "fee_token", "builder_fee", "crossed",
+                       "time", "date", "source", "source_key", "fill_id")
+
+
 def _read(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, venue: str, where: str = "",
-          params: dict | None = None, dedupe: str | None = None) -> pl.DataFrame | None:
+          params: dict | None = None, dedupe: str | None = None, exclude: tuple[str, ...] = ()) -> pl.DataFrame | None:
     if not lake.has_files(table):
         return None
-    sql = (f"SELECT * FROM read_parquet($glob, union_by_name = true, hive_partitioning = false) "
-           f"WHERE venue = $venue {where}")
-    if dedupe:
+    columns = "* EXCLUDE (" + ", ".join(f'"{c}"' for c in exclude) + ")" if exclude else "*"
+    rows = f"FROM read_parquet($glob, union_by_name = true, hive_partitioning = false) WHERE venue = $venue {where}"
+    args = {"glob": lake.glob(table), "venue": venue, **(params or {})}
+    sql = f"SELECT {columns} {rows}"
+    # ranking every row is several times slower than finding that no key repeats (the usual case)
+    if dedupe and con.execute(f"SELECT 1 {rows} GROUP BY {dedupe} HAVING count(*) > 1 LIMIT 1", args).fetchone():
         sql += f" QUALIFY row_number() OVER (PARTITION BY {dedupe} ORDER BY (source = 'node_fills_by_block') DESC, source_key) = 1"
-    return con.execute(sql, {"glob": lake.glob(table), "venue": venue, **(params or {})}).pl()
+    return con.execute(sql, args).pl()
 
 
 def _key(table: str) -> str:
@@ -42,14 +50,15 @@ def _key(table: str) -> str:
 
 def load_inputs(lake: Lake, venue: str = "hyperliquid", until_ms: int | None = None
                 ) -> dict[str, pl.DataFrame | None]:
-    """The normalized inputs of one venue (fills up to ``until_ms``, every snapshot and context)."""
+    """The normalized inputs of one venue (fills up to ``until_ms`` without ``UNUSED_FILL_COLUMNS``,
+    every snapshot and context)."""
     con = duckdb.connect()
     try:
         where, params = "", {}
         if until_ms is not None:
             where, params = "AND time_ms <= $until", {"until": int(until_ms)}
         return {
-            "fills": _read(con, lake, "fills", venue, where, params, dedupe=_key("fills")),
+            "fills": _read(con, lake, "fills", venue, where, params, dedupe=_key("fills"), exclude=UNUSED_FILL_COLUMNS),
             # the same record can arrive twice (node snapshot and an API pull of the same state)
             "positions": _read(con, lake, "position_snapshots", venue, dedupe=_key("position_snapshots")),
             "accounts": _read(con, lake, "account_snapshots", venue, dedupe=_key("account_snapshots")),
