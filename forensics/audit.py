@@ -30,6 +30,8 @@ class Audit:
     exemption: ExemptionResult | None
     set_aside: list[str]
     rounds: list[dict] = field(default_factory=list)
+    # pool rows left out because the data cannot vouch for the candidate's reconstructed state
+    uncertain: pl.DataFrame | None = None
 
     @property
     def verdict(self) -> str:
@@ -47,6 +49,27 @@ def complete_steps(pools: pl.DataFrame, steps: pl.DataFrame) -> tuple[pl.DataFra
     return pools.filter(~pl.col("step_id").is_in(incomplete)), incomplete
 
 
+def split_uncertain(pools: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows whose state the data vouch for, rows with a ``state_note``: see
+    :mod:`forensics.reconstruct.integrity`). Without the column every row is vouched for."""
+    if "state_note" not in pools.columns:
+        return pools, pools.clear()
+    return pools.filter(pl.col("state_note").is_null()), pools.filter(pl.col("state_note").is_not_null())
+
+
+def _attach_uncertain(result: ExemptionResult, uncertain: pl.DataFrame) -> None:
+    """Each flagged account's evidence also lists its rows left out of the test, with the reason."""
+    if not uncertain.height:
+        return
+    cols = [c for c in ("step_id", "coin", "size", "selected", "state_note", "state_detail") if c in uncertain.columns]
+    for user in result.flagged["user"].to_list():
+        for r in uncertain.filter(pl.col("user") == user).select(cols).iter_rows(named=True):
+            reason = f"{r.get('state_note')}: {r.get('state_detail')} (row left out of the test)"
+            result.evidence.setdefault(user, []).append(
+                {"rank": None, "pool_size": None, "selected_count": None, "lowest_selected_user": None,
+                 "lowest_selected_rank": None, **r, "skip_reason": reason, "excluded_from_test": True})
+
+
 def _candidate(inf: Inference) -> str | None:
     if inf.best_rule:
         return inf.best_rule
@@ -61,6 +84,10 @@ def _candidate(inf: Inference) -> str | None:
 
 
 def audit(pools: pl.DataFrame, *, q: float = 0.05, draws: int = 1000, seed: int = 0, rounds: int = 3) -> Audit:
+    """Alternate rule inference and the exemption test (see the module docstring). Rows with a
+    ``state_note`` (a reconstructed state the data contradict or cannot confirm) are left out of both: a
+    ghost position is never selected and would look skipped."""
+    pools, uncertain = split_uncertain(pools)
     inf = infer_rule(pools)
     history = [{"round": 0, "set_aside": 0, "best_rule": inf.best_rule, "verdict": inf.verdict}]
     candidate = _candidate(inf)
@@ -88,4 +115,6 @@ def audit(pools: pl.DataFrame, *, q: float = 0.05, draws: int = 1000, seed: int 
         result = exemption_test(pools, inf.best_rule, draws=draws, q=q, seed=seed, exclude_from_fit=set_aside)
     if result is not None and RULES[result.rule].kind != "queue":
         history.append({"round": "final", "null": result.iterations[0].get("null") if result.iterations else None})
-    return Audit(inf, result, sorted(set_aside), history)
+    if result is not None:
+        _attach_uncertain(result, uncertain)
+    return Audit(inf, result, sorted(set_aside), history, uncertain)

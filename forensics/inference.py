@@ -205,11 +205,13 @@ def allocation_fit(rule: Rule, pools: pl.DataFrame) -> tuple[float, float, float
     positive weight that were selected (pro-rata touches nearly everyone, a queue only the top);
     partial share = share of the selected that kept part of their position (pro-rata cuts everyone
     partially, a queue closes whole positions but the last, which makes the fit among the selected
-    degenerate for queues: closed = size fits any size-proportional rule).
+    degenerate for queues: closed = size fits any size-proportional rule). Steps that closed every
+    position they cut in full are left out of all three: they fit any allocation rule and any queue.
     Pro-rata predicts closed_i = total x w_i / sum(w) capped at the position size; water-filling
     predicts the cuts that bring every position down to a common leverage."""
     df = pools.with_columns(w=rule.weight(), closed=pl.col("closed_size").cast(pl.Float64),
-                            size_f=pl.col("size").cast(pl.Float64))
+                            size_f=pl.col("size").cast(pl.Float64),
+                            w_fb=(rule.fallback or rule.weight)())
     fits, coverage, partial = [], [], []
     for _, g in df.group_by("step_id"):
         total = g["closed"].sum()
@@ -221,6 +223,10 @@ def allocation_fit(rule: Rule, pools: pl.DataFrame) -> tuple[float, float, float
         sel = closed > 0
         if sel.sum() < ALLOCATION_MIN_SELECTED:  # one or two cuts fit any allocation shape
             continue
+        if (closed[sel] >= size[sel] * (1 - 1e-9)).all():
+            # every position the step cut was closed in full (the need reached what the touched accounts
+            # held): any capped allocation and any queue close them all, so the step says nothing
+            continue
         positive = w > 0
         coverage.append(float((sel & positive).sum() / max(positive.sum(), 1)))
         partial.append(float((sel & (closed < size * (1 - 1e-9))).sum() / max(sel.sum(), 1)))
@@ -228,6 +234,8 @@ def allocation_fit(rule: Rule, pools: pl.DataFrame) -> tuple[float, float, float
             pred = _waterfill(w, size, total)
         else:
             ws = np.where(sel, w, 0.0)
+            if ws.sum() <= 0:  # nobody cut has a positive weight: the rule's fallback weight, if any
+                ws = np.where(sel, np.nan_to_num(g["w_fb"].to_numpy(), nan=0.0), 0.0)
             pred = np.minimum(total * ws / ws.sum(), size) if ws.sum() > 0 else np.zeros_like(w)
         fits.append(1.0 - np.abs(closed - pred).sum() / (2.0 * total))
     if not fits:

@@ -54,6 +54,9 @@ class Rule:
     weight: Callable[[], pl.Expr] | None = None
     direction: tuple[float, float, float] | None = None
     tie_break: tuple[str, ...] = field(default=("user",))
+    # allocation rules: the weight a step uses when no position it cuts has a positive ``weight`` (wealth
+    # pro-rata has no profit to haircut then: U = 0 makes theta D <= U infeasible, Chitra §2)
+    fallback: Callable[[], pl.Expr] | None = None
 
 
 def _bitmex() -> pl.Expr:
@@ -135,9 +138,10 @@ RULES: dict[str, Rule] = {
              score=lambda: pl.col("user").hash(7).cast(pl.Float64)),
         Rule("contracts_pro_rata", "1", ALLOCATION, "Drift v2 resolve_perp_bankruptcy: contracts pro-rata", "-",
              "Every eligible position reduced by the same fraction.", weight=lambda: _col("size")),
-        Rule("wealth_pro_rata", "1", ALLOCATION, "Chitra (2025) wealth/profit pro-rata", "-",
-             "Reductions proportional to positive unrealized PnL.",
-             weight=lambda: _col("upnl_usd").clip(lower_bound=0.0)),
+        Rule("wealth_pro_rata", "2", ALLOCATION, "Chitra (2025) wealth/profit pro-rata", "-",
+             "Reductions proportional to positive unrealized PnL; proportional to contracts in a step where no "
+             "position cut is in profit (version 1 had no fallback, so such steps could not fit).",
+             weight=lambda: _col("upnl_usd").clip(lower_bound=0.0), fallback=lambda: _col("size")),
         Rule("leverage_waterfill", "1", ALLOCATION, "Campbell, Hey, Moallemi, Nutz (2026) arXiv 2603.15963", "-",
              "Reduce the most levered first until leverage is equalized (water-filling).",
              weight=lambda: _col("leverage")),

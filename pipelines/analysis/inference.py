@@ -6,8 +6,9 @@ import json
 import polars as pl
 import pyarrow as pa
 
-from forensics.audit import audit, complete_steps
+from forensics.audit import audit, complete_steps, split_uncertain
 from forensics.inference import conditional_logit, rule_changes
+from forensics.reconstruct import integrity
 from forensics.schema import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
 from pipelines.lake import Lake, source_key
 
@@ -58,10 +59,18 @@ def run(
         steps, pools = load_pools(lake, venue, since_ms, until_ms)
     key = source_key("inference", venue)  # one current result per venue, like the reconstruction
     pools, incomplete_steps = complete_steps(pools, steps)
+    # candidate states the data contradict or cannot confirm (lost fills): left out of the fit and the test
+    from pipelines.analysis import reconstruct
+
+    inputs = reconstruct.load_inputs(lake, venue)
+    notes, integrity_summary = integrity.state_notes(inputs["fills"], inputs["positions"], inputs["accounts"],
+                                                     pools, steps)
+    pools = integrity.annotate(pools, notes)
     result_audit = audit(pools, q=q, draws=draws, seed=seed)
     inference = result_audit.inference
-    logit = conditional_logit(pools, seed=seed) if pools.height else {}
-    changes = rule_changes(pools, steps) if steps.height else {}
+    vouched, _ = split_uncertain(pools)
+    logit = conditional_logit(vouched, seed=seed) if vouched.height else {}
+    changes = rule_changes(vouched, steps) if steps.height else {}
     fits = inference.table().with_columns(
         venue=pl.lit(venue),
         rule=pl.col("name"),
@@ -112,6 +121,8 @@ def run(
         "rule_changes": changes,
         "steps": int(steps.height),
         "incomplete_steps": incomplete_steps,
+        "integrity": {**integrity_summary, "rows_left_out": notes.height,
+                      "by_reason": dict(notes.group_by("state_note").len().iter_rows()) if notes.height else {}},
         "pools": int(pools.height),
         "outputs": {t: str(lake.table_dir(t)) for t in (ADL_RULE_FITS.name, EXEMPTION_FLAGS.name)},
     }

@@ -17,6 +17,7 @@ import polars as pl
 
 from forensics import simulate
 from forensics.audit import audit, complete_steps
+from forensics.reconstruct import integrity
 from forensics.validation import truth_pools
 from pipelines.analysis import reconstruct
 from pipelines.ingest import hyperliquid_files as files
@@ -46,6 +47,9 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str, dr
         pools = pl.read_parquet(list(lake.table_dir("adl_pools").rglob("*.parquet")))
         steps = pl.read_parquet(list(lake.table_dir("adl_steps").rglob("*.parquet")))
         pools, incomplete = complete_steps(pools, steps)
+        inputs = reconstruct.load_inputs(lake)
+        notes, integ = integrity.state_notes(inputs["fills"], inputs["positions"], inputs["accounts"], pools, steps)
+        pools = integrity.annotate(pools, notes)
         result = audit(pools, draws=draws, seed=seed)
         truth = truth_pools(work / "scenario" / "truth.json")
         planted = set(truth.filter(pl.col("exempt"))["user"].unique())
@@ -57,6 +61,9 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str, dr
             "policy": policy, "exempt": exempt, "noise": noise, "seed": seed, "scale": scale,
             "steps": int(pools["step_id"].n_unique()) if pools.height else 0,
             "incomplete_steps": len(incomplete),
+            "pool_rows": pools.height,
+            "lost_legs": integ["lost_legs"],
+            "uncertain_rows": notes.height,
             "best_rule": best,
             "recovered": best == policy,
             "recovered_equiv": best in EQUIVALENT.get(policy, {policy}),
@@ -99,7 +106,16 @@ def summarize(df: pl.DataFrame) -> pl.DataFrame:
         testable=pl.col("testable").sum(),
         silent_when_clean=(pl.col("flagged").filter(pl.col("exempt") == 0) == 0).mean(),
         false_flags=pl.col("false_flags").sum(),
+        uncertain_rows=pl.col("uncertain_rows").sum() if "uncertain_rows" in df.columns else pl.lit(0),
     )
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _total(df: pl.DataFrame, col: str) -> int:
+    return int(df[col].sum()) if col in df.columns else 0
 
 
 def markdown(df: pl.DataFrame, command: str) -> str:
@@ -122,24 +138,24 @@ def markdown(df: pl.DataFrame, command: str) -> str:
         "",
         f"* scenarios: {df.height} ({df['scale'][0]} scale); true rule recovered: {df['recovered'].mean():.0%} "
         f"(up to the lexicographic/leverage equivalence: {df['recovered_equiv'].mean():.0%})",
-        f"* realized false discovery rate, scenarios with planted exemptions: mean {planted['fdr'].mean():.3f}, "
+        f"* realized false discovery rate, scenarios with planted exemptions: mean {_fmt(planted['fdr'].mean(), '.3f')}, "
         f"max {allq['fdr'].max():.3f} (targets: mean <= 0.05, never above 0.2)",
         f"* power for planted accounts eligible in >= {MIN_STEPS_FOR_POWER} steps: {power_all:.2f} "
         f"({planted['testable_found'].sum()} of {planted['testable'].sum()}; target >= 0.9)",
-        f"* no flags at all when nothing is planted: {(clean['flagged'] == 0).mean():.0%} of clean scenarios "
+        f"* no flags at all when nothing is planted: {_fmt((clean['flagged'] == 0).mean(), '.0%')} of clean scenarios "
         "(target > 95%)",
         "",
         "## Per policy and noise level",
         "",
-        "| policy | noise | scenarios | rule recovered | (equiv.) | FDR mean | FDR max | power | testable | silent when clean | false flags |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| policy | noise | scenarios | rule recovered | (equiv.) | FDR mean | FDR max | power | testable | silent when clean | false flags | rows left out |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     fmt = lambda v, p=2: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
     for r in s.iter_rows(named=True):
         lines.append(
             f"| {r['policy']} | {r['noise']} | {r['scenarios']} | {fmt(r['recovered'])} | {fmt(r['recovered_equiv'])} | "
             f"{fmt(r['fdr_mean'], 3)} | {fmt(r['fdr_max'], 3)} | {fmt(r['power'])} | {r['testable']} | "
-            f"{fmt(r['silent_when_clean'])} | {r['false_flags']} |"
+            f"{fmt(r['silent_when_clean'])} | {r['false_flags']} | {r['uncertain_rows']} |"
         )
     lines += [
         "",
@@ -149,7 +165,23 @@ def markdown(df: pl.DataFrame, command: str) -> str:
         "`leverage`; the audit reports the two as inseparable. Under `random_cyclic` the null is coverage k/n "
         "per step and under pro-rata the step's touch rate. Steps whose liquidated account has counter-legs "
         "without the winner leg (fills lost, as `drop_fills` does) are left out of the exemption test: "
-        f"{int(df['incomplete_steps'].sum()) if 'incomplete_steps' in df.columns else 0} such steps in this sweep. "
+        f"{_total(df, 'incomplete_steps')} such steps in this sweep. `wealth_pro_rata` (rule version 2) cuts by "
+        "contracts in a step where no position it cuts is in profit (there is no profit to haircut), and "
+        "allocation fits leave out steps that closed every position they cut in full (any allocation and any "
+        "queue do that when the need reaches what the touched accounts hold); without both, wealth pro-rata "
+        "with many exempt winners was read as `upnl` or as a cyclic walk.",
+        "",
+        "Reconstruction integrity (`forensics/reconstruct/integrity.py`, read from the data alone; column "
+        "\"rows left out\"): a candidate row is left out of the rule fit and the exemption test, and listed in a flag's evidence, when the "
+        "owner's next fill reports a `startPosition` other than the replayed one (`state_contradicted`: a fill "
+        "of the owner is missing in between), or when no later fill confirms the position and a trade with one "
+        "leg (both legs of a trade share a `tid` in node data) of exactly its size, on the closing side, came "
+        "after its last confirmation (`state_unconfirmed_lost_leg`: the position may be a ghost, closed in "
+        "reality and never selected again). In this sweep: "
+        f"{_total(df, 'lost_legs')} one-legged trades, {_total(df, 'uncertain_rows')} candidate rows left out "
+        f"(of {_total(df, 'pool_rows')}). Without it, a ghost left by a lost ADL leg ranks at the top of later "
+        "pools, is never selected and gets flagged (the previous sweep's false flags under moderate noise).",
+        "",
         "Per-scenario rows: `docs/validation.csv`.",
         "",
     ]

@@ -1,0 +1,184 @@
+"""Reconstruction integrity: which candidate states the data cannot vouch for.
+
+The replay (``replay.py``) anchors every (user, coin) on each fill's reported ``startPosition``, so a lost
+fill only corrupts the state *between* the owner's fills. Two cases are visible in the data itself,
+without any ground truth:
+
+* **contradicted**: the owner's next fill reports a ``startPosition`` that differs from the replayed state
+  (``startPosition`` of the previous fill + its size, or the snapshot size before the first fill). The
+  replayed state in that interval is known to be wrong: at least one fill of the owner is missing.
+* **unconfirmed, consistent with a lost leg**: after the owner's last fill (or the snapshot, when the owner
+  has no fill in the coin) nothing confirms the state any more. In node data both legs of every trade are
+  present and share a ``tid``; a trade with one leg has lost the other. If a lost leg of exactly the
+  position's size, on the side that closes it, happened after the last confirmation, the position may be a
+  *ghost* (closed in reality, open in the replay): a ghost is never selected again and looks skipped.
+
+Both are recorded per pool row as ``state_note`` (a legitimate reason not to count the row in the
+exemption test nor in the rule fit), with the evidence in ``state_detail``. Positions that a later fill
+confirms are never marked; a lost leg is only matched to positions of exactly its size, so the mark is
+targeted. Trades with one leg are only read as lost legs when the fills are two-sided by construction
+(node fills: every fill has a block number and most ``tid``s have two legs); an info-API pull of tracked
+accounts has one-legged trades everywhere and gets no lost-leg matching (contradictions still apply).
+"""
+from __future__ import annotations
+
+import polars as pl
+
+CONTRADICTED = "state_contradicted"
+LOST_LEG = "state_unconfirmed_lost_leg"
+#: fills are two-sided by construction when at least this share of tids carries both legs
+TWO_SIDED_MIN_SHARE = 0.9
+
+
+DEC = pl.Decimal(38, 10)
+
+
+def ordered_fills(fills: pl.DataFrame) -> pl.DataFrame:
+    """The fills in replay order (block, event index, tid; by time and tid when a block is missing) with
+    ``ord``, ``blk``, ``evt_ms``, signed size ``d`` and ``sp`` (startPosition) as decimals. Kept apart from
+    the replay's own ordering on purpose (only the relative order of fills matters here)."""
+    names = fills.columns
+    f = fills.select(
+        pl.col("user").cast(pl.Utf8), pl.col("coin").cast(pl.Utf8), pl.col("time_ms").cast(pl.Int64),
+        (pl.col("block_number") if "block_number" in names else pl.lit(None)).cast(pl.Int64).alias("block_number"),
+        (pl.col("event_index") if "event_index" in names else pl.lit(None)).cast(pl.Int64).alias("event_index"),
+        (pl.col("block_time").cast(pl.Int64) // 1_000_000 if "block_time" in names else pl.lit(None))
+        .cast(pl.Int64).alias("block_ms"),
+        pl.col("tid").cast(pl.Int64), pl.col("side").cast(pl.Utf8), pl.col("sz").cast(DEC),
+        (pl.col("start_position") if "start_position" in names else pl.lit(None)).cast(DEC).alias("sp"),
+        (pl.col("is_adl") if "is_adl" in names else pl.lit(False)).fill_null(False).alias("is_adl"),
+        (pl.col("liquidation_method") if "liquidation_method" in names else pl.lit(None)).cast(pl.Utf8)
+        .alias("liquidation_method"),
+    )
+    if f.height and f["block_number"].null_count() == 0:
+        f = f.sort(["block_number", "event_index", "tid"], nulls_last=True).with_columns(
+            pl.col("block_number").alias("blk"), pl.coalesce("block_ms", "time_ms").alias("evt_ms"))
+    else:
+        f = f.sort(["time_ms", "tid"], nulls_last=True).with_columns(
+            pl.col("time_ms").alias("blk"), pl.col("time_ms").alias("evt_ms"))
+    return f.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("ord"),
+        pl.when(pl.col("side") == "B").then(pl.col("sz")).otherwise(-pl.col("sz")).cast(DEC).alias("d"))
+
+
+def lost_legs(f: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+    """(trades with one leg in the data, whether the data are two-sided). ``f``: :func:`ordered_fills`.
+
+    Columns: tid, coin, ord, blk, seen_user, missing_side ('B'/'A': the lost leg's side), sz (decimal),
+    adl (the trade was an ADL trade: the surviving leg is an ADL leg or a backstop counter-leg)."""
+    schema = {"tid": pl.Int64, "coin": pl.Utf8, "ord": pl.Int64, "blk": pl.Int64, "seen_user": pl.Utf8,
+              "missing_side": pl.Utf8, "sz": f.schema.get("sz", pl.Float64), "adl": pl.Boolean}
+    if f.height == 0 or f["tid"].null_count() == f.height:
+        return pl.DataFrame(schema=schema), False
+    legs = f.filter(pl.col("tid").is_not_null()).group_by("tid").agg(
+        pl.len().alias("n"), pl.col("coin").first(), pl.col("ord").min(), pl.col("blk").first(),
+        pl.col("user").first().alias("seen_user"), pl.col("side").first().alias("seen_side"),
+        pl.col("sz").first(),
+        (pl.col("is_adl") | (pl.col("liquidation_method").fill_null("") == "backstop")).any().alias("adl"))
+    two_sided = (f["block_number"].null_count() == 0
+                 and legs.filter(pl.col("n") == 2).height >= TWO_SIDED_MIN_SHARE * legs.height)
+    one = legs.filter(pl.col("n") == 1).with_columns(
+        pl.when(pl.col("seen_side") == "B").then(pl.lit("A")).otherwise(pl.lit("B")).alias("missing_side"))
+    return one.select(list(schema)).sort("ord"), two_sided
+
+
+def _snapshot_sizes(positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
+                    start_ms: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(user, coin, szi) of each user's latest snapshot at or before ``start_ms`` (the first fill, as the
+    replay does), and (user, snap_ms) of the users that have one."""
+    if start_ms is not None:
+        accounts = accounts.filter(pl.col("time_ms") <= start_ms) if accounts is not None else None
+        positions = positions.filter(pl.col("time_ms") <= start_ms) if positions is not None else None
+    snap_users = []
+    if accounts is not None and accounts.height:
+        snap_users.append(accounts.group_by("user").agg(pl.col("time_ms").max().alias("snap_ms"))
+                          .with_columns(pl.col("user").cast(pl.Utf8)))
+    if positions is not None and positions.height:
+        latest = positions.group_by("user").agg(pl.col("time_ms").max().alias("snap_ms"))
+        snap_users.append(latest.with_columns(pl.col("user").cast(pl.Utf8)))
+        pos = (positions.join(latest, on="user").filter(pl.col("time_ms") == pl.col("snap_ms"))
+               .select(pl.col("user").cast(pl.Utf8), pl.col("coin").cast(pl.Utf8), pl.col("szi").cast(DEC)))
+    else:
+        pos = pl.DataFrame(schema={"user": pl.Utf8, "coin": pl.Utf8, "szi": DEC})
+    users = (pl.concat(snap_users).group_by("user").agg(pl.col("snap_ms").max()) if snap_users
+             else pl.DataFrame(schema={"user": pl.Utf8, "snap_ms": pl.Int64}))
+    return pos, users
+
+
+def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
+                pools: pl.DataFrame, steps: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """Per pool row (step_id, user) whose reconstructed state the data cannot vouch for: ``state_note``
+    (:data:`CONTRADICTED` or :data:`LOST_LEG`) and ``state_detail``; plus a summary dict."""
+    out_schema = {"step_id": pl.Int64, "user": pl.Utf8, "state_note": pl.Utf8, "state_detail": pl.Utf8}
+    empty = pl.DataFrame(schema=out_schema)
+    if pools.height == 0 or fills is None or fills.height == 0:
+        return empty, {"lost_legs": 0, "two_sided": False, "contradicted_rows": 0, "lost_leg_rows": 0}
+    f = ordered_fills(fills)
+    snap_pos, snap_users = _snapshot_sizes(positions, accounts, f["evt_ms"].min())
+    # the replay's fill set: fills at or after the owner's snapshot (every fill for users without one)
+    f = f.join(snap_users, on="user", how="left").filter(
+        pl.col("snap_ms").is_null() | (pl.col("evt_ms") >= pl.col("snap_ms")))
+    key = ["user", "coin"]
+    g = f.select("user", "coin", "ord", "sp", "d",
+                 pl.col("snap_ms").is_not_null().alias("snapped")).sort(["user", "coin", "ord"])
+    g = g.join(snap_pos, on=key, how="left").with_columns(
+        pl.col("ord").shift(1).over(key).fill_null(-1).alias("prev_ord"),
+        (pl.col("sp") + pl.col("d")).shift(1).over(key).alias("prev_after"),
+    ).with_columns(
+        # before the first fill the replay holds the snapshot size (0 without a position in the coin)
+        pl.when(pl.col("prev_ord") >= 0).then(pl.col("prev_after"))
+        .when(pl.col("snapped")).then(pl.col("szi").fill_null(pl.lit(0).cast(DEC)))
+        .otherwise(None).alias("expected"))
+    bad = g.filter(pl.col("sp").is_not_null() & pl.col("expected").is_not_null() & (pl.col("sp") != pl.col("expected")))
+    contradicted = bad.select("user", "coin", pl.col("prev_ord").alias("lo"), pl.col("ord").alias("hi"),
+                              (pl.col("sp") - pl.col("expected")).cast(pl.Float64).alias("gap"))
+
+    rows = pools.select("step_id", pl.col("user").cast(pl.Utf8), pl.col("coin").cast(pl.Utf8))
+    # K: the replay ord of each step's first ADL leg; a pool row holds the state just before it
+    k_of = steps.select("step_id", pl.col("first_tid").cast(pl.Int64).alias("tid")).join(
+        f.filter(pl.col("is_adl")).group_by("tid").agg(pl.col("ord").min().alias("K")), on="tid", how="left"
+    ).select("step_id", "K")
+    rows = rows.join(k_of, on="step_id", how="left")
+    notes = []
+    if contradicted.height:
+        c = rows.join(contradicted, on=key, how="inner").filter((pl.col("K") > pl.col("lo")) & (pl.col("K") <= pl.col("hi")))
+        notes.append(c.group_by("step_id", "user").agg(pl.col("gap").first()).select(
+            "step_id", "user", pl.lit(CONTRADICTED).alias("state_note"),
+            pl.format("the owner's next fill reports a position {} away from the replayed one: a fill is missing",
+                      pl.col("gap").round(10)).alias("state_detail")))
+    legs, two_sided = lost_legs(f)
+    n_lost = legs.height if two_sided else 0
+    if two_sided and legs.height:
+        # unconfirmed tail of every (user, coin) that holds a position in some pool: state after the last fill
+        last = g.group_by(key).agg(pl.col("ord").last().alias("last_ord"),
+                                   (pl.col("sp") + pl.col("d")).last().alias("tail"))
+        held = rows.select(key).unique().join(snap_pos, on=key, how="left").join(last, on=key, how="left")
+        held = held.with_columns(pl.col("last_ord").fill_null(-1), pl.coalesce("tail", "szi").alias("tail"))
+        held = held.filter(pl.col("tail").is_not_null() & (pl.col("tail") != 0)).with_columns(
+            pl.col("tail").abs().alias("abs_tail"),
+            pl.when(pl.col("tail") > 0).then(pl.lit("A")).otherwise(pl.lit("B")).alias("closing_side"))
+        lg = legs.select("coin", pl.col("ord").alias("lost_ord"), pl.col("tid").alias("lost_tid"),
+                         pl.col("sz").cast(DEC).alias("abs_tail"), pl.col("missing_side").alias("closing_side"), "adl")
+        m = held.join(lg, on=["coin", "abs_tail", "closing_side"], how="inner").filter(pl.col("lost_ord") > pl.col("last_ord"))
+        if m.height:
+            m = m.group_by(key).agg(pl.col("lost_ord").min(), pl.col("lost_tid").sort_by("lost_ord").first(),
+                                    pl.col("adl").sort_by("lost_ord").first(), pl.col("abs_tail").first())
+            t = rows.join(m, on=key, how="inner").filter(pl.col("K") > pl.col("lost_ord"))
+            notes.append(t.select(
+                "step_id", "user", pl.lit(LOST_LEG).alias("state_note"),
+                pl.format("no fill confirms the position after a lost {}leg (tid {}) of exactly its size {}: "
+                          "it may have been closed", pl.when(pl.col("adl")).then(pl.lit("ADL ")).otherwise(pl.lit("")),
+                          pl.col("lost_tid"), pl.col("abs_tail").cast(pl.Float64)).alias("state_detail")))
+    out = (pl.concat(notes, how="vertical_relaxed").unique(["step_id", "user"], keep="first", maintain_order=True)
+           if notes else empty)
+    out = out.select([pl.col(k).cast(v) for k, v in out_schema.items()])
+    summary = {"lost_legs": n_lost, "two_sided": two_sided,
+               "contradicted_rows": out.filter(pl.col("state_note") == CONTRADICTED).height,
+               "lost_leg_rows": out.filter(pl.col("state_note") == LOST_LEG).height}
+    return out, summary
+
+
+def annotate(pools: pl.DataFrame, notes: pl.DataFrame) -> pl.DataFrame:
+    """``pools`` with ``state_note`` / ``state_detail`` (NULL where the state is vouched for)."""
+    pools = pools.drop([c for c in ("state_note", "state_detail") if c in pools.columns])
+    return pools.join(notes, on=["step_id", "user"], how="left")
