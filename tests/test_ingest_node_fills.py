@@ -199,3 +199,75 @@ def test_fill_types_and_day_partitions(lake, tmp_path):
     con = duckdb.connect()
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{lake.glob('fills')}')").fetchall()}
     assert types["px"] == "DECIMAL(38,10)" and types["tid"] == "UBIGINT" and types["block_time"] == "TIMESTAMP_NS"
+
+
+# Valid fills the fast path turns away (not plain); the general path must land them all the same.
+NOT_PLAIN = [
+    {"time": "1760130964831"}, {"px": "1e2"}, {"sz": "0.12345678912"}, {"fee": "+0.01"},
+    {"startPosition": "-.5"}, {"builderFee": "x"}, {"twapId": "x"},
+]
+# Valid fills the fast path takes: JSON numbers, leading zeros, long decimals, liquidations, odd coins.
+PLAIN = [
+    {"px": 100.5}, {"px": "0100.50"}, {"sz": "12345678901.1234567891"}, {"tid": "77"}, {"oid": None},
+    {"crossed": "true"}, {"coin": "É✓ \"q\""}, {"dir": "Auto-Deleveraging", "twapId": -3},
+    {"liquidation": {"liquidatedUser": USER_B.upper().replace("0X", "0x"), "markPx": "99.5", "method": "backstop"}},
+]
+
+
+def _fills_by_path(lake, tmp_path, name, overrides):
+    events = [fill(USER_A, i + 1) for i in range(len(overrides))]
+    for (_, f), o in zip(events, overrides):
+        f.update(o)
+    path = write_lines(tmp_path / name, [block(0, events), block(1, [fill(USER_B, 99)])])
+    report = ingest_node_fills(lake, path)
+    assert (report.records_written, report.quarantined) == (len(overrides) + 1, 0)
+    return read(lake, "fills").drop("source_key").sort("user", "tid")
+
+
+@pytest.mark.parametrize("overrides", [PLAIN, NOT_PLAIN], ids=["plain", "not-plain"])
+def test_fast_and_general_paths_land_the_same_rows(tmp_path, monkeypatch, overrides):
+    from forensics.formats import hyperliquid as hl
+    from pipelines.lake import Lake
+
+    taken = []
+    fast = hl._plain_node_fills
+    monkeypatch.setattr(hl, "_plain_node_fills", lambda *a, **k: taken.append(r := fast(*a, **k)) or r)
+    rows = _fills_by_path(Lake(tmp_path / "a"), tmp_path, "a.lz4", overrides)
+    assert (taken[0] is not None) == (overrides is PLAIN)
+    monkeypatch.setattr(hl, "_plain_node_fills", lambda *a, **k: None)
+    assert rows.equals(_fills_by_path(Lake(tmp_path / "b"), tmp_path, "b.lz4", overrides))
+
+
+def test_duplicates_across_days_and_within_a_line(lake, tmp_path):
+    next_day = 1760140800001
+    lines = [
+        block(0, [fill(USER_A, 1), fill(USER_A, 1)]),  # the same leg twice in one block
+        block(1, [fill(USER_A, 2), fill(USER_A, 3), fill(USER_B, 4)]),
+        block(2, [fill(USER_A, 2, time=next_day), fill(USER_A, 3, time=next_day)]),  # repeats on the next day
+    ]
+    report = ingest_node_fills(lake, write_lines(tmp_path / "d.lz4", lines))
+    assert (report.records_read, report.records_written, report.quarantined) == (7, 4, 3)
+    q = read(lake, "quarantine").sort("line_number", "item_index")
+    assert q["line_number"].to_list() == [1, 3, 3]
+    assert '"tid":2' in q["raw"][1] and f'"time_ms":{next_day}' in q["raw"][1]
+    assert sorted(read(lake, "fills")["tid"].to_list()) == [1, 2, 3, 4]
+    # the next day kept no row, so it has no file
+    assert [p.parent.name for p in lake.table_dir("fills").rglob("*.parquet")] == ["date=2025-10-10"]
+
+
+def test_undecodable_blank_and_crlf_lines(lake, tmp_path):
+    good = [block(i, [fill(USER_A, i + 1)]) for i in range(3)]
+    data = (good[0] + "\r\n\r\n  \t\r\n" + good[1] + "\r\n").encode() + b'{"coin": "\xff"}\n' + good[2].encode()
+    path = tmp_path / "x.lz4"
+    path.write_bytes(lz4.frame.compress(data))
+    report = ingest_node_fills(lake, path)
+    assert (report.records_written, report.quarantined) == (3, 1)
+    q = read(lake, "quarantine")
+    assert q["reason"].to_list() == ["line is not valid UTF-8"] and q["line_number"].to_list() == [5]
+
+
+def test_null_user_is_quarantined(lake, tmp_path):
+    path = write_lines(tmp_path / "n.lz4", [block(0, [fill(USER_A, 1), [None, fill(USER_A, 2)[1]]])])
+    report = ingest_node_fills(lake, path)
+    assert (report.records_written, report.quarantined) == (1, 1)
+    assert read(lake, "quarantine")["reason"].to_list() == ["invalid user address"]

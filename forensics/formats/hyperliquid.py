@@ -16,6 +16,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from forensics.schema import (
     DECIMAL,
@@ -202,6 +203,21 @@ SELECT line_no,
 FROM hl_items
 """
 
+_ADDRESS = "0x[0-9a-fA-F]{40}"
+
+# Integer and block fields are read by the same text rules on both paths (general and plain).
+_INTEGER_FIELDS = """CASE WHEN regexp_full_match(f.tid, '[0-9]{1,20}') THEN TRY_CAST(f.tid AS UBIGINT) END AS tid_u,
+           CASE WHEN regexp_full_match(f.oid, '[0-9]{1,20}') THEN TRY_CAST(f.oid AS UBIGINT) END AS oid_u,
+           CASE WHEN regexp_full_match(f.time, '[0-9]{1,15}') THEN TRY_CAST(f.time AS BIGINT) END AS time_i,
+           CASE WHEN regexp_full_match(f.twapId, '-?[0-9]{1,19}') THEN TRY_CAST(f.twapId AS BIGINT) END AS twap_i"""
+
+
+def _block_fields(number: str, block_time: str, local_time: str) -> str:
+    return (
+        f"TRY_CAST({number} AS BIGINT) AS block_number_i, TRY_CAST({block_time} AS TIMESTAMP_NS) AS block_time_ts, "
+        f"TRY_CAST({local_time} AS TIMESTAMP_NS) AS local_time_ts"
+    )
+
 # Stage B: events -> validated, typed fill rows; `reason` is NULL for good rows. The JSON work is
 # materialized once, so the validation below reads plain columns.
 FILL_ROWS_SQL = f"""
@@ -222,19 +238,14 @@ WITH typed AS MATERIALIZED (
            {_dec('f.fee')} AS fee_d,
            {_dec('f.builderFee')} AS builder_fee_d,
            {_dec('f.liquidation.markPx')} AS mark_d,
-           CASE WHEN regexp_full_match(f.tid, '[0-9]{{1,20}}') THEN TRY_CAST(f.tid AS UBIGINT) END AS tid_u,
-           CASE WHEN regexp_full_match(f.oid, '[0-9]{{1,20}}') THEN TRY_CAST(f.oid AS UBIGINT) END AS oid_u,
-           CASE WHEN regexp_full_match(f.time, '[0-9]{{1,15}}') THEN TRY_CAST(f.time AS BIGINT) END AS time_i,
-           CASE WHEN regexp_full_match(f.twapId, '-?[0-9]{{1,19}}') THEN TRY_CAST(f.twapId AS BIGINT) END AS twap_i,
-           TRY_CAST(block_number_raw AS BIGINT) AS block_number_i,
-           TRY_CAST(block_time_raw AS TIMESTAMP_NS) AS block_time_ts,
-           TRY_CAST(local_time_raw AS TIMESTAMP_NS) AS local_time_ts
+           {_INTEGER_FIELDS},
+           {_block_fields('block_number_raw', 'block_time_raw', 'local_time_raw')}
     FROM typed
 )
 SELECT *,
     CASE
         WHEN f IS NULL THEN 'malformed event: expected [user address, fill object]'
-        WHEN NOT regexp_full_match(user_raw, '0x[0-9a-fA-F]{{40}}') THEN 'invalid user address'
+        WHEN user_raw IS NULL OR NOT regexp_full_match(user_raw, '{_ADDRESS}') THEN 'invalid user address'
         WHEN f.coin IS NULL OR length(f.coin) = 0 THEN 'missing coin'
         WHEN length(f.coin) > 64 THEN 'coin name longer than 64 characters'
         WHEN f.tid IS NULL AND from_node THEN 'missing tid'
@@ -258,7 +269,7 @@ SELECT *,
             THEN 'liquidation is not an object with a known method'
         WHEN l IS NOT NULL AND l.markPx IS NOT NULL AND mark_d IS NULL THEN 'non-numeric liquidation markPx'
         WHEN l IS NOT NULL AND l.liquidatedUser IS NOT NULL
-             AND NOT regexp_full_match(l.liquidatedUser, '0x[0-9a-fA-F]{{40}}') THEN 'invalid liquidatedUser address'
+             AND NOT regexp_full_match(l.liquidatedUser, '{_ADDRESS}') THEN 'invalid liquidatedUser address'
         WHEN block_number_raw IS NOT NULL AND block_number_i IS NULL THEN 'non-integer block_number'
         WHEN block_time_raw IS NOT NULL AND block_time_ts IS NULL THEN 'unparsable block_time'
         ELSE NULL
@@ -266,9 +277,8 @@ SELECT *,
 FROM cast_
 """
 
-FILLS_SELECT_SQL = """
-SELECT
-    '{venue}' AS venue,
+_FILL_COLUMNS = f"""
+    '{VENUE}' AS venue,
     CAST(epoch_ms(time_i) AS DATE) AS date,
     f.coin AS coin,
     lower(user_raw) AS "user",
@@ -302,9 +312,9 @@ SELECT
     f.dir = 'Auto-Deleveraging' AS is_adl,
     ? AS source,
     ? AS source_key,
-    line_no,
-FROM hl_fill_rows WHERE reason IS NULL
-"""
+    line_no"""
+
+FILLS_SELECT_SQL = f"SELECT {_FILL_COLUMNS} FROM hl_fill_rows WHERE reason IS NULL"
 
 QUARANTINE_FILLS_SQL = """
 SELECT r.line_no, r.event_index, r.reason, left('[' || array_to_string(e.ev, ', ') || ']', {limit}) AS raw
@@ -312,6 +322,77 @@ FROM hl_fill_rows r JOIN hl_events e ON r.line_no = e.line_no AND r.event_index 
 WHERE r.reason IS NOT NULL
 ORDER BY r.line_no, r.event_index
 """.format(limit=RAW_TEXT_LIMIT)
+
+
+# Fast path for node lines: the same parse in one streaming query, with a yes/no check instead of a reason
+# per row. A row passes only in its plain form (every check of FILL_ROWS_SQL passes and every decimal is a
+# plain decimal string), for which the values below equal the general path's; a batch with any other row
+# goes through the general path, which works out the reasons.
+_PLAIN_DECIMAL = r"-?[0-9]{1,28}(\.[0-9]{1,10})?"
+_DECIMAL_FIELDS = {
+    "px_d": "f.px", "sz_d": "f.sz", "start_d": "f.startPosition", "pnl_d": "f.closedPnl", "fee_d": "f.fee",
+    "builder_fee_d": "f.builderFee", "mark_d": "f.liquidation.markPx",
+}
+
+
+def _plain(expr: str) -> str:
+    return f"regexp_full_match({expr}, '{_PLAIN_DECIMAL}')"
+
+
+def _plain_or_null(expr: str) -> str:
+    return f"({expr} IS NULL OR {_plain(expr)})"
+
+
+def _positive(expr: str) -> str:
+    # a plain decimal string is > 0 exactly when its double is (no plain value rounds to zero)
+    return f"({_plain(expr)} AND TRY_CAST({expr} AS DOUBLE) > 0)"
+
+
+PLAIN_NODE_FILLS_SQL = f"""
+WITH blocks AS (
+    SELECT line_no, TRY(json_transform(line, '{_BLOCK_STRUCT}')) AS b FROM hl_lines
+), events AS (
+    -- a line that is not a block with an events list yields one NULL event, which fails the check
+    SELECT line_no, block_number_i, block_time_ts, local_time_ts,
+           b.block_number AS block_number_raw, b.block_time AS block_time_raw,
+           CAST(generate_subscripts(coalesce(b.events, [NULL]), 1) AS INTEGER) AS event_index,
+           unnest(coalesce(b.events, [NULL])) AS ev
+    FROM (SELECT *, {_block_fields('b.block_number', 'b.block_time', 'b.local_time')} FROM blocks)
+), fills AS (
+    SELECT * EXCLUDE (ev), ev[1] AS user_raw,
+           CASE WHEN len(ev) = 2 AND starts_with(ev[2], '{{') THEN TRY(json_transform(ev[2], '{_FILL_STRUCT}')) END AS f
+    FROM events
+), typed AS (
+    SELECT *, f.liquidation AS l, {_INTEGER_FIELDS},
+           {", ".join(f"{expr} AS {name}" for name, expr in _DECIMAL_FIELDS.items())}
+    FROM fills
+)
+SELECT * EXCLUDE (venue, source, source_key) FROM (SELECT {_FILL_COLUMNS},
+    coalesce(
+        f IS NOT NULL AND regexp_full_match(user_raw, '{_ADDRESS}') AND length(f.coin) BETWEEN 1 AND 64
+        AND tid_u IS NOT NULL AND time_i BETWEEN 1000000000000 AND 9999999999999
+        AND {_positive('f.px')} AND {_positive('f.sz')} AND f.side IN ('A', 'B')
+        AND f.dir IN ({_sql_list(HYPERLIQUID_DIRS)})
+        AND {_plain_or_null('f.startPosition')} AND {_plain_or_null('f.closedPnl')} AND {_plain_or_null('f.fee')}
+        AND {_plain_or_null('f.builderFee')} AND (f.oid IS NULL OR oid_u IS NOT NULL)
+        AND (f.twapId IS NULL OR twap_i IS NOT NULL)
+        AND (l IS NULL OR (l.method IN ({_sql_list(LIQUIDATION_METHODS)}) AND {_plain_or_null('l.markPx')}
+             AND (l.liquidatedUser IS NULL OR regexp_full_match(l.liquidatedUser, '{_ADDRESS}'))))
+        AND (block_number_raw IS NULL OR block_number_i IS NOT NULL)
+        AND (block_time_raw IS NULL OR block_time_ts IS NOT NULL),
+        false) AS plain
+FROM typed)
+"""
+
+_OUTPUT = FILLS.arrow_schema().append(pa.field("line_no", pa.int64()))
+_NO_REJECTS = pa.table(
+    {
+        "line_no": pa.array([], pa.int64()),
+        "event_index": pa.array([], pa.int32()),
+        "reason": pa.array([], pa.string()),
+        "raw": pa.array([], pa.string()),
+    }
+)
 
 
 @dataclass
@@ -328,8 +409,12 @@ def normalize_node_lines(
 ) -> FillBatch:
     """Normalize a batch of ``node_fills_by_block`` lines (Arrow table ``line_no: int64, line: string``).
 
-    Returned fills carry an extra ``line_no`` column (input line, for ordering and de-duplication).
+    Returned fills are in the ``fills`` schema plus a ``line_no`` column (input line, for ordering and
+    de-duplication). A batch whose rows are all plain takes a fast path; any other takes the general one.
     """
+    plain = _plain_node_fills(con, lines, source=source, source_key=source_key)
+    if plain is not None:
+        return FillBatch(fills=plain, rejects=_NO_REJECTS, records_read=plain.num_rows)
     con.register("hl_lines", lines)
     try:
         con.execute(NODE_BLOCKS_SQL)
@@ -338,7 +423,33 @@ def normalize_node_lines(
     bad_lines = con.execute(NODE_BAD_LINES_SQL).fetch_arrow_table()
     con.execute(NODE_EVENTS_SQL)
     con.execute("DROP TABLE hl_blocks")
-    return _events_to_fills(con, bad_lines, source=source, source_key=source_key)
+    batch = _events_to_fills(con, bad_lines, source=source, source_key=source_key)
+    batch.fills = batch.fills.select(_OUTPUT.names).cast(_OUTPUT)
+    return batch
+
+
+def _plain_node_fills(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, *, source: str, source_key: str
+) -> pa.Table | None:
+    """Fills of a batch whose rows are all plain, in ``fills`` schema plus ``line_no``; else None."""
+    con.register("hl_lines", lines)
+    try:
+        rows = con.execute(PLAIN_NODE_FILLS_SQL, [source, source_key]).fetch_arrow_table()
+    finally:
+        con.unregister("hl_lines")
+    if not pc.all(rows["plain"]).as_py():
+        return None
+    # constants are cheaper to build here than to fetch; plain decimal strings cast exactly (Arrow raises
+    # rather than round), where DuckDB's VARCHAR -> DECIMAL(38,10) cast is slow
+    constants = {"venue": VENUE, "source": source, "source_key": source_key}
+    decimals = {c.name for c in FILLS.columns if c.type == DECIMAL}
+
+    def column(name: str) -> pa.Array | pa.ChunkedArray:
+        if name in constants:
+            return pa.repeat(pa.scalar(constants[name], pa.string()), rows.num_rows)
+        return pc.cast(rows[name], pa.decimal128(38, 10)) if name in decimals else rows[name]
+
+    return pa.Table.from_arrays([column(n) for n in _OUTPUT.names], schema=_OUTPUT)
 
 
 def normalize_api_fills(
@@ -366,22 +477,14 @@ def normalize_api_fills(
         con.execute(API_ITEMS_SQL)
     finally:
         con.unregister("hl_items")
-    empty = pa.table(
-        {
-            "line_no": pa.array([], pa.int64()),
-            "event_index": pa.array([], pa.int32()),
-            "reason": pa.array([], pa.string()),
-            "raw": pa.array([], pa.string()),
-        }
-    )
-    return _events_to_fills(con, empty, source=source, source_key=source_key)
+    return _events_to_fills(con, _NO_REJECTS, source=source, source_key=source_key)
 
 
 def _events_to_fills(
     con: duckdb.DuckDBPyConnection, bad_lines: pa.Table, *, source: str, source_key: str
 ) -> FillBatch:
     con.execute(FILL_ROWS_SQL)
-    fills = con.execute(FILLS_SELECT_SQL.format(venue=VENUE), [source, source_key]).fetch_arrow_table()
+    fills = con.execute(FILLS_SELECT_SQL, [source, source_key]).fetch_arrow_table()
     rejects = con.execute(QUARANTINE_FILLS_SQL).fetch_arrow_table()
     events = con.execute("SELECT count(*) FROM hl_fill_rows").fetchone()[0]
     con.execute("DROP TABLE IF EXISTS hl_fill_rows; DROP TABLE IF EXISTS hl_events")

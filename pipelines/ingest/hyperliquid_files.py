@@ -1,7 +1,7 @@
 """Ingest Hyperliquid node files: ``node_fills_by_block``, position snapshots and asset contexts.
 
-Fill files are streamed in batches through DuckDB (constant memory), staged as Parquet inside the
-lake, de-duplicated on (user, tid) and then written per UTC day, atomically, under the input's key.
+Fill files are streamed in batches through DuckDB (constant memory) into one staged Parquet file per
+UTC day inside the lake, de-duplicated on (user, tid) and then published atomically under the input's key.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from forensics.formats import hyperliquid as hl
-from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS, Table
+from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS
 from pipelines.ingest.report import (
     IngestReport,
     display_name,
@@ -72,10 +74,6 @@ def _ingest_con(tmp: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _select_cast(table: Table) -> str:
-    return ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in table.columns)
-
-
 def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
     """Ingest one ``node_fills_by_block`` file (lz4 frame or plain JSON lines)."""
     sha, size = sha256_file(path)
@@ -85,20 +83,19 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
     lake.store_raw_file(path, VENUE, NODE_FILLS, sha)
 
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_staging_root(lake)))
+    days = None
     try:
         con = _ingest_con(staging)
         state = StreamState()
-        fill_parts: list[str] = []
+        days = _DayFiles(con, staging)
         reject_tables: list[pa.Table] = []
-        for i, batch in enumerate(iter_line_batches(path, state)):
+        for batch in iter_line_batches(path, state):
             if batch.bad:
                 reject_tables.append(rejects_from_rows(batch.bad))
                 report.records_read += len(batch.bad)
             out = hl.normalize_node_lines(con, batch.lines, source=NODE_FILLS, source_key=key)
             report.records_read += out.records_read
-            part = staging / f"fills-{i:05d}.parquet"
-            pq.write_table(out.fills, part)
-            fill_parts.append(str(part))
+            days.write(out.fills)
             reject_tables.append(out.rejects)
             if progress:
                 progress(out.fills.num_rows + out.rejects.num_rows)
@@ -109,15 +106,16 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
                 rejects_from_rows([(state.tail_line or 0, None, state.tail_error, state.tail_text)])
             )
 
-        written, dupes = _write_fills(con, lake, staging, fill_parts, key)
+        reject_tables.append(days.drop_duplicates())
+        written = days.publish(lake, key)
         report.records_written = written
         report.rows_by_table[FILLS.name] = written
-        reject_tables.append(dupes)
-        rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables]) if reject_tables else None
-        write_quarantine(lake, report, rejects if rejects is not None else rejects_from_rows([]), FILLS.name,
-                         ingested_at)
+        rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables])
+        write_quarantine(lake, report, rejects, FILLS.name, ingested_at)
         con.close()
     finally:
+        if days is not None:
+            days.close()
         shutil.rmtree(staging, ignore_errors=True)
     record_run(lake, report, ingested_at)
     return report
@@ -129,47 +127,122 @@ def _staging_root(lake: Lake) -> Path:
     return root
 
 
-def _write_fills(
-    con: duckdb.DuckDBPyConnection, lake: Lake, staging: Path, parts: list[str], key: str
-) -> tuple[int, pa.Table]:
-    """De-duplicate staged fills on (user, fill_id), write one file per UTC day; return (rows, duplicate rejects)."""
-    if not parts:
-        lake.replace_source(FILLS, VENUE, key, FILLS.arrow_schema().empty_table())
-        return 0, rejects_from_rows([])
-    has_dupes = con.execute(
-        'SELECT 1 FROM read_parquet(?) GROUP BY "user", fill_id HAVING count(*) > 1 LIMIT 1', [parts]
-    ).fetchone()
-    if has_dupes:  # rare: rank legs and quarantine all but the first occurrence
+# Low-cardinality columns: dictionary pages make them small; the rest (hashes, ids, prices) are cheaper plain.
+_DICTIONARY_COLUMNS = [
+    "venue", "date", "coin", "user", "side", "dir", "fee_token", "liquidated_user", "liquidation_method",
+    "source", "source_key",
+]
+_DUPLICATE_REASON = "duplicate fill (user, tid) already seen at an earlier line"
+
+
+class _DayFiles:
+    """Normalized fills streamed into one staged Parquet file per UTC day, then de-duplicated and published.
+
+    Rows are written once, in input order. Each row's place and a 64-bit hash of its (user, tid) are kept
+    in DuckDB (which spills past its memory budget), so memory stays flat and the duplicate check is one
+    integer GROUP BY; rows whose hash repeats are compared on their real keys, and only a day file holding
+    a duplicate is rewritten. Node fills always carry a tid (a fill without one is quarantined), so
+    (user, tid) is the (user, fill_id) key.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, staging: Path) -> None:
+        self.con = con
+        self.staging = staging
+        self.files: dict[dt.date, tuple[Path, pq.ParquetWriter]] = {}
+        self.rows: dict[dt.date, int] = {}
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE staged AS SELECT *, row_number() OVER "
-            '(PARTITION BY "user", fill_id ORDER BY line_no, event_index) AS dup_rank FROM read_parquet(?)',
-            [parts],
+            "CREATE TEMP TABLE fill_keys (key UBIGINT, line_no BIGINT, event_index INTEGER, date DATE, seq BIGINT)"
         )
-    else:  # staged files are already in input order; no ranking needed
-        files = ", ".join(f"'{_sql_str(Path(p))}'" for p in parts)  # views cannot take parameters
-        con.execute(f"CREATE OR REPLACE TEMP VIEW staged AS SELECT *, 1 AS dup_rank FROM read_parquet([{files}])")
-    dupes = con.execute(
-        "SELECT line_no, event_index, 'duplicate fill (user, tid) already seen at an earlier line' AS reason, "
-        "left(to_json(struct_pack(\"user\", coin, tid, time_ms, px, sz, dir))::VARCHAR, 8192) AS raw "
-        "FROM staged WHERE dup_rank > 1 ORDER BY line_no, event_index"
-    ).fetch_arrow_table()
-    days = [r[0] for r in con.execute("SELECT DISTINCT date FROM staged WHERE dup_rank = 1 ORDER BY 1").fetchall()]
-    total = 0
-    new_paths = set()
-    cast = _select_cast(FILLS)
-    for day in days:
-        path = lake.part_path(FILLS.name, VENUE, day, key)
-        with atomic_path(path) as tmp:
-            con.execute(
-                f"COPY (SELECT {cast} FROM staged WHERE dup_rank = 1 AND date = ?) TO '{_sql_str(tmp)}' "
-                "(FORMAT parquet, COMPRESSION zstd)",
-                [day],
+
+    def write(self, fills: pa.Table) -> None:
+        for day, part in _split_days(fills):
+            writer = self._writer(day)
+            first = self.rows.get(day, 0)
+            keys = part.select(["user", "tid", "line_no", "event_index", "date"]).append_column(
+                "seq", pa.array(np.arange(first, first + part.num_rows))
             )
-        new_paths.add(path)
-        total += pq.read_metadata(path).num_rows
-    lake.drop_stale_parts(FILLS.name, VENUE, key, keep=new_paths)
-    con.execute("DROP VIEW IF EXISTS staged" if not has_dupes else "DROP TABLE staged")
-    return total, dupes
+            self.con.register("fill_keys_batch", keys)
+            self.con.execute(
+                'INSERT INTO fill_keys SELECT hash("user", tid), line_no, event_index, date, seq FROM fill_keys_batch'
+            )
+            self.con.unregister("fill_keys_batch")
+            writer.write_table(part.drop_columns("line_no"))
+            self.rows[day] = first + part.num_rows
+
+    def _writer(self, day: dt.date) -> pq.ParquetWriter:
+        if day not in self.files:
+            path = self.staging / f"fills-{day.isoformat()}.parquet"
+            writer = pq.ParquetWriter(
+                path, FILLS.arrow_schema(), compression="zstd", use_dictionary=_DICTIONARY_COLUMNS
+            )
+            self.files[day] = (path, writer)
+        return self.files[day][1]
+
+    def close(self) -> None:
+        for _, writer in self.files.values():
+            writer.close()
+
+    def drop_duplicates(self) -> pa.Table:
+        """Remove every repeat of a (user, tid) after its first occurrence; return them as rejects."""
+        self.close()
+        con = self.con
+        if not con.execute("SELECT 1 FROM fill_keys GROUP BY key HAVING count(*) > 1 LIMIT 1").fetchone():
+            return rejects_from_rows([])
+        days = sorted(self.files)
+        con.register("fill_files", pa.table({"date": days, "path": [str(self.files[d][0]) for d in days]}))
+        files = ", ".join(f"'{_sql_str(self.files[d][0])}'" for d in days)
+        con.execute(
+            "CREATE TEMP TABLE fill_dupes AS "
+            f"SELECT k.line_no, k.event_index, k.date, k.seq, '{_DUPLICATE_REASON}' AS reason, "
+            'left(to_json(struct_pack(f."user", f.coin, f.tid, f.time_ms, f.px, f.sz, f.dir))::VARCHAR, 8192) AS raw '
+            "FROM fill_keys k JOIN fill_files USING (date) "
+            f"JOIN read_parquet([{files}], filename = true, file_row_number = true) f "
+            "ON f.filename = fill_files.path AND f.file_row_number = k.seq "
+            "WHERE k.key IN (SELECT key FROM fill_keys GROUP BY key HAVING count(*) > 1) "
+            'QUALIFY row_number() OVER (PARTITION BY f."user", f.tid ORDER BY k.line_no, k.event_index) > 1'
+        )
+        con.unregister("fill_files")
+        for (day,) in con.execute("SELECT DISTINCT date FROM fill_dupes").fetchall():
+            self._drop_rows(day)
+        return con.execute(
+            "SELECT line_no, event_index, reason, raw FROM fill_dupes ORDER BY line_no, event_index"
+        ).fetch_arrow_table()
+
+    def _drop_rows(self, day: dt.date) -> None:
+        path = self.files[day][0]
+        kept = path.with_suffix(".kept.parquet")
+        self.con.execute(
+            f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet('{_sql_str(path)}', file_row_number = true) "
+            "WHERE file_row_number NOT IN (SELECT seq FROM fill_dupes WHERE date = ?)) "
+            f"TO '{_sql_str(kept)}' (FORMAT parquet, COMPRESSION zstd)",
+            [day],
+        )
+        kept.replace(path)
+        self.rows[day] -= self.con.execute("SELECT count(*) FROM fill_dupes WHERE date = ?", [day]).fetchone()[0]
+
+    def publish(self, lake: Lake, key: str) -> int:
+        """Move each non-empty day file into the lake atomically; drop this input's files of other days."""
+        published = set()
+        for day, (staged, _) in sorted(self.files.items()):
+            if self.rows[day]:
+                path = lake.part_path(FILLS.name, VENUE, day, key)
+                with atomic_path(path) as tmp:
+                    staged.replace(tmp)
+                published.add(path)
+        lake.drop_stale_parts(FILLS.name, VENUE, key, keep=published)
+        return sum(self.rows.values())
+
+
+def _split_days(fills: pa.Table) -> list[tuple[dt.date, pa.Table]]:
+    """Rows by UTC day, each in input order (an hourly file is nearly always one day)."""
+    if not fills.num_rows:
+        return []
+    dates = fills["date"]
+    bounds = pc.min_max(dates)
+    if bounds["min"] == bounds["max"]:
+        return [(bounds["min"].as_py(), fills)]
+    days = sorted(pc.unique(dates).to_pylist())
+    return [(d, fills.filter(pc.equal(dates, pa.scalar(d, pa.date32())))) for d in days]
 
 
 def _sql_str(path: Path) -> str:

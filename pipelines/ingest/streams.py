@@ -63,7 +63,7 @@ def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 2
     """Yield batches of complete lines (1-based numbering); blank lines carry no record and are skipped.
 
     Lines are cut with numpy on the decompressed buffer and wrapped as an Arrow string array without
-    copying each line into a Python object.
+    copying each line into a Python object; each batch's bytes are copied once.
     """
     pending = b""
     first_line = 1
@@ -72,14 +72,13 @@ def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 2
     for chunk in _raw_chunks(path, state):
         buf.append(chunk)
         size += len(chunk)
-        if size >= batch_bytes:
-            data = pending + b"".join(buf)
-            cut = data.rfind(b"\n") + 1
-            pending = data[cut:]
-            if cut:
-                batch, first_line = _batch(data[:cut], first_line)
-                yield batch
-            buf, size = [], 0
+        cut = chunk.rfind(b"\n") + 1 if size >= batch_bytes else 0
+        if cut:  # the batch ends at this chunk's last newline; a line longer than a chunk waits for one
+            data = b"".join([pending, *buf[:-1], memoryview(chunk)[:cut]])
+            pending = chunk[cut:]
+            batch, first_line = _batch(data, first_line)
+            yield batch
+            buf, size = [], len(pending)
     data = pending + b"".join(buf)
     if data:
         if not data.endswith(b"\n"):
@@ -101,18 +100,18 @@ def _batch(data: bytes, first_line: int) -> tuple[LineBatch, int]:
     """``data`` ends with a newline. Returns the non-blank lines and the next line number."""
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
     n = len(ends)
     offsets = np.empty(n + 1, dtype=np.int64)
     offsets[0] = 0
     offsets[1:] = ends + 1  # each line keeps its newline; stripped below
     lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
     numbers = np.arange(first_line, first_line + n, dtype=np.int64)
-    keep = (ends - starts) > 0
+    keep = np.ones(n, dtype=bool)
     bad: list[tuple[int, None, str, str]] = []
     try:
         lines.validate(full=True)
     except pa.ArrowInvalid:  # rare: some line is not UTF-8; sort lines out one by one
+        starts = offsets[:-1]
         texts: list[str | None] = []
         for i in range(n):
             text = data[starts[i] : ends[i]]
@@ -123,8 +122,20 @@ def _batch(data: bytes, first_line: int) -> tuple[LineBatch, int]:
                 bad.append((int(numbers[i]), None, "line is not valid UTF-8", text[:8192].decode("utf-8", "replace")))
         keep &= np.array([t is not None for t in texts], dtype=bool)
         lines = pa.array([t or "" for t in texts], pa.large_string())
-    lines = pc.utf8_rtrim(lines, characters="\r\n")
-    table = pa.table({"line_no": pa.array(numbers), "line": lines.cast(pa.string())})
-    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table["line"])), 0)
-    table = table.filter(pc.and_(pa.array(keep), pc.invert(blank)))
+    lines = pc.utf8_rtrim(lines, characters="\r\n").cast(pa.string())
+    keep &= ~_blank(lines, raw[offsets[:-1]])
+    table = pa.table({"line_no": pa.array(numbers), "line": lines})
+    if not keep.all():
+        table = table.filter(pa.array(keep))
     return LineBatch(table, bad), first_line + n
+
+
+def _blank(lines: pa.StringArray, first_bytes: np.ndarray) -> np.ndarray:
+    """Lines that are empty or whitespace only. Only a line whose first byte is ASCII whitespace or
+    control, or starts a non-ASCII character, can be; only those are trimmed and measured."""
+    blank = np.zeros(len(lines), dtype=bool)
+    maybe = np.flatnonzero((first_bytes <= 32) | (first_bytes >= 128))
+    if len(maybe):
+        trimmed = pc.utf8_trim_whitespace(lines.take(pa.array(maybe)))
+        blank[maybe] = pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    return blank
