@@ -68,40 +68,55 @@ def utilities(scores: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
     """Per-step rank utilities: 0 for the top-scored candidate, -1 for the next, ... (ties share the
     average rank). Comparing rules on rank positions keeps the one-parameter Plackett-Luce model
     scale-free: the temperature says how many queue positions the venue's noise spans."""
-    z = np.zeros(len(scores), dtype=float)
+    step = np.repeat(np.arange(len(starts)), ends - starts)
     clean = np.where(np.isfinite(scores), scores, -np.inf)
-    for a, b in zip(starts, ends):
-        z[a:b] = 1.0 - stats.rankdata(-clean[a:b], method="average")
-    return z
+    rank = pl.DataFrame({"step": step, "neg": -clean}).select(pl.col("neg").rank("average").over("step"))
+    return 1.0 - rank.to_series().to_numpy().astype(float)
 
 
-def _pl_loglik(z: np.ndarray, sa: StepArrays, theta: float) -> float:
-    """Plackett-Luce log-likelihood of the observed fill order (top-k of each pool) at temperature theta."""
-    total = 0.0
-    for a, b in zip(sa.starts, sa.ends):
-        sel = sa.selected[a:b]
-        k = int(sel.sum())
-        if k == 0 or k == b - a:
-            continue
-        u = theta * z[a:b]
-        chosen_idx = np.flatnonzero(sel)
-        order = chosen_idx[np.argsort(sa.fill_order[a:b][chosen_idx], kind="stable")]
-        u_chosen = u[order]
-        u_rest = u[~sel]
-        m = u_rest.max()
-        log_rest = m + math.log(np.exp(u_rest - m).sum())
-        # log-sum-exp of the chosen items not yet taken, in reverse fill order
-        tail = np.logaddexp.accumulate(u_chosen[::-1])[::-1]
-        denom = np.logaddexp(log_rest, tail)
-        total += float((u_chosen - denom).sum())
-    return total
+class _PlackettLuce:
+    """The theta-independent parts of the Plackett-Luce likelihood of the observed fill orders (top-k of
+    each pool), so the temperature search only rescales: the unselected utilities of every informative
+    step back to back (``np.add.reduceat`` offsets) and each step's selected utilities in fill order."""
+
+    def __init__(self, z: np.ndarray, sa: StepArrays) -> None:
+        rest, offsets, self.chosen = [], [], []
+        n_rest = 0
+        for a, b in zip(sa.starts, sa.ends):
+            sel = sa.selected[a:b]
+            k = int(sel.sum())
+            if k == 0 or k == b - a:
+                continue
+            chosen_idx = np.flatnonzero(sel)
+            order = chosen_idx[np.argsort(sa.fill_order[a:b][chosen_idx], kind="stable")]
+            self.chosen.append(z[a:b][order])
+            offsets.append(n_rest)
+            rest.append(z[a:b][~sel])
+            n_rest += b - a - k
+        self.rest = np.concatenate(rest) if rest else np.zeros(0)
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.seg = np.repeat(np.arange(len(offsets)), np.diff(np.append(self.offsets, n_rest)))
+
+    def loglik(self, theta: float) -> float:
+        if not self.chosen:
+            return 0.0
+        u_rest = theta * self.rest
+        m = np.maximum.reduceat(u_rest, self.offsets)
+        log_rest = m + np.log(np.add.reduceat(np.exp(u_rest - m[self.seg]), self.offsets))
+        total = 0.0
+        for lr, z_chosen in zip(log_rest, self.chosen):
+            u = theta * z_chosen
+            # log-sum-exp of the chosen items not yet taken, in reverse fill order
+            tail = np.logaddexp.accumulate(u[::-1])[::-1]
+            total += float((u - np.logaddexp(lr, tail)).sum())
+        return total
 
 
 def fit_temperature(z: np.ndarray, sa: StepArrays) -> tuple[float, float]:
     """Maximum-likelihood temperature in [0, MAX_TEMPERATURE]; returns (theta, log-likelihood)."""
+    model = _PlackettLuce(z, sa)
     res = optimize.minimize_scalar(
-        lambda t: -_pl_loglik(z, sa, t), bounds=(0.0, MAX_TEMPERATURE), method="bounded",
-        options={"xatol": 1e-3},
+        lambda t: -model.loglik(t), bounds=(0.0, MAX_TEMPERATURE), method="bounded", options={"xatol": 1e-3},
     )
     return float(res.x), float(-res.fun)
 
@@ -352,11 +367,12 @@ LOGIT_FEATURES = ("log_price_ratio", "log_leverage", "log_notional")
 SUBGROUP = 8
 
 
-def conditional_logit(pools: pl.DataFrame, *, max_steps: int = 2000, seed: int = 0) -> dict:
+def conditional_logit(pools: pl.DataFrame, *, max_rows: int = 100_000, seed: int = 0) -> dict:
     """Fit selected ~ log features with step fixed effects (statsmodels ConditionalLogit). Reports
     weights, Wald 95% intervals, the unit direction (a deterministic queue separates the data, so the
     magnitude diverges while the direction converges), and its cosine with each rule that has a
-    log-linear direction."""
+    log-linear direction. Above ``max_rows`` candidate rows, a random subset of whole steps is fitted
+    (chosen independently of the outcomes, so the likelihood stays valid; the intervals widen)."""
     from statsmodels.discrete.conditional_models import ConditionalLogit
 
     df = pools.with_columns(
@@ -368,9 +384,10 @@ def conditional_logit(pools: pl.DataFrame, *, max_steps: int = 2000, seed: int =
     ).filter(pl.all_horizontal(pl.col(list(LOGIT_FEATURES)).is_finite()))
     varying = df.group_by("step_id").agg(k=pl.col("selected").sum(), n=pl.len()).filter(
         (pl.col("k") > 0) & (pl.col("k") < pl.col("n"))
-    )["step_id"]
-    if len(varying) > max_steps:
-        varying = varying.sample(max_steps, seed=seed)
+    ).sort("step_id")
+    steps_with_decision = varying.height
+    varying = varying.sample(fraction=1.0, shuffle=True, seed=seed)
+    varying = varying.filter((pl.col("n").cum_sum() <= max_rows) | (pl.int_range(pl.len()) < 2))["step_id"]
     df = df.filter(pl.col("step_id").is_in(varying.implode())).sort("step_id")
     if df.height == 0 or len(varying) < 2:
         return {"features": list(LOGIT_FEATURES), "steps": 0, "note": "too few steps with a decision"}
@@ -407,6 +424,7 @@ def conditional_logit(pools: pl.DataFrame, *, max_steps: int = 2000, seed: int =
         "features": list(LOGIT_FEATURES),
         "standardized": True,
         "steps": int(len(varying)),
+        "steps_with_decision": int(steps_with_decision),
         "rows": int(df.height),
         "coef": params.tolist(),
         "ci95": [[float(p - 1.96 * s), float(p + 1.96 * s)] for p, s in zip(params, bse)],
