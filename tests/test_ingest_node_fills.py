@@ -271,3 +271,28 @@ def test_null_user_is_quarantined(lake, tmp_path):
     report = ingest_node_fills(lake, path)
     assert (report.records_written, report.quarantined) == (1, 1)
     assert read(lake, "quarantine")["reason"].to_list() == ["invalid user address"]
+
+
+def _ingest_all(tmp_path: Path, name: str, lines: list[str]) -> tuple[pl.DataFrame, list]:
+    lake = Lake(tmp_path / name)
+    report = ingest_node_fills(lake, write_lines(tmp_path / f"{name}.lz4", lines))
+    assert report.records_read == report.records_written + report.quarantined
+    q = read(lake, "quarantine").sort("line_number", "item_index")
+    return read(lake, "fills").drop("source_key").sort("user", "tid"), q.select("line_number", "item_index",
+                                                                               "reason").rows()
+
+
+def test_oversized_block_lines_land_like_ordinary_ones(tmp_path, monkeypatch):
+    """A cascade can put 100k+ fills in one block: such lines are normalized in chunks of events."""
+    from forensics.formats import hyperliquid as hl
+
+    events = [fill(USER_A if i % 2 else USER_B, 100 + i) for i in range(7)]
+    events[3][1]["dir"] = "Moon Long"  # a bad event inside a big block
+    lines = [block(0, events), block(1, [fill(USER_A, 1)])] + [BAD_CASES[c][0] for c in sorted(BAD_CASES)]
+    lines.append(json.dumps({"block_number": 9, "events": [[USER_A, {}], "not a pair"]}))
+    expected = _ingest_all(tmp_path, "ordinary", lines)
+    monkeypatch.setattr(hl, "LARGE_LINE_BYTES", 40)
+    monkeypatch.setattr(hl, "LARGE_BLOCK_CHUNK", 2)
+    got = _ingest_all(tmp_path, "oversized", lines)
+    assert got[0].equals(expected[0]) and got[1] == expected[1]
+    assert expected[0].height == 7 and len(expected[1]) == len(BAD_CASES) + 3

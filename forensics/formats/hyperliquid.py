@@ -10,11 +10,13 @@ Every record either becomes a row or a quarantine entry with a reason; callers r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NotRequired, TypedDict
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -162,8 +164,7 @@ CREATE OR REPLACE TEMP TABLE hl_blocks AS
 SELECT line_no, line, TRY(json_transform(line, '{_BLOCK_STRUCT}')) AS b FROM hl_lines
 """
 
-NODE_BAD_LINES_SQL = """
-SELECT line_no,
+_BAD_LINE_COLUMNS = """line_no,
        CAST(NULL AS INTEGER) AS event_index,
        CASE WHEN NOT json_valid(line) THEN 'malformed JSON line'
             WHEN json_type(line::JSON) <> 'OBJECT' THEN 'block line is not a JSON object'
@@ -172,10 +173,9 @@ SELECT line_no,
                 THEN 'block events is not a list (got ' || json_type(line::JSON, '$.events') || ')'
             ELSE 'block events has an item that is not a list'
        END AS reason,
-       left(line, {limit}) AS raw
-FROM hl_blocks
-WHERE b IS NULL OR b.events IS NULL
-""".format(limit=RAW_TEXT_LIMIT)
+       left(line, {limit}) AS raw""".format(limit=RAW_TEXT_LIMIT)
+
+NODE_BAD_LINES_SQL = f"SELECT {_BAD_LINE_COLUMNS} FROM hl_blocks WHERE b IS NULL OR b.events IS NULL"
 
 NODE_EVENTS_SQL = """
 CREATE OR REPLACE TEMP TABLE hl_events AS
@@ -478,6 +478,77 @@ def normalize_api_fills(
     finally:
         con.unregister("hl_items")
     return _events_to_fills(con, _NO_REJECTS, source=source, source_key=source_key)
+
+
+#: Lines longer than this are parsed in Python and normalized in chunks of events: DuckDB's JSON
+#: transform wants about four times a line's size in one allocation (a 124 MB block of 261k fills did not
+#: fit the ingest's 512 MB budget). Memory then grows with the largest block, not with the file.
+LARGE_LINE_BYTES = 16 << 20
+LARGE_BLOCK_CHUNK = 50_000
+
+
+def split_large_lines(lines: pa.Table) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """(the batch without its oversized lines, those lines as (line_no, text))."""
+    large = pc.greater(pc.binary_length(lines["line"]), LARGE_LINE_BYTES)
+    if not pc.any(large).as_py():
+        return lines, []
+    big = lines.filter(large)
+    return lines.filter(pc.invert(large)), list(zip(big["line_no"].to_pylist(), big["line"].to_pylist()))
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as DuckDB's transform to VARCHAR gives it: strings as they are, the rest as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def normalize_large_block(
+    con: duckdb.DuckDBPyConnection, line_no: int, line: str, *, source: str, source_key: str
+) -> Iterator[FillBatch]:
+    """Normalize one oversized block line in chunks of events, with the same rules, reasons and
+    ``event_index`` (1-based) as :func:`normalize_node_lines`."""
+    try:
+        block = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        block = None
+    events = block.get("events") if isinstance(block, dict) else None
+    if not isinstance(events, list):
+        con.register("hl_lines", pa.table({"line_no": [line_no], "line": [line]}))
+        try:
+            bad = con.execute(f"SELECT {_BAD_LINE_COLUMNS} FROM hl_lines").fetch_arrow_table()
+        finally:
+            con.unregister("hl_lines")
+        yield FillBatch(fills=_OUTPUT.empty_table(), rejects=bad.cast(_NO_REJECTS.schema), records_read=1)
+        return
+    number, block_time, local_time = (_json_text(block.get(k)) for k in ("block_number", "block_time", "local_time"))
+    del block, line
+    start = 0
+    while events:
+        chunk = events[:LARGE_BLOCK_CHUNK]
+        del events[:LARGE_BLOCK_CHUNK]  # parsed events are freed as they are normalized
+        n = len(chunk)
+        table = pa.table({
+            "line_no": pa.repeat(pa.scalar(line_no, pa.int64()), n),
+            "event_index": pa.array(range(start + 1, start + n + 1), pa.int32()),
+            "block_number_raw": pa.repeat(pa.scalar(number, pa.string()), n),
+            "block_time_raw": pa.repeat(pa.scalar(block_time, pa.string()), n),
+            "local_time_raw": pa.repeat(pa.scalar(local_time, pa.string()), n),
+            "from_node": pa.repeat(pa.scalar(True), n),
+            # an item that is not a list is a NULL event there too (then quarantined as malformed)
+            "ev": pa.array([[_json_text(x) for x in e] if isinstance(e, list) else None for e in chunk],
+                           pa.list_(pa.string())),
+        })
+        con.register("hl_events_chunk", table)
+        try:
+            con.execute("CREATE OR REPLACE TEMP TABLE hl_events AS SELECT * FROM hl_events_chunk")
+        finally:
+            con.unregister("hl_events_chunk")
+        del chunk, table
+        start += n
+        batch = _events_to_fills(con, _NO_REJECTS, source=source, source_key=source_key)
+        batch.fills = batch.fills.select(_OUTPUT.names).cast(_OUTPUT)
+        yield batch
 
 
 def _events_to_fills(

@@ -93,12 +93,12 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
             if batch.bad:
                 reject_tables.append(rejects_from_rows(batch.bad))
                 report.records_read += len(batch.bad)
-            out = hl.normalize_node_lines(con, batch.lines, source=NODE_FILLS, source_key=key)
-            report.records_read += out.records_read
-            days.write(out.fills)
-            reject_tables.append(out.rejects)
-            if progress:
-                progress(out.fills.num_rows + out.rejects.num_rows)
+            for out in _normalized(con, batch.lines, key):
+                report.records_read += out.records_read
+                days.write(out.fills)
+                reject_tables.append(out.rejects)
+                if progress:
+                    progress(out.fills.num_rows + out.rejects.num_rows)
         if state.tail_error:
             report.records_read += 1
             report.notes.append(state.tail_error)
@@ -119,6 +119,15 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
         shutil.rmtree(staging, ignore_errors=True)
     record_run(lake, report, ingested_at)
     return report
+
+
+def _normalized(con: duckdb.DuckDBPyConnection, lines: pa.Table, key: str) -> Iterable[hl.FillBatch]:
+    """The batch's fills; an oversized block line (a cascade can put 100k+ fills in one block) in chunks."""
+    lines, large = hl.split_large_lines(lines)
+    if lines.num_rows:
+        yield hl.normalize_node_lines(con, lines, source=NODE_FILLS, source_key=key)
+    for line_no, text in large:
+        yield from hl.normalize_large_block(con, line_no, text, source=NODE_FILLS, source_key=key)
 
 
 def _staging_root(lake: Lake) -> Path:
