@@ -440,9 +440,10 @@ def conditional_logit(pools: pl.DataFrame, *, max_rows: int = 100_000, seed: int
 
 
 def rule_changes(pools: pl.DataFrame, steps: pl.DataFrame, *, windows: int = 4, min_steps: int = 8,
-                 rules: list[Rule] | None = None) -> dict:
+                 rules: list[Rule] | None = None, global_best: str | None = None) -> dict:
     """Fit every queue rule per time window (equal-count windows of steps) and test whether the
-    globally best rule is beaten inside a window by more than the AIC margin."""
+    globally best rule (``global_best``, else inferred here over all of ``pools``) is beaten inside a
+    window by more than the AIC margin."""
     order = steps.sort("time_ms").select("step_id", "time_ms")
     n = order.height
     if n < windows * min_steps:
@@ -450,7 +451,7 @@ def rule_changes(pools: pl.DataFrame, steps: pl.DataFrame, *, windows: int = 4, 
     if windows <= 1:
         return {"windows": [], "changed": False, "note": "too few steps to compare windows"}
     order = order.with_columns(window=(pl.int_range(pl.len()) * windows // pl.len()).cast(pl.Int64))
-    global_best = infer_rule(pools, rules).best_rule
+    global_best = global_best or infer_rule(pools, rules).best_rule
     out, changed = [], False
     for w in range(windows):
         ids = order.filter(pl.col("window") == w)

@@ -120,7 +120,7 @@ def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: p
         pl.col("snap_ms").is_null() | (pl.col("evt_ms") >= pl.col("snap_ms")))
     key = ["user", "coin"]
     g = f.select("user", "coin", "ord", "sp", "d",
-                 pl.col("snap_ms").is_not_null().alias("snapped")).sort(["user", "coin", "ord"])
+                 pl.col("snap_ms").is_not_null().alias("snapped")).sort("ord")  # per-(user, coin) windows below follow ord
     g = g.join(snap_pos, on=key, how="left").with_columns(
         pl.col("ord").shift(1).over(key).fill_null(-1).alias("prev_ord"),
         (pl.col("sp") + pl.col("d")).shift(1).over(key).alias("prev_after"),

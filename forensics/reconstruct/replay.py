@@ -55,12 +55,12 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
                   ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC)):
         if c not in names:
             lf = lf.with_columns(pl.lit(None, dtype=dt).alias(c))
-    evt = (pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
-           if "block_time" in names else pl.col("time_ms"))
+    block_ms = (pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
+                if "block_time" in names else pl.col("time_ms"))
     df = lf.select(
         # strings become integer codes: sorting, joins and grouping never move the text
         *[pl.col(c).cast(pl.Categorical) for c in CODED],
-        pl.col("time_ms").cast(pl.Int64), evt.cast(pl.Int64).alias("evt_ms"),
+        pl.col("time_ms").cast(pl.Int64), block_ms.cast(pl.Int64).alias("evt_ms"),
         pl.col("block_number").cast(pl.Int64), pl.col("event_index").cast(pl.Int64), pl.col("tid").cast(pl.Int64),
         pl.col("is_adl").fill_null(False),
         pl.col("sz").cast(DEC),
@@ -76,6 +76,8 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         df = df[order]
     return df.with_columns(
         (pl.col("block_number") if by_block else pl.col("time_ms")).alias("blk"),
+        # event time: the block's time in block order, else the fill's own
+        (pl.col("evt_ms") if by_block else pl.col("time_ms")).alias("evt_ms"),
         pl.int_range(pl.len(), dtype=pl.Int64).alias("ord"),
         pl.when(pl.col("side") == "B").then(pl.col("sz")).otherwise(-pl.col("sz")).cast(DEC).alias("d"),
     )

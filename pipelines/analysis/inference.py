@@ -70,7 +70,8 @@ def run(
     inference = result_audit.inference
     vouched, _ = split_uncertain(pools)
     logit = conditional_logit(vouched, seed=seed) if vouched.height else {}
-    changes = rule_changes(vouched, steps) if steps.height else {}
+    # windows are compared with the audit's verdict on the same vouched rows (flagged accounts set aside)
+    changes = rule_changes(vouched, steps, global_best=inference.best_rule) if steps.height else {}
     fits = inference.table().with_columns(
         venue=pl.lit(venue),
         rule=pl.col("name"),
