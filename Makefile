@@ -31,10 +31,12 @@ check-defs: setup
 test: setup check-defs
 	$(VENV)/bin/pytest
 
+# make bench BENCH_SCALE=full: the issue's scale (simulating and ingesting it takes about 6 minutes)
+BENCH_SCALE ?= medium
 bench: setup
 	$(VENV)/bin/python bench/ingest_node_fills.py
-	$(VENV)/bin/python bench/reconstruct.py --scale medium --work /tmp/liqf-bench-reconstruct
-	$(VENV)/bin/python bench/inference.py --work /tmp/liqf-bench-reconstruct
+	$(VENV)/bin/python bench/reconstruct.py --scale $(BENCH_SCALE) --work /tmp/liqf-bench-$(BENCH_SCALE) --check
+	$(VENV)/bin/python bench/inference.py --work /tmp/liqf-bench-$(BENCH_SCALE)
 
 dev: setup
 	$(VENV)/bin/dg dev
