@@ -55,6 +55,29 @@ def _leverage(f: Features) -> np.ndarray:
     return f["leverage"]
 
 
+def _largest_remainder(ideal: np.ndarray, cap: np.ndarray, need: int, key: np.ndarray) -> np.ndarray:
+    """Whole lots closest to ``ideal`` summing to ``need`` within ``cap``: floors, then one more lot each by
+    largest remainder (address order on ties), then, while capped rows leave lots over, one more lot
+    each to every row with room in address order, round after round."""
+    closed = np.minimum(np.floor(ideal).astype(np.int64), cap)
+    rem = need - int(closed.sum())
+    if rem > 0:
+        o = np.lexsort((key, -(ideal - closed)))
+        take = o[closed[o] < cap[o]][:rem]
+        closed[take] += 1
+        rem -= len(take)
+    while rem > 0:  # whole rounds at once: every row with room takes one lot a round
+        room = np.flatnonzero(closed < cap)
+        room = room[np.argsort(key[room], kind="stable")]
+        if rem < len(room):
+            closed[room[:rem]] += 1
+            break
+        rounds = min(rem // len(room), int((cap[room] - closed[room]).min()))
+        closed[room] += rounds
+        rem -= rounds * len(room)
+    return closed
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -85,18 +108,7 @@ class Policy:
             if need >= cap.sum():
                 closed = cap.copy()
             else:
-                ideal = need * w / w.sum()
-                closed = np.minimum(np.floor(ideal).astype(np.int64), cap)
-                rem = need - int(closed.sum())
-                frac = ideal - closed
-                while rem > 0:
-                    room = closed < cap
-                    o = np.lexsort((key, -frac))
-                    o = o[room[o]]
-                    take = o[:rem]
-                    closed[take] += 1
-                    rem -= len(take)
-                    frac[take] = -1.0
+                closed = _largest_remainder(need * w / w.sum(), cap, need, key)
             walk = np.lexsort((key, -score))
             return score, walk[closed[walk] > 0], closed, walk
         if self.kind == "cyclic":
