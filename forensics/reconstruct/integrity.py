@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from .replay import order_fills
+
 CONTRADICTED = "state_contradicted"
 LOST_LEG = "state_unconfirmed_lost_leg"
 #: fills are two-sided by construction when at least this share of tids carries both legs
@@ -34,31 +36,12 @@ DEC = pl.Decimal(38, 10)
 
 
 def ordered_fills(fills: pl.DataFrame) -> pl.DataFrame:
-    """The fills in replay order (block, event index, tid; by time and tid when a block is missing) with
-    ``ord``, ``blk``, ``evt_ms``, signed size ``d`` and ``sp`` (startPosition) as decimals. Kept apart from
-    the replay's own ordering on purpose (only the relative order of fills matters here)."""
-    names = fills.columns
-    f = fills.select(
-        pl.col("user").cast(pl.Utf8), pl.col("coin").cast(pl.Utf8), pl.col("time_ms").cast(pl.Int64),
-        (pl.col("block_number") if "block_number" in names else pl.lit(None)).cast(pl.Int64).alias("block_number"),
-        (pl.col("event_index") if "event_index" in names else pl.lit(None)).cast(pl.Int64).alias("event_index"),
-        (pl.col("block_time").cast(pl.Int64) // 1_000_000 if "block_time" in names else pl.lit(None))
-        .cast(pl.Int64).alias("block_ms"),
-        pl.col("tid").cast(pl.Int64), pl.col("side").cast(pl.Utf8), pl.col("sz").cast(DEC),
-        (pl.col("start_position") if "start_position" in names else pl.lit(None)).cast(DEC).alias("sp"),
-        (pl.col("is_adl") if "is_adl" in names else pl.lit(False)).fill_null(False).alias("is_adl"),
-        (pl.col("liquidation_method") if "liquidation_method" in names else pl.lit(None)).cast(pl.Utf8)
-        .alias("liquidation_method"),
-    )
-    if f.height and f["block_number"].null_count() == 0:
-        f = f.sort(["block_number", "event_index", "tid"], nulls_last=True).with_columns(
-            pl.col("block_number").alias("blk"), pl.coalesce("block_ms", "time_ms").alias("evt_ms"))
-    else:
-        f = f.sort(["time_ms", "tid"], nulls_last=True).with_columns(
-            pl.col("time_ms").alias("blk"), pl.col("time_ms").alias("evt_ms"))
-    return f.with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("ord"),
-        pl.when(pl.col("side") == "B").then(pl.col("sz")).otherwise(-pl.col("sz")).cast(DEC).alias("d"))
+    """The fills in the replay's order (:func:`forensics.reconstruct.replay.order_fills`) with ``ord``,
+    ``blk``, ``evt_ms``, signed size ``d`` and ``sp`` (startPosition) as decimals; names stay integer codes
+    (categorical), so pools and snapshots are joined as categoricals too."""
+    return order_fills(fills).select(
+        "user", "coin", "side", "liquidation_method", "time_ms", "block_number",
+        "event_index", "tid", "sz", pl.col("start_position").alias("sp"), "is_adl", "blk", "evt_ms", "ord", "d")
 
 
 def lost_legs(f: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
@@ -66,7 +49,7 @@ def lost_legs(f: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
 
     Columns: tid, coin, ord, blk, seen_user, missing_side ('B'/'A': the lost leg's side), sz (decimal),
     adl (the trade was an ADL trade: the surviving leg is an ADL leg or a backstop counter-leg)."""
-    schema = {"tid": pl.Int64, "coin": pl.Utf8, "ord": pl.Int64, "blk": pl.Int64, "seen_user": pl.Utf8,
+    schema = {"tid": pl.Int64, "coin": pl.Categorical, "ord": pl.Int64, "blk": pl.Int64, "seen_user": pl.Categorical,
               "missing_side": pl.Utf8, "sz": f.schema.get("sz", pl.Float64), "adl": pl.Boolean}
     if f.height == 0 or f["tid"].null_count() == f.height:
         return pl.DataFrame(schema=schema), False
@@ -92,16 +75,16 @@ def _snapshot_sizes(positions: pl.DataFrame | None, accounts: pl.DataFrame | Non
     snap_users = []
     if accounts is not None and accounts.height:
         snap_users.append(accounts.group_by("user").agg(pl.col("time_ms").max().alias("snap_ms"))
-                          .with_columns(pl.col("user").cast(pl.Utf8)))
+                          .with_columns(pl.col("user").cast(pl.Categorical)))
     if positions is not None and positions.height:
         latest = positions.group_by("user").agg(pl.col("time_ms").max().alias("snap_ms"))
-        snap_users.append(latest.with_columns(pl.col("user").cast(pl.Utf8)))
+        snap_users.append(latest.with_columns(pl.col("user").cast(pl.Categorical)))
         pos = (positions.join(latest, on="user").filter(pl.col("time_ms") == pl.col("snap_ms"))
-               .select(pl.col("user").cast(pl.Utf8), pl.col("coin").cast(pl.Utf8), pl.col("szi").cast(DEC)))
+               .select(pl.col("user", "coin").cast(pl.Categorical), pl.col("szi").cast(DEC)))
     else:
-        pos = pl.DataFrame(schema={"user": pl.Utf8, "coin": pl.Utf8, "szi": DEC})
+        pos = pl.DataFrame(schema={"user": pl.Categorical, "coin": pl.Categorical, "szi": DEC})
     users = (pl.concat(snap_users).group_by("user").agg(pl.col("snap_ms").max()) if snap_users
-             else pl.DataFrame(schema={"user": pl.Utf8, "snap_ms": pl.Int64}))
+             else pl.DataFrame(schema={"user": pl.Categorical, "snap_ms": pl.Int64}))
     return pos, users
 
 
@@ -133,7 +116,7 @@ def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: p
     contradicted = bad.select("user", "coin", pl.col("prev_ord").alias("lo"), pl.col("ord").alias("hi"),
                               (pl.col("sp") - pl.col("expected")).cast(pl.Float64).alias("gap"))
 
-    rows = pools.select("step_id", pl.col("user").cast(pl.Utf8), pl.col("coin").cast(pl.Utf8))
+    rows = pools.select("step_id", pl.col("user", "coin").cast(pl.Categorical))
     # K: the replay ord of each step's first ADL leg; a pool row holds the state just before it
     k_of = steps.select("step_id", pl.col("first_tid").cast(pl.Int64).alias("tid")).join(
         f.filter(pl.col("is_adl")).group_by("tid").agg(pl.col("ord").min().alias("K")), on="tid", how="left"

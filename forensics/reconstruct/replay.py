@@ -52,7 +52,7 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     names = lf.collect_schema().names()
     for c, dt in (("block_number", pl.Int64), ("event_index", pl.Int64), ("liquidated_user", pl.Utf8),
                   ("liquidation_mark_px", DEC), ("start_position", DEC), ("is_adl", pl.Boolean),
-                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC)):
+                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC), ("px", pl.Float64)):
         if c not in names:
             lf = lf.with_columns(pl.lit(None, dtype=dt).alias(c))
     block_ms = (pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
