@@ -423,9 +423,7 @@ def normalize_node_lines(
     bad_lines = con.execute(NODE_BAD_LINES_SQL).fetch_arrow_table()
     con.execute(NODE_EVENTS_SQL)
     con.execute("DROP TABLE hl_blocks")
-    batch = _events_to_fills(con, bad_lines, source=source, source_key=source_key)
-    batch.fills = batch.fills.select(_OUTPUT.names).cast(_OUTPUT)
-    return batch
+    return _node_events_to_fills(con, bad_lines, source=source, source_key=source_key)
 
 
 def _plain_node_fills(
@@ -546,9 +544,16 @@ def normalize_large_block(
             con.unregister("hl_events_chunk")
         del chunk, table
         start += n
-        batch = _events_to_fills(con, _NO_REJECTS, source=source, source_key=source_key)
-        batch.fills = batch.fills.select(_OUTPUT.names).cast(_OUTPUT)
-        yield batch
+        yield _node_events_to_fills(con, _NO_REJECTS, source=source, source_key=source_key)
+
+
+def _node_events_to_fills(
+    con: duckdb.DuckDBPyConnection, bad_lines: pa.Table, *, source: str, source_key: str
+) -> FillBatch:
+    """:func:`_events_to_fills` with the node output layout (``fills`` schema plus ``line_no``), as the fast path's."""
+    batch = _events_to_fills(con, bad_lines, source=source, source_key=source_key)
+    batch.fills = batch.fills.select(_OUTPUT.names).cast(_OUTPUT)
+    return batch
 
 
 def _events_to_fills(
