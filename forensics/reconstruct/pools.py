@@ -9,9 +9,11 @@ liquidated position at the instant just before the step's first leg in replay or
 earlier steps of the same block), excluding the liquidated account and the vault, and excluding
 accounts whose account value at mark is not positive (as the simulator and Hyperliquid do: an account
 below zero is itself being liquidated). Interval join: every position state ``[ord, next_ord)`` covers
-the steps with ``ord < K <= next_ord``, found with ``searchsorted`` per (coin, side); a candidate's other
-positions and its wallet at the step are ``searchsorted`` lookups in the events sorted by (pair, ord).
-No Python loop per event or per row, and fills after the last ADL block are never replayed.
+the steps with ``ord < K <= next_ord``, found with one ``searchsorted`` over the steps sorted by (coin,
+side, K); a candidate's other positions and its wallet at the step are ``searchsorted`` lookups in the
+events sorted by (pair, ord), issued in ascending key order. Names are joined through their categorical
+codes (integer tables, no string hashing). No Python loop per event or per row, and fills after the last
+ADL block are never replayed.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import polars as pl
 from forensics.schema import ADL_POOLS, ADL_STEPS
 
 from .marks import mark_observations, marks_at
-from .replay import build_state
+from .replay import _codes, _gather_or_null, _position_in, _stable_argsort, build_state
 
 
 def _lazy_df(df: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
@@ -44,7 +46,8 @@ def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFra
     ).with_columns(
         pl.when(pl.col("adl_side") == "short").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
     keys = ["blk", "coin", "liquidated_user", "liquidated_side"]
-    adl = adl.sort(keys + ["tid", "ord"])
+    # group rows together, each group by (tid, ord); names compare by code, not as text (their order is moot)
+    adl = adl.sort([pl.col("blk"), pl.col("coin", "liquidated_user").to_physical(), "liquidated_side", "tid", "ord"])
     steps = adl.group_by(keys, maintain_order=True).agg(
         pl.col("block_number").first(),
         pl.col("time_ms").first(),
@@ -96,55 +99,90 @@ def through_last_adl(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
 def _sort_key(group: np.ndarray, ord_: np.ndarray) -> np.ndarray:
     """One int64 per row ordering by (group, ord); ord >= -1 and below 2**31."""
-    return (group.astype(np.int64) << 32) | (ord_.astype(np.int64) + 1)
+    return (group.astype(np.int64, copy=False) << 32) | (ord_.astype(np.int64, copy=False) + 1)
 
 
 def _latest_before(keys: np.ndarray, group: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Per query, the row of ``keys`` (sorted ``_sort_key``) of the same group with the largest ord < K;
     -1 where there is none."""
-    q = _sort_key(group, K)
-    idx = np.searchsorted(keys, q, side="left") - 1
-    ok = (idx >= 0) & (group >= 0)
-    ok[ok] = (keys[idx[ok]] >> 32) == group[ok]
+    if len(keys) == 0:
+        return np.full(len(group), -1, dtype=np.int64)
+    idx = np.searchsorted(keys, _sort_key(group, K), side="left") - 1
+    # keys are non-negative, so a group of -1 (no such group) never matches
+    ok = (idx >= 0) & ((keys[np.maximum(idx, 0)] >> 32) == group)
     return np.where(ok, idx, -1)
 
 
-def _gather(values: pl.Series, rows: np.ndarray) -> pl.Series:
-    """``values[rows]``, NULL where rows is -1."""
-    out = values.gather(np.maximum(rows, 0))
-    return pl.select(pl.when(pl.Series(rows >= 0)).then(out).otherwise(None)).to_series()
+def _interval_join(steps: pl.DataFrame, ev: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(step_id, event row) where the event's position state ``[ord, next_ord)`` holds just before the step
+    (``ord < K <= next_ord``) on the step's ADL side: one ``searchsorted`` over the steps sorted by
+    (coin, side, K), each state's steps being a contiguous slice of them."""
+    st_group = _codes(steps["coin"]) * 2 + (steps["adl_side"] == "long").to_numpy()
+    st_key = _sort_key(st_group, steps["K"].to_numpy())
+    by_key = np.argsort(st_key, kind="stable")
+    st_key, st_id = st_key[by_key], steps["step_id"].to_numpy()[by_key]
+    size = ev["size"].to_numpy()
+    rows = np.flatnonzero(size != 0)
+    group = _codes(ev["coin"])[rows] * 2 + (size[rows] > 0)
+    # next_ord is BIG_ORD for a pair's last state: beyond every K
+    last = np.minimum(ev["next_ord"].to_numpy()[rows], 2**31)
+    lo = np.searchsorted(st_key, _sort_key(group, ev["ord"].to_numpy()[rows]), side="right")
+    n = np.searchsorted(st_key, _sort_key(group, last), side="right") - lo
+    keep = n > 0
+    lo, n, rows = lo[keep], n[keep], rows[keep]
+    return st_id[np.repeat(lo, n) + _ranges(n)], np.repeat(rows, n)
 
 
-def _interval_join(steps: pl.DataFrame, intervals: pl.DataFrame) -> pl.DataFrame:
-    """Rows (step_id, ``_row`` of the interval) where the interval's state holds just before the step."""
-    out_steps, out_rows = [], []
-    st = steps.select("step_id", "coin", "adl_side", "K").sort("K")
-    iv = intervals.select("coin", "side", "ord", "next_ord", "_row")
-    iv = iv.filter(pl.col("coin").is_in(st["coin"].unique().implode()))
-    groups = {k: g for k, g in iv.partition_by(["coin", "side"], as_dict=True).items()}
-    for (coin, side), g in st.partition_by(["coin", "adl_side"], as_dict=True).items():
-        cand = groups.get((coin, side))
-        if cand is None:
-            continue
-        K = g["K"].to_numpy()
-        sid = g["step_id"].to_numpy()
-        a = cand["ord"].to_numpy()
-        b = cand["next_ord"].to_numpy()
-        lo = np.searchsorted(K, a, side="right")
-        hi = np.searchsorted(K, b, side="right")
-        n = hi - lo
-        keep = n > 0
-        if not keep.any():
-            continue
-        lo, n, rows = lo[keep], n[keep], cand["_row"].to_numpy()[keep]
-        total = int(n.sum())
-        start = np.repeat(np.cumsum(n) - n, n)
-        pos = np.repeat(lo, n) + (np.arange(total) - start)
-        out_steps.append(sid[pos])
-        out_rows.append(np.repeat(rows, n))
-    if not out_steps:
-        return pl.DataFrame(schema={"step_id": pl.Int64, "_row": pl.Int64})
-    return pl.DataFrame({"step_id": np.concatenate(out_steps), "_row": np.concatenate(out_rows)})
+def _ranges(n: np.ndarray) -> np.ndarray:
+    """0, 1, ..., n[0]-1, 0, 1, ..., n[1]-1, ...: offsets inside groups of sizes ``n``."""
+    return np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+
+
+def _by_step_and_name(step_id: np.ndarray, user: pl.Series) -> np.ndarray:
+    """Row order by (step_id, user name), the names compared as text (as a categorical sort does) by
+    ranking the distinct names only. (step_id, user) must be unique."""
+    uniq, first_row, inverse = np.unique(_codes(user), return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[user.gather(first_row).cast(pl.Utf8).arg_sort().to_numpy()] = np.arange(len(uniq))
+    return np.argsort(step_id * len(uniq) + rank[inverse])
+
+
+def _holdings(ev: pl.DataFrame, pool_user: np.ndarray, K: np.ndarray,
+              by_user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate row, event row): for every pair of each candidate's user with an event before the
+    candidate's step (``K``), the pair's latest such event. Pair-major: each candidate meets its pairs in
+    pair order, the order its sums have always taken their terms in.
+
+    Events are grouped by pair in user-code order, so a user's pairs are one slice of them. Each pair meets its
+    user's candidates in K order (``by_user``: by user code, then K), which makes the searched keys ascending:
+    searchsorted then walks the events once instead of jumping around them."""
+    pair_id = ev["pair_id"].to_numpy()
+    pair_user = _codes(ev["user"])[np.flatnonzero(np.diff(pair_id, prepend=-1) != 0)]
+    rows_per_user = np.bincount(pool_user, minlength=int(pair_user.max(initial=0)) + 1)
+    first_of_user = np.cumsum(rows_per_user) - rows_per_user
+    n = rows_per_user[pair_user]
+    cand = by_user[np.repeat(first_of_user[pair_user], n) + _ranges(n)]
+    at = _latest_before(_sort_key(pair_id, ev["ord"].to_numpy()), np.repeat(np.arange(len(pair_user)), n), K[cand])
+    # a pair without any event before the step is not held (and its mode is unknown)
+    return cand[at >= 0], at[at >= 0]
+
+
+def _step_coin_marks(step_id: np.ndarray, ev_row: np.ndarray, ev: pl.DataFrame, steps: pl.DataFrame,
+                     obs: pl.DataFrame, f: pl.DataFrame,
+                     max_mark_age_ms: int | None) -> tuple[pl.DataFrame, np.ndarray]:
+    """Marks at each distinct (step, coin of the event row) of the given rows: (``marks_at`` rows, one per
+    distinct (step, coin), and each given row's index in them)."""
+    coin_code = _codes(ev["coin"])
+    key = step_id * (int(coin_code.max(initial=0)) + 1) + coin_code[ev_row]
+    mark_of = pl.Series(key).rank("dense").cast(pl.Int64).to_numpy() - 1  # distinct keys, ascending
+    one = np.zeros(int(mark_of.max(initial=-1)) + 1, dtype=np.int64)
+    one[mark_of] = np.arange(len(key))  # a row of each distinct key
+    inst_step = step_id[one]
+    inst = pl.DataFrame({"step_id": inst_step, "coin": ev["coin"].gather(ev_row[one]),
+                         "t_ms": steps["time_ms"].gather(inst_step), "ord": steps["K"].gather(inst_step),
+                         "_m": np.arange(len(one))})
+    # marks_at returns its rows in an order of its own
+    return marks_at(inst, obs, f, max_mark_age_ms=max_mark_age_ms).sort("_m"), mark_of
 
 
 def _coin_meta(asset_ctxs: pl.DataFrame | None, positions: pl.DataFrame) -> pl.DataFrame:
@@ -194,48 +232,57 @@ def build_steps_and_pools(
     if steps.height == 0:
         return _empty(ADL_STEPS), _empty(ADL_POOLS)
 
-    # --- candidates: interval join of position states to steps -------------------------------------------
-    ev = ev.with_columns(pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"))
-    iv = ev.select("coin", "side", "ord", "next_ord", "size", pl.int_range(pl.len(), dtype=pl.Int64).alias("_row")
-                   ).filter(pl.col("size") != 0)
-    hits = _interval_join(steps, iv)
-    pool = ev[hits["_row"].to_numpy()].with_columns(hits["step_id"]).drop("pair_id", "kind", "d_f")
-    pool = pool.join(steps.select("step_id", pl.col("blk").alias("step_blk"), pl.col("time_ms").alias("t_ms"),
-                                  "K", "liquidated_user", "adl_px"), on="step_id")
-    pool = pool.filter(pl.col("user") != pl.col("liquidated_user"))
+    # --- candidates: interval join of position states to steps, in the output's (step_id, user) order -------
+    step_id, row = _interval_join(steps, ev)
+    user = ev["user"].gather(row)
+    keep = (user != steps["liquidated_user"].gather(step_id)).to_numpy()
     if vault:
-        pool = pool.filter(pl.col("user") != vault.lower())
+        keep &= (user != vault.lower()).to_numpy()
+    step_id, row = step_id[keep], row[keep]
+    order = _by_step_and_name(step_id, user.filter(pl.Series(keep)))
+    step_id, row = step_id[order], row[order]
+    pool = ev.select("user", "coin", "size", "entry", "seg_start_ms", "seg_start_blk", "mode", "lev", "iso_wallet")[row]
+    pool = pool.with_columns(
+        pl.Series("step_id", step_id),
+        *steps.select(pl.col("blk").alias("step_blk"), pl.col("time_ms").alias("t_ms"), "K", "adl_px")[step_id],
+        pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"))
 
-    # --- every position each candidate holds, as of the step: lookups in the (pair, ord)-sorted events ----
-    obs = mark_observations(f, asset_ctxs)
-    pairs = pool.select("step_id", "user", "K", "t_ms")
-    user_pairs = ev.filter(pl.col("pair_id").is_first_distinct()).select("user", "coin", "pair_id")
-    held = pairs.join(user_pairs, on="user")
-    ev_key = _sort_key(ev["pair_id"].to_numpy(), ev["ord"].to_numpy())
-    at = _latest_before(ev_key, held["pair_id"].to_numpy(), held["K"].to_numpy())
-    held = held.with_columns(
-        _gather(ev["size"], at).alias("h_size"), _gather(ev["entry"], at).alias("h_entry"),
-        _gather(ev["mode"], at).alias("h_mode"), _gather(ev["iso_wallet"], at).alias("h_iso"))
-    inst = held.select("step_id", "coin", "K", "t_ms").unique().rename({"K": "ord"})
-    mk = marks_at(inst.select("step_id", "coin", "t_ms", "ord"), obs, f, max_mark_age_ms=max_mark_age_ms).select("step_id", "coin", "mark", "mark_source")
-    held = held.join(mk, on=["step_id", "coin"], how="left")
+    # --- every position each candidate holds, as of the step ---------------------------------------------
+    pool_user, K = _codes(pool["user"]), pool["K"].to_numpy()
+    by_user = _stable_argsort((pool_user << 32) | K)
+    cand, at = _holdings(ev, pool_user, K, by_user)
+    h_size = ev["size"].to_numpy()[at]
+    nonzero = np.flatnonzero(h_size != 0)
+    # marks at (step, coin) for every coin held with a non-zero size, and for each candidate's own position
+    mk, mark_of = _step_coin_marks(np.concatenate([step_id[cand[nonzero]], step_id]),
+                                   np.concatenate([at[nonzero], row]), ev, steps, mark_observations(f, asset_ctxs), f,
+                                   max_mark_age_ms)
+    held_mark = np.full(len(at), -1, dtype=np.int64)
+    held_mark[nonzero] = mark_of[:len(nonzero)]
+    pool_mark = mark_of[len(nonzero):]
+    held = pl.DataFrame({"_p": cand, "h_size": h_size}).with_columns(
+        ev["entry"].gather(at).alias("h_entry"), ev["iso_wallet"].gather(at).alias("h_iso"),
+        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), _gather_or_null(mk["mark"], held_mark).alias("mark"))
     held = held.with_columns(
         pl.when(pl.col("h_size").fill_null(0.0) != 0)
         .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"))
-    acct = held.group_by("step_id", "user").agg(
-        pl.col("h_upnl").filter(pl.col("h_mode") != "isolated").sum().alias("cross_upnl"),
-        pl.col("h_iso").filter(pl.col("h_mode") == "isolated").sum().alias("iso_wallets"),
-        pl.col("h_upnl").filter(pl.col("h_mode") != "isolated").is_nan().any().alias("upnl_unknown"),
+    # per candidate, hashed on its row (a sorted-runs group-by would sum in another order: other last bits)
+    acct = held.group_by("_p").agg(
+        pl.col("h_upnl").filter(~pl.col("h_isolated")).sum().alias("cross_upnl"),
+        pl.col("h_iso").filter(pl.col("h_isolated")).sum().alias("iso_wallets"),
+        pl.col("h_upnl").filter(~pl.col("h_isolated")).is_nan().any().alias("upnl_unknown"),
     )
-    user_code = pool.select("user").join(wallets.filter(pl.col("user_code").is_first_distinct())
-                                         .select("user", "user_code"), on="user", how="left",
-                                         maintain_order="left")["user_code"].fill_null(-1).to_numpy()
-    w_at = _latest_before(_sort_key(wallets["user_code"].to_numpy(), wallets["ord"].to_numpy()), user_code,
-                          pool["K"].to_numpy())
-    pool = pool.with_columns(_gather(wallets["wallet"], w_at).alias("wallet"))
-    pool = pool.join(acct, on=["step_id", "user"], how="left")
-    pool = pool.join(mk.rename({"mark": "mark_px", "mark_source": "m_src"}), on=["step_id", "coin"], how="left")
-    pool = pool.join(_coin_meta(asset_ctxs, state["snapshot_positions"]), on="coin", how="left")
+    acct_row = _position_in(acct["_p"].to_numpy(), np.arange(pool.height))
+    # wallets are grouped by user in user-code order too; user_code is the group's rank
+    w_code = wallets["user_code"].to_numpy()
+    user_code = _position_in(_codes(wallets["user"])[np.flatnonzero(np.diff(w_code, prepend=-1) != 0)], pool_user)
+    w_at = np.empty(pool.height, dtype=np.int64)  # looked up in (user, K) order: ascending keys again
+    w_at[by_user] = _latest_before(_sort_key(w_code, wallets["ord"].to_numpy()), user_code[by_user], K[by_user])
+    pool = pool.with_columns(
+        _gather_or_null(wallets["wallet"], w_at).alias("wallet"),
+        *[_gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown")],
+        mk["mark"].gather(pool_mark).alias("mark_px"), mk["mark_source"].gather(pool_mark).alias("m_src"))
+    pool = pool.join(_coin_meta(asset_ctxs, state["snapshot_positions"]), on="coin", how="left", maintain_order="left")
 
     sgn = pl.when(pl.col("side") == "long").then(1.0).otherwise(-1.0)
     size = pl.col("size").abs()
@@ -256,7 +303,7 @@ def build_steps_and_pools(
     out = legs.sort("tid").group_by("step_id", "user", maintain_order=True).agg(
         pl.col("sz").sum().alias("closed_size"), pl.col("tid").min().alias("_ftid"))
     out = out.with_columns(pl.col("_ftid").rank("ordinal").over("step_id").cast(pl.Int32).alias("fill_order")).drop("_ftid")
-    pool = pool.join(out, on=["step_id", "user"], how="left")
+    pool = pool.join(out, on=["step_id", "user"], how="left", maintain_order="left")
 
     lot = pl.lit(10.0) ** (-pl.col("sz_decimals").cast(pl.Float64))
     iso_after = pl.col("iso_wallet") + sgn * size * (pl.col("adl_px") - pl.col("entry"))
@@ -291,7 +338,7 @@ def build_steps_and_pools(
         "leverage", pl.col("lev").alias("margin_leverage"), "effective_leverage", pl.col("mode").alias("margin_mode"),
         "maintenance_margin_usd", "position_age_ms", "selected", "fill_order", "closed_size", "partial",
         "skip_reason",
-    ).sort(["step_id", "user"])
+    )
     sizes = pools.group_by("step_id").agg(pl.len().cast(pl.Int64).alias("pool_size"))
     steps_out = steps.join(sizes, on="step_id", how="left").with_columns(pl.col("pool_size").fill_null(0)).select(
         pl.lit(venue).alias("venue"), "step_id", "wave_id", "block_number", "time_ms", "coin", "liquidated_user",

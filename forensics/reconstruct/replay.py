@@ -73,7 +73,7 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     by_block = df.height > 0 and df["block_number"].null_count() == 0
     order = _lexical_order(df, ["block_number", "event_index", "tid"] if by_block else ["time_ms", "tid"])
     if not np.array_equal(order, np.arange(df.height)):
-        df = df[order]
+        df = df.rechunk()[order]  # a gather from many chunks (row groups) costs several times one from one chunk
     return df.with_columns(
         (pl.col("block_number") if by_block else pl.col("time_ms")).alias("blk"),
         # event time: the block's time in block order, else the fill's own
@@ -88,27 +88,29 @@ def _snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | No
     """(positions: user, coin, snap_ms, szi, entry, mode, lev, max_lev, iso_wallet0),
     (accounts: user, snap_ms, wallet0). Per user, the latest snapshot taken at or before ``start_ms``
     (the replay's first fill): a later one (say an API pull at the end of the window) describes the
-    state *after* fills the replay is about to apply, so it cannot start the replay."""
+    state *after* fills the replay is about to apply, so it cannot start the replay.
+
+    Names become categorical codes first, so every grouping and join below hashes integers, not text."""
     if start_ms is not None:
         if accounts is not None:
             accounts = accounts.filter(pl.col("time_ms") <= start_ms)
         if positions is not None:
             positions = positions.filter(pl.col("time_ms") <= start_ms)
-    pos_schema = {"user": pl.Utf8, "coin": pl.Utf8, "snap_ms": pl.Int64, "szi": DEC, "entry": pl.Float64,
-                  "mode": pl.Utf8, "lev": pl.Float64, "max_lev": pl.Float64, "iso_wallet0": pl.Float64,
-                  "upnl0": pl.Float64}
-    acc_schema = {"user": pl.Utf8, "snap_ms": pl.Int64, "account_value0": pl.Float64}
+    pos_schema = {"user": pl.Categorical, "coin": pl.Categorical, "snap_ms": pl.Int64, "szi": DEC,
+                  "entry": pl.Float64, "mode": pl.Utf8, "lev": pl.Float64, "max_lev": pl.Float64,
+                  "iso_wallet0": pl.Float64, "upnl0": pl.Float64}
+    acc_schema = {"user": pl.Categorical, "snap_ms": pl.Int64, "account_value0": pl.Float64}
     if accounts is None or accounts.height == 0:
         acc = pl.DataFrame(schema=acc_schema)
     else:
-        acc = (accounts.lazy().sort("time_ms").group_by("user").last()
-               .select("user", pl.col("time_ms").alias("snap_ms"),
-                       pl.col("account_value").cast(pl.Float64).alias("account_value0")).collect())
+        acc = (accounts.lazy().select(pl.col("user").cast(pl.Categorical), pl.col("time_ms").alias("snap_ms"),
+                                      pl.col("account_value").cast(pl.Float64).alias("account_value0"))
+               .sort("snap_ms").group_by("user").last().collect())
     if positions is None or positions.height == 0:
         pos = pl.DataFrame(schema=pos_schema)
     else:
         p = positions.lazy().select(
-            "user", "coin", pl.col("time_ms").alias("snap_ms"), pl.col("szi").cast(DEC),
+            pl.col("user", "coin").cast(pl.Categorical), pl.col("time_ms").alias("snap_ms"), pl.col("szi").cast(DEC),
             pl.col("entry_px").cast(pl.Float64).alias("entry"),
             pl.col("leverage_type").alias("mode"), pl.col("leverage").cast(pl.Float64).alias("lev"),
             pl.col("max_leverage").cast(pl.Float64).alias("max_lev"),
@@ -116,24 +118,21 @@ def _snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | No
             pl.col("margin_used").cast(pl.Float64).alias("margin0"),
         )
         # one snapshot per user: the user's latest
-        latest = p.group_by("user").agg(pl.col("snap_ms").max().alias("_m"))
-        p = p.join(latest, on="user").filter(pl.col("snap_ms") == pl.col("_m")).drop("_m")
+        p = p.filter(pl.col("snap_ms") == pl.col("snap_ms").max().over("user"))
         pos = p.with_columns(
             pl.when(pl.col("mode") == "isolated").then(pl.col("margin0") - pl.col("upnl0")).otherwise(None)
             .alias("iso_wallet0")
         ).select(list(pos_schema)).collect()
-        if acc.height:
-            # users with positions must have an account row; the account snapshot time wins
-            acc = acc.join(pos.group_by("user").agg(pl.col("snap_ms").max().alias("p_ms"),
-                                                    pl.col("upnl0").sum().alias("u")), on="user", how="full",
-                           coalesce=True)
-            acc = acc.with_columns(pl.coalesce("snap_ms", "p_ms").alias("snap_ms")).drop("p_ms", "u")
-    wallets = pos.group_by("user").agg(pl.col("upnl0").fill_null(0.0).sum().alias("upnl_sum"))
-    acc = acc.join(wallets, on="user", how="left").with_columns(
-        (pl.col("account_value0") - pl.col("upnl_sum").fill_null(0.0)).alias("wallet0")
-    ).select("user", "snap_ms", "wallet0")
-    return (pos.with_columns(pl.col("user", "coin").cast(pl.Categorical)),
-            acc.with_columns(pl.col("user").cast(pl.Categorical)))
+    per_user = pos.group_by("user").agg(pl.col("snap_ms").max().alias("p_ms"),
+                                        pl.col("upnl0").fill_null(0.0).sum().alias("upnl_sum"))
+    if acc.height:
+        # users with positions must have an account row; the account snapshot time wins
+        acc = acc.join(per_user, on="user", how="full", coalesce=True).with_columns(
+            pl.coalesce("snap_ms", "p_ms").alias("snap_ms"))
+    else:
+        acc = acc.with_columns(pl.lit(None, pl.Float64).alias("upnl_sum"))
+    acc = acc.select("user", "snap_ms", (pl.col("account_value0") - pl.col("upnl_sum").fill_null(0.0)).alias("wallet0"))
+    return pos, acc
 
 
 def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | None,
@@ -151,43 +150,85 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
     """
     f = order_fills(fills)
     pos, acc = _snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
-    # fills after the user's snapshot (users without a snapshot: every fill)
-    f = f.join(acc.select("user", "snap_ms"), on="user", how="left", maintain_order="left").filter(
-        pl.col("snap_ms").is_null() | (pl.col("evt_ms") >= pl.col("snap_ms"))).drop("snap_ms")
+    f = _after_snapshot(f, acc)
     ev = _events(f, pos, acc)
     return {"fills": f, "events": _positions(ev), "wallets": _wallets(f, acc), "snapshot_positions": pos,
             "snapshot_accounts": acc}
 
 
-_EV_COLS = ["user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash", "kind", "sp"]
+def _after_snapshot(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
+    """The fills at or after their user's snapshot (users without a snapshot: every fill)."""
+    snap_ms = _gather_or_null(acc["snap_ms"], _rows_of(acc["user"], f["user"]))
+    keep = (snap_ms.is_null() | (f["evt_ms"] >= snap_ms)).fill_null(False)
+    return f if keep.all() else f.filter(keep)
+
+
+_EV_COLS = ["user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash", "sp"]
 
 
 def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
-    """Snapshot positions, anchors and fills as one event list sorted by (user, coin, ord)."""
+    """Snapshot positions, anchors and fills as one event list sorted by (user, coin, ord), each event with
+    its (user, coin)'s snapshot ``mode``, ``lev`` and ``iso_wallet0`` (one snapshot row per pair)."""
     # anchors for users without any snapshot: first fill's startPosition per (user, coin)
-    anchors = (f.join(acc.select("user"), on="user", how="anti")
+    anchors = (f.filter(pl.Series(_rows_of(acc["user"], f["user"]) < 0))
                .group_by("user", "coin").agg(pl.col("start_position").sort_by("ord").first().alias("d"))
                .filter(pl.col("d").is_not_null() & (pl.col("d") != 0)))
     fe = f.select("user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash",
-                  pl.lit("fill", KIND).alias("kind"), pl.col("start_position").alias("sp"))
+                  pl.col("start_position").alias("sp"))
     opening = {"ord": pl.lit(-1, pl.Int64), "blk": pl.lit(None, pl.Int64), "time_ms": pl.lit(None, pl.Int64),
                "closed_pnl": pl.lit(0, DEC), "cash": pl.lit(0, DEC), "sp": pl.lit(None, DEC)}
-    se = pos.select("user", "coin", pl.col("szi").alias("d"), pl.col("entry").alias("px_f"),
-                    pl.lit("snapshot", KIND).alias("kind")).with_columns(**opening)
-    ae = anchors.select("user", "coin", pl.col("d").cast(DEC), pl.lit(float("nan")).alias("px_f"),
-                        pl.lit("anchor", KIND).alias("kind")).with_columns(**opening)
-    ev = pl.concat([se.select(_EV_COLS), ae.select(_EV_COLS), fe.select(_EV_COLS)], how="vertical_relaxed")
+    se = pos.select("user", "coin", pl.col("szi").alias("d"), pl.col("entry").alias("px_f")).with_columns(**opening)
+    ae = anchors.select("user", "coin", pl.col("d").cast(DEC), pl.lit(float("nan")).alias("px_f")
+                        ).with_columns(**opening)
+    # one chunk: a gather from several chunks costs several times more
+    ev = pl.concat([se.select(_EV_COLS), ae.select(_EV_COLS), fe.select(_EV_COLS)], how="vertical_relaxed",
+                   rechunk=True)
+    kind = np.repeat(np.arange(3, dtype=np.int64), [se.height, ae.height, fe.height])
     # group by (user, coin) with a stable sort on their codes: openings (ord -1) come first, fills in order
-    pair = _codes(ev["user"]) << 32 | _codes(ev["coin"])
-    order = np.argsort(pair, kind="stable")
-    ev = ev[order].with_columns(pl.Series("pair", pair[order]))
-    return ev.join(pos.select("user", "coin", "mode", "lev", "iso_wallet0"), on=["user", "coin"], how="left",
-                   maintain_order="left")
+    user, coin = _codes(ev["user"]).astype(np.uint64), _codes(ev["coin"]).astype(np.uint64)
+    pair = user * np.uint64(coin.max(initial=0) + 1) + coin
+    order = _stable_argsort(pair)
+    pair = pair[order]
+    run_first = np.ones(len(pair), dtype=bool)
+    run_first[1:] = pair[1:] != pair[:-1]
+    # the pair's snapshot row, when there is one, opens its run: its settings hold for the whole run
+    opener = order[_run_starts(run_first)]
+    snap_row = np.where(opener < se.height, opener, -1)
+    return ev[order].with_columns(
+        pl.Series("kind", KIND.categories).cast(KIND).gather(kind[order]),
+        pl.Series("pair", pair.astype(np.int64)),
+        *[_gather_or_null(pos[c], snap_row) for c in ("mode", "lev", "iso_wallet0")],
+    )
 
 
 def _codes(s: pl.Series) -> np.ndarray:
     """Integer codes of a string column (the process-wide categorical codes)."""
     return s.cast(pl.Categorical).to_physical().cast(pl.Int64).to_numpy()
+
+
+def _rows_of(keys: pl.Series, query: pl.Series) -> np.ndarray:
+    """Per ``query`` name, the row of ``keys`` (unique names) holding it, -1 if none: a table indexed by the
+    categorical codes instead of a hash join."""
+    return _position_in(_codes(keys), _codes(query))
+
+
+def _position_in(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Per query, the index of the equal value in ``keys`` (unique, non-negative, small: codes), -1 if none."""
+    table = np.full(max(keys.max(initial=-1), query.max(initial=-1)) + 1, -1, dtype=np.int64)
+    table[keys] = np.arange(len(keys))
+    return table[query]
+
+
+def _gather_or_null(values: pl.Series, rows: np.ndarray) -> pl.Series:
+    """``values[rows]``, NULL where ``rows`` is -1."""
+    idx = pl.select(pl.when(pl.Series(rows >= 0)).then(pl.Series(rows, dtype=pl.Int64))).to_series()
+    return values.gather(idx)
+
+
+def _stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")``, a few times faster (polars radix-sorts integers)."""
+    order = pl.DataFrame({"k": keys}).select(pl.arg_sort_by("k", maintain_order=True)).to_series()
+    return order.cast(pl.Int64).to_numpy()
 
 
 def _positions(ev: pl.DataFrame) -> pl.DataFrame:
@@ -200,15 +241,12 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
     pair_id = np.cumsum(first) - 1
     gs = _run_starts(first)
     # Every fill reports its owner's position before it (startPosition): the replay re-anchors on it, so a
-    # missing fill (or a stale snapshot) shifts positions only until the owner's next reported fill.
+    # missing fill (or a stale snapshot) shifts positions only until the owner's next reported fill. The size
+    # is a running sum of d restarted at each reported startPosition (which joins the sum) and at each pair.
     d = ev["d"]
-    naive = _run_sum(d, gs)
     sp = ev["sp"]
     has_sp = sp.is_not_null().to_numpy()
-    last_sp = _last_index(has_sp)
-    drift = (sp - (naive - d)).gather(np.maximum(last_sp, 0))
-    drift = pl.select(pl.when(pl.Series(last_sp >= gs)).then(drift).otherwise(pl.lit(0, DEC))).to_series()
-    size_dec = (naive + drift).cast(DEC)
+    size_dec = _run_sum(d + sp.fill_null(0), _run_starts(first | has_sp)).cast(DEC)
     sa = size_dec.cast(pl.Float64).to_numpy()
     sb = (size_dec - d).cast(pl.Float64).to_numpy()
     d_f = d.cast(pl.Float64).to_numpy()
@@ -228,7 +266,11 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
     open_ = sa != 0
     entry_valid = open_ & priced
     starts_here = is_start[ss] & open_
-    cash = _run_sum(ev["cash"], gs).cast(pl.Float64)
+    # isolated wallets: running cash over the isolated pairs only (whole runs: the mode is per pair)
+    isolated = (ev["mode"] == "isolated").fill_null(False).to_numpy()
+    iso_rows = np.flatnonzero(isolated)
+    iso_wallet = (ev["iso_wallet0"].gather(iso_rows).fill_null(0.0)
+                  + _run_sum(ev["cash"].gather(iso_rows), _run_starts(first[iso_rows])).cast(pl.Float64))
     next_ord = np.full(n, BIG_ORD, dtype=np.int64)
     ords = ev["ord"].to_numpy()
     nxt = np.flatnonzero(~first[1:])
@@ -242,27 +284,30 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.Series(starts_here)).then(pl.col("blk").gather(ss)).otherwise(None).alias("seg_start_blk"),
         _run_sum(ev["closed_pnl"], gs).cast(pl.Float64).alias("realized"),
         pl.col("mode").fill_null("cross"), "lev",
-        pl.when(pl.col("mode") == "isolated").then(pl.col("iso_wallet0").fill_null(0.0) + cash).otherwise(None)
-        .alias("iso_wallet"),
+        _gather_or_null(iso_wallet, np.where(isolated, np.cumsum(isolated) - 1, -1)).alias("iso_wallet"),
         pl.Series("is_start", is_start),
     )
 
 
 def _wallets(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
-    """Per user event: snapshot wallet + running (closedPnl - fee); NULL for users without a snapshot."""
-    cash = f.select("user", "ord", "cash")
-    w = pl.concat([acc.select("user", pl.lit(-1, pl.Int64).alias("ord"), pl.lit(0, DEC).alias("cash")), cash],
-                  how="vertical_relaxed")
-    u = _codes(w["user"])
-    order = np.argsort(u, kind="stable")
-    w, u = w[order], u[order]
-    first = np.ones(w.height, dtype=bool)
+    """Per user event: snapshot wallet + running (closedPnl - fee); NULL for users without a snapshot.
+    Rows: each user's snapshot (ord -1) then fills in order, users by categorical code."""
+    user = pl.concat([acc["user"], f["user"]], rechunk=True)
+    u = _codes(user)
+    order = _stable_argsort(u)
+    u = u[order]
+    first = np.ones(len(u), dtype=bool)
     first[1:] = u[1:] != u[:-1]
-    run = _run_sum(w["cash"], _run_starts(first)).cast(pl.Float64)
-    u = np.cumsum(first) - 1  # dense, for sorted-key lookups
-    return w.select("user", "ord", run.alias("run")).join(
-        acc.select("user", "wallet0"), on="user", how="left", maintain_order="left"
-    ).select("user", "ord", (pl.col("wallet0") + pl.col("run")).alias("wallet"), pl.Series("user_code", u))
+    gs = _run_starts(first)
+    cash = pl.concat([pl.zeros(acc.height, DEC, eager=True), f["cash"]], rechunk=True).gather(order)
+    # the user's snapshot row, when there is one, opens its run
+    opener = order[gs]
+    wallet0 = _gather_or_null(acc["wallet0"], np.where(opener < acc.height, opener, -1))
+    ords = np.concatenate([np.full(acc.height, -1, dtype=np.int64), f["ord"].to_numpy()])[order]
+    return pl.DataFrame({
+        "user": user.gather(order), "ord": ords, "wallet": wallet0 + _run_sum(cash, gs).cast(pl.Float64),
+        "user_code": np.cumsum(first) - 1,  # dense, for sorted-key lookups
+    })
 
 
 # --- running sums over sorted runs -----------------------------------------------------------------------
@@ -281,8 +326,13 @@ def _run_sum(values: pl.Series, run_start: np.ndarray) -> pl.Series:
     """Exact running sum within runs of a decimal series: the global running sum minus its value before
     the run (decimals are exact integers underneath, so nothing cancels)."""
     v = values.fill_null(0)
+    is_start = run_start == np.arange(len(run_start))
+    if is_start.all():
+        return v  # every run is one row
     total = v.cum_sum()
-    return total - (total - v).gather(run_start)
+    starts = np.flatnonzero(is_start)
+    before = total.gather(starts) - v.gather(starts)  # per run: the global sum before it
+    return total - before.gather(np.cumsum(is_start) - 1)
 
 
 def _linear_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
