@@ -2,16 +2,20 @@
 
 Run by hand (not a test):
 
-    .venv/bin/python bench/reconstruct.py --scale medium --work /tmp/liqf-bench [--skip-baseline]
+    .venv/bin/python bench/reconstruct.py --scale medium --work /tmp/liqf-bench [--skip-baseline] [--check]
 
 1. Simulates a scenario at ``--scale`` (reused when ``--work`` already holds one) and ingests it into a lake.
 2. In a fresh subprocess (so peak RSS is its own): loads the lake inputs and runs
-   ``build_steps_and_pools``; reports wall time (load and reconstruction) and peak RSS.
-3. In another fresh subprocess: the baseline, a per-event Python loop with dicts that replays the same
-   fills (size, entry, wallet) and, at every ADL step, scans the coin's open positions and computes the
-   same features (account value over all the candidate's positions at mark). Same inputs, same marks;
-   both put the fills in replay order inside the timing and both stop at the last ADL block.
-4. Prints one JSON line with both and the speed ratio; ``--check`` also compares pools with truth.json.
+   ``build_steps_and_pools``; reports wall time (load and reconstruction) and peak RSS, and saves its
+   tables for step 3.
+3. In another fresh subprocess: the baseline (``bench/replay_baseline.py``), a per-event Python loop with
+   dicts that does the same job and returns the same two tables; the run reports whether they agree
+   with the product's (every column, floats to 1e-9 relative). Same inputs; both put the fills in replay
+   order inside the timing and both stop at the last ADL block.
+4. In a third: the "lean" loop below, a minimal per-event replay: sizes, entries and wallets
+   in floats and, at each step, the account value of each candidate, but no re-anchoring on startPosition,
+   no other feature, no outcome and no output rows.
+5. Prints the results and both speed ratios; ``--check`` also compares the product's pools with truth.json.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 
@@ -67,6 +71,8 @@ def child_vectorised(work: Path, check: bool) -> dict:
     t1 = time.perf_counter()
     steps, pools = build_steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT)
     t2 = time.perf_counter()
+    steps.write_parquet(work / "product_steps.parquet")
+    pools.write_parquet(work / "product_pools.parquet")
     out = {"load_s": round(t1 - t0, 2), "reconstruct_s": round(t2 - t1, 2), "steps": steps.height,
            "pool_rows": pools.height, "fills": i["fills"].height, "peak_rss_mb": round(_peak_rss_mb())}
     if check:
@@ -78,7 +84,25 @@ def child_vectorised(work: Path, check: bool) -> dict:
 
 
 def child_baseline(work: Path) -> dict:
-    """Per-event replay with dicts (the straightforward implementation), same inputs and features."""
+    """The straightforward per-event replay of ``replay_baseline``: same job, same tables."""
+    import polars as pl
+    from replay_baseline import compare, steps_and_pools
+
+    from pipelines.analysis.reconstruct import load_inputs
+    from pipelines.lake import Lake
+
+    i = load_inputs(Lake(work / "lake"))
+    t0 = time.perf_counter()
+    steps, pools = steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT)
+    t1 = time.perf_counter()
+    differ = {**{f"steps.{k}": v for k, v in compare(pl.read_parquet(work / "product_steps.parquet"), steps).items()},
+              **{f"pools.{k}": v for k, v in compare(pl.read_parquet(work / "product_pools.parquet"), pools).items()}}
+    return {"baseline_s": round(t1 - t0, 2), "pool_rows": pools.height, "same_tables_as_product": not differ,
+            "differing_rows": differ, "peak_rss_mb": round(_peak_rss_mb())}
+
+
+def child_lean(work: Path) -> dict:
+    """Lean per-event loop: sizes, entries, wallets and each candidate's account value; nothing else."""
     import polars as pl
 
     from forensics.reconstruct.marks import mark_observations
@@ -170,18 +194,22 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/liqf-bench-reconstruct"))
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--check", action="store_true")
-    ap.add_argument("--child", choices=["vectorised", "baseline"])
+    ap.add_argument("--child", choices=["vectorised", "baseline", "lean"])
     a = ap.parse_args()
     if a.child:
-        out = child_vectorised(a.work, a.check) if a.child == "vectorised" else child_baseline(a.work)
-        print(json.dumps(out))
+        children = {"vectorised": lambda: child_vectorised(a.work, a.check), "baseline": lambda: child_baseline(a.work),
+                    "lean": lambda: child_lean(a.work)}
+        print(json.dumps(children[a.child]()))
         return
     a.work.mkdir(parents=True, exist_ok=True)
     info = prepare(a.work, a.scale, a.seed)
     res = {"scale": a.scale, **info, "vectorised": _child("vectorised", a.work, a.check)}
     if not a.skip_baseline:
+        took = max(res["vectorised"]["reconstruct_s"], 1e-9)
         res["baseline"] = _child("baseline", a.work, False)
-        res["speedup"] = round(res["baseline"]["baseline_s"] / max(res["vectorised"]["reconstruct_s"], 1e-9), 1)
+        res["speedup"] = round(res["baseline"]["baseline_s"] / took, 1)
+        res["lean"] = _child("lean", a.work, False)
+        res["speedup_vs_lean"] = round(res["lean"]["baseline_s"] / took, 1)
     print(json.dumps(res, indent=1))
 
 
