@@ -34,7 +34,7 @@ test: setup check-defs
 # make bench BENCH_SCALE=full: the issue's scale (simulating and ingesting it takes about 6 minutes)
 BENCH_SCALE ?= medium
 bench: setup
-	$(VENV)/bin/python bench/ingest_node_fills.py
+	$(VENV)/bin/python bench/ingest_node_fills.py --parsers
 	$(VENV)/bin/python bench/reconstruct.py --scale $(BENCH_SCALE) --work /tmp/liqf-bench-$(BENCH_SCALE) --check
 	$(VENV)/bin/python bench/inference.py --work /tmp/liqf-bench-$(BENCH_SCALE)
 

@@ -4,6 +4,10 @@ Run by hand (not a test):  .venv/bin/python bench/ingest_node_fills.py [--fills 
 
 Reports fills/second of the full ingest (normalize, validate, de-duplicate, write Parquet), peak RSS
 of the ingest process, and the ratio to a bare ``orjson.loads`` of the same decompressed lines.
+``--parsers`` also times JSON-to-columns parsers alone on the same lines, one thread each, with no
+validation or writes: DuckDB's JSON transform as the ingest uses it (block, then each fill) and polars'
+NDJSON reader (which reads each ``[user, fill]`` pair as strings, re-serializing the fill) followed by
+``str.json_decode`` of the fills. They bound what any ingest built on them can reach.
 Each measurement runs in a fresh subprocess so peak RSS is its own. Wall-clock rates suffer when other
 jobs share the cores, so each run also reports its CPU seconds (user + system) and fills per CPU second.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -63,7 +68,12 @@ def generate(path: Path, n_fills: int, seed: int = 1) -> None:
 
 
 def _child(mode: str, path: str, lake: str, threads: int) -> None:
+    # every mode imports the same modules before its clock starts: imports are not part of any rate
     import orjson
+    import polars  # noqa: F401
+
+    from pipelines.ingest import hyperliquid_files
+    from pipelines.lake import Lake
 
     start = time.perf_counter()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -73,12 +83,11 @@ def _child(mode: str, path: str, lake: str, threads: int) -> None:
         with lz4.frame.open(path, "rb") as fh:
             for line in fh:
                 n += len(orjson.loads(line)["events"])
+    elif mode == "duckdb_parse":
+        n = _duckdb_parse(Path(path))
+    elif mode == "polars_parse":
+        n = _polars_parse(Path(path))
     else:
-        import duckdb
-
-        from pipelines.ingest import hyperliquid_files
-        from pipelines.lake import Lake
-
         orig = hyperliquid_files._ingest_con
 
         def con_with_threads(tmp):
@@ -90,7 +99,6 @@ def _child(mode: str, path: str, lake: str, threads: int) -> None:
         report = hyperliquid_files.ingest_node_fills(Lake(Path(lake)), Path(path))
         n = report.records_written
         assert report.quarantined == 0
-        del duckdb
     elapsed = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - cpu_start
@@ -98,10 +106,44 @@ def _child(mode: str, path: str, lake: str, threads: int) -> None:
     print(json.dumps({"mode": mode, "fills": n, "seconds": elapsed, "cpu_seconds": cpu, "peak_rss_mb": rss_mb}))
 
 
+def _duckdb_parse(path: Path) -> int:
+    import duckdb
+
+    from forensics.formats.hyperliquid import _BLOCK_STRUCT, _FILL_STRUCT
+    from pipelines.ingest.streams import StreamState, iter_line_batches
+
+    con = duckdb.connect(config={"threads": 1})
+    n = 0
+    for batch in iter_line_batches(path, StreamState()):
+        con.register("hl_lines", batch.lines)
+        n += con.execute(
+            f"SELECT ev[1] AS user, json_transform(ev[2], '{_FILL_STRUCT}') AS f FROM "
+            f"(SELECT unnest(json_transform(line, '{_BLOCK_STRUCT}').events) AS ev FROM hl_lines)"
+        ).fetch_arrow_table().num_rows
+        con.unregister("hl_lines")
+    return n
+
+
+def _polars_parse(path: Path) -> int:
+    import io
+
+    import polars as pl
+
+    fill = pl.Struct({k: pl.Int64 if k in ("time", "oid", "tid") else pl.Boolean if k == "crossed" else pl.Utf8
+                      for k in ("coin", "px", "sz", "side", "time", "startPosition", "dir", "closedPnl", "hash", "oid",
+                                "crossed", "fee", "tid", "feeToken")})
+    blocks = pl.read_ndjson(io.BytesIO(lz4.frame.decompress(path.read_bytes())),
+                            schema={"block_number": pl.Int64, "events": pl.List(pl.List(pl.Utf8))})
+    events = blocks.explode("events").select(pl.col("events").list.get(0).alias("user"),
+                                             pl.col("events").list.get(1).str.json_decode(fill).alias("f"))
+    return events.height
+
+
 def run(mode: str, path: Path, lake: Path, threads: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(path), str(lake), str(threads)],
         capture_output=True, text=True, check=True,
+        env={**os.environ, "POLARS_MAX_THREADS": str(threads)},  # polars reads its pool size at import
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -110,6 +152,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fills", type=int, default=3_000_000)
     ap.add_argument("--threads", type=int, default=1, help="DuckDB threads for the ingest (1 = one core)")
+    ap.add_argument("--parsers", action="store_true", help="also time the JSON-to-columns parsers alone")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -122,8 +165,9 @@ def main() -> None:
         print(f"generated {args.fills:,} fills in {time.perf_counter() - t:.1f}s ({path.stat().st_size / 1e6:.0f} MB lz4)")
         parse = run("parse", path, Path(tmp) / "lake", args.threads)
         ingest = run("ingest", path, Path(tmp) / "lake", args.threads)
+        parsers = [run(m, path, Path(tmp) / "lake", 1) for m in ("duckdb_parse", "polars_parse")] if args.parsers else []
     rate = ingest["fills"] / ingest["seconds"]
-    print(json.dumps({"parse": parse, "ingest": ingest}, indent=1))
+    print(json.dumps({"parse": parse, "ingest": ingest, "parsers": parsers}, indent=1))
     print(
         f"ingest: {rate:,.0f} fills/s with {args.threads} DuckDB thread(s); bare orjson parse "
         f"{parse['fills'] / parse['seconds']:,.0f} fills/s; ratio {ingest['seconds'] / parse['seconds']:.2f}x; "
@@ -134,6 +178,8 @@ def main() -> None:
         f"per CPU second: ingest {cpu_rate:,.0f} fills; bare parse {parse['fills'] / parse['cpu_seconds']:,.0f} "
         f"fills; ratio {ingest['cpu_seconds'] / parse['cpu_seconds']:.2f}x"
     )
+    for p in parsers:
+        print(f"{p['mode']}: {p['fills'] / p['cpu_seconds']:,.0f} fills per CPU second (parse only, no checks or writes)")
 
 
 if __name__ == "__main__":
