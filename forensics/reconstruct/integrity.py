@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from .replay import order_fills
+from .arrays import rows_of
+from .replay import DEC, after_snapshot, order_fills
 
 CONTRADICTED = "state_contradicted"
 LOST_LEG = "state_unconfirmed_lost_leg"
 #: fills are two-sided by construction when at least this share of tids carries both legs
 TWO_SIDED_MIN_SHARE = 0.9
-
-
-DEC = pl.Decimal(38, 10)
 
 
 def ordered_fills(fills: pl.DataFrame) -> pl.DataFrame:
@@ -99,11 +97,11 @@ def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: p
     f = ordered_fills(fills)
     snap_pos, snap_users = _snapshot_sizes(positions, accounts, f["evt_ms"].min())
     # the replay's fill set: fills at or after the owner's snapshot (every fill for users without one)
-    f = f.join(snap_users, on="user", how="left").filter(
-        pl.col("snap_ms").is_null() | (pl.col("evt_ms") >= pl.col("snap_ms")))
+    f = after_snapshot(f, snap_users)
     key = ["user", "coin"]
     g = f.select("user", "coin", "ord", "sp", "d",
-                 pl.col("snap_ms").is_not_null().alias("snapped")).sort("ord")  # per-(user, coin) windows below follow ord
+                 pl.Series("snapped", rows_of(snap_users["user"], f["user"]) >= 0)
+                 ).sort("ord")  # per-(user, coin) windows below follow ord
     g = g.join(snap_pos, on=key, how="left").with_columns(
         pl.col("ord").shift(1).over(key).fill_null(-1).alias("prev_ord"),
         (pl.col("sp") + pl.col("d")).shift(1).over(key).alias("prev_after"),

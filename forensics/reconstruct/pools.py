@@ -23,7 +23,8 @@ import polars as pl
 from forensics.schema import ADL_POOLS, ADL_STEPS
 
 from .marks import mark_observations, marks_at
-from .replay import _codes, _gather_or_null, _position_in, _stable_argsort, build_state
+from .arrays import codes, gather_or_null, position_in, run_firsts, stable_argsort
+from .replay import build_state
 
 
 def _lazy_df(df: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
@@ -117,13 +118,13 @@ def _interval_join(steps: pl.DataFrame, ev: pl.DataFrame) -> tuple[np.ndarray, n
     """(step_id, event row) where the event's position state ``[ord, next_ord)`` holds just before the step
     (``ord < K <= next_ord``) on the step's ADL side: one ``searchsorted`` over the steps sorted by
     (coin, side, K), each state's steps being a contiguous slice of them."""
-    st_group = _codes(steps["coin"]) * 2 + (steps["adl_side"] == "long").to_numpy()
+    st_group = codes(steps["coin"]) * 2 + (steps["adl_side"] == "long").to_numpy()
     st_key = _sort_key(st_group, steps["K"].to_numpy())
     by_key = np.argsort(st_key, kind="stable")
     st_key, st_id = st_key[by_key], steps["step_id"].to_numpy()[by_key]
     size = ev["size"].to_numpy()
     rows = np.flatnonzero(size != 0)
-    group = _codes(ev["coin"])[rows] * 2 + (size[rows] > 0)
+    group = codes(ev["coin"])[rows] * 2 + (size[rows] > 0)
     # next_ord is BIG_ORD for a pair's last state: beyond every K
     last = np.minimum(ev["next_ord"].to_numpy()[rows], 2**31)
     lo = np.searchsorted(st_key, _sort_key(group, ev["ord"].to_numpy()[rows]), side="right")
@@ -141,7 +142,7 @@ def _ranges(n: np.ndarray) -> np.ndarray:
 def _by_step_and_name(step_id: np.ndarray, user: pl.Series) -> np.ndarray:
     """Row order by (step_id, user name), the names compared as text (as a categorical sort does) by
     ranking the distinct names only. (step_id, user) must be unique."""
-    uniq, first_row, inverse = np.unique(_codes(user), return_index=True, return_inverse=True)
+    uniq, first_row, inverse = np.unique(codes(user), return_index=True, return_inverse=True)
     rank = np.empty(len(uniq), dtype=np.int64)
     rank[user.gather(first_row).cast(pl.Utf8).arg_sort().to_numpy()] = np.arange(len(uniq))
     return np.argsort(step_id * len(uniq) + rank[inverse])
@@ -157,7 +158,7 @@ def _holdings(ev: pl.DataFrame, pool_user: np.ndarray, K: np.ndarray,
     user's candidates in K order (``by_user``: by user code, then K), which makes the searched keys ascending:
     searchsorted then walks the events once instead of jumping around them."""
     pair_id = ev["pair_id"].to_numpy()
-    pair_user = _codes(ev["user"])[np.flatnonzero(np.diff(pair_id, prepend=-1) != 0)]
+    pair_user = codes(ev["user"])[np.flatnonzero(run_firsts(pair_id))]
     rows_per_user = np.bincount(pool_user, minlength=int(pair_user.max(initial=0)) + 1)
     first_of_user = np.cumsum(rows_per_user) - rows_per_user
     n = rows_per_user[pair_user]
@@ -172,7 +173,7 @@ def _step_coin_marks(step_id: np.ndarray, ev_row: np.ndarray, ev: pl.DataFrame, 
                      max_mark_age_ms: int | None) -> tuple[pl.DataFrame, np.ndarray]:
     """Marks at each distinct (step, coin of the event row) of the given rows: (``marks_at`` rows, one per
     distinct (step, coin), and each given row's index in them)."""
-    coin_code = _codes(ev["coin"])
+    coin_code = codes(ev["coin"])
     key = step_id * (int(coin_code.max(initial=0)) + 1) + coin_code[ev_row]
     mark_of = pl.Series(key).rank("dense").cast(pl.Int64).to_numpy() - 1  # distinct keys, ascending
     one = np.zeros(int(mark_of.max(initial=-1)) + 1, dtype=np.int64)
@@ -248,8 +249,8 @@ def build_steps_and_pools(
         pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"))
 
     # --- every position each candidate holds, as of the step ---------------------------------------------
-    pool_user, K = _codes(pool["user"]), pool["K"].to_numpy()
-    by_user = _stable_argsort((pool_user << 32) | K)
+    pool_user, K = codes(pool["user"]), pool["K"].to_numpy()
+    by_user = stable_argsort((pool_user << 32) | K)
     cand, at = _holdings(ev, pool_user, K, by_user)
     h_size = ev["size"].to_numpy()[at]
     nonzero = np.flatnonzero(h_size != 0)
@@ -262,7 +263,7 @@ def build_steps_and_pools(
     pool_mark = mark_of[len(nonzero):]
     held = pl.DataFrame({"_p": cand, "h_size": h_size}).with_columns(
         ev["entry"].gather(at).alias("h_entry"), ev["iso_wallet"].gather(at).alias("h_iso"),
-        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), _gather_or_null(mk["mark"], held_mark).alias("mark"))
+        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), gather_or_null(mk["mark"], held_mark).alias("mark"))
     held = held.with_columns(
         pl.when(pl.col("h_size").fill_null(0.0) != 0)
         .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"))
@@ -272,15 +273,15 @@ def build_steps_and_pools(
         pl.col("h_iso").filter(pl.col("h_isolated")).sum().alias("iso_wallets"),
         pl.col("h_upnl").filter(~pl.col("h_isolated")).is_nan().any().alias("upnl_unknown"),
     )
-    acct_row = _position_in(acct["_p"].to_numpy(), np.arange(pool.height))
+    acct_row = position_in(acct["_p"].to_numpy(), np.arange(pool.height))
     # wallets are grouped by user in user-code order too; user_code is the group's rank
     w_code = wallets["user_code"].to_numpy()
-    user_code = _position_in(_codes(wallets["user"])[np.flatnonzero(np.diff(w_code, prepend=-1) != 0)], pool_user)
+    user_code = position_in(codes(wallets["user"])[np.flatnonzero(run_firsts(w_code))], pool_user)
     w_at = np.empty(pool.height, dtype=np.int64)  # looked up in (user, K) order: ascending keys again
     w_at[by_user] = _latest_before(_sort_key(w_code, wallets["ord"].to_numpy()), user_code[by_user], K[by_user])
     pool = pool.with_columns(
-        _gather_or_null(wallets["wallet"], w_at).alias("wallet"),
-        *[_gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown")],
+        gather_or_null(wallets["wallet"], w_at).alias("wallet"),
+        *[gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown")],
         mk["mark"].gather(pool_mark).alias("mark_px"), mk["mark_source"].gather(pool_mark).alias("m_src"))
     pool = pool.join(_coin_meta(asset_ctxs, state["snapshot_positions"]), on="coin", how="left", maintain_order="left")
 

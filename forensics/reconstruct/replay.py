@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from .arrays import codes, gather_or_null, last_index, rows_of, run_firsts, run_starts, run_sum, stable_argsort
+
 DEC = pl.Decimal(38, 10)
 BIG_ORD = 2**62
 
@@ -83,7 +85,7 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def _snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
+def snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
                      start_ms: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(positions: user, coin, snap_ms, szi, entry, mode, lev, max_lev, iso_wallet0),
     (accounts: user, snap_ms, wallet0). Per user, the latest snapshot taken at or before ``start_ms``
@@ -149,16 +151,16 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
     * ``snapshot_positions``, ``snapshot_accounts``.
     """
     f = order_fills(fills)
-    pos, acc = _snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
-    f = _after_snapshot(f, acc)
+    pos, acc = snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
+    f = after_snapshot(f, acc)
     ev = _events(f, pos, acc)
     return {"fills": f, "events": _positions(ev), "wallets": _wallets(f, acc), "snapshot_positions": pos,
             "snapshot_accounts": acc}
 
 
-def _after_snapshot(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
+def after_snapshot(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
     """The fills at or after their user's snapshot (users without a snapshot: every fill)."""
-    snap_ms = _gather_or_null(acc["snap_ms"], _rows_of(acc["user"], f["user"]))
+    snap_ms = gather_or_null(acc["snap_ms"], rows_of(acc["user"], f["user"]))
     keep = (snap_ms.is_null() | (f["evt_ms"] >= snap_ms)).fill_null(False)
     return f if keep.all() else f.filter(keep)
 
@@ -170,7 +172,7 @@ def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFra
     """Snapshot positions, anchors and fills as one event list sorted by (user, coin, ord), each event with
     its (user, coin)'s snapshot ``mode``, ``lev`` and ``iso_wallet0`` (one snapshot row per pair)."""
     # anchors for users without any snapshot: first fill's startPosition per (user, coin)
-    anchors = (f.filter(pl.Series(_rows_of(acc["user"], f["user"]) < 0))
+    anchors = (f.filter(pl.Series(rows_of(acc["user"], f["user"]) < 0))
                .group_by("user", "coin").agg(pl.col("start_position").sort_by("ord").first().alias("d"))
                .filter(pl.col("d").is_not_null() & (pl.col("d") != 0)))
     fe = f.select("user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash",
@@ -185,50 +187,19 @@ def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFra
                    rechunk=True)
     kind = np.repeat(np.arange(3, dtype=np.int64), [se.height, ae.height, fe.height])
     # group by (user, coin) with a stable sort on their codes: openings (ord -1) come first, fills in order
-    user, coin = _codes(ev["user"]).astype(np.uint64), _codes(ev["coin"]).astype(np.uint64)
+    user, coin = codes(ev["user"]).astype(np.uint64), codes(ev["coin"]).astype(np.uint64)
     pair = user * np.uint64(coin.max(initial=0) + 1) + coin
-    order = _stable_argsort(pair)
+    order = stable_argsort(pair)
     pair = pair[order]
-    run_first = np.ones(len(pair), dtype=bool)
-    run_first[1:] = pair[1:] != pair[:-1]
+    run_first = run_firsts(pair)
     # the pair's snapshot row, when there is one, opens its run: its settings hold for the whole run
-    opener = order[_run_starts(run_first)]
+    opener = order[run_starts(run_first)]
     snap_row = np.where(opener < se.height, opener, -1)
     return ev[order].with_columns(
         pl.Series("kind", KIND.categories).cast(KIND).gather(kind[order]),
         pl.Series("pair", pair.astype(np.int64)),
-        *[_gather_or_null(pos[c], snap_row) for c in ("mode", "lev", "iso_wallet0")],
+        *[gather_or_null(pos[c], snap_row) for c in ("mode", "lev", "iso_wallet0")],
     )
-
-
-def _codes(s: pl.Series) -> np.ndarray:
-    """Integer codes of a string column (the process-wide categorical codes)."""
-    return s.cast(pl.Categorical).to_physical().cast(pl.Int64).to_numpy()
-
-
-def _rows_of(keys: pl.Series, query: pl.Series) -> np.ndarray:
-    """Per ``query`` name, the row of ``keys`` (unique names) holding it, -1 if none: a table indexed by the
-    categorical codes instead of a hash join."""
-    return _position_in(_codes(keys), _codes(query))
-
-
-def _position_in(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Per query, the index of the equal value in ``keys`` (unique, non-negative, small: codes), -1 if none."""
-    table = np.full(max(keys.max(initial=-1), query.max(initial=-1)) + 1, -1, dtype=np.int64)
-    table[keys] = np.arange(len(keys))
-    return table[query]
-
-
-def _gather_or_null(values: pl.Series, rows: np.ndarray) -> pl.Series:
-    """``values[rows]``, NULL where ``rows`` is -1."""
-    idx = pl.select(pl.when(pl.Series(rows >= 0)).then(pl.Series(rows, dtype=pl.Int64))).to_series()
-    return values.gather(idx)
-
-
-def _stable_argsort(keys: np.ndarray) -> np.ndarray:
-    """``np.argsort(keys, kind="stable")``, a few times faster (polars radix-sorts integers)."""
-    order = pl.DataFrame({"k": keys}).select(pl.arg_sort_by("k", maintain_order=True)).to_series()
-    return order.cast(pl.Int64).to_numpy()
 
 
 def _positions(ev: pl.DataFrame) -> pl.DataFrame:
@@ -236,17 +207,16 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
     (no per-group hashing): exact decimals for sizes and cash, a linear scan for the entry price."""
     n = ev.height
     pair = ev["pair"].to_numpy()
-    first = np.ones(n, dtype=bool)
-    first[1:] = pair[1:] != pair[:-1]
+    first = run_firsts(pair)
     pair_id = np.cumsum(first) - 1
-    gs = _run_starts(first)
+    gs = run_starts(first)
     # Every fill reports its owner's position before it (startPosition): the replay re-anchors on it, so a
     # missing fill (or a stale snapshot) shifts positions only until the owner's next reported fill. The size
     # is a running sum of d restarted at each reported startPosition (which joins the sum) and at each pair.
     d = ev["d"]
     sp = ev["sp"]
     has_sp = sp.is_not_null().to_numpy()
-    size_dec = _run_sum(d + sp.fill_null(0), _run_starts(first | has_sp)).cast(DEC)
+    size_dec = run_sum(d + sp.fill_null(0), run_starts(first | has_sp)).cast(DEC)
     sa = size_dec.cast(pl.Float64).to_numpy()
     sb = (size_dec - d).cast(pl.Float64).to_numpy()
     d_f = d.cast(pl.Float64).to_numpy()
@@ -261,8 +231,8 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
     a[first] = 0.0
     entry = _linear_scan(a, b)
     seg_first = first | is_start
-    ss = _run_starts(seg_first)
-    priced = _last_index(is_start | is_inc) >= ss
+    ss = run_starts(seg_first)
+    priced = last_index(is_start | is_inc) >= ss
     open_ = sa != 0
     entry_valid = open_ & priced
     starts_here = is_start[ss] & open_
@@ -270,7 +240,7 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
     isolated = (ev["mode"] == "isolated").fill_null(False).to_numpy()
     iso_rows = np.flatnonzero(isolated)
     iso_wallet = (ev["iso_wallet0"].gather(iso_rows).fill_null(0.0)
-                  + _run_sum(ev["cash"].gather(iso_rows), _run_starts(first[iso_rows])).cast(pl.Float64))
+                  + run_sum(ev["cash"].gather(iso_rows), run_starts(first[iso_rows])).cast(pl.Float64))
     next_ord = np.full(n, BIG_ORD, dtype=np.int64)
     ords = ev["ord"].to_numpy()
     nxt = np.flatnonzero(~first[1:])
@@ -282,9 +252,9 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.Series(entry_valid)).then(pl.Series(entry)).otherwise(None).alias("entry"),
         pl.when(pl.Series(starts_here)).then(pl.col("time_ms").gather(ss)).otherwise(None).alias("seg_start_ms"),
         pl.when(pl.Series(starts_here)).then(pl.col("blk").gather(ss)).otherwise(None).alias("seg_start_blk"),
-        _run_sum(ev["closed_pnl"], gs).cast(pl.Float64).alias("realized"),
+        run_sum(ev["closed_pnl"], gs).cast(pl.Float64).alias("realized"),
         pl.col("mode").fill_null("cross"), "lev",
-        _gather_or_null(iso_wallet, np.where(isolated, np.cumsum(isolated) - 1, -1)).alias("iso_wallet"),
+        gather_or_null(iso_wallet, np.where(isolated, np.cumsum(isolated) - 1, -1)).alias("iso_wallet"),
         pl.Series("is_start", is_start),
     )
 
@@ -293,46 +263,20 @@ def _wallets(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
     """Per user event: snapshot wallet + running (closedPnl - fee); NULL for users without a snapshot.
     Rows: each user's snapshot (ord -1) then fills in order, users by categorical code."""
     user = pl.concat([acc["user"], f["user"]], rechunk=True)
-    u = _codes(user)
-    order = _stable_argsort(u)
+    u = codes(user)
+    order = stable_argsort(u)
     u = u[order]
-    first = np.ones(len(u), dtype=bool)
-    first[1:] = u[1:] != u[:-1]
-    gs = _run_starts(first)
+    first = run_firsts(u)
+    gs = run_starts(first)
     cash = pl.concat([pl.zeros(acc.height, DEC, eager=True), f["cash"]], rechunk=True).gather(order)
     # the user's snapshot row, when there is one, opens its run
     opener = order[gs]
-    wallet0 = _gather_or_null(acc["wallet0"], np.where(opener < acc.height, opener, -1))
+    wallet0 = gather_or_null(acc["wallet0"], np.where(opener < acc.height, opener, -1))
     ords = np.concatenate([np.full(acc.height, -1, dtype=np.int64), f["ord"].to_numpy()])[order]
     return pl.DataFrame({
-        "user": user.gather(order), "ord": ords, "wallet": wallet0 + _run_sum(cash, gs).cast(pl.Float64),
+        "user": user.gather(order), "ord": ords, "wallet": wallet0 + run_sum(cash, gs).cast(pl.Float64),
         "user_code": np.cumsum(first) - 1,  # dense, for sorted-key lookups
     })
-
-
-# --- running sums over sorted runs -----------------------------------------------------------------------
-
-def _run_starts(first: np.ndarray) -> np.ndarray:
-    """Rows sorted into runs (``first`` marks each run's first row): the index of each row's run start."""
-    return np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
-
-
-def _last_index(mask: np.ndarray) -> np.ndarray:
-    """Index of the latest row at or before each row where ``mask`` holds (-1 if none)."""
-    return np.maximum.accumulate(np.where(mask, np.arange(len(mask)), -1))
-
-
-def _run_sum(values: pl.Series, run_start: np.ndarray) -> pl.Series:
-    """Exact running sum within runs of a decimal series: the global running sum minus its value before
-    the run (decimals are exact integers underneath, so nothing cancels)."""
-    v = values.fill_null(0)
-    is_start = run_start == np.arange(len(run_start))
-    if is_start.all():
-        return v  # every run is one row
-    total = v.cum_sum()
-    starts = np.flatnonzero(is_start)
-    before = total.gather(starts) - v.gather(starts)  # per run: the global sum before it
-    return total - before.gather(np.cumsum(is_start) - 1)
 
 
 def _linear_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
