@@ -10,6 +10,7 @@ from forensics.audit import audit, complete_steps, split_uncertain
 from forensics.inference import conditional_logit, rule_changes
 from forensics.reconstruct import integrity
 from forensics.schema import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
+from pipelines.analysis import reconstruct
 from pipelines.lake import Lake, source_key
 
 
@@ -36,6 +37,15 @@ def load_pools(lake: Lake, venue: str, since_ms: int | None, until_ms: int | Non
     return steps, pools
 
 
+def annotate_integrity(lake: Lake, venue: str, pools: pl.DataFrame, steps: pl.DataFrame
+                       ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """(``pools`` with ``state_note``/``state_detail``, the notes, their summary): the integrity check of
+    :mod:`forensics.reconstruct.integrity` on the venue's normalized inputs."""
+    inputs = reconstruct.load_inputs(lake, venue)
+    notes, summary = integrity.state_notes(inputs["fills"], inputs["positions"], inputs["accounts"], pools, steps)
+    return integrity.annotate(pools, notes), notes, summary
+
+
 def run(
     lake: Lake,
     *,
@@ -53,19 +63,12 @@ def run(
     except MissingPools:
         if not reconstruct_if_missing:
             raise
-        from pipelines.analysis import reconstruct
-
         reconstruct.run(lake, venue=venue)
         steps, pools = load_pools(lake, venue, since_ms, until_ms)
     key = source_key("inference", venue)  # one current result per venue, like the reconstruction
     pools, incomplete_steps = complete_steps(pools, steps)
     # candidate states the data contradict or cannot confirm (lost fills): left out of the fit and the test
-    from pipelines.analysis import reconstruct
-
-    inputs = reconstruct.load_inputs(lake, venue)
-    notes, integrity_summary = integrity.state_notes(inputs["fills"], inputs["positions"], inputs["accounts"],
-                                                     pools, steps)
-    pools = integrity.annotate(pools, notes)
+    pools, notes, integrity_summary = annotate_integrity(lake, venue, pools, steps)
     result_audit = audit(pools, q=q, draws=draws, seed=seed)
     inference = result_audit.inference
     vouched, _ = split_uncertain(pools)

@@ -17,9 +17,9 @@ import polars as pl
 
 from forensics import simulate
 from forensics.audit import audit, complete_steps
-from forensics.reconstruct import integrity
 from forensics.validation import truth_pools
 from pipelines.analysis import reconstruct
+from pipelines.analysis.inference import annotate_integrity
 from pipelines.ingest import hyperliquid_files as files
 from pipelines.lake import Lake
 
@@ -47,9 +47,7 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str, dr
         pools = pl.read_parquet(list(lake.table_dir("adl_pools").rglob("*.parquet")))
         steps = pl.read_parquet(list(lake.table_dir("adl_steps").rglob("*.parquet")))
         pools, incomplete = complete_steps(pools, steps)
-        inputs = reconstruct.load_inputs(lake)
-        notes, integ = integrity.state_notes(inputs["fills"], inputs["positions"], inputs["accounts"], pools, steps)
-        pools = integrity.annotate(pools, notes)
+        pools, notes, integ = annotate_integrity(lake, "hyperliquid", pools, steps)
         result = audit(pools, draws=draws, seed=seed)
         truth = truth_pools(work / "scenario" / "truth.json")
         planted = set(truth.filter(pl.col("exempt"))["user"].unique())
