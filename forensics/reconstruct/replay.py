@@ -27,6 +27,7 @@ DEC = pl.Decimal(38, 10)
 BIG_ORD = 2**62
 
 KIND = pl.Enum(["snapshot", "anchor", "fill"])
+ZERO_HASH = "0x" + "0" * 64
 CODED = ("user", "coin", "side", "liquidated_user", "liquidation_method")
 
 
@@ -48,13 +49,16 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     the whole set replays by (time_ms, tid) and ``blk`` is the fill time. Returns the replay's columns
     only: user, coin, side, liquidated_user, liquidation_method (categorical codes), time_ms, evt_ms
     (block time, else fill time), block_number, event_index, tid, blk, ord, is_adl, sz, d (signed size),
-    start_position, closed_pnl, cash (closedPnl - fee) as exact decimals, px_f and liq_mark_f (floats).
+    start_position, closed_pnl, cash (closedPnl - fee) as exact decimals, px_f and liq_mark_f (floats),
+    adl_hash (the transaction hash of ADL legs and of the liquidated account's own legs, NULL for other
+    fills and for the zero hash).
     """
     lf = _lazy(fills)
     names = lf.collect_schema().names()
     for c, dt in (("block_number", pl.Int64), ("event_index", pl.Int64), ("liquidated_user", pl.Utf8),
                   ("liquidation_mark_px", DEC), ("start_position", DEC), ("is_adl", pl.Boolean),
-                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC), ("px", pl.Float64)):
+                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC), ("px", pl.Float64),
+                  ("hash", pl.Utf8)):
         if c not in names:
             lf = lf.with_columns(pl.lit(None, dtype=dt).alias(c))
     block_ms = (pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
@@ -65,6 +69,10 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("time_ms").cast(pl.Int64), block_ms.cast(pl.Int64).alias("evt_ms"),
         pl.col("block_number").cast(pl.Int64), pl.col("event_index").cast(pl.Int64), pl.col("tid").cast(pl.Int64),
         pl.col("is_adl").fill_null(False),
+        # the transaction of an ADL leg names its action; only ADL legs and the liquidated account's own
+        # legs keep it (a zero hash names nothing)
+        pl.when((pl.col("is_adl").fill_null(False) | (pl.col("user") == pl.col("liquidated_user")))
+                & (pl.col("hash") != ZERO_HASH)).then(pl.col("hash")).cast(pl.Categorical).alias("adl_hash"),
         pl.col("sz").cast(DEC),
         pl.col("start_position").cast(DEC),
         pl.col("closed_pnl").cast(DEC).fill_null(0),

@@ -29,11 +29,18 @@ UNUSED_FILL_COLUMNS = ("hash", "oid", "cloid", "local_time", "twap_id", "fee_tok
                        "time", "date", "source", "source_key", "fill_id")
 
 
+# the transaction hash names an ADL action (its winner legs and the liquidated account's counter legs);
+# other fills never need it
+ADL_HASH = 'CASE WHEN is_adl OR "user" = liquidated_user THEN "hash" END AS "hash"'
+
+
 def _read(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, venue: str, where: str = "",
-          params: dict | None = None, dedupe: str | None = None, exclude: tuple[str, ...] = ()) -> pl.DataFrame | None:
+          params: dict | None = None, dedupe: str | None = None, exclude: tuple[str, ...] = (),
+          extra: str = "") -> pl.DataFrame | None:
     if not lake.has_files(table):
         return None
     columns = "* EXCLUDE (" + ", ".join(f'"{c}"' for c in exclude) + ")" if exclude else "*"
+    columns += f", {extra}" if extra else ""
     rows = f"FROM read_parquet($glob, union_by_name = true, hive_partitioning = false) WHERE venue = $venue {where}"
     args = {"glob": lake.glob(table), "venue": venue, **(params or {})}
     sql = f"SELECT {columns} {rows}"
@@ -58,7 +65,8 @@ def load_inputs(lake: Lake, venue: str = "hyperliquid", until_ms: int | None = N
         if until_ms is not None:
             where, params = "AND time_ms <= $until", {"until": int(until_ms)}
         return {
-            "fills": _read(con, lake, "fills", venue, where, params, dedupe=_key("fills"), exclude=UNUSED_FILL_COLUMNS),
+            "fills": _read(con, lake, "fills", venue, where, params, dedupe=_key("fills"), exclude=UNUSED_FILL_COLUMNS,
+                           extra=ADL_HASH),
             # the same record can arrive twice (node snapshot and an API pull of the same state)
             "positions": _read(con, lake, "position_snapshots", venue, dedupe=_key("position_snapshots")),
             "accounts": _read(con, lake, "account_snapshots", venue, dedupe=_key("account_snapshots")),
