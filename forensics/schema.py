@@ -410,6 +410,8 @@ ADL_POOLS = Table(
         C("partial", "BOOLEAN", "Selected but only part of the position was closed.", False),
         C("skip_reason", "VARCHAR", "A legitimate reason visible in the data for not selecting it (NULL if none)."),
         C("lot_size", "DOUBLE", "The coin's size step 10^-szDecimals (NULL when the asset contexts do not say)."),
+        C("account_maintenance_margin_usd", "DOUBLE", "Maintenance margin of all the account's positions, USD "
+          "(Binance's margin ratio uses the account's, not the position's)."),
     ),
     key=("venue", "step_id", "user"),
     layer="analytics",

@@ -212,7 +212,7 @@ def analyze(
     until: Annotated[Optional[str], typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
     q: Annotated[float, typer.Option(help="False discovery rate for exemption flags.")] = 0.05,
     diagnostic_steps: Annotated[int, typer.Option(
-        help="ADL actions sampled for the fill-order diagnostics (Plackett-Luce, Kendall, NDCG); 0 = all.")] = 100,
+        help="ADL actions sampled for the fill-order diagnostics (Plackett-Luce, Kendall, NDCG); 0 = all.")] = 60,
     logit: Annotated[str, typer.Option(help="Conditional logit on log features: auto (when no documented rule "
                                        "fits), always or never.")] = "auto",
     logit_rows: Annotated[int, typer.Option(help="Candidate rows for the conditional logit.")] = 20_000,

@@ -23,7 +23,7 @@ from .rules import RULES, score_pools
 
 MAX_TEMPERATURE = 20.0
 # actions sampled for the fill-order diagnostics (whole actions, chosen independently of the outcomes)
-DIAGNOSTIC_STEPS = 100
+DIAGNOSTIC_STEPS = 60
 
 
 @dataclass

@@ -8,7 +8,8 @@ candidate is skipped independently with one probability ``skip_rate``, calibrate
 share of unflagged opportunities that were skipped (it absorbs mark noise, rounding and lost fills). The
 p-value of an account is the exact binomial tail P(X >= skips | opportunities, skip_rate);
 Benjamini-Hochberg q-values control the false discovery rate across the accounts tested; the skip rate
-is then re-estimated without the flagged accounts and the test repeated until the flags are stable.
+is first estimated without the accounts passed over in most of their opportunities (exempt accounts
+are what raises it), then re-estimated without the flagged accounts until the flags are stable.
 Accounts never above a cut are never tested, and one skip alone is never a flag (``MIN_SKIPS``): a
 single pass-over cannot be told from a one-off. A flag is a statistical anomaly with its evidence, not an
 accusation.
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from scipy import stats
+
+from .evidence import RuleEvidence
 
 MIN_SKIPS = 2
 MAX_ITERATIONS = 10
@@ -44,78 +47,101 @@ class ExemptionResult:
         return set(self.accounts.filter(pl.col("flagged"))["user"].to_list())
 
 
-def account_counts(ev: pl.DataFrame) -> pl.DataFrame:
-    """Per account: actions in a pool and selections (in actions); opportunities and skips in *episodes*.
+def account_counts(ev: RuleEvidence, rows: np.ndarray | None = None) -> pl.DataFrame:
+    """Per account: actions in a pool and selections (in actions); opportunities and skips in *episodes*,
+    in total and in the episodes where its account value is uncertain (``gap_*``: it lost a fill before).
+    ``rows``: a boolean mask of the candidate rows to count (a time window); default all.
 
-    An episode (``episode`` column; one per action when absent) is the set of actions that saw one state
-    of the book: one block and coin. A position the data got wrong, or a mark off by a tick, looks the same
-    to every action of the block, so those actions are one observation, not several: an episode is an
-    opportunity when the account was above the cut in any of its actions, and a skip when it was passed
-    over in every action where it was."""
-    episode = "episode" if "episode" in ev.columns else "step_id"
-    per = ev.group_by("user", episode).agg(
-        pl.len().alias("actions"),
-        pl.col("selected").sum().alias("selections"),
-        pl.col("opportunity").any().alias("opportunity"),
-        (pl.col("opportunity").any() & (pl.col("opportunity") & ~pl.col("skip")).sum().eq(0)).alias("skip"),
-    )
-    return per.group_by("user").agg(
-        pl.col("actions").sum().cast(pl.Int64).alias("eligible_steps"),
-        pl.col("opportunity").sum().cast(pl.Int64).alias("opportunities"),
-        pl.col("skip").sum().cast(pl.Int64).alias("skips"),
-        pl.col("selections").sum().cast(pl.Int64).alias("observed_selections"),
-    ).sort("user")
+    An episode (``episode`` column of the pools; one per action when absent) is the set of actions that saw
+    one state of the book: one block and coin. A position the data got wrong, or a mark off by a tick, looks
+    the same to every action of the block, so those actions are one observation, not several: an episode
+    is an opportunity when the account was above the cut in any of its actions, and a skip when it was
+    passed over in every action where it was."""
+    c = ev.cand
+    keep = np.ones(len(c.seg), dtype=bool) if rows is None else rows
+    groups, users = len(c.eu_user), len(c.users)
+    count = lambda x: np.bincount(c.eu, weights=(x & keep), minlength=groups)  # noqa: E731
+    actions = count(np.ones(len(c.seg), dtype=bool))
+    opp = count(ev.opportunity) > 0
+    skip = opp & (count(ev.opportunity & ~ev.skip) == 0)
+    gap = count(ev.opportunity & c.gap) > 0
+    per_user = lambda x: np.bincount(c.eu_user, weights=x, minlength=users).astype(np.int64)  # noqa: E731
+    out = pl.DataFrame({
+        "user": c.users, "eligible_steps": per_user(actions), "opportunities": per_user(opp), "skips": per_user(skip),
+        "gap_opportunities": per_user(opp & gap), "gap_skips": per_user(skip & gap),
+        "observed_selections": per_user(count(c.selected)),
+    })
+    return out if rows is None else out.filter(pl.col("eligible_steps") > 0)
 
 
-def _pvalues(opps: np.ndarray, skips: np.ndarray, rate: float) -> np.ndarray:
-    p = np.ones(len(opps))
-    tested = (opps > 0) & (skips > 0)
-    p[tested] = stats.binom.sf(skips[tested] - 1, opps[tested], rate)
-    return p
+def _tail(n_c: int, n_g: int, x: int, r_c: float, r_g: float) -> float:
+    """P(X_c + X_g >= x), X_c ~ Bin(n_c, r_c), X_g ~ Bin(n_g, r_g), exactly."""
+    if n_g == 0:
+        return float(stats.binom.sf(x - 1, n_c, r_c))
+    pmf = np.convolve(stats.binom.pmf(np.arange(n_c + 1), n_c, r_c), stats.binom.pmf(np.arange(n_g + 1), n_g, r_g))
+    return float(min(1.0, pmf[x:].sum()))
+
+
+def _rate(skips: np.ndarray, opps: np.ndarray) -> float:
+    # +0.5 / +1: a rate is never exactly 0 (no data prove the venue never errs)
+    return float((skips.sum() + 0.5) / (opps.sum() + 1.0))
 
 
 def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, float, list[dict]]:
-    """(counts with skip_rate-based p/q values and ``flagged``, the final skip rate, the iterations)."""
+    """(counts with p/q values and ``flagged``, the final skip rate of clean episodes, the iterations).
+
+    Two calibrated rates: episodes whose account value the data vouch for, and those after the account
+    lost a fill (at least the clean rate); an account's skips are tested against both, exactly."""
     opps = counts["opportunities"].to_numpy().astype(np.int64)
     skips = counts["skips"].to_numpy().astype(np.int64)
+    cols = counts.columns
+    g_opps = counts["gap_opportunities"].to_numpy().astype(np.int64) if "gap_opportunities" in cols else np.zeros_like(opps)
+    g_skips = counts["gap_skips"].to_numpy().astype(np.int64) if "gap_skips" in cols else np.zeros_like(skips)
+    c_opps, c_skips = opps - g_opps, skips - g_skips
     tested = opps > 0
     flagged = np.zeros(len(opps), dtype=bool)
+    # the first estimate leaves out the accounts passed over in most of their opportunities: exempt accounts
+    # are exactly what raises the skip rate, and where they are many a rate with them flags none of them
+    suspects = (skips >= MIN_SKIPS) & (2 * skips >= opps)
     history: list[dict] = []
-    rate = pv = qv = None
+    rate = gap_rate = 0.0
+    pv = qv = np.ones(len(opps))
     for it in range(MAX_ITERATIONS):
-        base = ~flagged
-        # +0.5 / +1: the rate is never exactly 0 (no data proves the venue never errs)
-        rate = (skips[base].sum() + 0.5) / (opps[base].sum() + 1.0)
-        pv = _pvalues(opps, skips, rate)
+        base = ~(flagged | suspects) if it == 0 else ~flagged
+        rate = _rate(c_skips[base], c_opps[base])
+        gap_rate = max(rate, _rate(g_skips[base], g_opps[base])) if g_opps[base].sum() else rate
+        pv = np.ones(len(opps))
+        plain = tested & (skips > 0) & (g_opps == 0)
+        pv[plain] = stats.binom.sf(skips[plain] - 1, opps[plain], rate)
+        for i in np.flatnonzero(tested & (skips > 0) & (g_opps > 0)):
+            pv[i] = _tail(int(c_opps[i]), int(g_opps[i]), int(skips[i]), rate, gap_rate)
         qv = np.ones(len(pv))
         if tested.any():
             qv[tested] = stats.false_discovery_control(pv[tested], method="bh")
         new = tested & (qv <= q) & (skips >= MIN_SKIPS)
-        history.append({"iteration": it, "skip_rate": float(rate), "tested": int(tested.sum()),
-                        "flagged": int(new.sum())})
-        if np.array_equal(new, flagged):
+        history.append({"iteration": it, "skip_rate": rate, "skip_rate_after_lost_fill": gap_rate,
+                        "tested": int(tested.sum()), "flagged": int(new.sum())})
+        if it > 0 and np.array_equal(new, flagged):
             break
         flagged = new
     out = counts.with_columns(
-        pl.Series("expected_skips", opps * rate, dtype=pl.Float64),
+        pl.Series("expected_skips", c_opps * rate + g_opps * gap_rate, dtype=pl.Float64),
         pl.Series("p_value", pv, dtype=pl.Float64),
         pl.Series("q_value", qv, dtype=pl.Float64),
         pl.Series("flagged", flagged),
         pl.Series("tested", tested),
     )
-    return out, float(rate), history
+    return out, rate, history
 
 
-def exemption_test(ev: pl.DataFrame, rule: str, *, q: float = 0.05) -> ExemptionResult:
-    """Test every account of the rule's evidence frame (:func:`forensics.audit.evidence.rule_evidence`)."""
-    accounts, rate, history = skip_test(account_counts(ev), q=q)
+def exemption_test(counts: pl.DataFrame, rule: str, *, q: float = 0.05) -> ExemptionResult:
+    """Test every account of ``counts`` (:func:`account_counts`); evidence is attached by the caller."""
+    accounts, rate, history = skip_test(counts, q=q)
     accounts = accounts.with_columns(
         # selections expected had the account been skipped only at the calibrated rate
         (pl.col("observed_selections") + pl.col("skips") - pl.col("expected_skips")).alias("expected_selections"),
     )
-    result = ExemptionResult(rule, rate, q, accounts.sort(["p_value", "user"]), iterations=history)
-    result.evidence = skip_evidence(ev, sorted(result.flagged_users))
-    return result
+    return ExemptionResult(rule, rate, q, accounts.sort(["p_value", "user"]), iterations=history)
 
 
 EVIDENCE_FIELDS = ("step_id", "coin", "rank", "score", "cut_rank", "cut_score", "cut_user", "pool_size",

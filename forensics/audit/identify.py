@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from .evidence import rule_evidence
-from .exemption import ExemptionResult, exemption_test
+import numpy as np
+
+from .evidence import Candidates, RuleEvidence, evidence_of
+from .exemption import ExemptionResult, account_counts, exemption_test, skip_evidence
 from .rules import RULES, Rule
 
 # a rule fits when residual skips and shape violations are at most this share of its opportunities ...
@@ -75,7 +77,7 @@ class Identification:
     steps: int
     pools: int
     results: dict[str, ExemptionResult] = field(default_factory=dict, repr=False)
-    evidence: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
+    evidence: dict[str, RuleEvidence] = field(default_factory=dict, repr=False)
 
     @property
     def margin_aic(self) -> int | None:  # the JSON key users already read; now a margin in cost
@@ -91,59 +93,60 @@ class Identification:
         return next(r for r in self.rules if r.name == name)
 
 
-def _rank_metrics(ev: pl.DataFrame) -> dict:
+def _rank_metrics(ev: RuleEvidence) -> dict:
     """Mean per-action violation rate (unselected-above-selected pairs), AUC and top-k precision."""
-    per = ev.sort(["step_id", "rank"]).with_columns(
-        (~pl.col("selected")).cast(pl.Int64).cum_sum().over("step_id").alias("unsel_above"))
-    by = per.group_by("step_id").agg(
-        n=pl.len(), k=pl.col("selected").sum(),
-        viol=pl.col("unsel_above").filter(pl.col("selected")).sum(),
-        topk=(pl.col("selected") & (pl.col("rank") <= pl.col("selected").sum())).sum(),
-    ).filter((pl.col("k") > 0) & (pl.col("k") < pl.col("n")))
-    if not by.height:
+    c = ev.cand
+    order = np.lexsort((ev.rank, c.seg))
+    sel_o = c.selected[order]
+    unsel_above = np.cumsum(~sel_o) - np.concatenate([[0], np.cumsum(~sel_o)])[c.starts][c.seg]
+    k = np.add.reduceat(sel_o.astype(np.int64), c.starts)
+    viol = np.add.reduceat(np.where(sel_o, unsel_above, 0), c.starts)
+    topk = np.add.reduceat((sel_o & (ev.rank[order] <= k[c.seg])).astype(np.int64), c.starts)
+    decided = (k > 0) & (k < c.n)
+    if not decided.any():
         return {}
-    by = by.with_columns(vr=pl.col("viol") / (pl.col("k") * (pl.col("n") - pl.col("k"))))
-    return {"violation_rate": float(by["vr"].mean()), "auc": 1.0 - float(by["vr"].mean()),
-            "top_k_precision": float((by["topk"] / by["k"]).mean())}
+    vr = viol[decided] / (k[decided] * (c.n[decided] - k[decided]))
+    return {"violation_rate": float(vr.mean()), "auc": 1.0 - float(vr.mean()),
+            "top_k_precision": float((topk[decided] / k[decided]).mean())}
 
 
-def score_rule(pools: pl.DataFrame, rule: Rule, *, q: float = 0.05) -> tuple[RuleFit, ExemptionResult, pl.DataFrame]:
-    ev = rule_evidence(pools, rule)
-    result = exemption_test(ev, rule.name, q=q)
+def _costs(ev: RuleEvidence, result: ExemptionResult) -> tuple[int, int, int]:
     acc = result.accounts
-    flagged = acc.filter(pl.col("flagged"))
-    unflagged = acc.filter(~pl.col("flagged"))
-    shape = int(ev["shape_violation"].sum())
-    residual = int(unflagged["skips"].sum())
-    opps = int(unflagged["opportunities"].sum())
+    flagged = int(acc["flagged"].sum())
+    return flagged, int(acc.filter(~pl.col("flagged"))["skips"].sum()), int(ev.shape.sum())
+
+
+def score_rule(cand: Candidates, rule: Rule, *, q: float = 0.05) -> tuple[RuleFit, ExemptionResult, RuleEvidence]:
+    ev = evidence_of(cand, rule)
+    result = exemption_test(account_counts(ev), rule.name, q=q)
+    acc = result.accounts
+    flagged, residual, shape = _costs(ev, result)
+    opps = int(acc.filter(~pl.col("flagged"))["opportunities"].sum())
     tested = int(acc["tested"].sum())
     fit = RuleFit(
         rule.name, rule.kind,
-        steps=int(ev.filter(pl.col("selected"))["step_id"].n_unique()),
+        steps=len(cand.n),
         opportunities=int(acc["opportunities"].sum()), skips=int(acc["skips"].sum()),
-        exemptions_needed=flagged.height, residual_skips=residual, shape_violations=shape,
-        cost=flagged.height + residual + shape,
+        exemptions_needed=flagged, residual_skips=residual, shape_violations=shape,
+        cost=flagged + residual + shape,
         residual_rate=(residual + shape) / opps if opps else None,
         skip_rate=result.skip_rate, tested_accounts=tested,
     )
     fit.fits = bool(fit.residual_rate is not None and fit.residual_rate <= FIT_MAX_RESIDUAL
-                    and flagged.height <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5)
+                    and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5)
     if rule.kind != "allocation":
         for k, v in _rank_metrics(ev).items():
             setattr(fit, k, v)
     else:
-        sel = ev.filter(pl.col("selected"))
-        closed = float(sel["closed_size"].sum())
-        err = float((sel["closed_size"] - sel["predicted"]).abs().sum()) if sel.height else 0.0
+        closed = float(cand.closed[cand.selected].sum())
+        err = float(np.abs(cand.closed - ev.predicted)[cand.selected].sum())
         fit.allocation_fit = 1.0 - err / (2.0 * closed) if closed > 0 else None
     return fit, result, ev
 
 
-def _same_order(evs: dict[str, pl.DataFrame], names: list[str]) -> dict[str, list[str]]:
-    """Rules whose rank columns agree on every candidate row (identical evidence)."""
-    keys = {n: (evs[n].height, evs[n].select(pl.struct("step_id", "user", "rank").hash(3).sum()).item())
-            for n in names}
-    return {a: [b for b in names if b != a and keys[b] == keys[a]] for a in names}
+def _same_order(evs: dict[str, RuleEvidence], names: list[str]) -> dict[str, list[str]]:
+    """Rules whose ranks agree on every candidate row (identical evidence)."""
+    return {a: [b for b in names if b != a and np.array_equal(evs[a].rank, evs[b].rank)] for a in names}
 
 
 def episodes(steps: pl.DataFrame) -> pl.DataFrame:
@@ -165,20 +168,20 @@ def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float =
             pl.col("episode").fill_null(-pl.col("step_id") - 1))
     fits: list[RuleFit] = []
     results: dict[str, ExemptionResult] = {}
-    evs: dict[str, pl.DataFrame] = {}
+    evs: dict[str, RuleEvidence] = {}
+    if not decided.height:
+        return Identification(None, "no ADL actions with a decision to explain", fits, None, 0, pools.height)
+    cand = Candidates.prepare(decided)
     for rule in rules:
-        fit, res, ev = score_rule(decided, rule, q=q)
+        fit, res, ev = score_rule(cand, rule, q=q)
         fits.append(fit)
         results[rule.name], evs[rule.name] = res, ev
     ordered = [r.name for r in rules if r.kind != "allocation"]
     for name, same in _same_order(evs, ordered).items():
         next(f for f in fits if f.name == name).same_order_as = same
-    n_steps = int(decided["step_id"].n_unique()) if decided.height else 0
+    n_steps = len(cand.n)
     # library order breaks exact ties (documented venue rules come first)
     ranked = sorted(fits, key=lambda f: (f.cost, [r.name for r in rules].index(f.name)))
-    if not n_steps:
-        return Identification(None, "no ADL actions with a decision to explain", fits, None, 0, pools.height,
-                              results, evs)
     best = ranked[0]
     runner = next((f for f in ranked[1:] if f.name not in best.same_order_as), None)
     margin = runner.cost - best.cost if runner else None
@@ -188,6 +191,8 @@ def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float =
         verdict = (f"no documented rule fits (closest: {best.name}, {summary}; residual rate "
                    f"{best.residual_rate if best.residual_rate is not None else float('nan'):.3f})")
         return Identification(None, verdict, fits, margin, n_steps, pools.height, results, evs)
+    result = results[best.name]
+    result.evidence = skip_evidence(evs[best.name].frame(), sorted(result.flagged_users))
     alias = f" (ranks identically to {', '.join(best.same_order_as)} on these data)" if best.same_order_as else ""
     if runner is not None and margin < COST_MARGIN:
         verdict = (f"{best.name}{alias} fits best ({summary}) but {runner.name} is within {margin} of its cost: "
@@ -203,11 +208,11 @@ def window_costs(identification: Identification, step_ids: pl.Series, *, q: floa
     action, so a window needs only its own exemption test)."""
     out = {}
     for name, ev in identification.evidence.items():
-        sub = ev.filter(pl.col("step_id").is_in(step_ids.implode()))
-        res = exemption_test(sub, name, q=q)
+        rows = np.isin(ev.cand.step_ids, step_ids.to_numpy())[ev.cand.seg]
+        res = exemption_test(account_counts(ev, rows), name, q=q)
         acc = res.accounts
         out[name] = (int(acc["flagged"].sum()) + int(acc.filter(~pl.col("flagged"))["skips"].sum())
-                     + int(sub["shape_violation"].sum()))
+                     + int(ev.shape[rows].sum()))
     return out
 
 
@@ -215,8 +220,8 @@ def rule_changes(identification: Identification, steps: pl.DataFrame, *, windows
                  q: float = 0.05) -> dict:
     """Split the actions into equal-count time windows and ask, per window, whether another rule explains
     it with fewer exceptions than the identified one by more than the cost margin."""
-    decided = identification.evidence[next(iter(identification.evidence))]["step_id"].unique() \
-        if identification.evidence else pl.Series("step_id", [], pl.Int64)
+    decided = pl.Series("step_id", next(iter(identification.evidence.values())).cand.step_ids
+                        if identification.evidence else [], pl.Int64)
     order = steps.filter(pl.col("step_id").is_in(decided.implode())).sort("time_ms").select("step_id", "time_ms")
     n = order.height
     if n < windows * min_steps:

@@ -68,9 +68,12 @@ def _bitmex() -> pl.Expr:
 
 
 def _binance() -> pl.Expr:
+    """MarginRatio = the account's maintenance margin / its margin balance (the position's own when the
+    pools do not carry the account's)."""
     pnl = _col("upnl_usd").clip(lower_bound=0.0) / _col("wallet_balance_usd").clip(lower_bound=1.0)
     equity = _col("account_value_usd")
-    ratio = pl.when(equity > 0).then(_col("maintenance_margin_usd") / equity.clip(lower_bound=_EPS)).otherwise(0.0)
+    mm = _col("account_maintenance_margin_usd").fill_null(_col("maintenance_margin_usd"))
+    ratio = pl.when(equity > 0).then(mm / equity.clip(lower_bound=_EPS)).otherwise(0.0)
     return pnl * ratio
 
 
@@ -157,8 +160,17 @@ ORDERING_RULES = [r for r in RULES.values() if r.score is not None]
 ALLOCATION_RULES = [r for r in RULES.values() if r.kind == ALLOCATION]
 
 
+# columns some rules read that older pools (and hand-built ones) may lack: NULL makes the rule fall back
+OPTIONAL_COLUMNS = {"account_maintenance_margin_usd": pl.Float64}
+
+
+def with_rule_columns(pools: pl.DataFrame) -> pl.DataFrame:
+    return pools.with_columns([pl.lit(None, t).alias(c) for c, t in OPTIONAL_COLUMNS.items() if c not in pools.columns])
+
+
 def score_pools(pools: pl.DataFrame, rules: list[Rule] | None = None) -> pl.DataFrame:
     """Add a ``score_<rule>`` column per ordering rule (non-finite scores become -inf: never first)."""
+    pools = with_rule_columns(pools)
     rules = rules or ORDERING_RULES
     exprs = []
     for r in rules:

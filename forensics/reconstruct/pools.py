@@ -25,7 +25,7 @@ from forensics.schema import ADL_POOLS, ADL_STEPS
 
 from .marks import mark_observations, marks_at
 from .arrays import codes, gather_or_null, position_in, run_firsts, stable_argsort
-from .replay import build_state
+from .replay import build_state, perp_fills
 
 
 def _lazy_df(df: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
@@ -262,7 +262,7 @@ def build_steps_and_pools(
     asset_ctxs = _lazy_df(asset_ctxs)
     if asset_ctxs is not None:
         asset_ctxs = asset_ctxs.with_columns(pl.col("coin").cast(pl.Categorical))  # joins with the replay's codes
-    state = build_state(through_last_adl(fills), positions, accounts)
+    state = build_state(through_last_adl(perp_fills(fills)), positions, accounts)
     f, ev, wallets = state["fills"], state["events"], state["wallets"]
     ambiguous_order = f.height > 0 and f["block_number"].null_count() > 0
     steps, legs = segment_steps(f, gap_seconds)
@@ -299,17 +299,22 @@ def build_steps_and_pools(
     held_mark = np.full(len(at), -1, dtype=np.int64)
     held_mark[nonzero] = mark_of[:len(nonzero)]
     pool_mark = mark_of[len(nonzero):]
+    meta = _coin_meta(asset_ctxs, state["snapshot_positions"])
     held = pl.DataFrame({"_p": cand, "h_size": h_size}).with_columns(
         ev["entry"].gather(at).alias("h_entry"), ev["iso_wallet"].gather(at).alias("h_iso"),
-        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), gather_or_null(mk["mark"], held_mark).alias("mark"))
-    held = held.with_columns(
+        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), gather_or_null(mk["mark"], held_mark).alias("mark"),
+        ev["coin"].gather(at).alias("coin"))
+    held = held.join(meta.select("coin", "max_lev"), on="coin", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("h_size").fill_null(0.0) != 0)
-        .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"))
+        .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"),
+        # every position's maintenance margin, |size| x mark / (2 x max leverage), for the account's total
+        (pl.col("h_size").abs() * pl.col("mark") / (2.0 * pl.col("max_lev"))).alias("h_mm"))
     # per candidate, hashed on its row (a sorted-runs group-by would sum in another order: other last bits)
     acct = held.group_by("_p").agg(
         pl.col("h_upnl").filter(~pl.col("h_isolated")).sum().alias("cross_upnl"),
         pl.col("h_iso").filter(pl.col("h_isolated")).sum().alias("iso_wallets"),
         pl.col("h_upnl").filter(~pl.col("h_isolated")).is_nan().any().alias("upnl_unknown"),
+        pl.col("h_mm").sum().alias("account_mm"),
     )
     acct_row = position_in(acct["_p"].to_numpy(), np.arange(pool.height))
     # wallets are grouped by user in user-code order too; user_code is the group's rank
@@ -319,9 +324,9 @@ def build_steps_and_pools(
     w_at[by_user] = _latest_before(_sort_key(w_code, wallets["ord"].to_numpy()), user_code[by_user], K[by_user])
     pool = pool.with_columns(
         gather_or_null(wallets["wallet"], w_at).alias("wallet"),
-        *[gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown")],
+        *[gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown", "account_mm")],
         mk["mark"].gather(pool_mark).alias("mark_px"), mk["mark_source"].gather(pool_mark).alias("m_src"))
-    pool = pool.join(_coin_meta(asset_ctxs, state["snapshot_positions"]), on="coin", how="left", maintain_order="left")
+    pool = pool.join(meta, on="coin", how="left", maintain_order="left")
 
     sgn = pl.when(pl.col("side") == "long").then(1.0).otherwise(-1.0)
     size = pl.col("size").abs()
@@ -377,7 +382,7 @@ def build_steps_and_pools(
         "pnl_pct_price", "pnl_pct_margin", "account_value_usd", pl.col("wallet").alias("wallet_balance_usd"),
         "leverage", pl.col("lev").alias("margin_leverage"), "effective_leverage", pl.col("mode").alias("margin_mode"),
         "maintenance_margin_usd", "position_age_ms", "selected", "fill_order", "closed_size", "partial",
-        "skip_reason", lot.alias("lot_size"),
+        "skip_reason", lot.alias("lot_size"), pl.col("account_mm").alias("account_maintenance_margin_usd"),
     )
     sizes = pools.group_by("step_id").agg(pl.len().cast(pl.Int64).alias("pool_size"))
     steps_out = steps.join(sizes, on="step_id", how="left").with_columns(pl.col("pool_size").fill_null(0)).select(

@@ -304,6 +304,16 @@ def _linear_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return B
 
 
+def is_spot(coin: pl.Expr) -> pl.Expr:
+    """Spot markets on Hyperliquid: ``@N`` pairs and ``BASE/QUOTE`` names."""
+    return coin.str.starts_with("@") | coin.str.contains("/", literal=True)
+
+
+def perp_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """The perpetual fills: spot trades move spot balances, never a perp position nor the perp account value."""
+    return _lazy(fills).filter(~is_spot(pl.col("coin").cast(pl.Utf8)))
+
+
 def check_start_positions(fills: pl.DataFrame | pl.LazyFrame, *, rel_tol: float = 1e-12) -> pl.DataFrame:
     """Relative replay without a snapshot: per (user, coin), anchor on the first fill's startPosition,
     replay signed sizes in order, and compare with every later fill's reported ``startPosition``.
@@ -322,8 +332,7 @@ def check_start_positions(fills: pl.DataFrame | pl.LazyFrame, *, rel_tol: float 
     )
     out = f.filter(pl.col("_n") > 1).with_columns(pl.col("user", "coin").cast(pl.Utf8)).select(
         "user", "coin", "ord", "blk", "time_ms", "tid", pl.col("start_position").alias("reported"), "replayed",
-        pl.when(pl.col("coin").str.starts_with("@") | pl.col("coin").str.contains("/", literal=True))
-        .then(pl.lit("spot")).otherwise(pl.lit("perp")).alias("market"))
+        pl.when(is_spot(pl.col("coin"))).then(pl.lit("spot")).otherwise(pl.lit("perp")).alias("market"))
     diff = (pl.col("reported").cast(pl.Float64) - pl.col("replayed").cast(pl.Float64)).abs()
     return out.with_columns(
         diff.alias("abs_diff"),

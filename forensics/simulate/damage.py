@@ -55,10 +55,12 @@ class Damage:
 
 
 def _shift_local_time(text: str, offset_ms: float) -> str:
-    # '2025-10-10T21:03:24.851959855': nanoseconds past the datetime module's precision stay as they are
+    """'2025-10-10T21:03:24.851959855' moved by ``offset_ms``, nanoseconds kept (past datetime's precision)."""
     head, _, frac = text.partition(".")
-    t = dt.datetime.fromisoformat(head) + dt.timedelta(milliseconds=float(offset_ms))
-    return t.isoformat(timespec="seconds") + (f".{frac}" if frac else "")
+    seconds = int(dt.datetime.fromisoformat(head).replace(tzinfo=dt.timezone.utc).timestamp())
+    ns = seconds * 1_000_000_000 + int((frac + "000000000")[:9]) + int(round(offset_ms * 1_000_000))
+    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.timezone.utc).replace(tzinfo=None)
+    return f"{t.isoformat(timespec='seconds')}.{ns % 1_000_000_000:09d}"
 
 
 def _damage_blocks(lines: list[bytes], d: Damage, rng: np.random.Generator) -> list[bytes]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+
 import polars as pl
 import pyarrow as pa
 
@@ -43,13 +45,14 @@ def load_pools(lake: Lake, venue: str, since_ms: int | None, until_ms: int | Non
     return steps, pools
 
 
-def annotate_integrity(lake: Lake, venue: str, pools: pl.DataFrame, steps: pl.DataFrame
-                       ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """(``pools`` with ``state_note``/``state_detail``, the notes, their summary): the integrity check of
+def annotate_integrity(lake: Lake, venue: str, pools: pl.DataFrame, steps: pl.DataFrame,
+                       inputs: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """(``pools`` with ``state_note``/``state_detail``/``account_gap``, the rows with a note, their summary):
+    the integrity check of
     :mod:`forensics.reconstruct.integrity` on the venue's normalized inputs."""
-    inputs = reconstruct.load_inputs(lake, venue)
+    inputs = inputs if inputs is not None else reconstruct.load_inputs(lake, venue)
     notes, summary = integrity.state_notes(inputs["fills"], inputs["positions"], inputs["accounts"], pools, steps)
-    return integrity.annotate(pools, notes), notes, summary
+    return integrity.annotate(pools, notes), notes.filter(pl.col("state_note").is_not_null()), summary
 
 
 def run(
@@ -72,19 +75,25 @@ def run(
     documented rule fits (its direction then describes the undocumented rule)."""
     if logit not in LOGIT_MODES:
         raise ValueError(f"logit must be one of {', '.join(LOGIT_MODES)}, not {logit!r}")
+    clock = _Clock()
+    inputs = reconstruct.load_inputs(lake, venue)  # the integrity check reads them too: once
+    clock.lap("load")
     try:
         steps, pools = load_pools(lake, venue, since_ms, until_ms)
     except MissingPools:
         if not reconstruct_if_missing:
             raise
-        reconstruct.run(lake, venue=venue)
+        reconstruct.run(lake, venue=venue, inputs=inputs)
         steps, pools = load_pools(lake, venue, since_ms, until_ms)
+    clock.lap("reconstruct")
     key = source_key("inference", venue)  # one current result per venue, like the reconstruction
     pools, incomplete_steps = complete_steps(pools, steps)
     # candidate states the data contradict or cannot confirm (lost fills): never opportunities
-    pools, notes, integrity_summary = annotate_integrity(lake, venue, pools, steps)
+    pools, notes, integrity_summary = annotate_integrity(lake, venue, pools, steps, inputs)
+    clock.lap("integrity")
     result_audit = audit(pools, q=q, steps=steps)
     identification = result_audit.inference
+    clock.lap("audit")
     vouched, _ = split_uncertain(pools)
     sampled = rank_diagnostics(vouched, identification.rules, max_steps=diagnostic_steps, seed=seed)
     fit_logit = vouched.height > 0 and (logit == "always" or (logit == "auto" and identification.best_rule is None))
@@ -92,6 +101,7 @@ def run(
                     else {"note": f"not computed (logit={logit}; a documented rule fits)" if logit == "auto"
                           else f"not computed (logit={logit})"})
     changes = rule_changes(identification, steps, q=q) if steps.height else {}
+    clock.lap("diagnostics")
     best = identification.best_rule
     fits = identification.table().with_columns(
         venue=pl.lit(venue),
@@ -127,9 +137,11 @@ def run(
         exemption_note = ("exemption test not run: no documented rule fits, so there is no rule to be exempt from"
                           if identification.steps else "exemption test not run: no ADL action with a decision")
         lake.replace_source(EXEMPTION_FLAGS, venue, key, EXEMPTION_FLAGS.arrow_schema().empty_table())
+    clock.lap("write")
     return {
         "best_rule": best,
         "verdict": result_audit.verdict,
+        "seconds": clock.laps,
         "margin": identification.margin,
         "margin_aic": identification.margin_aic,
         "rules": [r.as_dict() for r in identification.rules],
@@ -148,6 +160,19 @@ def run(
         "pools": int(pools.height),
         "outputs": {t: str(lake.table_dir(t)) for t in (ADL_RULE_FITS.name, EXEMPTION_FLAGS.name)},
     }
+
+
+class _Clock:
+    """Wall time per phase, for the result's ``seconds``."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._t, 3)
+        self._t = now
 
 
 def _arrow(df: pl.DataFrame, table) -> pa.Table:

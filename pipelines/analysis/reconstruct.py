@@ -77,14 +77,15 @@ def load_inputs(lake: Lake, venue: str = "hyperliquid", until_ms: int | None = N
 
 
 def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, until_ms: int | None = None,
-        gap_seconds: float = 5.0) -> dict:
+        gap_seconds: float = 5.0, inputs: dict | None = None) -> dict:
     """Reconstruct ADL steps and pools for ``venue`` and write them; returns counts and timings.
 
     Replay always starts at the snapshot (fills before ``since_ms`` still move positions); only steps
-    with ``since_ms <= time_ms <= until_ms`` are written.
+    with ``since_ms <= time_ms <= until_ms`` are written. ``inputs``: what :func:`load_inputs` returned,
+    when the caller already has it.
     """
     t0 = time.perf_counter()
-    inputs = load_inputs(lake, venue, until_ms)
+    inputs = inputs if inputs is not None else load_inputs(lake, venue, until_ms)
     if inputs["fills"] is None or inputs["fills"].height == 0:
         raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}; ingest node fills first")
     t_read = time.perf_counter() - t0

@@ -15,7 +15,7 @@ class RuleInferenceConfig(dg.Config):
     since_ms: int | None = None
     until_ms: int | None = None
     q: float = 0.05
-    diagnostic_steps: int = 100
+    diagnostic_steps: int = 60
     logit: str = "auto"
     logit_rows: int = 20_000
     seed: int = 0
