@@ -13,10 +13,11 @@ the order the rule would take it (``rank``, 1 = first) and the action a *cut*. T
   close above it (a queue, and the cyclic walk, close whole positions except the last one they touch);
   for an allocation rule, a cut off its predicted share by more than rounding allows.
 
-The cut is not simply the lowest selected rank: it is the selected rank that explains the action with the
-fewest exceptions, (unselected unexcused candidates above it) + (selected candidates below it), the
-deeper one on ties; so one mis-ranked selection (a reconstruction error, a position the venue saw
-differently) costs one shape violation instead of turning everyone above it into a skip.
+The cut is not simply the lowest selected rank. The venue walks its queue in fill order, so the walk is
+the longest run of selections whose ranks rise along the fill order and the cut is its last rank; without
+a fill order, the selected rank with the fewest exceptions ((unselected unexcused candidates above it) +
+(selected candidates below it)). Either way one mis-ranked selection (a reconstruction error, a position
+the venue saw differently) costs one shape violation instead of turning everyone above it into a skip.
 
 Queue rules rank by score, ties by address ascending. The cyclic walk (dYdX v4: a random start in
 address order, then a walk) ranks by address from the first account filled, wrapping around. Allocation
@@ -30,6 +31,7 @@ The hot path is numpy over one set of candidate arrays shared by every rule (:cl
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,8 +158,9 @@ class RuleEvidence:
         return c.frame.with_columns([pl.Series(k, v) for k, v in cols.items()])
 
 
-def _cut(c: Candidates, rank: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(cut_rank, cut_row) per action: the selected rank with the fewest exceptions, deeper on ties."""
+def _least_exception_cut(c: Candidates, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cut_rank, cut_row) per action without a fill order: the selected rank with the fewest exceptions,
+    (unselected unexcused above) + (selected below), deeper on ties."""
     order = np.lexsort((rank, c.seg))
     seg_o, sel_o = c.seg[order], c.selected[order]
     unsel_above = _segment_cumsum((~sel_o & ~c.excused[order]).astype(np.int64), c.starts, seg_o)
@@ -166,14 +169,66 @@ def _cut(c: Candidates, rank: np.ndarray, score: np.ndarray) -> tuple[np.ndarray
     big = np.iinfo(np.int64).max
     cost = np.where(sel_o, unsel_above + (sel_total[seg_o] - sel_cum), big)
     best = np.minimum.reduceat(cost, c.starts)
-    rank_o = rank[order]
-    cut_rank = np.maximum.reduceat(np.where(sel_o & (cost == best[seg_o]), rank_o, 0), c.starts)
+    cut_rank = np.maximum.reduceat(np.where(sel_o & (cost == best[seg_o]), rank[order], 0), c.starts)
     cut_row = np.where(cut_rank > 0, order[c.starts + np.maximum(cut_rank, 1) - 1], -1)
     return cut_rank, cut_row
 
 
+def _increasing_run(ranks: np.ndarray) -> np.ndarray:
+    """Mask of a longest strictly increasing subsequence of ``ranks`` (patience sorting), the one ending
+    lowest among the longest."""
+    tails: list[int] = []      # rank at the end of the best run of each length
+    tail_at: list[int] = []    # its position
+    prev = np.full(len(ranks), -1)
+    for i, r in enumerate(ranks):
+        j = bisect.bisect_left(tails, r)
+        if j == len(tails):
+            tails.append(r)
+            tail_at.append(i)
+        else:
+            tails[j], tail_at[j] = r, i
+        prev[i] = tail_at[j - 1] if j else -1
+    keep = np.zeros(len(ranks), dtype=bool)
+    i = tail_at[-1] if tail_at else -1
+    while i >= 0:
+        keep[i] = True
+        i = prev[i]
+    return keep
+
+
+def _cut(c: Candidates, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cut_rank, cut_row per action, in_order per row). The venue walks its queue in fill order, so where
+    the fill order is known the walk is the longest run of selections whose ranks rise along it, and the
+    cut is its last rank: a selection out of that run (a reconstruction error, a position the venue saw
+    differently) is one shape violation, not a reason to call everyone above it skipped. Without a fill
+    order: :func:`_least_exception_cut`."""
+    cut_rank, cut_row = _least_exception_cut(c, rank)
+    in_order = c.selected & (rank <= cut_rank[c.seg])
+    sel = np.flatnonzero(c.selected)
+    if not len(sel):
+        return cut_rank, cut_row, in_order
+    sel = sel[np.lexsort((c.fill_order[sel], c.seg[sel]))]
+    seg_s, r = c.seg[sel], rank[sel]
+    bounds = np.flatnonzero(np.diff(seg_s)) + 1
+    starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(sel)]])
+    known = np.minimum.reduceat(c.fill_order[sel], starts) > 0
+    rising = np.ones(len(sel), dtype=bool)
+    rising[1:] = r[1:] > r[:-1]
+    rising[starts] = True
+    monotone = np.logical_and.reduceat(rising, starts)
+    for s in np.flatnonzero(known):
+        a, b = starts[s], ends[s]
+        keep = np.ones(b - a, dtype=bool) if monotone[s] else _increasing_run(r[a:b])
+        action = seg_s[a]
+        rows = sel[a:b]
+        in_order[rows] = keep
+        last = rows[keep][-1]
+        cut_rank[action], cut_row[action] = rank[last], last
+    return cut_rank, cut_row, in_order
+
+
 def _ordered(c: Candidates, rule: Rule, rank: np.ndarray, score: np.ndarray) -> RuleEvidence:
-    cut_rank, cut_row = _cut(c, rank, score)
+    cut_rank, cut_row, in_order = _cut(c, rank)
     cut_score = np.where(cut_row >= 0, score[np.maximum(cut_row, 0)], np.nan)
     cr = cut_rank[c.seg]
     above = rank < cr
@@ -182,7 +237,7 @@ def _ordered(c: Candidates, rule: Rule, rank: np.ndarray, score: np.ndarray) -> 
         tied = gap <= c.tol * np.maximum(np.abs(cut_score[c.seg]), 1e-300)
     tied &= ~np.isnan(score)
     opportunity = above & ~c.excused & ~tied
-    shape = ((rank > cr) & c.selected & (cr > 0)) | (above & c.selected & c.partial)
+    shape = (c.selected & ~in_order) | (above & c.selected & c.partial)
     return RuleEvidence(rule, c, rank, score, opportunity, opportunity & ~c.selected, shape, cut_rank, cut_score,
                         cut_row)
 

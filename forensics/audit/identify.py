@@ -30,8 +30,8 @@ from .rules import RULES, Rule
 
 # a rule fits when residual skips and shape violations are at most this share of its opportunities ...
 FIT_MAX_RESIDUAL = 0.05
-# ... and its exempt set is at most this share of the accounts it tested (and at most this many + 5%)
-FIT_MAX_EXEMPT_SHARE = 0.1
+# ... and its exempt set is at most this share of the accounts it tested (plus 5 accounts)
+FIT_MAX_EXEMPT_SHARE = 0.25
 # a margin in cost below this does not separate two rules
 COST_MARGIN = 5
 
