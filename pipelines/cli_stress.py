@@ -1,6 +1,6 @@
 """CLI of the contagion stress test, registered on the main `liqf` app by pipelines.cli.
 
-* ``liqf stress --scenario FILE [--sweep KEY=a:b:n ...] [--json] [--out DIR]``
+* ``liqf stress --scenario FILE [--sweep KEY=LO:HI:N ...] [--json] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:  # noqa: ARG001
     @app.command("stress")
     def stress(
         scenario: Annotated[Path, typer.Option("--scenario", help="Scenario TOML file (docs/contagion.md).")],
-        sweep: Annotated[Optional[list[str]], typer.Option("--sweep", help="KEY=a:b:n grid (repeat for a 2-D grid): "
+        sweep: Annotated[Optional[list[str]], typer.Option("--sweep", help="KEY=LO:HI:N grid (repeat for a 2-D grid): "
                          "exempt_share, insurance_scale, freeze_fraction, shock_scale, <asset>_shock, node.<id>.<field>. "
                          "Replaces the scenario's own [[sweep]] tables.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,

@@ -140,7 +140,7 @@ def parse_cli_sweeps(scn: Scenario, specs: list[str]) -> dict[str, list[float]]:
         key, eq, rng = spec.partition("=")
         key = key.strip()
         if not eq or not key:
-            raise ScenarioError(f"--sweep {spec!r}: use KEY=a:b:n, e.g. exempt_share=0:0.5:11")
+            raise ScenarioError(f"--sweep {spec!r}: use KEY=LO:HI:N, e.g. exempt_share=0:0.5:11")
         key = {"insurance_fund_scale": "insurance_scale"}.get(key, key)
         problem = sweep_key_problem(scn, key)
         if problem:

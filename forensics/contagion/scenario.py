@@ -304,7 +304,7 @@ def _shock(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
 
 
 def parse_range(text: str, where: str) -> list[float]:
-    """``a:b:n`` -> n evenly spaced values from a to b (inclusive)."""
+    """``LO:HI:N`` -> N evenly spaced values from a to b (inclusive)."""
     parts = text.split(":")
     try:
         if len(parts) != 3:
@@ -313,7 +313,7 @@ def parse_range(text: str, where: str) -> list[float]:
         if n < 1 or not (math.isfinite(a) and math.isfinite(b)):
             raise ValueError
     except ValueError:
-        raise ScenarioError(f"{where}: {text!r} is not a range a:b:n (n >= 1)") from None
+        raise ScenarioError(f"{where}: {text!r} is not a range LO:HI:N (N >= 1)") from None
     return [a] if n == 1 else [a + (b - a) * k / (n - 1) for k in range(n)]
 
 
@@ -360,7 +360,7 @@ def _sweep(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
         elif isinstance(raw, list) and raw and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw):
             params[k] = [float(x) for x in raw]
         else:
-            raise ScenarioError(f"{where}.{k}: must be a list of numbers or a range 'a:b:n'")
+            raise ScenarioError(f"{where}.{k}: must be a list of numbers or a range 'LO:HI:N'")
     if not params:
         raise ScenarioError(f"{where}: names no parameter to sweep")
     scn.sweeps[name] = params  # type: ignore[assignment]
@@ -377,7 +377,8 @@ def _check_custody(scn: Scenario) -> None:
     ext = {n.id: n.external_assets for n in scn.nodes}
     for cycle in nx.simple_cycles(g):
         if all(not isinstance(ext[n], LakeRef) and ext[n] <= 0 for n in cycle):
-            i = min(where[(cycle[k], cycle[(k + 1) % len(cycle)])] for k in range(len(cycle)))
+            i, k = min((where[(cycle[k], cycle[(k + 1) % len(cycle)])], k) for k in range(len(cycle)))
+            cycle = cycle[k:] + cycle[:k]          # start at the first offending entry's client
             path = " -> ".join(cycle + [cycle[0]])
             raise ScenarioError(f"custody[{i}]: custody cycle {path} without holdings (no node on it has external_assets)")
     for i, d in enumerate(scn.delegations):
