@@ -431,8 +431,9 @@ def _result(scn, b: Built, c: Clearing, first, caps, liquidity_events, fire) -> 
     venues = []
     for name, info in b.venue_info.items():
         vi = b.index(name)
-        received = sum(b.paid(c, ed) for ed in b.edges if ed.creditor == vi and ed.kind in ("settlement", "margin"))
-        nominal = sum(o for _, o in info["named_owed"])
+        owed_to = [ed for ed in b.edges if ed.creditor == vi and ed.kind in ("settlement", "margin", "liability")]
+        received = sum(b.paid(c, ed) for ed in owed_to)
+        nominal = sum(o for _, o in info["named_owed"]) + sum(ed.amount for ed in owed_to if ed.kind == "liability")
         bad_debt = info["bad_debt_rest"] + max(0.0, nominal - received)
         used = min(info["insurance_fund"], bad_debt)
         shortfall = bad_debt - used
