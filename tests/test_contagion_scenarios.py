@@ -212,3 +212,13 @@ def test_loads_rejects_unknown_sections_and_sweeps():
         loads('[[nodes]]\nid = "a"\n')
     with pytest.raises(ScenarioError, match=r"sweep\[0\].freeze_fraction: the scenario has no custodian_freeze"):
         loads('[[node]]\nid = "a"\n[[sweep]]\nfreeze_fraction = "0:1:3"\n')
+
+
+def test_every_schema_field_is_documented():
+    from forensics.contagion.scenario import SCHEMA
+
+    doc = (ROOT / "docs" / "contagion.md").read_text()
+    for section, fields in SCHEMA.items():
+        for name in fields:
+            if name not in ("source",):
+                assert f"`{name}`" in doc or f"`{name} " in doc or f", `{name}`" in doc or name in doc, (section, name)
