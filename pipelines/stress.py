@@ -127,7 +127,7 @@ def resolve_from_lake(scn: Scenario, lake: Lake | None) -> Scenario:
             values[ref.field] = found
         elif ref.fallback is not None:
             src = ref.fallback_source or "scenario fallback"
-            values[ref.field] = (ref.fallback, f"fallback ({src}); lake had no rows for {ref.ref}", None)
+            values[ref.field] = (ref.fallback, f"fallback ({src}); lake had no rows for {ref.ref}", None, "fallback")
         else:
             raise ScenarioError(f"{ref.field}.from_lake: no rows for {ref.ref!r} in {lake.root if lake else 'no lake'} "
                                 f"(ingest them, or give a fallback)")

@@ -200,7 +200,8 @@ def test_from_lake_values_resolved_with_source_and_time(tmp_path):
     inputs = {p["field"]: p for p in out["inputs"]}
     cap = inputs["node[0].capital"]
     assert cap["value"] == 90 and cap["time"] == "2025-10-10T21:00:00Z" and "vault_equity" in cap["source"]
-    assert inputs["node[0].insurance_fund"]["value"] == 7.0 and "fallback" in inputs["node[0].insurance_fund"]["source"]
+    fb = inputs["node[0].insurance_fund"]
+    assert fb["value"] == 7.0 and "fallback" in fb["source"] and fb["confidence"] == "fallback"
     assert out["venues"][0]["insurance_fund"] == 97.0 and out["venues"][0]["haircut"] == 0
     f.write_text(text.replace(', fallback = 7.0, source = "assumed"', ""))
     with pytest.raises(ScenarioError, match=r"node\[0\].insurance_fund.from_lake: no rows"):
@@ -222,3 +223,37 @@ def test_every_schema_field_is_documented():
         for name in fields:
             if name not in ("source",):
                 assert f"`{name}`" in doc or f"`{name} " in doc or f", `{name}`" in doc or name in doc, (section, name)
+
+
+@pytest.mark.realdata
+def test_oct10_scenario_reads_the_real_liquidator_vaults(tmp_path, realdata):
+    """HLP vault snapshots of Oct 2025 (hlp-cascade-handoff) in the lake: the 2025-10-10 scenario's
+    backstop is the latest Liquidator and Liquidator 2 values before 21:00 UTC, with their times."""
+    import csv
+    import datetime as dt
+    import decimal
+
+    path = realdata("hlp-cascade-handoff/data/vault_pnl_snapshots.csv")
+    table = ALL_TABLES["vault_equity"]
+    rows = []
+    for r in csv.DictReader(path.open()):
+        t = dt.datetime.fromisoformat(r["ts"]).astimezone(dt.UTC)
+        rows.append({"venue": "hyperliquid", "date": t.date(), "vault": r["vault"], "vault_name": r["vault_name"],
+                     "window": r["timeframe"], "time": t.replace(tzinfo=None), "time_ms": int(t.timestamp() * 1000),
+                     "account_value": decimal.Decimal(r["account_value"]), "pnl": None,
+                     "source": "csv:vault_pnl_snapshots", "source_key": "b" * 24})
+    lake = Lake(tmp_path / "lake")
+    lake.replace_source(table, "hyperliquid", "b" * 24, pa.Table.from_pylist(rows, schema=table.arrow_schema()))
+    cutoff = dt.datetime(2025, 10, 10, 21, tzinfo=dt.UTC).replace(tzinfo=None)
+
+    def expected(vault):
+        pts = [r for r in rows if r["vault"] == vault and r["time"] <= cutoff]
+        return float(max(pts, key=lambda r: r["time"])["account_value"])
+
+    out = stress_mod.run(SCENARIOS / "oct10_2025.toml", lake=lake, scenario_sweeps=False)
+    inputs = {p["field"]: p for p in out["inputs"]}
+    cap, fund = inputs["node[0].capital"], inputs["node[0].insurance_fund"]
+    assert cap["value"] == expected("0xb0a55f13d22f66e6d495ac98113841b2326e9540") and cap["confidence"] == "lake"
+    assert fund["value"] == expected("0x2e3d94f0562703b25c83308a05046ddaf9a8dd14") and fund["time"] < "2025-10-10T21"
+    hl = next(v for v in out["venues"] if v["venue"] == "hyperliquid")
+    assert hl["insurance_fund"] == pytest.approx(cap["value"] + fund["value"])

@@ -64,6 +64,7 @@ class Built:
     pots: dict[tuple[str, str], dict]
     accounts: dict[tuple[str, str], dict]
     prices: dict[str, float]
+    frozen: list[dict] = field(default_factory=list)   # settlement a frozen custodian withheld (not cleared)
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -168,6 +169,7 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
         edges.append(Edge(idx[li.debtor], idx[li.creditor], layer, li.amount, "liability"))
 
     pot_settle: dict[tuple[str, str], float] = defaultdict(float)
+    frozen_edges: list[dict] = []
     venue_info: dict[str, dict] = {}
     for v in scn.nodes:
         if v.kind not in VENUE_KINDS:
@@ -220,6 +222,9 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
                     edges.append(Edge(pot["index"], vi, SENIOR, s * (1 - f), "settlement", v.id, holder))
                     pot_settle[(custodian, holder)] += s * (1 - f)
                     info["frozen"] += s * f
+                    if f > 0:
+                        frozen_edges.append({"debtor": names[pot["index"]], "creditor": v.id, "kind": "frozen",
+                                             "layer": SENIOR, "amount": s * f, "paid": 0.0, "venue": v.id})
                     owed -= s
                 if owed > 0:
                     cap = caps.get((holder, v.id))
@@ -248,7 +253,7 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
     for i, k in enumerate(kinds):
         if k == "custodian":
             costs[i] = False
-    return Built(names, kinds, e, edges, layers, dlayer, costs, venue_info, pots, accounts, prices)
+    return Built(names, kinds, e, edges, layers, dlayer, costs, venue_info, pots, accounts, prices, frozen_edges)
 
 
 @dataclass
@@ -471,7 +476,7 @@ def _result(scn, b: Built, c: Clearing, first, caps, liquidity_events, fire) -> 
                        "equity": float(c.equity[i])})
     edges = [{"debtor": b.names[ed.debtor], "creditor": "external" if ed.creditor is None else b.names[ed.creditor],
               "kind": ed.kind, "layer": ed.layer, "amount": ed.amount, "paid": b.paid(c, ed), "venue": ed.venue}
-             for ed in b.edges if ed.amount > 0]
+             for ed in b.edges if ed.amount > 0] + list(b.frozen)
     return StressResult(scn.name, b.names, b.kinds, c, b, defaults, venues, custody, fire, losses, edges,
                         liquidity_events)
 
@@ -513,6 +518,12 @@ def run_network(scn: Scenario) -> StressResult:
 
 def stress(scn: Scenario, *, insurance_scale: float = 1.0) -> StressResult:
     """Run a scenario: the plain network solver for the minimal form, the perp layer otherwise."""
+    if scn.lake_refs:
+        from forensics.contagion.scenario import ScenarioError
+
+        ref = scn.lake_refs[0]
+        raise ScenarioError(f"{ref.field}.from_lake: {ref.ref!r} is not resolved (run it through `liqf stress`, "
+                            f"which reads the lake)")
     if scn.is_network_only and insurance_scale == 1.0:
         return run_network(scn)
     return run(scn, insurance_scale=insurance_scale)

@@ -388,7 +388,8 @@ def _check_custody(scn: Scenario) -> None:
 
 
 def resolve(scn: Scenario, values: dict[str, tuple[float, str, str | None]]) -> Scenario:
-    """Replace every ``LakeRef`` by its resolved value: ``values[field] = (value, source, time)``."""
+    """Replace every ``LakeRef`` by its resolved value: ``values[field] = (value, source, time[, confidence])``
+    (confidence "lake" unless given, e.g. "fallback")."""
     out = scn.copy()
     out.lake_refs = []
     for obj in [*out.nodes, *out.liabilities, *out.assets, *out.positions, *out.custody, *out.delegations]:
@@ -396,9 +397,9 @@ def resolve(scn: Scenario, values: dict[str, tuple[float, str, str | None]]) -> 
             if isinstance(v, LakeRef):
                 if v.field not in values:
                     raise ScenarioError(f"{v.field}: from_lake {v.ref!r} was not resolved")
-                value, source, time = values[v.field]
+                value, source, time, *conf = values[v.field]
                 setattr(obj, k, float(value))
-                out.provenance.append(Provenance(v.field, float(value), source, "lake", time))
+                out.provenance.append(Provenance(v.field, float(value), source, conf[0] if conf else "lake", time))
     return out
 
 

@@ -114,16 +114,25 @@ def network(names: list[str], kinds: list[str], edges: list[dict], rounds: dict[
 
     g = nx.DiGraph()
     g.add_nodes_from(names)
+    frozen = [(e["debtor"], e["creditor"]) for e in edges if e["kind"] == "frozen"]
     for e in edges:
-        if e["creditor"] in g and e["debtor"] in g and e["amount"] > 0:
+        if e["creditor"] in g and e["debtor"] in g and e["amount"] > 0 and e["kind"] != "frozen":
             w = g.get_edge_data(e["debtor"], e["creditor"], {"w": 0.0})["w"]
             g.add_edge(e["debtor"], e["creditor"], w=w + e["amount"])
-    pos = nx.kamada_kawai_layout(g) if 1 < len(g) <= 300 else nx.spring_layout(g, seed=7)
+    for n in list(g.nodes):          # a custody pot belongs to its custodian (drawn, not an obligation)
+        if "/" in n and n.split("/")[0] in g:
+            g.add_edge(n.split("/")[0], n, w=0.0)
+    # Kamada-Kawai for the shape, then a few spring steps so nodes with the same role do not overlap
+    pos = nx.spring_layout(g, pos=nx.kamada_kawai_layout(g), seed=7, iterations=30) if 1 < len(g) <= 300 \
+        else nx.spring_layout(g, seed=7)
     fig, ax = plt.subplots(figsize=(9, 6))
     ws = np.array([d["w"] for _, _, d in g.edges(data=True)]) if g.number_of_edges() else np.array([1.0])
     widths = 0.4 + 2.6 * np.log1p(ws) / max(np.log1p(ws).max(), 1e-12)
     nx.draw_networkx_edges(g, pos, ax=ax, width=list(widths), edge_color=GREY, arrows=True, arrowsize=8,
                            connectionstyle="arc3,rad=0.08")
+    if frozen:
+        nx.draw_networkx_edges(g, pos, edgelist=frozen, ax=ax, width=1.5, edge_color=RED, style="dashed", arrows=True,
+                               arrowsize=8)
     top = max(rounds.values(), default=1)
     cmap = plt.get_cmap("autumn")
     shapes = {"venue": "s", "vault": "s", "custodian": "D", "pot": "d", "issuer": "^", "trader": "o", "bank": "o"}
@@ -139,6 +148,8 @@ def network(names: list[str], kinds: list[str], edges: list[dict], rounds: dict[
         nx.draw_networkx_labels(g, pos, labels={n: _label(n, 14) for n in g.nodes}, font_size=7, ax=ax)
     handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(k / max(top - 1, 1) * 0.8), label=f"round {k + 1}")
                for k in range(min(top, 8))] + [plt.Line2D([], [], marker="o", ls="", color="#c6f6d5", label="no default")]
+    if frozen:
+        handles.append(plt.Line2D([], [], color=RED, ls="--", label="frozen settlement"))
     ax.legend(handles=handles, frameon=False, fontsize=7, loc="upper left")
     ax.set_axis_off()
     return _svg(fig)
