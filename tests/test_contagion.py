@@ -325,3 +325,78 @@ def test_sparse_10k_network_clears():
     fixed = np.minimum(r.obligations, np.maximum(0, e + recv))
     assert np.allclose(fixed, r.payments, atol=1e-7)
     assert r.defaulted.sum() > 100
+
+
+# --- perp layer mechanics on hand-sized cases -----------------------------------------------------------
+
+from forensics.contagion.model import Custody, Deadline, Delegation, Freeze  # noqa: E402
+
+
+def _pot_case(freeze: float = 0.0, held: float = 100.0):
+    """A client whose loss of 100 on each of two venues is settled from one pot at a custodian."""
+    nodes = [Node("v1", kind="venue", profit_base=500), Node("v2", kind="venue", profit_base=500),
+             Node("cust", kind="custodian"), Node("client", kind="issuer", external_assets=1.0)]
+    pos = [Position("client", "v1", "X", -1, 100), Position("client", "v2", "X", -1, 100)]
+    return Scenario("pot", nodes=nodes, assets=[Asset("X", 100, 1.0)], positions=pos,
+                    custody=[Custody("client", "cust", held)],
+                    delegations=[Delegation("cust", "client", "v1", 100), Delegation("cust", "client", "v2", 100)],
+                    freezes=[Freeze("cust", ("v1",), freeze)] if freeze else [])
+
+
+def test_custody_pot_committed_twice_recovers_one_over_rho():
+    r = stress(_pot_case())
+    pot = r.custody[0]
+    assert pot["commitment_ratio"] == pytest.approx(2.0) and pot["violation"]
+    assert pot["recovery"] == pytest.approx(0.5, abs=TOL)
+    for v in r.venues:
+        assert v["bad_debt"] == pytest.approx(50, abs=TOL)
+    assert [d["cause"] for d in r.defaults if d["node"] == "cust/client"] == ["custody"]
+    ok = stress(_pot_case(held=200.0))
+    assert not ok.custody[0]["violation"] and ok.custody[0]["recovery"] == pytest.approx(1.0)
+    assert all(v["bad_debt"] == pytest.approx(0, abs=TOL) for v in ok.venues) and not ok.defaults
+
+
+@pytest.mark.parametrize("fraction", [0.25, 1.0])
+def test_freeze_leaves_the_unsettled_loss_with_the_venue(fraction):
+    r = stress(_pot_case(freeze=fraction, held=200.0))
+    v1 = next(v for v in r.venues if v["venue"] == "v1")
+    assert v1["frozen_settlement"] == pytest.approx(100 * fraction, abs=TOL)
+    assert v1["bad_debt"] == pytest.approx(100 * fraction, abs=TOL)
+    # no insurance fund: all on winners; base = 500 unlisted + the counterparty side of the client's 100 loss
+    assert v1["haircut"] == pytest.approx(100 * fraction / 600, abs=TOL)
+    assert "client" not in {d["node"] for d in r.defaults}                    # the client owes nothing more
+
+
+def _liquidity_case(deadline_h: float, lag_h: float = 2.0, freeze: float = 0.0):
+    """Solvent trader: +50 on venue A (profit reachable after lag_h), owes 30 on venue B at deadline_h, cash 10."""
+    nodes = [Node("A", kind="venue", profit_base=100, settlement_lag_h={"*": lag_h}),
+             Node("B", kind="venue", profit_base=100, insurance_fund=5), Node("t", kind="trader", external_assets=10)]
+    pos = [Position("t", "A", "X", 1, 100, collateral=20), Position("t", "B", "X", -1, 100, collateral=20)]
+    return Scenario("liq", nodes=nodes, assets=[Asset("X", 100, 0.5)], positions=pos,
+                    deadlines=[Deadline("B", deadline_h)])
+
+
+def test_liquidity_default_when_profits_are_not_reachable_in_time():
+    early = stress(_liquidity_case(1.0))
+    d = {x["node"]: x for x in early.defaults}
+    assert d["t"]["cause"] == "liquidity" and d["t"]["venues"] == ["B"]
+    ev = early.liquidity[0]
+    assert ev["due"] == pytest.approx(30) and ev["reachable"] == pytest.approx(10)
+    b = next(v for v in early.venues if v["venue"] == "B")
+    assert b["bad_debt"] == pytest.approx(20, abs=TOL) and b["insurance_used"] == pytest.approx(5, abs=TOL)
+    assert b["haircut"] == pytest.approx(15 / 150, abs=TOL)     # base: 100 unlisted + the counterparty side 50
+    late = stress(_liquidity_case(3.0))
+    assert not late.defaults and all(v["bad_debt"] == pytest.approx(0, abs=TOL) for v in late.venues)
+
+
+def test_fire_sale_moves_prices_against_the_liquidated_and_converges():
+    scn = _liquidity_case(1.0)
+    scn.fire_sale = True
+    scn.assets[0].impact = 1e-4
+    r = stress(scn)
+    # the liquidated short on B is bought back: the price rises further
+    assert r.fire_sale["rounds"] >= 1 and r.fire_sale["price_factor"]["X"] > 1.0
+    assert not r.fire_sale["oscillation"]
+    factors = [h["prices"]["X"] for h in r.fire_sale["history"]]
+    assert factors == sorted(factors)                          # monotone
+    assert r.fire_sale["price_factor"]["X"] == pytest.approx(float(np.exp(1e-4 * 1 * r.built.prices["X"])), rel=1e-6)
