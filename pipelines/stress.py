@@ -152,7 +152,7 @@ def parse_cli_sweeps(scn: Scenario, specs: list[str]) -> dict[str, list[float]]:
 def result_json(res: StressResult) -> dict:
     return {"payments": res.payments, "defaults": res.defaults, "venues": res.venues, "custody": res.custody,
             "losses": res.losses, "fire_sale": {k: v for k, v in res.fire_sale.items()},
-            "liquidity": res.liquidity, "edges": res.edges}
+            "liquidity": res.liquidity, "edges": res.edges, "diagnostics": res.diagnostics}
 
 
 def run(path: Path, *, lake: Lake | None, sweeps: list[str] | None = None, scenario_sweeps: bool = True,

@@ -71,6 +71,10 @@ def test_liqf_stress_agrees_with_an_lp_on_random_networks(tmp_path, n, seed):
     defaulted = {d["node"] for d in out["defaults"]}
     assert defaulted == {f"n{i}" for i in np.nonzero(independent < L.sum(1) - 1e-6)[0]}
     assert defaulted  # the generator makes defaults; a test where nobody defaults would prove little
+    # diagnostics: a zero-recovery Furfine cascade defaults at least everyone Eisenberg-Noe defaults
+    assert {d["node"] for d in out["diagnostics"]["furfine"]} >= defaulted
+    dr = out["diagnostics"]["debtrank_linear"]
+    assert set(dr["initial"]) <= defaulted and 0 <= dr["additional"] <= 1
 
 
 def test_liqf_stress_rogers_veraart_form(tmp_path):

@@ -270,6 +270,7 @@ class StressResult:
     losses: list[dict]
     edges: list[dict]
     liquidity: list[dict] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
 
     @property
     def payments(self) -> dict[str, float]:
@@ -513,7 +514,31 @@ def run_network(scn: Scenario) -> StressResult:
               "paid": float(recv_matrix[i, j]), "venue": None} for i, j, a in zip(coo.row, coo.col, coo.data)]
     built = Built(names, [nd.kind for nd in scn.nodes], e, [], 1, np.zeros(n, int), np.ones(n, bool), {}, {}, {}, {})
     return StressResult(scn.name, names, built.kinds, c, built, defaults, [], [], {"rounds": 0, "history": [],
-                        "oscillation": False, "price_factor": {}, "enabled": False}, losses, edges)
+                        "oscillation": False, "price_factor": {}, "enabled": False}, losses, edges,
+                        diagnostics=_diagnostics(names, L, e, el))
+
+
+def _diagnostics(names: list[str], L: sp.csr_matrix, e: np.ndarray, el: np.ndarray) -> dict:
+    """Threshold cascade and DebtRank next to the clearing: Furfine with zero recovery (losses overstated
+    against Eisenberg-Noe) and linear DebtRank started from the nodes insolvent before any contagion
+    (their own buffers do not matter once at h = 1; weights = total assets)."""
+    from forensics.contagion import debtrank
+    from forensics.contagion.cascades import furfine
+
+    f = furfine(L, e, external_liabilities=el)
+    A = L.T.toarray() if L.shape[0] <= 2000 else None
+    out = {"furfine": [{"node": names[i], "round": int(f.default_round[i])}
+                       for i in sorted(np.nonzero(f.defaulted)[0], key=lambda i: (f.default_round[i], names[i]))]}
+    if A is not None:
+        worth = f.net_worth
+        shock = (worth < 0).astype(float)
+        weights = e + A.sum(axis=1)
+        if shock.any() and weights.sum() > 0:
+            dr = debtrank.linear(A, np.where(worth > 0, worth, 1.0), weights, shock)
+            out["debtrank_linear"] = {"initial": [names[i] for i in np.nonzero(shock)[0]],
+                                      "additional": dr.additional, "extra_defaults": dr.extra_defaults,
+                                      "h": {nm: float(h) for nm, h in zip(names, dr.h)}}
+    return out
 
 
 def stress(scn: Scenario, *, insurance_scale: float = 1.0) -> StressResult:
