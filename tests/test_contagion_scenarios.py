@@ -261,3 +261,19 @@ def test_oct10_scenario_reads_the_real_liquidator_vaults(tmp_path, realdata):
     assert fund["value"] == expected("0x2e3d94f0562703b25c83308a05046ddaf9a8dd14") and fund["time"] < "2025-10-10T21"
     hl = next(v for v in out["venues"] if v["venue"] == "hyperliquid")
     assert hl["insurance_fund"] == pytest.approx(cap["value"] + fund["value"])
+
+
+def test_cli_sweeps_from_the_issue_and_report_files(tmp_path):
+    essay = SCENARIOS / "essay_chain.toml"
+    res = _invoke(tmp_path, "stress", "--scenario", str(essay), "--sweep", "exempt_share=0:0.5:11",
+                  "--sweep", "insurance_fund_scale=0:2:9", "--json", "--out", str(tmp_path / "rep"), "--no-pdf")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [g["name"] for g in out["sweeps"]] == ["cli"]
+    g = out["sweeps"][0]
+    assert g["params"] == ["exempt_share", "insurance_scale"] and len(g["points"]) == 99
+    assert g["values"]["exempt_share"][-1] == 0.5 and g["values"]["insurance_scale"][4] == 1.0
+    base = next(p for p in g["points"] if p["exempt_share"] == 0 and p["insurance_scale"] == 1.0)
+    assert base["defaults"] == len(out["defaults"]) and base["max_haircut"] == pytest.approx(out["summary"]["max_haircut"])
+    assert (tmp_path / "rep" / "report.html").stat().st_size > 10_000
+    assert json.loads((tmp_path / "rep" / "result.json").read_text())["run_id"] == out["run_id"]

@@ -352,6 +352,7 @@ def _sweep(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
     for k, raw in t.items():
         if k == "name":
             continue
+        k = {"insurance_fund_scale": "insurance_scale"}.get(k, k)   # the reference's spelling
         problem = sweep_key_problem(scn, k)
         if problem:
             raise ScenarioError(f"{where}.{k}: {problem}")
