@@ -169,3 +169,29 @@ def test_plackett_luce_likelihood_matches_a_direct_computation(scenarios):
                 direct += u[i] - np.logaddexp.reduce(u[left])
                 left.remove(i)
         assert model.loglik(theta) == pytest.approx(direct, rel=1e-9)
+
+
+def test_walk_along_the_fill_order_sets_the_cut():
+    # filled in order 0x01, 0x02, 0x09 (ranked last: mis-reconstructed), 0x03, 0x05; 0x04 passed over
+    sel = [False, True, True, True, False, True, False, False, False, True]
+    order = [None, 1, 2, 4, None, 5, None, None, None, 3]
+    df = _action([10.0 - i for i in range(10)], sel).with_columns(pl.Series("fill_order", order, dtype=pl.Int32))
+    ev = rule_evidence(df, RULES["leverage"])
+    assert ev["cut_rank"].unique().to_list() == [6]
+    assert sorted(ev.filter(pl.col("skip"))["user"].to_list()) == ["0x00", "0x04"]
+    assert ev.filter(pl.col("shape_violation"))["user"].to_list() == ["0x09"]
+
+
+def test_accounts_that_lost_a_fill_are_tested_against_their_own_noisier_rate():
+    # 300 clean accounts with 20 opportunities (3 noise skips overall); 100 accounts whose account value is
+    # uncertain, 10 opportunities each and a skip in 30 of them; a 2-of-2 skip is a flag only where it is rare
+    users = [f"c{i}" for i in range(300)] + [f"g{i}" for i in range(100)] + ["clean2", "gap2"]
+    opps = [20] * 300 + [10] * 100 + [2, 2]
+    skips = [1, 1, 1] + [0] * 297 + [1] * 30 + [0] * 70 + [2, 2]
+    gap_opps = [0] * 300 + [10] * 100 + [0, 2]
+    counts = pl.DataFrame({"user": users, "opportunities": opps, "skips": skips, "gap_opportunities": gap_opps,
+                           "gap_skips": [0] * 300 + skips[300:400] + [0, 2]})
+    out, rate, history = skip_test(counts)
+    by = {r["user"]: r for r in out.iter_rows(named=True)}
+    assert by["clean2"]["flagged"] and not by["gap2"]["flagged"]
+    assert history[-1]["skip_rate_after_lost_fill"] > 5 * rate

@@ -3,7 +3,6 @@ out of the rule fit and the exemption test; a ghost position left by a lost ADL 
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import pytest
 

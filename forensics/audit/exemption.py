@@ -50,7 +50,7 @@ class ExemptionResult:
 def account_counts(ev: RuleEvidence, rows: np.ndarray | None = None) -> pl.DataFrame:
     """Per account: actions in a pool and selections (in actions); opportunities and skips in *episodes*,
     in total and in the episodes where its account value is uncertain (``gap_*``: it lost a fill before).
-    ``rows``: a boolean mask of the candidate rows to count (a time window); default all.
+    ``rows``: a boolean mask over the candidate rows to count (a time window); default all.
 
     An episode (``episode`` column of the pools; one per action when absent) is the set of actions that saw
     one state of the book: one block and coin. A position the data got wrong, or a mark off by a tick, looks
@@ -60,16 +60,21 @@ def account_counts(ev: RuleEvidence, rows: np.ndarray | None = None) -> pl.DataF
     c = ev.cand
     keep = np.ones(len(c.seg), dtype=bool) if rows is None else rows
     groups, users = len(c.eu_user), len(c.users)
-    count = lambda x: np.bincount(c.eu, weights=(x & keep), minlength=groups)  # noqa: E731
-    actions = count(np.ones(len(c.seg), dtype=bool))
+    eu_r, keep_r = c.eu[ev.rows], keep[ev.rows]
+    count = lambda x: np.bincount(eu_r, weights=x & keep_r, minlength=groups)  # noqa: E731
+    if rows is None:
+        actions, selections = c.eu_actions, c.eu_selections
+    else:
+        actions = np.bincount(c.eu, weights=keep, minlength=groups)
+        selections = np.bincount(c.eu, weights=c.selected & keep, minlength=groups)
     opp = count(ev.opportunity) > 0
     skip = opp & (count(ev.opportunity & ~ev.skip) == 0)
-    gap = count(ev.opportunity & c.gap) > 0
+    gap = count(ev.opportunity & c.gap[ev.rows]) > 0
     per_user = lambda x: np.bincount(c.eu_user, weights=x, minlength=users).astype(np.int64)  # noqa: E731
     out = pl.DataFrame({
         "user": c.users, "eligible_steps": per_user(actions), "opportunities": per_user(opp), "skips": per_user(skip),
         "gap_opportunities": per_user(opp & gap), "gap_skips": per_user(skip & gap),
-        "observed_selections": per_user(count(c.selected)),
+        "observed_selections": per_user(selections),
     })
     return out if rows is None else out.filter(pl.col("eligible_steps") > 0)
 

@@ -94,18 +94,24 @@ class Identification:
 
 
 def _rank_metrics(ev: RuleEvidence) -> dict:
-    """Mean per-action violation rate (unselected-above-selected pairs), AUC and top-k precision."""
+    """Mean per-action violation rate (unselected-above-selected pairs), AUC and top-k precision, from the
+    ranks of the selections alone."""
     c = ev.cand
-    order = np.lexsort((ev.rank, c.seg))
-    sel_o = c.selected[order]
-    unsel_above = np.cumsum(~sel_o) - np.concatenate([[0], np.cumsum(~sel_o)])[c.starts][c.seg]
-    k = np.add.reduceat(sel_o.astype(np.int64), c.starts)
-    viol = np.add.reduceat(np.where(sel_o, unsel_above, 0), c.starts)
-    topk = np.add.reduceat((sel_o & (ev.rank[order] <= k[c.seg])).astype(np.int64), c.starts)
-    decided = (k > 0) & (k < c.n)
+    sel = c.selected[ev.rows]
+    rows, rank = ev.rows[sel], ev.rank[sel]
+    seg = c.seg[rows]
+    order = np.lexsort((rank, seg))
+    seg, rank = seg[order], rank[order]
+    starts = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
+    within = np.arange(len(seg)) - np.repeat(starts, np.diff(np.append(starts, len(seg))))
+    k = np.diff(np.append(starts, len(seg)))
+    n = c.n[seg[starts]]
+    viol = np.add.reduceat(rank - (within + 1), starts)      # unselected ranked above each selection
+    topk = np.add.reduceat((rank <= np.repeat(k, k)).astype(np.int64), starts)
+    decided = k < n
     if not decided.any():
         return {}
-    vr = viol[decided] / (k[decided] * (c.n[decided] - k[decided]))
+    vr = viol[decided] / (k[decided] * (n[decided] - k[decided]))
     return {"violation_rate": float(vr.mean()), "auc": 1.0 - float(vr.mean()),
             "top_k_precision": float((topk[decided] / k[decided]).mean())}
 
@@ -138,15 +144,17 @@ def score_rule(cand: Candidates, rule: Rule, *, q: float = 0.05) -> tuple[RuleFi
         for k, v in _rank_metrics(ev).items():
             setattr(fit, k, v)
     else:
-        closed = float(cand.closed[cand.selected].sum())
-        err = float(np.abs(cand.closed - ev.predicted)[cand.selected].sum())
+        sel = cand.selected[ev.rows]
+        closed = float(cand.closed[ev.rows][sel].sum())
+        err = float(np.abs(cand.closed[ev.rows] - ev.predicted)[sel].sum())
         fit.allocation_fit = 1.0 - err / (2.0 * closed) if closed > 0 else None
     return fit, result, ev
 
 
 def _same_order(evs: dict[str, RuleEvidence], names: list[str]) -> dict[str, list[str]]:
     """Rules whose ranks agree on every candidate row (identical evidence)."""
-    return {a: [b for b in names if b != a and np.array_equal(evs[a].rank, evs[b].rank)] for a in names}
+    same = lambda a, b: np.array_equal(evs[a].rows, evs[b].rows) and np.array_equal(evs[a].rank, evs[b].rank)  # noqa: E731
+    return {a: [b for b in names if b != a and same(a, b)] for a in names}
 
 
 def episodes(steps: pl.DataFrame) -> pl.DataFrame:
@@ -208,11 +216,11 @@ def window_costs(identification: Identification, step_ids: pl.Series, *, q: floa
     action, so a window needs only its own exemption test)."""
     out = {}
     for name, ev in identification.evidence.items():
-        rows = np.isin(ev.cand.step_ids, step_ids.to_numpy())[ev.cand.seg]
-        res = exemption_test(account_counts(ev, rows), name, q=q)
+        inside = np.isin(ev.cand.step_ids, step_ids.to_numpy())[ev.cand.seg]
+        res = exemption_test(account_counts(ev, inside), name, q=q)
         acc = res.accounts
         out[name] = (int(acc["flagged"].sum()) + int(acc.filter(~pl.col("flagged"))["skips"].sum())
-                     + int(ev.shape[rows].sum()))
+                     + int(ev.shape[inside[ev.rows]].sum()))
     return out
 
 
