@@ -466,9 +466,9 @@ def _demo_print(table: RichTable, summary: dict) -> None:
 
 
 def _register_areas() -> None:
-    from pipelines import cli_accounting, cli_cex, cli_onchain
+    from pipelines import cli_accounting, cli_cex, cli_onchain, cli_storage
 
-    for module in (cli_cex, cli_onchain, cli_accounting):
+    for module in (cli_cex, cli_onchain, cli_accounting, cli_storage):
         module.register(app, ingest_app)
 
 

@@ -89,7 +89,8 @@ class RequesterPaysProxy:
     def __init__(self, upstream_port: int) -> None:
         self.denied = 0
         self.forwarded = 0
-        self.cut_after: int | None = None  # truncate GET bodies after this many bytes (then close)
+        self.cuts = 0  # this many GETs send only half their body, then close the connection
+        self.ranges: list[str] = []  # Range headers of forwarded GETs
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -111,23 +112,26 @@ class RequesterPaysProxy:
                         self.wfile.write(DENIED)
                     return
                 proxy.forwarded += 1
+                if self.command == "GET" and self.headers.get("Range"):
+                    proxy.ranges.append(self.headers["Range"])
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
                 conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
                 resp = conn.getresponse()
                 data = resp.read()
-                cut = proxy.cut_after if self.command == "GET" and proxy.cut_after is not None and len(data) > 1024 else None
+                cut = len(data) // 2 if self.command == "GET" and proxy.cuts > 0 and len(data) > 1 else None
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(data)))
                 if cut is not None:
                     self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data[:cut] if cut is not None else data)
                 if cut is not None:
-                    proxy.cut_after = None
+                    proxy.cuts -= 1
                     self.close_connection = True
                 conn.close()
 

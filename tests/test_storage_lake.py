@@ -94,7 +94,7 @@ def test_working_copy_pull_sees_only_committed_parts(moto, hours, tmp_path):
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+    return subprocess.run([str(Path(sys.executable).parent / "liqf"), *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
 
 

@@ -12,6 +12,8 @@ import obstore
 import orjson
 
 CHUNK = 8 << 20
+#: downloads reach the disk in pieces this small, so an interrupted one keeps what it received
+STREAM_CHUNK = 64 << 10
 Progress = Callable[[int], None]
 
 
@@ -91,7 +93,7 @@ def download(store, info: ObjectInfo, dest: Path, *, progress: Progress | None =
         if info.etag and got_tag and got_tag != info.etag:
             raise ObjectChanged(f"{info.key} changed while downloading (ETag {got_tag} != {info.etag}); run again")
         with open(part, "ab") as fh:
-            for chunk in result.stream(min_chunk_size=CHUNK):
+            for chunk in result.stream(min_chunk_size=STREAM_CHUNK):
                 fh.write(chunk)
                 if progress:
                     progress(len(chunk))
