@@ -83,3 +83,106 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             runner.print_summary(cli.console, cli.settings.lake, reports, result)
         else:
             cli.console.print(f"next: liqf ingest hyperliquid --node-fills {root}/bucket={present[0].bucket}", highlight=False)
+
+    backfill_app = typer.Typer(help="Backfill partitions as Dagster runs on a (distributed) executor.",
+                               no_args_is_help=True)
+    app.add_typer(backfill_app, name="backfill")
+
+    @backfill_app.command("hyperliquid")
+    def backfill_hyperliquid(
+        since: Annotated[str, typer.Option("--from", help="First hour partition, UTC (2025-10-10T20).")],
+        until: Annotated[str, typer.Option("--to", help="Last hour partition, UTC (inclusive).")],
+        executor: Annotated[str, typer.Option(help="in_process, multiprocess or celery.")] = "in_process",
+        node_data: Annotated[Optional[str], typer.Option(
+            "--node-data", help="Node-data root: a directory or s3://bucket/prefix (default LIQF_NODE_DATA).")] = None,
+        node_data_endpoint: Annotated[Optional[str], typer.Option(
+            "--node-data-endpoint", help="S3-compatible endpoint of an s3:// node-data root.")] = None,
+        requester_pays: Annotated[bool, typer.Option(
+            "--requester-pays/--no-requester-pays", help="Send x-amz-request-payer for s3:// node data.")] = True,
+        broker: Annotated[Optional[str], typer.Option(
+            help="Celery broker URL (default LIQF_CELERY_BROKER, else redis://127.0.0.1:6379/0).")] = None,
+        max_concurrent: Annotated[int, typer.Option(help="multiprocess: steps at once.")] = 2,
+    ) -> None:
+        """Backfill hourly node-fill partitions (each its own Dagster step), then refresh the catalog once."""
+        import os
+
+        import dagster as dg
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
+        from pipelines.defs.lake.resources import LakeResource
+        from pipelines.distributed import backfill, executors
+        from pipelines.ingest.fetch import FetchError, parse_hour
+
+        if executor not in executors.EXECUTORS:
+            raise cli.fail(f"unknown --executor {executor!r}", f"executors: {', '.join(executors.EXECUTORS)}")
+        try:
+            keys = backfill.hour_keys(parse_hour(since, "--from"), parse_hour(until, "--to"))
+        except FetchError as exc:
+            raise cli.fail(str(exc)) from None
+        if not keys:
+            raise cli.fail("--to is before --from")
+        lake = cli.settings.lake
+        if lake.remote is not None:
+            lake.remote.check()
+        if broker:
+            os.environ["LIQF_CELERY_BROKER"] = broker
+        if executor == "celery":
+            try:
+                executors.check_broker(executors.broker_url())
+            except executors.BrokerDown as exc:
+                raise cli.fail(str(exc)) from None
+        home = os.environ.get("DAGSTER_HOME")
+        if executor != "in_process" and not home:
+            raise cli.fail(f"--executor {executor} needs a persistent Dagster instance",
+                           "set DAGSTER_HOME to an absolute directory (the Makefile exports dagster_home/)")
+        os.environ["LIQF_MULTIPROCESS_MAX"] = str(max_concurrent)
+        instance = dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral()
+        lake_res = LakeResource(lake_root=lake.location, lake_endpoint=lake.remote.settings.endpoint if lake.remote else None,
+                                db_path=str(cli.settings.db))
+        node_res = HyperliquidNodeDataResource(
+            root=node_data or HyperliquidNodeDataResource().root, endpoint=node_data_endpoint,
+            requester_pays=requester_pays)
+        with Progress(TextColumn("[bold]hours"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=cli.console, transient=True, disable=not cli.console.is_terminal) as bar:
+            task = bar.add_task("hours", total=len(keys))
+            summary = backfill.run_backfill(instance, keys, executor_name=executor, lake=lake_res, node_data=node_res,
+                                            progress=lambda done, total: bar.update(task, completed=done))
+        if not summary.catalog.get("refreshed"):
+            from pipelines import catalog as catalog_mod
+
+            catalog_mod.refresh(lake, cli.settings.db)  # the run's own refresh did not run (a partition failed)
+        cli.console.print(
+            f"{'[green]✓[/]' if not summary.failed else '[red]✗[/]'} backfill {summary.run_id[:8]} on {executor}: "
+            f"{len(summary.done)}/{summary.partitions} partition(s) done, {len(summary.failed)} failed, "
+            f"{len(summary.retried)} retried; {summary.rows:,} rows from {summary.bytes:,} bytes in {summary.seconds:.1f} s",
+            highlight=False)
+        for key in summary.failed:
+            cli.console.print(f"  failed: {key}", highlight=False)
+        for key in summary.retried:
+            cli.console.print(f"  retried: {key}", highlight=False)
+        cli.console.print(f"lake: {lake.location}\ncatalog: {cli.settings.db} (refreshed once)", highlight=False)
+        if summary.failed:
+            raise typer.Exit(1)
+
+    @app.command("worker")
+    def worker(
+        broker: Annotated[Optional[str], typer.Option(help="Celery broker URL (default LIQF_CELERY_BROKER).")] = None,
+        name: Annotated[str, typer.Option(help="Worker name (unique per worker).")] = "liqf@%h",
+        concurrency: Annotated[int, typer.Option(help="Steps this worker runs at once (processes).")] = 1,
+    ) -> None:
+        """Start a Celery worker for `liqf backfill --executor celery` (run one per core on any machine)."""
+        import os
+
+        from pipelines.distributed import executors
+
+        if broker:
+            os.environ["LIQF_CELERY_BROKER"] = broker
+        try:
+            executors.check_broker(executors.broker_url())
+        except executors.BrokerDown as exc:
+            raise cli.fail(str(exc)) from None
+        celery = os.path.join(os.path.dirname(sys.executable), "celery")
+        pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency", str(concurrency)]
+        os.execv(celery, [celery, "-A", "pipelines.distributed.celery_app", "worker", "-Q", "dagster", "-n", name,
+                          "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "-l", "INFO", *pool])

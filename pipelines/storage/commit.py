@@ -11,7 +11,9 @@ a rerun replaces and cleans. One writer per input key at a time (a Dagster parti
 from __future__ import annotations
 
 import datetime as dt
+import os
 import posixpath
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -79,6 +81,8 @@ class RemoteLake:
                 remote = tokenized(relative, token)
                 transfer.put_file(self.store, remote, path)
                 parts.append({"path": remote, "bytes": path.stat().st_size})
+            if os.environ.get("LIQF_FAULT_PAUSE_BEFORE_COMMIT_S"):  # fault injection: the window a crash can hit
+                time.sleep(float(os.environ["LIQF_FAULT_PAUSE_BEFORE_COMMIT_S"]))
             old = self._manifest(mkey)
             manifest = {
                 "table": table, "venue": venue, "key": key, "token": token, "parts": parts, "rows": rows or {},
