@@ -136,9 +136,37 @@ def test_celery_backfill_into_s3_equals_in_process_local(moto, redis_url, node_d
     assert "6/6 partition(s) done, 0 failed" in r.stderr, r.stderr
     assert digests(tmp_path / "s3.duckdb") == reference
     # both workers took partitions
-    assert all("execute_plan" in log.read_text() for log in workers.logs)
+    assert all("Task execute_plan[" in log.read_text() for log in workers.logs)
     committed, parts = committed_and_present(moto, "bf-equal")
     assert parts == committed
+
+
+def wait_for_step_on(home: Path, worker: str, deadline: float) -> str:
+    """The hour partition that ``worker`` started executing (from the Dagster event log)."""
+    import dagster as dg
+
+    from pipelines.distributed.backfill import HOUR_STEP
+
+    prev = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        while time.monotonic() < deadline:
+            if (home / "dagster.yaml").exists() or (home / "history").exists():
+                instance = dg.DagsterInstance.get()
+                for run in instance.get_runs(limit=1):
+                    for rec in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+                        ev = rec.dagster_event
+                        data = {k: v.value for k, v in ev.engine_event_data.metadata.items()} if ev.engine_event_data else {}
+                        if (ev.step_key or "").startswith(HOUR_STEP) and data.get("Celery worker") == worker:
+                            key = ev.step_key.split("[h", 1)[1].rstrip("]")
+                            return f"{key[:4]}-{key[4:6]}-{key[6:8]}-{key[8:10]}:00"
+            time.sleep(0.2)
+    finally:
+        if prev is None:
+            os.environ.pop("DAGSTER_HOME")
+        else:
+            os.environ["DAGSTER_HOME"] = prev
+    raise AssertionError(f"{worker} never started a partition")
 
 
 def test_sigkill_of_a_worker_mid_partition_is_retried_on_the_other(moto, redis_url, node_data, reference, tmp_path):
@@ -147,18 +175,15 @@ def test_sigkill_of_a_worker_mid_partition_is_retried_on_the_other(moto, redis_u
     # a short redelivery timeout for the killed worker's task, and a pause between a partition's part
     # uploads and its manifest: the window in which the kill lands
     env_w = {**env, "LIQF_CELERY_BROKER": redis_url, "LIQF_CELERY_VISIBILITY_TIMEOUT": "8",
-             "LIQF_FAULT_PAUSE_BEFORE_COMMIT_S": "1.5"}
+             "LIQF_FAULT_PAUSE_BEFORE_COMMIT_S": "0.8"}
     workers = Workers(tmp_path, redis_url, env_w)
     try:
         run = subprocess.Popen([LIQF, *args, "backfill", "hyperliquid", *WINDOW, "--node-data", str(node_data),
                                 "--executor", "celery", "--broker", redis_url],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env_w})
         victim = workers.procs[0]
-        deadline = time.monotonic() + 90
-        while "execute_plan" not in workers.logs[0].read_text().split("ready.", 1)[-1]:
-            assert time.monotonic() < deadline, "worker 0 never received a partition"
-            time.sleep(0.1)
-        time.sleep(1.0)  # inside the partition: reading, ingesting or paused before its commit
+        step = wait_for_step_on(tmp_path / "dagster", "w0@liqf-test", deadline=time.monotonic() + 120)
+        time.sleep(0.5)  # inside the partition: reading, ingesting, or paused between its uploads and its commit
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
         out, err = run.communicate(timeout=200)
@@ -166,6 +191,7 @@ def test_sigkill_of_a_worker_mid_partition_is_retried_on_the_other(moto, redis_u
         workers.stop()
     assert run.returncode == 0, err
     assert "6/6 partition(s) done, 0 failed" in err and "1 retried" in err, err
+    assert f"retried: {step}" in err
     assert digests(tmp_path / "s3.duckdb") == reference  # no duplicate, no missing row
     committed, parts = committed_and_present(moto, "bf-kill")
     assert parts == committed  # the killed writer's uploads were cleaned by the retry

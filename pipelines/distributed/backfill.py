@@ -168,7 +168,7 @@ def summarize(instance: dg.DagsterInstance, run_id: str, status: str, keys: list
         ev = rec.dagster_event
         if ev is None or not ev.step_key or not ev.step_key.startswith(HOUR_STEP):
             continue
-        if ev.event_type == dg.DagsterEventType.ENGINE_EVENT and "in celery worker" in (rec.user_message or ""):
+        if ev.event_type == dg.DagsterEventType.ENGINE_EVENT and "in celery worker" in (ev.message or rec.user_message or ""):
             starts[ev.step_key] = starts.get(ev.step_key, 0) + 1
         elif ev.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED):
             if "celery" not in os.environ.get("LIQF_BACKFILL_EXECUTOR", ""):
