@@ -250,6 +250,7 @@ def analyze(
     from pipelines.analysis import inference
 
     since_ms, until_ms = _window(since, until)
+    settings.lake.pull()  # an s3:// lake: its committed parts into the working copy
     try:
         with console.status("reconstructing, inferring the rule, testing exemptions"):
             result = inference.run(settings.lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q,
@@ -333,6 +334,7 @@ def report(
     from pipelines import report as report_mod
 
     since_ms, until_ms = _window(since, until)
+    settings.lake.pull()
     command = " ".join(["liqf", "report", "--venue", venue, "--out", str(out_dir)]
                        + (["--from", since] if since else []) + (["--to", until] if until else []))
     try:
