@@ -52,10 +52,17 @@ class HyperliquidNodeDataResource(dg.ConfigurableResource):
         from pipelines.storage.location import parse_url
         from pipelines.storage.stores import open_store
 
+        from pipelines.storage.stores import StorageError, storage_error
+
         settings = StoreSettings(endpoint=self.endpoint, requester_pays=self.requester_pays)
         url = parse_url(self.root)
-        if transfer.head(open_store(url, settings), relative) is None:
-            return None
+        try:
+            if transfer.head(open_store(url, settings), relative) is None:
+                return None
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line, naming the object
+            raise storage_error(exc, url.url(relative), settings) from None
         return inputs.resolve([url.url(relative)], lake.root / "raw" / "venue=hyperliquid" / "source=s3", settings)[0]
 
     def fill_files(self, day: str) -> list[Path]:
