@@ -125,6 +125,7 @@ def committed_and_present(moto, bucket: str) -> tuple[set[str], set[str]]:
 def test_celery_backfill_into_s3_equals_in_process_local(moto, redis_url, node_data, reference, tmp_path):
     args, env = s3_env(moto, tmp_path, "bf-equal")
     (tmp_path / "dagster").mkdir()
+    init_instance(tmp_path / "dagster")
     env_w = {**env, "LIQF_CELERY_BROKER": redis_url}
     workers = Workers(tmp_path, redis_url, env_w)
     try:
@@ -141,6 +142,21 @@ def test_celery_backfill_into_s3_equals_in_process_local(moto, redis_url, node_d
     assert parts == committed
 
 
+def init_instance(home: Path) -> None:
+    """Create the instance's storage once, so two processes never migrate it at the same time."""
+    import dagster as dg
+
+    prev = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        dg.DagsterInstance.get().get_runs(limit=1)
+    finally:
+        if prev is None:
+            os.environ.pop("DAGSTER_HOME")
+        else:
+            os.environ["DAGSTER_HOME"] = prev
+
+
 def wait_for_step_on(home: Path, worker: str, deadline: float) -> str:
     """The hour partition that ``worker`` started executing (from the Dagster event log)."""
     import dagster as dg
@@ -150,16 +166,15 @@ def wait_for_step_on(home: Path, worker: str, deadline: float) -> str:
     prev = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
+        instance = dg.DagsterInstance.get()
         while time.monotonic() < deadline:
-            if (home / "dagster.yaml").exists() or (home / "history").exists():
-                instance = dg.DagsterInstance.get()
-                for run in instance.get_runs(limit=1):
-                    for rec in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-                        ev = rec.dagster_event
-                        data = {k: v.value for k, v in ev.engine_event_data.metadata.items()} if ev.engine_event_data else {}
-                        if (ev.step_key or "").startswith(HOUR_STEP) and data.get("Celery worker") == worker:
-                            key = ev.step_key.split("[h", 1)[1].rstrip("]")
-                            return f"{key[:4]}-{key[4:6]}-{key[6:8]}-{key[8:10]}:00"
+            for run in instance.get_runs(limit=1):
+                for rec in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+                    ev = rec.dagster_event
+                    data = {k: v.value for k, v in ev.engine_event_data.metadata.items()} if ev.engine_event_data else {}
+                    if (ev.step_key or "").startswith(HOUR_STEP) and data.get("Celery worker") == worker:
+                        key = ev.step_key.split("[h", 1)[1].rstrip("]")
+                        return f"{key[:4]}-{key[4:6]}-{key[6:8]}-{key[8:10]}:00"
             time.sleep(0.2)
     finally:
         if prev is None:
@@ -172,6 +187,7 @@ def wait_for_step_on(home: Path, worker: str, deadline: float) -> str:
 def test_sigkill_of_a_worker_mid_partition_is_retried_on_the_other(moto, redis_url, node_data, reference, tmp_path):
     args, env = s3_env(moto, tmp_path, "bf-kill")
     (tmp_path / "dagster").mkdir()
+    init_instance(tmp_path / "dagster")  # before the CLI starts: the test reads the same storage
     # a short redelivery timeout for the killed worker's task, and a pause between a partition's part
     # uploads and its manifest: the window in which the kill lands
     env_w = {**env, "LIQF_CELERY_BROKER": redis_url, "LIQF_CELERY_VISIBILITY_TIMEOUT": "8",
