@@ -2,11 +2,14 @@
 
 Only ``refresh`` writes the DuckDB file, under a file lock (DuckDB allows one writer per file);
 queries open it read-only. Views read Parquet by absolute path, so plain ``duckdb <db>`` works from
-any directory.
+any directory. Over an object-storage lake the views list the committed parts (from the manifests)
+as ``s3://`` URLs read through DuckDB's httpfs extension, loaded from the ``duckdb-extension-httpfs``
+package; the S3 secret is created from the environment in memory at every connection, never stored.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ from filelock import FileLock
 
 from forensics.schema import ALL_TABLES
 from pipelines.lake import Lake
+from pipelines.storage.stores import StorageError, StoreSettings, check_credentials
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 CATALOG_DIR = SQL_DIR / "catalog"
@@ -38,6 +42,13 @@ def expand_sources(sql: str, lake: Lake) -> str:
     def repl(m: re.Match[str]) -> str:
         name = m.group("table")
         table = ALL_TABLES[name]
+        if lake.remote is not None:
+            urls = lake.remote.committed_urls(name)
+            if not urls:
+                return f"({table.empty_select_sql()})"
+            files = "[" + ", ".join(_quote_literal(u) for u in urls) + "]"
+            return (f"(SELECT {', '.join(_cols(table))} FROM read_parquet({files}, union_by_name = true, "
+                    "hive_partitioning = false))")
         if lake.has_files(name):
             scan = (
                 f"read_parquet({_quote_literal(lake.glob(name))}, union_by_name = true, "
@@ -68,6 +79,11 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
     with lock_for(db_path):
         con = duckdb.connect(str(db_path))
         try:
+            if lake.remote is not None:
+                lake.remote.check()
+                use_s3(con, lake.remote.settings)
+            con.execute("CREATE OR REPLACE TABLE liqf_lake AS SELECT ?::VARCHAR AS location, ?::VARCHAR AS endpoint",
+                        [lake.location, lake.remote.settings.resolved_endpoint() if lake.remote else None])
             for path in catalog_files():
                 con.execute(expand_sources(path.read_text(), lake))
             views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
@@ -84,4 +100,47 @@ def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(
             f"{db_path} does not exist yet: run `liqf catalog refresh` (or an ingest) first"
         )
-    return duckdb.connect(str(db_path), read_only=True)
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        row = con.execute("SELECT location, endpoint FROM liqf_lake").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    if row and str(row[0]).startswith("s3://"):
+        use_s3(con, StoreSettings(endpoint=row[1]))
+    return con
+
+
+def httpfs_extension() -> Path:
+    """The httpfs extension binary that the ``duckdb-extension-httpfs`` package ships for this DuckDB."""
+    import duckdb_extension_httpfs
+
+    path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    if not path.exists():
+        raise StorageError(f"duckdb-extension-httpfs has no build for DuckDB {duckdb.__version__}: reinstall with `make setup`")
+    return path
+
+
+def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
+    """Load httpfs from the package and create an in-memory S3 secret from the environment."""
+    check_credentials()
+    con.execute(f"LOAD {_quote_literal(str(httpfs_extension()))}")
+    params = {
+        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "REGION": settings.resolved_region(),
+    }
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        params["SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
+    endpoint = settings.resolved_endpoint()
+    if endpoint:
+        host = endpoint.split("://", 1)[-1].rstrip("/")
+        params.update({"ENDPOINT": host, "URL_STYLE": "path"})
+        extra = f", USE_SSL {'false' if endpoint.startswith('http://') else 'true'}"
+    else:
+        extra = ""
+    body = ", ".join(f"{k} {_quote_literal(v)}" for k, v in params.items())
+    try:
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET liqf_s3 (TYPE s3, {body}{extra})")
+    except duckdb.Error:
+        # the statement holds the secret: never let it reach a message
+        raise StorageError("DuckDB refused the S3 secret built from the environment: check the AWS_* variables") from None

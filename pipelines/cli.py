@@ -15,7 +15,21 @@ from rich.table import Table as RichTable
 from pipelines import catalog as catalog_mod
 from pipelines.lake import Lake
 
-app = typer.Typer(
+class _App(typer.Typer):
+    """Object-storage failures anywhere become the usual one-line error with exit code 2."""
+
+    def __call__(self, *args, **kwargs):
+        from pipelines.storage import StorageError
+        from pipelines.storage.location import UrlError
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except (StorageError, UrlError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            sys.exit(2)
+
+
+app = _App(
     help="Liquidation and auto-deleveraging forensics for perpetual-futures venues.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -48,12 +62,16 @@ def fail(message: str, hint: str = "") -> typer.Exit:
 
 @app.callback()
 def main(
-    lake: Annotated[Path, typer.Option("--lake", help="Lake root directory.", envvar="LIQF_LAKE")] = Path("data/lake"),
+    lake: Annotated[str, typer.Option("--lake", help="Lake root: a directory or s3://bucket/prefix.",
+                                      envvar="LIQF_LAKE")] = "data/lake",
+    lake_endpoint: Annotated[Optional[str], typer.Option(
+        "--lake-endpoint", help="S3-compatible endpoint of an s3:// lake (default: AWS_ENDPOINT_URL, else AWS).",
+        envvar="LIQF_LAKE_ENDPOINT")] = None,
     db: Annotated[Path, typer.Option("--db", help="DuckDB catalog file.", envvar="LIQF_DB")] = Path(
         "data/forensics.duckdb"
     ),
 ) -> None:
-    settings.lake = Lake(lake)
+    settings.lake = Lake.open(lake, endpoint=lake_endpoint)
     settings.db = db.resolve()
 
 
@@ -63,11 +81,15 @@ def main(
 @ingest_app.command("hyperliquid")
 def ingest_hyperliquid(
     node_fills: Annotated[
-        Optional[list[Path]],
-        typer.Option("--node-fills", help="node_fills_by_block files or directories (.lz4 or JSON lines)."),
+        Optional[list[str]],
+        typer.Option("--node-fills", help="node_fills_by_block files or directories (.lz4 or JSON lines), or s3:// URLs."),
     ] = None,
-    snapshot: Annotated[Optional[Path], typer.Option(help="Position snapshot JSONL (clearinghouseState per user).")] = None,
-    asset_ctxs: Annotated[Optional[Path], typer.Option("--asset-ctxs", help="Asset-context JSONL (metaAndAssetCtxs).")] = None,
+    snapshot: Annotated[Optional[str], typer.Option(help="Position snapshot JSONL (clearinghouseState per user).")] = None,
+    asset_ctxs: Annotated[Optional[str], typer.Option("--asset-ctxs", help="Asset-context JSONL (metaAndAssetCtxs).")] = None,
+    endpoint_url: Annotated[Optional[str], typer.Option(
+        "--endpoint-url", help="S3-compatible endpoint for s3:// inputs (default: AWS_ENDPOINT_URL, else AWS).")] = None,
+    requester_pays: Annotated[bool, typer.Option(
+        "--requester-pays/--no-requester-pays", help="Send x-amz-request-payer: requester for s3:// inputs.")] = True,
     api: Annotated[bool, typer.Option("--api", help="Pull from the info API instead of files.")] = False,
     users: Annotated[Optional[Path], typer.Option(help="--api: file with one address per line.")] = None,
     since: Annotated[Optional[str], typer.Option(help="--api: window start, ISO-8601 UTC.")] = None,
@@ -90,8 +112,17 @@ def ingest_hyperliquid(
                     "nothing to ingest",
                     "give --node-fills PATH (and optionally --snapshot FILE, --asset-ctxs FILE), or --api",
                 )
+            from pipelines.storage import StoreSettings
+
+            inputs = runner.resolve_inputs(
+                settings.lake, {"node_fills": node_fills or [], "snapshot": [snapshot] if snapshot else [],
+                                "asset_ctxs": [asset_ctxs] if asset_ctxs else []},
+                StoreSettings(endpoint=endpoint_url, requester_pays=requester_pays), console,
+            )
             reports = runner.run_file_ingest(
-                settings.lake, node_fills=node_fills or [], snapshot=snapshot, asset_ctxs=asset_ctxs, console=console
+                settings.lake, node_fills=inputs["node_fills"],
+                snapshot=inputs["snapshot"][0] if inputs["snapshot"] else None,
+                asset_ctxs=inputs["asset_ctxs"][0] if inputs["asset_ctxs"] else None, console=console,
             )
     except runner.UserFacingError as exc:
         raise fail(str(exc), exc.hint) from None
@@ -225,6 +256,7 @@ def analyze(
     since_ms, until_ms = _window(since, until)
     if logit not in ("auto", "always", "never"):
         raise fail(f"--logit must be auto, always or never, not {logit!r}")
+    settings.lake.pull()  # an s3:// lake: its committed parts into the working copy
     try:
         with console.status("reconstructing, identifying the rule, testing exemptions"):
             result = inference.run(settings.lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q, seed=seed,
@@ -356,6 +388,7 @@ def report(
     from pipelines import report as report_mod
 
     since_ms, until_ms = _window(since, until)
+    settings.lake.pull()
     command = " ".join(["liqf", "report", "--venue", venue, "--out", str(out_dir)]
                        + (["--from", since] if since else []) + (["--to", until] if until else []))
     try:
@@ -489,9 +522,9 @@ def _demo_print(table: RichTable, summary: dict) -> None:
 
 
 def _register_areas() -> None:
-    from pipelines import cli_accounting, cli_cex, cli_onchain, cli_stress
+    from pipelines import cli_accounting, cli_cex, cli_onchain, cli_storage, cli_stress
 
-    for module in (cli_cex, cli_onchain, cli_accounting, cli_stress):
+    for module in (cli_cex, cli_onchain, cli_accounting, cli_stress, cli_storage):
         module.register(app, ingest_app)
 
 

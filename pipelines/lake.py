@@ -8,6 +8,11 @@ Layout under the lake root::
     meta/ingest_runs/venue=<v>/part-<key>.parquet         one reconciliation row per input
     analytics/<table>/...                                 analysis outputs
 
+A lake root can also be an object-storage URL (``s3://bucket/prefix``, same layout): then the local
+root is a working cache and every input's files are committed to the bucket through
+:mod:`pipelines.storage.commit` (unique part names plus a manifest per input key, since object
+stores have no rename).
+
 Every normalized file belongs to exactly one input (``<key>`` = that input's ``source_key``), so
 re-ingesting an input replaces its files and nothing else: idempotent by construction. Path segments
 come only from the pipeline (venue ids, table names, dates, hex keys), never from data strings.
@@ -24,7 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -33,6 +38,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from forensics.schema import ALL_TABLES, Table
+from pipelines.storage.commit import RemoteLake
+from pipelines.storage.location import is_object_url, parse_url
+from pipelines.storage.stores import StoreSettings
 
 _SAFE_SEGMENT = re.compile(r"^[a-z0-9_]{1,64}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{8,64}$")
@@ -80,12 +88,49 @@ def atomic_path(final: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+#: where the working copies of object-storage lakes live (``LIQF_LAKE_CACHE`` overrides)
+DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "data" / "lake-cache"
+
+
 @dataclass(frozen=True)
 class Lake:
     root: Path
+    remote: RemoteLake | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if self.remote is None and is_object_url(str(self.root)):
+            lake = Lake.open(str(self.root))
+            object.__setattr__(self, "remote", lake.remote)
+            object.__setattr__(self, "root", lake.root)
         object.__setattr__(self, "root", Path(self.root).resolve())
+
+    @classmethod
+    def open(cls, target: str | Path, *, endpoint: str | None = None, cache: Path | None = None) -> Lake:
+        """A lake at a local directory, or at ``s3://bucket/prefix`` (any S3-compatible ``endpoint``)."""
+        text = str(target)
+        if not is_object_url(text):
+            return cls(Path(target))
+        url = parse_url(text)
+        cache_root = Path(cache or os.environ.get("LIQF_LAKE_CACHE") or DEFAULT_CACHE)
+        local = cache_root / url.bucket / (url.prefix or "_root")
+        return cls(local, RemoteLake(url, StoreSettings(endpoint=endpoint)))
+
+    @property
+    def location(self) -> str:
+        """Where the lake is: its URL, or its directory."""
+        return str(self.remote.url) if self.remote else str(self.root)
+
+    def commit_source(self, table: str, venue: str, key: str, paths: set[Path], rows: dict[str, int] | None = None) -> None:
+        """Make input ``key``'s files of ``table`` visible: local files already are (atomic renames);
+        an object-storage lake uploads them and commits their manifest."""
+        if self.remote is not None:
+            self.remote.commit(table, venue, key, {p.relative_to(self.root).as_posix(): p for p in paths}, rows)
+
+    def pull(self, tables: list[str] | None = None) -> int:
+        """Refresh the local working copy of an object-storage lake (committed parts only); 0 for local lakes."""
+        if self.remote is None:
+            return 0
+        return sum(self.remote.pull(t, self.root) for t in (tables or list(ALL_TABLES)))
 
     # --- paths ----------------------------------------------------------------------------------------
     def _inside(self, path: Path) -> Path:
@@ -139,6 +184,7 @@ class Lake:
             new_paths.add(path)
             written["-"] = data.num_rows
         self.drop_stale_parts(table.name, venue, key, keep=new_paths)
+        self.commit_source(table.name, venue, key, new_paths, written)
         return written
 
     def drop_stale_parts(self, table: str, venue: str, key: str, keep: set[Path]) -> None:
@@ -156,14 +202,15 @@ class Lake:
             self.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / f"source={safe_segment(source, 'source')}"
             / f"{sha256}{suffix}"
         )
-        if dest.exists():
-            return dest
-        with atomic_path(dest) as tmp:
-            tmp.unlink()
-            try:
-                os.link(src, tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
+        if not dest.exists():
+            with atomic_path(dest) as tmp:
+                tmp.unlink()
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+        if self.remote is not None:
+            self.remote.put_raw(dest.relative_to(self.root).as_posix(), dest)
         return dest
 
     def raw_api_writer(self, venue: str, run_id: str, day: dt.date) -> RawApiWriter:
@@ -171,7 +218,8 @@ class Lake:
             self.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / "source=api"
             / f"date={day.isoformat()}" / f"{safe_segment(run_id, 'run id')}.jsonl.gz"
         )
-        return RawApiWriter(path)
+        upload = (lambda p: self.remote.put_raw(p.relative_to(self.root).as_posix(), p)) if self.remote else None
+        return RawApiWriter(path, upload)
 
 
 class RawApiWriter:
@@ -180,8 +228,9 @@ class RawApiWriter:
     The file appears atomically when the writer is closed; callers pass redacted params only.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_commit=None) -> None:
         self.path = path
+        self._on_commit = on_commit
         self.count = 0
         self._ctx = atomic_path(path)
         self._tmp = self._ctx.__enter__()
@@ -195,6 +244,8 @@ class RawApiWriter:
         self._fh.close()
         if ok:
             self._ctx.__exit__(None, None, None)
+            if self._on_commit:
+                self._on_commit(self.path)
         else:
             self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
 

@@ -239,6 +239,7 @@ class _DayFiles:
                     staged.replace(tmp)
                 published.add(path)
         lake.drop_stale_parts(FILLS.name, VENUE, key, keep=published)
+        lake.commit_source(FILLS.name, VENUE, key, published, {d.isoformat(): n for d, n in self.rows.items() if n})
         return sum(self.rows.values())
 
 

@@ -6,7 +6,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 
 from pipelines.catalog import CatalogResult
 from pipelines.ingest import hyperliquid_files as files
@@ -59,6 +67,24 @@ def run_file_ingest(
     return reports
 
 
+def resolve_inputs(lake: Lake, inputs: dict[str, list], settings, console: Console) -> dict[str, list[Path]]:
+    """Each option's values as local paths; ``s3://`` objects are downloaded into the raw layer first
+    (streamed, resumable, verified) through the one object-storage layer, for any reader."""
+    from pipelines.storage import inputs as s3_inputs
+
+    root = lake.root / "raw" / "venue=hyperliquid" / "source=s3"
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        return {name: s3_inputs.resolve(values, root, settings, progress) for name, values in inputs.items()}
+
+
 def run_api_ingest(lake: Lake, **kwargs) -> list[IngestReport]:
     from pipelines.ingest import hyperliquid_api
 
@@ -77,7 +103,7 @@ def print_summary(console: Console, lake: Lake, reports: list[IngestReport], cat
         f"[bold]{len(reports)} input(s):[/] read {read:,} = written {written:,} + quarantined {quarantined:,}",
         highlight=False,
     )
-    console.print(f"lake: {lake.root}", highlight=False)
+    console.print(f"lake: {lake.location}", highlight=False)
     counts = ", ".join(f"{v} {n:,}" for v, n in catalog.views.items() if n)
     console.print(f"catalog: {catalog.db_path} ({counts})", highlight=False)
     if quarantined:

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 
 from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
-from pipelines.defs.hyperliquid.partitions import daily
+from pipelines.defs.hyperliquid.partitions import daily, hourly
 from pipelines.defs.hyperliquid.resources import (
     HyperliquidInfoResource,
     HyperliquidNodeDataResource,
@@ -39,6 +39,34 @@ def hyperliquid_node_fills(
     return dg.MaterializeResult(
         metadata={**ingest_metadata(reports), "files": len(files), "adl_legs": int(df["is_adl"].sum()) if df.height else 0},
         check_results=quality_results("hyperliquid_node_fills", FILLS, df),
+    )
+
+
+@dg.asset(
+    partitions_def=hourly,
+    group_name=GROUP,
+    kinds={"parquet", "python", "s3"},
+    check_specs=quality_specs("hyperliquid_node_fills_hourly", [FILLS]),
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
+    code_version="1",
+)
+def hyperliquid_node_fills_hourly(
+    context: dg.AssetExecutionContext, lake: LakeResource, hyperliquid_node_data: HyperliquidNodeDataResource
+) -> dg.MaterializeResult:
+    """Every fill leg of one node hour file (``hourly/YYYYMMDD/H.lz4``, local or ``s3://``) in ``fills``:
+    the unit of a distributed backfill. The file of hour H also holds the last blocks of hour H-1
+    (files are bucketed by local_time), so a window's rows are complete once its next hour is in."""
+    the_lake = lake.lake()
+    path = hyperliquid_node_data.hour_file(context.partition_key, the_lake)
+    if path is None:
+        context.log.warning(f"no node_fills_by_block file for hour {context.partition_key} under {hyperliquid_node_data.root}")
+        reports = []
+    else:
+        reports = [hyperliquid_files.ingest_node_fills(the_lake, path)]
+    df = read_source_rows(the_lake, FILLS, [r.source_key for r in reports])
+    return dg.MaterializeResult(
+        metadata={**ingest_metadata(reports), "files": len(reports), "bytes": sum(r.bytes for r in reports)},
+        check_results=quality_results("hyperliquid_node_fills_hourly", FILLS, df),
     )
 
 

@@ -30,10 +30,40 @@ class HyperliquidInfoResource(dg.ConfigurableResource):
 
 
 class HyperliquidNodeDataResource(dg.ConfigurableResource):
-    """A directory in the node's layout: ``node_fills_by_block/hourly/YYYYMMDD/H.lz4``,
+    """A directory (or ``s3://`` bucket and prefix) in the node's layout: ``node_fills_by_block/hourly/YYYYMMDD/H.lz4``,
     ``snapshots/*.jsonl`` (clearinghouseState per user), ``asset_ctxs/*.jsonl``."""
 
     root: str = os.environ.get("LIQF_NODE_DATA", str(PROJECT_ROOT / "data" / "node"))
+    endpoint: str | None = os.environ.get("LIQF_NODE_DATA_ENDPOINT")  # S3-compatible endpoint of an s3:// root
+    requester_pays: bool = True  # Hyperliquid's buckets are requester-pays
+
+    def hour_file(self, partition_key: str, lake) -> Path | None:
+        """The ``node_fills_by_block`` file of one hourly partition (``YYYY-MM-DD-HH:00``), downloaded
+        into the lake's raw layer first when the root is ``s3://``; None when the hour has no file."""
+        from pipelines.storage import StoreSettings, inputs
+        from pipelines.storage.location import is_object_url
+
+        day, hour = partition_key[:10].replace("-", ""), int(partition_key[11:13])
+        relative = f"node_fills_by_block/hourly/{day}/{hour}.lz4"
+        if not is_object_url(self.root):
+            path = Path(self.root) / relative
+            return path if path.is_file() else None
+        from pipelines.storage import transfer
+        from pipelines.storage.location import parse_url
+        from pipelines.storage.stores import open_store
+
+        from pipelines.storage.stores import StorageError, storage_error
+
+        settings = StoreSettings(endpoint=self.endpoint, requester_pays=self.requester_pays)
+        url = parse_url(self.root)
+        try:
+            if transfer.head(open_store(url, settings), relative) is None:
+                return None
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line, naming the object
+            raise storage_error(exc, url.url(relative), settings) from None
+        return inputs.resolve([url.url(relative)], lake.root / "raw" / "venue=hyperliquid" / "source=s3", settings)[0]
 
     def fill_files(self, day: str) -> list[Path]:
         folder = Path(self.root) / "node_fills_by_block" / "hourly" / day.replace("-", "")

@@ -9,6 +9,7 @@ from pipelines.defs.lake.resources import LakeResource
 @dg.asset(
     deps=[
         "hyperliquid_node_fills",
+        "hyperliquid_node_fills_hourly",
         "hyperliquid_position_snapshots",
         "hyperliquid_asset_ctxs",
         "hyperliquid_tracked_accounts",

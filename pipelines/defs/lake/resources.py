@@ -19,11 +19,12 @@ def _default(env: str, relative: str) -> str:
 class LakeResource(dg.ConfigurableResource):
     """Where the Parquet lake and the DuckDB catalog live (defaults: data/lake, data/forensics.duckdb)."""
 
-    lake_root: str = _default("LIQF_LAKE", "data/lake")
+    lake_root: str = _default("LIQF_LAKE", "data/lake")  # a directory or s3://bucket/prefix
+    lake_endpoint: str | None = os.environ.get("LIQF_LAKE_ENDPOINT")  # S3-compatible endpoint of an s3:// lake
     db_path: str = _default("LIQF_DB", "data/forensics.duckdb")
 
     def lake(self) -> Lake:
-        return Lake(Path(self.lake_root))
+        return Lake.open(self.lake_root, endpoint=self.lake_endpoint)
 
     def refresh_catalog(self) -> catalog.CatalogResult:
         return catalog.refresh(self.lake(), Path(self.db_path))

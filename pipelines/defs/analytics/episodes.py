@@ -1,0 +1,90 @@
+"""ADL analysis fanned out per ADL episode: one dynamic partition per episode, each audited on its own.
+
+An episode is a run of ADL steps with no gap longer than ``EPISODE_GAP_MS`` (30 minutes). Each
+partition reads the reconstructed pools of its window and runs the audit (rule inference, exemption
+test) for that window alone; it writes nothing to the lake (its verdict, flags and counts are the
+materialization's metadata), so partitions are independent and can run on any number of workers.
+"""
+
+import dagster as dg
+import polars as pl
+
+from pipelines.defs.lake.resources import LakeResource
+
+EPISODE_GAP_MS = 30 * 60 * 1000
+adl_episodes = dg.DynamicPartitionsDefinition(name="adl_episodes")
+
+
+def find_episodes(steps: pl.DataFrame, venue: str = "hyperliquid", gap_ms: int = EPISODE_GAP_MS) -> list[str]:
+    """Episode partition keys ``<venue>-<first step ms>-<last step ms>`` from ``adl_steps`` rows."""
+    if steps.height == 0:
+        return []
+    times = steps.sort("time_ms")["time_ms"].to_list()
+    keys, first, last = [], times[0], times[0]
+    for t in times[1:]:
+        if t - last > gap_ms:
+            keys.append(f"{venue}-{first}-{last}")
+            first = t
+        last = t
+    keys.append(f"{venue}-{first}-{last}")
+    return keys
+
+
+def parse_episode(key: str) -> tuple[str, int, int]:
+    venue, first, last = key.rsplit("-", 2)
+    return venue, int(first), int(last)
+
+
+class EpisodeAuditConfig(dg.Config):
+    q: float = 0.05
+    draws: int = 500
+    seed: int = 0
+
+
+@dg.asset(
+    partitions_def=adl_episodes,
+    deps=["adl_steps", "adl_pools"],
+    group_name="analytics",
+    kinds={"polars"},
+    code_version="1",
+)
+def adl_episode_audit(context: dg.AssetExecutionContext, config: EpisodeAuditConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """The audit of one ADL episode on its own: best rule, verdict and flagged accounts of that window."""
+    from forensics.audit import audit, complete_steps
+    from pipelines.analysis.inference import annotate_integrity, load_pools
+
+    venue, first, last = parse_episode(context.partition_key)
+    the_lake = lake.lake()
+    the_lake.pull(["adl_steps", "adl_pools", "fills", "position_snapshots", "account_snapshots"])
+    steps, pools = load_pools(the_lake, venue, first, last)
+    pools, incomplete = complete_steps(pools, steps)
+    pools, notes, _ = annotate_integrity(the_lake, venue, pools, steps)
+    result = audit(pools, q=config.q, draws=config.draws, seed=config.seed)
+    flagged = [] if result.exemption is None else result.exemption.flagged["user"].to_list()
+    return dg.MaterializeResult(metadata={
+        "venue": venue, "first_step_ms": first, "last_step_ms": last,
+        "steps": int(steps.height), "pool_rows": int(pools.height), "incomplete_steps": incomplete,
+        "best_rule": result.inference.best_rule or "none", "verdict": result.verdict,
+        "flagged": len(flagged), "flagged_accounts": dg.MetadataValue.json(flagged),
+    })
+
+
+@dg.sensor(minimum_interval_seconds=300, asset_selection=dg.AssetSelection.assets(adl_episode_audit))
+def adl_episode_partitions(context: dg.SensorEvaluationContext, lake: LakeResource):
+    """Add a partition for every new ADL episode in ``adl_steps`` and request its audit."""
+    from pipelines.analysis.inference import read_analytics
+
+    steps = read_analytics(lake.lake(), "adl_steps", "hyperliquid")
+    known = set(context.instance.get_dynamic_partitions(adl_episodes.name))
+    new = [k for k in find_episodes(steps if steps is not None else pl.DataFrame({"time_ms": []})) if k not in known]
+    if not new:
+        return dg.SkipReason("no new ADL episode")
+    return dg.SensorResult(
+        dynamic_partitions_requests=[adl_episodes.build_add_request(new)],
+        run_requests=[dg.RunRequest(partition_key=k, run_key=f"episode-{k}") for k in new],
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[adl_episode_audit], sensors=[adl_episode_partitions])
