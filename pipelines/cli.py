@@ -64,10 +64,21 @@ def main(
 def ingest_hyperliquid(
     node_fills: Annotated[
         Optional[list[Path]],
-        typer.Option("--node-fills", help="node_fills_by_block files or directories (.lz4 or JSON lines)."),
+        typer.Option("--node-fills", help="node_fills_by_block, legacy node_fills or node_trades files or directories "
+                     "(.lz4 or JSON lines; format read from the content)."),
     ] = None,
-    snapshot: Annotated[Optional[Path], typer.Option(help="Position snapshot JSONL (clearinghouseState per user).")] = None,
-    asset_ctxs: Annotated[Optional[Path], typer.Option("--asset-ctxs", help="Asset-context JSONL (metaAndAssetCtxs).")] = None,
+    misc_events: Annotated[
+        Optional[list[Path]],
+        typer.Option("--misc-events", help="misc_events_by_block files or directories (funding, ledger, liquidations)."),
+    ] = None,
+    snapshot: Annotated[Optional[list[Path]], typer.Option(
+        help="clearinghouseState JSONL file, or the snapshot export (directory or files: account_value_snapshot_, "
+             "perp_positions_by_market_, spot_balances_).")] = None,
+    asset_ctxs: Annotated[Optional[Path], typer.Option(
+        "--asset-ctxs", help="metaAndAssetCtxs JSONL, or the archive asset_ctxs CSV (.csv or .csv.lz4).")] = None,
+    export_account_value: Annotated[str, typer.Option(
+        "--export-account-value", help="Snapshot export: account_value covers 'total' (cross + isolated) or 'cross' only "
+                                       "(UNCONFIRMED; docs/snapshot_export.md).")] = "total",
     api: Annotated[bool, typer.Option("--api", help="Pull from the info API instead of files.")] = False,
     users: Annotated[Optional[Path], typer.Option(help="--api: file with one address per line.")] = None,
     since: Annotated[Optional[str], typer.Option(help="--api: window start, ISO-8601 UTC.")] = None,
@@ -85,13 +96,16 @@ def ingest_hyperliquid(
                 settings.lake, users_file=users, since=since, until=until, base_url=base_url, console=console
             )
         else:
-            if not (node_fills or snapshot or asset_ctxs):
+            if not (node_fills or misc_events or snapshot or asset_ctxs):
                 raise fail(
                     "nothing to ingest",
-                    "give --node-fills PATH (and optionally --snapshot FILE, --asset-ctxs FILE), or --api",
+                    "give --node-fills PATH (and optionally --misc-events PATH, --snapshot PATH, --asset-ctxs FILE), or --api",
                 )
+            if export_account_value not in ("total", "cross"):
+                raise fail("--export-account-value must be 'total' or 'cross'")
             reports = runner.run_file_ingest(
-                settings.lake, node_fills=node_fills or [], snapshot=snapshot, asset_ctxs=asset_ctxs, console=console
+                settings.lake, node_fills=node_fills or [], snapshot=snapshot or [], asset_ctxs=asset_ctxs,
+                misc_events=misc_events or [], export_scope=export_account_value, console=console,
             )
     except runner.UserFacingError as exc:
         raise fail(str(exc), exc.hint) from None
