@@ -342,3 +342,39 @@ def test_cli_unrecognised_format_is_one_line_naming_what_was_expected(tmp_path):
     junk = write(tmp_path / "junk.json", ["hello"])
     r = _liqf(tmp_path, "ingest", "hyperliquid", "--node-fills", str(junk))
     assert r.returncode == 2 and "format not recognised; --node-fills expects" in r.stdout + r.stderr
+
+
+# --- real public samples ------------------------------------------------------------------------------------
+
+
+def test_real_node_fills_sample_is_detected_as_by_block(realdata, tmp_path):
+    from pipelines.ingest import detect
+
+    sample = realdata("hyperanalyze/sample_data.json")
+    assert detect.check(sample, "node-fills") == "node_fills_by_block"
+    with pytest.raises(detect.UnknownFormat, match="found node_fills_by_block; --misc-events expects"):
+        detect.check(sample, "misc-events")
+
+
+def test_real_api_ledger_deltas_read_the_same_from_a_node_misc_line(api_example):
+    """The info API's ledger deltas and the node's LedgerUpdate deltas share field names: the same delta
+    gives the same typed row whichever source carried it."""
+    from forensics.formats.hyperliquid.fills import ledger_rows
+
+    doc = json.loads(api_example("hyperliquid_userNonFundingLedgerUpdates.json").read_text())
+    user = doc["request"]["user"]
+    items = doc["response"]
+    assert items
+    for item in items:
+        api = ledger_rows(user, item)
+        out = misc_events.MiscBatch()
+        when = "2024-11-19T06:53:16.516"
+        line = misc_block(1, [{"time": when, "hash": item["hash"], "inner": {"LedgerUpdate": {
+            "users": [user], "delta": item["delta"]}}}], time=when)
+        misc_events.normalize_misc_line(1, line, out)
+        if item["delta"]["type"] not in misc_events.LEDGER_TYPES:
+            assert out.rejects  # a type the reference does not list is quarantined from the node stream
+            continue
+        (node,) = [r for r in out.ledger if r["user"] == user.lower()]
+        keys = ("type", "usdc", "fee", "amount", "token", "destination", "to_perp", "category", "delta_json")
+        assert {k: node[k] for k in keys} == {k: api[k] for k in keys}
