@@ -350,6 +350,9 @@ def simulate_cmd(
     drop_fills: Annotated[float, typer.Option(help="Noise: fraction of fill legs dropped from the output.")] = 0.0,
     mark_jitter: Annotated[float, typer.Option(help="Noise: relative jitter on published markPx.")] = 0.0,
     clock_skew_ms: Annotated[int, typer.Option(help="Noise: max clock skew between legs, ms.")] = 0,
+    formats: Annotated[str, typer.Option(help="'node' (JSONL snapshot and contexts) or 'real' (funding and ledger "
+                                              "events in misc_events_by_block, the clearinghouse export, the "
+                                              "archive's per-minute asset_ctxs CSV).")] = "node",
 ) -> None:
     """Simulate a liquidation cascade with a known ADL rule and planted exemptions."""
     from forensics import simulate
@@ -359,7 +362,7 @@ def simulate_cmd(
     try:
         with console.status(f"simulating {preset}/{scale} with policy {policy}"):
             scenario = simulate.generate(out, preset=preset, scale=scale, policy=policy, exempt=exempt, seed=seed,
-                                         noise=noise)
+                                         noise=noise, formats=formats)
     except ValueError as exc:
         raise fail(str(exc)) from None
     c = scenario["counts"]
