@@ -521,6 +521,25 @@ EXEMPTION_FLAGS = Table(
     layer="analytics",
 )
 
+LIQUIDATION_CHECKS = Table(
+    "liquidation_checks",
+    "Each liquidation summary (liquidation_events) against the replay's account value at that instant (after the "
+    "block's misc events, before its fills): a check of the reconstruction, never an override.",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("user", "VARCHAR", "Liquidated account.", False),
+        C("block_number", "BIGINT", "L1 block of the summary."),
+        C("time_ms", "BIGINT", "Summary time, epoch ms.", False),
+        C("leverage_type", "VARCHAR", "'Cross' (cross account value) or 'Isolated' (the position's equity)."),
+        C("reported", "DOUBLE", "accountValue as reported, USD."),
+        C("replayed", "DOUBLE", "The replay's value at the same instant, USD (NULL without a snapshot wallet)."),
+        C("error", "DOUBLE", "replayed - reported, USD."),
+        C("rel_error", "DOUBLE", "|error| / |reported|."),
+    ),
+    key=("venue", "user", "time_ms", "block_number"),
+    layer="analytics",
+)
+
 NORMALIZED_TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -538,7 +557,8 @@ NORMALIZED_TABLES: dict[str, Table] = {
 }
 DERIVED_TABLES: dict[str, Table] = {t.name: t for t in (LIQUIDATIONS, ADL_FILLS)}
 META_TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}
-ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS, ADL_RULE_FITS, EXEMPTION_FLAGS)}
+ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS, ADL_RULE_FITS, EXEMPTION_FLAGS,
+                                                          LIQUIDATION_CHECKS)}
 ALL_TABLES: dict[str, Table] = {**NORMALIZED_TABLES, **DERIVED_TABLES, **META_TABLES, **ANALYTICS_TABLES}
 
 # Hyperliquid `dir` values seen in public data (venue-apis.md §1.2). Anything else is quarantined so a

@@ -18,7 +18,7 @@ import polars as pl
 from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
-from forensics.schema import ALL_TABLES, ADL_POOLS, ADL_STEPS
+from forensics.schema import ALL_TABLES, ADL_POOLS, ADL_STEPS, LIQUIDATION_CHECKS
 from pipelines.lake import Lake, source_key
 
 #: Hyperliquid's backstop liquidator vault ("HLP Liquidator"), never an ADL candidate
@@ -101,7 +101,7 @@ def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, 
     steps, pools = build_steps_and_pools(inputs["fills"], inputs["positions"], inputs["accounts"], inputs["asset_ctxs"],
                                          vault=VAULTS.get(venue), gap_seconds=gap_seconds, venue=venue, cash=cash,
                                          misc_before_fills=settings.misc_before_fills, max_mark_age_ms=mark_age)
-    liquidation_check = liquidation_errors(inputs, cash, settings, mark_age)
+    liquidation_check = liquidation_errors(inputs, cash, settings, mark_age, lake=lake, venue=venue)
     if since_ms is not None:
         steps = steps.filter(pl.col("time_ms") >= since_ms)
         pools = pools.join(steps.select("step_id"), on="step_id", how="semi")
@@ -125,8 +125,10 @@ def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, 
     }
 
 
-def liquidation_errors(inputs: dict, cash: pl.DataFrame, settings: CashSettings, mark_age: int | None) -> dict:
-    """The replay's account value at each liquidation summary vs the reported one (a check, never an override)."""
+def liquidation_errors(inputs: dict, cash: pl.DataFrame, settings: CashSettings, mark_age: int | None, *,
+                       lake: Lake | None = None, venue: str = "hyperliquid") -> dict:
+    """The replay's account value at each liquidation summary vs the reported one (a check, never an override);
+    with ``lake``, the per-event rows are written to ``liquidation_checks``."""
     liq = inputs.get("liquidation_events")
     if liq is None or liq.height == 0:
         return {"events": 0}
@@ -136,6 +138,9 @@ def liquidation_errors(inputs: dict, cash: pl.DataFrame, settings: CashSettings,
     state = build_state(inputs["fills"], inputs["positions"], inputs["accounts"], cash,
                         misc_before_fills=settings.misc_before_fills)
     check = check_liquidations(state, liq, ctxs, before_fills=settings.misc_before_fills, max_mark_age_ms=mark_age)
+    if lake is not None:
+        rows = check.with_columns(pl.lit(venue).alias("venue")).select(LIQUIDATION_CHECKS.column_names)
+        lake.replace_source(LIQUIDATION_CHECKS, venue, source_key("liquidation_check", venue), rows.to_arrow())
     out = {"all": error_summary(check)}
     for kind in ("Cross", "Isolated"):
         out[kind.lower()] = error_summary(check.filter(pl.col("leverage_type") == kind))
