@@ -22,7 +22,7 @@ def real_scenario(tmp_path_factory):
     return out, scen
 
 
-def _lake(tmp_path_factory, out, snapshot):
+def _lake(tmp_path_factory, out, snapshot, *, with_lake: bool = False):
     from pipelines.analysis.reconstruct import load_inputs
     from pipelines.ingest.runner import run_file_ingest
     from pipelines.lake import Lake
@@ -33,7 +33,7 @@ def _lake(tmp_path_factory, out, snapshot):
                               console=Console(quiet=True))
     assert all(r.records_read == r.records_written + r.quarantined for r in reports)
     assert sum(r.quarantined for r in reports) == 0
-    return load_inputs(lake)
+    return (load_inputs(lake), lake) if with_lake else load_inputs(lake)
 
 
 def _compare(i, out, *, with_cash: bool):
@@ -89,10 +89,14 @@ def test_liquidation_summaries_check_against_the_replay(real_scenario, tmp_path_
     from forensics.reconstruct.cash import CashSettings
 
     out, scen = real_scenario
-    i = _lake(tmp_path_factory, out, out / "snapshots" / "clearinghouse_state.jsonl")
+    i, lake = _lake(tmp_path_factory, out, out / "snapshots" / "clearinghouse_state.jsonl", with_lake=True)
     check = liquidation_errors(i, cash_events(i["ledger"], i["funding"])[0], CashSettings(),
-                               archive_mark_age(i["asset_ctxs"]))
+                               archive_mark_age(i["asset_ctxs"]), lake=lake)
     assert check["all"]["events"] == scen["misc_events"]["liquidation"]
+    import duckdb
+
+    rows = duckdb.sql(f"select * from read_parquet('{lake.glob('liquidation_checks')}')").pl()
+    assert rows.height == check["all"]["events"] and rows["replayed"].null_count() == 0
     # the engine values an account after the block's trades, the check before them: close, not equal
     assert check["cross"]["within_1pct"] > 0.9
     assert json.dumps(check)  # plain numbers, for the run summary
