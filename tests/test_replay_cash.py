@@ -110,6 +110,7 @@ def test_events_before_the_snapshot_are_not_applied_twice():
     ("accountClassTransfer", {"usdc": "7", "toPerp": False}, A, {}, "-7"),
     ("subAccountTransfer", {"usdc": "7", "user": A, "destination": B}, B, {}, "7"),
     ("vaultDeposit", {"usdc": "7", "vault": B}, A, {}, "-7"),
+    ("vaultDeposit", {"usdc": "7", "vault": B}, B, {}, "7"),
     ("vaultWithdraw", {"vault": B, "user": A, "netWithdrawnUsd": "6.5"}, A, {}, "6.5"),
     ("spotTransfer", {"token": "USDC", "amount": "7", "usdcValue": "7", "user": A, "destination": B}, A, {}, None),
     ("send", {"token": "USDC", "amount": "7", "user": A, "destination": B, "sourceDex": "", "destinationDex": "spot",

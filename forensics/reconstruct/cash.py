@@ -81,7 +81,7 @@ def ledger_delta(user: str, kind: str, delta: dict[str, Any], settings: CashSett
     if kind == "subAccountTransfer":
         return -usdc if me == sender else (usdc if me == dest else None)
     if kind == "vaultDeposit":
-        return usdc if me == dest and me != sender and "user" in delta else -usdc if me != dest else usdc
+        return usdc if me == dest else -usdc
     if kind == "vaultWithdraw":
         net = _d(delta.get("netWithdrawnUsd"))
         return -net if me == dest and me != sender else net
