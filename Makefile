@@ -36,7 +36,7 @@ BENCH_SCALE ?= medium
 bench: setup
 	$(VENV)/bin/python bench/ingest_node_fills.py --parsers
 	$(VENV)/bin/python bench/reconstruct.py --scale $(BENCH_SCALE) --work /tmp/liqf-bench-$(BENCH_SCALE) --check
-	$(VENV)/bin/python bench/inference.py --work /tmp/liqf-bench-$(BENCH_SCALE)
+	$(VENV)/bin/python bench/audit.py --scale $(BENCH_SCALE) --work /tmp/liqf-bench-$(BENCH_SCALE)
 
 dev: setup
 	$(VENV)/bin/dg dev

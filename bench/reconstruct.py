@@ -107,13 +107,13 @@ def child_lean(work: Path) -> dict:
 
     from forensics.reconstruct.marks import mark_observations
     from forensics.reconstruct.pools import through_last_adl
-    from forensics.reconstruct.replay import order_fills
+    from forensics.reconstruct.replay import order_fills, perp_fills
     from pipelines.analysis.reconstruct import load_inputs
     from pipelines.lake import Lake
 
     i = load_inputs(Lake(work / "lake"))
     t0 = time.perf_counter()  # like the vectorised run, the timing includes putting fills in replay order
-    f = order_fills(through_last_adl(i["fills"]))  # and, like it, stops at the last ADL block
+    f = order_fills(through_last_adl(perp_fills(i["fills"])))  # and, like it, stops at the last ADL block
     obs = mark_observations(f, i["asset_ctxs"]).sort("t_ms")
     pos: dict[tuple[str, str], list[float]] = {}       # (user, coin) -> [size, entry]
     by_coin: dict[str, dict[str, list[float]]] = {}   # coin -> user -> state (same list objects)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from forensics.reconstruct.marks import mark_observations
-from forensics.reconstruct.pools import segment_steps, through_last_adl
-from forensics.reconstruct.replay import order_fills
+from forensics.reconstruct.pools import liquidator_vaults, segment_steps, through_last_adl
+from forensics.reconstruct.replay import order_fills, perp_fills
 from forensics.schema import ADL_POOLS, ADL_STEPS
 
 UNIT = 10**10  # sizes and cash are Decimal(38, 10): integers of 1e-10 units are exact
@@ -150,7 +150,7 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
                     asset_ctxs: pl.DataFrame | None, *, vault: str | None = None, venue: str = "hyperliquid",
                     gap_seconds: float = 5.0, min_account_value: float | None = 0.0,
                     max_mark_age_ms: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    f = order_fills(through_last_adl(fills))
+    f = order_fills(through_last_adl(perp_fills(fills)))
     start_ms = f["evt_ms"].min() if f.height else None
     snap_pos, snap_ms, wallet0 = _snapshot(positions, accounts, start_ms)
     f = f.with_columns(pl.col("user").cast(pl.Utf8))
@@ -204,18 +204,18 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
             if sp:
                 position(user, coin).apply(sp, math.nan, None, None, None, 0)
 
-    # outcomes per (step, user): closed size and first tid
+    # outcomes per (step, user): closed size and the replay position of the first leg
     closed: dict[tuple[int, str], list] = {}
-    for sid, user, tid, sz in legs.select("step_id", pl.col("user").cast(pl.Utf8), "tid", "sz").sort("tid").iter_rows():
-        c = closed.setdefault((sid, user), [0.0, tid])
+    for sid, user, o, sz in legs.select("step_id", pl.col("user").cast(pl.Utf8), "ord", "sz").sort("ord").iter_rows():
+        c = closed.setdefault((sid, user), [0.0, o])
         c[0] += sz
-    first_tids: dict[int, list[int]] = {}
-    for (sid, _), (_, tid) in closed.items():
-        first_tids.setdefault(sid, []).append(tid)
-    fill_order = {(sid, tid): n for sid, tids in first_tids.items() for n, tid in enumerate(sorted(tids), 1)}
+    first_ords: dict[int, list[int]] = {}
+    for (sid, _), (_, o) in closed.items():
+        first_ords.setdefault(sid, []).append(o)
+    fill_order = {(sid, o): n for sid, ords in first_ords.items() for n, o in enumerate(sorted(ords), 1)}
     meta = _coin_meta(asset_ctxs, snap_pos)
     wallet_run: dict[str, int] = {}
-    vault = vault.lower() if vault else None
+    never = set(liquidator_vaults(f).cast(pl.Utf8).to_list()) | ({vault.lower()} if vault else set())
     out: list[tuple] = []
 
     def emit(step: tuple) -> None:
@@ -224,14 +224,18 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
         mark, src = marks[coin] = mark_at(coin, t_ms)
         max_lev, szd = meta.get(coin, (None, None))
         for user, p in by_coin.get(coin, {}).items():
-            if p.size == 0 or (p.size > 0) != (adl_side == "long") or user == liq or user == vault:
+            if p.size == 0 or (p.size > 0) != (adl_side == "long") or user == liq or user in never:
                 continue
-            cross_upnl, iso_wallets, unknown = 0.0, 0.0, False
+            cross_upnl, iso_wallets, unknown, account_mm = 0.0, 0.0, False, 0.0
             for cc, q in by_user[user].items():
+                if q.size != 0:
+                    m = marks[cc] if cc in marks else marks.setdefault(cc, mark_at(cc, t_ms))
+                    lev_cc = meta.get(cc, (None, None))[0]
+                    if m[0] is not None and lev_cc is not None:
+                        account_mm += abs(q.size) / UNIT * m[0] / (2.0 * lev_cc)
                 if q.mode == "isolated":
                     iso_wallets += q.iso_wallet()
                 elif q.size != 0:
-                    m = marks[cc] if cc in marks else marks.setdefault(cc, mark_at(cc, t_ms))
                     e = q.entry_px()
                     if m[0] is not None and e is not None:
                         u = q.size / UNIT * (m[0] - e)
@@ -273,7 +277,8 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
                 av, wallet, lev, p.lev, lev, p.mode, _div(notional, None if max_lev is None else 2.0 * max_lev),
                 None if seg_ms is None else t_ms - seg_ms, selected,
                 fill_order[(sid, c[1])] if selected else None, closed_size,
-                selected and closed_size < size * (1 - 1e-12), skip,
+                selected and closed_size < size * (1 - 1e-12), skip, None if szd is None else 10.0 ** (-szd),
+                account_mm,
             ))
 
     pending = steps.select("K", "step_id", pl.col("coin").cast(pl.Utf8), "adl_side",

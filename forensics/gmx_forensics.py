@@ -1,6 +1,6 @@
 """GMX v2 keeper forensics: open positions from position events, and ADL steps/pools in the
-``adl_steps``/``adl_pools`` layout (forensics.schema) so ``forensics.inference.infer_rule`` and
-``forensics.exemption.exemption_test`` can test the ADL keeper's choices.
+``adl_steps``/``adl_pools`` layout (forensics.schema) so the audit (``forensics.audit.audit``) can test
+the ADL keeper's choices.
 
 GMX leaves the choice of *which* positions to auto-deleverage to its ADL keeper (off-chain); the chain
 only checks that each ADL lowers the market side's PnL-to-pool factor. A step here is the set of ADL

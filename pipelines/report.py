@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from forensics import report as report_mod
+from forensics.audit.diagnostics import DIAGNOSTIC_STEPS
 from forensics.report import charts
 from forensics.schema import ALL_TABLES
 from pipelines import catalog, quality
@@ -32,13 +33,13 @@ def _ms_to_text(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _ensure_analyses(lake: Lake, venue: str, since_ms: int | None, until_ms: int | None, q: float, draws: int,
+def _ensure_analyses(lake: Lake, venue: str, since_ms: int | None, until_ms: int | None, q: float,
                      gap_seconds: float) -> list[str]:
     notes = []
     from pipelines.analysis import accounting, inference
 
     if not (lake.table_dir("adl_rule_fits") / f"venue={venue}").exists():
-        inference.run(lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q, draws=draws)
+        inference.run(lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q)
         notes.append("ran reconstruction and rule inference")
     if not (lake.table_dir("adl_waves") / f"venue={venue}").exists():
         try:
@@ -54,8 +55,8 @@ def _df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pl.DataFrame:
 
 
 def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until_ms: int | None, q: float,
-           draws: int, gap_seconds: float, command: str) -> dict:
-    notes = _ensure_analyses(lake, venue, since_ms, until_ms, q, draws, gap_seconds)
+           gap_seconds: float, command: str) -> dict:
+    notes = _ensure_analyses(lake, venue, since_ms, until_ms, q, gap_seconds)
     catalog.refresh(lake, db_path)
     con = catalog.connect_read_only(db_path)
     p = {"venue": venue, "lo": since_ms if since_ms is not None else 0, "hi": until_ms if until_ms is not None else 2**62}
@@ -77,7 +78,7 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
                    count(*) FILTER (WHERE is_partial) AS partial
             FROM adl_fills WHERE {win} GROUP BY 1 ORDER BY usd DESC, coin LIMIT 25""", p)
         steps = _df(con, f"SELECT * FROM adl_steps WHERE {win} ORDER BY step_id", p)
-        fits = _df(con, "SELECT * FROM adl_rule_fits WHERE venue = $venue ORDER BY aic NULLS LAST, rule", {"venue": venue})
+        fits = _df(con, "SELECT * FROM adl_rule_fits WHERE venue = $venue ORDER BY cost, rule", {"venue": venue})
         flags = _df(con, "SELECT * FROM exemption_flags WHERE venue = $venue", {"venue": venue})
         waves = _df(con, "SELECT * FROM adl_waves WHERE venue = $venue ORDER BY wave", {"venue": venue})
         policies = _df(con, """
@@ -122,7 +123,8 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
         "fills": totals[0], "liquidations": liq[0], "liquidation_usd": float(liq[1]), "adl_legs": adl[0],
         "adl_usd": float(adl[1]), "adl_accounts": adl[2], "steps": steps.height,
         "waves": steps["wave_id"].n_unique() if steps.height else 0, "flagged": len(flag_rows), "q": q,
-        "tested": flags.height, "verdict": verdict, "best_rule": best_rule, "first_adl_delay": first_liq or "–",
+        "tested": int(flags["tested"].sum()) if flags.height else 0, "verdict": verdict,
+        "skip_rate": float(flags["skip_rate"][0]) if flags.height else None, "best_rule": best_rule, "first_adl_delay": first_liq or "–",
         "overshoot": float(waves["overshoot_usd"].sum()) if waves.height else None,
         "production": float(waves["production_0ms"].sum()) if waves.height else None,
         "needed": float(waves["needed_usd"].sum()) if waves.height else None,
@@ -133,8 +135,8 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
         "meta": {
             "venue": venue, "window_from": _ms_to_text(since_ms or totals[1]), "window_to": _ms_to_text(until_ms or totals[2]),
             "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "code_version": code_version(),
-            "command": command, "lake": str(lake.root), "gap_seconds": gap_seconds, "draws": draws,
-            "parameters": json.dumps({"venue": venue, "from_ms": since_ms, "to_ms": until_ms, "q": q, "draws": draws,
+            "command": command, "lake": str(lake.root), "gap_seconds": gap_seconds,
+            "parameters": json.dumps({"venue": venue, "from_ms": since_ms, "to_ms": until_ms, "q": q,
                                       "gap_seconds": gap_seconds}),
             "notes": notes,
         },
@@ -147,6 +149,7 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
         },
         "coins": coins.to_dicts(),
         "rules": fits.to_dicts(),
+        "diagnostics_note": f"a sample of at most {DIAGNOSTIC_STEPS} actions with a decision",
         "flags": flag_rows,
         "waves": waves.to_dicts(),
         "policies": policies.to_dicts(),
@@ -155,6 +158,7 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
             "timeline": charts.timeline(per_second, wave_frame),
             "coins": charts.bars(coins["coin"].to_list(), coins["usd"].to_list(), xlabel="ADL notional (USD)"),
             "rules": charts.rule_comparison(fits, best_rule) if fits.height else "",
+            "skips": charts.skip_evidence(flag_rows) if flag_rows else "",
             "waves": charts.waves_budget(waves) if waves.height else "",
             "backstop": charts.coverage(backstop) if backstop.height else "",
         },

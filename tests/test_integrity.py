@@ -8,10 +8,9 @@ import polars as pl
 import pytest
 
 from forensics import simulate
-from forensics.audit import audit, split_uncertain
-from forensics.inference import allocation_fit
+from forensics.audit import RULES, audit, split_uncertain
+from forensics.audit.evidence import rule_evidence
 from forensics.reconstruct import integrity
-from forensics.rules import RULES
 from forensics.validation import truth_pools
 
 V = "0xvault"
@@ -106,58 +105,54 @@ def _with_ghost(pools: pl.DataFrame) -> tuple[pl.DataFrame, str]:
 
 def test_ghost_rows_with_a_state_note_are_left_out_and_not_flagged(bitmex_truth):
     pools, ghost = _with_ghost(bitmex_truth)
-    plain = audit(pools, draws=300)
+    plain = audit(pools)
     assert ghost in set(plain.exemption.flagged["user"])  # what a lost leg did before the integrity check
     noted = pools.with_columns(
         state_note=pl.when((pl.col("user") == ghost) & ~pl.col("selected")).then(pl.lit(integrity.LOST_LEG)),
         state_detail=pl.lit(None, pl.Utf8))
-    result = audit(noted, draws=300)
+    result = audit(noted)
     assert result.exemption.flagged.height == 0
+    assert ghost not in result.exemption.evidence  # its unconfirmed rows are excused, never opportunities
+    ev = result.inference.evidence[result.inference.best_rule].frame()
+    assert not ev.filter((pl.col("user") == ghost) & ~pl.col("selected") & pl.col("opportunity")).height
     assert result.uncertain is not None and set(result.uncertain["user"]) == {ghost}
     vouched, uncertain = split_uncertain(noted)
     assert vouched.height + uncertain.height == noted.height
 
 
 def test_wealth_pro_rata_falls_back_to_contracts_when_nobody_cut_is_in_profit():
-    # step 0: winners cut by positive uPnL; step 1: nobody in profit, cut by contracts; step 2: the need
-    # exceeds what the touched accounts hold, every one of them closed in full (no information: left out)
+    # action 0: winners cut by positive uPnL; action 1: nobody in profit, cut by contracts
     rows = []
     for u, size, upnl, closed in (("a", 10, 30.0, 6.0), ("b", 10, 10.0, 2.0), ("c", 10, 20.0, 4.0), ("d", 5, -1.0, 0.0)):
         rows.append({"step_id": 0, "user": u, "size": float(size), "upnl_usd": upnl, "closed_size": closed})
     for u, size, upnl, closed in (("a", 10, -3.0, 2.0), ("b", 20, -1.0, 4.0), ("c", 30, -2.0, 6.0), ("d", 5, -1.0, 1.0)):
         rows.append({"step_id": 1, "user": u, "size": float(size), "upnl_usd": upnl, "closed_size": closed})
-    for u, size, upnl, closed in (("a", 10, 5.0, 10.0), ("b", 20, -1.0, 20.0), ("c", 30, 1.0, 30.0)):
-        rows.append({"step_id": 2, "user": u, "size": float(size), "upnl_usd": upnl, "closed_size": closed})
-    pools = pl.DataFrame(rows)
-    fit, _, _ = allocation_fit(RULES["wealth_pro_rata"], pools)
-    assert fit == pytest.approx(1.0)
-    contracts, _, _ = allocation_fit(RULES["contracts_pro_rata"], pools)
-    assert contracts < 0.95  # step 0 separates them
-    _, _, partial = allocation_fit(RULES["wealth_pro_rata"], pools)
-    assert partial == pytest.approx(1.0)  # step 2 (all closed in full) does not dilute the partial share
-    assert np.isfinite(fit)
+    pools = pl.DataFrame(rows).with_columns(selected=pl.col("closed_size") > 0, lot_size=pl.lit(1.0),
+                                            coin=pl.lit("X"))
+    wealth = rule_evidence(pools, RULES["wealth_pro_rata"])
+    assert not wealth["skip"].any() and not wealth["shape_violation"].any()
+    contracts = rule_evidence(pools, RULES["contracts_pro_rata"])
+    assert contracts.filter(pl.col("step_id") == 0)["shape_violation"].any()  # action 0 separates them
 
 
 def test_validation_row_reports_integrity_and_markdown_explains_it():
     from pipelines.analysis import validation
 
-    row = validation.run_scenario("hl_index", 0, "moderate", 11, "tiny", 100)
+    row = validation.run_scenario("hl_index", 0, "moderate", 11, "tiny")
     assert {"lost_legs", "uncertain_rows", "pool_rows"} <= set(row)
     assert row["lost_legs"] >= 0 and row["uncertain_rows"] <= row["pool_rows"]
     text = validation.markdown(pl.DataFrame([row]), "liqf validate --scale tiny --seeds 1")
     assert "state_unconfirmed_lost_leg" in text and "rows left out" in text
 
 
-def test_flag_evidence_lists_the_rows_left_out_with_their_reason():
-    from forensics.audit import _attach_uncertain
-    from forensics.exemption import ExemptionResult
+def test_flag_evidence_lists_the_excused_rows_with_their_reason():
+    from forensics.audit.exemption import skip_evidence
 
-    result = ExemptionResult("hl_index", 1.0, 10, 0.05,
-                             pl.DataFrame({"user": ["u", "v"], "flagged": [True, False], "q_value": [0.01, 0.9]}))
-    uncertain = pl.DataFrame({"step_id": [3, 4], "user": ["u", "v"], "coin": ["X", "X"], "size": [1.0, 2.0],
-                              "selected": [False, False], "state_note": [integrity.CONTRADICTED] * 2,
-                              "state_detail": ["gap", "gap"]})
-    _attach_uncertain(result, uncertain)
-    assert set(result.evidence) == {"u"}
-    (row,) = result.evidence["u"]
-    assert row["excluded_from_test"] and row["skip_reason"].startswith(integrity.CONTRADICTED) and row["step_id"] == 3
+    ev = pl.DataFrame({"step_id": [3, 4, 5], "user": ["u", "u", "v"], "coin": ["X"] * 3, "rank": [1, 1, 1],
+                       "cut_rank": [2, 3, 2], "selected": [False] * 3, "skip": [False, True, True],
+                       "state_note": [integrity.CONTRADICTED, None, None], "state_detail": ["gap", None, None]})
+    out = skip_evidence(ev, ["u"])
+    assert set(out) == {"u"}
+    first, second = out["u"]
+    assert first["step_id"] == 4 and first["counted_as_skip"]  # skips first
+    assert not second["counted_as_skip"] and second["state_note"] == integrity.CONTRADICTED

@@ -41,6 +41,6 @@ def test_pools_rank_the_keepers_choices():
     assert p[b]["selected"] and p[b]["partial"] and p[b]["closed_size"] == 0.5
     assert not p[c]["selected"] and p[c]["skip_reason"] == "not in profit" and p[c]["upnl_usd"] == -500.0
     assert p[a]["upnl_usd"] == 2000.0 and p[a]["mark_px"] == 3000.0
-    from forensics.inference import infer_rule
-    assert infer_rule(pools) is not None
+    from forensics.audit import identify
+    assert identify(pools).steps == 1
     assert dt is not None

@@ -172,13 +172,17 @@ def _pools_vs_truth(lake, truth, *, with_cash: bool):
         .otherwise(pl.col("pnl_pct_price") / pl.col("leverage")).alias("score"))
     matched = superset = 0
     rel = []
-    for t in truth["steps"]:
-        m = steps.filter((pl.col("block_number") == t["block_number"]) & (pl.col("coin") == t["coin"])
-                         & (pl.col("liquidated_user") == t["vault"]))
-        if m.height != 1:
+    seen: dict[tuple, int] = {}
+    for t in sorted(truth["steps"], key=lambda t: t["step"]):
+        # one truth action per (block, coin, vault, tx): the k-th of its (block, coin, vault) is our k-th step there
+        key = (t["block_number"], t["coin"], t["vault"])
+        k = seen[key] = seen.get(key, -1) + 1
+        m = steps.filter((pl.col("block_number") == key[0]) & (pl.col("coin") == key[1])
+                         & (pl.col("liquidated_user") == key[2])).sort("step_id")
+        if m.height <= k:
             continue
         matched += 1
-        p = pools.filter(pl.col("step_id") == m["step_id"][0])
+        p = pools.filter(pl.col("step_id") == m["step_id"][k])
         score = dict(zip(p["user"], p["score"]))
         superset += set(t["eligible_users"]) <= set(score)
         rel += [abs(score[u] - s) / max(abs(s), 1e-12) for u, s in zip(t["eligible_users"], t["eligible_scores"])

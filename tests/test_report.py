@@ -45,7 +45,7 @@ def built(tmp_path_factory):
     files.ingest_snapshot(lake, scenario / "snapshots" / "clearinghouse_state.jsonl")
     files.ingest_asset_ctxs(lake, scenario / "asset_ctxs" / "asset_ctxs.jsonl")
     context = report.gather(lake, root / "c.duckdb", venue="hyperliquid", since_ms=None, until_ms=None, q=0.05,
-                            draws=300, gap_seconds=5.0, command="pytest")
+                            gap_seconds=5.0, command="pytest")
     paths = report.write(context, root / "out")
     return context, paths, json.loads((scenario / "truth.json").read_text())
 
@@ -55,6 +55,12 @@ def test_report_states_the_evidence(built):
     html = paths.html.read_text()
     assert context["summary"]["best_rule"] == "hl_index"
     assert {f["user"] for f in context["flags"]} <= set(truth["exempt"])
+    # each flag shows its skips: the actions where the account ranked above the cut and was passed over
+    assert context["flags"] and "cut rank" in html and 'id="chart-skips"' in html
+    for f in context["flags"]:
+        skips = [e for e in f["evidence"] if e["counted_as_skip"]]
+        assert len(skips) == f["skips"] or len(skips) == 50
+        assert all(e["rank"] < e["cut_rank"] for e in skips)
     assert context["provenance"]["reconciled"]
     assert all(r["sha256"] and len(r["sha256"]) == 64 for r in context["provenance"]["inputs"])
     for title in SECTIONS:

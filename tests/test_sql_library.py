@@ -27,7 +27,7 @@ def analysed(tmp_path_factory):
         files.ingest_node_fills(lake, path)
     files.ingest_snapshot(lake, scenario / "snapshots" / "clearinghouse_state.jsonl")
     files.ingest_asset_ctxs(lake, scenario / "asset_ctxs" / "asset_ctxs.jsonl")
-    result = inference.run(lake, draws=200)
+    result = inference.run(lake)
     accounting.run(lake)
     catalog.refresh(lake, root / "c.duckdb")
     return root, result

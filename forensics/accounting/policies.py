@@ -31,7 +31,7 @@ import math
 import numpy as np
 import polars as pl
 
-from forensics.rules import QUEUE_RULES, score_pools
+from forensics.audit.rules import ORDERING_RULES, score_pools
 
 from .core import WaveAccounting, gini, top_share
 
@@ -165,7 +165,7 @@ def run_policies(wa: WaveAccounting, cands: pl.DataFrame, *, cap_frac: float = 0
                  rules: list | None = None, ilp_time_limit: float = 10.0) -> tuple[pl.DataFrame, list[dict]]:
     """(per (policy, wave) rows, per-policy totals). Totals: ``overshoot`` = sum over waves,
     ``accounts_touched`` = distinct accounts over the window, ``max_haircut_share`` = max over waves."""
-    rules = rules or QUEUE_RULES
+    rules = rules or ORDERING_RULES
     rows: list[dict] = []
     touched: dict[str, set] = {}
     legs = wa.legs

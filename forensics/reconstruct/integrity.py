@@ -9,14 +9,17 @@ without any ground truth:
   replayed state in that interval is known to be wrong: at least one fill of the owner is missing.
 * **unconfirmed, consistent with a lost leg**: after the owner's last fill (or the snapshot, when the owner
   has no fill in the coin) nothing confirms the state any more. In node data both legs of every trade are
-  present and share a ``tid``; a trade with one leg has lost the other. If a lost leg of exactly the
+  present and share a ``tid``; a trade with one leg has lost the other. If a lost leg of at least the
   position's size, on the side that closes it, happened after the last confirmation, the position may be a
-  *ghost* (closed in reality, open in the replay): a ghost is never selected again and looks skipped.
+  *ghost* (closed or flipped in reality, open in the replay): a ghost is never selected again and looks
+  skipped.
 
 Both are recorded per pool row as ``state_note`` (a legitimate reason not to count the row in the
 exemption test nor in the rule fit), with the evidence in ``state_detail``. Positions that a later fill
-confirms are never marked; a lost leg is only matched to positions of exactly its size, so the mark is
-targeted. Trades with one leg are only read as lost legs when the fills are two-sided by construction
+confirms are never marked; a lost leg is only matched to positions it could have closed (no larger than
+it), so the mark stays targeted. A lost fill also takes its cash (closedPnl, fee) with it: from the first
+contradiction of an account in any coin, its account value is uncertain (``account_gap``), which the
+exemption test calibrates as a noisier stratum of its own. Trades with one leg are only read as lost legs when the fills are two-sided by construction
 (node fills: every fill has a block number and most ``tid``s have two legs); an info-API pull of tracked
 accounts has one-legged trades everywhere and gets no lost-leg matching (contradictions still apply).
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 import polars as pl
 
 from .arrays import rows_of
-from .replay import DEC, after_snapshot, order_fills
+from .replay import DEC, after_snapshot, order_fills, perp_fills
 
 CONTRADICTED = "state_contradicted"
 LOST_LEG = "state_unconfirmed_lost_leg"
@@ -89,12 +92,14 @@ def _snapshot_sizes(positions: pl.DataFrame | None, accounts: pl.DataFrame | Non
 def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
                 pools: pl.DataFrame, steps: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """Per pool row (step_id, user) whose reconstructed state the data cannot vouch for: ``state_note``
-    (:data:`CONTRADICTED` or :data:`LOST_LEG`) and ``state_detail``; plus a summary dict."""
+    (:data:`CONTRADICTED` or :data:`LOST_LEG`) and ``state_detail``, or whose account lost a fill before
+    the action (``account_gap``: its cash, so its account value, is uncertain); plus a summary dict."""
     out_schema = {"step_id": pl.Int64, "user": pl.Utf8, "state_note": pl.Utf8, "state_detail": pl.Utf8}
     empty = pl.DataFrame(schema=out_schema)
     if pools.height == 0 or fills is None or fills.height == 0:
-        return empty, {"lost_legs": 0, "two_sided": False, "contradicted_rows": 0, "lost_leg_rows": 0}
-    f = ordered_fills(fills)
+        return empty.with_columns(pl.lit(False).alias("account_gap")), {
+            "lost_legs": 0, "two_sided": False, "contradicted_rows": 0, "lost_leg_rows": 0, "account_gap_rows": 0}
+    f = ordered_fills(perp_fills(fills))  # spot balances are not perp positions (fees in the token move them)
     snap_pos, snap_users = _snapshot_sizes(positions, accounts, f["evt_ms"].min())
     # the replay's fill set: fills at or after the owner's snapshot (every fill for users without one)
     f = after_snapshot(f, snap_users)
@@ -139,27 +144,42 @@ def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: p
             pl.col("tail").abs().alias("abs_tail"),
             pl.when(pl.col("tail") > 0).then(pl.lit("A")).otherwise(pl.lit("B")).alias("closing_side"))
         lg = legs.select("coin", pl.col("ord").alias("lost_ord"), pl.col("tid").alias("lost_tid"),
-                         pl.col("sz").cast(DEC).alias("abs_tail"), pl.col("missing_side").alias("closing_side"), "adl")
-        m = held.join(lg, on=["coin", "abs_tail", "closing_side"], how="inner").filter(pl.col("lost_ord") > pl.col("last_ord"))
+                         pl.col("sz").cast(DEC).alias("lost_sz"), pl.col("missing_side").alias("closing_side"), "adl")
+        # a lost leg at least the position's size on the closing side could have closed or flipped it
+        m = held.join(lg, on=["coin", "closing_side"], how="inner").filter(
+            (pl.col("lost_ord") > pl.col("last_ord")) & (pl.col("lost_sz") >= pl.col("abs_tail")))
         if m.height:
             m = m.group_by(key).agg(pl.col("lost_ord").min(), pl.col("lost_tid").sort_by("lost_ord").first(),
-                                    pl.col("adl").sort_by("lost_ord").first(), pl.col("abs_tail").first())
+                                    pl.col("adl").sort_by("lost_ord").first(), pl.col("abs_tail").first(),
+                                    pl.col("lost_sz").sort_by("lost_ord").first())
             t = rows.join(m, on=key, how="inner").filter(pl.col("K") > pl.col("lost_ord"))
             notes.append(t.select(
                 "step_id", "user", pl.lit(LOST_LEG).alias("state_note"),
-                pl.format("no fill confirms the position after a lost {}leg (tid {}) of exactly its size {}: "
-                          "it may have been closed", pl.when(pl.col("adl")).then(pl.lit("ADL ")).otherwise(pl.lit("")),
-                          pl.col("lost_tid"), pl.col("abs_tail").cast(pl.Float64)).alias("state_detail")))
+                pl.format("no fill confirms the position of {} after a lost {}leg (tid {}) of {} on its closing "
+                          "side: it may have been closed or flipped", pl.col("abs_tail").cast(pl.Float64),
+                          pl.when(pl.col("adl")).then(pl.lit("ADL ")).otherwise(pl.lit("")),
+                          pl.col("lost_tid"), pl.col("lost_sz").cast(pl.Float64)).alias("state_detail")))
     out = (pl.concat(notes, how="vertical_relaxed").unique(["step_id", "user"], keep="first", maintain_order=True)
            if notes else empty)
     out = out.select([pl.col(k).cast(v) for k, v in out_schema.items()])
+    # a lost fill also took its closedPnl and fee with it: from the first one the data reveal for an
+    # account (in any coin), its cash, and so its account value in every pool, is uncertain
+    first_gap = contradicted.group_by("user").agg(pl.col("lo").min().alias("first_lo"))
+    gap_rows = rows.join(first_gap, on="user", how="inner").filter(pl.col("K") > pl.col("first_lo")).select(
+        "step_id", pl.col("user").cast(pl.Utf8), pl.lit(True).alias("account_gap")).unique(["step_id", "user"])
+    out = out.join(gap_rows, on=["step_id", "user"], how="full", coalesce=True).with_columns(
+        pl.col("account_gap").fill_null(False))
     summary = {"lost_legs": n_lost, "two_sided": two_sided,
                "contradicted_rows": out.filter(pl.col("state_note") == CONTRADICTED).height,
-               "lost_leg_rows": out.filter(pl.col("state_note") == LOST_LEG).height}
+               "lost_leg_rows": out.filter(pl.col("state_note") == LOST_LEG).height,
+               "account_gap_rows": int(out["account_gap"].sum())}
     return out, summary
 
 
 def annotate(pools: pl.DataFrame, notes: pl.DataFrame) -> pl.DataFrame:
-    """``pools`` with ``state_note`` / ``state_detail`` (NULL where the state is vouched for)."""
-    pools = pools.drop([c for c in ("state_note", "state_detail") if c in pools.columns])
-    return pools.join(notes, on=["step_id", "user"], how="left")
+    """``pools`` with ``state_note`` / ``state_detail`` (NULL where the state is vouched for) and
+    ``account_gap``."""
+    pools = pools.drop([c for c in ("state_note", "state_detail", "account_gap") if c in pools.columns])
+    if "account_gap" not in notes.columns:
+        notes = notes.with_columns(pl.lit(False).alias("account_gap"))
+    return pools.join(notes, on=["step_id", "user"], how="left").with_columns(pl.col("account_gap").fill_null(False))

@@ -6,7 +6,8 @@ wave (same rule as the simulator and Chitra et al.).
 
 Pool of a step = every account with an open position in the coin on the side opposite to the
 liquidated position at the instant just before the step's first leg in replay order (so after the
-earlier steps of the same block), excluding the liquidated account and the vault, and excluding
+earlier steps of the same block), excluding every liquidator vault (:func:`liquidator_vaults`: an
+account that takes over positions by backstop liquidation or is deleveraged against), and excluding
 accounts whose account value at mark is not positive (as the simulator and Hyperliquid do: an account
 below zero is itself being liquidated). Interval join: every position state ``[ord, next_ord)`` covers
 the steps with ``ord < K <= next_ord``, found with one ``searchsorted`` over the steps sorted by (coin,
@@ -24,7 +25,7 @@ from forensics.schema import ADL_POOLS, ADL_STEPS
 
 from .marks import mark_observations, marks_at
 from .arrays import codes, gather_or_null, position_in, run_firsts, stable_argsort
-from .replay import build_state
+from .replay import build_state, perp_fills
 
 
 def _lazy_df(df: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
@@ -34,51 +35,86 @@ def _lazy_df(df: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame | None:
 
 
 def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(steps, legs) from ordered fills (``order_fills`` output).
+    """(steps, legs) from ordered fills (``order_fills`` output); one step per ADL *action*.
 
-    ``steps``: step_id, wave_id, blk, block_number, time_ms, coin, liquidated_user, liquidated_side,
-    adl_side, legs, closed_size, notional_usd, mark_px, first_tid, K (replay ord of the first leg),
-    adl_px (price of the first leg). ``legs``: step_id, user, ord, tid, sz, px.
+    An action is a run of consecutive ADL legs (replay order) of one transaction (``hash``) against one
+    liquidated account, in one coin and side; where the data carry no hash (API fills, the zero hash) a
+    run against one liquidated account, coin and side is one action. A vault that offloads several
+    taken-over positions in one block and coin performs several actions, each ranked on the pool left by
+    the ones before it. Hashes count only where several ADL legs share one (a source that hashes every
+    trade apart names no action). ``step_group`` keeps the coarser (block, coin, liquidated account, side) grouping.
+
+    ``steps``: step_id, step_group, wave_id, blk, block_number, time_ms, coin, liquidated_user,
+    liquidated_side, adl_side, action_hash, legs, closed_size, notional_usd, mark_px, first_tid, K (replay
+    ord of the first leg), adl_px (price of the first leg). ``legs``: step_id, user, ord, tid, sz, px.
     """
-    adl = f.filter(pl.col("is_adl")).with_columns(
+    keys = ["blk", "coin", "liquidated_user", "liquidated_side"]
+    adl = f.filter(pl.col("is_adl")).sort("ord").with_columns(
         pl.when(pl.col("side") == "B").then(pl.lit("short")).otherwise(pl.lit("long")).alias("adl_side"),
         pl.col("liquidated_user").fill_null("unknown"),
         pl.col("sz").cast(pl.Float64).alias("sz_f"),
     ).with_columns(
         pl.when(pl.col("adl_side") == "short").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
-    keys = ["blk", "coin", "liquidated_user", "liquidated_side"]
-    # group rows together, each group by (tid, ord); names compare by code, not as text (their order is moot)
-    adl = adl.sort([pl.col("blk"), pl.col("coin", "liquidated_user").to_physical(), "liquidated_side", "tid", "ord"])
-    steps = adl.group_by(keys, maintain_order=True).agg(
+    # a hash names a transaction only where several ADL legs share one; a source that gives every trade its
+    # own hash (or none) says nothing about actions, and runs against one liquidated account are the actions
+    hashed = adl.filter(pl.col("adl_hash").is_not_null())
+    hash_names_actions = hashed.height > hashed["adl_hash"].n_unique()
+    if not hash_names_actions:
+        adl = adl.with_columns(pl.lit(None, adl["adl_hash"].dtype).alias("adl_hash"))
+    changed = [pl.col(c).to_physical().ne_missing(pl.col(c).to_physical().shift(1)) for c in keys + ["adl_hash"]]
+    adl = adl.with_columns(pl.any_horizontal(changed).cum_sum().alias("action"))
+    steps = adl.group_by("action", maintain_order=True).agg(
+        *[pl.col(c).first() for c in keys],
         pl.col("block_number").first(),
         pl.col("time_ms").first(),
         pl.col("adl_side").first(),
+        pl.col("adl_hash").first().cast(pl.Utf8).alias("action_hash"),
         pl.len().cast(pl.Int64).alias("legs"),
         pl.col("sz_f").sum().alias("closed_size"),
         (pl.col("px_f") * pl.col("sz_f")).sum().alias("notional_usd"),
         pl.col("liq_mark_f").first().alias("mark_px"),
         pl.col("tid").first().alias("first_tid"),
-        pl.col("ord").min().alias("K"),
+        pl.col("ord").first().alias("K"),
         pl.col("px_f").first().alias("adl_px"),
-    ).sort(["blk", "first_tid", "K"])
+    )
     # counter legs of the liquidated account (the vault) whose winner leg is missing from the data: the
-    # step is incomplete (a dropped fill), and someone looks "skipped" who was in fact deleveraged
+    # actions of that block, coin and vault are incomplete (a dropped fill), and someone looks "skipped"
+    # who was in fact deleveraged
     counter = f.filter(
         ~pl.col("is_adl") & (pl.col("liquidation_method") == "backstop") & (pl.col("user") == pl.col("liquidated_user"))
         & pl.col("tid").is_in(adl["tid"].implode()).not_()
     ).with_columns(
         pl.when(pl.col("side") == "A").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
-    # only counter legs of trades marked as ADL elsewhere in the block (a winner leg of the same block/coin)
-    unmatched = counter.join(steps.select(keys), on=keys, how="semi").group_by(keys).agg(
-        pl.len().cast(pl.Int64).alias("unmatched_counter_legs"))
-    steps = steps.join(unmatched, on=keys, how="left").with_columns(pl.col("unmatched_counter_legs").fill_null(0))
-    steps = steps.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
+    # only counter legs of trades marked as ADL elsewhere in the block (a winner leg of the same block/coin);
+    # a counter leg's transaction hash names its action, without one every action of the group is suspect
+    counter = counter.join(steps.select(keys).unique(), on=keys, how="semi")
+    if not hash_names_actions:
+        counter = counter.with_columns(pl.lit(None, counter["adl_hash"].dtype).alias("adl_hash"))
+    by_hash = counter.filter(pl.col("adl_hash").is_not_null()).group_by(keys + ["adl_hash"]).agg(
+        pl.len().cast(pl.Int64).alias("_by_hash")).with_columns(pl.col("adl_hash").cast(pl.Utf8).alias("action_hash"))
+    by_group = counter.filter(pl.col("adl_hash").is_null()).group_by(keys).agg(pl.len().cast(pl.Int64).alias("_by_group"))
+    steps = steps.join(by_hash.drop("adl_hash"), on=keys + ["action_hash"], how="left", maintain_order="left").join(
+        by_group, on=keys, how="left", maintain_order="left").with_columns(
+        (pl.col("_by_hash").fill_null(0) + pl.col("_by_group").fill_null(0)).alias("unmatched_counter_legs"),
+    ).drop("_by_hash", "_by_group").with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
+    # a group is named by its first action
+    steps = steps.with_columns(pl.col("step_id").min().over(keys).alias("step_group"))
     steps = steps.with_columns(
         ((pl.col("time_ms") - pl.col("time_ms").shift(1)) > gap_seconds * 1000).fill_null(False)
         .cast(pl.Int64).cum_sum().alias("wave_id"))
-    legs = adl.join(steps.select(keys + ["step_id"]), on=keys).select(
+    legs = adl.join(steps.select("action", "step_id"), on="action", maintain_order="left").select(
         "step_id", "user", "ord", "tid", pl.col("sz_f").alias("sz"), "px_f")
-    return steps, legs
+    return steps.drop("action"), legs
+
+
+def liquidator_vaults(f: pl.DataFrame) -> pl.Series:
+    """Accounts that act as the venue's liquidator (never ADL candidates): the liquidated side of every ADL
+    leg (the vault offloading what it took over) and the taker of every backstop liquidation."""
+    liq = pl.col("liquidated_user")
+    backstop = (pl.col("liquidation_method") == "backstop") & liq.is_not_null() & (pl.col("user") != liq)
+    return pl.concat([f.filter(pl.col("is_adl") & liq.is_not_null())["liquidated_user"],
+                      f.filter(backstop & ~pl.col("is_adl"))["user"].cast(f["liquidated_user"].dtype)]).unique()
 
 
 def through_last_adl(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -230,7 +266,8 @@ def build_steps_and_pools(
     asset_ctxs = _lazy_df(asset_ctxs)
     if asset_ctxs is not None:
         asset_ctxs = asset_ctxs.with_columns(pl.col("coin").cast(pl.Categorical))  # joins with the replay's codes
-    state = build_state(through_last_adl(fills), positions, accounts, cash, misc_before_fills=misc_before_fills)
+    state = build_state(through_last_adl(perp_fills(fills)), positions, accounts, cash,
+                        misc_before_fills=misc_before_fills)
     f, ev, wallets = state["fills"], state["events"], state["wallets"]
     ambiguous_order = f.height > 0 and f["block_number"].null_count() > 0
     steps, legs = segment_steps(f, gap_seconds)
@@ -241,8 +278,10 @@ def build_steps_and_pools(
     step_id, row = _interval_join(steps, ev)
     user = ev["user"].gather(row)
     keep = (user != steps["liquidated_user"].gather(step_id)).to_numpy()
+    vaults = liquidator_vaults(f)
     if vault:
-        keep &= (user != vault.lower()).to_numpy()
+        vaults = vaults.extend(pl.Series([vault.lower()]).cast(vaults.dtype))
+    keep &= ~user.is_in(vaults.implode()).to_numpy()
     step_id, row = step_id[keep], row[keep]
     order = _by_step_and_name(step_id, user.filter(pl.Series(keep)))
     step_id, row = step_id[order], row[order]
@@ -265,17 +304,22 @@ def build_steps_and_pools(
     held_mark = np.full(len(at), -1, dtype=np.int64)
     held_mark[nonzero] = mark_of[:len(nonzero)]
     pool_mark = mark_of[len(nonzero):]
+    meta = _coin_meta(asset_ctxs, state["snapshot_positions"])
     held = pl.DataFrame({"_p": cand, "h_size": h_size}).with_columns(
         ev["entry"].gather(at).alias("h_entry"), ev["iso_wallet"].gather(at).alias("h_iso"),
-        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), gather_or_null(mk["mark"], held_mark).alias("mark"))
-    held = held.with_columns(
+        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), gather_or_null(mk["mark"], held_mark).alias("mark"),
+        ev["coin"].gather(at).alias("coin"))
+    held = held.join(meta.select("coin", "max_lev"), on="coin", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("h_size").fill_null(0.0) != 0)
-        .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"))
+        .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"),
+        # every position's maintenance margin, |size| x mark / (2 x max leverage), for the account's total
+        (pl.col("h_size").abs() * pl.col("mark") / (2.0 * pl.col("max_lev"))).alias("h_mm"))
     # per candidate, hashed on its row (a sorted-runs group-by would sum in another order: other last bits)
     acct = held.group_by("_p").agg(
         pl.col("h_upnl").filter(~pl.col("h_isolated")).sum().alias("cross_upnl"),
         pl.col("h_iso").filter(pl.col("h_isolated")).sum().alias("iso_wallets"),
         pl.col("h_upnl").filter(~pl.col("h_isolated")).is_nan().any().alias("upnl_unknown"),
+        pl.col("h_mm").sum().alias("account_mm"),
     )
     acct_row = position_in(acct["_p"].to_numpy(), np.arange(pool.height))
     # wallets are grouped by user in user-code order too; user_code is the group's rank
@@ -285,9 +329,9 @@ def build_steps_and_pools(
     w_at[by_user] = _latest_before(_sort_key(w_code, wallets["ord"].to_numpy()), user_code[by_user], K[by_user])
     pool = pool.with_columns(
         gather_or_null(wallets["wallet"], w_at).alias("wallet"),
-        *[gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown")],
+        *[gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown", "account_mm")],
         mk["mark"].gather(pool_mark).alias("mark_px"), mk["mark_source"].gather(pool_mark).alias("m_src"))
-    pool = pool.join(_coin_meta(asset_ctxs, state["snapshot_positions"]), on="coin", how="left", maintain_order="left")
+    pool = pool.join(meta, on="coin", how="left", maintain_order="left")
 
     sgn = pl.when(pl.col("side") == "long").then(1.0).otherwise(-1.0)
     size = pl.col("size").abs()
@@ -305,9 +349,10 @@ def build_steps_and_pools(
         pool = pool.filter(pl.col("account_value_usd").is_null() | (pl.col("account_value_usd") > min_account_value))
 
     # --- outcomes -------------------------------------------------------------------------------------------
-    out = legs.sort("tid").group_by("step_id", "user", maintain_order=True).agg(
-        pl.col("sz").sum().alias("closed_size"), pl.col("tid").min().alias("_ftid"))
-    out = out.with_columns(pl.col("_ftid").rank("ordinal").over("step_id").cast(pl.Int32).alias("fill_order")).drop("_ftid")
+    # fill order is replay order: trade ids are not monotonic on Hyperliquid
+    out = legs.group_by("step_id", "user", maintain_order=True).agg(
+        pl.col("sz").sum().alias("closed_size"), pl.col("ord").min().alias("_ford"))
+    out = out.with_columns(pl.col("_ford").rank("ordinal").over("step_id").cast(pl.Int32).alias("fill_order")).drop("_ford")
     pool = pool.join(out, on=["step_id", "user"], how="left", maintain_order="left")
 
     lot = pl.lit(10.0) ** (-pl.col("sz_decimals").cast(pl.Float64))
@@ -342,12 +387,12 @@ def build_steps_and_pools(
         "pnl_pct_price", "pnl_pct_margin", "account_value_usd", pl.col("wallet").alias("wallet_balance_usd"),
         "leverage", pl.col("lev").alias("margin_leverage"), "effective_leverage", pl.col("mode").alias("margin_mode"),
         "maintenance_margin_usd", "position_age_ms", "selected", "fill_order", "closed_size", "partial",
-        "skip_reason",
+        "skip_reason", lot.alias("lot_size"), pl.col("account_mm").alias("account_maintenance_margin_usd"),
     )
     sizes = pools.group_by("step_id").agg(pl.len().cast(pl.Int64).alias("pool_size"))
     steps_out = steps.join(sizes, on="step_id", how="left").with_columns(pl.col("pool_size").fill_null(0)).select(
-        pl.lit(venue).alias("venue"), "step_id", "wave_id", "block_number", "time_ms", "coin", "liquidated_user",
-        "liquidated_side", "adl_side", "legs", "closed_size", "notional_usd", "mark_px",
+        pl.lit(venue).alias("venue"), "step_id", "step_group", "wave_id", "block_number", "time_ms", "coin",
+        "liquidated_user", "liquidated_side", "adl_side", "action_hash", "legs", "closed_size", "notional_usd", "mark_px",
         pl.col("first_tid").cast(pl.UInt64), "pool_size", "unmatched_counter_legs").sort("step_id")
     return _conform(ADL_STEPS, steps_out), _conform(ADL_POOLS, pools)
 

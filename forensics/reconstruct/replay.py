@@ -27,6 +27,7 @@ DEC = pl.Decimal(38, 10)
 BIG_ORD = 2**62
 
 KIND = pl.Enum(["snapshot", "anchor", "fill", "cash"])
+ZERO_HASH = "0x" + "0" * 64
 CODED = ("user", "coin", "side", "liquidated_user", "liquidation_method")
 
 
@@ -48,13 +49,16 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     the whole set replays by (time_ms, tid) and ``blk`` is the fill time. Returns the replay's columns
     only: user, coin, side, liquidated_user, liquidation_method (categorical codes), time_ms, evt_ms
     (block time, else fill time), block_number, event_index, tid, blk, ord, is_adl, sz, d (signed size),
-    start_position, closed_pnl, cash (closedPnl - fee) as exact decimals, px_f and liq_mark_f (floats).
+    start_position, closed_pnl, cash (closedPnl - fee) as exact decimals, px_f and liq_mark_f (floats),
+    adl_hash (the transaction hash of ADL legs and of the liquidated account's own legs, NULL for other
+    fills and for the zero hash).
     """
     lf = _lazy(fills)
     names = lf.collect_schema().names()
     for c, dt in (("block_number", pl.Int64), ("event_index", pl.Int64), ("liquidated_user", pl.Utf8),
                   ("liquidation_mark_px", DEC), ("start_position", DEC), ("is_adl", pl.Boolean),
-                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC), ("px", pl.Float64)):
+                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC), ("px", pl.Float64),
+                  ("hash", pl.Utf8)):
         if c not in names:
             lf = lf.with_columns(pl.lit(None, dtype=dt).alias(c))
     block_ms = (pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
@@ -65,6 +69,10 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("time_ms").cast(pl.Int64), block_ms.cast(pl.Int64).alias("evt_ms"),
         pl.col("block_number").cast(pl.Int64), pl.col("event_index").cast(pl.Int64), pl.col("tid").cast(pl.Int64),
         pl.col("is_adl").fill_null(False),
+        # the transaction of an ADL leg names its action; only ADL legs and the liquidated account's own
+        # legs keep it (a zero hash names nothing)
+        pl.when((pl.col("is_adl").fill_null(False) | (pl.col("user") == pl.col("liquidated_user")))
+                & (pl.col("hash") != ZERO_HASH)).then(pl.col("hash")).cast(pl.Categorical).alias("adl_hash"),
         pl.col("sz").cast(DEC),
         pl.col("start_position").cast(DEC),
         pl.col("closed_pnl").cast(DEC).fill_null(0),
@@ -365,6 +373,16 @@ def _linear_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return B
 
 
+def is_spot(coin: pl.Expr) -> pl.Expr:
+    """Spot markets on Hyperliquid: ``@N`` pairs and ``BASE/QUOTE`` names."""
+    return coin.str.starts_with("@") | coin.str.contains("/", literal=True)
+
+
+def perp_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """The perpetual fills: spot trades move spot balances, never a perp position nor the perp account value."""
+    return _lazy(fills).filter(~is_spot(pl.col("coin").cast(pl.Utf8)))
+
+
 def check_start_positions(fills: pl.DataFrame | pl.LazyFrame, *, rel_tol: float = 1e-12) -> pl.DataFrame:
     """Relative replay without a snapshot: per (user, coin), anchor on the first fill's startPosition,
     replay signed sizes in order, and compare with every later fill's reported ``startPosition``.
@@ -383,8 +401,7 @@ def check_start_positions(fills: pl.DataFrame | pl.LazyFrame, *, rel_tol: float 
     )
     out = f.filter(pl.col("_n") > 1).with_columns(pl.col("user", "coin").cast(pl.Utf8)).select(
         "user", "coin", "ord", "blk", "time_ms", "tid", pl.col("start_position").alias("reported"), "replayed",
-        pl.when(pl.col("coin").str.starts_with("@") | pl.col("coin").str.contains("/", literal=True))
-        .then(pl.lit("spot")).otherwise(pl.lit("perp")).alias("market"))
+        pl.when(is_spot(pl.col("coin"))).then(pl.lit("spot")).otherwise(pl.lit("perp")).alias("market"))
     diff = (pl.col("reported").cast(pl.Float64) - pl.col("replayed").cast(pl.Float64)).abs()
     return out.with_columns(
         diff.alias("abs_diff"),

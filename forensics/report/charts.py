@@ -73,18 +73,30 @@ def bars(labels: list[object], values: list[float], *, xlabel: str, color: str =
 
 
 def rule_comparison(fits: pl.DataFrame, best: str | None) -> str:
-    """AUC and violation rate of every queue rule."""
-    q = fits.filter(pl.col("auc").is_not_null()).sort("aic")
+    """Each rule's cost (exemptions + residual skips + shape violations, log scale) and residual rate."""
+    q = fits.sort(["cost", "rule"])
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.3 * max(q.height, 3) + 0.9), sharey=True)
     names = [_label(n, 20) for n in q["rule"]]
     y = list(range(q.height))[::-1]
     colors = [RED if n == best else BLUE for n in q["rule"]]
-    axes[0].barh(y, q["auc"].to_list(), color=colors)
-    axes[0].set_xlim(0, 1)
-    axes[0].set_xlabel("mean AUC (higher = explains selections)")
+    axes[0].barh(y, [max(c, 0.5) for c in q["cost"].to_list()], color=colors)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("cost: exemptions + residual skips + shape violations (lower = better)")
     axes[0].set_yticks(y, names)
-    axes[1].barh(y, q["violation_rate"].to_list(), color=colors)
-    axes[1].set_xlabel("pairwise violation rate (lower = better)")
+    axes[1].barh(y, q["residual_rate"].fill_null(0.0).to_list(), color=colors)
+    axes[1].set_xlabel("residual rate (share of opportunities)")
+    return _svg(fig)
+
+
+def skip_evidence(flags: list[dict]) -> str:
+    """Per flagged account: actions above the cut and how many of them passed it over."""
+    fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(flags), 3) + 0.9))
+    y = list(range(len(flags)))[::-1]
+    ax.barh(y, [f["opportunities"] for f in flags], color=GREY, label="ranked above the cut")
+    ax.barh(y, [f["skips"] for f in flags], color=RED, label="passed over (skips)")
+    ax.set_yticks(y, [_label(f["user"], 14) for f in flags])
+    ax.set_xlabel("ADL actions")
+    ax.legend(frameon=False)
     return _svg(fig)
 
 

@@ -26,13 +26,17 @@ class Scale:
     n_market_makers: int
     pos_per_account: float
     truth_pool_limit: int | None  # cap on pool rows stored per ADL step (None = all)
+    # share of each losing vault position offloaded by ADL per block while the vault's equity is negative
+    # (1 = all at once; below 1 the offload spreads over many blocks, as on 2025-10-10: ~35k ADL fills in
+    # 12 minutes)
+    vault_adl_share: float = 1.0
 
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", 200, 4, 240.0, 5.0, 4, 1.2, None),
     "small": Scale("small", 3000, 10, 480.0, 60.0, 8, 1.0, None),
     "medium": Scale("medium", 40_000, 40, 780.0, 400.0, 16, 0.6, 2000),
-    "full": Scale("full", 400_000, 150, 780.0, 1850.0, 40, 0.5, 300),
+    "full": Scale("full", 400_000, 150, 780.0, 1850.0, 40, 0.5, 300, vault_adl_share=0.08),
 }
 
 

@@ -169,8 +169,8 @@ class Engine:
 
     def trade(self, out: list, c: int, buyer: int, seller: int, lots: int, px: float, t_ms: int,
               taker_is_buyer: bool, fee_b: float, fee_s: float, liq: tuple | None = None,
-              adl_user: int | None = None) -> None:
-        h = "0x" + self.r_id.bytes(32).hex()
+              adl_user: int | None = None, hash_: str | None = None) -> None:
+        h = hash_ or "0x" + self.r_id.bytes(32).hex()
         tid = self.next_tid
         self.next_tid += 1 + int(self.I() * 3999)
         self.next_oid += 1 + int(self.I() * 49)
@@ -475,7 +475,8 @@ class Engine:
                 if eqv < 0:
                     for c, s in self.acct_slots[VAULT].items():
                         if self.pos_lots[s] * (m[c] - self.pos_entry[s]) < 0:
-                            todo[c] = (abs(int(self.pos_lots[s])), -eqv)
+                            lots_c = abs(int(self.pos_lots[s]))
+                            todo[c] = (max(1, int(np.ceil(lots_c * sc.vault_adl_share))), -eqv)
                 for c in sorted(todo):
                     need, shortfall = todo[c]
                     n0 = len(out)
@@ -624,13 +625,14 @@ class Engine:
         fill_order[order] = np.arange(len(order))
         liq = (VAULT, mark_px, "backstop")
         selected = []
+        h = "0x" + self.r_id.bytes(32).hex()  # one transaction per ADL action: every leg shares its hash
         for rank, i in enumerate(order):
             q = int(closed[i])
             a = int(accts[i])
             if sgn[i] > 0:  # winner long: sells to the vault
-                self.trade(out, c, VAULT, a, q, close_px, t_ms, False, 0.0, 0.0, liq, adl_user=a)
+                self.trade(out, c, VAULT, a, q, close_px, t_ms, False, 0.0, 0.0, liq, adl_user=a, hash_=h)
             else:
-                self.trade(out, c, a, VAULT, q, close_px, t_ms, True, 0.0, 0.0, liq, adl_user=a)
+                self.trade(out, c, a, VAULT, q, close_px, t_ms, True, 0.0, 0.0, liq, adl_user=a, hash_=h)
             selected.append(self.addresses[a])
             adl_users[a] = None
             ntl_fill = q * self.unit[c] * close_px

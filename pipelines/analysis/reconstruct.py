@@ -31,11 +31,18 @@ UNUSED_FILL_COLUMNS = ("hash", "oid", "cloid", "local_time", "twap_id", "fee_tok
                        "time", "date", "source", "source_key", "fill_id")
 
 
+# the transaction hash names an ADL action (its winner legs and the liquidated account's counter legs);
+# other fills never need it
+ADL_HASH = 'CASE WHEN is_adl OR "user" = liquidated_user THEN "hash" END AS "hash"'
+
+
 def _read(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, venue: str, where: str = "",
-          params: dict | None = None, dedupe: str | None = None, exclude: tuple[str, ...] = ()) -> pl.DataFrame | None:
+          params: dict | None = None, dedupe: str | None = None, exclude: tuple[str, ...] = (),
+          extra: str = "") -> pl.DataFrame | None:
     if not lake.has_files(table):
         return None
     columns = "* EXCLUDE (" + ", ".join(f'"{c}"' for c in exclude) + ")" if exclude else "*"
+    columns += f", {extra}" if extra else ""
     rows = f"FROM read_parquet($glob, union_by_name = true, hive_partitioning = false) WHERE venue = $venue {where}"
     args = {"glob": lake.glob(table), "venue": venue, **(params or {})}
     sql = f"SELECT {columns} {rows}"
@@ -60,7 +67,8 @@ def load_inputs(lake: Lake, venue: str = "hyperliquid", until_ms: int | None = N
         if until_ms is not None:
             where, params = "AND time_ms <= $until", {"until": int(until_ms)}
         return {
-            "fills": _read(con, lake, "fills", venue, where, params, dedupe=_key("fills"), exclude=UNUSED_FILL_COLUMNS),
+            "fills": _read(con, lake, "fills", venue, where, params, dedupe=_key("fills"), exclude=UNUSED_FILL_COLUMNS,
+                           extra=ADL_HASH),
             # the same record can arrive twice (node snapshot and an API pull of the same state)
             "positions": _read(con, lake, "position_snapshots", venue, dedupe=_key("position_snapshots")),
             "accounts": _read(con, lake, "account_snapshots", venue, dedupe=_key("account_snapshots")),
@@ -84,19 +92,20 @@ def archive_mark_age(asset_ctxs: pl.DataFrame | None) -> int | None:
 
 
 def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, until_ms: int | None = None,
-        gap_seconds: float = 5.0, cash_settings: CashSettings | None = None) -> dict:
+        gap_seconds: float = 5.0, inputs: dict | None = None, cash_settings: CashSettings | None = None) -> dict:
     """Reconstruct ADL steps and pools for ``venue`` and write them; returns counts and timings.
 
     Replay always starts at the snapshot (fills before ``since_ms`` still move positions); only steps
-    with ``since_ms <= time_ms <= until_ms`` are written.
+    with ``since_ms <= time_ms <= until_ms`` are written. ``inputs``: what :func:`load_inputs` returned,
+    when the caller already has it.
     """
     t0 = time.perf_counter()
-    inputs = load_inputs(lake, venue, until_ms)
+    inputs = inputs if inputs is not None else load_inputs(lake, venue, until_ms)
     if inputs["fills"] is None or inputs["fills"].height == 0:
         raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}; ingest node fills first")
     t_read = time.perf_counter() - t0
     settings = cash_settings or CashSettings()
-    cash, cash_counts = cash_events(inputs["ledger"], inputs["funding"], settings)
+    cash, cash_counts = cash_events(inputs.get("ledger"), inputs.get("funding"), settings)
     mark_age = archive_mark_age(inputs["asset_ctxs"])
     steps, pools = build_steps_and_pools(inputs["fills"], inputs["positions"], inputs["accounts"], inputs["asset_ctxs"],
                                          vault=VAULTS.get(venue), gap_seconds=gap_seconds, venue=venue, cash=cash,

@@ -9,13 +9,15 @@ GROUP = "analytics"
 
 
 class RuleInferenceConfig(dg.Config):
-    """Window, false-discovery rate and Monte-Carlo size of the exemption test."""
+    """Window, false-discovery rate of the exemption test, and the diagnostics' sample sizes and seed."""
 
     venue: str = "hyperliquid"
     since_ms: int | None = None
     until_ms: int | None = None
     q: float = 0.05
-    draws: int = 1000
+    diagnostic_steps: int = 60
+    logit: str = "auto"
+    logit_rows: int = 20_000
     seed: int = 0
 
 
@@ -23,28 +25,30 @@ class RuleInferenceConfig(dg.Config):
     specs=[
         dg.AssetSpec(
             "adl_rule_fits",
-            description="How well every documented ADL rule explains the observed steps (violation rate, AUC, "
-            "top-k precision, Kendall tau, NDCG, Plackett-Luce likelihood and AIC, allocation fit), and the "
-            "inferred rule with its margin of evidence.",
+            description="How well every documented ADL rule explains the observed ADL actions on rank evidence "
+            "(exemptions needed, residual skips, shape violations, cost; AUC, and sampled Kendall tau, NDCG, "
+            "Plackett-Luce AIC as diagnostics), and the identified rule with its margin.",
             deps=["adl_steps", "adl_pools"],
             group_name=GROUP,
             kinds={"parquet", "statsmodels"},
         ),
         dg.AssetSpec(
             "exemption_flags",
-            description="Per eligible account: expected vs observed ADL selections under the inferred rule with "
-            "calibrated noise, Poisson-binomial p-value and Benjamini-Hochberg q-value, with evidence for flags.",
+            description="Per account: ADL actions where the identified rule ranked it above the cut, how often it "
+            "was passed over there, exact binomial p-value against the calibrated skip rate and Benjamini-Hochberg "
+            "q-value, with the skips as evidence for flags.",
             deps=["adl_steps", "adl_pools"],
             group_name=GROUP,
             kinds={"parquet", "scipy"},
         ),
     ],
-    code_version="1",
+    code_version="2",
 )
 def adl_rule_inference(config: RuleInferenceConfig, lake: LakeResource):
-    """Infer the ADL selection rule actually used, then test every eligible account for exemption."""
+    """Identify the ADL selection rule actually used, then test every eligible account for exemption."""
     out = inference.run(lake.lake(), venue=config.venue, since_ms=config.since_ms, until_ms=config.until_ms,
-                        q=config.q, draws=config.draws, seed=config.seed, reconstruct_if_missing=False)
+                        q=config.q, seed=config.seed, diagnostic_steps=config.diagnostic_steps or None,
+                        logit=config.logit, logit_rows=config.logit_rows, reconstruct_if_missing=False)
     yield dg.MaterializeResult(
         asset_key="adl_rule_fits",
         metadata={

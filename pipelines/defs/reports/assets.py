@@ -17,7 +17,6 @@ class AuditReportConfig(dg.Config):
     venue: str = "hyperliquid"
     days: int = 0
     out_root: str = str(PROJECT_ROOT / "data" / "reports")
-    draws: int = 1000
     pdf: bool = True
 
 
@@ -34,7 +33,7 @@ def audit_report(config: AuditReportConfig, lake: LakeResource) -> dg.Materializ
     since_ms = int((now - dt.timedelta(days=config.days)).timestamp() * 1000) if config.days else None
     out_dir = Path(config.out_root) / config.venue / now.strftime("%Y-%m-%dT%H%M")
     context = report.gather(lake.lake(), Path(lake.db_path), venue=config.venue, since_ms=since_ms, until_ms=None,
-                            q=0.05, draws=config.draws, gap_seconds=5.0, command=f"dagster asset audit_report ({config.venue})")
+                            q=0.05, gap_seconds=5.0, command=f"dagster asset audit_report ({config.venue})")
     paths = report.write(context, out_dir, pdf=config.pdf)
     s = context["summary"]
     return dg.MaterializeResult(metadata={

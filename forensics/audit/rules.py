@@ -1,7 +1,8 @@
 """The ADL rule library: every documented (and a few hypothetical) selection rules, by stable name.
 
-A *queue* rule ranks the eligible pool of an ADL step and closes positions from the top; an
-*allocation* rule spreads the step's quantity over the pool. Scores are polars expressions over the
+A *queue* rule ranks the eligible pool of an ADL action and closes positions from the top; an
+*allocation* rule spreads the action's quantity over the pool; the *cyclic* walk (dYdX v4) starts at a
+random account in address order and walks on. Scores are polars expressions over the
 ``adl_pools`` columns (``forensics.schema.ADL_POOLS``), so every rule scores millions of candidates
 set-wise. Formulas and sources: ``../shared/reference/adl-methods.md`` §1.
 """
@@ -15,6 +16,7 @@ import polars as pl
 
 QUEUE = "queue"
 ALLOCATION = "allocation"
+CYCLIC = "cyclic"
 
 _EPS = 1e-12
 
@@ -66,9 +68,12 @@ def _bitmex() -> pl.Expr:
 
 
 def _binance() -> pl.Expr:
+    """MarginRatio = the account's maintenance margin / its margin balance (the position's own when the
+    pools do not carry the account's)."""
     pnl = _col("upnl_usd").clip(lower_bound=0.0) / _col("wallet_balance_usd").clip(lower_bound=1.0)
     equity = _col("account_value_usd")
-    ratio = pl.when(equity > 0).then(_col("maintenance_margin_usd") / equity.clip(lower_bound=_EPS)).otherwise(0.0)
+    mm = _col("account_maintenance_margin_usd").fill_null(_col("maintenance_margin_usd"))
+    ratio = pl.when(equity > 0).then(mm / equity.clip(lower_bound=_EPS)).otherwise(0.0)
     return pnl * ratio
 
 
@@ -133,8 +138,9 @@ RULES: dict[str, Rule] = {
              score=lambda: _col("notional_usd"), direction=(0.0, 0.0, 1.0)),
         Rule("lexicographic", "1", QUEUE, "Ethereal docs: leverage, then uPnL, then lowest balance", "-",
              "Strict lexicographic order.", score=_lexicographic),
-        Rule("random_cyclic", "1", QUEUE, "dYdX v4 deleveraging.go: pseudo-random start + cyclic walk", "-",
-             "No ranking: a random start in address order, then a cyclic walk; scores carry no information.",
+        Rule("random_cyclic", "1", CYCLIC, "dYdX v4 deleveraging.go: pseudo-random start + cyclic walk", "-",
+             "No ranking: a random start in address order, then a walk by address; as a counterfactual queue "
+             "(accounting) it orders by a hash of the address.",
              score=lambda: pl.col("user").hash(7).cast(pl.Float64)),
         Rule("contracts_pro_rata", "1", ALLOCATION, "Drift v2 resolve_perp_bankruptcy: contracts pro-rata", "-",
              "Every eligible position reduced by the same fraction.", weight=lambda: _col("size")),
@@ -149,12 +155,23 @@ RULES: dict[str, Rule] = {
 }
 
 QUEUE_RULES = [r for r in RULES.values() if r.kind == QUEUE]
+# rules that order candidates (the cyclic walk through a hash of the address): counterfactual queues
+ORDERING_RULES = [r for r in RULES.values() if r.score is not None]
 ALLOCATION_RULES = [r for r in RULES.values() if r.kind == ALLOCATION]
 
 
+# columns some rules read that older pools (and hand-built ones) may lack: NULL makes the rule fall back
+OPTIONAL_COLUMNS = {"account_maintenance_margin_usd": pl.Float64}
+
+
+def with_rule_columns(pools: pl.DataFrame) -> pl.DataFrame:
+    return pools.with_columns([pl.lit(None, t).alias(c) for c, t in OPTIONAL_COLUMNS.items() if c not in pools.columns])
+
+
 def score_pools(pools: pl.DataFrame, rules: list[Rule] | None = None) -> pl.DataFrame:
-    """Add a ``score_<rule>`` column per queue rule (non-finite scores become -inf: never first)."""
-    rules = rules or QUEUE_RULES
+    """Add a ``score_<rule>`` column per ordering rule (non-finite scores become -inf: never first)."""
+    pools = with_rule_columns(pools)
+    rules = rules or ORDERING_RULES
     exprs = []
     for r in rules:
         s = r.score()

@@ -1,0 +1,168 @@
+"""Which accounts were passed over by ADL more often than the data's own noise allows?
+
+Evidence is rank evidence (:mod:`forensics.audit.evidence`): per account, the number of episodes (the
+ADL actions of one block and coin, which all see one state of the book) in which the rule ranked it
+above the venue's cut with no legitimate reason to pass it over (``opportunities``), and how many of
+those it was passed over in (``skips``). Null: every such
+candidate is skipped independently with one probability ``skip_rate``, calibrated from the data as the
+share of unflagged opportunities that were skipped (it absorbs mark noise, rounding and lost fills). The
+p-value of an account is the exact binomial tail P(X >= skips | opportunities, skip_rate);
+Benjamini-Hochberg q-values control the false discovery rate across the accounts tested; the skip rate
+is first estimated without the accounts passed over in most of their opportunities (exempt accounts
+are what raises it), then re-estimated without the flagged accounts until the flags are stable.
+Accounts never above a cut are never tested, and one skip alone is never a flag (``MIN_SKIPS``): a
+single pass-over cannot be told from a one-off. A flag is a statistical anomaly with its evidence, not an
+accusation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from .evidence import RuleEvidence
+
+MIN_SKIPS = 2
+MAX_ITERATIONS = 10
+EVIDENCE_LIMIT = 50
+
+
+@dataclass
+class ExemptionResult:
+    rule: str
+    skip_rate: float
+    q_threshold: float
+    accounts: pl.DataFrame  # one row per account in any pool
+    evidence: dict[str, list[dict]] = field(default_factory=dict)
+    iterations: list[dict] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> pl.DataFrame:
+        return self.accounts.filter(pl.col("flagged")).sort(["q_value", "user"])
+
+    @property
+    def flagged_users(self) -> set[str]:
+        return set(self.accounts.filter(pl.col("flagged"))["user"].to_list())
+
+
+def account_counts(ev: RuleEvidence, rows: np.ndarray | None = None) -> pl.DataFrame:
+    """Per account: actions in a pool and selections (in actions); opportunities and skips in *episodes*,
+    in total and in the episodes where its account value is uncertain (``gap_*``: it lost a fill before).
+    ``rows``: a boolean mask of the candidate rows to count (a time window); default all.
+
+    An episode (``episode`` column of the pools; one per action when absent) is the set of actions that saw
+    one state of the book: one block and coin. A position the data got wrong, or a mark off by a tick, looks
+    the same to every action of the block, so those actions are one observation, not several: an episode
+    is an opportunity when the account was above the cut in any of its actions, and a skip when it was
+    passed over in every action where it was."""
+    c = ev.cand
+    keep = np.ones(len(c.seg), dtype=bool) if rows is None else rows
+    groups, users = len(c.eu_user), len(c.users)
+    count = lambda x: np.bincount(c.eu, weights=(x & keep), minlength=groups)  # noqa: E731
+    actions = count(np.ones(len(c.seg), dtype=bool))
+    opp = count(ev.opportunity) > 0
+    skip = opp & (count(ev.opportunity & ~ev.skip) == 0)
+    gap = count(ev.opportunity & c.gap) > 0
+    per_user = lambda x: np.bincount(c.eu_user, weights=x, minlength=users).astype(np.int64)  # noqa: E731
+    out = pl.DataFrame({
+        "user": c.users, "eligible_steps": per_user(actions), "opportunities": per_user(opp), "skips": per_user(skip),
+        "gap_opportunities": per_user(opp & gap), "gap_skips": per_user(skip & gap),
+        "observed_selections": per_user(count(c.selected)),
+    })
+    return out if rows is None else out.filter(pl.col("eligible_steps") > 0)
+
+
+def _tail(n_c: int, n_g: int, x: int, r_c: float, r_g: float) -> float:
+    """P(X_c + X_g >= x), X_c ~ Bin(n_c, r_c), X_g ~ Bin(n_g, r_g), exactly."""
+    if n_g == 0:
+        return float(stats.binom.sf(x - 1, n_c, r_c))
+    pmf = np.convolve(stats.binom.pmf(np.arange(n_c + 1), n_c, r_c), stats.binom.pmf(np.arange(n_g + 1), n_g, r_g))
+    return float(min(1.0, pmf[x:].sum()))
+
+
+def _rate(skips: np.ndarray, opps: np.ndarray) -> float:
+    # +0.5 / +1: a rate is never exactly 0 (no data prove the venue never errs)
+    return float((skips.sum() + 0.5) / (opps.sum() + 1.0))
+
+
+def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, float, list[dict]]:
+    """(counts with p/q values and ``flagged``, the final skip rate of clean episodes, the iterations).
+
+    Two calibrated rates: episodes whose account value the data vouch for, and those after the account
+    lost a fill (at least the clean rate); an account's skips are tested against both, exactly."""
+    opps = counts["opportunities"].to_numpy().astype(np.int64)
+    skips = counts["skips"].to_numpy().astype(np.int64)
+    cols = counts.columns
+    g_opps = counts["gap_opportunities"].to_numpy().astype(np.int64) if "gap_opportunities" in cols else np.zeros_like(opps)
+    g_skips = counts["gap_skips"].to_numpy().astype(np.int64) if "gap_skips" in cols else np.zeros_like(skips)
+    c_opps, c_skips = opps - g_opps, skips - g_skips
+    tested = opps > 0
+    flagged = np.zeros(len(opps), dtype=bool)
+    # the first estimate leaves out the accounts passed over in most of their opportunities: exempt accounts
+    # are exactly what raises the skip rate, and where they are many a rate with them flags none of them
+    suspects = (skips >= MIN_SKIPS) & (2 * skips >= opps)
+    history: list[dict] = []
+    rate = gap_rate = 0.0
+    pv = qv = np.ones(len(opps))
+    for it in range(MAX_ITERATIONS):
+        base = ~(flagged | suspects) if it == 0 else ~flagged
+        rate = _rate(c_skips[base], c_opps[base])
+        gap_rate = max(rate, _rate(g_skips[base], g_opps[base])) if g_opps[base].sum() else rate
+        pv = np.ones(len(opps))
+        plain = tested & (skips > 0) & (g_opps == 0)
+        pv[plain] = stats.binom.sf(skips[plain] - 1, opps[plain], rate)
+        for i in np.flatnonzero(tested & (skips > 0) & (g_opps > 0)):
+            pv[i] = _tail(int(c_opps[i]), int(g_opps[i]), int(skips[i]), rate, gap_rate)
+        qv = np.ones(len(pv))
+        if tested.any():
+            qv[tested] = stats.false_discovery_control(pv[tested], method="bh")
+        new = tested & (qv <= q) & (skips >= MIN_SKIPS)
+        history.append({"iteration": it, "skip_rate": rate, "skip_rate_after_lost_fill": gap_rate,
+                        "tested": int(tested.sum()), "flagged": int(new.sum())})
+        if it > 0 and np.array_equal(new, flagged):
+            break
+        flagged = new
+    out = counts.with_columns(
+        pl.Series("expected_skips", c_opps * rate + g_opps * gap_rate, dtype=pl.Float64),
+        pl.Series("p_value", pv, dtype=pl.Float64),
+        pl.Series("q_value", qv, dtype=pl.Float64),
+        pl.Series("flagged", flagged),
+        pl.Series("tested", tested),
+    )
+    return out, rate, history
+
+
+def exemption_test(counts: pl.DataFrame, rule: str, *, q: float = 0.05) -> ExemptionResult:
+    """Test every account of ``counts`` (:func:`account_counts`); evidence is attached by the caller."""
+    accounts, rate, history = skip_test(counts, q=q)
+    accounts = accounts.with_columns(
+        # selections expected had the account been skipped only at the calibrated rate
+        (pl.col("observed_selections") + pl.col("skips") - pl.col("expected_skips")).alias("expected_selections"),
+    )
+    return ExemptionResult(rule, rate, q, accounts.sort(["p_value", "user"]), iterations=history)
+
+
+EVIDENCE_FIELDS = ("step_id", "coin", "rank", "score", "cut_rank", "cut_score", "cut_user", "pool_size",
+                   "selected_count", "size", "notional_usd", "leverage", "upnl_usd", "account_value_usd",
+                   "mark_source", "skip_reason", "state_note", "state_detail")
+
+
+def skip_evidence(ev: pl.DataFrame, users: list[str], limit: int = EVIDENCE_LIMIT) -> dict[str, list[dict]]:
+    """Per account, the actions where it was above the cut and not selected: the skips (rank, cut rank,
+    the cut's account and score) and the passes the data excuse (with the reason), skips first."""
+    if not users:
+        return {}
+    cols = [c for c in EVIDENCE_FIELDS if c in ev.columns]
+    rows = ev.filter(pl.col("user").is_in(users) & ~pl.col("selected")
+                     & (pl.col("rank") < pl.col("cut_rank")).fill_null(False))
+    rows = rows.sort(["user", "skip", "step_id"], descending=[False, True, False])
+    out: dict[str, list[dict]] = {u: [] for u in users}
+    for r in rows.select("user", "skip", *cols).iter_rows(named=True):
+        u = r.pop("user")
+        if len(out[u]) < limit:
+            r["counted_as_skip"] = r.pop("skip")
+            r["ranked_above_cut"] = True
+            out[u].append(r)
+    return out
