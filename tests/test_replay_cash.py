@@ -170,7 +170,7 @@ def _pools_vs_truth(lake, truth, *, with_cash: bool):
     pools = pools.filter(~pl.col("user").is_in(truth["liquidator_vaults"])).with_columns(
         pl.when(pl.col("pnl_pct_price") > 0).then(pl.col("pnl_pct_price") * pl.col("leverage"))
         .otherwise(pl.col("pnl_pct_price") / pl.col("leverage")).alias("score"))
-    matched = superset = 0
+    matched = superset = same_size = 0
     rel = []
     seen: dict[tuple, int] = {}
     for t in sorted(truth["steps"], key=lambda t: t["step"]):
@@ -185,19 +185,22 @@ def _pools_vs_truth(lake, truth, *, with_cash: bool):
         p = pools.filter(pl.col("step_id") == m["step_id"][k])
         score = dict(zip(p["user"], p["score"]))
         superset += set(t["eligible_users"]) <= set(score)
+        same_size += p.height == t["n_eligible"]
         rel += [abs(score[u] - s) / max(abs(s), 1e-12) for u, s in zip(t["eligible_users"], t["eligible_scores"])
                 if u in score]
-    return matched, superset, np.array(rel)
+    return matched, superset, same_size, np.array(rel)
 
 
 def test_real_layout_scenario_pools_and_scores(real_lake):
-    """Every truth ADL action is found; its listed (top-ranked) eligible accounts are in our pool; with funding
-    and ledger cash applied the median score (so account value) error is at rounding level, and cash makes it
-    better than without. Other coins' marks inside a minute are approximations (archive has one per minute)."""
+    """Every truth ADL action is found; with funding and ledger cash applied every pool has truth's size and holds
+    the top-ranked eligible accounts truth lists, and the median score (so account value) error is at rounding
+    level; without the cash events neither holds. Other coins' marks inside a minute are approximations (the
+    archive has one per minute), so scores are not all exact."""
     lake, truth = real_lake
-    n, superset, rel = _pools_vs_truth(lake, truth, with_cash=True)
-    assert n == len(truth["steps"]) and superset == n
-    _, _, rel_no_cash = _pools_vs_truth(lake, truth, with_cash=False)
+    n, superset, same_size, rel = _pools_vs_truth(lake, truth, with_cash=True)
+    assert n == len(truth["steps"]) and superset == n and same_size == n  # every pool: truth's size, its top ranks
+    _, _, same_size_no_cash, rel_no_cash = _pools_vs_truth(lake, truth, with_cash=False)
+    assert same_size_no_cash < same_size
     assert np.median(rel) < 1e-9 < np.median(rel_no_cash)
     assert (rel < 1e-6).mean() > (rel_no_cash < 1e-6).mean()
 
