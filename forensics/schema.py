@@ -183,22 +183,79 @@ ADL_FILLS = Table(
 
 LEDGER_EVENTS = Table(
     "ledger_events",
-    "Non-funding ledger updates (deposits, withdrawals, transfers, liquidations, vault flows); unique on (venue, user, hash, type, time_ms).",
+    "Non-funding ledger updates, one shape for the info API (userNonFundingLedgerUpdates) and the node's "
+    "misc_events_by_block (LedgerUpdate deltas, one row per address in `users`; staking variants CDeposit, "
+    "CWithdrawal, Delegation, ValidatorRewards recorded with category 'staking'). Perp cash effects are "
+    "applied by the replay (forensics/reconstruct/cash.py, docs/ledger_cash.md), never stored as truth.",
     (
         *_PARTITION,
-        C("user", "VARCHAR", "Account address.", False),
+        C("user", "VARCHAR", "Account address the row is about (API: the queried user; node: each of `users`; "
+          "'system' for events without an account).", False),
         C("time", "TIMESTAMP", "Event time (UTC).", False),
         C("time_ms", "BIGINT", "Event time, epoch ms.", False),
-        C("hash", "VARCHAR", "L1 transaction hash."),
-        C("type", "VARCHAR", "delta.type as given: 'deposit', 'withdraw', 'liquidation', 'vaultDeposit', ...", False),
+        C("hash", "VARCHAR", "L1 transaction hash (all zeros for system events)."),
+        C("type", "VARCHAR", "delta.type as given ('deposit', 'withdraw', 'liquidation', 'vaultDeposit', ...), "
+          "or the misc variant name for staking/system events ('CDeposit', 'Delegation', ...).", False),
         C("usdc", DECIMAL, "USDC amount of the delta when it has one (signed as reported)."),
         C("account_value", DECIMAL, "Liquidation events: account value at liquidation, USD."),
         C("liquidated_ntl_pos", DECIMAL, "Liquidation events: liquidated notional, USD."),
         C("leverage_type", "VARCHAR", "Liquidation events: 'Cross' or 'Isolated'."),
         C("delta_json", "VARCHAR", "The whole delta object as JSON text (fields vary by type)."),
+        C("block_number", "BIGINT", "Node: L1 block of the event (NULL from the API)."),
+        C("event_index", "INTEGER", "Node: 1-based index of the event in its block's `events` (NULL from the API)."),
+        C("destination", "VARCHAR", "Transfers: receiving address (delta.destination, or delta.vault for vault flows)."),
+        C("fee", DECIMAL, "Fee of the delta when it has one, in its token (USDC unless `token` says otherwise)."),
+        C("token", "VARCHAR", "Token of the delta when it names one (send, spotTransfer, rewardsClaim, ...)."),
+        C("amount", DECIMAL, "Token amount of the delta when it has one (send, spotTransfer, staking, ...)."),
+        C("to_perp", "BOOLEAN", "accountClassTransfer / perpDexClassTransfer: toPerp."),
+        C("category", "VARCHAR", "'perp_cash' (known USDC effect), 'unconfirmed' (effect chosen by a setting), "
+          "'spot', 'staking', 'summary' (liquidation), 'system', or 'unknown' (API types not in the reference).", False),
         *_LINEAGE,
     ),
-    key=("venue", "user", "hash", "type", "time_ms"),
+    key=("venue", "user", "hash", "type", "time_ms", "block_number", "event_index"),
+)
+
+FUNDING_PAYMENTS = Table(
+    "funding_payments",
+    "Hourly funding settlements per (user, coin) from misc_events_by_block Funding deltas. "
+    "funding_amount > 0 = the user received funding (it is added to cash).",
+    (
+        *_PARTITION,
+        C("user", "VARCHAR", "Account address.", False),
+        C("coin", "VARCHAR", "Venue symbol.", False),
+        C("time", "TIMESTAMP", "Settlement time (UTC; the event's block time).", False),
+        C("time_ms", "BIGINT", "Settlement time, epoch ms.", False),
+        C("block_number", "BIGINT", "L1 block of the Funding event."),
+        C("event_index", "INTEGER", "1-based index of the Funding event in its block."),
+        C("delta_index", "INTEGER", "1-based index of the delta in the event's `deltas`.", False),
+        C("funding_amount", DECIMAL, "USDC paid to (+) or by (-) the user.", False),
+        C("szi", DECIMAL, "Signed position size the funding was computed on, coin units."),
+        C("funding_rate", DECIMAL, "Funding rate applied (fraction; + = longs pay)."),
+        *_LINEAGE,
+    ),
+    key=("venue", "user", "coin", "time_ms"),
+)
+
+LIQUIDATION_EVENTS = Table(
+    "liquidation_events",
+    "Account-level liquidation summaries (misc_events_by_block LedgerUpdate 'liquidation'): no cash "
+    "effect; the replay checks its account value against them (never overrides with them).",
+    (
+        *_PARTITION,
+        C("user", "VARCHAR", "Liquidated account.", False),
+        C("time", "TIMESTAMP", "Event time (UTC).", False),
+        C("time_ms", "BIGINT", "Event time, epoch ms.", False),
+        C("block_number", "BIGINT", "L1 block of the event."),
+        C("event_index", "INTEGER", "1-based index of the event in its block."),
+        C("hash", "VARCHAR", "L1 transaction hash."),
+        C("account_value", DECIMAL, "accountValue: the account's equity when liquidated, USD."),
+        C("liquidated_ntl_pos", DECIMAL, "liquidatedNtlPos: notional liquidated, USD."),
+        C("leverage_type", "VARCHAR", "'Cross' or 'Isolated'."),
+        C("position_count", "INTEGER", "Number of liquidated positions.", False),
+        C("liquidated_positions", "VARCHAR", "liquidatedPositions as JSON text: [{coin, szi}] with szi exact strings."),
+        *_LINEAGE,
+    ),
+    key=("venue", "user", "time_ms", "block_number", "event_index"),
 )
 
 POSITION_SNAPSHOTS = Table(
@@ -223,6 +280,8 @@ POSITION_SNAPSHOTS = Table(
         C("max_leverage", "INTEGER", "Coin's max leverage."),
         C("cum_funding_all_time", DECIMAL, "Cumulative funding paid, all time, USD."),
         C("cum_funding_since_open", DECIMAL, "Cumulative funding since the position opened, USD."),
+        C("derivation", "VARCHAR", "NULL when every value is as reported; else the documented rule that derived "
+          "the values the source lacks (clearinghouse export: see docs/snapshot_export.md)."),
         *_LINEAGE,
     ),
     key=("venue", "user", "coin", "time_ms"),
@@ -244,6 +303,8 @@ ACCOUNT_SNAPSHOTS = Table(
         C("cross_maintenance_margin_used", DECIMAL, "crossMaintenanceMarginUsed, USD."),
         C("withdrawable", DECIMAL, "Withdrawable USD."),
         C("positions", "INTEGER", "Number of open positions.", False),
+        C("derivation", "VARCHAR", "NULL when every value is as reported; else the rule that derived the rest "
+          "(clearinghouse export: see docs/snapshot_export.md)."),
         *_LINEAGE,
     ),
     key=("venue", "user", "time_ms"),
@@ -483,11 +544,32 @@ EXEMPTION_FLAGS = Table(
     layer="analytics",
 )
 
+LIQUIDATION_CHECKS = Table(
+    "liquidation_checks",
+    "Each liquidation summary (liquidation_events) against the replay's account value at that instant (after the "
+    "block's misc events, before its fills): a check of the reconstruction, never an override.",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("user", "VARCHAR", "Liquidated account.", False),
+        C("block_number", "BIGINT", "L1 block of the summary."),
+        C("time_ms", "BIGINT", "Summary time, epoch ms.", False),
+        C("leverage_type", "VARCHAR", "'Cross' (cross account value) or 'Isolated' (the position's equity)."),
+        C("reported", "DOUBLE", "accountValue as reported, USD."),
+        C("replayed", "DOUBLE", "The replay's value at the same instant, USD (NULL without a snapshot wallet)."),
+        C("error", "DOUBLE", "replayed - reported, USD."),
+        C("rel_error", "DOUBLE", "|error| / |reported|."),
+    ),
+    key=("venue", "user", "time_ms", "block_number"),
+    layer="analytics",
+)
+
 NORMALIZED_TABLES: dict[str, Table] = {
     t.name: t
     for t in (
         FILLS,
         LEDGER_EVENTS,
+        FUNDING_PAYMENTS,
+        LIQUIDATION_EVENTS,
         POSITION_SNAPSHOTS,
         ACCOUNT_SNAPSHOTS,
         ASSET_CTXS,
@@ -498,7 +580,8 @@ NORMALIZED_TABLES: dict[str, Table] = {
 }
 DERIVED_TABLES: dict[str, Table] = {t.name: t for t in (LIQUIDATIONS, ADL_FILLS)}
 META_TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}
-ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS, ADL_RULE_FITS, EXEMPTION_FLAGS)}
+ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS, ADL_RULE_FITS, EXEMPTION_FLAGS,
+                                                          LIQUIDATION_CHECKS)}
 ALL_TABLES: dict[str, Table] = {**NORMALIZED_TABLES, **DERIVED_TABLES, **META_TABLES, **ANALYTICS_TABLES}
 
 # Hyperliquid `dir` values seen in public data (venue-apis.md §1.2). Anything else is quarantined so a

@@ -82,10 +82,22 @@ def main(
 def ingest_hyperliquid(
     node_fills: Annotated[
         Optional[list[str]],
-        typer.Option("--node-fills", help="node_fills_by_block files or directories (.lz4 or JSON lines), or s3:// URLs."),
+        typer.Option("--node-fills", help="node_fills_by_block, legacy node_fills or node_trades files or directories "
+                     "(.lz4 or JSON lines; format read from the content), or s3:// URLs."),
     ] = None,
-    snapshot: Annotated[Optional[str], typer.Option(help="Position snapshot JSONL (clearinghouseState per user).")] = None,
-    asset_ctxs: Annotated[Optional[str], typer.Option("--asset-ctxs", help="Asset-context JSONL (metaAndAssetCtxs).")] = None,
+    misc_events: Annotated[
+        Optional[list[str]],
+        typer.Option("--misc-events", help="misc_events_by_block files or directories (funding, ledger, liquidations), "
+                     "or s3:// URLs."),
+    ] = None,
+    snapshot: Annotated[Optional[list[str]], typer.Option(
+        help="clearinghouseState JSONL file, or the snapshot export (directory or files: account_value_snapshot_, "
+             "perp_positions_by_market_, spot_balances_), or s3:// URLs.")] = None,
+    asset_ctxs: Annotated[Optional[str], typer.Option(
+        "--asset-ctxs", help="metaAndAssetCtxs JSONL, or the archive asset_ctxs CSV (.csv or .csv.lz4), or an s3:// URL.")] = None,
+    export_account_value: Annotated[str, typer.Option(
+        "--export-account-value", help="Snapshot export: account_value covers 'total' (cross + isolated) or 'cross' only "
+                                       "(UNCONFIRMED; docs/snapshot_export.md).")] = "total",
     endpoint_url: Annotated[Optional[str], typer.Option(
         "--endpoint-url", help="S3-compatible endpoint for s3:// inputs (default: AWS_ENDPOINT_URL, else AWS).")] = None,
     requester_pays: Annotated[bool, typer.Option(
@@ -107,22 +119,24 @@ def ingest_hyperliquid(
                 settings.lake, users_file=users, since=since, until=until, base_url=base_url, console=console
             )
         else:
-            if not (node_fills or snapshot or asset_ctxs):
+            if not (node_fills or misc_events or snapshot or asset_ctxs):
                 raise fail(
                     "nothing to ingest",
-                    "give --node-fills PATH (and optionally --snapshot FILE, --asset-ctxs FILE), or --api",
+                    "give --node-fills PATH (and optionally --misc-events PATH, --snapshot PATH, --asset-ctxs FILE), or --api",
                 )
             from pipelines.storage import StoreSettings
 
+            if export_account_value not in ("total", "cross"):
+                raise fail("--export-account-value must be 'total' or 'cross'")
             inputs = runner.resolve_inputs(
-                settings.lake, {"node_fills": node_fills or [], "snapshot": [snapshot] if snapshot else [],
-                                "asset_ctxs": [asset_ctxs] if asset_ctxs else []},
+                settings.lake, {"node_fills": node_fills or [], "misc_events": misc_events or [],
+                                "snapshot": snapshot or [], "asset_ctxs": [asset_ctxs] if asset_ctxs else []},
                 StoreSettings(endpoint=endpoint_url, requester_pays=requester_pays), console,
             )
             reports = runner.run_file_ingest(
-                settings.lake, node_fills=inputs["node_fills"],
-                snapshot=inputs["snapshot"][0] if inputs["snapshot"] else None,
-                asset_ctxs=inputs["asset_ctxs"][0] if inputs["asset_ctxs"] else None, console=console,
+                settings.lake, node_fills=inputs["node_fills"], snapshot=inputs["snapshot"],
+                asset_ctxs=inputs["asset_ctxs"][0] if inputs["asset_ctxs"] else None,
+                misc_events=inputs["misc_events"], export_scope=export_account_value, console=console,
             )
     except runner.UserFacingError as exc:
         raise fail(str(exc), exc.hint) from None
@@ -423,6 +437,9 @@ def simulate_cmd(
     drop_fills: Annotated[float, typer.Option(help="Noise: fraction of fill legs dropped from the output.")] = 0.0,
     mark_jitter: Annotated[float, typer.Option(help="Noise: relative jitter on published markPx.")] = 0.0,
     clock_skew_ms: Annotated[int, typer.Option(help="Noise: max clock skew between legs, ms.")] = 0,
+    formats: Annotated[str, typer.Option(help="'node' (JSONL snapshot and contexts) or 'real' (funding and ledger "
+                                              "events in misc_events_by_block, the clearinghouse export, the "
+                                              "archive's per-minute asset_ctxs CSV).")] = "node",
 ) -> None:
     """Simulate a liquidation cascade with a known ADL rule and planted exemptions."""
     from forensics import simulate
@@ -432,7 +449,7 @@ def simulate_cmd(
     try:
         with console.status(f"simulating {preset}/{scale} with policy {policy}"):
             scenario = simulate.generate(out, preset=preset, scale=scale, policy=policy, exempt=exempt, seed=seed,
-                                         noise=noise)
+                                         noise=noise, formats=formats)
     except ValueError as exc:
         raise fail(str(exc)) from None
     c = scenario["counts"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_ROOT.parent / "shared"
+# ../shared next to the project; LIQF_SHARED points elsewhere (a git worktree has no ../shared)
+SHARED = Path(os.environ.get("LIQF_SHARED") or PROJECT_ROOT.parent / "shared")
 REALDATA = SHARED / "realdata"
 API_EXAMPLES = SHARED / "reference" / "api-examples"
 

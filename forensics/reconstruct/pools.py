@@ -247,6 +247,8 @@ def build_steps_and_pools(
     venue: str = "hyperliquid",
     min_account_value: float | None = 0.0,
     max_mark_age_ms: int | None = None,
+    cash: pl.DataFrame | None = None,
+    misc_before_fills: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Reconstruct every ADL step and its eligible pool with ranking features and outcomes.
 
@@ -255,6 +257,8 @@ def build_steps_and_pools(
     ``vault``: an account never eligible (besides each step's liquidated account).
     ``min_account_value``: candidates need an account value strictly above it (``None``: keep all).
     ``max_mark_age_ms``: see :func:`forensics.reconstruct.marks.marks_at` (default: venue marks never stale).
+    ``cash``: funding and ledger cash events (:func:`forensics.reconstruct.cash.cash_events`), applied in
+    block order between the fills (``misc_before_fills``: a block's events before its fills).
     Returns ``(steps, pools)`` with exactly the ``ADL_STEPS`` / ``ADL_POOLS`` columns.
     """
     positions = _lazy_df(positions)
@@ -262,7 +266,8 @@ def build_steps_and_pools(
     asset_ctxs = _lazy_df(asset_ctxs)
     if asset_ctxs is not None:
         asset_ctxs = asset_ctxs.with_columns(pl.col("coin").cast(pl.Categorical))  # joins with the replay's codes
-    state = build_state(through_last_adl(perp_fills(fills)), positions, accounts)
+    state = build_state(through_last_adl(perp_fills(fills)), positions, accounts, cash,
+                        misc_before_fills=misc_before_fills)
     f, ev, wallets = state["fills"], state["events"], state["wallets"]
     ambiguous_order = f.height > 0 and f["block_number"].null_count() > 0
     steps, legs = segment_steps(f, gap_seconds)

@@ -26,7 +26,7 @@ from .arrays import codes, gather_or_null, last_index, rows_of, run_firsts, run_
 DEC = pl.Decimal(38, 10)
 BIG_ORD = 2**62
 
-KIND = pl.Enum(["snapshot", "anchor", "fill"])
+KIND = pl.Enum(["snapshot", "anchor", "fill", "cash"])
 ZERO_HASH = "0x" + "0" * 64
 CODED = ("user", "coin", "side", "liquidated_user", "liquidation_method")
 
@@ -146,8 +146,10 @@ def snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | Non
 
 
 def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | None,
-                accounts: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
-    """Replay fills from the snapshot. Returns frames:
+                accounts: pl.DataFrame | None, cash: pl.DataFrame | None = None, *,
+                misc_before_fills: bool = True) -> dict[str, pl.DataFrame]:
+    """Replay fills from the snapshot, with the cash events ``cash`` (``forensics.reconstruct.cash.cash_events``:
+    funding and ledger USDC deltas) applied in block order between the fills. Returns frames:
 
     * ``fills``: the ordered fills (after the snapshot) with ``ord``, ``blk``;
     * ``events``: one row per (user, coin) event, grouped by (user, coin) (``pair_id``, dense from 0) and
@@ -156,14 +158,61 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
       segment began at the snapshot), ``next_ord``;
     * ``wallets``: one row per user event (``user``, ``ord``, ``wallet``, ``user_code`` dense from 0),
       sorted by (``user_code``, ord);
-    * ``snapshot_positions``, ``snapshot_accounts``.
+    * ``snapshot_positions``, ``snapshot_accounts``;
+    * ``cash``: the cash events applied, each with ``ord`` (the fill it follows) and ``isolated``.
+
+    A cash event moves its user's wallet from its place on; funding of an isolated position also moves
+    that position's isolated margin (a ``kind = "cash"`` event of its pair, size unchanged).
     """
     f = order_fills(fills)
     pos, acc = snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
     f = after_snapshot(f, acc)
-    ev = _events(f, pos, acc)
-    return {"fills": f, "events": _positions(ev), "wallets": _wallets(f, acc), "snapshot_positions": pos,
-            "snapshot_accounts": acc}
+    ce = _place_cash(cash, f, pos, acc, misc_before_fills)
+    ev = _events(f, pos, acc, ce)
+    return {"fills": f, "events": _positions(ev), "wallets": _wallets(f, acc, ce), "snapshot_positions": pos,
+            "snapshot_accounts": acc, "cash": ce}
+
+
+_CASH_SCHEMA = {"user": pl.Categorical, "coin": pl.Categorical, "ord": pl.Int64, "blk": pl.Int64,
+                "time_ms": pl.Int64, "amount": DEC, "kind": pl.Utf8, "isolated": pl.Boolean}
+
+
+def _place_cash(cash: pl.DataFrame | None, f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame,
+                before_fills: bool) -> pl.DataFrame:
+    """Cash events placed in the fill order (``ord`` = the fill each follows), at or after their user's
+    snapshot and not after the last fill; ``isolated`` marks funding of a position the snapshot says is isolated."""
+    from .cash import place_in_fills
+
+    if cash is None or cash.height == 0 or f.height == 0:
+        return pl.DataFrame(schema=_CASH_SCHEMA)
+    by_block = f["block_number"].null_count() == 0
+    ce = cash.with_columns(pl.col("user").cast(pl.Categorical), pl.col("coin").cast(pl.Categorical))
+    if by_block:  # events without a block (API ledger rows) are placed by time among the blocks
+        timed = ce["block_number"].is_null()
+        ords = place_in_fills(ce, f, by_block=True, before_fills=before_fills)
+        if timed.any():
+            by_time = np.searchsorted(f["evt_ms"].to_numpy(), ce["time_ms"].to_numpy(),
+                                      side="left" if before_fills else "right") - 1
+            ords = np.where(timed.to_numpy(), by_time, ords)
+        last_key = f["block_number"][-1]
+        late = (ce["block_number"] > last_key).fill_null(ce["time_ms"] > f["evt_ms"][-1]).to_numpy()
+    else:
+        ords = place_in_fills(ce, f, by_block=False, before_fills=before_fills)
+        late = (ce["time_ms"] > f["time_ms"][-1]).to_numpy()
+    snap_ms = gather_or_null(acc["snap_ms"], rows_of(acc["user"], ce["user"]))
+    early = (snap_ms.is_not_null() & (ce["time_ms"] < snap_ms)).fill_null(False).to_numpy()
+    iso = pos.filter(pl.col("mode") == "isolated").select("user", "coin", pl.lit(True).alias("isolated"))
+    ce = ce.with_columns(pl.Series("ord", ords, dtype=pl.Int64),
+                         pl.coalesce("block_number", "time_ms").alias("blk")).filter(pl.Series(~(late | early)))
+    ce = ce.join(iso, on=["user", "coin"], how="left", maintain_order="left").with_columns(
+        pl.col("isolated").fill_null(False))
+    return ce.select(list(_CASH_SCHEMA)).cast(_CASH_SCHEMA)
+
+
+def _merge_by_ord(n_fill: int, fill_ord: np.ndarray, cash_ord: np.ndarray) -> np.ndarray:
+    """Stable order of [fills, cash events] by place: a cash event right after the fill it follows."""
+    key = np.concatenate([2 * (fill_ord + 1), 2 * (cash_ord + 1) + 1])
+    return stable_argsort(key)
 
 
 def after_snapshot(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
@@ -176,7 +225,7 @@ def after_snapshot(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
 _EV_COLS = ["user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash", "sp"]
 
 
-def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
+def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame, ce: pl.DataFrame | None = None) -> pl.DataFrame:
     """Snapshot positions, anchors and fills as one event list sorted by (user, coin, ord), each event with
     its (user, coin)'s snapshot ``mode``, ``lev`` and ``iso_wallet0`` (one snapshot row per pair)."""
     # anchors for users without any snapshot: first fill's startPosition per (user, coin)
@@ -190,14 +239,27 @@ def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFra
     se = pos.select("user", "coin", pl.col("szi").alias("d"), pl.col("entry").alias("px_f")).with_columns(**opening)
     ae = anchors.select("user", "coin", pl.col("d").cast(DEC), pl.lit(float("nan")).alias("px_f")
                         ).with_columns(**opening)
+    # funding of isolated positions: events of their pair that move only the isolated margin
+    iso = ce.filter(pl.col("isolated")) if ce is not None else None
+    cash_ev = [] if iso is None or iso.height == 0 else [iso.select(
+        "user", "coin", "ord", "blk", "time_ms", pl.lit(0, DEC).alias("d"), pl.lit(float("nan")).alias("px_f"),
+        pl.lit(0, DEC).alias("closed_pnl"), pl.col("amount").alias("cash"), pl.lit(None, DEC).alias("sp"))]
     # one chunk: a gather from several chunks costs several times more
-    ev = pl.concat([se.select(_EV_COLS), ae.select(_EV_COLS), fe.select(_EV_COLS)], how="vertical_relaxed",
-                   rechunk=True)
-    kind = np.repeat(np.arange(3, dtype=np.int64), [se.height, ae.height, fe.height])
+    ev = pl.concat([se.select(_EV_COLS), ae.select(_EV_COLS), fe.select(_EV_COLS), *cash_ev],
+                   how="vertical_relaxed", rechunk=True)
+    n_cash = cash_ev[0].height if cash_ev else 0
+    kind = np.repeat(np.arange(4, dtype=np.int64), [se.height, ae.height, fe.height, n_cash])
     # group by (user, coin) with a stable sort on their codes: openings (ord -1) come first, fills in order
     user, coin = codes(ev["user"]).astype(np.uint64), codes(ev["coin"]).astype(np.uint64)
     pair = user * np.uint64(coin.max(initial=0) + 1) + coin
-    order = stable_argsort(pair)
+    if n_cash:  # cash events interleave with the fills of their pair: sort by (pair, place)
+        within = _merge_by_ord(se.height + ae.height + fe.height, ev["ord"].to_numpy()[:-n_cash],
+                               ev["ord"].to_numpy()[-n_cash:])
+        rank = np.empty(ev.height, dtype=np.int64)
+        rank[within] = np.arange(ev.height)
+        order = np.lexsort((rank, pair))
+    else:
+        order = stable_argsort(pair)
     pair = pair[order]
     run_first = run_firsts(pair)
     # the pair's snapshot row, when there is one, opens its run: its settings hold for the whole run
@@ -267,20 +329,27 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _wallets(f: pl.DataFrame, acc: pl.DataFrame) -> pl.DataFrame:
-    """Per user event: snapshot wallet + running (closedPnl - fee); NULL for users without a snapshot.
-    Rows: each user's snapshot (ord -1) then fills in order, users by categorical code."""
-    user = pl.concat([acc["user"], f["user"]], rechunk=True)
+def _wallets(f: pl.DataFrame, acc: pl.DataFrame, ce: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per user event: snapshot wallet + running (closedPnl - fee) and cash events; NULL for users without a
+    snapshot. Rows: each user's snapshot (ord -1) then fills and cash events in place order, users by
+    categorical code (a cash event's ``ord`` is that of the fill it follows)."""
+    f_user, f_cash, f_ord = f["user"], f["cash"], f["ord"].to_numpy()
+    if ce is not None and ce.height:
+        merged = _merge_by_ord(f.height, f_ord, ce["ord"].to_numpy())
+        f_user = pl.concat([f_user, ce["user"]], rechunk=True).gather(merged)
+        f_cash = pl.concat([f_cash, ce["amount"]], rechunk=True).gather(merged)
+        f_ord = np.concatenate([f_ord, ce["ord"].to_numpy()])[merged]
+    user = pl.concat([acc["user"], f_user], rechunk=True)
     u = codes(user)
     order = stable_argsort(u)
     u = u[order]
     first = run_firsts(u)
     gs = run_starts(first)
-    cash = pl.concat([pl.zeros(acc.height, DEC, eager=True), f["cash"]], rechunk=True).gather(order)
+    cash = pl.concat([pl.zeros(acc.height, DEC, eager=True), f_cash], rechunk=True).gather(order)
     # the user's snapshot row, when there is one, opens its run
     opener = order[gs]
     wallet0 = gather_or_null(acc["wallet0"], np.where(opener < acc.height, opener, -1))
-    ords = np.concatenate([np.full(acc.height, -1, dtype=np.int64), f["ord"].to_numpy()])[order]
+    ords = np.concatenate([np.full(acc.height, -1, dtype=np.int64), f_ord])[order]
     return pl.DataFrame({
         "user": user.gather(order), "ord": ords, "wallet": wallet0 + run_sum(cash, gs).cast(pl.Float64),
         "user_code": np.cumsum(first) - 1,  # dense, for sorted-key lookups

@@ -75,6 +75,7 @@ class Engine:
         self._ii = 0
         self.next_tid = 771_334_000_000_000 + int(self.r_id.integers(0, 10**9))
         self.next_oid = 194_018_000_000 + int(self.r_id.integers(0, 10**6))
+        self.misc = None  # forensics.simulate.misc.MiscEvents for real-format scenarios (cash events)
 
     # ------------------------------------------------------------------ fast random numbers
     def U(self) -> float:
@@ -349,6 +350,8 @@ class Engine:
         if hasattr(sink, "start"):
             sink.start(self.addresses, t_ns, blocks)
         snapshot = self.snapshot_state(mark[0], int(t_ns[0] // 1_000_000))
+        if self.misc is not None:
+            self.misc.start(self, int(t_ns[0] // 1_000_000))
         eq0, _, _ = self.metrics(mark[0])
         total_eq0 = float(eq0.sum() + self.reserve.sum())
 
@@ -385,6 +388,8 @@ class Engine:
             out: list = []
             # ---- ordinary trades
             dt = (t_ns[b] - t_ns[b - 1]) / 1e9 if b else 0.085
+            if self.misc is not None and b > 0:  # funding and ledger updates, before the block's fills
+                self.misc.block(self, b, tb, m, dt)
             ntr = int(rt.poisson(sc.trades_per_s * dt * (2.5 if crash_on else 1.0)))
             for _ in range(ntr):
                 self._ordinary(out, rt, m, t_ms, crash_on)
@@ -415,6 +420,8 @@ class Engine:
                     market_ok = e_a >= (2.0 / 3.0) * mm_a and all(
                         abs(self.pos_lots[s]) * self.unit[c] * m[c] <= depth[c] for c, s in slots)
                     counts["liquidated_accounts"] += 1
+                    if self.misc is not None:
+                        self.misc.liquidation(self, b, tb, a, e_a, slots, m)
                     if liq_first is None:
                         liq_first = t_ms
                     if market_ok:
@@ -507,7 +514,8 @@ class Engine:
         waves = self._waves(steps, loser_deficit_by_block, t_ns, blocks)
         ledger = {"initial_total_equity": total_eq0, "final_total_equity": float(eqT.sum() + self.reserve.sum()),
                   "fee_sink": self.fee_sink,
-                  "conservation_error": float(eqT.sum() + self.reserve.sum() + self.fee_sink - total_eq0)}
+                  "conservation_error": float(eqT.sum() + self.reserve.sum() + self.fee_sink - total_eq0
+                                              - (self.misc.external_flow if self.misc is not None else 0.0))}
         return RunResult(self.addresses, uni, t_ns, blocks, mark, oracle, snapshot, steps, waves, self.exempt,
                          self.whales, ctx_rows, vault_rows, counts, ledger, adl_stats, liq_first, adl_first,
                          list(adl_users), {"mark_r": mark_r})

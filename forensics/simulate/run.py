@@ -33,13 +33,18 @@ def _per_user(stats: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
 
 def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small", policy: str = "hl_index",
              exempt: int | list[str] | tuple[str, ...] = 5, seed: int = 7,
-             noise: Noise | dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+             noise: Noise | dict[str, Any] | None = None, formats: str = "node", **overrides: Any) -> dict[str, Any]:
     """Simulate a cascade and write it to ``out_dir``; returns the content of ``scenario.json``.
 
     ``exempt``: number of planted exempt accounts (chosen among planted large short winners), or an
     explicit list of addresses. ``noise``: :class:`Noise` or dict of its knobs. ``overrides``: any other
-    :class:`Params` field (e.g. ``vault_cash_frac``, ``real_data_root``).
+    :class:`Params` field (e.g. ``vault_cash_frac``, ``real_data_root``). ``formats="real"`` also simulates
+    funding, deposits, withdrawals, transfers and liquidation summaries (``forensics.simulate.misc``) and writes
+    the published layouts: ``misc_events_by_block``, the clearinghouse snapshot export and the archive's
+    per-minute ``asset_ctxs`` CSV (instead of the JSONL snapshot and per-second contexts).
     """
+    if formats not in ("node", "real"):
+        raise ValueError(f"unknown formats {formats!r}; known: node, real")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {PRESETS}")
     if scale not in SCALES:
@@ -53,7 +58,7 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
     sc = SCALES[scale]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("node_fills_by_block", "snapshots", "asset_ctxs", "vaults"):
+    for sub in ("node_fills_by_block", "snapshots", "asset_ctxs", "vaults", "misc_events_by_block", "snapshot"):
         shutil.rmtree(out / sub, ignore_errors=True)
     real = calibration.load_real(params.real_data_root)
     table = calibration.coin_table(sc.n_coins, real)
@@ -77,6 +82,10 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
         params = params.with_(exempt=tuple(ranked[:ex]))
         selection = "dry-run: top ADL winners by steps selected"
     eng = Engine(params, sc, uni, POLICIES[policy])
+    if formats == "real":
+        from .misc import MiscEvents
+
+        eng.misc = MiscEvents(params.seed)
     sink = writer.FillSink(out, uni, params.noise, r_noise)
     try:
         res = eng.run(sink)
@@ -84,9 +93,19 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
         sink.close()
     t_engine = time.perf_counter() - t0
     paths = {"fills": sorted(sink.files)}
-    paths["snapshot"] = writer.write_snapshot(out, res.snapshot, res.addresses, uni)
     funding = np.full(uni.n, 0.0000125)
-    paths["asset_ctxs"] = writer.write_ctxs(out, res.ctx_rows, uni, funding)
+    if formats == "real":
+        paths["misc_events"] = writer.write_misc_events(out, eng.misc.blocks, res.t_ns, res.block_numbers,
+                                                        np.random.default_rng([params.seed, 4]))
+        paths["snapshot"] = writer.write_snapshot_export(out, res.snapshot, res.addresses, uni,
+                                                         int(res.block_numbers[0]))
+        paths["asset_ctxs"] = writer.write_archive_ctxs(out, res.ctx_rows, uni, funding)
+        # the exact JSONL snapshot and per-second contexts too, to measure what the export and the archive cost
+        paths["snapshot_jsonl"] = writer.write_snapshot(out, res.snapshot, res.addresses, uni)
+        paths["asset_ctxs_jsonl"] = writer.write_ctxs(out, res.ctx_rows, uni, funding)
+    else:
+        paths["snapshot"] = writer.write_snapshot(out, res.snapshot, res.addresses, uni)
+        paths["asset_ctxs"] = writer.write_ctxs(out, res.ctx_rows, uni, funding)
     paths["vault_details"] = writer.write_vault(out, res.vault_rows)
     paths["truth"] = "truth.json"
     paths["scenario"] = "scenario.json"
@@ -144,6 +163,9 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
         "calibration": {"source": real["source"] if real else "builtin", "ks": ks},
         "timing_s": {"engine": round(t_engine, 3), "total": round(time.perf_counter() - t0, 3)},
     }
+    if formats == "real":
+        scenario["formats"] = "real"
+        scenario["misc_events"] = dict(sorted(eng.misc.counts.items()))
     # timings are machine dependent: keep them out of the byte-identical files
     (out / "scenario.json").write_bytes(orjson.dumps({k: v for k, v in scenario.items() if k != "timing_s"},
                                                      option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

@@ -231,3 +231,95 @@ def write_vault(out_dir: Path, rows: list[tuple[int, float, float]]) -> str:
                     "relationship": {"type": "child"}, "allowDeposits": False, "alwaysCloseOnWithdraw": False}
             f.write(orjson.dumps({"time": t_ms, "vaultDetails": resp}) + b"\n")
     return VAULT_PATH
+
+
+# --- the real published layouts (``formats="real"``): misc events, snapshot export, archive asset contexts --
+
+MISC_DIR = "misc_events_by_block/hourly"
+EXPORT_DIR = "snapshot"
+ARCHIVE_CTX_DIR = "asset_ctxs"
+
+
+def write_misc_events(out_dir: Path, blocks: dict[int, list], t_ns: np.ndarray, block_numbers: np.ndarray,
+                      rng: np.random.Generator) -> list[str]:
+    """``misc_events_by_block/hourly/YYYYMMDD/H.lz4``: one line per block that has events, hour files by
+    local time (the node's write time, 0.15-1.5 s after the block)."""
+    files: dict[str, list[bytes]] = {}
+    for b in sorted(blocks):
+        tb = int(t_ns[b])
+        local = tb + int(rng.integers(150_000_000, 1_500_000_000))
+        d = dt.datetime.fromtimestamp(local // 1_000_000_000, tz=dt.timezone.utc)
+        line = orjson.dumps({"local_time": fmt.iso_ns(local), "block_time": fmt.iso_ns(tb),
+                             "block_number": int(block_numbers[b]), "events": blocks[b]}) + b"\n"
+        files.setdefault(f"{d:%Y%m%d}/{d.hour}.lz4", []).append(line)
+    for key, lines in files.items():
+        path = out_dir / MISC_DIR / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(lz4.frame.compress(b"".join(lines)))
+    return [str(Path(MISC_DIR) / k) for k in sorted(files)]
+
+
+def write_snapshot_export(out_dir: Path, snapshot: dict[str, Any], addresses: list[str], uni: Universe,
+                          block: int) -> list[str]:
+    """The clearinghouse export: ``account_value_snapshot_<block>_<ms>.json`` (account value = cash + every
+    position's uPnL) and ``perp_positions_by_market_<block>_<ms>.json`` (JSON numbers). The isolated margin
+    is not in the export; the reader derives it as |size| * entry / leverage, the engine's own opening rule."""
+    t_ms, marks = snapshot["time"], snapshot["mark"]
+    unit = 10.0 ** -uni.sz_decimals.astype(float)
+    accounts, markets = [], {c: [] for c in range(uni.n)}
+    for a, cash, _reserve, iso, lev, positions in snapshot["accounts"]:
+        av = cash
+        long_ntl = short_ntl = 0.0
+        rows = []
+        for c, L, e in positions:
+            sz = L * unit[c]
+            ntl = abs(sz) * float(marks[c])
+            av += sz * (float(marks[c]) - e)
+            long_ntl += ntl if sz > 0 else 0.0
+            short_ntl += ntl if sz < 0 else 0.0
+            lv = int(min(max(lev, 1), int(uni.max_leverage[c])))
+            rows.append((c, {"user": addresses[a], "size": float(fmt.lots(L, int(uni.sz_decimals[c]))),
+                             "notional_size": round(float(ntl), 6), "funding_pnl": 0.0, "entry_price": float(e),
+                             "is_cross": not iso, "leverage": lv, "liquidation_price": None}))
+        av = float(av)
+        for c, r in rows:
+            r["account_value"] = round(av, 6)
+            markets[c].append(r)
+        accounts.append({"user": addresses[a], "account_value": round(av, 6),
+                         "total_long_notional": round(long_ntl, 6), "total_short_notional": round(short_ntl, 6)})
+    d = out_dir / EXPORT_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    names = [f"account_value_snapshot_{block}_{t_ms}.json", f"perp_positions_by_market_{block}_{t_ms}.json"]
+    (d / names[0]).write_bytes(orjson.dumps(accounts, option=orjson.OPT_SERIALIZE_NUMPY))
+    by_market = [{"market_name": f"hyperliquid:{uni.names[c]}", "snapshot_id": f"custom_{t_ms}",
+                  "position_count": len(markets[c]), "positions": markets[c]} for c in range(uni.n)]
+    (d / names[1]).write_bytes(orjson.dumps(by_market, option=orjson.OPT_SERIALIZE_NUMPY))
+    return [f"{EXPORT_DIR}/{n}" for n in names]
+
+
+def write_archive_ctxs(out_dir: Path, rows: list[dict[str, Any]], uni: Universe, funding: np.ndarray) -> str:
+    """``asset_ctxs/<YYYYMMDD>.csv.lz4``: the first context of each minute, one row per coin."""
+    header = ("time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,oracle_px,mark_px,mid_px,"
+              "impact_bid_px,impact_ask_px\n")
+    lines, seen = [header], set()
+    prev_day = uni.price0 * 1.021
+    day = None
+    for r in rows:
+        minute = r["time"] // 60_000
+        if minute in seen or r["time"] % 60_000 > 1_000:
+            continue  # one row per coin per minute, stamped on the minute
+        seen.add(minute)
+        stamp = dt.datetime.fromtimestamp(minute * 60, tz=dt.timezone.utc)
+        day = day or stamp
+        for c in range(uni.n):
+            sd = int(uni.sz_decimals[c])
+            mk, orc = float(r["mark"][c]), float(r["oracle"][c])
+            lines.append(",".join([
+                f"{stamp:%Y-%m-%dT%H:%M:%S}Z", uni.names[c], fmt.dec(funding[c], 8), fmt.dec(r["oi"][c], sd),
+                fmt.px(_r(prev_day[c], sd), sd), fmt.usd(r["day_ntl"][c]), fmt.dec((mk - orc) / orc, 8),
+                fmt.px(_r(orc, sd), sd), fmt.px(_r(mk, sd), sd), fmt.px(_r(mk * 1.00001, sd), sd),
+                fmt.px(round(mk * 0.9996, 6 - sd), sd), fmt.px(round(mk * 1.0004, 6 - sd), sd)]) + "\n")
+    name = f"{ARCHIVE_CTX_DIR}/{(day or dt.datetime(2025, 10, 10)):%Y%m%d}.csv.lz4"
+    (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / name).write_bytes(lz4.frame.compress("".join(lines).encode()))
+    return name

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from forensics.formats import hyperliquid as hl
+from forensics.formats.hyperliquid import legacy
 from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS
 from pipelines.ingest.report import (
     IngestReport,
@@ -33,6 +34,8 @@ from pipelines.lake import Lake, atomic_path, sha256_file, source_key
 
 VENUE = hl.VENUE
 NODE_FILLS = "node_fills_by_block"
+LEGACY_NODE_FILLS = "node_fills"
+LEGACY_NODE_TRADES = "node_trades"
 SNAPSHOT = "clearinghouse_snapshot"
 ASSET_CTX_FILE = "asset_ctxs_file"
 
@@ -74,13 +77,16 @@ def _ingest_con(tmp: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
-    """Ingest one ``node_fills_by_block`` file (lz4 frame or plain JSON lines)."""
+def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = None,
+                      kind: str = NODE_FILLS) -> IngestReport:
+    """Ingest one node fill file (lz4 frame or plain JSON lines): ``node_fills_by_block``, or the legacy
+    ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines."""
     sha, size = sha256_file(path)
-    key = source_key(NODE_FILLS, path.parent.name, path.name)
-    report = IngestReport(VENUE, NODE_FILLS, display_name(path), key, sha, size)
+    key = source_key(kind, path.parent.name, path.name)
+    report = IngestReport(VENUE, kind, display_name(path), key, sha, size)
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, NODE_FILLS, sha)
+    lake.store_raw_file(path, VENUE, kind, sha)
+    fill_times: list[np.ndarray] = []
 
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_staging_root(lake)))
     days = None
@@ -93,8 +99,16 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
             if batch.bad:
                 reject_tables.append(rejects_from_rows(batch.bad))
                 report.records_read += len(batch.bad)
-            for out in _normalized(con, batch.lines, key):
+            lines = batch.lines
+            if kind != NODE_FILLS:
+                lines, converted_bad = legacy_lines(lines, kind)
+                if converted_bad:
+                    reject_tables.append(rejects_from_rows(converted_bad))
+                    report.records_read += len(converted_bad)
+            for out in _normalized(con, lines, key, kind):
                 report.records_read += out.records_read
+                if kind != NODE_FILLS:
+                    fill_times.append(out.fills["time_ms"].to_numpy())
                 days.write(out.fills)
                 reject_tables.append(out.rejects)
                 if progress:
@@ -107,6 +121,8 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
             )
 
         reject_tables.append(days.drop_duplicates())
+        if kind != NODE_FILLS:
+            report.notes.extend(coverage_notes(np.concatenate(fill_times) if fill_times else np.zeros(0, np.int64)))
         written = days.publish(lake, key)
         report.records_written = written
         report.rows_by_table[FILLS.name] = written
@@ -121,13 +137,48 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
     return report
 
 
-def _normalized(con: duckdb.DuckDBPyConnection, lines: pa.Table, key: str) -> Iterable[hl.FillBatch]:
+def _normalized(con: duckdb.DuckDBPyConnection, lines: pa.Table, key: str,
+                source: str = NODE_FILLS) -> Iterable[hl.FillBatch]:
     """The batch's fills; an oversized block line (a cascade can put 100k+ fills in one block) in chunks."""
     lines, large = hl.split_large_lines(lines)
     if lines.num_rows:
-        yield hl.normalize_node_lines(con, lines, source=NODE_FILLS, source_key=key)
+        yield hl.normalize_node_lines(con, lines, source=source, source_key=key)
     for line_no, text in large:
-        yield from hl.normalize_large_block(con, line_no, text, source=NODE_FILLS, source_key=key)
+        yield from hl.normalize_large_block(con, line_no, text, source=source, source_key=key)
+
+
+def legacy_lines(lines: pa.Table, kind: str) -> tuple[pa.Table, list[tuple[int, None, str, str]]]:
+    """Legacy lines as by-block lines (same line numbers), plus the lines that could not be converted."""
+    if kind == LEGACY_NODE_FILLS:  # each [user, fill] line becomes a block of one event, set-wise
+        wrapped = pc.binary_join_element_wise('{"events":[', lines["line"], "]}", "")
+        return pa.table({"line_no": lines["line_no"], "line": wrapped}), []
+    numbers, texts, bad = [], [], []
+    for line_no, text in zip(lines["line_no"].to_pylist(), lines["line"].to_pylist()):
+        try:
+            texts.append(legacy.node_trades_line(text))
+            numbers.append(line_no)
+        except hl.RecordError as exc:
+            bad.append((line_no, None, str(exc), text))
+    return pa.table({"line_no": pa.array(numbers, pa.int64()), "line": pa.array(texts, pa.string())}), bad
+
+
+#: a stretch without fills longer than this is reported as a coverage gap (legacy streams are ragged)
+COVERAGE_GAP_MS = 10 * 60_000
+
+
+def coverage_notes(times_ms: np.ndarray, gap_ms: int = COVERAGE_GAP_MS, limit: int = 3) -> list[str]:
+    """What a legacy file covers: its fill-time range and the stretches longer than ``gap_ms`` without fills."""
+    if not len(times_ms):
+        return ["coverage: no fills"]
+    t = np.unique(times_ms)
+    fmt = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+    notes = [f"coverage: fills from {fmt(t[0])} to {fmt(t[-1])} UTC"]
+    gaps = np.flatnonzero(np.diff(t) > gap_ms)
+    if len(gaps):
+        shown = ", ".join(f"{fmt(t[i])}..{fmt(t[i + 1])}" for i in gaps[:limit])
+        notes.append(f"coverage gap: {len(gaps)} stretch(es) over {gap_ms // 60_000} min without fills: {shown}"
+                     + (" ..." if len(gaps) > limit else ""))
+    return notes
 
 
 def _staging_root(lake: Lake) -> Path:

@@ -45,24 +45,51 @@ def run_file_ingest(
     lake: Lake,
     *,
     node_fills: Sequence[Path],
-    snapshot: Path | None,
+    snapshot: Path | Sequence[Path] | None,
     asset_ctxs: Path | None,
     console: Console,
+    misc_events: Sequence[Path] = (),
+    export_scope: str = "total",
 ) -> list[IngestReport]:
+    """Every input's format is detected from its content; one that matches none of what its option
+    accepts stops the run before anything is written, with a one-line error naming what was expected."""
+    from pipelines.ingest import detect, hyperliquid_archive as archive, hyperliquid_misc as misc
+
+    snapshots = [snapshot] if isinstance(snapshot, Path) else list(snapshot or [])
     try:
-        fill_files = files.expand_inputs(node_fills) if node_fills else []
-        jobs: list[tuple[Callable[..., IngestReport], Path]] = [(files.ingest_node_fills, f) for f in fill_files]
-        if snapshot:
-            jobs += [(files.ingest_snapshot, f) for f in files.expand_inputs([snapshot], ("*.jsonl", "*.json"))]
+        jobs: list[tuple[Callable[..., object], object, str]] = []
+        for f in files.expand_inputs(node_fills) if node_fills else []:
+            kind = detect.check(f, "node-fills")
+            jobs.append((lambda lk, p, progress, k=kind: files.ingest_node_fills(lk, p, progress=progress, kind=k), f, f.name))
+        for f in files.expand_inputs(misc_events) if misc_events else []:
+            detect.check(f, "misc-events")
+            jobs.append((misc.ingest_misc_events, f, f.name))
+        exports: dict[tuple, dict[str, Path]] = {}
+        for f in files.expand_inputs(snapshots, ("*.jsonl", "*.json", "*.lz4")) if snapshots else []:
+            kind = detect.check(f, "snapshot")
+            if kind == "clearinghouse_snapshot":
+                jobs.append((files.ingest_snapshot, f, f.name))
+            else:  # the export's files of one snapshot (same <block>_<ms>) are ingested together
+                exports.setdefault(archive.export.time_from_name(f.name), {})[kind.split(":", 1)[1]] = f
+        for group in exports.values():
+            jobs.append((lambda lk, g, progress: archive.ingest_snapshot_export(lk, g, scope=export_scope,
+                                                                                 progress=progress),
+                         group, "snapshot export"))
         if asset_ctxs:
-            jobs += [(files.ingest_asset_ctxs, f) for f in files.expand_inputs([asset_ctxs], ("*.jsonl", "*.json"))]
+            for f in files.expand_inputs([asset_ctxs], ("*.jsonl", "*.json", "*.csv", "*.lz4")):
+                kind = detect.check(f, "asset-ctxs")
+                jobs.append((archive.ingest_asset_ctxs_csv if kind == "asset_ctxs_archive" else files.ingest_asset_ctxs,
+                             f, f.name))
     except files.InputError as exc:
         raise UserFacingError(str(exc), "check the path; directories are searched for .lz4/.json/.jsonl files") from None
-    reports = []
+    except detect.UnknownFormat as exc:
+        raise UserFacingError(str(exc), "pass each file to the option for its format") from None
+    reports: list[IngestReport] = []
     with _progress(console) as progress:
-        for fn, path in jobs:
-            task = progress.add_task(path.name, total=None)
-            reports.append(fn(lake, path, progress=lambda n, t=task: progress.advance(t, n)))
+        for fn, arg, name in jobs:
+            task = progress.add_task(name, total=None)
+            got = fn(lake, arg, progress=lambda n, t=task: progress.advance(t, n))
+            reports.extend(got if isinstance(got, list) else [got])
             progress.remove_task(task)
     return reports
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import lz4.frame
 import numpy as np
@@ -32,8 +33,29 @@ class StreamState:
         self.tail_line: int | None = None
 
 
+def open_input(path: Path) -> BinaryIO:
+    """The one place an input is opened (binary, as stored; lz4 is decoded by the readers)."""
+    return open(path, "rb")
+
+
+def decoded_chunks(path: Path, state: StreamState) -> Iterator[bytes]:
+    """The input's bytes, lz4 frames decoded, in chunks; a truncated or corrupt tail sets ``state.tail_error``."""
+    return _raw_chunks(path, state)
+
+
+def peek_text(path: Path, limit: int = 1 << 20) -> str:
+    """Up to ``limit`` decoded bytes from the start of the input, as text (for format detection)."""
+    state = StreamState()
+    out = b""
+    for chunk in _raw_chunks(path, state):
+        out += chunk
+        if len(out) >= limit:
+            break
+    return out[:limit].decode("utf-8", "replace")
+
+
 def _raw_chunks(path: Path, state: StreamState) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
+    with open_input(path) as fh:
         head = fh.read(4)
         fh.seek(0)
         if head != LZ4_MAGIC:

@@ -736,8 +736,9 @@ def meta_and_asset_ctxs_rows(response: Any, time_ms: int) -> list[dict[str, Any]
 
 
 def ledger_rows(user: str, item: Any) -> dict[str, Any]:
-    """One ``userNonFundingLedgerUpdates`` item ``{time, hash, delta: {type, ...}}`` -> a ledger row."""
-    import orjson
+    """One ``userNonFundingLedgerUpdates`` item ``{time, hash, delta: {type, ...}}`` -> a ledger row
+    (the same columns as a node LedgerUpdate row; block fields NULL)."""
+    from .misc_events import ledger_fields
 
     if not isinstance(item, dict):
         raise RecordError("ledger item is not an object")
@@ -745,16 +746,13 @@ def ledger_rows(user: str, item: Any) -> dict[str, Any]:
     if not isinstance(delta, dict) or not isinstance(delta.get("type"), str) or not delta["type"]:
         raise RecordError("ledger delta has no type")
     hash_ = item.get("hash")
+    fields = ledger_fields(delta)
     return {
+        **fields,
         "user": address(user),
         "time_ms": ms(item.get("time")),
         "hash": hash_ if isinstance(hash_, str) else None,
         "type": delta["type"][:64],
-        "usdc": dec(delta.get("usdc", delta.get("usdcValue")), "usdc", required=False),
-        "account_value": dec(delta.get("accountValue"), "accountValue", required=False),
-        "liquidated_ntl_pos": dec(delta.get("liquidatedNtlPos"), "liquidatedNtlPos", required=False),
-        "leverage_type": delta.get("leverageType") if isinstance(delta.get("leverageType"), str) else None,
-        "delta_json": orjson.dumps(delta, option=orjson.OPT_SORT_KEYS).decode(),
     }
 
 

@@ -1,0 +1,287 @@
+"""``misc_events_by_block``: Funding deltas, LedgerUpdate deltas, staking and system events.
+
+One line per block: ``{local_time, block_time, block_number, events: [{time, hash, inner: {<Variant>: {...}}}]}``
+(reference ``hyperliquid-node-data.md`` §6). Lines are small except the hourly Funding block, so each line
+is parsed once with orjson and normalized in Python with exact ``Decimal`` amounts.
+
+Records (what reconciles): one per Funding delta, one per other event, one per line that is not a block.
+A LedgerUpdate becomes one ``ledger_events`` row per address in its ``users`` (the API's shape: each
+account sees the delta); a ``liquidation`` delta also becomes a ``liquidation_events`` row. Unknown
+variants and delta types are quarantined with their raw JSON, never zeroed.
+
+Times are naive ISO strings in UTC (0-9 fraction digits); they are parsed as UTC explicitly.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .fills import RecordError, address, coin_name, dec
+
+#: LedgerUpdate delta types whose main-dex perp USDC effect >= 2 public readers apply identically
+PERP_CASH_TYPES = frozenset({"deposit", "accountClassTransfer", "subAccountTransfer", "vaultDeposit", "vaultWithdraw"})
+#: types with a perp cash effect the reference marks UNCONFIRMED (the replay's choice is a setting)
+UNCONFIRMED_TYPES = frozenset({
+    "withdraw", "internalTransfer", "send", "vaultCreate", "vaultDistribution", "vaultLeaderCommission",
+    "rewardsClaim", "accountActivationGas", "perpDexClassTransfer", "deployGasAuction", "borrowLend",
+    "gossipPriorityGasAuction", "activateDexAbstraction",
+})
+SPOT_TYPES = frozenset({"spotTransfer", "spotGenesis", "cStakingTransfer"})
+SUMMARY_TYPES = frozenset({"liquidation"})
+LEDGER_TYPES = PERP_CASH_TYPES | UNCONFIRMED_TYPES | SPOT_TYPES | SUMMARY_TYPES
+
+STAKING_VARIANTS = frozenset({"CDeposit", "CWithdrawal", "Delegation", "ValidatorRewards"})
+SYSTEM_VARIANTS = frozenset({"GossipPriorityAuctionRestart"})
+SYSTEM_USER = "system"
+
+RAW_LIMIT = 8192
+_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?")
+
+
+def node_time_ms(value: Any, field_name: str = "time") -> int:
+    """A node timestamp (naive ISO-8601 in UTC, 0-9 fraction digits, optional ``Z``) -> epoch ms (floor)."""
+    if not isinstance(value, str):
+        raise RecordError(f"{field_name} is not an ISO time string")
+    m = _ISO.fullmatch(value)
+    if not m:
+        raise RecordError(f"unparsable {field_name}")
+    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
+    try:
+        secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))  # UTC, never the machine's zone
+        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise RecordError(f"unparsable {field_name}") from None
+    frac = (m.group(7) or "").ljust(3, "0")[:3]
+    return secs * 1000 + int(frac)
+
+
+def category(kind: str) -> str:
+    if kind in PERP_CASH_TYPES:
+        return "perp_cash"
+    if kind in UNCONFIRMED_TYPES:
+        return "unconfirmed"
+    if kind in SPOT_TYPES:
+        return "spot"
+    if kind in SUMMARY_TYPES:
+        return "summary"
+    if kind in STAKING_VARIANTS:
+        return "staking"
+    if kind in SYSTEM_VARIANTS:
+        return "system"
+    return "unknown"  # only from the API, which does not quarantine types it does not know
+
+
+def _opt_str(value: Any) -> str | None:
+    return value[:128] if isinstance(value, str) else None
+
+
+def ledger_fields(delta: dict[str, Any]) -> dict[str, Any]:
+    """The typed columns every ledger row carries, from a delta object (API or node: same field names)."""
+    kind = delta["type"]
+    usdc = delta.get("usdc")
+    if usdc is None and kind == "vaultWithdraw":
+        usdc = delta.get("netWithdrawnUsd")
+    if usdc is None and kind in ("send", "spotTransfer"):
+        usdc = delta.get("usdcValue")
+    destination = delta.get("destination", delta.get("vault"))
+    to_perp = delta.get("toPerp")
+    if to_perp is not None and not isinstance(to_perp, bool):
+        raise RecordError("toPerp is not a boolean")
+    if destination is not None:
+        destination = address(destination, "destination")
+    return {
+        "type": kind,
+        "usdc": dec(usdc, "usdc", required=False),
+        "fee": dec(delta.get("fee"), "fee", required=False),
+        "amount": dec(delta.get("amount"), "amount", required=False),
+        "token": _opt_str(delta.get("token")),
+        "destination": destination,
+        "to_perp": to_perp,
+        "account_value": dec(delta.get("accountValue"), "accountValue", required=False),
+        "liquidated_ntl_pos": dec(delta.get("liquidatedNtlPos"), "liquidatedNtlPos", required=False),
+        "leverage_type": delta.get("leverageType") if isinstance(delta.get("leverageType"), str) else None,
+        "category": category(kind),
+        "delta_json": orjson.dumps(delta, option=orjson.OPT_SORT_KEYS).decode(),
+    }
+
+
+@dataclass
+class MiscBatch:
+    """Rows of some misc lines per table, plus rejects ``(line_no, event_index, reason, raw)``."""
+
+    funding: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    liquidations: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[tuple[int, int | None, str, str]] = field(default_factory=list)
+    records_read: int = 0
+    records_written: int = 0
+    blocks: list[int] = field(default_factory=list)
+
+
+def _raw(obj: Any) -> str:
+    try:
+        return orjson.dumps(obj).decode()[:RAW_LIMIT]
+    except TypeError:
+        return str(obj)[:RAW_LIMIT]
+
+
+def normalize_misc_line(line_no: int, text: str, out: MiscBatch) -> None:
+    """Normalize one block line into ``out`` (rows or rejects; every record lands in one of them)."""
+    try:
+        block = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        out.records_read += 1
+        out.rejects.append((line_no, None, "malformed JSON line", text[:RAW_LIMIT]))
+        return
+    events = block.get("events") if isinstance(block, dict) else None
+    number = block.get("block_number") if isinstance(block, dict) else None
+    reason = None
+    if not isinstance(block, dict):
+        reason = "block line is not a JSON object"
+    elif not isinstance(events, list):
+        reason = "block has no events list"
+    elif isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        reason = "missing or non-integer block_number"
+    else:
+        try:
+            block_ms = node_time_ms(block.get("block_time"), "block_time")
+        except RecordError as exc:
+            reason = str(exc)
+    if reason:
+        out.records_read += 1
+        out.rejects.append((line_no, None, reason, text[:RAW_LIMIT]))
+        return
+    out.blocks.append(number)
+    for index, event in enumerate(events, start=1):
+        _event(line_no, number, block_ms, index, event, out)
+
+
+def _event(line_no: int, block: int, block_ms: int, index: int, event: Any, out: MiscBatch) -> None:
+    inner = event.get("inner") if isinstance(event, dict) else None
+    if not isinstance(inner, dict) or len(inner) != 1:
+        out.records_read += 1
+        out.rejects.append((line_no, index, "event is not {time, hash, inner: {Variant: {...}}}", _raw(event)))
+        return
+    (variant, body), = inner.items()
+    if variant == "Funding":
+        _funding(line_no, block, block_ms, index, event, body, out)
+        return
+    out.records_read += 1
+    try:
+        time_ms = node_time_ms(event.get("time"), "event time") if "time" in event else block_ms
+        hash_ = event.get("hash") if isinstance(event.get("hash"), str) else None
+        common = {"time_ms": time_ms, "block_number": block, "event_index": index, "hash": hash_}
+        if variant == "LedgerUpdate":
+            rows = _ledger_update(body, common, out)
+        elif variant in STAKING_VARIANTS or variant in SYSTEM_VARIANTS:
+            rows = _staking_or_system(variant, body, common)
+        else:
+            raise RecordError(f"unknown misc event variant {variant[:64]!r}")
+    except RecordError as exc:
+        out.rejects.append((line_no, index, str(exc), _raw(event)))
+        return
+    out.ledger.extend(rows)
+    out.records_written += 1
+
+
+def _ledger_update(body: Any, common: dict[str, Any], out: MiscBatch) -> list[dict[str, Any]]:
+    if not isinstance(body, dict):
+        raise RecordError("LedgerUpdate is not an object")
+    delta, users = body.get("delta"), body.get("users")
+    if not isinstance(delta, dict) or not isinstance(delta.get("type"), str) or not delta["type"]:
+        raise RecordError("LedgerUpdate delta has no type")
+    if delta["type"] not in LEDGER_TYPES:
+        raise RecordError(f"unknown LedgerUpdate delta type {delta['type'][:64]!r}")
+    if not isinstance(users, list) or not users:
+        raise RecordError("LedgerUpdate users is not a non-empty list")
+    accounts = list(dict.fromkeys(address(u, "users") for u in users))
+    fields = ledger_fields(delta)
+    if delta["type"] == "liquidation":
+        out.liquidations.append(_liquidation(delta, accounts[0], common))
+    return [{**common, **fields, "user": u} for u in accounts]
+
+
+def _liquidation(delta: dict[str, Any], user: str, common: dict[str, Any]) -> dict[str, Any]:
+    positions = delta.get("liquidatedPositions")
+    if not isinstance(positions, list):
+        raise RecordError("liquidation liquidatedPositions is not a list")
+    exact = []
+    for p in positions:
+        if not isinstance(p, dict):
+            raise RecordError("liquidatedPositions item is not an object")
+        dec(p.get("szi"), "liquidatedPositions.szi")
+        exact.append({"coin": coin_name(p.get("coin")), "szi": str(p.get("szi"))})
+    return {
+        **common, "user": user,
+        "account_value": dec(delta.get("accountValue"), "accountValue"),
+        "liquidated_ntl_pos": dec(delta.get("liquidatedNtlPos"), "liquidatedNtlPos", required=False),
+        "leverage_type": delta.get("leverageType") if isinstance(delta.get("leverageType"), str) else None,
+        "position_count": len(exact),
+        "liquidated_positions": orjson.dumps(exact).decode(),
+    }
+
+
+def _staking_or_system(variant: str, body: Any, common: dict[str, Any]) -> list[dict[str, Any]]:
+    """Staking and system events are recorded with their JSON; they never move perp cash."""
+    if not isinstance(body, dict):
+        raise RecordError(f"{variant} is not an object")
+    base = {**common, "type": variant, "category": category(variant),
+            "delta_json": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()}
+    if variant == "ValidatorRewards":
+        rewards = body.get("validator_to_reward")
+        if not isinstance(rewards, list):
+            raise RecordError("ValidatorRewards validator_to_reward is not a list")
+        rows = []
+        for item in rewards:
+            if not isinstance(item, list) or len(item) != 2:
+                raise RecordError("validator_to_reward item is not [validator, amount]")
+            rows.append({**base, "user": address(item[0], "validator"), "amount": dec(item[1], "amount")})
+        return rows
+    if variant in SYSTEM_VARIANTS:
+        return [{**base, "user": SYSTEM_USER}]
+    row = {**base, "user": address(body.get("user")), "amount": dec(body.get("amount"), "amount")}
+    if variant == "Delegation":
+        row["destination"] = address(body.get("validator"), "validator")
+    return [row]
+
+
+def _funding(line_no: int, block: int, block_ms: int, index: int, event: dict, body: Any, out: MiscBatch) -> None:
+    deltas = body.get("deltas") if isinstance(body, dict) else None
+    try:
+        time_ms = node_time_ms(event.get("time"), "event time") if "time" in event else block_ms
+        if not isinstance(deltas, list):
+            raise RecordError("Funding deltas is not a list")
+    except RecordError as exc:
+        out.records_read += 1
+        out.rejects.append((line_no, index, str(exc), _raw(event)))
+        return
+    hash_ = event.get("hash") if isinstance(event.get("hash"), str) else None
+    for k, d in enumerate(deltas, start=1):
+        out.records_read += 1
+        try:
+            if not isinstance(d, dict):
+                raise RecordError("Funding delta is not an object")
+            row = {
+                "user": address(d.get("user")), "coin": coin_name(d.get("coin")), "time_ms": time_ms,
+                "block_number": block, "event_index": index, "delta_index": k, "hash": hash_,
+                "funding_amount": dec(d.get("funding_amount"), "funding_amount"),
+                "szi": dec(d.get("szi"), "szi", required=False),
+                "funding_rate": dec(d.get("funding_rate"), "funding_rate", required=False),
+            }
+        except RecordError as exc:
+            out.rejects.append((line_no, index, f"funding delta {k}: {exc}", _raw(d)))
+            continue
+        out.funding.append(row)
+        out.records_written += 1
+
+
+def is_misc_block(obj: Any) -> bool:
+    """A parsed line that looks like a misc block: an events list whose items are ``{inner: ...}`` objects."""
+    events = obj.get("events") if isinstance(obj, dict) else None
+    return isinstance(events, list) and bool(events) and isinstance(events[0], dict) and "inner" in events[0]
