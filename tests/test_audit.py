@@ -107,23 +107,31 @@ def test_cut_ignores_one_misranked_selection():
 
 
 def test_excused_and_tied_candidates_are_never_opportunities():
-    lev = [5.0, 4.0, 3.0 * (1 + 1e-6), 3.0]
+    lev = [5.0, 4.0, 3.0 * (1 + 1e-12), 3.0]
     reasons = [None, "below_min_size", None, None]
     ev = rule_evidence(_action(lev, [False, False, False, True], reasons=reasons), RULES["leverage"])
     by = {r["user"]: r for r in ev.iter_rows(named=True)}
     assert by["0x00"]["skip"] and by["0x00"]["opportunity"]
     assert not by["0x01"]["opportunity"] and by["0x01"]["excused"]
-    assert not by["0x02"]["opportunity"]  # within the mark precision of the cut: a tie, not a skip
-    # the same gap with a trade-price mark is still a tie; a clear gap never is
+    assert not by["0x02"]["opportunity"]  # equal in floating point: a tie, not a skip
+    # a clear gap that no mark within the published precision can close is a skip
     wide = rule_evidence(_action([3.0 * 1.01, 3.0], [False, True], marks=["last_trade"] * 2), RULES["leverage"])
     assert wide["skip"].to_list() == [True, False]
+    # a gap the mark's uncertainty can close is a tie: under hl_index, 0x00 (10x, at entry) scores 10.05 and the
+    # cut (5x, entry half the mark) 10.0; a trade-price mark 0.2% higher puts the cut first
+    close = _action([10.05, 5.0], [False, True], marks=["last_trade"] * 2).with_columns(
+        pl.Series("size", [10.05, 5.0]), pl.Series("notional_usd", [10.05, 5.0]), pl.Series("entry_px", [1.0, 0.5]),
+        pl.Series("upnl_usd", [0.0, 2.5]))
+    assert rule_evidence(close, RULES["hl_index"])["skip"].to_list() == [False, False]
+    published = close.with_columns(pl.lit("asset_ctxs").alias("mark_source"))  # +-0.0005%: the gap stands
+    assert rule_evidence(published, RULES["hl_index"])["skip"].to_list() == [True, False]
 
 
 def test_cyclic_walk_ranks_by_address_from_the_first_fill():
     sel = [False, False, True, True, False, True]  # walk 0x02 -> 0x03 -> (0x04 passed over) -> 0x05
     df = _action([1.0] * 6, sel).with_columns(pl.Series("fill_order", [None, None, 1, 2, None, 3]))
     ev = rule_evidence(df, RULES["random_cyclic"]).sort("user")
-    assert ev["rank"].to_list() == [5, 6, 1, 2, 3, 4]
+    assert ev["rank"].to_list() == [None, None, 1, 2, 3, 4]  # 0x00, 0x01: beyond the walk, never above a cut
     assert ev.filter(pl.col("skip"))["user"].to_list() == ["0x04"]
 
 

@@ -55,7 +55,7 @@ SHARE_SLACK = 1e-6
 SHARE_FIT_SLACK = 0.05
 
 _OPTIONAL = {"state_note": pl.Utf8, "state_detail": pl.Utf8, "skip_reason": pl.Utf8, "mark_source": pl.Utf8,
-             "lot_size": pl.Float64, "fill_order": pl.Int32}
+             "lot_size": pl.Float64, "fill_order": pl.Int32, "margin_leverage": pl.Float64}
 
 
 def _segment_cumsum(x: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -293,18 +293,21 @@ def _at_mark(frame: pl.DataFrame, shift: np.ndarray) -> pl.DataFrame:
     """The features every rule reads, recomputed at ``mark x (1 + shift)`` (the row's own position; the
     account's other positions keep their values)."""
     f = pl.Series("_f", 1.0 + shift)
-    size, entry = pl.col("size").cast(pl.Float64), pl.col("entry_px").cast(pl.Float64)
+    col = lambda c: pl.col(c).cast(pl.Float64)  # noqa: E731
+    size, entry = col("size"), col("entry_px")
     sgn = pl.when(pl.col("side") == "long").then(1.0).otherwise(-1.0)
-    mark = pl.col("mark_px").cast(pl.Float64) * f
-    upnl = sgn * size * (mark - entry)
-    av = pl.col("account_value_usd").cast(pl.Float64) + upnl - pl.col("upnl_usd").cast(pl.Float64)
-    notional = size * mark
-    mm = pl.col("maintenance_margin_usd").cast(pl.Float64)
+    mark = col("mark_px") * f
+    d_upnl = sgn * size * col("mark_px") * (f - 1.0)
+    av = col("account_value_usd") + d_upnl
+    grow = f * col("account_value_usd") / av  # notional x f over account value moved by the same uPnL change
+    mm = col("maintenance_margin_usd")
+    margin = size * entry / col("margin_leverage")
     return frame.with_columns(
-        mark.alias("mark_px"), upnl.alias("upnl_usd"), av.alias("account_value_usd"), notional.alias("notional_usd"),
-        (notional / av).alias("leverage"), (notional / av).alias("effective_leverage"),
+        mark.alias("mark_px"), (col("upnl_usd") + d_upnl).alias("upnl_usd"), av.alias("account_value_usd"),
+        (col("notional_usd") * f).alias("notional_usd"), (col("leverage") * grow).alias("leverage"),
+        (col("effective_leverage") * grow).alias("effective_leverage"),
         pl.when(sgn > 0).then(mark / entry - 1).otherwise(1 - mark / entry).alias("pnl_pct_price"),
-        (upnl / (size * entry / pl.col("margin_leverage").cast(pl.Float64))).alias("pnl_pct_margin"),
+        (col("pnl_pct_margin") + d_upnl / margin).fill_null(col("pnl_pct_margin")).alias("pnl_pct_margin"),
         (mm * f).alias("maintenance_margin_usd"),
         (pl.col("account_maintenance_margin_usd").cast(pl.Float64) + mm * (f - 1.0)).alias("account_maintenance_margin_usd"),
     )

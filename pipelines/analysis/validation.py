@@ -215,10 +215,20 @@ def independent_scenarios(root: Path) -> list[Path]:
 
 
 def _ingest_scenario(lake: Lake, scenario: Path) -> None:
-    for path in files.expand_inputs([scenario / "node_fills_by_block"]):
-        files.ingest_node_fills(lake, path)
-    files.ingest_snapshot(lake, scenario / "snapshot.jsonl")
-    files.ingest_asset_ctxs(lake, scenario / "asset_ctxs.jsonl")
+    """As ``liqf ingest hyperliquid`` would, in either layout: JSONL snapshot and contexts, or the archive's
+    (snapshot export directory, per-minute asset contexts CSV, misc events)."""
+    from rich.console import Console
+
+    from pipelines.ingest import runner
+
+    snapshot = scenario / "snapshot.jsonl"
+    ctxs = scenario / "asset_ctxs.jsonl"
+    if not snapshot.exists():
+        snapshot = scenario / "snapshot"
+        ctxs = next(iter(sorted((scenario / "asset_ctxs").glob("*.csv*"))), None)
+    misc = [scenario / "misc_events_by_block"] if (scenario / "misc_events_by_block").exists() else []
+    runner.run_file_ingest(lake, node_fills=[scenario / "node_fills_by_block"], snapshot=[snapshot], asset_ctxs=ctxs,
+                           misc_events=misc, console=Console(quiet=True))
 
 
 def run_independent(src: Path, damage: str = "none") -> dict:
@@ -230,8 +240,6 @@ def run_independent(src: Path, damage: str = "none") -> dict:
     truth = orjson.loads((src / "truth.json").read_bytes())
     row = {"scenario": src.name, "damage": damage, "planted_rule": truth["rule"],
            "planted": len(truth["exempt_users"]), "truth_actions": len(truth["steps"])}
-    if not (src / "snapshot.jsonl").exists():
-        return {**row, "skipped": "archive layout (snapshot export, archive asset contexts, misc events)"}
     work = Path(tempfile.mkdtemp(prefix="liqf-independent-"))
     try:
         scenario = src
