@@ -493,7 +493,7 @@ ADL_RULE_FITS = Table(
         C("residual_skips", "BIGINT", "Skips of accounts the test does not flag.", False),
         C("shape_violations", "BIGINT", "Selections the rule cannot produce (below the cut, partial above it, off the allocation by > 1 lot).", False),
         C("cost", "BIGINT", "exemptions_needed + residual_skips + shape_violations.", False),
-        C("residual_rate", "DOUBLE", "(residual skips + shape violations) / unflagged opportunities."),
+        C("residual_rate", "DOUBLE", "(residual skips + shape violations) / (unflagged opportunities + selections)."),
         C("skip_rate", "DOUBLE", "Calibrated skip probability of unflagged candidates above a cut."),
         C("tested_accounts", "BIGINT", "Accounts with at least one opportunity.", False),
         C("fits", "BOOLEAN", "Residual rate and exempt share small enough to call the rule consistent.", False),

@@ -28,7 +28,8 @@ from .evidence import Candidates, RuleEvidence, evidence_of
 from .exemption import ExemptionResult, account_counts, exemption_test, skip_evidence
 from .rules import RULES, Rule
 
-# a rule fits when residual skips and shape violations are at most this share of its opportunities ...
+# a rule fits when residual skips and shape violations are at most this share of its unflagged
+# opportunities and selections ...
 FIT_MAX_RESIDUAL = 0.05
 # ... and its exempt set is at most this share of the accounts it tested (plus 5 accounts)
 FIT_MAX_EXEMPT_SHARE = 0.25
@@ -128,6 +129,7 @@ def score_rule(cand: Candidates, rule: Rule, *, q: float = 0.05) -> tuple[RuleFi
     acc = result.accounts
     flagged, residual, shape = _costs(ev, result)
     opps = int(acc.filter(~pl.col("flagged"))["opportunities"].sum())
+    selections = int(cand.selected.sum())
     tested = int(acc["tested"].sum())
     fit = RuleFit(
         rule.name, rule.kind,
@@ -135,7 +137,8 @@ def score_rule(cand: Candidates, rule: Rule, *, q: float = 0.05) -> tuple[RuleFi
         opportunities=int(acc["opportunities"].sum()), skips=int(acc["skips"].sum()),
         exemptions_needed=flagged, residual_skips=residual, shape_violations=shape,
         cost=flagged + residual + shape,
-        residual_rate=(residual + shape) / opps if opps else None,
+        # skips are counted among opportunities, shape violations among selections
+        residual_rate=(residual + shape) / (opps + selections) if opps + selections else None,
         skip_rate=result.skip_rate, tested_accounts=tested,
     )
     fit.fits = bool(fit.residual_rate is not None and fit.residual_rate <= FIT_MAX_RESIDUAL
