@@ -55,7 +55,7 @@ SHARE_SLACK = 1e-6
 SHARE_FIT_SLACK = 0.05
 
 _OPTIONAL = {"state_note": pl.Utf8, "state_detail": pl.Utf8, "skip_reason": pl.Utf8, "mark_source": pl.Utf8,
-             "lot_size": pl.Float64, "fill_order": pl.Int32, "margin_leverage": pl.Float64}
+             "lot_size": pl.Float64, "fill_order": pl.Int32, "margin_leverage": pl.Float64, "mark_px": pl.Float64}
 
 
 def _segment_cumsum(x: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:
