@@ -30,7 +30,7 @@ from .rules import RULES, Rule
 
 # a rule fits when residual skips and shape violations are at most this share of its unflagged
 # opportunities and selections ...
-FIT_MAX_RESIDUAL = 0.05
+FIT_MAX_RESIDUAL = 0.10
 # ... and its exempt set is at most this share of the accounts it tested (plus 5 accounts)
 FIT_MAX_EXEMPT_SHARE = 0.25
 # a margin in cost below this does not separate two rules
