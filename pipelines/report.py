@@ -166,8 +166,12 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
 
 
 def write(context: dict, out_dir: Path, *, pdf: bool = True) -> ReportPaths:
+    return write_html_and_pdf(report_mod.render_html(context), out_dir, pdf=pdf)
+
+
+def write_html_and_pdf(html: str, out_dir: Path, *, pdf: bool = True) -> ReportPaths:
+    """``report.html`` and (optionally) ``report.pdf`` in ``out_dir``, each written to a temp name and renamed."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    html = report_mod.render_html(context)
     html_path = out_dir / "report.html"
     tmp = html_path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")

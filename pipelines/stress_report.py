@@ -7,9 +7,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from forensics import report as report_mod
 from forensics.report import stress as stress_report
-from pipelines.report import ReportPaths
+from pipelines.report import ReportPaths, write_html_and_pdf
 
 
 def write(result: dict, out_dir: Path, *, pdf: bool = True, command: str | None = None) -> ReportPaths:
@@ -18,15 +17,4 @@ def write(result: dict, out_dir: Path, *, pdf: bool = True, command: str | None 
     ctx = stress_report.context(result, result["_scenario"],
                                 generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                                 command=command or " ".join(["liqf", *sys.argv[1:]]))
-    html = stress_report.render_html(ctx)
-    html_path = out_dir / "report.html"
-    tmp = out_dir / ".report.html.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(html_path)
-    pdf_path = None
-    if pdf:
-        pdf_path = out_dir / "report.pdf"
-        tmp_pdf = out_dir / ".report.pdf.tmp"
-        report_mod.write_pdf(html, tmp_pdf)
-        tmp_pdf.replace(pdf_path)
-    return ReportPaths(html_path, pdf_path)
+    return write_html_and_pdf(stress_report.render_html(ctx), out_dir, pdf=pdf)
