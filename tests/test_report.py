@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -18,8 +14,8 @@ from forensics.report import SECTIONS
 from pipelines import report
 from pipelines.ingest import hyperliquid_files as files
 from pipelines.lake import Lake
+from tests.browser import CHROMIUM, check_in_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -88,31 +84,7 @@ def test_pdf_has_every_section(built):
 def test_report_in_a_real_browser(built, tmp_path):
     """Headless Chromium: no console errors, every chart drawn non-empty, no alert, a screenshot."""
     _, paths, _ = built
-    script = tmp_path / "check.py"
-    script.write_text(f"""
-import json, sys
-from playwright.sync_api import sync_playwright
-with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path={CHROMIUM!r}, args=["--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"])
-    page = browser.new_page(viewport={{"width": 1200, "height": 900}})
-    errors, dialogs = [], []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto({paths.html.as_uri()!r})
-    charts = page.eval_on_selector_all(".chart", '''els => els.map(e => {{
-        const svg = e.querySelector("svg"); if (!svg) return {{id: e.id, ok: false}};
-        const r = svg.getBoundingClientRect();
-        return {{id: e.id, ok: r.width > 50 && r.height > 50 && svg.querySelectorAll("path").length > 5}};
-    }})''')
-    page.screenshot(path={str(tmp_path / "report.png")!r}, full_page=True)
-    browser.close()
-print(json.dumps({{"errors": errors, "dialogs": dialogs, "charts": charts}}))
-""")
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-2000:]
-    result = json.loads(r.stdout.strip().splitlines()[-1])
+    result = check_in_chromium(paths.html, tmp_path)
     assert result["errors"] == [] and result["dialogs"] == []
     assert len(result["charts"]) >= 4 and all(c["ok"] for c in result["charts"]), result["charts"]
     assert (tmp_path / "report.png").stat().st_size > 20_000
