@@ -106,7 +106,7 @@ def child_lean(work: Path) -> dict:
     import polars as pl
 
     from forensics.reconstruct.marks import mark_observations
-    from forensics.reconstruct.pools import through_last_adl
+    from forensics.reconstruct.actions import through_last_adl
     from forensics.reconstruct.replay import order_fills, perp_fills
     from pipelines.analysis.reconstruct import load_inputs
     from pipelines.lake import Lake

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from forensics.reconstruct.marks import mark_observations
-from forensics.reconstruct.pools import liquidator_vaults, segment_steps, through_last_adl
+from forensics.reconstruct.actions import liquidator_vaults, segment_steps, through_last_adl
 from forensics.reconstruct.replay import order_fills, perp_fills
 from forensics.schema import ADL_POOLS, ADL_STEPS
 

@@ -473,6 +473,10 @@ ADL_POOLS = Table(
         C("lot_size", "DOUBLE", "The coin's size step 10^-szDecimals (NULL when the asset contexts do not say)."),
         C("account_maintenance_margin_usd", "DOUBLE", "Maintenance margin of all the account's positions, USD "
           "(Binance's margin ratio uses the account's, not the position's)."),
+        C("account_value_low_usd", "DOUBLE", "Lowest account value the marks allow: each coin's mark within its "
+          "published precision and between the prices observed from its last published value to the next "
+          "observation (the venue ranks on exact marks it publishes only per second, or per minute in the archive)."),
+        C("account_value_high_usd", "DOUBLE", "Highest account value the marks allow (see account_value_low_usd)."),
     ),
     key=("venue", "step_id", "user"),
     layer="analytics",

@@ -12,6 +12,7 @@ from forensics import simulate
 from forensics.audit import RULES, audit, identify
 from forensics.audit.diagnostics import StepArrays, _PlackettLuce, conditional_logit, utilities
 from forensics.audit.evidence import rule_evidence
+from forensics.audit.table import score_pools
 from forensics.audit.exemption import MIN_SKIPS, skip_test
 from forensics.validation import truth_pools
 
@@ -161,7 +162,7 @@ def test_skip_test_is_an_exact_binomial_tail_recalibrated_without_flags():
 
 
 def test_plackett_luce_likelihood_matches_a_direct_computation(scenarios):
-    pools = scenarios("hl_index", 0).with_columns(score=RULES["hl_index"].score())
+    pools = score_pools(scenarios("hl_index", 0), [RULES["hl_index"]]).rename({"score_hl_index": "score"})
     sa = StepArrays.from_pools(pools)
     z = utilities(sa.frame["score"].to_numpy(), sa.starts, sa.ends)
     model = _PlackettLuce(z, sa)

@@ -112,7 +112,7 @@ def test_ghost_rows_with_a_state_note_are_left_out_and_not_flagged(bitmex_truth)
     result = audit(noted)
     assert result.exemption.flagged.height == 0
     assert ghost not in result.exemption.evidence  # its unconfirmed rows are excused, never opportunities
-    ev = result.inference.evidence[result.inference.best_rule].frame()
+    ev = result.inference.evidence.rows[result.inference.best_rule]
     assert not ev.filter((pl.col("user") == ghost) & ~pl.col("selected") & pl.col("opportunity")).height
     assert result.uncertain is not None and set(result.uncertain["user"]) == {ghost}
     vouched, uncertain = split_uncertain(noted)

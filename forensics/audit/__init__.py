@@ -2,16 +2,20 @@
 and the audit loop that ties them together.
 
 * :mod:`.rules`: every documented (and a few hypothetical) ADL selection rules, by stable name.
-* :mod:`.evidence`: per rule and ADL action, ranks, the cut, opportunities, skips, shape violations.
+* :mod:`.kernel`: the compiled per-action evidence of every rule (ranks, cut, opportunities, skips, shapes).
+* :mod:`.evidence`: the evidence over many actions (per-account counts per window, evidence rows).
+* :mod:`.table`: pools held as a table: columns, features, scores.
 * :mod:`.exemption`: per account, skips against a calibrated skip rate (exact binomial tail, BH).
 * :mod:`.identify`: the rule whose explanation needs the fewest exemptions and residual violations.
 * :mod:`.diagnostics`: Plackett-Luce, Kendall, NDCG and a conditional logit, sampled, for the report.
 * :mod:`.loop`: :func:`audit`, the whole procedure.
 """
+from .evidence import Evidence, pools_evidence
 from .exemption import ExemptionResult, exemption_test
-from .identify import Identification, RuleFit, identify, rule_changes
-from .loop import Audit, audit, complete_steps, split_uncertain
+from .identify import Identification, RuleFit, identify, identify_evidence, rule_changes
+from .loop import Audit, audit, audit_evidence, complete_steps, split_uncertain
 from .rules import RULES, Rule
 
-__all__ = ["Audit", "ExemptionResult", "Identification", "RULES", "Rule", "RuleFit", "audit", "complete_steps",
-           "exemption_test", "identify", "rule_changes", "split_uncertain"]
+__all__ = ["Audit", "Evidence", "ExemptionResult", "Identification", "RULES", "Rule", "RuleFit", "audit",
+           "audit_evidence", "complete_steps", "exemption_test", "identify", "identify_evidence", "pools_evidence",
+           "rule_changes", "split_uncertain"]

@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 from scipy import optimize, stats
 
-from .rules import RULES, score_pools
+from .rules import RULES
+from .table import score_pools
 
 MAX_TEMPERATURE = 20.0
 # actions sampled for the fill-order diagnostics (whole actions, chosen independently of the outcomes)
@@ -259,7 +260,7 @@ def rank_diagnostics(pools: pl.DataFrame, fits: list, *, max_steps: int | None =
         (pl.col("k") > 0) & (pl.col("k") < pl.col("n"))).sort("step_id")["step_id"]
     chosen = decided if max_steps is None or len(decided) <= max_steps else decided.sample(max_steps, seed=seed)
     sample = pools.filter(pl.col("step_id").is_in(chosen.implode()))
-    ordering = [RULES[f.name] for f in fits if RULES[f.name].score is not None and f.kind != "allocation"]
+    ordering = [RULES[f.name] for f in fits if f.kind != "allocation"]
     if not sample.height or not ordering:
         return {"steps": 0, "of": len(decided)}
     scored = score_pools(sample, ordering)

@@ -1,458 +1,382 @@
-"""Rank evidence of one rule over every ADL action: who the rule puts first, where the venue stopped, who
-was passed over.
+"""Rank evidence of every rule over ADL actions: who each rule puts first, where the venue stopped, who was
+passed over.
 
-For each action (``adl_pools`` rows of one ``step_id``) and a rule, every candidate gets a position in
-the order the rule would take it (``rank``, 1 = first) and the action a *cut*. Then:
+For each action and rule (:mod:`forensics.audit.kernel` computes it, one pass over the pool):
 
-* an **opportunity** is a candidate ranked strictly above the cut with no legitimate reason to be passed
-  over (``skip_reason``: below the minimum size, isolated with no overlap, opened in the same block;
-  ``state_note``: a reconstructed state the data contradict or cannot confirm) and whose order against
-  the cut cannot flip within the mark's uncertainty (marks are published to five significant digits; the
-  rule is re-scored at both ends of that interval);
+* an **opportunity** is a candidate ranked strictly above the action's *cut* with no legitimate reason to be
+  passed over (``skip_reason``: below the minimum size, isolated with no overlap, opened in the same block;
+  ``state_note``: a reconstructed state the data contradict or cannot confirm) and whose order against the
+  cut cannot flip within the marks' uncertainty;
 * a **skip** is an opportunity that was not selected;
-* a **shape violation** is a selection the rule cannot produce: a selection below the cut, or a partial
-  close above it (a queue, and the cyclic walk, close whole positions except the last one they touch);
+* a **shape violation** is a selection the rule cannot produce: a selection out of the walk, or a partial
+  close above the cut (a queue, and the cyclic walk, close whole positions except the last one they touch);
   for an allocation rule, a cut off its predicted share by more than rounding allows.
 
-The cut is not simply the lowest selected rank. The venue walks its queue in fill order, so the walk is
-the longest run of selections whose ranks rise along the fill order and the cut is its last rank; without
-a fill order, the selected rank with the fewest exceptions ((unselected unexcused candidates above it) +
-(selected candidates below it)). Either way one mis-ranked selection (a reconstruction error, a position
-the venue saw differently) costs one shape violation instead of turning everyone above it into a skip.
+The cut is not simply the lowest selected rank. The venue walks its queue in fill order, so the walk is the
+longest run of selections whose ranks rise along the fill order and the cut is its last rank; without a fill
+order, the selected rank with the fewest exceptions ((unselected unexcused candidates above it) + (selected
+candidates below it)). Either way one mis-ranked selection costs one shape violation instead of turning
+everyone above it into a skip. Queue rules rank by score, ties by address ascending; the cyclic walk (dYdX v4)
+by address from the first account filled, wrapping around; allocation rules rank nobody: their opportunities
+are the candidates whose predicted share (fitted on how the selected were cut) is at least one lot.
 
-Queue rules rank by score, ties by address ascending. The cyclic walk (dYdX v4: a random start in
-address order, then a walk) ranks by address from the first account filled, wrapping around. Allocation
-rules rank nobody: their opportunities are the candidates whose predicted share is at least one lot
-(each non-exempt candidate then receives at least one lot under floor, rounding or largest-remainder
-lots), predicted from how the selected accounts were cut (:func:`_share_fit`), so the exempt accounts the
-test looks for cannot distort it.
+Marks are published to five significant digits (a mark taken from a trade is a few basis points off), and an
+account's value depends on the marks of every coin it holds, which move within their publication interval:
+each candidate's score is an interval, and an order counts only where the intervals do not overlap.
 
-The hot path is numpy over one set of candidate arrays shared by every rule (:class:`Candidates`): one
-``lexsort`` per rule, and every per-action quantity a segmented cumulative sum or ``reduceat``.
+Per account, opportunities and skips are counted per *episode* (the actions of one block and coin, which see
+one state of the book) and kept per *window* (consecutive blocks of one wave, at most
+:data:`WINDOW_ACTIONS` actions): the exemption test, the rule's cost and the search for rule changes read
+these counts, never the pool rows. Evidence rows (the passes above the cut and the shape violations, with
+ranks and features) are kept up to a budget per rule.
+
+Two drivers feed the kernel: the replay (:mod:`forensics.reconstruct.stream`, pools never materialised) and
+pools held as a table (:func:`pools_evidence`: hand-built pools, other venues, full ``adl_pools``).
 """
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from forensics.compiled import njit, prange
 import numpy as np
 import polars as pl
 
-from .rules import ALLOCATION, CYCLIC, QUEUE, Rule, with_rule_columns
+from . import kernel as K
+from .rules import ALLOCATION, CYCLIC, RULES, Rule
+from .table import PUBLISHED_MARK_SOURCES, feature_matrix, mark_tolerance, with_pool_columns
 
-# Relative score gap to the cut below which a candidate counts as tied with it. Marks published to five
-# significant digits move a score by up to ~1e-5 of itself; marks that had to be taken from a trade
-# (no asset context for that second) by up to a few basis points.
-# Mark uncertainty, relative: venue marks are published to five significant digits (half a unit of the
-# fifth digit either way); a mark that had to be taken from a trade can be off by a few basis points.
-PUBLISHED_MARK_SOURCES = ("asset_ctxs", "adl_mark")
-TRADE_MARK_UNCERTAINTY = 2e-3
-# ... and scores this close (relative) are equal in floating point
-FLOAT_TIE = 1e-9
-# Allocation cuts count as a share of at least one lot above this relative slack ...
-SHARE_SLACK = 1e-6
-# ... and a cut may be off its fitted share by 1.5 lots plus this fraction of the share
-SHARE_FIT_SLACK = 0.05
+# actions per window at most (windows never split a block)
+WINDOW_ACTIONS = 512
+# evidence rows kept per rule
+RECORD_BUDGET = 100_000
+# features copied into evidence rows (the first ones of kernel.FEATURES)
+RECORDED_FEATURES = K.FEATURES[:K.LEV + 1]
 
-_OPTIONAL = {"state_note": pl.Utf8, "state_detail": pl.Utf8, "skip_reason": pl.Utf8, "mark_source": pl.Utf8,
-             "lot_size": pl.Float64, "fill_order": pl.Int32, "margin_leverage": pl.Float64, "mark_px": pl.Float64}
+#: legitimate reasons not to count a pass-over, by code (0: none)
+REASONS = ("", "below_min_size", "isolated_no_overlap", "opened_same_block", "state_contradicted",
+           "state_unconfirmed_lost_leg")
+
+_KINDS = {"queue": K.QUEUE, CYCLIC: K.CYCLIC, ALLOCATION: K.ALLOCATION}
 
 
-def _segment_cumsum(x: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:
-    """Inclusive running sum of integer ``x`` restarted at each segment (exact on integers)."""
-    cs = np.cumsum(x)
-    before = np.concatenate([[0], cs])[starts]
-    return cs - before[seg]
+def assign_windows(block: np.ndarray, wave: np.ndarray, max_actions: int = WINDOW_ACTIONS) -> np.ndarray:
+    """Window per action (actions in replay order): a new window at each wave, and at a block boundary once
+    the window holds ``max_actions``."""
+    out = np.zeros(len(block), dtype=np.int64)
+    w, count = 0, 0
+    for i in range(len(block)):
+        if i and (wave[i] != wave[i - 1] or (count >= max_actions and block[i] != block[i - 1])):
+            w += 1
+            count = 0
+        out[i] = w
+        count += 1
+    return out
 
 
-@dataclass
-class Candidates:
-    """The pool rows of actions with a decision, sorted by (step_id, user), as arrays every rule shares."""
+def single_episodes(episode: np.ndarray) -> np.ndarray:
+    """Episode codes with -1 for an episode of one action (its evidence is counted at once)."""
+    ep = episode.astype(np.int64)
+    return np.where(np.bincount(ep)[ep] == 1, -1, ep) if len(ep) else ep
 
-    frame: pl.DataFrame
-    seg: np.ndarray          # action index per row (0..S-1, non-decreasing)
-    starts: np.ndarray       # first row of each action
-    n: np.ndarray            # rows per action
-    step_ids: np.ndarray     # step_id per action
-    user_code: np.ndarray    # rank of the address (address order)
-    users: np.ndarray        # address per code
-    selected: np.ndarray
-    partial: np.ndarray
-    excused: np.ndarray
-    gap: np.ndarray          # account value uncertain (a lost fill before): a noisier stratum
-    closed: np.ndarray
-    size: np.ndarray
-    lot: np.ndarray
-    tol: np.ndarray          # relative uncertainty of the row's mark
-    fill_order: np.ndarray   # 0 when not selected
-    eu: np.ndarray           # (account, episode) group per row
-    eu_user: np.ndarray      # account code per group
-    eu_actions: np.ndarray   # actions per group
-    eu_selections: np.ndarray  # selections per group
 
-    @classmethod
-    def prepare(cls, pools: pl.DataFrame) -> Candidates:
-        pools = with_rule_columns(pools).with_columns(
-            [pl.lit(None, t).alias(c) for c, t in _OPTIONAL.items() if c not in pools.columns])
-        extra = []
-        if "account_gap" not in pools.columns:
-            extra.append(pl.lit(False).alias("account_gap"))
-        if "partial" not in pools.columns:
-            extra.append((pl.col("selected") & (pl.col("closed_size") < pl.col("size") * (1 - 1e-12))).alias("partial"))
-        if "coin" not in pools.columns:
-            extra.append(pl.lit("").alias("coin"))
-        frame = pools.with_columns(extra)
-        users = frame["user"].unique().sort()
-        # addresses as codes in address order (an Enum keeps the order it is given)
-        user_code = frame["user"].cast(pl.Enum(users.to_list())).to_physical().to_numpy().astype(np.int64)
-        step = frame["step_id"].to_numpy()
-        key = step.astype(np.int64) * (len(users) + 1) + user_code
-        if len(key) > 1 and not (np.diff(key) > 0).all():  # the reconstruction writes them in this order
-            order = np.argsort(key, kind="stable")
-            frame, step, user_code = frame[order], step[order], user_code[order]
-        step_ids, starts, n = np.unique(step, return_index=True, return_counts=True)
-        seg = np.repeat(np.arange(len(step_ids)), n)
-        # without szDecimals, the smallest ADL cut seen in the coin: at least one lot, so a conservative
-        # stand-in (fewer opportunities, never more)
-        lot = frame.select(pl.col("lot_size").fill_null(
-            pl.col("closed_size").filter(pl.col("closed_size") > 0).min().over("coin")).fill_null(0.0))
-        mark = pl.col("mark_px").cast(pl.Float64)
-        half_digit = 0.5 * pl.lit(10.0).pow(mark.abs().log10().floor() - 4) / mark.abs()
-        tol = frame.select(pl.when(pl.col("mark_source").is_in(PUBLISHED_MARK_SOURCES)).then(half_digit)
-                           .otherwise(TRADE_MARK_UNCERTAINTY).fill_null(TRADE_MARK_UNCERTAINTY).fill_nan(TRADE_MARK_UNCERTAINTY))
-        episode = frame["episode" if "episode" in frame.columns else "step_id"].to_numpy().astype(np.int64)
-        _, ep = np.unique(episode, return_inverse=True)
-        width = int(ep.max()) + 1 if len(ep) else 1
-        keys, eu = np.unique(user_code * width + ep, return_inverse=True)
-        boolean = lambda c: frame[c].fill_null(False).to_numpy().astype(bool)  # noqa: E731
-        return cls(
-            frame=frame, seg=seg, starts=starts, n=n, step_ids=step_ids, user_code=user_code, users=users.to_numpy(),
-            selected=boolean("selected"), partial=boolean("partial"),
-            excused=(frame["skip_reason"].is_not_null() | frame["state_note"].is_not_null()).to_numpy(),
-            gap=boolean("account_gap"),
-            closed=frame["closed_size"].cast(pl.Float64).fill_null(0.0).to_numpy(),
-            size=frame["size"].cast(pl.Float64).to_numpy(), lot=lot.to_series().to_numpy(),
-            tol=tol.to_series().to_numpy(), fill_order=frame["fill_order"].fill_null(0).to_numpy(),
-            eu=eu, eu_user=keys // width, eu_actions=np.bincount(eu, minlength=len(keys)),
-            eu_selections=np.bincount(eu, weights=boolean("selected"), minlength=len(keys)),
-        )
-
-    def values(self, expr: pl.Expr) -> np.ndarray:
-        return self.frame.select(expr.cast(pl.Float64)).to_series().to_numpy()
+@njit(cache=True)
+def _tally(users: np.ndarray, selected: np.ndarray, presence: np.ndarray) -> None:
+    for i in range(len(users)):
+        presence[users[i], 0] += 1
+        if selected[i]:
+            presence[users[i], 1] += 1
 
 
 @dataclass
-class RuleEvidence:
-    """One rule's evidence on the candidate rows that can matter (``rows``: every row ranked at or above
-    the lowest selection of its action, or owed a share): rows below every selection are never
-    opportunities, and leaving them out keeps each rule's work near the number of selections."""
+class Evidence:
+    """Every rule's evidence over the audited actions (ADL actions with a decision and all their legs)."""
 
-    rule: Rule
-    cand: Candidates
-    rows: np.ndarray         # candidate rows (indices into cand.frame), in (action, rank) order
-    rank: np.ndarray         # over rows: exact rank in the whole pool (every row above is kept)
-    score: np.ndarray
-    opportunity: np.ndarray
-    skip: np.ndarray
-    shape: np.ndarray
-    cut_rank: np.ndarray     # per action (0: nothing selected)
-    cut_score: np.ndarray    # per action
-    cut_row: np.ndarray      # per action: row of the candidate at the cut (-1: none)
-    predicted: np.ndarray | None = None
+    rules: list[Rule]
+    users: np.ndarray               # address per account code (address order)
+    actions: pl.DataFrame           # per audited action: step_id, episode, window, time_ms
+    per_action: np.ndarray          # [rule, action, kernel.A_*]
+    sums: np.ndarray                # [rule, kernel.S_*]
+    prints: np.ndarray              # [rule]: fingerprint of the evidence
+    counts: pl.DataFrame            # rule (index), window, user, opportunities, skips, gap_opportunities, gap_skips
+    presence: pl.DataFrame          # window, user, eligible_steps, observed_selections
+    rows: dict[str, pl.DataFrame | None] = field(default_factory=dict)  # None: over the record budget
+    _totals: pl.DataFrame | None = field(default=None, repr=False)
+    _presence: pl.DataFrame | None = field(default=None, repr=False)
 
-    def frame(self, *, all_rows: bool = False) -> pl.DataFrame:
-        """The evidence as rows (``all_rows``: every candidate, NULL rank and False flags for rows below
-        every selection): the pool's columns plus rank, score, cut, opportunity, skip, shape."""
-        c = self.cand
-        cut_user = np.where(self.cut_row >= 0, c.users[c.user_code[np.maximum(self.cut_row, 0)]], None)
-        sel_count = np.bincount(c.seg, weights=c.selected, minlength=len(c.n)).astype(np.int64)
-        seg = c.seg[self.rows]
-        cols = {"rank": self.rank, "score": self.score, "opportunity": self.opportunity, "skip": self.skip,
-                "shape_violation": self.shape}
-        if self.predicted is not None:
-            cols["predicted"] = self.predicted
-        if all_rows:
-            full = {}
-            for k, v in cols.items():
-                out = np.zeros(len(c.seg), dtype=v.dtype) if v.dtype == bool else np.full(len(c.seg), np.nan)
-                out[self.rows] = v
-                full[k] = pl.Series(k, out) if v.dtype == bool else pl.Series(k, out).fill_nan(None)
-            frame, seg, excused = c.frame, c.seg, c.excused
-            series = list(full.values())
-            series[0] = series[0].cast(pl.Int64)
+    def index(self, rule: str) -> int:
+        return next(i for i, r in enumerate(self.rules) if r.name == rule)
+
+    @property
+    def windows(self) -> pl.DataFrame:
+        """window, from_ms, to_ms, actions, first_step, last_step."""
+        return self.actions.group_by("window").agg(
+            pl.col("time_ms").min().alias("from_ms"), pl.col("time_ms").max().alias("to_ms"),
+            pl.len().alias("actions"), pl.col("step_id").min().alias("first_step"),
+            pl.col("step_id").max().alias("last_step")).sort("window")
+
+    def account_counts(self, rule: str, windows: list[int] | np.ndarray | None = None) -> pl.DataFrame:
+        """Per account: actions in a pool and selections; opportunities and skips in episodes, in total and in
+        the episodes where its account value is uncertain (``gap_*``: it lost a fill before). ``windows``:
+        only those (default: all; then every account of an audited pool has a row)."""
+        cols = ["opportunities", "skips", "gap_opportunities", "gap_skips"]
+        if windows is None:
+            if self._totals is None:  # every rule's totals at once
+                self._totals = self.counts.group_by("rule", "user").agg([pl.col(x).sum() for x in cols])
+                self._presence = self.presence.group_by("user").agg(pl.col("eligible_steps").sum(),
+                                                                     pl.col("observed_selections").sum())
+            per = self._totals.filter(pl.col("rule") == self.index(rule)).drop("rule")
+            pres = self._presence
         else:
-            frame, excused = c.frame[self.rows], c.excused[self.rows]
-            series = [pl.Series(k, v) for k, v in cols.items()]
-        return frame.with_columns(
-            *series, pl.Series("cut_rank", self.cut_rank[seg]), pl.Series("cut_score", self.cut_score[seg]),
-            pl.Series("cut_user", cut_user[seg]), pl.Series("pool_size", c.n[seg]),
-            pl.Series("selected_count", sel_count[seg]), pl.Series("excused", excused))
+            keep = pl.Series(np.asarray(windows, dtype=np.int32)).implode()
+            c = self.counts.filter((pl.col("rule") == self.index(rule)) & pl.col("window").is_in(keep))
+            per = c.group_by("user").agg([pl.col(x).sum() for x in cols])
+            pres = self.presence.filter(pl.col("window").is_in(keep)).group_by("user").agg(
+                pl.col("eligible_steps").sum(), pl.col("observed_selections").sum())
+        out = pres.join(per, on="user", how="left").with_columns([pl.col(x).fill_null(0) for x in cols]).sort("user")
+        return out.select(pl.Series("user", self.users[out["user"].to_numpy()], dtype=pl.Utf8),
+                          *[pl.col(x).cast(pl.Int64) for x in ["eligible_steps", *cols, "observed_selections"]])
+
+    def action_values(self, rule: str, column: int, windows: list[int] | np.ndarray | None = None) -> np.ndarray:
+        v = self.per_action[self.index(rule), :, column]
+        if windows is None:
+            return v
+        return v[np.isin(self.actions["window"].to_numpy(), np.asarray(windows))]
+
+    def shape_violations(self, rule: str, windows: list[int] | np.ndarray | None = None) -> int:
+        return int(self.action_values(rule, K.A_SHAPE, windows).sum())
+
+    def selections(self) -> int:
+        return int(self.per_action[0, :, K.A_SELECTED].sum()) if len(self.rules) else 0
+
+    def rank_metrics(self, rule: str) -> dict:
+        s = self.sums[self.index(rule)]
+        if s[K.S_RANKED] <= 0:
+            return {}
+        vr = s[K.S_VIOLATION] / s[K.S_RANKED]
+        return {"violation_rate": float(vr), "auc": 1.0 - float(vr), "top_k_precision": float(s[K.S_TOPK] / s[K.S_RANKED])}
+
+    def allocation_fit(self, rule: str) -> float | None:
+        s = self.sums[self.index(rule)]
+        return 1.0 - s[K.S_ALLOC_ERR] / (2.0 * s[K.S_ALLOC_CLOSED]) if s[K.S_ALLOC_CLOSED] > 0 else None
+
+    def same_order(self, names: list[str]) -> dict[str, list[str]]:
+        """Rules whose evidence is identical on every action (same ranks of the selections, cuts,
+        opportunities, skips and shape violations): the data cannot tell them apart."""
+        fp = {n: self.prints[self.index(n)] for n in names}
+        return {a: [b for b in names if b != a and fp[a] == fp[b]] for a in names}
 
 
-def _ranked(c: Candidates, rows: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows in (action, primary ascending, address) order, their rank within the action among ``rows``)."""
-    order = rows[np.lexsort((c.user_code[rows], primary, c.seg[rows]))]
-    seg = c.seg[order]
-    first = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
-    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.append(first, len(order)))) + 1
-    return order, rank
+class Collector:
+    """Accumulates the kernel's outputs action by action; drivers call :meth:`add` per action (in replay
+    order), :meth:`end_window` when the window changes, then :meth:`finish`."""
+
+    def __init__(self, rules: list[Rule], users: np.ndarray, pair_user: np.ndarray, n_actions: int, *,
+                 record_features: int = len(RECORDED_FEATURES), record_budget: int = RECORD_BUDGET,
+                 record_users: np.ndarray | None = None, record_all: bool = False) -> None:
+        self.rules = rules
+        self.record_all = record_all
+        self.users = users
+        n_users, n_pairs, r = len(users), len(pair_user), len(rules)
+        self.codes = np.array([rule.code for rule in rules], dtype=np.int64)
+        self.kinds = np.array([_KINDS[rule.kind] for rule in rules], dtype=np.int64)
+        self.pair_user = np.ascontiguousarray(pair_user, dtype=np.int64)
+        self.ep_last = np.full((r, n_pairs), -1, dtype=np.int64)
+        self.ep_flags = np.zeros((r, n_pairs), dtype=np.uint8)
+        self.counts = np.zeros((r, n_users, 4), dtype=np.int64)
+        self.presence = np.zeros((n_users, 2), dtype=np.int64)
+        self.per_action = np.zeros((r, n_actions, K.N_ACTION_INTS), dtype=np.int64)
+        self.sums = np.zeros((r, K.N_SUMS))
+        self.prints = np.zeros(r, dtype=np.uint64)
+        self.rec_users = (np.ones(n_users, dtype=np.bool_) if record_users is None
+                          else np.ascontiguousarray(record_users, dtype=np.bool_))
+        self.rec_n = np.zeros(r, dtype=np.int64)
+        # untouched pages cost no memory: the budget is a ceiling, not an allocation
+        self.rec_int = np.zeros((r, record_budget, 5), dtype=np.int64)
+        self.rec_float = np.zeros((r, record_budget, K.N_RECORD_FLOATS))
+        self.rec_feat = np.zeros((r, record_budget, record_features))
+        self.window_counts: list[pl.DataFrame] = []
+        self.window_presence: list[pl.DataFrame] = []
+
+    def add(self, a: int, episode: int, F: np.ndarray, users: np.ndarray, pairs: np.ndarray, selected: np.ndarray,
+            fill_order: np.ndarray, closed: np.ndarray, partial: np.ndarray, excused: np.ndarray, gap: np.ndarray,
+            lot: np.ndarray, reason: np.ndarray) -> None:
+        """One audited action's pool (columns of ``F``; users are account codes, which are address ranks)."""
+        _tally(users, selected, self.presence)
+        K.action_evidence(self.codes, self.kinds, a, episode, F, users, users, pairs, selected, fill_order, closed,
+                          partial, excused, gap, lot, self.ep_last, self.ep_flags, self.pair_user, self.counts,
+                          self.per_action, self.sums, self.prints, reason, self.rec_users, self.rec_n, self.rec_int,
+                          self.rec_float, self.rec_feat, len(self.users), self.record_all)
+
+    def end_window(self, window: int) -> None:
+        """Fold the window's open episodes and keep its per-account counts as records."""
+        K.flush_episodes(self.ep_last, self.ep_flags, self.pair_user, self.counts)
+        parts = []
+        for r, rule in enumerate(self.rules):
+            idx = np.flatnonzero(self.counts[r, :, K.C_OPP])
+            if len(idx):
+                c = self.counts[r, idx]
+                parts.append(pl.DataFrame({
+                    "rule": np.full(len(idx), r, dtype=np.int16), "window": np.full(len(idx), window),
+                    "user": idx, "opportunities": c[:, K.C_OPP], "skips": c[:, K.C_SKIP],
+                    "gap_opportunities": c[:, K.C_GAP_OPP], "gap_skips": c[:, K.C_GAP_SKIP]}))
+                self.counts[r, idx] = 0
+        if parts:
+            self.window_counts.append(pl.concat(parts))
+        idx = np.flatnonzero(self.presence[:, 0])
+        if len(idx):
+            self.window_presence.append(pl.DataFrame({
+                "window": np.full(len(idx), window), "user": idx, "eligible_steps": self.presence[idx, 0],
+                "observed_selections": self.presence[idx, 1]}))
+            self.presence[idx] = 0
+
+    def finish(self, actions: pl.DataFrame, row_frame=None) -> Evidence:
+        """The evidence; ``row_frame(rule, ints, floats, features)`` turns a rule's recorded rows into a frame
+        (the driver knows what its rows are)."""
+        counts_schema = {"rule": pl.Int16, "window": pl.Int32, "user": pl.Int32, "opportunities": pl.Int32,
+                         "skips": pl.Int32, "gap_opportunities": pl.Int32, "gap_skips": pl.Int32}
+        presence_schema = {"window": pl.Int32, "user": pl.Int32, "eligible_steps": pl.Int32,
+                           "observed_selections": pl.Int32}
+        counts = (pl.concat(self.window_counts).cast(counts_schema) if self.window_counts
+                  else pl.DataFrame(schema=counts_schema))
+        presence = (pl.concat(self.window_presence).cast(presence_schema) if self.window_presence
+                    else pl.DataFrame(schema=presence_schema))
+        rows: dict[str, pl.DataFrame | None] = {}
+        for r, rule in enumerate(self.rules):
+            if self.sums[r, K.S_OVERFLOW] > 0:
+                rows[rule.name] = None
+                continue
+            n = int(self.rec_n[r])
+            rows[rule.name] = row_frame(rule, self.rec_int[r, :n], self.rec_float[r, :n], self.rec_feat[r, :n]) \
+                if row_frame is not None else None
+        return Evidence(self.rules, self.users, actions, self.per_action, self.sums, self.prints, counts, presence,
+                        rows)
 
 
-def _segments(seg: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]])) if len(seg) else np.zeros(0, np.int64)
-
-
-def _least_exception_cut(c: Candidates, rows: np.ndarray, rank: np.ndarray, cut_rank: np.ndarray,
-                         cut_row: np.ndarray, actions: np.ndarray) -> None:
-    """Fill ``cut_rank``/``cut_row`` for ``actions`` (no fill order): the selected rank with the fewest
-    exceptions, (unselected unexcused above) + (selected below), deeper on ties. ``rows`` are in
-    (action, rank) order."""
-    pick = np.isin(c.seg[rows], actions)
-    rows, rank = rows[pick], rank[pick]
-    if not len(rows):
-        return
-    seg = c.seg[rows]
-    starts = _segments(seg)
-    sel = c.selected[rows]
-    local = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(rows))))
-    unsel_above = _segment_cumsum((~sel & ~c.excused[rows]).astype(np.int64), starts, local)
-    sel_cum = _segment_cumsum(sel.astype(np.int64), starts, local)
-    sel_total = np.add.reduceat(sel.astype(np.int64), starts)
-    big = np.iinfo(np.int64).max
-    cost = np.where(sel, unsel_above + (sel_total[local] - sel_cum), big)
-    best = np.minimum.reduceat(cost, starts)
-    cr = np.maximum.reduceat(np.where(sel & (cost == best[local]), rank, 0), starts)
-    acts = seg[starts]
-    cut_rank[acts] = cr
-    cut_row[acts] = np.where(cr > 0, rows[starts + np.maximum(cr, 1) - 1], -1)
-
-
-def _increasing_run(ranks: np.ndarray) -> np.ndarray:
-    """Mask of a longest strictly increasing subsequence of ``ranks`` (patience sorting), the one ending
-    lowest among the longest."""
-    tails: list[int] = []      # rank at the end of the best run of each length
-    tail_at: list[int] = []    # its position
-    prev = np.full(len(ranks), -1)
-    for i, r in enumerate(ranks):
-        j = bisect.bisect_left(tails, r)
-        if j == len(tails):
-            tails.append(r)
-            tail_at.append(i)
-        else:
-            tails[j], tail_at[j] = r, i
-        prev[i] = tail_at[j - 1] if j else -1
-    keep = np.zeros(len(ranks), dtype=bool)
-    i = tail_at[-1] if tail_at else -1
-    while i >= 0:
-        keep[i] = True
-        i = prev[i]
-    return keep
-
-
-def _cut(c: Candidates, rows: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cut_rank, cut_row per action, in_order over rows). The venue walks its queue in fill order, so where
-    the fill order is known the walk is the longest run of selections whose ranks rise along it, and the
-    cut is its last rank: a selection out of that run (a reconstruction error, a position the venue saw
-    differently) is one shape violation, not a reason to call everyone above it skipped. Without a fill
-    order: :func:`_least_exception_cut`. ``rows`` are in (action, rank) order."""
-    cut_rank = np.zeros(len(c.n), dtype=np.int64)
-    cut_row = np.full(len(c.n), -1)
-    rank_of = np.zeros(len(c.seg), dtype=np.int64)
-    rank_of[rows] = rank
-    in_order = np.zeros(len(c.seg), dtype=bool)
-    sel = rows[c.selected[rows]]
-    sel = sel[np.lexsort((c.fill_order[sel], c.seg[sel]))]
-    seg_s, r = c.seg[sel], rank_of[sel]
-    starts = _segments(seg_s)
-    ends = np.append(starts[1:], len(sel))
-    known = np.minimum.reduceat(c.fill_order[sel], starts) > 0 if len(sel) else np.zeros(0, bool)
-    rising = np.ones(len(sel), dtype=bool)
-    rising[1:] = r[1:] > r[:-1]
-    rising[starts] = True
-    monotone = np.logical_and.reduceat(rising, starts) if len(sel) else np.zeros(0, bool)
-    # monotone walks: every selection in order, the cut at the last one filled
-    mono = known & monotone
-    last = sel[ends[mono] - 1]
-    cut_rank[seg_s[starts[mono]]], cut_row[seg_s[starts[mono]]] = rank_of[last], last
-    in_order[sel[np.repeat(mono, ends - starts)]] = True
-    for s in np.flatnonzero(known & ~monotone):
-        a, b = starts[s], ends[s]
-        keep = _increasing_run(r[a:b])
-        picked = sel[a:b][keep]
-        in_order[picked] = True
-        cut_rank[seg_s[a]], cut_row[seg_s[a]] = rank_of[picked[-1]], picked[-1]
-    unknown = seg_s[starts[~known]]
-    if len(unknown):
-        _least_exception_cut(c, rows, rank, cut_rank, cut_row, unknown)
-        pick = np.isin(c.seg, unknown) & c.selected
-        in_order[pick] = rank_of[pick] <= cut_rank[c.seg[pick]]
-    return cut_rank, cut_row, in_order[rows]
-
-
-def _at_mark(frame: pl.DataFrame, shift: np.ndarray) -> pl.DataFrame:
-    """The features every rule reads, recomputed at ``mark x (1 + shift)`` (the row's own position; the
-    account's other positions keep their values)."""
-    f = pl.Series("_f", 1.0 + shift)
-    col = lambda c: pl.col(c).cast(pl.Float64)  # noqa: E731
-    size, entry = col("size"), col("entry_px")
-    sgn = pl.when(pl.col("side") == "long").then(1.0).otherwise(-1.0)
-    mark = col("mark_px") * f
-    d_upnl = sgn * size * col("mark_px") * (f - 1.0)
-    av = col("account_value_usd") + d_upnl
-    grow = f * col("account_value_usd") / av  # notional x f over account value moved by the same uPnL change
-    mm = col("maintenance_margin_usd")
-    margin = size * entry / col("margin_leverage")
-    return frame.with_columns(
-        mark.alias("mark_px"), (col("upnl_usd") + d_upnl).alias("upnl_usd"), av.alias("account_value_usd"),
-        (col("notional_usd") * f).alias("notional_usd"), (col("leverage") * grow).alias("leverage"),
-        (col("effective_leverage") * grow).alias("effective_leverage"),
-        pl.when(sgn > 0).then(mark / entry - 1).otherwise(1 - mark / entry).alias("pnl_pct_price"),
-        (col("pnl_pct_margin") + d_upnl / margin).fill_null(col("pnl_pct_margin")).alias("pnl_pct_margin"),
-        (mm * f).alias("maintenance_margin_usd"),
-        (pl.col("account_maintenance_margin_usd").cast(pl.Float64) + mm * (f - 1.0)).alias("account_maintenance_margin_usd"),
-    )
-
-
-def _flips(c: Candidates, rule: Rule, rows: np.ndarray, cut_row: np.ndarray) -> np.ndarray:
-    """Over ``rows``: could the row's order against its action's cut flip within the mark uncertainty?
-    Every candidate of an action shares the coin's mark, so the scores move together: the order can flip
-    when at either end of the mark's interval the row no longer scores above the cut."""
-    seg = c.seg[rows]
-    cut = cut_row[seg]
-    both = np.concatenate([rows, np.maximum(cut, 0)])
-    frame = c.frame[both]
-    flips = np.zeros(len(rows), dtype=bool)
-    for sign in (-1.0, 1.0):
-        shifted = _at_mark(frame, sign * c.tol[np.concatenate([rows, rows])])
-        s = shifted.select(rule.score().cast(pl.Float64)).to_series().to_numpy()
-        mine, theirs = s[:len(rows)], s[len(rows):]
-        with np.errstate(invalid="ignore"):
-            flips |= ~(mine > theirs)
-    return flips & (cut >= 0)
-
-
-def _ordered(c: Candidates, rule: Rule, rows: np.ndarray, rank: np.ndarray, score: np.ndarray) -> RuleEvidence:
-    """Evidence of an ordering rule from its ranked ``rows`` (in (action, rank) order)."""
-    cut_rank, cut_row, in_order = _cut(c, rows, rank)
-    score_of = np.full(len(c.seg), np.nan)
-    score_of[rows] = score
-    cut_score = np.where(cut_row >= 0, score_of[np.maximum(cut_row, 0)], np.nan)
-    seg = c.seg[rows]
-    cr = cut_rank[seg]
-    above = rank < cr
-    with np.errstate(invalid="ignore"):
-        tied = np.abs(score - cut_score[seg]) <= FLOAT_TIE * np.maximum(np.abs(cut_score[seg]), 1e-300)
-    tied &= ~np.isnan(score)
-    if rule.score is not None and rule.kind != CYCLIC:
-        near = np.flatnonzero(above & ~c.selected[rows] & ~tied)
-        tied[near] = _flips(c, rule, rows[near], cut_row)
-    sel = c.selected[rows]
-    opportunity = above & ~c.excused[rows] & ~tied
-    shape = (sel & ~in_order) | (above & sel & c.partial[rows])
-    return RuleEvidence(rule, c, rows, rank, score, opportunity, opportunity & ~sel, shape, cut_rank, cut_score,
-                        cut_row)
-
-
-def queue_evidence(c: Candidates, rule: Rule) -> RuleEvidence:
-    score = c.values(rule.score())
-    score = np.where(np.isfinite(score), score, -np.inf)
-    # rows below the lowest selection of their action can never be above a cut
-    floor = np.minimum.reduceat(np.where(c.selected, score, np.inf), c.starts)
-    rows = np.flatnonzero((score >= floor[c.seg]) | c.selected)
-    order, rank = _ranked(c, rows, -score[rows])
-    return _ordered(c, rule, order, rank, score[order])
-
-
-def cyclic_evidence(c: Candidates, rule: Rule) -> RuleEvidence:
-    """Walk order: address ascending from the first account filled, wrapping around."""
-    pos = np.arange(len(c.seg)) - c.starts[c.seg]  # frame rows are in address order within an action
-    start = np.maximum.reduceat(np.where(c.fill_order == 1, pos, -1), c.starts).clip(min=0)
-    walk = (pos - start[c.seg]) % c.n[c.seg] + 1
-    deepest = np.maximum.reduceat(np.where(c.selected, walk, 0), c.starts)
-    rows = np.flatnonzero(walk <= deepest[c.seg])
-    order = rows[np.lexsort((walk[rows], c.seg[rows]))]
-    return _ordered(c, rule, order, walk[order], np.full(len(order), np.nan))
-
-
-def _per_action(c: Candidates, x: np.ndarray) -> np.ndarray:
-    return np.add.reduceat(x, c.starts)
-
-
-def _share_fit(c: Candidates, w: np.ndarray) -> np.ndarray:
-    """Predicted cut ``clip(a w + b, 0, size)`` per action: ``a`` the pro-rata fraction, ``b`` >= 0 an equal
-    share of what capped positions could not take (venues, and generators, that hand out the excess lot by
-    lot to everyone with room). Fitted by least squares on the partial cuts (those not capped by the
-    position); with fewer than two of them, b = 0 and a is the selected accounts' total over their weight."""
-    fit = c.selected & (c.closed < c.size * (1 - 1e-9)) & (c.closed > 0)
-    f = fit.astype(float)
-    n = _per_action(c, f)
-    sw, sc = _per_action(c, f * w), _per_action(c, f * c.closed)
-    sww, swc = _per_action(c, f * w * w), _per_action(c, f * w * c.closed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mw, mc = sw / n, sc / n
-        var, cov = sww / n - mw * mw, swc / n - mw * mc
-        slope = np.where(var > 0, np.clip(cov / var, 0.0, None), 0.0)
-        a_fit = np.where(var > 0, slope, sc / sw)
-        b_fit = np.where(var > 0, np.clip(mc - slope * mw, 0.0, None), 0.0)
-        simple = _per_action(c, c.selected * c.closed) / _per_action(c, c.selected * w)
-        a = np.nan_to_num(np.where(n >= 2, a_fit, simple), nan=0.0, posinf=0.0)
-        b = np.nan_to_num(np.where(n >= 2, b_fit, 0.0), nan=0.0)
-    return np.clip(np.minimum(w * a[c.seg] + b[c.seg], c.size), 0.0, None)
-
-
-def _waterfill(c: Candidates) -> np.ndarray:
-    """Cuts down to the common leverage the selected were cut to (median over the partial cuts; the lowest
-    leverage among full closes when there is none)."""
-    lev = c.values(pl.col("leverage"))
-    after = lev * (1.0 - c.closed / np.where(c.size > 0, c.size, 1.0))
-    level = pl.DataFrame({"s": c.seg, "after": after, "lev": lev, "sel": c.selected, "part": c.selected & c.partial}
-                         ).group_by("s").agg(
-        pl.coalesce(pl.col("after").filter(pl.col("part")).median(), pl.col("lev").filter(pl.col("sel")).min())
-        .alias("level")).sort("s")["level"].fill_null(np.inf).to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.nan_to_num(np.where(lev > level[c.seg], c.size * (1.0 - level[c.seg] / lev), 0.0))
-
-
-def allocation_evidence(c: Candidates, rule: Rule) -> RuleEvidence:
-    """Predicted share of every candidate from how the selected were cut; opportunities are the candidates
-    whose share is at least one lot, skips those of them left out, shape violations the selected whose cut
-    is off the prediction by more than rounding allows."""
-    w = np.clip(np.nan_to_num(c.values(rule.weight()), nan=0.0), 0.0, None)
-    if rule.fallback is not None:  # no positive weight among the selected: the fallback weight there
-        none = _per_action(c, np.where(c.selected, w, 0.0)) <= 0
-        w = np.where(none[c.seg], np.clip(np.nan_to_num(c.values(rule.fallback()), nan=0.0), 0.0, None), w)
-    pred = _waterfill(c) if rule.name == "leverage_waterfill" else _share_fit(c, w)
-    owed = (pred >= c.lot * (1 + SHARE_SLACK)) & (c.lot > 0) & ~c.excused
-    off = np.abs(c.closed - pred) > 1.5 * c.lot + SHARE_FIT_SLACK * pred
-    # an action that closed every position it cut in full says nothing about the shape of the cuts (the
-    # need reached what the non-exempt held: any allocation, and any queue, does that)
-    shaped = _per_action(c, (c.selected & c.partial).astype(np.int64)) > 0
-    off &= shaped[c.seg]
-    # ranked by predicted share among the rows that matter (owed a share, or cut), like a queue's evidence
-    rows, rank = _ranked(c, np.flatnonzero(owed | c.selected), -pred[owed | c.selected])
-    sel = c.selected[rows]
-    cut_rank = np.zeros(len(c.n), dtype=np.int64)
-    cut_row = np.full(len(c.n), -1)
-    np.maximum.at(cut_rank, c.seg[rows[sel]], rank[sel])
-    at_cut = sel & (rank == cut_rank[c.seg[rows]])
-    cut_row[c.seg[rows[at_cut]]] = rows[at_cut]
-    cut_score = np.minimum.reduceat(np.where(c.selected, pred, np.inf), c.starts)
-    return RuleEvidence(rule, c, rows, rank, pred[rows], owed[rows] | sel, owed[rows] & ~sel, sel & off[rows],
-                        cut_rank, cut_score, cut_row, predicted=pred[rows])
-
-
-def evidence_of(c: Candidates, rule: Rule) -> RuleEvidence:
-    if rule.kind == QUEUE:
-        return queue_evidence(c, rule)
-    if rule.kind == CYCLIC:
-        return cyclic_evidence(c, rule)
+def evidence_rows(rule: Rule, ints: np.ndarray, floats: np.ndarray, users: np.ndarray,
+                  actions: pl.DataFrame) -> pl.DataFrame:
+    """The recorded rows of a rule as a frame: step_id, user, rank, score, cut_rank, cut_score, cut_user,
+    pool_size, selected_count, selected, opportunity, skip, shape_violation, excused, tied, skip_reason,
+    predicted; ``row`` is the row's index within its action's pool (drivers join their own columns on it)."""
+    flags = ints[:, 2]
+    a = ints[:, 0]
+    cut_user = actions["cut_user"].to_numpy() if "cut_user" in actions.columns else None
+    reason = np.array(REASONS, dtype=object)[ints[:, 4]]
+    out = pl.DataFrame({
+        "step_id": actions["step_id"].to_numpy()[a], "_action": a, "row": ints[:, 3],
+        "user": users[ints[:, 1]],
+        "rank": pl.Series(floats[:, K.V_RANK]).fill_nan(None).cast(pl.Int64), "score": floats[:, K.V_SCORE],
+        "cut_rank": floats[:, K.V_CUT_RANK].astype(np.int64), "cut_score": floats[:, K.V_CUT_SCORE],
+        "selected": (flags & K.R_SELECTED) > 0, "opportunity": (flags & K.R_OPPORTUNITY) > 0,
+        "skip": (flags & K.R_SKIP) > 0, "shape_violation": (flags & K.R_SHAPE) > 0,
+        "excused": (flags & K.R_EXCUSED) > 0, "tied": (flags & K.R_TIED) > 0,
+        "skip_reason": pl.Series(reason, dtype=pl.Utf8).replace("", None),
+    })
     if rule.kind == ALLOCATION:
-        return allocation_evidence(c, rule)
-    raise ValueError(f"unknown rule kind {rule.kind!r}")
+        out = out.with_columns(pl.Series("predicted", floats[:, K.V_PREDICTED]))
+    if cut_user is not None:
+        out = out.with_columns(pl.Series("cut_user", cut_user[a]))
+    return out.with_columns(pl.col("score").fill_nan(None), pl.col("cut_score").fill_nan(None))
+
+
+# --- pools held as a table ----------------------------------------------------------------------------------
+
+def _reason_codes(frame: pl.DataFrame) -> np.ndarray:
+    """Reason code per row (a state note wins over a skip reason); unknown reasons become new codes."""
+    names = frame.select(pl.coalesce("state_note", "skip_reason").fill_null("")).to_series()
+    known = {n: i for i, n in enumerate(REASONS)}
+    return names.replace_strict(known, default=len(REASONS), return_dtype=pl.Int64).to_numpy()
+
+
+def episodes(steps: pl.DataFrame) -> pl.DataFrame:
+    """(step_id, episode): actions of one block (its time when blocks are missing) and coin share an episode."""
+    at = pl.coalesce(pl.col("block_number"), pl.col("time_ms")) if "block_number" in steps.columns else pl.col("time_ms")
+    return steps.select("step_id", pl.struct(at.alias("at"), pl.col("coin").cast(pl.Utf8)).rank("dense")
+                        .cast(pl.Int64).alias("episode"))
+
+
+def pools_evidence(pools: pl.DataFrame, rules: list[Rule] | None = None, *, steps: pl.DataFrame | None = None,
+                   record_users: list[str] | None = None, record_budget: int = RECORD_BUDGET,
+                   record_all: bool = False) -> Evidence:
+    """Every rule's evidence on pools held as a table (``adl_pools`` layout, one row per (step_id, user)).
+
+    Only actions with a selection are audited. ``steps`` (``adl_steps`` rows) groups actions into episodes
+    (block and coin) and windows (waves); without it each action is its own episode and all one window.
+    ``record_users``: keep evidence rows of these accounts only (default: all); ``record_all``: every row of
+    every pool (for inspection: see :func:`rule_evidence`)."""
+    rules = rules or list(RULES.values())
+    frame = with_pool_columns(pools).filter(pl.col("selected").fill_null(False).any().over("step_id"))
+    users = np.sort(frame["user"].unique().to_numpy().astype(str)) if frame.height else np.zeros(0, dtype=str)
+    user_code = np.searchsorted(users, frame["user"].to_numpy().astype(str)).astype(np.int64)
+    step = frame["step_id"].to_numpy().astype(np.int64)
+    order = np.lexsort((user_code, step))
+    frame, user_code, step = frame[order], user_code[order], step[order]
+    step_ids, starts, n = np.unique(step, return_index=True, return_counts=True)
+    if steps is not None and "episode" not in frame.columns and steps.height:
+        meta = steps.select("step_id", *[c for c in ("block_number", "time_ms", "wave_id") if c in steps.columns])
+        meta = meta.join(episodes(steps), on="step_id", how="left")
+        acts = pl.DataFrame({"step_id": step_ids}).join(meta, on="step_id", how="left")
+    else:
+        acts = pl.DataFrame({"step_id": step_ids})
+    if "episode" not in acts.columns:
+        acts = acts.with_columns((-pl.col("step_id") - 1).alias("episode"))
+    acts = acts.with_columns(pl.col("episode").fill_null(-pl.col("step_id") - 1))
+    for c, default in (("time_ms", 0), ("wave_id", 0), ("block_number", None)):
+        if c not in acts.columns:
+            acts = acts.with_columns(pl.lit(default, pl.Int64).alias(c))
+    block = acts.select(pl.coalesce("block_number", "time_ms", "step_id")).to_series().to_numpy()
+    window = assign_windows(block, acts["wave_id"].fill_null(0).to_numpy()) if steps is not None \
+        else np.zeros(len(step_ids), dtype=np.int64)
+    _, ep = np.unique(acts["episode"].to_numpy(), return_inverse=True)
+    acts = acts.with_columns(pl.Series("episode", ep.astype(np.int64)), pl.Series("window", window))
+    ep = single_episodes(ep)
+    # without szDecimals, the smallest ADL cut seen in the coin: at least one lot, so a conservative stand-in
+    lot = frame.select(pl.col("lot_size").fill_null(
+        pl.col("closed_size").filter(pl.col("closed_size") > 0).min().over("coin")).fill_null(0.0)).to_series().to_numpy()
+    mark = frame["mark_px"].cast(pl.Float64).to_numpy()
+    published = frame["mark_source"].is_in(list(PUBLISHED_MARK_SOURCES)).fill_null(False).to_numpy()
+    F = feature_matrix(frame, mark_tolerance(mark, published))
+    coin = frame["coin"].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
+    coin_code = np.unique(coin, return_inverse=True)[1].astype(np.int64)
+    pair_key = user_code * (int(coin_code.max(initial=0)) + 1) + coin_code
+    pair_keys, pairs = np.unique(pair_key, return_inverse=True)
+    pair_user = pair_keys // (int(coin_code.max(initial=0)) + 1)
+    boolean = lambda c: frame[c].fill_null(False).to_numpy().astype(np.bool_)  # noqa: E731
+    selected, partial, gap = boolean("selected"), boolean("partial"), boolean("account_gap")
+    excused = (frame["skip_reason"].is_not_null() | frame["state_note"].is_not_null()).to_numpy()
+    fill_order = frame["fill_order"].fill_null(0).to_numpy().astype(np.int64)
+    closed = frame["closed_size"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    reason = _reason_codes(frame)
+    rec_users = None if record_users is None else np.isin(users, np.asarray(record_users, dtype=str))
+    if record_all:
+        record_budget = max(record_budget, frame.height)
+    col = Collector(rules, users, pair_user, len(step_ids), record_features=0, record_budget=record_budget,
+                    record_users=rec_users, record_all=record_all)
+    for a in range(len(step_ids)):
+        s, e = starts[a], starts[a] + n[a]
+        if a and window[a] != window[a - 1]:
+            col.end_window(int(window[a - 1]))
+        col.add(a, int(ep[a]), np.ascontiguousarray(F[:, s:e]), user_code[s:e], pairs[s:e], selected[s:e],
+                fill_order[s:e], closed[s:e], partial[s:e], excused[s:e], gap[s:e], lot[s:e], reason[s:e])
+    if len(step_ids):
+        col.end_window(int(window[-1]))
+    cut_user_code = col.per_action[:, :, K.A_CUT_USER]
+
+    def row_frame(rule: Rule, ints: np.ndarray, floats: np.ndarray, _feat: np.ndarray) -> pl.DataFrame:
+        r = rules.index(rule)
+        cu = cut_user_code[r]
+        acts_r = acts.with_columns(pl.Series("cut_user", np.where(cu >= 0, users[np.maximum(cu, 0)], None)))
+        rows = evidence_rows(rule, ints, floats, users, acts_r)
+        at = starts[ints[:, 0]] + ints[:, 3]
+        sizes = pl.DataFrame({"pool_size": n[ints[:, 0]], "selected_count": col.per_action[r, ints[:, 0], K.A_SELECTED]})
+        keep = [c for c in frame.columns if c not in rows.columns]
+        return pl.concat([rows, sizes, frame[at].select(keep)], how="horizontal")
+
+    return col.finish(acts.select("step_id", "episode", "window", "time_ms"), row_frame)
 
 
 def rule_evidence(pools: pl.DataFrame, rule: Rule) -> pl.DataFrame:
-    """One row per candidate row of ``pools`` with rank, score, cut (rank, score, account), pool size,
-    selected count, opportunity, skip, shape violation and excused, for ``rule`` (rank NULL for rows below
-    every selection of their action)."""
-    return evidence_of(Candidates.prepare(pools), rule).frame(all_rows=True)
+    """One row per candidate row of ``pools`` (actions with a decision) with rank, score, cut (rank, score,
+    account), pool size, selected count, opportunity, skip, shape violation and excused, for ``rule`` (rank
+    NULL for rows below every selection of their action): the evidence of small pools, for inspection."""
+    ev = pools_evidence(pools, [rule], record_all=True)
+    return ev.rows[rule.name].drop("_action", "row")

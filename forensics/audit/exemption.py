@@ -22,7 +22,6 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from .evidence import RuleEvidence
 
 MIN_SKIPS = 2
 MAX_ITERATIONS = 10
@@ -47,38 +46,6 @@ class ExemptionResult:
         return set(self.accounts.filter(pl.col("flagged"))["user"].to_list())
 
 
-def account_counts(ev: RuleEvidence, rows: np.ndarray | None = None) -> pl.DataFrame:
-    """Per account: actions in a pool and selections (in actions); opportunities and skips in *episodes*,
-    in total and in the episodes where its account value is uncertain (``gap_*``: it lost a fill before).
-    ``rows``: a boolean mask over the candidate rows to count (a time window); default all.
-
-    An episode (``episode`` column of the pools; one per action when absent) is the set of actions that saw
-    one state of the book: one block and coin. A position the data got wrong, or a mark off by a tick, looks
-    the same to every action of the block, so those actions are one observation, not several: an episode
-    is an opportunity when the account was above the cut in any of its actions, and a skip when it was
-    passed over in every action where it was."""
-    c = ev.cand
-    keep = np.ones(len(c.seg), dtype=bool) if rows is None else rows
-    groups, users = len(c.eu_user), len(c.users)
-    eu_r, keep_r = c.eu[ev.rows], keep[ev.rows]
-    count = lambda x: np.bincount(eu_r, weights=x & keep_r, minlength=groups)  # noqa: E731
-    if rows is None:
-        actions, selections = c.eu_actions, c.eu_selections
-    else:
-        actions = np.bincount(c.eu, weights=keep, minlength=groups)
-        selections = np.bincount(c.eu, weights=c.selected & keep, minlength=groups)
-    opp = count(ev.opportunity) > 0
-    skip = opp & (count(ev.opportunity & ~ev.skip) == 0)
-    gap = count(ev.opportunity & c.gap[ev.rows]) > 0
-    per_user = lambda x: np.bincount(c.eu_user, weights=x, minlength=users).astype(np.int64)  # noqa: E731
-    out = pl.DataFrame({
-        "user": c.users, "eligible_steps": per_user(actions), "opportunities": per_user(opp), "skips": per_user(skip),
-        "gap_opportunities": per_user(opp & gap), "gap_skips": per_user(skip & gap),
-        "observed_selections": per_user(selections),
-    })
-    return out if rows is None else out.filter(pl.col("eligible_steps") > 0)
-
-
 def _tail(n_c: int, n_g: int, x: int, r_c: float, r_g: float) -> float:
     """P(X_c + X_g >= x), X_c ~ Bin(n_c, r_c), X_g ~ Bin(n_g, r_g), exactly."""
     if n_g == 0:
@@ -90,6 +57,20 @@ def _tail(n_c: int, n_g: int, x: int, r_c: float, r_g: float) -> float:
 def _rate(skips: np.ndarray, opps: np.ndarray) -> float:
     # +0.5 / +1: a rate is never exactly 0 (no data prove the venue never errs)
     return float((skips.sum() + 0.5) / (opps.sum() + 1.0))
+
+
+def _benjamini_hochberg(pv: np.ndarray, tested: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values of the tested p-values (1 for the others). Only p-values below 1 are
+    sorted: an account never passed over has p = 1, and so q = 1, whatever the others."""
+    qv = np.ones(len(pv))
+    m = int(tested.sum())
+    idx = np.flatnonzero(tested & (pv < 1.0))
+    if m == 0 or not len(idx):
+        return qv
+    order = idx[np.argsort(pv[idx], kind="stable")]
+    adj = pv[order] * m / np.arange(1, len(order) + 1)
+    qv[order] = np.minimum(np.minimum.accumulate(adj[::-1])[::-1], 1.0)
+    return qv
 
 
 def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, float, list[dict]]:
@@ -120,9 +101,7 @@ def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, f
         pv[plain] = stats.binom.sf(skips[plain] - 1, opps[plain], rate)
         for i in np.flatnonzero(tested & (skips > 0) & (g_opps > 0)):
             pv[i] = _tail(int(c_opps[i]), int(g_opps[i]), int(skips[i]), rate, gap_rate)
-        qv = np.ones(len(pv))
-        if tested.any():
-            qv[tested] = stats.false_discovery_control(pv[tested], method="bh")
+        qv = _benjamini_hochberg(pv, tested)
         new = tested & (qv <= q) & (skips >= MIN_SKIPS)
         history.append({"iteration": it, "skip_rate": rate, "skip_rate_after_lost_fill": gap_rate,
                         "tested": int(tested.sum()), "flagged": int(new.sum())})
@@ -140,7 +119,8 @@ def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, f
 
 
 def exemption_test(counts: pl.DataFrame, rule: str, *, q: float = 0.05) -> ExemptionResult:
-    """Test every account of ``counts`` (:func:`account_counts`); evidence is attached by the caller."""
+    """Test every account of ``counts`` (:meth:`forensics.audit.evidence.Evidence.account_counts`); evidence
+    is attached by the caller."""
     accounts, rate, history = skip_test(counts, q=q)
     accounts = accounts.with_columns(
         # selections expected had the account been skipped only at the calibrated rate

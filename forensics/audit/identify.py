@@ -18,14 +18,15 @@ evidence and are reported together.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 import numpy as np
 
-from .evidence import Candidates, RuleEvidence, evidence_of
-from .exemption import ExemptionResult, account_counts, exemption_test, skip_evidence
+from .evidence import Evidence, pools_evidence
+from .exemption import ExemptionResult, exemption_test, skip_evidence
 from .rules import RULES, Rule
 
 # a rule fits when residual skips and shape violations are at most this share of its unflagged
@@ -78,7 +79,7 @@ class Identification:
     steps: int
     pools: int
     results: dict[str, ExemptionResult] = field(default_factory=dict, repr=False)
-    evidence: dict[str, RuleEvidence] = field(default_factory=dict, repr=False)
+    evidence: Evidence | None = field(default=None, repr=False)
 
     @property
     def margin_aic(self) -> int | None:  # the JSON key users already read; now a margin in cost
@@ -94,46 +95,23 @@ class Identification:
         return next(r for r in self.rules if r.name == name)
 
 
-def _rank_metrics(ev: RuleEvidence) -> dict:
-    """Mean per-action violation rate (unselected-above-selected pairs), AUC and top-k precision, from the
-    ranks of the selections alone."""
-    c = ev.cand
-    sel = c.selected[ev.rows]
-    rows, rank = ev.rows[sel], ev.rank[sel]
-    seg = c.seg[rows]
-    order = np.lexsort((rank, seg))
-    seg, rank = seg[order], rank[order]
-    starts = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
-    within = np.arange(len(seg)) - np.repeat(starts, np.diff(np.append(starts, len(seg))))
-    k = np.diff(np.append(starts, len(seg)))
-    n = c.n[seg[starts]]
-    viol = np.add.reduceat(rank - (within + 1), starts)      # unselected ranked above each selection
-    topk = np.add.reduceat((rank <= np.repeat(k, k)).astype(np.int64), starts)
-    decided = k < n
-    if not decided.any():
-        return {}
-    vr = viol[decided] / (k[decided] * (n[decided] - k[decided]))
-    return {"violation_rate": float(vr.mean()), "auc": 1.0 - float(vr.mean()),
-            "top_k_precision": float((topk[decided] / k[decided]).mean())}
-
-
-def _costs(ev: RuleEvidence, result: ExemptionResult) -> tuple[int, int, int]:
+def _costs(evidence: Evidence, rule: str, result: ExemptionResult,
+           windows: np.ndarray | None = None) -> tuple[int, int, int]:
     acc = result.accounts
     flagged = int(acc["flagged"].sum())
-    return flagged, int(acc.filter(~pl.col("flagged"))["skips"].sum()), int(ev.shape.sum())
+    return flagged, int(acc.filter(~pl.col("flagged"))["skips"].sum()), evidence.shape_violations(rule, windows)
 
 
-def score_rule(cand: Candidates, rule: Rule, *, q: float = 0.05) -> tuple[RuleFit, ExemptionResult, RuleEvidence]:
-    ev = evidence_of(cand, rule)
-    result = exemption_test(account_counts(ev), rule.name, q=q)
+def score_rule(evidence: Evidence, rule: Rule, *, q: float = 0.05) -> tuple[RuleFit, ExemptionResult]:
+    result = exemption_test(evidence.account_counts(rule.name), rule.name, q=q)
     acc = result.accounts
-    flagged, residual, shape = _costs(ev, result)
+    flagged, residual, shape = _costs(evidence, rule.name, result)
     opps = int(acc.filter(~pl.col("flagged"))["opportunities"].sum())
-    selections = int(cand.selected.sum())
+    selections = evidence.selections()
     tested = int(acc["tested"].sum())
     fit = RuleFit(
         rule.name, rule.kind,
-        steps=len(cand.n),
+        steps=evidence.actions.height,
         opportunities=int(acc["opportunities"].sum()), skips=int(acc["skips"].sum()),
         exemptions_needed=flagged, residual_skips=residual, shape_violations=shape,
         cost=flagged + residual + shape,
@@ -144,53 +122,41 @@ def score_rule(cand: Candidates, rule: Rule, *, q: float = 0.05) -> tuple[RuleFi
     fit.fits = bool(fit.residual_rate is not None and fit.residual_rate <= FIT_MAX_RESIDUAL
                     and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5)
     if rule.kind != "allocation":
-        for k, v in _rank_metrics(ev).items():
+        for k, v in evidence.rank_metrics(rule.name).items():
             setattr(fit, k, v)
     else:
-        sel = cand.selected[ev.rows]
-        closed = float(cand.closed[ev.rows][sel].sum())
-        err = float(np.abs(cand.closed[ev.rows] - ev.predicted)[sel].sum())
-        fit.allocation_fit = 1.0 - err / (2.0 * closed) if closed > 0 else None
-    return fit, result, ev
-
-
-def _same_order(evs: dict[str, RuleEvidence], names: list[str]) -> dict[str, list[str]]:
-    """Rules whose ranks agree on every candidate row (identical evidence)."""
-    same = lambda a, b: np.array_equal(evs[a].rows, evs[b].rows) and np.array_equal(evs[a].rank, evs[b].rank)  # noqa: E731
-    return {a: [b for b in names if b != a and same(a, b)] for a in names}
-
-
-def episodes(steps: pl.DataFrame) -> pl.DataFrame:
-    """(step_id, episode): actions of one block (its time when blocks are missing) and coin share an episode."""
-    at = pl.coalesce(pl.col("block_number"), pl.col("time_ms")) if "block_number" in steps.columns else pl.col("time_ms")
-    return steps.select("step_id", pl.struct(at.alias("at"), pl.col("coin").cast(pl.Utf8)).rank("dense")
-                        .cast(pl.Int64).alias("episode"))
+        fit.allocation_fit = evidence.allocation_fit(rule.name)
+    return fit, result
 
 
 def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float = 0.05,
              steps: pl.DataFrame | None = None) -> Identification:
-    """Score every rule on the pools' actions; name the cheapest explanation, or say none fits.
-    ``steps`` (the ``adl_steps`` rows) groups actions into episodes for the exemption test; without it
-    each action is its own episode."""
-    rules = rules or list(RULES.values())
-    decided = pools.filter(pl.col("selected").any().over("step_id"))
-    if steps is not None and "episode" not in decided.columns:
-        decided = decided.join(episodes(steps), on="step_id", how="left").with_columns(
-            pl.col("episode").fill_null(-pl.col("step_id") - 1))
+    """Score every rule on pools held as a table; name the cheapest explanation, or say none fits.
+    ``steps`` (the ``adl_steps`` rows) groups actions into episodes and windows; without it each action is
+    its own episode."""
+    return identify_evidence(pools_evidence(pools, rules, steps=steps), q=q, pool_rows=pools.height,
+                             rerun=lambda users, rule: pools_evidence(pools, [rule], steps=steps, record_users=users,
+                                                                      record_budget=len(pools) + 1))
+
+
+def identify_evidence(evidence: Evidence, *, q: float = 0.05, pool_rows: int = 0,
+                      rerun: Callable[[list[str], Rule], Evidence] | None = None) -> Identification:
+    """Name the cheapest explanation of ``evidence`` (every rule's), or say none fits. ``rerun(users, rule)``
+    recomputes one rule's evidence keeping the rows of ``users`` only, for a named rule whose evidence rows
+    exceeded the record budget."""
+    rules = evidence.rules
     fits: list[RuleFit] = []
     results: dict[str, ExemptionResult] = {}
-    evs: dict[str, RuleEvidence] = {}
-    if not decided.height:
-        return Identification(None, "no ADL actions with a decision to explain", fits, None, 0, pools.height)
-    cand = Candidates.prepare(decided)
+    if not evidence.actions.height:
+        return Identification(None, "no ADL actions with a decision to explain", fits, None, 0, pool_rows)
     for rule in rules:
-        fit, res, ev = score_rule(cand, rule, q=q)
+        fit, res = score_rule(evidence, rule, q=q)
         fits.append(fit)
-        results[rule.name], evs[rule.name] = res, ev
+        results[rule.name] = res
     ordered = [r.name for r in rules if r.kind != "allocation"]
-    for name, same in _same_order(evs, ordered).items():
+    for name, same in evidence.same_order(ordered).items():
         next(f for f in fits if f.name == name).same_order_as = same
-    n_steps = len(cand.n)
+    n_steps = evidence.actions.height
     # library order breaks exact ties (documented venue rules come first)
     ranked = sorted(fits, key=lambda f: (f.cost, [r.name for r in rules].index(f.name)))
     best = ranked[0]
@@ -201,9 +167,13 @@ def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float =
     if not best.fits:
         verdict = (f"no documented rule fits (closest: {best.name}, {summary}; residual rate "
                    f"{best.residual_rate if best.residual_rate is not None else float('nan'):.3f})")
-        return Identification(None, verdict, fits, margin, n_steps, pools.height, results, evs)
+        return Identification(None, verdict, fits, margin, n_steps, pool_rows, results, evidence)
     result = results[best.name]
-    result.evidence = skip_evidence(evs[best.name].frame(), sorted(result.flagged_users))
+    flagged = sorted(result.flagged_users)
+    rows = evidence.rows.get(best.name)
+    if rows is None and flagged and rerun is not None:
+        rows = rerun(flagged, RULES[best.name]).rows.get(best.name)
+    result.evidence = skip_evidence(rows, flagged) if rows is not None else {}
     alias = f" (ranks identically to {', '.join(best.same_order_as)} on these data)" if best.same_order_as else ""
     if runner is not None and margin < COST_MARGIN:
         verdict = (f"{best.name}{alias} fits best ({summary}) but {runner.name} is within {margin} of its cost: "
@@ -211,46 +181,49 @@ def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float =
     else:
         gap = f"; next {runner.name} costs {runner.cost} (margin {margin})" if runner else ""
         verdict = f"{best.name}{alias}: {summary}{gap}"
-    return Identification(best.name, verdict, fits, margin, n_steps, pools.height, results, evs)
+    return Identification(best.name, verdict, fits, margin, n_steps, pool_rows, results, evidence)
 
 
-def window_costs(identification: Identification, step_ids: pl.Series, *, q: float = 0.05) -> dict[str, int]:
-    """Each rule's cost on a subset of the actions, from the evidence already computed (evidence is per
-    action, so a window needs only its own exemption test)."""
+def window_costs(identification: Identification, windows: np.ndarray, *, q: float = 0.05) -> dict[str, int]:
+    """Each rule's cost on some windows of the actions, from the evidence already computed (counts are kept
+    per window, so a window needs only its own exemption test)."""
+    ev = identification.evidence
     out = {}
-    for name, ev in identification.evidence.items():
-        inside = np.isin(ev.cand.step_ids, step_ids.to_numpy())[ev.cand.seg]
-        res = exemption_test(account_counts(ev, inside), name, q=q)
-        acc = res.accounts
-        out[name] = (int(acc["flagged"].sum()) + int(acc.filter(~pl.col("flagged"))["skips"].sum())
-                     + int(ev.shape[inside[ev.rows]].sum()))
+    if ev is None:
+        return out
+    for rule in ev.rules:
+        res = exemption_test(ev.account_counts(rule.name, windows), rule.name, q=q)
+        out[rule.name] = sum(_costs(ev, rule.name, res, windows))
     return out
 
 
-def rule_changes(identification: Identification, steps: pl.DataFrame, *, windows: int = 4, min_steps: int = 8,
-                 q: float = 0.05) -> dict:
-    """Split the actions into equal-count time windows and ask, per window, whether another rule explains
-    it with fewer exceptions than the identified one by more than the cost margin."""
-    decided = pl.Series("step_id", next(iter(identification.evidence.values())).cand.step_ids
-                        if identification.evidence else [], pl.Int64)
-    order = steps.filter(pl.col("step_id").is_in(decided.implode())).sort("time_ms").select("step_id", "time_ms")
-    n = order.height
-    if n < windows * min_steps:
-        windows = max(1, n // min_steps)
-    if windows <= 1 or identification.best_rule is None:
+def rule_changes(identification: Identification, steps: pl.DataFrame | None = None, *, parts: int = 4,
+                 min_steps: int = 8, q: float = 0.05) -> dict:
+    """Split the audited actions into ``parts`` runs of windows with about equal action counts and ask, per
+    run, whether another rule explains it with fewer exceptions than the identified one by more than the cost
+    margin."""
+    ev = identification.evidence
+    if ev is None or identification.best_rule is None:
         return {"windows": [], "changed": False, "note": "too few actions (or no identified rule) to compare windows"}
-    order = order.with_columns(window=(pl.int_range(pl.len()) * windows // pl.len()).cast(pl.Int64))
+    win = ev.windows
+    n = int(win["actions"].sum())
+    if n < parts * min_steps:
+        parts = max(1, n // min_steps)
+    if parts <= 1 or win.height < 2:
+        return {"windows": [], "changed": False, "note": "too few actions (or no identified rule) to compare windows"}
+    cum = np.cumsum(win["actions"].to_numpy()) - win["actions"].to_numpy()
+    part = np.minimum(cum * parts // n, parts - 1)
     best = identification.best_rule
     same = set(identification.fit(best).same_order_as) | {best}
     out, changed = [], False
-    for w in range(windows):
-        ids = order.filter(pl.col("window") == w)
-        costs = window_costs(identification, ids["step_id"], q=q)
+    for w in np.unique(part):
+        rows = win.filter(pl.Series(part == w))
+        costs = window_costs(identification, rows["window"].to_numpy(), q=q)
         local = min(costs, key=lambda k: (costs[k], list(costs).index(k)))
         gain = costs[best] - costs[local]
         window_changed = local not in same and gain > COST_MARGIN
         changed |= window_changed
-        out.append({"window": w, "from_ms": int(ids["time_ms"].min()), "to_ms": int(ids["time_ms"].max()),
-                    "steps": ids.height, "best_rule": local, "cost_gain_over_global": gain,
+        out.append({"window": int(w), "from_ms": int(rows["from_ms"].min()), "to_ms": int(rows["to_ms"].max()),
+                    "steps": int(rows["actions"].sum()), "best_rule": local, "cost_gain_over_global": gain,
                     "changed": window_changed})
     return {"global_best": best, "windows": out, "changed": changed}

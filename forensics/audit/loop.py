@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from .evidence import Evidence
 from .exemption import ExemptionResult
-from .identify import Identification, identify
+from .identify import Identification, identify, identify_evidence
 from .rules import Rule
 
 
@@ -62,7 +63,16 @@ def audit(pools: pl.DataFrame, *, q: float = 0.05, rules: list[Rule] | None = No
     """Identify the rule and test every account under it (see the module docstring); ``steps`` groups
     the actions of one block and coin into one episode of evidence."""
     identification = identify(pools, rules, q=q, steps=steps)
+    _, uncertain = split_uncertain(pools)
+    return _audit(identification, uncertain)
+
+
+def audit_evidence(evidence: Evidence, *, q: float = 0.05, pool_rows: int = 0, rerun=None) -> Audit:
+    """The audit on evidence the replay computed (pools never held as a table)."""
+    return _audit(identify_evidence(evidence, q=q, pool_rows=pool_rows, rerun=rerun), None)
+
+
+def _audit(identification: Identification, uncertain: pl.DataFrame | None) -> Audit:
     best = identification.best_rule
     result = identification.results.get(best) if best else None
-    _, uncertain = split_uncertain(pools)
     return Audit(identification, result, result.iterations if result is not None else [], uncertain)

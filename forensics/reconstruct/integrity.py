@@ -25,6 +25,8 @@ accounts has one-legged trades everywhere and gets no lost-leg matching (contrad
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from .arrays import rows_of
@@ -40,9 +42,11 @@ def ordered_fills(fills: pl.DataFrame) -> pl.DataFrame:
     """The fills in the replay's order (:func:`forensics.reconstruct.replay.order_fills`) with ``ord``,
     ``blk``, ``evt_ms``, signed size ``d`` and ``sp`` (startPosition) as decimals; names stay integer codes
     (categorical), so pools and snapshots are joined as categoricals too."""
-    return order_fills(fills).select(
-        "user", "coin", "side", "liquidation_method", "time_ms", "block_number",
-        "event_index", "tid", "sz", pl.col("start_position").alias("sp"), "is_adl", "blk", "evt_ms", "ord", "d")
+    return order_fills(fills).select(ORDERED_COLUMNS)
+
+
+ORDERED_COLUMNS = ["user", "coin", "side", "liquidation_method", "time_ms", "block_number", "event_index", "tid", "sz",
+                   pl.col("start_position").alias("sp"), "is_adl", "blk", "evt_ms", "ord", "d"]
 
 
 def lost_legs(f: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
@@ -89,17 +93,31 @@ def _snapshot_sizes(positions: pl.DataFrame | None, accounts: pl.DataFrame | Non
     return pos, users
 
 
-def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
-                pools: pl.DataFrame, steps: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
-    """Per pool row (step_id, user) whose reconstructed state the data cannot vouch for: ``state_note``
-    (:data:`CONTRADICTED` or :data:`LOST_LEG`) and ``state_detail``, or whose account lost a fill before
-    the action (``account_gap``: its cash, so its account value, is uncertain); plus a summary dict."""
-    out_schema = {"step_id": pl.Int64, "user": pl.Utf8, "state_note": pl.Utf8, "state_detail": pl.Utf8}
-    empty = pl.DataFrame(schema=out_schema)
-    if pools.height == 0 or fills is None or fills.height == 0:
-        return empty.with_columns(pl.lit(False).alias("account_gap")), {
-            "lost_legs": 0, "two_sided": False, "contradicted_rows": 0, "lost_leg_rows": 0, "account_gap_rows": 0}
-    f = ordered_fills(perp_fills(fills))  # spot balances are not perp positions (fees in the token move them)
+@dataclass(frozen=True)
+class PairNotes:
+    """Per (user, coin): the intervals of replay order in which the data contradict the replayed state, and
+    the earliest lost leg that could have closed the position after its last confirmation."""
+
+    contradicted: pl.DataFrame  # user, coin, lo, hi (ord interval (lo, hi]), gap (reported - replayed size)
+    lost: pl.DataFrame          # user, coin, lost_ord, lost_tid, lost_sz, adl, abs_tail
+    summary: dict
+
+
+def pair_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: pl.DataFrame | None, *,
+               ordered: pl.DataFrame | None = None) -> PairNotes:
+    """The integrity notes of every (user, coin) of the replay, in its order (``ord``). ``ordered``: the perp
+    fills already in replay order (:func:`forensics.reconstruct.replay.order_fills` output), if at hand."""
+    contra_schema = {"user": pl.Utf8, "coin": pl.Utf8, "lo": pl.Int64, "hi": pl.Int64, "gap": pl.Float64}
+    lost_schema = {"user": pl.Utf8, "coin": pl.Utf8, "lost_ord": pl.Int64, "lost_tid": pl.Int64,
+                   "lost_sz": pl.Float64, "adl": pl.Boolean, "abs_tail": pl.Float64}
+    none = PairNotes(pl.DataFrame(schema=contra_schema), pl.DataFrame(schema=lost_schema),
+                     {"lost_legs": 0, "two_sided": False})
+    if ordered is None and (fills is None or fills.height == 0):
+        return none
+    # spot balances are not perp positions (fees in the token move them)
+    f = ordered_fills(perp_fills(fills)) if ordered is None else ordered.select(ORDERED_COLUMNS)
+    if f.height == 0:
+        return none
     snap_pos, snap_users = _snapshot_sizes(positions, accounts, f["evt_ms"].min())
     # the replay's fill set: fills at or after the owner's snapshot (every fill for users without one)
     f = after_snapshot(f, snap_users)
@@ -116,29 +134,15 @@ def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: p
         .when(pl.col("snapped")).then(pl.col("szi").fill_null(pl.lit(0).cast(DEC)))
         .otherwise(None).alias("expected"))
     bad = g.filter(pl.col("sp").is_not_null() & pl.col("expected").is_not_null() & (pl.col("sp") != pl.col("expected")))
-    contradicted = bad.select("user", "coin", pl.col("prev_ord").alias("lo"), pl.col("ord").alias("hi"),
-                              (pl.col("sp") - pl.col("expected")).cast(pl.Float64).alias("gap"))
-
-    rows = pools.select("step_id", pl.col("user", "coin").cast(pl.Categorical))
-    # K: the replay ord of each step's first ADL leg; a pool row holds the state just before it
-    k_of = steps.select("step_id", pl.col("first_tid").cast(pl.Int64).alias("tid")).join(
-        f.filter(pl.col("is_adl")).group_by("tid").agg(pl.col("ord").min().alias("K")), on="tid", how="left"
-    ).select("step_id", "K")
-    rows = rows.join(k_of, on="step_id", how="left")
-    notes = []
-    if contradicted.height:
-        c = rows.join(contradicted, on=key, how="inner").filter((pl.col("K") > pl.col("lo")) & (pl.col("K") <= pl.col("hi")))
-        notes.append(c.group_by("step_id", "user").agg(pl.col("gap").first()).select(
-            "step_id", "user", pl.lit(CONTRADICTED).alias("state_note"),
-            pl.format("the owner's next fill reports a position {} away from the replayed one: a fill is missing",
-                      pl.col("gap").round(10)).alias("state_detail")))
+    contradicted = bad.select(pl.col("user", "coin").cast(pl.Utf8), pl.col("prev_ord").alias("lo"),
+                              pl.col("ord").alias("hi"), (pl.col("sp") - pl.col("expected")).cast(pl.Float64).alias("gap"))
     legs, two_sided = lost_legs(f)
-    n_lost = legs.height if two_sided else 0
+    lost = none.lost
     if two_sided and legs.height:
-        # unconfirmed tail of every (user, coin) that holds a position in some pool: state after the last fill
+        # the unconfirmed tail of every (user, coin) with a position: its state after its last fill (or snapshot)
         last = g.group_by(key).agg(pl.col("ord").last().alias("last_ord"),
                                    (pl.col("sp") + pl.col("d")).last().alias("tail"))
-        held = rows.select(key).unique().join(snap_pos, on=key, how="left").join(last, on=key, how="left")
+        held = snap_pos.join(last, on=key, how="full", coalesce=True)
         held = held.with_columns(pl.col("last_ord").fill_null(-1), pl.coalesce("tail", "szi").alias("tail"))
         held = held.filter(pl.col("tail").is_not_null() & (pl.col("tail") != 0)).with_columns(
             pl.col("tail").abs().alias("abs_tail"),
@@ -149,27 +153,78 @@ def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: p
         m = held.join(lg, on=["coin", "closing_side"], how="inner").filter(
             (pl.col("lost_ord") > pl.col("last_ord")) & (pl.col("lost_sz") >= pl.col("abs_tail")))
         if m.height:
-            m = m.group_by(key).agg(pl.col("lost_ord").min(), pl.col("lost_tid").sort_by("lost_ord").first(),
-                                    pl.col("adl").sort_by("lost_ord").first(), pl.col("abs_tail").first(),
-                                    pl.col("lost_sz").sort_by("lost_ord").first())
-            t = rows.join(m, on=key, how="inner").filter(pl.col("K") > pl.col("lost_ord"))
-            notes.append(t.select(
-                "step_id", "user", pl.lit(LOST_LEG).alias("state_note"),
-                pl.format("no fill confirms the position of {} after a lost {}leg (tid {}) of {} on its closing "
-                          "side: it may have been closed or flipped", pl.col("abs_tail").cast(pl.Float64),
-                          pl.when(pl.col("adl")).then(pl.lit("ADL ")).otherwise(pl.lit("")),
-                          pl.col("lost_tid"), pl.col("lost_sz").cast(pl.Float64)).alias("state_detail")))
-    out = (pl.concat(notes, how="vertical_relaxed").unique(["step_id", "user"], keep="first", maintain_order=True)
-           if notes else empty)
+            lost = m.group_by(key).agg(
+                pl.col("lost_ord").min(), pl.col("lost_tid").sort_by("lost_ord").first(),
+                pl.col("lost_sz").sort_by("lost_ord").first().cast(pl.Float64),
+                pl.col("adl").sort_by("lost_ord").first(), pl.col("abs_tail").first().cast(pl.Float64),
+            ).select(pl.col("user", "coin").cast(pl.Utf8), "lost_ord", "lost_tid", "lost_sz", "adl", "abs_tail")
+    return PairNotes(contradicted, lost, {"lost_legs": legs.height if two_sided else 0, "two_sided": two_sided})
+
+
+def contradicted_detail(gap: pl.Expr) -> pl.Expr:
+    return pl.format("the owner's next fill reports a position {} away from the replayed one: a fill is missing",
+                     gap.round(10))
+
+
+def lost_leg_detail() -> pl.Expr:
+    return pl.format("no fill confirms the position of {} after a lost {}leg (tid {}) of {} on its closing "
+                     "side: it may have been closed or flipped", pl.col("abs_tail"),
+                     pl.when(pl.col("adl")).then(pl.lit("ADL ")).otherwise(pl.lit("")),
+                     pl.col("lost_tid"), pl.col("lost_sz"))
+
+
+def row_details(rows: pl.DataFrame, notes: PairNotes, k_col: str = "K") -> pl.DataFrame:
+    """``rows`` (user, coin, ``k_col``, state_note) with ``state_detail``: the evidence behind each note."""
+    key = ["user", "coin"]
+    rows = rows.with_columns(pl.col("user", "coin").cast(pl.Utf8), pl.int_range(pl.len()).alias("_r"))
+    c = rows.filter(pl.col("state_note") == CONTRADICTED).join(notes.contradicted, on=key, how="inner").filter(
+        (pl.col(k_col) > pl.col("lo")) & (pl.col(k_col) <= pl.col("hi"))).group_by("_r").agg(pl.col("gap").first())
+    c = c.select("_r", contradicted_detail(pl.col("gap")).alias("_d"))
+    lost = rows.filter(pl.col("state_note") == LOST_LEG).join(notes.lost, on=key, how="inner").select(
+        "_r", lost_leg_detail().alias("_d"))
+    d = pl.concat([c, lost])
+    return rows.join(d, on="_r", how="left").sort("_r").drop("_r").with_columns(pl.col("_d").alias("state_detail")).drop("_d")
+
+
+def state_notes(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
+                pools: pl.DataFrame, steps: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """Per pool row (step_id, user) whose reconstructed state the data cannot vouch for: ``state_note``
+    (:data:`CONTRADICTED` or :data:`LOST_LEG`) and ``state_detail``, or whose account lost a fill before
+    the action (``account_gap``: its cash, so its account value, is uncertain); plus a summary dict."""
+    out_schema = {"step_id": pl.Int64, "user": pl.Utf8, "state_note": pl.Utf8, "state_detail": pl.Utf8}
+    empty = pl.DataFrame(schema=out_schema)
+    if pools.height == 0 or fills is None or fills.height == 0:
+        return empty.with_columns(pl.lit(False).alias("account_gap")), {
+            "lost_legs": 0, "two_sided": False, "contradicted_rows": 0, "lost_leg_rows": 0, "account_gap_rows": 0}
+    notes = pair_notes(fills, positions, accounts)
+    f = ordered_fills(perp_fills(fills))
+    key = ["user", "coin"]
+    rows = pools.select("step_id", pl.col("user", "coin").cast(pl.Utf8))
+    # K: the replay ord of each step's first ADL leg; a pool row holds the state just before it
+    k_of = steps.select("step_id", pl.col("first_tid").cast(pl.Int64).alias("tid")).join(
+        f.filter(pl.col("is_adl")).group_by("tid").agg(pl.col("ord").min().alias("K")), on="tid", how="left"
+    ).select("step_id", "K")
+    rows = rows.join(k_of, on="step_id", how="left")
+    parts = []
+    if notes.contradicted.height:
+        c = rows.join(notes.contradicted, on=key, how="inner").filter(
+            (pl.col("K") > pl.col("lo")) & (pl.col("K") <= pl.col("hi")))
+        parts.append(c.group_by("step_id", "user").agg(pl.col("gap").first()).select(
+            "step_id", "user", pl.lit(CONTRADICTED).alias("state_note"), contradicted_detail(pl.col("gap")).alias("state_detail")))
+    if notes.lost.height:
+        t = rows.join(notes.lost, on=key, how="inner").filter(pl.col("K") > pl.col("lost_ord"))
+        parts.append(t.select("step_id", "user", pl.lit(LOST_LEG).alias("state_note"), lost_leg_detail().alias("state_detail")))
+    out = (pl.concat(parts, how="vertical_relaxed").unique(["step_id", "user"], keep="first", maintain_order=True)
+           if parts else empty)
     out = out.select([pl.col(k).cast(v) for k, v in out_schema.items()])
     # a lost fill also took its closedPnl and fee with it: from the first one the data reveal for an
     # account (in any coin), its cash, and so its account value in every pool, is uncertain
-    first_gap = contradicted.group_by("user").agg(pl.col("lo").min().alias("first_lo"))
+    first_gap = notes.contradicted.group_by("user").agg(pl.col("lo").min().alias("first_lo"))
     gap_rows = rows.join(first_gap, on="user", how="inner").filter(pl.col("K") > pl.col("first_lo")).select(
-        "step_id", pl.col("user").cast(pl.Utf8), pl.lit(True).alias("account_gap")).unique(["step_id", "user"])
+        "step_id", "user", pl.lit(True).alias("account_gap")).unique(["step_id", "user"])
     out = out.join(gap_rows, on=["step_id", "user"], how="full", coalesce=True).with_columns(
         pl.col("account_gap").fill_null(False))
-    summary = {"lost_legs": n_lost, "two_sided": two_sided,
+    summary = {**notes.summary,
                "contradicted_rows": out.filter(pl.col("state_note") == CONTRADICTED).height,
                "lost_leg_rows": out.filter(pl.col("state_note") == LOST_LEG).height,
                "account_gap_rows": int(out["account_gap"].sum())}

@@ -147,7 +147,7 @@ def snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | Non
 
 def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | None,
                 accounts: pl.DataFrame | None, cash: pl.DataFrame | None = None, *,
-                misc_before_fills: bool = True) -> dict[str, pl.DataFrame]:
+                misc_before_fills: bool = True, ordered: bool = False) -> dict[str, pl.DataFrame]:
     """Replay fills from the snapshot, with the cash events ``cash`` (``forensics.reconstruct.cash.cash_events``:
     funding and ledger USDC deltas) applied in block order between the fills. Returns frames:
 
@@ -163,8 +163,9 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
 
     A cash event moves its user's wallet from its place on; funding of an isolated position also moves
     that position's isolated margin (a ``kind = "cash"`` event of its pair, size unchanged).
+    ``ordered``: ``fills`` is already :func:`order_fills` output.
     """
-    f = order_fills(fills)
+    f = fills if ordered else order_fills(fills)
     pos, acc = snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
     f = after_snapshot(f, acc)
     ce = _place_cash(cash, f, pos, acc, misc_before_fills)
