@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from forensics.schema import HYPERLIQUID_DIRS, LIQUIDATION_METHODS, Table
+from forensics.tables.normalized import HYPERLIQUID_DIRS, LIQUIDATION_METHODS, Table
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 

@@ -30,7 +30,7 @@ from forensics.contagion import sweep as sweep_mod
 from forensics.contagion.model import Scenario
 from forensics.contagion.perp import StressResult, stress
 from forensics.contagion.scenario import ScenarioError, load, parse_range, resolve, sweep_key_problem
-from forensics.schema import ALL_TABLES
+from forensics.tables.normalized import ALL_TABLES
 from pipelines.lake import Lake, source_key
 from pipelines.version import code_version
 
@@ -215,7 +215,7 @@ def write_tables(lake: Lake, out: dict, *, nodes: int) -> None:
                            "params_json": json.dumps({k: p[k] for k in keys}), "defaults": p["defaults"],
                            "venue_defaults": p["venue_defaults"], "max_haircut": p["max_haircut"],
                            "shortfall": p["shortfall"], "defaulted": ",".join(p["defaulted"]) or None})
-    # through ALL_TABLES: forensics.schema registers forensics.schema_stress (importing it first would cycle)
+    # through ALL_TABLES: forensics.schema registers forensics.tables.stress (importing it first would cycle)
     for name, rows in (("stress_runs", runs), ("stress_defaults", defaults), ("stress_venues", venues),
                        ("stress_sweeps", points)):
         table = ALL_TABLES[name]

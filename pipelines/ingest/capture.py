@@ -33,7 +33,7 @@ import orjson
 from forensics.formats.cex import binance as fb
 from forensics.formats.cex import bybit as fy
 from forensics.formats.cex.common import RecordError, rows_to_arrow
-from forensics.schema_cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
+from forensics.tables.cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
 

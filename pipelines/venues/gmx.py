@@ -3,7 +3,7 @@
 The stream asks ``eth_getLogs`` for the EventEmitter's ``EventLog1``/``EventLog2`` logs whose topic 1
 (``keccak256(eventName)``) is PositionIncrease, PositionDecrease, OrderExecuted or AdlStateUpdated.
 Per block segment the logs are decoded (``forensics.formats.gmx``) into ``gmx_position_events``,
-``gmx_adl_states`` and ``fills`` (venue ``gmx_v2``; mapping in ``forensics.schema_onchain``). An ADL
+``gmx_adl_states`` and ``fills`` (venue ``gmx_v2``; mapping in ``forensics.tables.onchain``). An ADL
 execution is a MarketDecrease whose order has an ``OrderExecuted`` with ``secondaryOrderType == Adl``
 (the AdlHandler creates and executes that order in one transaction).
 """
@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from forensics.formats import gmx as fmt
-from forensics.schema import FILLS
-from forensics.schema_onchain import GMX_ADL_STATES, GMX_POSITION_EVENTS
+from forensics.tables.normalized import FILLS
+from forensics.tables.onchain import GMX_ADL_STATES, GMX_POSITION_EVENTS
 from pipelines.ingest.onchain import ChainRegistry, Decoded, GmxMarket, OnchainError, Stream, dec
 from pipelines.venues.evm import Log
 

@@ -228,7 +228,7 @@ def liq_row(
     account: str | None = None,
     time_source: str = "exchange",
 ) -> dict[str, Any]:
-    """A ``cex_liquidations`` row (see forensics.schema_cex for units and side conventions)."""
+    """A ``cex_liquidations`` row (see forensics.tables.cex for units and side conventions)."""
     return {
         "symbol": symbol_,
         "time_ms": time_ms,

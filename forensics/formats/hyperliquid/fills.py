@@ -20,7 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.schema import (
+from forensics.tables.normalized import (
     DECIMAL,
     ACCOUNT_SNAPSHOTS,
     ASSET_CTXS,

@@ -6,7 +6,7 @@ Definitions: docs/accounting.md (Chitra et al., adl-methods.md §2).
 
 from __future__ import annotations
 
-from forensics.schema import DECIMAL, Column, Table  # noqa: F401
+from forensics.tables.normalized import DECIMAL, Column, Table  # noqa: F401
 
 C = Column
 

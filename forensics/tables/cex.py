@@ -19,7 +19,7 @@ CEX own-account fills go into the shared ``fills`` table (see ``forensics.format
 
 from __future__ import annotations
 
-from forensics.schema import DECIMAL, Column, Table
+from forensics.tables.normalized import DECIMAL, Column, Table
 
 C = Column
 

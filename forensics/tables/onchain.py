@@ -27,7 +27,7 @@ counterparty (``liquidated_user`` NULL).
 
 from __future__ import annotations
 
-from forensics.schema import DECIMAL, Column, Table  # noqa: F401
+from forensics.tables.normalized import DECIMAL, Column, Table  # noqa: F401
 
 C = Column
 

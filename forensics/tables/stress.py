@@ -7,7 +7,7 @@ definitions in docs/contagion.md.
 
 from __future__ import annotations
 
-from forensics.schema import Column, Table
+from forensics.tables.normalized import Column, Table
 
 C = Column
 

@@ -610,9 +610,9 @@ LIQUIDATION_METHODS: frozenset[str] = frozenset({"market", "backstop"})
 
 def _register_areas() -> None:
     # areas keep their tables in their own modules (imported here, after Table exists)
-    from forensics import schema_accounting, schema_cex, schema_onchain, schema_stress
+    from forensics.tables import accounting, cex, onchain, stress
 
-    for module in (schema_cex, schema_onchain, schema_accounting, schema_stress):
+    for module in (cex, onchain, accounting, stress):
         for name, table in module.TABLES.items():
             if name in ALL_TABLES:
                 raise ValueError(f"table {name!r} defined twice")
