@@ -26,7 +26,7 @@ import polars as pl
 from forensics.reconstruct.marks import mark_observations
 from forensics.reconstruct.pools import liquidator_vaults, segment_steps, through_last_adl
 from forensics.reconstruct.replay import order_fills, perp_fills
-from forensics.tables.normalized import ADL_POOLS, ADL_STEPS
+from forensics.tables import ADL_POOLS, ADL_STEPS
 
 UNIT = 10**10  # sizes and cash are Decimal(38, 10): integers of 1e-10 units are exact
 _TYPES = {"VARCHAR": pl.Utf8, "BIGINT": pl.Int64, "UBIGINT": pl.UInt64, "INTEGER": pl.Int32,

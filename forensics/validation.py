@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 
-from forensics.tables.normalized import ADL_POOLS
+from forensics.tables import ADL_POOLS
 
 
 def truth_pools(truth: dict | str | Path, venue: str = "hyperliquid") -> pl.DataFrame:

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from forensics.tables.normalized import ALL_TABLES
+from forensics.tables import ALL_TABLES
 from pipelines.lake import Lake
 from pipelines.storage.stores import StorageError, StoreSettings, check_credentials
 

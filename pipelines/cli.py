@@ -231,7 +231,7 @@ def _print_rows(columns: list[str], rows: list[tuple], fmt: str, limit: int) -> 
 @app.command("schema")
 def schema(table: Annotated[Optional[str], typer.Argument(help="One table; all when omitted.")] = None) -> None:
     """Print the canonical tables with column meanings and units."""
-    from forensics.tables import normalized as schema_mod
+    from forensics import tables as schema_mod
 
     if table and table not in schema_mod.ALL_TABLES:
         raise fail(f"unknown table {table!r}", f"tables: {', '.join(schema_mod.ALL_TABLES)}")

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from forensics.tables.normalized import ALL_TABLES, Table
+from forensics.tables import ALL_TABLES, Table
 from pipelines.storage.commit import RemoteLake
 from pipelines.storage.location import is_object_url, parse_url
 from pipelines.storage.stores import StoreSettings

@@ -15,7 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from forensics.tables.normalized import HYPERLIQUID_DIRS, LIQUIDATION_METHODS, Table
+from forensics.formats.hyperliquid.constants import HYPERLIQUID_DIRS, LIQUIDATION_METHODS
+from forensics.tables import Table
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 

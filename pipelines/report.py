@@ -15,7 +15,7 @@ import polars as pl
 from forensics import report as report_mod
 from forensics.audit.diagnostics import DIAGNOSTIC_STEPS
 from forensics.report import charts
-from forensics.tables.normalized import ALL_TABLES
+from forensics.tables import ALL_TABLES
 from pipelines import catalog, quality
 from pipelines.lake import Lake
 from pipelines.version import code_version

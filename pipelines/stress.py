@@ -30,7 +30,7 @@ from forensics.contagion import sweep as sweep_mod
 from forensics.contagion.model import Scenario
 from forensics.contagion.perp import StressResult, stress
 from forensics.contagion.scenario import ScenarioError, load, parse_range, resolve, sweep_key_problem
-from forensics.tables.normalized import ALL_TABLES
+from forensics.tables.stress import STRESS_DEFAULTS, STRESS_RUNS, STRESS_SWEEPS, STRESS_VENUES
 from pipelines.lake import Lake, source_key
 from pipelines.version import code_version
 
@@ -215,10 +215,8 @@ def write_tables(lake: Lake, out: dict, *, nodes: int) -> None:
                            "params_json": json.dumps({k: p[k] for k in keys}), "defaults": p["defaults"],
                            "venue_defaults": p["venue_defaults"], "max_haircut": p["max_haircut"],
                            "shortfall": p["shortfall"], "defaulted": ",".join(p["defaulted"]) or None})
-    # through ALL_TABLES: forensics.schema registers forensics.tables.stress (importing it first would cycle)
-    for name, rows in (("stress_runs", runs), ("stress_defaults", defaults), ("stress_venues", venues),
-                       ("stress_sweeps", points)):
-        table = ALL_TABLES[name]
+    for table, rows in ((STRESS_RUNS, runs), (STRESS_DEFAULTS, defaults), (STRESS_VENUES, venues),
+                        (STRESS_SWEEPS, points)):
         if rows:
             lake.replace_source(table, "contagion", key, _table(rows, table))
         else:   # a re-run with no rows must not leave the previous run's rows behind

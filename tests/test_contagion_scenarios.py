@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forensics.contagion.scenario import ScenarioError, load, loads
-from forensics.tables.normalized import ALL_TABLES
+from forensics.tables import ALL_TABLES
 from pipelines import stress as stress_mod
 from pipelines.cli import app
 from pipelines.lake import Lake

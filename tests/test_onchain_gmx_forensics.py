@@ -8,7 +8,7 @@ from decimal import Decimal
 import polars as pl
 
 from forensics.gmx_forensics import adl_steps_and_pools, open_positions
-from forensics.tables.normalized import ADL_POOLS, ADL_STEPS
+from forensics.tables import ADL_POOLS, ADL_STEPS
 
 M = "0x" + "99" * 20
 

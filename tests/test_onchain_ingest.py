@@ -209,7 +209,7 @@ def test_flows_balances_and_reserve_check(chain, tmp_path):
 
     import pyarrow as pa
 
-    from forensics.tables.normalized import ACCOUNT_SNAPSHOTS
+    from forensics.tables import ACCOUNT_SNAPSHOTS
     from decimal import Decimal
     t = bal["time"]
     rows = [{"venue": "hyperliquid", "date": t.date(), "user": f"0x{i:040x}", "time": t, "time_ms": bal["time_ms"] + 1000,

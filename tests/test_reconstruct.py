@@ -14,7 +14,7 @@ import pytest
 
 from forensics.reconstruct import build_state, build_steps_and_pools, check_start_positions, compare_to_truth
 from forensics.reconstruct.truth import truth_frames
-from forensics.tables.normalized import ADL_POOLS, ADL_STEPS
+from forensics.tables import ADL_POOLS, ADL_STEPS
 from forensics.simulate import VAULT_ADDRESS, generate
 from pipelines.analysis.reconstruct import load_inputs, run
 from pipelines.ingest.hyperliquid_files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot

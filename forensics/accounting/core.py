@@ -1,6 +1,6 @@
 """Per-wave haircut and overshoot accounting from fills (Chitra et al. definitions, adl-methods.md §2).
 
-Inputs are normalized ``fills`` rows (``forensics.schema`` ``fills`` columns; Decimal or float).
+Inputs are normalized ``fills`` rows (``forensics.tables`` ``fills`` columns; Decimal or float).
 
 * **Waves**: ADL legs (``is_adl``, the winners' legs) sorted by time; a new wave starts after a gap
   > ``gap_seconds`` (default 5 s), as Chitra's ``cluster_global_time`` and the simulator.
@@ -193,8 +193,8 @@ def loser_deficits(f: pl.DataFrame, bounds: pl.DataFrame, gap_ms: float,
 class WaveAccounting:
     """Output of :func:`wave_accounting`."""
 
-    waves: pl.DataFrame       # one row per wave (see schema_accounting.ADL_WAVES)
-    haircuts: pl.DataFrame    # one row per (wave, user) (schema_accounting.ADL_HAIRCUTS)
+    waves: pl.DataFrame       # one row per wave (see forensics.tables.ADL_WAVES)
+    haircuts: pl.DataFrame    # one row per (wave, user) (forensics.tables.ADL_HAIRCUTS)
     legs: pl.DataFrame        # the ADL legs with wave, needed_usd, owed_usd
     totals: dict
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from forensics.tables.normalized import ADL_POOLS, ADL_STEPS
+from forensics.tables import ADL_POOLS, ADL_STEPS
 
 from .marks import mark_observations, marks_at
 from .arrays import codes, gather_or_null, position_in, run_firsts, stable_argsort

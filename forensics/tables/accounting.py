@@ -1,4 +1,4 @@
-"""Canonical tables of the accounting area; registered into forensics.schema.ALL_TABLES.
+"""Canonical tables of the accounting area; collected into forensics.tables.ALL_TABLES.
 
 Written by ``pipelines/analysis/accounting.py`` (``forensics.accounting``); USD = venue quote collateral.
 Definitions: docs/accounting.md (Chitra et al., adl-methods.md §2).
@@ -6,7 +6,7 @@ Definitions: docs/accounting.md (Chitra et al., adl-methods.md §2).
 
 from __future__ import annotations
 
-from forensics.tables.normalized import DECIMAL, Column, Table  # noqa: F401
+from forensics.tables.model import Column, Table
 
 C = Column
 

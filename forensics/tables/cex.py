@@ -1,4 +1,4 @@
-"""Canonical tables of the cex area; registered into forensics.schema.ALL_TABLES.
+"""Canonical tables of the cex area; collected into forensics.tables.ALL_TABLES.
 
 Centralized venues (Binance USDⓈ-M, Bybit v5, OKX v5, BitMEX, Deribit, dYdX v4 indexer) report
 liquidations, insurance funds and ADL risk in different shapes and units; these tables hold them in one
@@ -19,7 +19,7 @@ CEX own-account fills go into the shared ``fills`` table (see ``forensics.format
 
 from __future__ import annotations
 
-from forensics.tables.normalized import DECIMAL, Column, Table
+from forensics.tables.model import DECIMAL, Column, Table
 
 C = Column
 

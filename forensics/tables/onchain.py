@@ -1,6 +1,6 @@
-"""Canonical tables of the onchain area; registered into forensics.schema.ALL_TABLES.
+"""Canonical tables of the onchain area; collected into forensics.tables.ALL_TABLES.
 
-On-chain conventions (in addition to forensics.schema's):
+On-chain conventions (in addition to forensics.tables.model's):
 
 * ``venue`` is the venue a stream belongs to (``gmx_v2``, ``hyperliquid`` for its Arbitrum bridge,
   ``evm`` for plain labelled wallets); ``chain`` is the pipeline's chain id (``arbitrum``, ``avalanche``,
@@ -27,7 +27,7 @@ counterparty (``liquidated_user`` NULL).
 
 from __future__ import annotations
 
-from forensics.tables.normalized import DECIMAL, Column, Table  # noqa: F401
+from forensics.tables.model import DECIMAL, Column, Table
 
 C = Column
 

@@ -1,4 +1,4 @@
-"""Tables of the contagion stress test; registered into forensics.schema.ALL_TABLES.
+"""Tables of the contagion stress test; collected into forensics.tables.ALL_TABLES.
 
 Written by ``pipelines/stress.py`` (``forensics.contagion``) with :meth:`Lake.replace_source`, one file
 per scenario (re-running a scenario replaces its rows). Amounts are USD (or the scenario's unit);
@@ -7,7 +7,7 @@ definitions in docs/contagion.md.
 
 from __future__ import annotations
 
-from forensics.tables.normalized import Column, Table
+from forensics.tables.model import Column, Table
 
 C = Column
 

@@ -9,7 +9,7 @@ import duckdb
 
 from forensics import cex_forensics
 from forensics.formats.cex.common import rows_to_arrow
-from forensics.tables.normalized import FILLS
+from forensics.tables import FILLS
 from forensics.tables.cex import ADL_ALERTS, ADL_AUDIT, ADL_EPISODES, ADL_RANKS, CEX_LIQUIDATIONS, INSURANCE_FUND
 from pipelines.ingest.cex import CEX_VENUES
 from pipelines.lake import Lake, source_key

@@ -12,7 +12,7 @@ from forensics.audit import audit, complete_steps, rule_changes, split_uncertain
 from forensics.audit.diagnostics import DIAGNOSTIC_STEPS, conditional_logit, rank_diagnostics
 from forensics.audit.exemption import MIN_SKIPS
 from forensics.reconstruct import integrity
-from forensics.tables.normalized import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
+from forensics.tables import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
 from pipelines.analysis import reconstruct
 from pipelines.lake import Lake, source_key
 

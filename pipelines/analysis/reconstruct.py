@@ -18,7 +18,7 @@ import polars as pl
 from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
-from forensics.tables.normalized import ALL_TABLES, ADL_POOLS, ADL_STEPS, LIQUIDATION_CHECKS
+from forensics.tables import ALL_TABLES, ADL_POOLS, ADL_STEPS, LIQUIDATION_CHECKS
 from pipelines.lake import Lake, source_key
 
 #: Hyperliquid's backstop liquidator vault ("HLP Liquidator"), never an ADL candidate

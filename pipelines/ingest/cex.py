@@ -30,7 +30,7 @@ from forensics.formats.cex import deribit as fd
 from forensics.formats.cex import dydx as fx
 from forensics.formats.cex import okx as fo
 from forensics.formats.cex.common import RecordError, rows_to_arrow
-from forensics.tables.normalized import FILLS, POSITION_SNAPSHOTS, Table
+from forensics.tables import FILLS, POSITION_SNAPSHOTS, Table
 from forensics.tables.cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key

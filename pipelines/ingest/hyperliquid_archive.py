@@ -16,7 +16,7 @@ import pyarrow as pa
 from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import asset_ctxs_archive as archive
 from forensics.formats.hyperliquid import snapshot_export as export
-from forensics.tables.normalized import ACCOUNT_SNAPSHOTS, ASSET_CTXS, POSITION_SNAPSHOTS
+from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, POSITION_SNAPSHOTS
 from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
 from pipelines.ingest.streams import StreamState, decoded_chunks, iter_line_batches
 from pipelines.lake import Lake, sha256_file, source_key

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import legacy
-from forensics.tables.normalized import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS
+from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS
 from pipelines.ingest.report import (
     IngestReport,
     display_name,

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import misc_events
-from forensics.tables.normalized import FUNDING_PAYMENTS, LEDGER_EVENTS, LIQUIDATION_EVENTS
+from forensics.tables import FUNDING_PAYMENTS, LEDGER_EVENTS, LIQUIDATION_EVENTS
 from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
 from pipelines.ingest.streams import StreamState, iter_line_batches
 from pipelines.lake import Lake, sha256_file, source_key

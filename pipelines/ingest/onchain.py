@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from forensics.tables.normalized import Table
+from forensics.tables import Table
 from forensics.tables.onchain import ONCHAIN_BALANCES, ONCHAIN_CHECKPOINTS, ONCHAIN_FLOWS, ONCHAIN_LOGS
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from forensics.tables.normalized import INGEST_RUNS, QUARANTINE
+from forensics.tables import INGEST_RUNS, QUARANTINE
 from pipelines.lake import Lake
 from pipelines.version import code_version
 

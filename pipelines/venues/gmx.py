@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from forensics.formats import gmx as fmt
-from forensics.tables.normalized import FILLS
+from forensics.tables import FILLS
 from forensics.tables.onchain import GMX_ADL_STATES, GMX_POSITION_EVENTS
 from pipelines.ingest.onchain import ChainRegistry, Decoded, GmxMarket, OnchainError, Stream, dec
 from pipelines.venues.evm import Log

@@ -20,16 +20,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.tables.normalized import (
-    DECIMAL,
-    ACCOUNT_SNAPSHOTS,
-    ASSET_CTXS,
-    FILLS,
-    HYPERLIQUID_DIRS,
-    LIQUIDATION_METHODS,
-    POSITION_SNAPSHOTS,
-    Table,
-)
+from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, DECIMAL, FILLS, POSITION_SNAPSHOTS, Table
+
+from .constants import HYPERLIQUID_DIRS, LIQUIDATION_METHODS
 
 VENUE = "hyperliquid"
 RAW_TEXT_LIMIT = 8192

@@ -5,7 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
-from forensics.tables.normalized import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
+from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
 from pipelines.defs.hyperliquid.partitions import daily, hourly
 from pipelines.defs.hyperliquid.resources import (
     HyperliquidInfoResource,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import dagster as dg
 import polars as pl
 
-from forensics.tables.normalized import Table
+from forensics.tables import Table
 from pipelines import quality
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake

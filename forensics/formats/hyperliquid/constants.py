@@ -1,0 +1,28 @@
+"""Hyperliquid constants written once: the enums the parsers check and the vault addresses."""
+
+from __future__ import annotations
+
+# Hyperliquid `dir` values seen in public data (venue-apis.md §1.2). Anything else is quarantined so a
+# format change is noticed instead of silently mis-classified.
+HYPERLIQUID_DIRS: frozenset[str] = frozenset(
+    {
+        "Open Long",
+        "Open Short",
+        "Close Long",
+        "Close Short",
+        "Long > Short",
+        "Short > Long",
+        "Auto-Deleveraging",
+        "Settlement",
+        "Liquidated Cross Long",
+        "Liquidated Cross Short",
+        "Liquidated Isolated Long",
+        "Liquidated Isolated Short",
+        "Buy",
+        "Sell",
+        "Spot Dust Conversion",
+    }
+)
+LIQUIDATION_METHODS: frozenset[str] = frozenset({"market", "backstop"})
+
+
