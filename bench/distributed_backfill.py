@@ -36,7 +36,7 @@ def per_partition_costs(moto: MotoServer, node: Path, work: Path) -> dict:
     from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
     from pipelines.ingest.hyperliquid_files import ingest_node_fills
     from pipelines.lake import Lake
-    from pipelines.storage import commit
+    from pipelines.lake import remote as commit
 
     key = START.strftime("%Y-%m-%d-%H:00")
     res = HyperliquidNodeDataResource(root="s3://bench-node", endpoint=moto.endpoint)

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from forensics.simulate.hourly import write_hours
-from pipelines.storage.commit import MANIFESTS
+from pipelines.lake.remote import MANIFESTS
 from tests.s3_servers import CREDENTIALS, aws_env, free_port, have_redis, moto, wait_port  # noqa: F401
 from tests.test_storage_lake import TABLES, digest
 

@@ -17,7 +17,7 @@ from pipelines import catalog
 from pipelines.ingest.hyperliquid_files import ingest_node_fills
 from pipelines.lake import Lake
 from pipelines.storage import StorageError, StoreSettings
-from pipelines.storage.commit import MANIFESTS
+from pipelines.lake.remote import MANIFESTS
 from tests.s3_servers import CREDENTIALS, RequesterPaysProxy, aws_env, free_port, moto  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("aws_env")

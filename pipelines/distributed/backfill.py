@@ -4,7 +4,7 @@
 Each hour step ingests only its own hour file (its own input key, so its own lake parts) and reports
 a materialization of ``hyperliquid_node_fills_hourly`` for that partition, so the asset's partitions
 fill in the UI exactly as with an asset backfill. Steps are idempotent: a retried or repeated hour
-replaces its parts (see :mod:`pipelines.storage.commit`).
+replaces its parts (see :mod:`pipelines.lake.remote`).
 """
 
 

@@ -10,7 +10,7 @@ Layout under the lake root::
 
 A lake root can also be an object-storage URL (``s3://bucket/prefix``, same layout): then the local
 root is a working cache and every input's files are committed to the bucket through
-:mod:`pipelines.storage.commit` (unique part names plus a manifest per input key, since object
+:mod:`pipelines.lake.remote` (unique part names plus a manifest per input key, since object
 stores have no rename).
 
 Every normalized file belongs to exactly one input (``<key>`` = that input's ``source_key``), so
@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from forensics.tables import ALL_TABLES, Table
-from pipelines.storage.commit import RemoteLake
+from pipelines.lake.remote import RemoteLake
 from pipelines.storage.location import is_object_url, parse_url
 from pipelines.storage.stores import StoreSettings
 
@@ -89,7 +89,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
 
 #: where the working copies of object-storage lakes live (``LIQF_LAKE_CACHE`` overrides)
-DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "data" / "lake-cache"
+DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "data" / "lake-cache"
 
 
 @dataclass(frozen=True)
