@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from forensics.tables import ALL_TABLES
+from forensics.tables import ALL_TABLES, INGEST_RUNS, Table
 from pipelines.lake import Lake
+from pipelines.lake.select import parquet_scan, quote_literal, rows_sql
 from pipelines.storage.stores import StorageError, StoreSettings, check_credentials
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -32,36 +33,25 @@ class CatalogResult:
     views: dict[str, int]
 
 
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _scan(table: Table, lake: Lake) -> str | None:
+    """A SELECT of the table's committed files (local glob or ``s3://`` URLs); None when there is none."""
+    if lake.remote is not None:
+        urls = lake.remote.committed_urls(table.name)
+        return parquet_scan(table, urls) if urls else None
+    return parquet_scan(table, lake.glob(table.name)) if lake.has_files(table.name) else None
 
 
 def expand_sources(sql: str, lake: Lake) -> str:
-    """Replace ``@source(table)`` with a Parquet scan of that table, or a typed empty SELECT."""
+    """Replace ``@source(table)`` with that table's rows, one per key by its dedup rule (the SQL
+    :meth:`Lake.read` runs), or a typed empty SELECT when the table has no file yet."""
+    runs = _scan(INGEST_RUNS, lake)
 
     def repl(m: re.Match[str]) -> str:
-        name = m.group("table")
-        table = ALL_TABLES[name]
-        if lake.remote is not None:
-            urls = lake.remote.committed_urls(name)
-            if not urls:
-                return f"({table.empty_select_sql()})"
-            files = "[" + ", ".join(_quote_literal(u) for u in urls) + "]"
-            return (f"(SELECT {', '.join(_cols(table))} FROM read_parquet({files}, union_by_name = true, "
-                    "hive_partitioning = false))")
-        if lake.has_files(name):
-            scan = (
-                f"read_parquet({_quote_literal(lake.glob(name))}, union_by_name = true, "
-                "hive_partitioning = false)"
-            )
-            return f"(SELECT {', '.join(_cols(table))} FROM {scan})"
-        return f"({table.empty_select_sql()})"
+        table = ALL_TABLES[m.group("table")]
+        scan = _scan(table, lake)
+        return f"({rows_sql(table, scan, runs)})" if scan else f"({table.empty_select_sql()})"
 
     return _SOURCE.sub(repl, sql)
-
-
-def _cols(table) -> list[str]:
-    return [f'"{c.name}"' for c in table.columns]
 
 
 def catalog_files() -> list[Path]:
@@ -123,7 +113,7 @@ def httpfs_extension() -> Path:
 def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
     """Load httpfs from the package and create an in-memory S3 secret from the environment."""
     check_credentials()
-    con.execute(f"LOAD {_quote_literal(str(httpfs_extension()))}")
+    con.execute(f"LOAD {quote_literal(str(httpfs_extension()))}")
     params = {
         "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
         "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
@@ -138,7 +128,7 @@ def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
         extra = f", USE_SSL {'false' if endpoint.startswith('http://') else 'true'}"
     else:
         extra = ""
-    body = ", ".join(f"{k} {_quote_literal(v)}" for k, v in params.items())
+    body = ", ".join(f"{k} {quote_literal(v)}" for k, v in params.items())
     try:
         con.execute(f"CREATE OR REPLACE TEMPORARY SECRET liqf_s3 (TYPE s3, {body}{extra})")
     except duckdb.Error:

@@ -23,15 +23,17 @@ import json
 import time
 from pathlib import Path
 
-import duckdb
+import polars as pl
 import pyarrow as pa
 
 from forensics.contagion import sweep as sweep_mod
 from forensics.contagion.model import Scenario
 from forensics.contagion.perp import StressResult, stress
 from forensics.contagion.scenario import ScenarioError, load, parse_range, resolve, sweep_key_problem
+from forensics.tables import ADL_HAIRCUTS, ADL_WAVES, EXEMPTION_FLAGS, VAULT_EQUITY
+from forensics.tables.cex import INSURANCE_FUND
 from forensics.tables.stress import STRESS_DEFAULTS, STRESS_RUNS, STRESS_SWEEPS, STRESS_VENUES
-from pipelines.lake import Lake, source_key
+from pipelines.lake import Lake, Window, source_key
 from pipelines.version import code_version
 
 LAKE_KINDS = ("vault_equity", "insurance_fund", "bad_debt", "haircut", "profit_base", "exempt_share")
@@ -51,10 +53,6 @@ def _ms_iso(ms: int | None) -> str | None:
     return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _scan(lake: Lake, table: str) -> str:
-    return f"read_parquet('{lake.glob(table)}', union_by_name = true, hive_partitioning = false)"
-
-
 def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | None:
     """One lake reference -> (value, source, time), or None when the lake holds no matching rows."""
     body, _, at = ref.partition("@")
@@ -65,55 +63,53 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
                             f"(use {', '.join(k + ':<venue>' + (':<key>' if k in ('vault_equity', 'insurance_fund') else '') for k in LAKE_KINDS)}[@ISO])")
     venue = parts[1]
     until = _iso_ms(at, f"{where}.from_lake") if at else 2**62
-    con = duckdb.connect()
-    try:
-        if kind == "vault_equity":
-            if not lake.has_files("vault_equity"):
-                return None
-            row = con.execute(f"SELECT account_value::DOUBLE, time_ms, count(*) OVER () FROM {_scan(lake, 'vault_equity')} "
-                              "WHERE venue = $v AND lower(vault) = lower($k) AND time_ms <= $t AND account_value IS NOT NULL "
-                              "ORDER BY time_ms DESC, \"window\" LIMIT 1", {"v": venue, "k": parts[2], "t": until}).fetchone()
-            if row is None:
-                return None
-            return row[0], f"lake vault_equity venue={venue} vault={parts[2]} (latest of {row[2]} points <= {at or 'now'})", _ms_iso(row[1])
-        if kind == "insurance_fund":
-            if not lake.has_files("insurance_fund"):
-                return None
-            row = con.execute(f"SELECT coalesce(balance_usd, balance)::DOUBLE, time_ms, asset FROM {_scan(lake, 'insurance_fund')} "
-                              "WHERE venue = $v AND pool = $k AND kind = 'balance' AND time_ms <= $t "
-                              "AND coalesce(balance_usd, balance) IS NOT NULL ORDER BY time_ms DESC LIMIT 1",
-                              {"v": venue, "k": parts[2], "t": until}).fetchone()
-            if row is None:
-                return None
-            return row[0], f"lake insurance_fund venue={venue} pool={parts[2]} asset={row[2]}", _ms_iso(row[1])
-        if kind in ("bad_debt", "haircut", "profit_base"):
-            if not lake.has_files("adl_waves"):
-                return None
-            col = {"bad_debt": "deficit_usd", "haircut": "production_0ms", "profit_base": "capacity_usd"}[kind]
-            row = con.execute(f"SELECT sum({col})::DOUBLE, count(*), max(end_ms) FROM {_scan(lake, 'adl_waves')} "
-                              "WHERE venue = $v AND start_ms <= $t", {"v": venue, "t": until}).fetchone()
-            if not row or not row[1] or row[0] is None:
-                return None
-            return row[0], f"lake adl_waves.{col} venue={venue}, sum over {row[1]} waves", _ms_iso(row[2])
-        # exempt_share
-        if not lake.has_files("exemption_flags"):
+    if kind == "vault_equity":
+        points = lake.read(VAULT_EQUITY, venue, Window(until_ms=until))
+        if points is None:
             return None
-        flags = con.execute(f"SELECT \"user\", flagged FROM {_scan(lake, 'exemption_flags')} WHERE venue = $v",
-                            {"v": venue}).fetchall()
-        if not flags:
+        points = points.filter((pl.col("vault").str.to_lowercase() == parts[2].lower())
+                               & pl.col("account_value").is_not_null())
+        if points.is_empty():
             return None
-        flagged = {u for u, f in flags if f}
-        if lake.has_files("adl_haircuts"):
-            cap = con.execute(f"SELECT \"user\", sum(capacity_usd)::DOUBLE FROM {_scan(lake, 'adl_haircuts')} "
-                              "WHERE venue = $v AND capacity_usd IS NOT NULL GROUP BY 1", {"v": venue}).fetchall()
-            total = sum(c for _, c in cap)
-            if total > 0:
-                share = sum(c for u, c in cap if u in flagged) / total
-                return share, (f"lake exemption_flags x adl_haircuts.capacity_usd venue={venue}: "
-                               f"{len(flagged)} flagged of {len(flags)} tested, capacity-weighted"), None
-        return len(flagged) / len(flags), f"lake exemption_flags venue={venue}: {len(flagged)} flagged of {len(flags)} tested", None
-    finally:
-        con.close()
+        latest = points.sort(["time_ms", "window"], descending=[True, False]).row(0, named=True)
+        return (float(latest["account_value"]),
+                f"lake vault_equity venue={venue} vault={parts[2]} (latest of {points.height} points <= {at or 'now'})",
+                _ms_iso(latest["time_ms"]))
+    if kind == "insurance_fund":
+        funds = lake.read(INSURANCE_FUND, venue, Window(until_ms=until))
+        if funds is None:
+            return None
+        balance = pl.coalesce("balance_usd", "balance")
+        funds = funds.filter((pl.col("pool") == parts[2]) & (pl.col("kind") == "balance") & balance.is_not_null())
+        if funds.is_empty():
+            return None
+        latest = funds.with_columns(value=balance.cast(pl.Float64)).sort("time_ms", descending=True).row(0, named=True)
+        return latest["value"], f"lake insurance_fund venue={venue} pool={parts[2]} asset={latest['asset']}", _ms_iso(latest["time_ms"])
+    if kind in ("bad_debt", "haircut", "profit_base"):
+        waves = lake.read(ADL_WAVES, venue)
+        if waves is None:
+            return None
+        col = {"bad_debt": "deficit_usd", "haircut": "production_0ms", "profit_base": "capacity_usd"}[kind]
+        waves = waves.filter(pl.col("start_ms") <= until)
+        if waves.is_empty() or waves[col].null_count() == waves.height:
+            return None
+        return (float(waves[col].sum()), f"lake adl_waves.{col} venue={venue}, sum over {waves.height} waves",
+                _ms_iso(waves["end_ms"].max()))
+    # exempt_share
+    flags = lake.read(EXEMPTION_FLAGS, venue)
+    if flags is None or flags.is_empty():
+        return None
+    flagged = set(flags.filter(pl.col("flagged"))["user"].to_list())
+    tested = flags.height
+    haircuts = lake.read(ADL_HAIRCUTS, venue)
+    if haircuts is not None:
+        cap = haircuts.filter(pl.col("capacity_usd").is_not_null()).group_by("user").agg(pl.col("capacity_usd").sum())
+        total = float(cap["capacity_usd"].sum()) if cap.height else 0.0
+        if total > 0:
+            share = float(cap.filter(pl.col("user").is_in(list(flagged)))["capacity_usd"].sum()) / total
+            return share, (f"lake exemption_flags x adl_haircuts.capacity_usd venue={venue}: "
+                           f"{len(flagged)} flagged of {tested} tested, capacity-weighted"), None
+    return len(flagged) / tested, f"lake exemption_flags venue={venue}: {len(flagged)} flagged of {tested} tested", None
 
 
 def resolve_from_lake(scn: Scenario, lake: Lake | None) -> Scenario:

@@ -63,6 +63,8 @@ def describe(table: str | None = None) -> str:
         out.append(f"### `{t.name}` ({t.layer})\n\n{t.doc}\n")
         if t.key:
             out.append(f"Key: ({', '.join(t.key)})\n")
+        if t.dedup is not None and t.dedup.order:
+            out.append(f"Repeated key: {t.dedup.why} (kept: first by {', '.join(t.dedup.order)}).\n")
         out.append("| column | type | meaning |\n|---|---|---|")
         out.extend(f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns)
         out.append("")

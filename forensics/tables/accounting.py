@@ -6,7 +6,7 @@ Definitions: docs/accounting.md (Chitra et al., adl-methods.md §2).
 
 from __future__ import annotations
 
-from forensics.tables.model import Column, Table
+from forensics.tables.model import UNIQUE, Column, Table
 
 C = Column
 
@@ -54,6 +54,7 @@ ADL_WAVES = Table(
     ),
     key=("venue", "wave"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 ADL_HAIRCUTS = Table(
@@ -82,6 +83,7 @@ ADL_HAIRCUTS = Table(
     ),
     key=("venue", "wave", "user"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 POLICY_COUNTERFACTUALS = Table(
@@ -105,6 +107,7 @@ POLICY_COUNTERFACTUALS = Table(
     ),
     key=("venue", "policy", "wave"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 CASCADE_TIMELINE = Table(
@@ -124,6 +127,7 @@ CASCADE_TIMELINE = Table(
     ),
     key=("venue", "block", "coin"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 BACKSTOP_COVERAGE = Table(
@@ -145,6 +149,7 @@ BACKSTOP_COVERAGE = Table(
     ),
     key=("venue", "vault", "time_ms"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (ADL_WAVES, ADL_HAIRCUTS, POLICY_COUNTERFACTUALS, CASCADE_TIMELINE,

@@ -3,7 +3,7 @@ written under ``analytics/<table>/venue=<v>/part-<key>.parquet``; floats for spe
 
 from __future__ import annotations
 
-from forensics.tables.model import Column, Table
+from forensics.tables.model import UNIQUE, Column, Table
 
 C = Column
 
@@ -35,6 +35,7 @@ ADL_STEPS = Table(
     ),
     key=("venue", "step_id"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 ADL_POOLS = Table(
@@ -74,6 +75,7 @@ ADL_POOLS = Table(
     ),
     key=("venue", "step_id", "user"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 ADL_RULE_FITS = Table(
@@ -112,6 +114,7 @@ ADL_RULE_FITS = Table(
     ),
     key=("venue", "rule"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 EXEMPTION_FLAGS = Table(
@@ -140,6 +143,7 @@ EXEMPTION_FLAGS = Table(
     ),
     key=("venue", "user"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 LIQUIDATION_CHECKS = Table(
@@ -159,6 +163,7 @@ LIQUIDATION_CHECKS = Table(
     ),
     key=("venue", "user", "time_ms", "block_number"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 TABLES: dict[str, Table] = {

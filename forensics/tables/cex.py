@@ -19,7 +19,7 @@ CEX own-account fills go into the shared ``fills`` table (see ``forensics.format
 
 from __future__ import annotations
 
-from forensics.tables.model import DECIMAL, Column, Table
+from forensics.tables.model import DECIMAL, REPULLED, UNIQUE, Column, Table
 
 C = Column
 
@@ -63,6 +63,7 @@ CEX_LIQUIDATIONS = Table(
         *_LINEAGE,
     ),
     key=("venue", "source", "event_id"),
+    dedup=REPULLED,
 )
 
 INSURANCE_FUND = Table(
@@ -86,6 +87,7 @@ INSURANCE_FUND = Table(
         *_LINEAGE,
     ),
     key=("venue", "pool", "asset", "kind", "time_ms"),
+    dedup=REPULLED,
 )
 
 ADL_RANKS = Table(
@@ -110,6 +112,7 @@ ADL_RANKS = Table(
         *_LINEAGE,
     ),
     key=("venue", "account", "symbol", "position_side", "kind", "time_ms"),
+    dedup=REPULLED,
 )
 
 ADL_ALERTS = Table(
@@ -132,6 +135,7 @@ ADL_ALERTS = Table(
         *_LINEAGE,
     ),
     key=("venue", "symbol", "time_ms"),
+    dedup=REPULLED,
 )
 
 CEX_MARKET = Table(
@@ -150,6 +154,7 @@ CEX_MARKET = Table(
         *_LINEAGE,
     ),
     key=("venue", "symbol", "time_ms", "source"),
+    dedup=REPULLED,
 )
 
 CAPTURE_GAPS = Table(
@@ -168,6 +173,7 @@ CAPTURE_GAPS = Table(
         *_LINEAGE,
     ),
     key=("venue", "stream", "gap_start_ms"),
+    dedup=UNIQUE,
 )
 
 ADL_EPISODES = Table(
@@ -192,6 +198,7 @@ ADL_EPISODES = Table(
     ),
     key=("venue", "episode_id"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 ADL_AUDIT = Table(
@@ -216,6 +223,7 @@ ADL_AUDIT = Table(
     ),
     key=("venue", "account", "fill_id"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 TABLES: dict[str, Table] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forensics.tables.model import Column, Table
+from forensics.tables.model import Column, Dedup, Table
 
 C = Column
 
@@ -25,6 +25,7 @@ INGEST_RUNS = Table(
     ),
     key=("venue", "source_key"),
     layer="meta",
+    dedup=Dedup((), "one row per input key: a re-ingest of the input replaces it"),
 )
 
 TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}

@@ -50,6 +50,39 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Dedup:
+    """The one rule for a key that several rows share: keep the first row in ``order`` and say ``why``.
+
+    ``order`` holds SQL ``ORDER BY`` terms over the table's columns and ``ingested_at`` (when the row's
+    input was last ingested, from ``ingest_runs``). Every reader applies it: ``Lake.read`` (the analysis,
+    the accounting, the stress test) and the catalog views (``liqf sql``), from the same generated SQL.
+    An empty ``order`` means the key is unique by construction and nothing is chosen.
+    """
+
+    order: tuple[str, ...]
+    why: str
+
+    @property
+    def needs_ingest_time(self) -> bool:
+        return any("ingested_at" in term for term in self.order)
+
+
+#: ties after the rule's own terms: the input ingested last wins, then the highest source_key (deterministic)
+LATEST_INGEST = ("ingested_at DESC NULLS LAST", "source_key DESC")
+
+#: a re-pulled or overlapping input carries the same record again: the newest view of the venue wins
+REPULLED = Dedup(
+    LATEST_INGEST,
+    "the same record from several inputs (re-pulled or overlapping windows, one file under two names) is the "
+    "same fact seen twice: the input ingested last wins (the newest view of the venue), then the highest "
+    "source_key so the choice never depends on file order",
+)
+
+#: rows are written once per key (one input, or one analysis run per venue and window, replaces its own files)
+UNIQUE = Dedup((), "unique by construction: one writer per key replaces its own files, so a key never repeats")
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     doc: str
@@ -57,6 +90,8 @@ class Table:
     key: tuple[str, ...] = ()
     # "normalized": written by ingest; "derived": a catalog view over normalized tables
     layer: str = "normalized"
+    #: which row of a repeated key every reader keeps (None: the table has no key, e.g. quarantine)
+    dedup: Dedup | None = None
 
     @property
     def column_names(self) -> list[str]:

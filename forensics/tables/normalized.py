@@ -3,7 +3,7 @@ and the derived views over fills (``liquidations``, ``adl_fills``). Conventions:
 
 from __future__ import annotations
 
-from forensics.tables.model import DECIMAL, LINEAGE, PARTITION, Column, Table
+from forensics.tables.model import DECIMAL, LATEST_INGEST, LINEAGE, PARTITION, REPULLED, Column, Dedup, Table
 
 C = Column
 
@@ -45,6 +45,11 @@ FILLS = Table(
         *LINEAGE,
     ),
     key=("venue", "user", "fill_id"),
+    dedup=Dedup(
+        ("(source = 'node_fills_by_block') DESC", *LATEST_INGEST),
+        "the same fill from node files and from the info API: node files win (they carry the block and the event "
+        "order the replay needs); between inputs of one kind the input ingested last, then the highest source_key",
+    ),
 )
 
 LIQUIDATIONS = Table(
@@ -72,6 +77,7 @@ LIQUIDATIONS = Table(
     ),
     key=("venue", "liquidated_user", "tid"),
     layer="derived",
+    dedup=Dedup((), "derived from the fills view, which already keeps one row per fill leg"),
 )
 
 ADL_FILLS = Table(
@@ -100,6 +106,7 @@ ADL_FILLS = Table(
     ),
     key=("venue", "user", "tid"),
     layer="derived",
+    dedup=Dedup((), "derived from the fills view, which already keeps one row per fill leg"),
 )
 
 LEDGER_EVENTS = Table(
@@ -134,6 +141,12 @@ LEDGER_EVENTS = Table(
         *LINEAGE,
     ),
     key=("venue", "user", "hash", "type", "time_ms", "block_number", "event_index"),
+    dedup=Dedup(
+        LATEST_INGEST,
+        "one ledger event from overlapping inputs (re-pulled API windows, a node hour ingested under two names) is "
+        "one fact: the input ingested last wins, then the highest source_key; API and node rows never share a key "
+        "(block fields are NULL from the API)",
+    ),
 )
 
 FUNDING_PAYMENTS = Table(
@@ -155,6 +168,7 @@ FUNDING_PAYMENTS = Table(
         *LINEAGE,
     ),
     key=("venue", "user", "coin", "time_ms"),
+    dedup=REPULLED,
 )
 
 LIQUIDATION_EVENTS = Table(
@@ -177,6 +191,7 @@ LIQUIDATION_EVENTS = Table(
         *LINEAGE,
     ),
     key=("venue", "user", "time_ms", "block_number", "event_index"),
+    dedup=REPULLED,
 )
 
 POSITION_SNAPSHOTS = Table(
@@ -206,6 +221,12 @@ POSITION_SNAPSHOTS = Table(
         *LINEAGE,
     ),
     key=("venue", "user", "coin", "time_ms"),
+    dedup=Dedup(
+        LATEST_INGEST,
+        "latest capture wins: two captures of one position at the same instant (a node snapshot and an API pull of "
+        "the same state, a re-pulled window) hold the venue's state as each capture saw it; the one ingested last "
+        "is the newest view, then the highest source_key",
+    ),
 )
 
 ACCOUNT_SNAPSHOTS = Table(
@@ -229,6 +250,11 @@ ACCOUNT_SNAPSHOTS = Table(
         *LINEAGE,
     ),
     key=("venue", "user", "time_ms"),
+    dedup=Dedup(
+        LATEST_INGEST,
+        "latest capture wins, as for position_snapshots (the account summary and its positions come from the same "
+        "capture, so both tables keep rows of the same input)",
+    ),
 )
 
 ASSET_CTXS = Table(
@@ -256,6 +282,11 @@ ASSET_CTXS = Table(
         *LINEAGE,
     ),
     key=("venue", "coin", "time_ms"),
+    dedup=Dedup(
+        LATEST_INGEST,
+        "one coin at one instant from several inputs (a re-pulled metaAndAssetCtxs, the archive CSV and a JSONL of "
+        "the same minute): the input ingested last wins, then the highest source_key",
+    ),
 )
 
 FUNDING_RATES = Table(
@@ -271,6 +302,7 @@ FUNDING_RATES = Table(
         *LINEAGE,
     ),
     key=("venue", "coin", "time_ms"),
+    dedup=REPULLED,
 )
 
 VAULT_EQUITY = Table(
@@ -288,6 +320,7 @@ VAULT_EQUITY = Table(
         *LINEAGE,
     ),
     key=("venue", "vault", "window", "time_ms"),
+    dedup=REPULLED,
 )
 
 QUARANTINE = Table(

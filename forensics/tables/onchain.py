@@ -27,7 +27,7 @@ counterparty (``liquidated_user`` NULL).
 
 from __future__ import annotations
 
-from forensics.tables.model import DECIMAL, Column, Table
+from forensics.tables.model import DECIMAL, UNIQUE, Column, Dedup, Table
 
 C = Column
 
@@ -68,6 +68,11 @@ ONCHAIN_LOGS = Table(
         *_LINEAGE,
     ),
     key=("chain", "block_number", "log_index"),
+    dedup=Dedup(
+        ("source", "source_key"),
+        "files are keyed by (stream, block segment), so a log appears once per stream; the same log in two streams "
+        "(overlapping filters) is one log: the first source kind, then the lowest source_key",
+    ),
 )
 
 ONCHAIN_CHECKPOINTS = Table(
@@ -89,6 +94,7 @@ ONCHAIN_CHECKPOINTS = Table(
     ),
     key=("chain", "stream_key"),
     layer="meta",
+    dedup=UNIQUE,
 )
 
 GMX_POSITION_EVENTS = Table(
@@ -123,6 +129,7 @@ GMX_POSITION_EVENTS = Table(
         *_LINEAGE,
     ),
     key=("chain", "block_number", "log_index"),
+    dedup=UNIQUE,
 )
 
 GMX_ADL_STATES = Table(
@@ -139,6 +146,7 @@ GMX_ADL_STATES = Table(
         *_LINEAGE,
     ),
     key=("chain", "block_number", "log_index"),
+    dedup=UNIQUE,
 )
 
 ONCHAIN_BALANCES = Table(
@@ -160,6 +168,7 @@ ONCHAIN_BALANCES = Table(
         C("source_key", "VARCHAR", "Key of the balance read (chain, block).", False),
     ),
     key=("chain", "block_number", "address", "token"),
+    dedup=Dedup(("source_key",), "one balance read per (block, address, token): the lowest source_key"),
 )
 
 ONCHAIN_FLOWS = Table(
@@ -181,6 +190,7 @@ ONCHAIN_FLOWS = Table(
         *_LINEAGE,
     ),
     key=("chain", "block_number", "log_index", "registry_address"),
+    dedup=Dedup(("source_key",), "one Transfer log per registry address: the lowest source_key"),
 )
 
 TABLES: dict[str, Table] = {

@@ -7,7 +7,7 @@ definitions in docs/contagion.md.
 
 from __future__ import annotations
 
-from forensics.tables.model import Column, Table
+from forensics.tables.model import UNIQUE, Column, Table
 
 C = Column
 
@@ -37,6 +37,7 @@ STRESS_RUNS = Table(
     ),
     key=("run_id",),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 STRESS_DEFAULTS = Table(
@@ -54,6 +55,7 @@ STRESS_DEFAULTS = Table(
     ),
     key=("run_id", "node"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 STRESS_VENUES = Table(
@@ -79,6 +81,7 @@ STRESS_VENUES = Table(
     ),
     key=("run_id", "venue"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 STRESS_SWEEPS = Table(
@@ -100,6 +103,7 @@ STRESS_SWEEPS = Table(
     ),
     key=("run_id", "sweep", "point"),
     layer="analytics",
+    dedup=UNIQUE,
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (STRESS_RUNS, STRESS_DEFAULTS, STRESS_VENUES, STRESS_SWEEPS)}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 
-import duckdb
 import polars as pl
 
 from forensics.accounting.core import HORIZONS_S, wave_accounting
@@ -34,14 +33,7 @@ def _with_venue(df: pl.DataFrame, venue: str, table) -> pl.DataFrame:
 
 
 def _vault_equity(lake: Lake, venue: str) -> pl.DataFrame | None:
-    if not lake.has_files("vault_equity"):
-        return None
-    con = duckdb.connect()
-    try:
-        return con.execute("SELECT * FROM read_parquet($g, union_by_name = true, hive_partitioning = false) "
-                           "WHERE venue = $v", {"g": lake.glob("vault_equity"), "v": venue}).pl()
-    finally:
-        con.close()
+    return lake.read("vault_equity", venue)
 
 
 def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, until_ms: int | None = None,

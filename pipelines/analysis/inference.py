@@ -27,9 +27,7 @@ class MissingPools(RuntimeError):
 
 
 def read_analytics(lake: Lake, table: str, venue: str) -> pl.DataFrame | None:
-    folder = lake.table_dir(table) / f"venue={venue}"
-    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
-    return pl.read_parquet(files) if files else None
+    return lake.read(table, venue)
 
 
 def load_pools(lake: Lake, venue: str, since_ms: int | None, until_ms: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:

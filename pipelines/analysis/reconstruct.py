@@ -1,7 +1,7 @@
 """Position reconstruction and ADL pools over what the lake holds; results written to ``analytics/``.
 
-Reads the normalized ``fills`` (de-duplicated on (venue, user, fill_id) like the catalog view: node
-files win, then the lowest source_key), ``position_snapshots``, ``account_snapshots`` and
+Reads the normalized ``fills`` (through ``Lake.read``, one row per key by each table's dedup rule, as the
+catalog views), ``position_snapshots``, ``account_snapshots`` and
 ``asset_ctxs`` of one venue, runs :func:`forensics.reconstruct.build_steps_and_pools`, and writes
 ``adl_steps`` / ``adl_pools`` with :meth:`Lake.replace_source` (one file per venue and window, so a
 re-run of the same window replaces its output).
@@ -19,7 +19,7 @@ from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
 from forensics.tables import ALL_TABLES, ADL_POOLS, ADL_STEPS, LIQUIDATION_CHECKS
-from pipelines.lake import Lake, source_key
+from pipelines.lake import Lake, Window, source_key
 
 #: Hyperliquid's backstop liquidator vault ("HLP Liquidator"), never an ADL candidate
 HYPERLIQUID_VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
@@ -39,17 +39,12 @@ ADL_HASH = 'CASE WHEN is_adl OR "user" = liquidated_user THEN "hash" END AS "has
 def _read(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, venue: str, where: str = "",
           params: dict | None = None, dedupe: str | None = None, exclude: tuple[str, ...] = (),
           extra: str = "") -> pl.DataFrame | None:
-    if not lake.has_files(table):
-        return None
-    columns = "* EXCLUDE (" + ", ".join(f'"{c}"' for c in exclude) + ")" if exclude else "*"
-    columns += f", {extra}" if extra else ""
-    rows = f"FROM read_parquet($glob, union_by_name = true, hive_partitioning = false) WHERE venue = $venue {where}"
-    args = {"glob": lake.glob(table), "venue": venue, **(params or {})}
-    sql = f"SELECT {columns} {rows}"
-    # ranking every row is several times slower than finding that no key repeats (the usual case)
-    if dedupe and con.execute(f"SELECT 1 {rows} GROUP BY {dedupe} HAVING count(*) > 1 LIMIT 1", args).fetchone():
-        sql += f" QUALIFY row_number() OVER (PARTITION BY {dedupe} ORDER BY (source = 'node_fills_by_block') DESC, source_key) = 1"
-    return con.execute(sql, args).pl()
+    """The rows of ``table`` through :meth:`Lake.read`, which applies the table's one dedup rule (``dedupe``
+    is kept for the callers; the rule is the table's). ``where`` may only bound ``time_ms`` by ``$until``."""
+    if where not in ("", "AND time_ms <= $until"):
+        raise ValueError(f"unsupported filter {where!r}: use Lake.read with a Window")
+    window = Window(until_ms=(params or {})["until"]) if where else None
+    return lake.read(table, venue, window, exclude=exclude, extra=(extra,) if extra else (), con=con)
 
 
 def _key(table: str) -> str:

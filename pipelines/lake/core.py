@@ -21,24 +21,23 @@ come only from the pipeline (venue ids, table names, dates, hex keys), never fro
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import os
 import re
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
+import duckdb
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from forensics.tables import ALL_TABLES, Table
+from forensics.tables import ALL_TABLES, INGEST_RUNS, Table
+from pipelines.lake.files import RawApiWriter, atomic_path, write_parquet
 from pipelines.lake.remote import RemoteLake
+from pipelines.lake.select import parquet_scan, quote_literal, rows_sql
 from pipelines.storage.location import is_object_url, parse_url
 from pipelines.storage.stores import StoreSettings
 
@@ -62,34 +61,24 @@ def source_key(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-@contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temp path in ``final``'s directory; on success it is fsynced and renamed over ``final``."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=final.suffix, dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, final)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
 #: where the working copies of object-storage lakes live (``LIQF_LAKE_CACHE`` overrides)
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "data" / "lake-cache"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed time window on ``time_ms`` (either end open when None)."""
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+    def sql(self) -> str:
+        terms = []
+        if self.since_ms is not None:
+            terms.append(f"time_ms >= {int(self.since_ms)}")
+        if self.until_ms is not None:
+            terms.append(f"time_ms <= {int(self.until_ms)}")
+        return " AND ".join(terms)
 
 
 @dataclass(frozen=True)
@@ -131,6 +120,57 @@ class Lake:
         if self.remote is None:
             return 0
         return sum(self.remote.pull(t, self.root) for t in (tables or list(ALL_TABLES)))
+
+    # --- the one read API --------------------------------------------------------------------------------
+    def read(self, table: str | Table, venue: str | None = None, window: Window | None = None, *,
+             exclude: Sequence[str] = (), extra: Sequence[str] = (), sources: Iterable[str] | None = None,
+             dedup: bool = True, con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame | None:
+        """``table``'s rows of ``venue`` (every venue when None) in ``window``, one row per key by the table's
+        dedup rule (``Table.dedup``; the catalog views apply the same generated SQL); None when the table has
+        no file. An object-storage lake's committed parts are pulled first.
+
+        ``exclude``: columns left out of the result (the rule may still order by them); ``extra``: SQL
+        expressions added to it; ``sources``: only the rows these inputs (source keys) wrote; ``dedup=False``:
+        every row as written (the data-quality checks test what the inputs wrote, repeats included).
+        """
+        t = ALL_TABLES[table] if isinstance(table, str) else table
+        rule = t.dedup if dedup else None
+        needs_runs = rule is not None and rule.needs_ingest_time
+        if self.remote is not None:
+            self.pull([t.name, INGEST_RUNS.name] if needs_runs else [t.name])
+        if not self.has_files(t.name):
+            return None
+        where = []
+        if venue is not None:
+            where.append(f"venue = {quote_literal(venue)}")
+        if window is not None and window.sql():
+            if "time_ms" not in t.column_names:
+                raise ValueError(f"{t.name} has no time_ms to window on")
+            where.append(window.sql())
+        if sources is not None:
+            keys = sorted(set(sources))
+            if not keys:
+                return pl.from_arrow(t.arrow_schema().empty_table())  # type: ignore[return-value]
+            where.append(f"source_key IN ({', '.join(quote_literal(k) for k in keys)})")
+        projection = "t.*" + (f" EXCLUDE ({', '.join(chr(34) + c + chr(34) for c in exclude)})" if exclude else "")
+        projection += "".join(f", {e}" for e in extra)
+        scan = parquet_scan(t, self.glob(t.name))
+        own = con is None
+        con = con or duckdb.connect()
+        try:
+            # ranking every row is several times slower than finding that no key repeats (the usual case)
+            if rule is not None and rule.order and t.key:
+                key = ", ".join(f'"{c}"' for c in t.key)
+                filters = f"WHERE {' AND '.join(where)}" if where else ""
+                repeats = con.execute(f"SELECT 1 FROM ({scan}) {filters} GROUP BY {key} HAVING count(*) > 1 LIMIT 1")
+                dedup = repeats.fetchone() is not None
+            runs = parquet_scan(INGEST_RUNS, self.glob(INGEST_RUNS.name)) if needs_runs and self.has_files(
+                INGEST_RUNS.name) else None
+            sql = rows_sql(t, scan, runs, where=" AND ".join(where), projection=projection, dedup=dedup)
+            return con.execute(sql).pl()
+        finally:
+            if own:
+                con.close()
 
     # --- paths ----------------------------------------------------------------------------------------
     def _inside(self, path: Path) -> Path:
@@ -222,39 +262,6 @@ class Lake:
         return RawApiWriter(path, upload)
 
 
-class RawApiWriter:
-    """Appends API responses (request metadata + payload exactly as parsed) as gzip JSON lines.
-
-    The file appears atomically when the writer is closed; callers pass redacted params only.
-    """
-
-    def __init__(self, path: Path, on_commit=None) -> None:
-        self.path = path
-        self._on_commit = on_commit
-        self.count = 0
-        self._ctx = atomic_path(path)
-        self._tmp = self._ctx.__enter__()
-        self._fh = gzip.open(self._tmp, "wb")
-
-    def write(self, record: dict) -> None:
-        self._fh.write(orjson.dumps(record) + b"\n")
-        self.count += 1
-
-    def close(self, ok: bool = True) -> None:
-        self._fh.close()
-        if ok:
-            self._ctx.__exit__(None, None, None)
-            if self._on_commit:
-                self._on_commit(self.path)
-        else:
-            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-    def __enter__(self) -> RawApiWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close(ok=exc_type is None)
-
 
 def conform(table: Table, data: pa.Table) -> pa.Table:
     """Select and cast ``data`` to ``table``'s exact schema (extra columns dropped)."""
@@ -263,8 +270,3 @@ def conform(table: Table, data: pa.Table) -> pa.Table:
     if missing:
         raise ValueError(f"{table.name}: missing columns {missing}")
     return data.select(schema.names).cast(schema)
-
-
-def write_parquet(data: pa.Table, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(data, tmp, compression="zstd")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from pipelines.lake.files import atomic_path
 from pipelines.storage import transfer
 from pipelines.storage.location import ObjectUrl
 from pipelines.storage.stores import StorageError, StoreSettings, open_store, storage_error
@@ -147,8 +148,6 @@ class RemoteLake:
     def pull(self, table: str, local_root: Path) -> int:
         """Mirror ``table``'s committed parts into the local working copy (``part-<key>.parquet``, as a
         local lake has them); parts of keys whose commit changed are replaced. Returns files fetched."""
-        from pipelines.lake import atomic_path  # local import: lake imports this module
-
         fetched = 0
         for m in self.manifests(table):
             stamp = local_root / MANIFESTS / table / f"venue={m['venue']}" / f"{m['key']}.token"

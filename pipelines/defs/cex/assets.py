@@ -5,7 +5,9 @@ stream hours, and the venue-level ADL episodes / own-account ADL audit."""
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 
+from forensics.tables import INGEST_RUNS
 from pipelines.analysis import cex as cex_analysis
 from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
 from pipelines.defs.lake.checks import ingest_metadata
@@ -61,15 +63,10 @@ def captured_liquidations(context: dg.AssetExecutionContext, lake: LakeResource)
 
 
 def _normalized_inputs(lake: LakeResource) -> set[str]:
-    import duckdb
-
-    l = lake.lake()  # noqa: E741
-    if not l.has_files("ingest_runs"):
+    runs = lake.lake().read(INGEST_RUNS)
+    if runs is None:
         return set()
-    rows = duckdb.connect().execute(
-        "SELECT source_name FROM read_parquet(?, union_by_name = true) WHERE source LIKE 'ws:%'", [l.glob("ingest_runs")]
-    ).fetchall()
-    return {r[0] for r in rows}
+    return set(runs.filter(pl.col("source").str.starts_with("ws:"))["source_name"].to_list())
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet", "python"}, code_version="1",
