@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    from pipelines import cli
+    from pipelines.cli import root as cli
 
     fetch_app = typer.Typer(help="Download public venue files from object storage into the raw layer.",
                             no_args_is_help=True)

@@ -539,9 +539,9 @@ def _demo_print(table: RichTable, summary: dict) -> None:
 
 
 def _register_areas() -> None:
-    from pipelines import cli_accounting, cli_cex, cli_onchain, cli_storage, cli_stress
+    from pipelines.cli import accounting, cex, onchain, storage, stress
 
-    for module in (cli_cex, cli_onchain, cli_accounting, cli_stress, cli_storage):
+    for module in (cex, onchain, accounting, stress, storage):
         module.register(app, ingest_app)
 
 

@@ -11,7 +11,7 @@ import typer
 def _rpc_url(rpc: str | None, env: str) -> str:
     url = rpc or os.environ.get(env)
     if not url:
-        from pipelines.cli import fail
+        from pipelines.cli.root import fail
 
         raise fail(f"no JSON-RPC endpoint", f"pass --rpc URL or set {env} (keyed URLs belong in the environment)")
     return url
@@ -55,7 +55,7 @@ def _run_streams(rpc, chain, make_streams, *, from_block, to_block, confirmation
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipelines import catalog as catalog_mod
-    from pipelines.cli import console, fail, out, settings
+    from pipelines.cli.root import console, fail, out, settings
     from pipelines.ingest import onchain
     from pipelines.lake import LakePathError
     from pipelines.venues.evm import EvmRpc, HttpTransport, RpcError

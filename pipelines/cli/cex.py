@@ -25,7 +25,7 @@ def _ingest(venue: str, since: str, until: str, base_url: str | None, symbols: l
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipelines import catalog as catalog_mod
-    from pipelines.cli import console, fail, settings
+    from pipelines.cli.root import console, fail, settings
     from pipelines.ingest import cex
     from pipelines.ingest.hyperliquid_api import PullError as TimeError
     from pipelines.ingest.hyperliquid_api import parse_time
@@ -92,7 +92,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         heartbeat: Annotated[float, typer.Option(help="Seconds without a message or pong before the stream counts as dead.")] = 30.0,
     ) -> None:
         """Record a public liquidation stream into hourly raw partitions (reconnects; gaps go to `capture_gaps`)."""
-        from pipelines.cli import console, fail, settings
+        from pipelines.cli.root import console, fail, settings
         from pipelines.ingest import capture
 
         try:

@@ -31,7 +31,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:  # noqa: ARG001
         from forensics.contagion.scenario import ScenarioError
         from pipelines import catalog as catalog_mod
         from pipelines import stress as stress_mod
-        from pipelines.cli import console, fail, out, settings
+        from pipelines.cli.root import console, fail, out, settings
 
         try:
             result = stress_mod.run(scenario, lake=settings.lake, sweeps=sweep or None, scenario_sweeps=not no_sweeps)

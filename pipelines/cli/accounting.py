@@ -26,7 +26,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
 
         from pipelines import catalog as catalog_mod
         from pipelines.analysis import accounting
-        from pipelines.cli import _window, console, fail, out, settings
+        from pipelines.cli.root import _window, console, fail, out, settings
 
         if price not in ("last_trade", "market", "mark"):
             raise fail(f"unknown --price {price!r}", "use last_trade, market or mark")
