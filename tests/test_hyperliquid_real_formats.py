@@ -15,7 +15,7 @@ import lz4.frame
 import pytest
 
 from forensics.formats.hyperliquid import legacy, misc_events
-from forensics.formats.hyperliquid.fills import RecordError
+from forensics.formats.hyperliquid.node_fills import RecordError
 
 A = "0x" + "a" * 40
 B = "0x" + "b" * 40
@@ -359,7 +359,7 @@ def test_real_node_fills_sample_is_detected_as_by_block(realdata, tmp_path):
 def test_real_api_ledger_deltas_read_the_same_from_a_node_misc_line(api_example):
     """The info API's ledger deltas and the node's LedgerUpdate deltas share field names: the same delta
     gives the same typed row whichever source carried it."""
-    from forensics.formats.hyperliquid.fills import ledger_rows
+    from forensics.formats.hyperliquid.node_fills import ledger_rows
 
     doc = json.loads(api_example("hyperliquid_userNonFundingLedgerUpdates.json").read_text())
     user = doc["request"]["user"]

@@ -1,6 +1,6 @@
 """Hyperliquid wire shapes and their normalization into the canonical tables, one module per source role:
 
-* :mod:`.fills` — ``node_fills_by_block`` lines and info-API fills (set-wise in DuckDB), clearinghouseState
+* :mod:`.node_fills` — ``node_fills_by_block`` lines and info-API fills (set-wise in DuckDB), clearinghouseState
   and metaAndAssetCtxs JSONL, API ledger items;
 * :mod:`.misc_events` — ``misc_events_by_block`` (Funding, LedgerUpdate, staking and system events);
 * :mod:`.legacy` — legacy ``node_fills`` and ``node_trades`` lines, converted to by-block lines;
@@ -8,7 +8,7 @@
 * :mod:`.asset_ctxs_archive` — the archive's per-minute ``asset_ctxs`` CSV.
 """
 
-from .fills import (  # noqa: F401  (re-exported: the package keeps the old module's names)
+from .node_fills import (  # noqa: F401  (re-exported: the package keeps the old module's names)
     _BLOCK_STRUCT,
     _FILL_STRUCT,
     ACCOUNT_SNAPSHOTS,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from typing import Any
 
-from .fills import RecordError, coin_name, dec
+from .node_fills import RecordError, coin_name, dec
 from .misc_events import node_time_ms
 
 REQUIRED = ("time", "coin", "mark_px")

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from .fills import RecordError
+from .node_fills import RecordError
 from .misc_events import node_time_ms
 
 _TID_FLAG = 1 << 63

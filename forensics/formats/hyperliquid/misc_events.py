@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from .fills import RecordError, address, coin_name, dec
+from .node_fills import RecordError, address, coin_name, dec
 
 #: LedgerUpdate delta types whose main-dex perp USDC effect >= 2 public readers apply identically
 PERP_CASH_TYPES = frozenset({"deposit", "accountClassTransfer", "subAccountTransfer", "vaultDeposit", "vaultWithdraw"})
