@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from forensics.contagion import sweep as sweep_mod
+from forensics.formats.records import RecordError, iso_ms, ms_to_iso
 from forensics.contagion.model import Scenario
 from forensics.contagion.perp import StressResult, stress
 from forensics.contagion.scenario import ScenarioError, load, parse_range, resolve, sweep_key_problem
@@ -41,16 +42,9 @@ LAKE_KINDS = ("vault_equity", "insurance_fund", "bad_debt", "haircut", "profit_b
 
 def _iso_ms(text: str, where: str) -> int:
     try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return iso_ms(text, where)
+    except RecordError:
         raise ScenarioError(f"{where}: {text!r} is not an ISO-8601 time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return int(t.timestamp() * 1000)
-
-
-def _ms_iso(ms: int | None) -> str | None:
-    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | None:
@@ -74,7 +68,7 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
         latest = points.sort(["time_ms", "window"], descending=[True, False]).row(0, named=True)
         return (float(latest["account_value"]),
                 f"lake vault_equity venue={venue} vault={parts[2]} (latest of {points.height} points <= {at or 'now'})",
-                _ms_iso(latest["time_ms"]))
+                ms_to_iso(latest["time_ms"]))
     if kind == "insurance_fund":
         funds = lake.read(INSURANCE_FUND, venue, Window(until_ms=until))
         if funds is None:
@@ -84,7 +78,7 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
         if funds.is_empty():
             return None
         latest = funds.with_columns(value=balance.cast(pl.Float64)).sort("time_ms", descending=True).row(0, named=True)
-        return latest["value"], f"lake insurance_fund venue={venue} pool={parts[2]} asset={latest['asset']}", _ms_iso(latest["time_ms"])
+        return latest["value"], f"lake insurance_fund venue={venue} pool={parts[2]} asset={latest['asset']}", ms_to_iso(latest["time_ms"])
     if kind in ("bad_debt", "haircut", "profit_base"):
         waves = lake.read(ADL_WAVES, venue)
         if waves is None:
@@ -94,7 +88,7 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
         if waves.is_empty() or waves[col].null_count() == waves.height:
             return None
         return (float(waves[col].sum()), f"lake adl_waves.{col} venue={venue}, sum over {waves.height} waves",
-                _ms_iso(waves["end_ms"].max()))
+                ms_to_iso(waves["end_ms"].max()))
     # exempt_share
     flags = lake.read(EXEMPTION_FLAGS, venue)
     if flags is None or flags.is_empty():

@@ -15,7 +15,7 @@ import lz4.frame
 import pytest
 
 from forensics.formats.hyperliquid import legacy, misc_events
-from forensics.formats.hyperliquid.node_fills import RecordError
+from forensics.formats.records import RecordError, node_time_ms
 
 A = "0x" + "a" * 40
 B = "0x" + "b" * 40
@@ -62,13 +62,13 @@ def read(lake, table: str):
     ("2024-01-01T00:00:00Z", 1704067200000),
 ])
 def test_node_times_are_utc_with_any_fraction_length(text, expected):
-    assert misc_events.node_time_ms(text) == expected
+    assert node_time_ms(text) == expected
 
 
 @pytest.mark.parametrize("text", ["2025-13-10T21:00:00", "yesterday", "2025-10-10 21:00:00", "", "2025-10-10T21:00:00.1234567890"])
 def test_bad_node_times_are_rejected(text):
     with pytest.raises(RecordError):
-        misc_events.node_time_ms(text)
+        node_time_ms(text)
 
 
 # --- misc_events_by_block -----------------------------------------------------------------------------------
@@ -359,7 +359,7 @@ def test_real_node_fills_sample_is_detected_as_by_block(realdata, tmp_path):
 def test_real_api_ledger_deltas_read_the_same_from_a_node_misc_line(api_example):
     """The info API's ledger deltas and the node's LedgerUpdate deltas share field names: the same delta
     gives the same typed row whichever source carried it."""
-    from forensics.formats.hyperliquid.node_fills import ledger_rows
+    from forensics.formats.hyperliquid.ledger import ledger_rows
 
     doc = json.loads(api_example("hyperliquid_userNonFundingLedgerUpdates.json").read_text())
     user = doc["request"]["user"]

@@ -226,7 +226,7 @@ def _fills_by_path(lake, tmp_path, name, overrides):
 
 @pytest.mark.parametrize("overrides", [PLAIN, NOT_PLAIN], ids=["plain", "not-plain"])
 def test_fast_and_general_paths_land_the_same_rows(tmp_path, monkeypatch, overrides):
-    from forensics.formats.hyperliquid import fills as hl
+    from forensics.formats.hyperliquid import node_fills as hl
     from pipelines.lake import Lake
 
     taken = []
@@ -284,7 +284,7 @@ def _ingest_all(tmp_path: Path, name: str, lines: list[str]) -> tuple[pl.DataFra
 
 def test_oversized_block_lines_land_like_ordinary_ones(tmp_path, monkeypatch):
     """A cascade can put 100k+ fills in one block: such lines are normalized in chunks of events."""
-    from forensics.formats.hyperliquid import fills as hl
+    from forensics.formats.hyperliquid import node_fills as hl
 
     events = [fill(USER_A if i % 2 else USER_B, 100 + i) for i in range(7)]
     events[3][1]["dir"] = "Moon Long"  # a bad event inside a big block

@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from forensics.formats.hyperliquid.constants import LIQUIDATOR_VAULT
+
 #: Fixed address of the backstop liquidator vault (Hyperliquid's "HLP Liquidator").
-VAULT_ADDRESS = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+VAULT_ADDRESS = LIQUIDATOR_VAULT
 
 #: 2025-10-10T21:14:00 UTC in ns: snapshot time of the oct10 preset.
 OCT10_START_NS = 1_760_130_840_000_000_000

@@ -25,6 +25,8 @@ import lz4.frame
 import numpy as np
 import orjson
 
+from forensics.formats.records import iso_ns
+
 
 @dataclass(frozen=True)
 class Damage:
@@ -56,9 +58,7 @@ class Damage:
 
 def _shift_local_time(text: str, offset_ms: float) -> str:
     """'2025-10-10T21:03:24.851959855' moved by ``offset_ms``, nanoseconds kept (past datetime's precision)."""
-    head, _, frac = text.partition(".")
-    seconds = int(dt.datetime.fromisoformat(head).replace(tzinfo=dt.timezone.utc).timestamp())
-    ns = seconds * 1_000_000_000 + int((frac + "000000000")[:9]) + int(round(offset_ms * 1_000_000))
+    ns = iso_ns(text, "local_time") + int(round(offset_ms * 1_000_000))
     t = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.timezone.utc).replace(tzinfo=None)
     return f"{t.isoformat(timespec='seconds')}.{ns % 1_000_000_000:09d}"
 

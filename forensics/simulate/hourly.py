@@ -15,8 +15,10 @@ from pathlib import Path
 import lz4.frame
 import numpy as np
 
+from forensics.formats.hyperliquid.constants import LIQUIDATOR_VAULT
+
 COINS = ("BTC", "ETH", "SOL", "HYPE", "@107")
-LIQUIDATOR = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+LIQUIDATOR = LIQUIDATOR_VAULT
 
 
 def _iso(ts: float) -> str:

@@ -17,7 +17,9 @@ catalog falls back to, and the column documentation (``liqf schema``).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -108,6 +110,21 @@ class Table:
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def rows_to_arrow(table: Table, rows: list[dict[str, Any]], **constant: Any) -> pa.Table:
+    """Build an Arrow table in ``table``'s schema from row dicts; ``time``/``date`` derive from ``time_ms``."""
+    schema = table.arrow_schema()
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for row in rows:
+        full = {**constant, **row}
+        if "time_ms" in full:
+            t = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=full["time_ms"])
+            full.setdefault("time", t)
+            full.setdefault("date", t.date())
+        for name in schema.names:
+            columns[name].append(full.get(name))
+    return pa.table({name: pa.array(columns[name], schema.field(name).type) for name in schema.names}, schema=schema)
 
 
 # column groups shared by the normalized tables

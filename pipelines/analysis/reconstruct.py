@@ -19,10 +19,9 @@ from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
 from forensics.tables import ALL_TABLES, ADL_POOLS, ADL_STEPS, LIQUIDATION_CHECKS
+from forensics.formats.hyperliquid.constants import LIQUIDATOR_VAULT as HYPERLIQUID_VAULT
 from pipelines.lake import Lake, Window, source_key
 
-#: Hyperliquid's backstop liquidator vault ("HLP Liquidator"), never an ADL candidate
-HYPERLIQUID_VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 VAULTS = {"hyperliquid": HYPERLIQUID_VAULT}
 
 

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from forensics.formats import hyperliquid as hl
+from forensics.formats.records import RecordError, parse_time_ms
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
@@ -39,16 +40,11 @@ class PullError(ValueError):
 
 
 def parse_time(text: str, what: str) -> int:
-    """ISO-8601 (UTC when no offset) or epoch ms -> epoch ms."""
-    if text.isdigit():
-        return int(text)
+    """ISO-8601 (UTC when no offset) or epoch ms -> epoch ms (:func:`forensics.formats.records.parse_time_ms`)."""
     try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PullError(f"{what} {text!r} is not ISO-8601 (e.g. 2025-10-10T21:00:00Z)") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return int(t.timestamp() * 1000)
+        return parse_time_ms(text, what)
+    except RecordError as exc:
+        raise PullError(str(exc)) from None
 
 
 def read_users(path: Path) -> list[str]:

@@ -7,11 +7,11 @@ Venue facts (venue-apis.md §7): responses ``{"trades": [...]}`` / ``{"fills": [
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+from forensics.formats.records import RecordError, iso_ms
 from pipelines.venues.base import RawResponse, VenueHTTPClient
 
 __all__ = ["DydxIndexerClient", "PAGE_LIMIT"]
@@ -21,11 +21,9 @@ _MARKET = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,10}$")
 
 
 def _ms(iso: Any) -> int | None:
-    if not isinstance(iso, str):
-        return None
     try:
-        return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
+        return iso_ms(iso)
+    except RecordError:
         return None
 
 

@@ -90,7 +90,7 @@ def info_weight(request_type: str, n_items: int = 0) -> int:
 
 if TYPE_CHECKING:  # response shapes live in forensics.formats.hyperliquid (type-only import keeps
     # pyarrow/duckdb out of the client's import time)
-    from forensics.formats.hyperliquid import WireFill
+    from forensics.formats.hyperliquid.wire import WireFill
 
 
 class UserFillsRequest(TypedDict):

@@ -6,7 +6,6 @@ that the ingest stores in ``quarantine``.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
@@ -14,7 +13,9 @@ from typing import Any
 
 import orjson
 
-from forensics.formats.hyperliquid import RecordError, dec, rows_to_arrow
+from forensics.formats import records
+from forensics.formats.records import RAW_TEXT_LIMIT, RecordError, dec
+from forensics.tables.model import rows_to_arrow
 
 __all__ = [
     "RecordError",
@@ -33,7 +34,7 @@ __all__ = [
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MS_MIN, _MS_MAX = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 .. 2100-01-01
-RAW_LIMIT = 8192
+RAW_LIMIT = RAW_TEXT_LIMIT
 
 
 def symbol(value: Any, field: str = "symbol") -> str:
@@ -70,16 +71,11 @@ def ms_any(value: Any, field: str = "time") -> int:
 
 
 def iso_ms(value: Any, field: str = "timestamp") -> int:
-    """Epoch ms from an ISO-8601 string (BitMEX, dYdX: ``2025-07-25T05:11:09.800Z``)."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise RecordError(f"{field} is not an ISO-8601 time")
+    """Epoch ms from an ISO-8601 string (BitMEX, dYdX: ``2025-07-25T05:11:09.800Z``), within 2000-2100."""
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        out = records.iso_ms(value, field)
+    except RecordError:
         raise RecordError(f"{field} is not an ISO-8601 time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    out = int(t.timestamp() * 1000)
     if not (_MS_MIN <= out <= _MS_MAX):
         raise RecordError(f"{field} out of range")
     return out

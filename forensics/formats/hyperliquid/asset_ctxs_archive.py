@@ -14,8 +14,8 @@ from __future__ import annotations
 import csv
 from typing import Any
 
-from .node_fills import RecordError, coin_name, dec
-from .misc_events import node_time_ms
+from forensics.formats.records import RecordError, coin_name, dec, node_time_ms
+
 
 REQUIRED = ("time", "coin", "mark_px")
 _OPTIONAL = {"funding": "funding", "open_interest": "open_interest", "prev_day_px": "prev_day_px",

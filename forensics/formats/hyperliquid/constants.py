@@ -26,3 +26,9 @@ HYPERLIQUID_DIRS: frozenset[str] = frozenset(
 LIQUIDATION_METHODS: frozenset[str] = frozenset({"market", "backstop"})
 
 
+
+VENUE = "hyperliquid"
+
+#: the backstop liquidator vault ("HLP Liquidator"): it takes over liquidated positions and is the bankrupt
+#: counterparty of every ADL leg, so it is never an ADL candidate
+LIQUIDATOR_VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"

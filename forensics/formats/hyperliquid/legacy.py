@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from .node_fills import RecordError
-from .misc_events import node_time_ms
+from forensics.formats.records import RecordError, node_time_ms
+
 
 _TID_FLAG = 1 << 63
 

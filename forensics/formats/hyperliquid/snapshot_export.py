@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from .node_fills import RecordError, address, coin_name, dec
+from forensics.formats.records import RecordError, address, coin_name, dec
 
 EXPORT_KINDS = ("account_values", "perp_positions", "spot_balances")
 _NAME_TIME = re.compile(r"_(\d+)_(\d{13})\.json(?:\.lz4)?$")
