@@ -35,7 +35,7 @@ def minimal_toml(L: np.ndarray, e: np.ndarray, kind: str = "eisenberg_noe") -> s
 
 
 def liqf(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    # the installed entry point (as users run it); `python -m pipelines.cli` would load the module twice
+    # the installed entry point, as users run it
     return subprocess.run([str(Path(sys.executable).parent / "liqf"), "--lake", str(tmp_path / "lake"), "--db",
                            str(tmp_path / "c.duckdb"), *args], capture_output=True, text=True, timeout=300)
 

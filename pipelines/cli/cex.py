@@ -1,41 +1,50 @@
-"""CLI commands of the cex area, registered on the main `liqf` app by pipelines.cli.
+"""`liqf ingest {binance,bybit,okx,bitmex,deribit,dydx}` (one command for every CEX, registered per venue by
+:mod:`pipelines.cli.ingest`) and `liqf capture {binance,bybit}`.
 
-* ``liqf ingest {binance,bybit,okx,bitmex,deribit,dydx} --since ISO --until ISO [--base-url URL]
-  [--symbols S ...] [--private] [--address dydx1...]``
+* ``liqf ingest VENUE --since ISO --until ISO [--base-url URL] [--symbols S ...] [--private] [--address dydx1...]``
 * ``liqf capture {binance,bybit} [--url WS_URL] [--symbols S ...] [--duration S]``
 """
 
+from __future__ import annotations
 
 from typing import Annotated, Optional
 
 import typer
 
-_SYMBOL_HELP = {
-    "binance": "Symbols for mark price / open interest (default BTCUSDT ETHUSDT).",
-    "bybit": "Insurance coins (default USDT).",
-    "okx": "Instrument families (default BTC-USDT).",
-    "bitmex": "Insurance currencies (default XBt).",
-    "deribit": "Instruments (default BTC-PERPETUAL).",
-    "dydx": "Markets (default BTC-USD).",
+from pipelines.cli import progress
+from pipelines.cli.context import console, fail, refresh_catalog, settings, window
+from pipelines.ingest import capture, cex
+from pipelines.ingest.runner import print_summary
+from pipelines.venues.signing import ApiCredentials, MissingCredentialsError
+
+_SYMBOL_DEFAULTS = {
+    "binance": "BTCUSDT ETHUSDT (mark price / open interest)",
+    "bybit": "USDT (insurance coins)",
+    "okx": "BTC-USDT (instrument families)",
+    "bitmex": "XBt (insurance currencies)",
+    "deribit": "BTC-PERPETUAL (instruments)",
+    "dydx": "BTC-USD (markets)",
 }
+INGEST_HELP = "Pull {venue} liquidations, insurance fund and ADL data (public; own account with --private)."
+
+#: `liqf capture` (a command at the root)
+capture_app = typer.Typer()
 
 
-def _ingest(venue: str, since: str, until: str, base_url: str | None, symbols: list[str] | None, private: bool,
-            addresses: list[str] | None) -> None:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from pipelines import catalog as catalog_mod
-    from pipelines.cli.root import console, fail, settings
-    from pipelines.ingest import cex
-    from pipelines.ingest.hyperliquid_api import PullError as TimeError
-    from pipelines.ingest.hyperliquid_api import parse_time
-    from pipelines.ingest.runner import print_summary
-    from pipelines.venues.signing import ApiCredentials, MissingCredentialsError
-
-    try:
-        since_ms, until_ms = parse_time(since, "--since"), parse_time(until, "--until")
-    except TimeError as exc:
-        raise fail(str(exc), "times are ISO-8601 UTC (2025-10-10T21:00:00Z) or epoch ms") from None
+def ingest_venue(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="Window start, ISO-8601 UTC or epoch ms.")],
+    until: Annotated[str, typer.Option(help="Window end, ISO-8601 UTC or epoch ms.")],
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Venue REST base URL (default: the venue's public API).")] = None,
+    symbols: Annotated[Optional[list[str]], typer.Option("--symbols", help="Symbols; defaults: " + "; ".join(
+        f"{v} {d}" for v, d in _SYMBOL_DEFAULTS.items()) + ".")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Also pull own-account data with the read-only key in LIQF_<VENUE>_API_KEY / _SECRET.")] = False,
+    address: Annotated[Optional[list[str]], typer.Option("--address", help="dYdX: subaccount owner addresses whose fills to pull.")] = None,
+) -> None:
+    """The venue is the command's own name (``liqf ingest okx`` pulls OKX)."""
+    venue = ctx.info_name or ""
+    since_ms, until_ms = window(since, until, ("--since", "--until"))
+    assert since_ms is not None and until_ms is not None
     creds = account = None
     if private and venue in cex.PRIVATE_VENUES:
         try:
@@ -48,58 +57,33 @@ def _ingest(venue: str, since: str, until: str, base_url: str | None, symbols: l
     except (cex.PullError, ValueError) as exc:
         raise fail(str(exc)) from None
     try:
-        with Progress(SpinnerColumn(), TextColumn(f"[bold]pulling {venue}"), TimeElapsedColumn(), console=console,
-                      transient=True, disable=not console.is_terminal) as bar:
+        with progress.spinner(f"pulling {venue}") as bar:
             bar.add_task(venue, total=None)
             reports = cex.pull(settings.lake, venue, client, since_ms, until_ms, symbols=symbols, private=private,
-                               account=account, addresses=addresses or ())
+                               account=account, addresses=address or ())
     except cex.PullError as exc:
         raise fail(str(exc), "see `liqf ingest VENUE --help`") from None
     finally:
         client.close()
-    result = catalog_mod.refresh(settings.lake, settings.db)
+    result = refresh_catalog()
+    assert result is not None
     print_summary(console, settings.lake, reports, result)
 
 
-def _make_ingest(venue: str):
-    def command(
-        since: Annotated[str, typer.Option(help="Window start, ISO-8601 UTC or epoch ms.")],
-        until: Annotated[str, typer.Option(help="Window end, ISO-8601 UTC or epoch ms.")],
-        base_url: Annotated[Optional[str], typer.Option("--base-url", help="Venue REST base URL (default: the venue's public API).")] = None,
-        symbols: Annotated[Optional[list[str]], typer.Option("--symbols", help=_SYMBOL_HELP[venue])] = None,
-        private: Annotated[bool, typer.Option("--private", help=f"Also pull own-account data with the read-only key in LIQF_{venue.upper()}_API_KEY / _SECRET.")] = False,
-        address: Annotated[Optional[list[str]], typer.Option("--address", help="dYdX: subaccount owner addresses whose fills to pull.")] = None,
-    ) -> None:
-        _ingest(venue, since, until, base_url, symbols, private, address)
-
-    command.__doc__ = f"Pull {venue} liquidations, insurance fund and ADL data (public; own account with --private)."
-    return command
-
-
-def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    """Add this area's commands (to `app`) and ingest subcommands (to `ingest_app`)."""
-    from pipelines.ingest.cex import CEX_VENUES
-
-    for venue in CEX_VENUES:
-        ingest_app.command(venue)(_make_ingest(venue))
-
-    @app.command("capture")
-    def capture_cmd(
-        venue: Annotated[str, typer.Argument(help="binance (!forceOrder@arr) or bybit (allLiquidation.{symbol}).")],
-        url: Annotated[Optional[str], typer.Option(help="WebSocket URL (default: the venue's public stream).")] = None,
-        symbols: Annotated[Optional[list[str]], typer.Option("--symbols", help="Bybit symbols (default BTCUSDT ETHUSDT).")] = None,
-        duration: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
-        heartbeat: Annotated[float, typer.Option(help="Seconds without a message or pong before the stream counts as dead.")] = 30.0,
-    ) -> None:
-        """Record a public liquidation stream into hourly raw partitions (reconnects; gaps go to `capture_gaps`)."""
-        from pipelines.cli.root import console, fail, settings
-        from pipelines.ingest import capture
-
-        try:
-            stats = capture.run_capture(settings.lake, venue, url=url, symbols=symbols, duration_s=duration,
-                                        heartbeat_s=heartbeat, progress=lambda s: console.print(s, highlight=False))
-        except capture.CaptureError as exc:
-            raise fail(str(exc), "venues: binance, bybit; --url must be ws:// or wss://") from None
-        except KeyboardInterrupt:
-            return
-        console.print(stats.summary(), highlight=False)
+@capture_app.command("capture")
+def capture_cmd(
+    venue: Annotated[str, typer.Argument(help="binance (!forceOrder@arr) or bybit (allLiquidation.{symbol}).")],
+    url: Annotated[Optional[str], typer.Option(help="WebSocket URL (default: the venue's public stream).")] = None,
+    symbols: Annotated[Optional[list[str]], typer.Option("--symbols", help="Bybit symbols (default BTCUSDT ETHUSDT).")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
+    heartbeat: Annotated[float, typer.Option(help="Seconds without a message or pong before the stream counts as dead.")] = 30.0,
+) -> None:
+    """Record a public liquidation stream into hourly raw partitions (reconnects; gaps go to `capture_gaps`)."""
+    try:
+        stats = capture.run_capture(settings.lake, venue, url=url, symbols=symbols, duration_s=duration,
+                                    heartbeat_s=heartbeat, progress=lambda s: console.print(s, highlight=False))
+    except capture.CaptureError as exc:
+        raise fail(str(exc), "venues: binance, bybit; --url must be ws:// or wss://") from None
+    except KeyboardInterrupt:
+        return
+    console.print(stats.summary(), highlight=False)

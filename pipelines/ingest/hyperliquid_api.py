@@ -27,6 +27,7 @@ from forensics.formats import hyperliquid as hl
 from forensics.formats.records import RecordError, parse_time_ms
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.common import UserFacingError
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import RawResponse, VenueError
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
@@ -258,8 +259,6 @@ def run(
     lake: Lake, *, users_file: Path, since: str, until: str, base_url: str | None, console: Console
 ) -> list[IngestReport]:
     """The CLI's ``liqf ingest hyperliquid --api``."""
-    from pipelines.ingest.runner import UserFacingError
-
     try:
         users = read_users(users_file)
         since_ms, until_ms = parse_time(since, "--since"), parse_time(until, "--until")

@@ -17,15 +17,14 @@ from rich.progress import (
 )
 
 from pipelines.catalog import CatalogResult
+from pipelines.ingest import detect
+from pipelines.ingest import hyperliquid_archive as archive
 from pipelines.ingest import hyperliquid_files as files
+from pipelines.ingest import hyperliquid_misc as misc
+from pipelines.ingest.common import UserFacingError
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake
-
-
-class UserFacingError(RuntimeError):
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
+from pipelines.storage import inputs as s3_inputs
 
 
 def _progress(console: Console) -> Progress:
@@ -53,8 +52,6 @@ def run_file_ingest(
 ) -> list[IngestReport]:
     """Every input's format is detected from its content; one that matches none of what its option
     accepts stops the run before anything is written, with a one-line error naming what was expected."""
-    from pipelines.ingest import detect, hyperliquid_archive as archive, hyperliquid_misc as misc
-
     snapshots = [snapshot] if isinstance(snapshot, Path) else list(snapshot or [])
     try:
         jobs: list[tuple[Callable[..., object], object, str]] = []
@@ -97,8 +94,6 @@ def run_file_ingest(
 def resolve_inputs(lake: Lake, inputs: dict[str, list], settings, console: Console) -> dict[str, list[Path]]:
     """Each option's values as local paths; ``s3://`` objects are downloaded into the raw layer first
     (streamed, resumable, verified) through the one object-storage layer, for any reader."""
-    from pipelines.storage import inputs as s3_inputs
-
     root = lake.root / "raw" / "venue=hyperliquid" / "source=s3"
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
@@ -110,12 +105,6 @@ def resolve_inputs(lake: Lake, inputs: dict[str, list], settings, console: Conso
             bar.update(tasks[name], completed=done)
 
         return {name: s3_inputs.resolve(values, root, settings, progress) for name, values in inputs.items()}
-
-
-def run_api_ingest(lake: Lake, **kwargs) -> list[IngestReport]:
-    from pipelines.ingest import hyperliquid_api
-
-    return hyperliquid_api.run(lake, **kwargs)
 
 
 def print_summary(console: Console, lake: Lake, reports: list[IngestReport], catalog: CatalogResult) -> None:
