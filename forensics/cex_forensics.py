@@ -27,6 +27,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+import datetime as dt
 
 __all__ = ["RANK_REFRESH_S", "audit_own_adl", "detect_episodes"]
 
@@ -39,8 +40,6 @@ def _eid(venue: str, kind: str, scope: str, start_ms: int) -> str:
 
 
 def _episode(venue: str, kind: str, scope: str, start_ms: int, end_ms: int, events: int, **kw: Any) -> dict[str, Any]:
-    import datetime as dt
-
     detail = kw.pop("detail", {})
     return {
         "venue": venue, "date": (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=start_ms)).date(),
@@ -202,8 +201,6 @@ def detect_episodes(*, insurance: Sequence[Mapping[str, Any]] = (), alerts: Sequ
 
 def audit_own_adl(fills: Iterable[Mapping[str, Any]], ranks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One audit row per own ADL fill (see module docstring)."""
-    import datetime as dt
-
     by: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for r in ranks:
         if r.get("kind") == "account_rank" and r.get("rank") is not None:

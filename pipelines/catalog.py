@@ -102,6 +102,7 @@ def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
 
 def httpfs_extension() -> Path:
     """The httpfs extension binary that the ``duckdb-extension-httpfs`` package ships for this DuckDB."""
+    # only for s3:// lakes: the extension package is looked up when a catalog needs it
     import duckdb_extension_httpfs
 
     path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"

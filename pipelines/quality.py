@@ -41,6 +41,7 @@ class SuiteResult:
 
 
 def _expectations(table: Table, severity: str) -> list[Any]:
+    # heavy (Great Expectations pulls pandas, Altair, ...): imported when a check runs, not with the code location
     import great_expectations as gx
 
     E = gx.expectations
@@ -73,6 +74,7 @@ def _expectations(table: Table, severity: str) -> list[Any]:
 
 @functools.cache
 def _context():
+    # heavy (Great Expectations pulls pandas, Altair, ...): imported when a check runs, not with the code location
     import great_expectations as gx
 
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -92,6 +94,7 @@ def _to_pandas(df: pl.DataFrame):
 
 def validate(table: Table, df: pl.DataFrame, severity: str) -> SuiteResult:
     """Run one severity's expectations on ``df``. GX errors (empty results) count as failures."""
+    # heavy (Great Expectations pulls pandas, Altair, ...): imported when a check runs, not with the code location
     import great_expectations as gx
 
     _, batch_def = _context()

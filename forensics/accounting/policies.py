@@ -114,6 +114,7 @@ def minmax_ilp(gap_lot: np.ndarray, kmax: np.ndarray, e: np.ndarray, target: flo
                time_limit: float = 10.0) -> np.ndarray:
     """Integer lots ``k`` minimizing ``max_i gap_lot_i k_i / e_i`` s.t. ``sum gap_lot k >= target``,
     ``0 <= k <= kmax``. Returns haircuts ``gap_lot k``."""
+    # heavy (scipy.optimize): only for the optimal-haircut policy
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     n = len(gap_lot)

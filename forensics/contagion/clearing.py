@@ -247,6 +247,7 @@ def edge_payments(L, clearing: Clearing, layer: int = 0) -> sp.csr_matrix:
 def regularity_violations(liabilities, external_assets) -> list[list[int]]:
     """Sink strongly connected components of the obligation graph with no external assets: where
     Eisenberg-Noe's uniqueness condition can fail (EN 2001 Thm 2)."""
+    # heavy (networkx): only when a regularity check runs
     import networkx as nx
 
     L = _csr(liabilities)

@@ -36,6 +36,9 @@ import scipy.sparse as sp
 
 from forensics.contagion.clearing import Clearing, clear, clear_layers
 from forensics.contagion.model import VENUE_KINDS, Scenario
+from forensics.contagion import debtrank
+from forensics.contagion.cascades import furfine
+from forensics.contagion.scenario import ScenarioError
 
 SENIOR, CAPITAL = 0, 1
 
@@ -522,9 +525,6 @@ def _diagnostics(names: list[str], L: sp.csr_matrix, e: np.ndarray, el: np.ndarr
     """Threshold cascade and DebtRank next to the clearing: Furfine with zero recovery (losses overstated
     against Eisenberg-Noe) and linear DebtRank started from the nodes insolvent before any contagion
     (their own buffers do not matter once at h = 1; weights = total assets)."""
-    from forensics.contagion import debtrank
-    from forensics.contagion.cascades import furfine
-
     f = furfine(L, e, external_liabilities=el)
     A = L.T.toarray() if L.shape[0] <= 2000 else None
     out = {"furfine": [{"node": names[i], "round": int(f.default_round[i])}
@@ -544,8 +544,6 @@ def _diagnostics(names: list[str], L: sp.csr_matrix, e: np.ndarray, el: np.ndarr
 def stress(scn: Scenario, *, insurance_scale: float = 1.0) -> StressResult:
     """Run a scenario: the plain network solver for the minimal form, the perp layer otherwise."""
     if scn.lake_refs:
-        from forensics.contagion.scenario import ScenarioError
-
         ref = scn.lake_refs[0]
         raise ScenarioError(f"{ref.field}.from_lake: {ref.ref!r} is not resolved (run it through `liqf stress`, "
                             f"which reads the lake)")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import logging
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SECTIONS = (
@@ -49,8 +50,7 @@ def render_html(context: dict[str, Any]) -> str:
 
 def write_pdf(html: str, path: Path) -> None:
     """PDF through WeasyPrint (a real renderer: inline SVG, print CSS)."""
-    import logging
-
+    # heavy (WeasyPrint, Pango bindings): only when a PDF is written
     from weasyprint import HTML
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)

@@ -110,6 +110,7 @@ def line(grid: dict) -> str:
 
 def network(names: list[str], kinds: list[str], edges: list[dict], rounds: dict[str, int]) -> str:
     """The obligation network: nodes coloured by default round, shaped by kind, edges by amount."""
+    # heavy (networkx): only for the network picture
     import networkx as nx
 
     g = nx.DiGraph()

@@ -102,6 +102,7 @@ def ks_report(sim: dict[str, np.ndarray], real: dict[str, Any] | None, coin_name
     if not real:
         out["note"] = "real data absent: KS distances not computed"
         return out
+    # heavy (scipy.stats): only when real data is there to compare against
     from scipy.stats import ks_2samp
 
     def ks(a: np.ndarray, b: np.ndarray) -> dict[str, float] | None:

@@ -23,6 +23,7 @@ import bisect
 
 from .market import Universe, block_times, price_paths, round_px, round_px1
 from .policies import Policy
+from .fmt import sig
 
 VAULT = 0
 Fill = tuple  # (acct, coin, px, lots, is_buy, t_ms, start_lots, dir, closed_pnl, hash, oid, crossed, fee, tid, liq)
@@ -309,7 +310,6 @@ class Engine:
         return float(max(e, mark0[c] * np.exp(r.normal(0.0, 0.03))))
 
     def _open(self, a: int, c: int, lots: int, entry: float) -> None:
-        from .fmt import sig
         entry = float(sig(entry, 6))  # the snapshot's string is the truth
         s = self._slot(a, c)
         L = int(self.pos_lots[s])

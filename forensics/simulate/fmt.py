@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import datetime as _dt
 
 
 def trim(s: str) -> str:
@@ -54,8 +55,6 @@ def sig(x: float, digits: int = 6) -> str:
 
 def iso_ns(t_ns: int) -> str:
     """ISO-8601 UTC without timezone, nanosecond digits: 2025-10-10T21:16:04.831874687."""
-    import datetime as _dt
-
     sec, ns = divmod(int(t_ns), 1_000_000_000)
     d = _dt.datetime.fromtimestamp(sec, tz=_dt.timezone.utc)
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}"

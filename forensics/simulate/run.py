@@ -14,6 +14,7 @@ from .config import SCALES, VAULT_ADDRESS, Noise, Params
 from .engine import Engine
 from .market import make_universe
 from .policies import POLICIES
+from .misc import MiscEvents
 
 PRESETS = ("oct10",)
 
@@ -83,8 +84,6 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
         selection = "dry-run: top ADL winners by steps selected"
     eng = Engine(params, sc, uni, POLICIES[policy])
     if formats == "real":
-        from .misc import MiscEvents
-
         eng.misc = MiscEvents(params.seed)
     sink = writer.FillSink(out, uni, params.noise, r_noise)
     try:

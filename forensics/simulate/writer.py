@@ -13,6 +13,7 @@ import orjson
 from . import fmt
 from .config import VAULT_ADDRESS, Noise
 from .market import Universe
+from .market import round_px
 
 FILLS_DIR = "node_fills_by_block/hourly"
 SNAPSHOT_PATH = "snapshots/clearinghouse_state.jsonl"
@@ -205,7 +206,6 @@ def write_ctxs(out_dir: Path, rows: list[dict[str, Any]], uni: Universe, funding
 
 
 def _r(x: float, sd: int) -> float:
-    from .market import round_px
     return float(round_px(x, sd))
 
 

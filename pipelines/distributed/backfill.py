@@ -21,6 +21,7 @@ import dagster as dg
 from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
 from pipelines.defs.lake.resources import LakeResource
 from pipelines.distributed import executors
+from pipelines.ingest import hyperliquid_files
 
 JOB_NAME = "hyperliquid_hourly_backfill"
 HOUR_STEP = "ingest_node_fills_hour"
@@ -51,8 +52,6 @@ def ingest_node_fills_hour(
     hyperliquid_node_data: HyperliquidNodeDataResource,
 ) -> dict:
     """Ingest one hour file into the lake (its own parts only); report the partition's materialization."""
-    from pipelines.ingest import hyperliquid_files
-
     the_lake = lake.lake()
     t0 = time.perf_counter()
     path = hyperliquid_node_data.hour_file(partition_key, the_lake)

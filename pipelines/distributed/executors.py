@@ -43,6 +43,7 @@ def executor(name: str, *, max_concurrent: int = 2) -> dg.ExecutorDefinition:
     if name == "multiprocess":
         return dg.multiprocess_executor.configured({"max_concurrent": int(os.environ.get("LIQF_MULTIPROCESS_MAX", max_concurrent))})
     if name == "celery":
+        # optional and heavy (Celery): only for --executor celery
         from dagster_celery import celery_executor
 
         broker = broker_url()
@@ -56,6 +57,7 @@ class BrokerDown(RuntimeError):
 
 def check_broker(url: str, timeout: float = 3.0) -> None:
     """One-line failure when the Celery broker does not answer."""
+    # only for --executor celery (kombu comes with Celery)
     from kombu import Connection
 
     try:

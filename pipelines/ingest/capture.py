@@ -36,6 +36,8 @@ from forensics.formats.cex.common import RecordError, rows_to_arrow
 from forensics.tables.cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
+from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed
 
 __all__ = ["CaptureError", "CaptureStats", "Connector", "closed_hours", "normalize_hour", "run_capture"]
 
@@ -64,21 +66,15 @@ class _WsConnection:
     """``websockets.sync.client`` behind the :class:`Connection` protocol."""
 
     def __init__(self, url: str) -> None:
-        from websockets.sync.client import connect
-
         self._ws = connect(url, open_timeout=10, ping_interval=None, max_size=2**22)
 
     def send(self, text: str) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             self._ws.send(text)
         except ConnectionClosed as exc:
             raise ConnectionError(f"closed: {exc}") from None
 
     def recv(self, timeout: float) -> str | None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             msg = self._ws.recv(timeout=timeout)
         except TimeoutError:

@@ -36,6 +36,7 @@ from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows,
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
 from pipelines.venues.signing import ApiCredentials
+from pipelines.venues import VENUE_CLIENTS
 
 __all__ = ["CEX_VENUES", "DEFAULT_SYMBOLS", "PullError", "account_label", "make_client", "pull"]
 
@@ -69,8 +70,6 @@ def account_label(venue: str, creds: ApiCredentials) -> str:
 
 
 def make_client(venue: str, base_url: str | None, *, credentials: ApiCredentials | None = None, **kw: Any) -> VenueHTTPClient:
-    from pipelines.venues import VENUE_CLIENTS
-
     cls = VENUE_CLIENTS.get(venue)
     if cls is None or venue not in CEX_VENUES:
         raise PullError(f"unknown venue {venue!r}; one of {', '.join(CEX_VENUES)}")

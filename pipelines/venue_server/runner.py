@@ -40,6 +40,7 @@ def _check_loopback(host: str) -> None:
 
 def _http_impl() -> str:
     try:
+        # probe: uvicorn's fast parser when the optional package is installed
         import httptools  # noqa: F401
     except ImportError:
         return "h11"

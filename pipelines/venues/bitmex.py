@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from pipelines.venues.base import RawResponse
 from pipelines.venues.signing import BitmexAuth, SignedVenueClient
+import datetime as dt
 
 __all__ = ["BitmexClient", "PAGE_COUNT"]
 
@@ -21,8 +22,6 @@ PAGE_COUNT = 500
 
 
 def _iso(ms: int) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 

@@ -142,6 +142,7 @@ class Web3Transport:
     manager, so web3's own request/result formatters apply; results are normalized by :class:`EvmRpc`."""
 
     def __init__(self, w3: Any, label: str = "in-process") -> None:
+        # heavy (web3, eth-abi): only for in-process chains (tests), the HTTP transport does not need it
         from web3 import Web3
 
         # a private Web3 on the same provider, without ENS name resolution: web3 8's ENS middleware

@@ -10,6 +10,9 @@ import dagster as dg
 import polars as pl
 
 from pipelines.defs.lake.resources import LakeResource
+from forensics.audit import audit, complete_steps
+from pipelines.analysis.inference import annotate_integrity, load_pools
+from pipelines.analysis.inference import read_analytics
 
 EPISODE_GAP_MS = 30 * 60 * 1000
 adl_episodes = dg.DynamicPartitionsDefinition(name="adl_episodes")
@@ -50,9 +53,6 @@ class EpisodeAuditConfig(dg.Config):
 )
 def adl_episode_audit(context: dg.AssetExecutionContext, config: EpisodeAuditConfig, lake: LakeResource) -> dg.MaterializeResult:
     """The audit of one ADL episode on its own: best rule, verdict and flagged accounts of that window."""
-    from forensics.audit import audit, complete_steps
-    from pipelines.analysis.inference import annotate_integrity, load_pools
-
     venue, first, last = parse_episode(context.partition_key)
     the_lake = lake.lake()
     the_lake.pull(["adl_steps", "adl_pools", "fills", "position_snapshots", "account_snapshots"])
@@ -72,8 +72,6 @@ def adl_episode_audit(context: dg.AssetExecutionContext, config: EpisodeAuditCon
 @dg.sensor(minimum_interval_seconds=300, asset_selection=dg.AssetSelection.assets(adl_episode_audit))
 def adl_episode_partitions(context: dg.SensorEvaluationContext, lake: LakeResource):
     """Add a partition for every new ADL episode in ``adl_steps`` and request its audit."""
-    from pipelines.analysis.inference import read_analytics
-
     steps = read_analytics(lake.lake(), "adl_steps", "hyperliquid")
     known = set(context.instance.get_dynamic_partitions(adl_episodes.name))
     new = [k for k in find_episodes(steps if steps is not None else pl.DataFrame({"time_ms": []})) if k not in known]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import datetime as dt
 
 __all__ = ["Account", "CexData", "add_examples", "generate"]
 
@@ -79,8 +80,6 @@ def _s(x: float, nd: int = 4) -> str:
 
 
 def _iso(ms: int) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
