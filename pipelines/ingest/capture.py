@@ -34,7 +34,8 @@ from forensics.formats.cex import binance as fb
 from forensics.formats.cex import bybit as fy
 from forensics.formats.cex.common import RecordError, rows_to_arrow
 from forensics.tables.cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
-from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.common import finish, now_utc, raw_text, write_rows
+from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
 from websockets.sync.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -321,20 +322,17 @@ def normalize_hour(lake: Lake, venue: str, path: Path) -> IngestReport:
                 else:
                     out = fy.all_liquidation_rows(msg)
             except orjson.JSONDecodeError:
-                rejects.append((n, None, "malformed JSON line", raw.decode("utf-8", "replace")[:8192]))
+                rejects.append((n, None, "malformed JSON line", raw_text(raw.decode("utf-8", "replace"))))
                 continue
             except (RecordError, KeyError, TypeError) as exc:
                 rejects.append((n, None, str(exc) if isinstance(exc, RecordError) else f"malformed message ({exc})",
-                                raw.decode("utf-8", "replace")[:8192]))
+                                raw_text(raw.decode("utf-8", "replace"))))
                 continue
             fresh = [r for r in out if r["event_id"] not in seen]
             seen.update(r["event_id"] for r in out)
             rows.extend(fresh)
             report.records_written += 1
-    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ingested_at = now_utc()
     data = rows_to_arrow(CEX_LIQUIDATIONS, rows, venue=venue, source=report.source, source_key=key)
-    lake.replace_source(CEX_LIQUIDATIONS, venue, key, data)
-    report.rows_by_table[CEX_LIQUIDATIONS.name] = data.num_rows
-    write_quarantine(lake, report, rejects_from_rows(rejects), CEX_LIQUIDATIONS.name, ingested_at, venue=venue, key=key)
-    record_run(lake, report, ingested_at)
-    return report
+    write_rows(lake, report, CEX_LIQUIDATIONS, data, venue=venue)
+    return finish(lake, report, rejects, CEX_LIQUIDATIONS, ingested_at, venue=venue, key=key)

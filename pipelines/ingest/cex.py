@@ -32,7 +32,8 @@ from forensics.formats.cex import okx as fo
 from forensics.formats.cex.common import RecordError, rows_to_arrow
 from forensics.tables import FILLS, POSITION_SNAPSHOTS, Table
 from forensics.tables.cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
-from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.common import PullError, Rejects, finish, raw_response_record, raw_text, write_rows
+from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
 from pipelines.venues.signing import ApiCredentials
@@ -55,10 +56,6 @@ _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DYDX_ADDRESS = re.compile(r"^dydx1[02-9ac-hj-np-z]{38,58}$")
 
 
-class PullError(ValueError):
-    """Bad pull arguments (venue, symbols, window, credentials)."""
-
-
 def account_label(venue: str, creds: ApiCredentials) -> str:
     """``LIQF_<VENUE>_ACCOUNT`` when set (``[a-z0-9_]``), else ``key:<sha256(key)[:8]>`` - never the key itself."""
     label = os.environ.get(f"LIQF_{venue.upper()}_ACCOUNT")
@@ -78,22 +75,16 @@ def make_client(venue: str, base_url: str | None, *, credentials: ApiCredentials
     return cls(base_url, **kw)
 
 
-@dataclass
-class _Dataset:
-    report: IngestReport
+@dataclass(kw_only=True)
+class _Dataset(Rejects):
     target: Table
     tables: tuple[Table, ...]
     since_ms: int
     until_ms: int
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    rejects: list[tuple[int, int | None, str, str]] = field(default_factory=list)
     seen: set[bytes] = field(default_factory=set)
     duplicates: int = 0
     outside: int = 0
-
-    def reject(self, reason: str, raw: Any) -> None:
-        self.report.records_read += 1
-        self.rejects.append((self.report.records_read, None, reason[:500], _text(raw)))
 
     def item(self, raw: Any, fn: Callable[[Any], Iterable[tuple[Table, dict[str, Any]]]], *, time_ms: int | None = None) -> None:
         """Normalize one venue item: every (table, row) it yields is kept, or the item is quarantined."""
@@ -110,23 +101,11 @@ class _Dataset:
             out = list(fn(raw))
         except (RecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
             reason = str(exc) if isinstance(exc, RecordError) else f"malformed item ({type(exc).__name__}: {exc})"
-            self.rejects.append((self.report.records_read, None, reason[:500], _text(raw)))
+            self.rejects.append((self.report.records_read, None, reason[:500], raw_text(raw)))
             return
         for table, row in out:
             self.rows.setdefault(table.name, []).append(row)
         self.report.records_written += 1
-
-
-def _text(raw: Any) -> str:
-    return (raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode())[:8192]
-
-
-def _raw_record(resp: RawResponse) -> dict[str, Any]:
-    return {
-        "venue": resp.venue, "endpoint": resp.endpoint, "method": resp.method, "params": resp.params,
-        "status": resp.status, "received_at": resp.received_at, "elapsed_ms": resp.elapsed_ms,
-        "attempts": resp.attempts, "payload": resp.payload,
-    }
 
 
 def _ms_in(item: Any, key: str, nested: str | None = None) -> int | None:
@@ -151,7 +130,7 @@ class _Pull:
         key = source_key("api", self.venue, name, self.sym_hash, self.since_ms, self.until_ms, self.account or "")
         who = f" [{self.account}]" if self.account else ""
         report = IngestReport(self.venue, f"api:{self.venue}:{name}", f"{self.venue} {name}{who}", key)
-        ds = _Dataset(report, target, (target, *tables), self.since_ms, self.until_ms)
+        ds = _Dataset(report=report, target=target, tables=(target, *tables), since_ms=self.since_ms, until_ms=self.until_ms)
         self.datasets.append(ds)
         return ds
 
@@ -160,7 +139,7 @@ class _Pull:
         try:
             out = call()
             for page in [out] if isinstance(out, RawResponse) else out:
-                self.raw.write(_raw_record(page))
+                self.raw.write(raw_response_record(page))
                 yield page
         except VenueError as exc:
             ds.reject(f"API error for {what}: {exc}", {"request": what, "error": str(exc)})
@@ -458,11 +437,8 @@ def _finish(lake: Lake, venue: str, ds: _Dataset, ingested_at: dt.datetime) -> N
     report = ds.report
     const = {"venue": venue, "source": report.source, "source_key": report.source_key}
     for table in ds.tables:
-        data = rows_to_arrow(table, ds.rows.get(table.name, []), **const)
-        lake.replace_source(table, venue, report.source_key, data)
-        report.rows_by_table[table.name] = data.num_rows
-    write_quarantine(lake, report, rejects_from_rows(ds.rejects), ds.target.name, ingested_at, venue=venue)
-    record_run(lake, report, ingested_at)
+        write_rows(lake, report, table, rows_to_arrow(table, ds.rows.get(table.name, []), **const), venue=venue)
+    finish(lake, report, ds.rejects, ds.target, ingested_at, venue=venue)
 
 
 def empty(table: Table) -> pa.Table:

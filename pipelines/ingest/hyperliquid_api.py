@@ -26,18 +26,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from forensics.formats import hyperliquid as hl
 from forensics.formats.records import RecordError, parse_time_ms
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
-from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
-from pipelines.ingest.common import UserFacingError
+from pipelines.ingest.common import PullError, Rejects, UserFacingError, finish, raw_response_record, raw_text, write_rows
+from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
-from pipelines.venues.base import RawResponse, VenueError
+from pipelines.venues.base import VenueError
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
 
 VENUE = hl.VENUE
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-
-
-class PullError(ValueError):
-    """Bad pull arguments (users file, window)."""
 
 
 def parse_time(text: str, what: str) -> int:
@@ -68,36 +64,13 @@ def read_users(path: Path) -> list[str]:
 
 
 @dataclass
-class _Dataset:
+class _Dataset(Rejects):
     """Accumulates one dataset of a pull: rows, rejects and the reconciliation counts."""
 
-    report: IngestReport
     rows: list[dict[str, Any]] = field(default_factory=list)
     arrow_parts: list[pa.Table] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)
     items: list[str] = field(default_factory=list)
-    rejects: list[tuple[int, int | None, str, str]] = field(default_factory=list)
-
-    def reject(self, reason: str, raw: Any) -> None:
-        self.report.records_read += 1
-        self.rejects.append((self.report.records_read, None, reason, _text(raw)))
-
-
-def _text(raw: Any) -> str:
-    return raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
-
-
-def _raw_record(resp: RawResponse) -> dict[str, Any]:
-    return {
-        "venue": resp.venue,
-        "endpoint": resp.endpoint,
-        "method": resp.method,
-        "params": resp.params,  # already redacted by the client
-        "status": resp.status,
-        "received_at": resp.received_at,
-        "elapsed_ms": resp.elapsed_ms,
-        "payload": resp.payload,
-    }
 
 
 def pull(
@@ -172,7 +145,7 @@ def _pull_fills(client, raw: RawApiWriter, ds: _Dataset, user: str, since_ms: in
     pager = client.user_fills_by_time(user, since_ms, until_ms)
     try:
         for page in pager:
-            raw.write(_raw_record(page))
+            raw.write(raw_response_record(page))
     except VenueError as exc:
         ds.reject(f"API error for userFillsByTime {user}: {exc}", {"user": user, "error": str(exc)})
     if pager.truncated is not None:
@@ -198,7 +171,7 @@ def _normalize_fills(con, ds: _Dataset) -> None:
 def _pull_paged_rows(pager, raw: RawApiWriter, ds: _Dataset, to_row: Callable[[Any], dict[str, Any]]) -> None:
     try:
         for page in pager:
-            raw.write(_raw_record(page))
+            raw.write(raw_response_record(page))
     except VenueError as exc:
         ds.reject(f"API error: {exc}", {"error": str(exc)})
     for item in pager.items:
@@ -207,7 +180,7 @@ def _pull_paged_rows(pager, raw: RawApiWriter, ds: _Dataset, to_row: Callable[[A
             ds.rows.append(to_row(item))
             ds.report.records_written += 1
         except hl.RecordError as exc:
-            ds.rejects.append((ds.report.records_read, None, str(exc), _text(item)))
+            ds.rejects.append((ds.report.records_read, None, str(exc), raw_text(item)))
 
 
 def _pull_state(client, raw: RawApiWriter, ds: _Dataset, user: str) -> None:
@@ -216,14 +189,14 @@ def _pull_state(client, raw: RawApiWriter, ds: _Dataset, user: str) -> None:
     except VenueError as exc:
         ds.reject(f"API error for clearinghouseState {user}: {exc}", {"user": user, "error": str(exc)})
         return
-    raw.write(_raw_record(resp))
+    raw.write(raw_response_record(resp))
     ds.report.records_read += 1
     state = resp.payload
     time_ms = state.get("time") if isinstance(state, dict) and isinstance(state.get("time"), int) else resp.received_at
     try:
         account, positions = hl.snapshot_rows({"time": time_ms, "user": user, "state": state})
     except hl.RecordError as exc:
-        ds.rejects.append((ds.report.records_read, None, str(exc), _text(state)))
+        ds.rejects.append((ds.report.records_read, None, str(exc), raw_text(state)))
         return
     ds.rows.append(account)
     ds.rows.extend(positions)
@@ -235,24 +208,22 @@ def _pull_ctxs(client, raw: RawApiWriter, ds: _Dataset) -> None:
     except VenueError as exc:
         ds.reject(f"API error for metaAndAssetCtxs: {exc}", {"error": str(exc)})
         return
-    raw.write(_raw_record(resp))
+    raw.write(raw_response_record(resp))
     ds.report.records_read += 1
     try:
         ds.rows.extend(hl.meta_and_asset_ctxs_rows(resp.payload, resp.received_at))
         ds.report.records_written += 1
     except hl.RecordError as exc:
-        ds.rejects.append((ds.report.records_read, None, str(exc), _text(resp.payload)))
+        ds.rejects.append((ds.report.records_read, None, str(exc), raw_text(resp.payload)))
 
 
 def _finish(lake: Lake, ds: _Dataset, tables: dict, ingested_at: dt.datetime, written: int | None = None) -> None:
     report = ds.report
     for table, data in tables.items():
-        lake.replace_source(table, VENUE, report.source_key, data)
-        report.rows_by_table[table.name] = data.num_rows
+        write_rows(lake, report, table, data, venue=VENUE)
     if written is not None:
         report.records_written = written
-    write_quarantine(lake, report, rejects_from_rows(ds.rejects), next(iter(tables)).name, ingested_at, venue=VENUE)
-    record_run(lake, report, ingested_at)
+    finish(lake, report, ds.rejects, next(iter(tables)), ingested_at, venue=VENUE)
 
 
 def run(

@@ -17,9 +17,10 @@ from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import asset_ctxs_archive as archive
 from forensics.formats.hyperliquid import snapshot_export as export
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, POSITION_SNAPSHOTS
-from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.common import finish, start_file, write_rows
+from pipelines.ingest.report import IngestReport
 from pipelines.ingest.streams import StreamState, decoded_chunks, iter_line_batches
-from pipelines.lake import Lake, sha256_file, source_key
+from pipelines.lake import Lake, source_key
 
 VENUE = hl.VENUE
 SNAPSHOT_EXPORT = "clearinghouse_export"
@@ -28,10 +29,7 @@ _RAW = 8192
 
 
 def _start(lake: Lake, path: Path, source: str) -> tuple[IngestReport, dt.datetime]:
-    sha, size = sha256_file(path)
-    key = source_key(source, path.parent.name, path.name)
-    lake.store_raw_file(path, VENUE, source, sha)
-    return IngestReport(VENUE, source, display_name(path), key, sha, size), dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return start_file(lake, path, venue=VENUE, source=source, key=source_key(source, path.parent.name, path.name))
 
 
 def _items(path: Path, report: IngestReport, bad: list) -> collections.abc.Iterator[tuple[int, object]]:
@@ -113,19 +111,15 @@ def ingest_snapshot_export(lake: Lake, files: dict[str, Path], *, scope: str = "
         for _ in _items(path, report, bad):
             report.records_written += 1
         report.notes.append("spot balances read and counted; not used (no perp cash effect)")
-        write_quarantine(lake, report, rejects_from_rows(bad), ACCOUNT_SNAPSHOTS.name, at)
-        record_run(lake, report, at)
+        finish(lake, report, bad, ACCOUNT_SNAPSHOTS, at)
         reports.append(report)
     return reports
 
 
 def _finish(lake: Lake, report: IngestReport, table, rows: list, bad: list, at: dt.datetime) -> None:
     data = hl.rows_to_arrow(table, rows, venue=VENUE, source=SNAPSHOT_EXPORT, source_key=report.source_key)
-    lake.replace_source(table, VENUE, report.source_key, data)
-    report.records_written = data.num_rows
-    report.rows_by_table[table.name] = data.num_rows
-    write_quarantine(lake, report, rejects_from_rows(bad), table.name, at)
-    record_run(lake, report, at)
+    report.records_written = write_rows(lake, report, table, data)
+    finish(lake, report, bad, table, at)
 
 
 def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestReport:
@@ -162,9 +156,5 @@ def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestRep
         report.notes.append(state.tail_error)
         bad.append((state.tail_line or 0, None, state.tail_error, state.tail_text))
     data = pa.concat_tables(parts) if parts else ASSET_CTXS.arrow_schema().empty_table()
-    lake.replace_source(ASSET_CTXS, VENUE, report.source_key, data)
-    report.records_written = data.num_rows
-    report.rows_by_table[ASSET_CTXS.name] = data.num_rows
-    write_quarantine(lake, report, rejects_from_rows(bad), ASSET_CTXS.name, at)
-    record_run(lake, report, at)
-    return report
+    report.records_written = write_rows(lake, report, ASSET_CTXS, data)
+    return finish(lake, report, bad, ASSET_CTXS, at)

@@ -22,15 +22,13 @@ import pyarrow.parquet as pq
 from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import legacy
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS
+from pipelines.ingest.common import finish, start_file, write_rows
 from pipelines.ingest.report import (
     IngestReport,
-    display_name,
-    record_run,
     rejects_from_rows,
-    write_quarantine,
 )
 from pipelines.ingest.streams import StreamState, iter_line_batches
-from pipelines.lake import Lake, atomic_path, sha256_file, source_key
+from pipelines.lake import Lake, atomic_path, source_key
 
 VENUE = hl.VENUE
 NODE_FILLS = "node_fills_by_block"
@@ -81,11 +79,8 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
                       kind: str = NODE_FILLS) -> IngestReport:
     """Ingest one node fill file (lz4 frame or plain JSON lines): ``node_fills_by_block``, or the legacy
     ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines."""
-    sha, size = sha256_file(path)
     key = source_key(kind, path.parent.name, path.name)
-    report = IngestReport(VENUE, kind, display_name(path), key, sha, size)
-    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, kind, sha)
+    report, ingested_at = start_file(lake, path, venue=VENUE, source=kind, key=key)
     fill_times: list[np.ndarray] = []
 
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_staging_root(lake)))
@@ -127,14 +122,12 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
         report.records_written = written
         report.rows_by_table[FILLS.name] = written
         rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables])
-        write_quarantine(lake, report, rejects, FILLS.name, ingested_at)
         con.close()
     finally:
         if days is not None:
             days.close()
         shutil.rmtree(staging, ignore_errors=True)
-    record_run(lake, report, ingested_at)
-    return report
+    return finish(lake, report, rejects, FILLS, ingested_at)
 
 
 def _normalized(con: duckdb.DuckDBPyConnection, lines: pa.Table, key: str,
@@ -329,11 +322,8 @@ def _json_lines(path: Path, report: IngestReport, bad: list) -> Iterable[tuple[i
 
 def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
     """Ingest a position snapshot file: JSON lines ``{"time", "user", "state": clearinghouseState}``."""
-    sha, size = sha256_file(path)
     key = source_key(SNAPSHOT, path.parent.name, path.name)
-    report = IngestReport(VENUE, SNAPSHOT, display_name(path), key, sha, size)
-    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, SNAPSHOT, sha)
+    report, ingested_at = start_file(lake, path, venue=VENUE, source=SNAPSHOT, key=key)
     accounts, positions, bad = [], [], []
     for line_no, obj in _json_lines(path, report, bad):
         try:
@@ -348,22 +338,15 @@ def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None)
     lineage = {"venue": VENUE, "source": SNAPSHOT, "source_key": key}
     acc = hl.rows_to_arrow(ACCOUNT_SNAPSHOTS, accounts, **lineage)
     pos = hl.rows_to_arrow(POSITION_SNAPSHOTS, positions, **lineage)
-    lake.replace_source(ACCOUNT_SNAPSHOTS, VENUE, key, acc)
-    lake.replace_source(POSITION_SNAPSHOTS, VENUE, key, pos)
-    report.records_written = acc.num_rows
-    report.rows_by_table.update({ACCOUNT_SNAPSHOTS.name: acc.num_rows, POSITION_SNAPSHOTS.name: pos.num_rows})
-    write_quarantine(lake, report, rejects_from_rows(bad), ACCOUNT_SNAPSHOTS.name, ingested_at)
-    record_run(lake, report, ingested_at)
-    return report
+    report.records_written = write_rows(lake, report, ACCOUNT_SNAPSHOTS, acc)
+    write_rows(lake, report, POSITION_SNAPSHOTS, pos)
+    return finish(lake, report, bad, ACCOUNT_SNAPSHOTS, ingested_at)
 
 
 def ingest_asset_ctxs(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
     """Ingest an asset-context file: JSON lines ``{"time", "ctxs": metaAndAssetCtxs response}``."""
-    sha, size = sha256_file(path)
     key = source_key(ASSET_CTX_FILE, path.parent.name, path.name)
-    report = IngestReport(VENUE, ASSET_CTX_FILE, display_name(path), key, sha, size)
-    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, ASSET_CTX_FILE, sha)
+    report, ingested_at = start_file(lake, path, venue=VENUE, source=ASSET_CTX_FILE, key=key)
     rows, bad = [], []
     for line_no, obj in _json_lines(path, report, bad):
         try:
@@ -375,8 +358,5 @@ def ingest_asset_ctxs(lake: Lake, path: Path, *, progress: Progress | None = Non
         if progress:
             progress(1)
     table = hl.rows_to_arrow(ASSET_CTXS, rows, venue=VENUE, source=ASSET_CTX_FILE, source_key=key)
-    lake.replace_source(ASSET_CTXS, VENUE, key, table)
-    report.rows_by_table[ASSET_CTXS.name] = table.num_rows
-    write_quarantine(lake, report, rejects_from_rows(bad), ASSET_CTXS.name, ingested_at)
-    record_run(lake, report, ingested_at)
-    return report
+    write_rows(lake, report, ASSET_CTXS, table)
+    return finish(lake, report, bad, ASSET_CTXS, ingested_at)

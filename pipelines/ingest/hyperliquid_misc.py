@@ -7,7 +7,6 @@ the rows kept, not Python objects. Re-ingesting a file replaces exactly its rows
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,10 @@ import pyarrow as pa
 from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import misc_events
 from forensics.tables import FUNDING_PAYMENTS, LEDGER_EVENTS, LIQUIDATION_EVENTS
-from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.common import finish, start_file, write_rows
+from pipelines.ingest.report import IngestReport
 from pipelines.ingest.streams import StreamState, iter_line_batches
-from pipelines.lake import Lake, sha256_file, source_key
+from pipelines.lake import Lake, source_key
 
 VENUE = hl.VENUE
 MISC_EVENTS = "misc_events_by_block"
@@ -26,11 +26,8 @@ MISC_EVENTS = "misc_events_by_block"
 
 def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport:
     """Ingest one ``misc_events_by_block`` file."""
-    sha, size = sha256_file(path)
     key = source_key(MISC_EVENTS, path.parent.name, path.name)
-    report = IngestReport(VENUE, MISC_EVENTS, display_name(path), key, sha, size)
-    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, MISC_EVENTS, sha)
+    report, ingested_at = start_file(lake, path, venue=VENUE, source=MISC_EVENTS, key=key)
     lineage = {"venue": VENUE, "source": MISC_EVENTS, "source_key": key}
     parts: dict[str, list[pa.Table]] = {FUNDING_PAYMENTS.name: [], LEDGER_EVENTS.name: [], LIQUIDATION_EVENTS.name: []}
     rejects: list[tuple] = []
@@ -58,12 +55,9 @@ def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport
         rejects.append((state.tail_line or 0, None, state.tail_error, state.tail_text))
     for table in (FUNDING_PAYMENTS, LEDGER_EVENTS, LIQUIDATION_EVENTS):
         data = pa.concat_tables(parts[table.name]) if parts[table.name] else table.arrow_schema().empty_table()
-        lake.replace_source(table, VENUE, key, data)
-        report.rows_by_table[table.name] = data.num_rows
+        write_rows(lake, report, table, data)
     report.notes.extend(block_gaps(np.concatenate(blocks) if blocks else np.zeros(0, np.int64)))
-    write_quarantine(lake, report, rejects_from_rows(rejects), LEDGER_EVENTS.name, ingested_at)
-    record_run(lake, report, ingested_at)
-    return report
+    return finish(lake, report, rejects, LEDGER_EVENTS, ingested_at)
 
 
 def block_gaps(blocks: np.ndarray, limit: int = 3) -> list[str]:
