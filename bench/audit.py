@@ -46,7 +46,7 @@ def inputs(scenario: Path) -> dict[str, Path]:
 
 def child_product(scenario: Path, work: Path) -> dict:
     from pipelines.analysis import inference
-    from pipelines.ingest import hyperliquid_files as files
+    from pipelines.ingest.hyperliquid import files
     from pipelines.lake import Lake
 
     lake_dir = work / "lake"

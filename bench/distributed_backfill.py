@@ -34,7 +34,7 @@ START = dt.datetime(2025, 10, 10, 0)
 def per_partition_costs(moto: MotoServer, node: Path, work: Path) -> dict:
     """One hour: read from S3, parse into a local lake, and the extra of writing to an S3 lake."""
     from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
-    from pipelines.ingest.hyperliquid_files import ingest_node_fills
+    from pipelines.ingest.hyperliquid.files import ingest_node_fills
     from pipelines.lake import Lake
     from pipelines.lake import remote as commit
 

@@ -72,7 +72,7 @@ def _child(mode: str, path: str, lake: str, threads: int) -> None:
     import orjson
     import polars  # noqa: F401
 
-    from pipelines.ingest import hyperliquid_files
+    from pipelines.ingest.hyperliquid import files as hyperliquid_files
     from pipelines.lake import Lake
 
     start = time.perf_counter()

@@ -82,7 +82,7 @@ def write_misc_hour(path: Path, deltas: int, ledger: int, seed: int = 1) -> dict
 
 
 def misc_child(path: str, lake: str) -> None:
-    from pipelines.ingest.hyperliquid_misc import ingest_misc_events
+    from pipelines.ingest.hyperliquid.misc import ingest_misc_events
     from pipelines.lake import Lake
 
     t = time.perf_counter()

@@ -36,7 +36,7 @@ VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 
 def prepare(work: Path, scale: str, seed: int) -> dict:
     from forensics.simulate import generate
-    from pipelines.ingest.hyperliquid_files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
+    from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
     from pipelines.lake import Lake
 
     scen_dir, lake_dir = work / "scenario", work / "lake"

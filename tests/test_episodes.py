@@ -9,7 +9,7 @@ from forensics import simulate
 from pipelines.analysis import reconstruct
 from pipelines.defs.analytics.episodes import adl_episode_audit, adl_episodes, find_episodes, parse_episode
 from pipelines.defs.lake.resources import LakeResource
-from pipelines.ingest import hyperliquid_files as files
+from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 
 

@@ -120,7 +120,7 @@ BAD_MISC = {
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "lz4"])
 def test_misc_events_land_in_three_tables_and_reconcile(lake, tmp_path, compress):
-    from pipelines.ingest.hyperliquid_misc import ingest_misc_events
+    from pipelines.ingest.hyperliquid.misc import ingest_misc_events
 
     path = write(tmp_path / "misc" / "21.lz4", _misc_lines(), compress=compress)
     report = ingest_misc_events(lake, path)
@@ -151,7 +151,7 @@ def test_misc_events_land_in_three_tables_and_reconcile(lake, tmp_path, compress
 
 
 def test_every_bad_misc_record_is_quarantined_with_its_reason(lake, tmp_path):
-    from pipelines.ingest.hyperliquid_misc import ingest_misc_events
+    from pipelines.ingest.hyperliquid.misc import ingest_misc_events
 
     lines = [misc_block(100, [FUNDING])] + list(BAD_MISC.values())
     report = ingest_misc_events(lake, write(tmp_path / "bad.lz4", lines, compress=True))
@@ -164,7 +164,7 @@ def test_every_bad_misc_record_is_quarantined_with_its_reason(lake, tmp_path):
 
 
 def test_truncated_lz4_misc_file_keeps_what_came_before(lake, tmp_path):
-    from pipelines.ingest.hyperliquid_misc import ingest_misc_events
+    from pipelines.ingest.hyperliquid.misc import ingest_misc_events
 
     lines = [misc_block(100 + k, [ledger([A], {"type": "deposit", "usdc": str(k + 1)})]) for k in range(2000)]
     report = ingest_misc_events(lake, write(tmp_path / "t.lz4", lines, compress=True, truncate=True))
@@ -174,7 +174,7 @@ def test_truncated_lz4_misc_file_keeps_what_came_before(lake, tmp_path):
 
 
 def test_misc_block_gaps_are_reported(lake, tmp_path):
-    from pipelines.ingest.hyperliquid_misc import ingest_misc_events
+    from pipelines.ingest.hyperliquid.misc import ingest_misc_events
 
     report = ingest_misc_events(lake, write(tmp_path / "g", [misc_block(10, []), misc_block(11, []), misc_block(15, [])]))
     assert any("3 block number(s) missing in 1 gap(s): 12-14" in n for n in report.notes)
@@ -192,7 +192,7 @@ TRADE = {"coin": "ETH", "side": "A", "time": "2025-06-24T02:56:37.026660548", "p
 
 
 def test_legacy_node_fills_land_in_fills_with_coverage(lake, tmp_path):
-    from pipelines.ingest.hyperliquid_files import ingest_node_fills
+    from pipelines.ingest.hyperliquid.files import ingest_node_fills
 
     later = json.loads(json.dumps(LEGACY_FILL))
     later[1].update(time=1754000000000 + 30 * 60_000, tid=7)
@@ -206,7 +206,7 @@ def test_legacy_node_fills_land_in_fills_with_coverage(lake, tmp_path):
 
 
 def test_node_trades_become_two_fills_buyer_first(lake, tmp_path):
-    from pipelines.ingest.hyperliquid_files import ingest_node_fills
+    from pipelines.ingest.hyperliquid.files import ingest_node_fills
 
     bad_side = dict(TRADE, side="X")
     short_info = dict(TRADE, side_info=[TRADE["side_info"][0]])
@@ -259,7 +259,7 @@ def _export(tmp_path: Path, *, compress: bool = False) -> Path:
 
 
 def test_snapshot_export_derives_what_it_lacks_and_says_so(lake, tmp_path):
-    from pipelines.ingest import hyperliquid_archive as archive
+    from pipelines.ingest.hyperliquid import archive
 
     d = _export(tmp_path)
     files = {"account_values": next(d.glob("account_*")), "perp_positions": next(d.glob("perp_*"))}
@@ -295,7 +295,7 @@ CSV_HEADER = "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,or
 
 @pytest.mark.parametrize("compress", [False, True], ids=["csv", "csv.lz4"])
 def test_archive_asset_ctxs_csv(lake, tmp_path, compress):
-    from pipelines.ingest.hyperliquid_archive import ingest_asset_ctxs_csv
+    from pipelines.ingest.hyperliquid.archive import ingest_asset_ctxs_csv
 
     lines = [CSV_HEADER,
              "2024-01-01T00:00:00Z,AAVE,0.00002789,1075.9,111.09,1759054.2941,0.00072316,108.69,108.79,108.765,108.75,108.7872",
@@ -348,7 +348,7 @@ def test_cli_unrecognised_format_is_one_line_naming_what_was_expected(tmp_path):
 
 
 def test_real_node_fills_sample_is_detected_as_by_block(realdata, tmp_path):
-    from pipelines.ingest import detect
+    from pipelines.ingest.hyperliquid import detect
 
     sample = realdata("hyperanalyze/sample_data.json")
     assert detect.check(sample, "node-fills") == "node_fills_by_block"

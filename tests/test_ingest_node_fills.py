@@ -10,7 +10,7 @@ import lz4.frame
 import polars as pl
 import pytest
 
-from pipelines.ingest.hyperliquid_files import InputError, expand_inputs, ingest_node_fills
+from pipelines.ingest.hyperliquid.files import InputError, expand_inputs, ingest_node_fills
 from pipelines.lake import Lake
 
 USER_A = "0x" + "a1" * 20

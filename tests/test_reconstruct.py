@@ -17,7 +17,7 @@ from forensics.reconstruct.truth import truth_frames
 from forensics.tables import ADL_POOLS, ADL_STEPS
 from forensics.simulate import VAULT_ADDRESS, generate
 from pipelines.analysis.reconstruct import load_inputs, run
-from pipelines.ingest.hyperliquid_files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
+from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake
 
 warnings.filterwarnings("ignore", message="Sortedness")

@@ -17,7 +17,7 @@ import pytest
 from forensics.reconstruct import build_steps_and_pools
 from forensics.simulate import VAULT_ADDRESS, generate
 from pipelines.analysis.reconstruct import load_inputs
-from pipelines.ingest.hyperliquid_files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
+from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake
 
 warnings.filterwarnings("ignore", message="Sortedness")

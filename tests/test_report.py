@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from forensics import simulate
 from forensics.report import SECTIONS
 from pipelines import report
-from pipelines.ingest import hyperliquid_files as files
+from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 from tests.browser import CHROMIUM, check_in_chromium
 

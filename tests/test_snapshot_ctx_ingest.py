@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 
-from pipelines.ingest.hyperliquid_files import ingest_asset_ctxs, ingest_snapshot
+from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_snapshot
 
 
 def test_snapshot_file(lake, api_example, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from forensics import simulate
 from pipelines import catalog, sql_library
 from pipelines.analysis import accounting, inference
-from pipelines.ingest import hyperliquid_files as files
+from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 from tests.conftest import REALDATA
 

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from forensics.simulate.hourly import write_hours
-from pipelines.ingest import fetch
+from pipelines.ingest.hyperliquid import fetch
 from tests.s3_servers import CREDENTIALS, RequesterPaysProxy, aws_env, moto  # noqa: F401
 from tests.test_storage_lake import TABLES, digest
 

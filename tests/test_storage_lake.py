@@ -14,7 +14,7 @@ import pytest
 
 from forensics.simulate.hourly import write_hours
 from pipelines import catalog
-from pipelines.ingest.hyperliquid_files import ingest_node_fills
+from pipelines.ingest.hyperliquid.files import ingest_node_fills
 from pipelines.lake import Lake
 from pipelines.storage import StorageError, StoreSettings
 from pipelines.lake.remote import MANIFESTS

@@ -22,7 +22,7 @@ from forensics.audit.rules import QUEUE, RULES
 from forensics.validation import truth_pools
 from pipelines.analysis import reconstruct
 from pipelines.analysis.inference import annotate_integrity
-from pipelines.ingest import hyperliquid_files as files
+from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 
 NOISE = {

@@ -9,7 +9,8 @@ import typer
 
 from pipelines.cli import cex, onchain
 from pipelines.cli.context import console, fail, refresh_catalog, settings
-from pipelines.ingest import hyperliquid_api, runner
+from pipelines.ingest import runner
+from pipelines.ingest.hyperliquid import api as hyperliquid_api
 from pipelines.ingest.cex import CEX_VENUES
 from pipelines.ingest.common import UserFacingError
 from pipelines.storage import StoreSettings

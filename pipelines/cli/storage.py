@@ -11,7 +11,8 @@ import typer
 
 from pipelines.cli import progress
 from pipelines.cli.context import console, fail, refresh_catalog, settings
-from pipelines.ingest import fetch, runner
+from pipelines.ingest import runner
+from pipelines.ingest.hyperliquid import fetch
 from pipelines.storage import StorageError, StoreSettings
 
 #: `liqf worker` (a command at the root)

@@ -21,7 +21,7 @@ import dagster as dg
 from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
 from pipelines.defs.lake.resources import LakeResource
 from pipelines.distributed import executors
-from pipelines.ingest import hyperliquid_files
+from pipelines.ingest.hyperliquid import files as hyperliquid_files
 
 JOB_NAME = "hyperliquid_hourly_backfill"
 HOUR_STEP = "ingest_node_fills_hour"

@@ -17,10 +17,10 @@ from rich.progress import (
 )
 
 from pipelines.catalog import CatalogResult
-from pipelines.ingest import detect
-from pipelines.ingest import hyperliquid_archive as archive
-from pipelines.ingest import hyperliquid_files as files
-from pipelines.ingest import hyperliquid_misc as misc
+from pipelines.ingest.hyperliquid import detect
+from pipelines.ingest.hyperliquid import archive
+from pipelines.ingest.hyperliquid import files
+from pipelines.ingest.hyperliquid import misc
 from pipelines.ingest.common import UserFacingError
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake

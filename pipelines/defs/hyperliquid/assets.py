@@ -14,7 +14,8 @@ from pipelines.defs.hyperliquid.resources import (
 )
 from pipelines.defs.lake.checks import ingest_metadata, quality_results, quality_specs, read_source_rows
 from pipelines.defs.lake.resources import LakeResource
-from pipelines.ingest import hyperliquid_api, hyperliquid_files
+from pipelines.ingest.hyperliquid import api as hyperliquid_api
+from pipelines.ingest.hyperliquid import files as hyperliquid_files
 
 GROUP = "hyperliquid"
 
