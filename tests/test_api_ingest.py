@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.catalog import refresh
 from pipelines.ingest.hyperliquid.api import PullError, parse_time, pull, read_users
-from pipelines.venue_server import serve
+from pipelines.sandbox.venue_server import serve
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
 from tests.fixtures_venue import USER_LIQ, USER_MAIN, USER_NOBODY, build_scenario
 

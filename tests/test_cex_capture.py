@@ -10,8 +10,8 @@ import pytest
 
 from pipelines.ingest import capture
 from pipelines.lake import Lake
-from pipelines.venue_server import Scenario, serve
-from pipelines.venue_server.cex import cex_routes, generate
+from pipelines.sandbox.venue_server import Scenario, serve
+from pipelines.sandbox.venue_server.cex import cex_routes, generate
 
 START = 1_760_000_000_000
 

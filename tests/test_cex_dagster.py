@@ -7,8 +7,8 @@ import dagster as dg
 from pipelines.defs.cex.assets import VENUE_ASSETS, cex_adl_episodes
 from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
 from pipelines.defs.lake.resources import LakeResource
-from pipelines.venue_server import Scenario, serve
-from pipelines.venue_server.cex import Account, cex_routes, generate
+from pipelines.sandbox.venue_server import Scenario, serve
+from pipelines.sandbox.venue_server.cex import Account, cex_routes, generate
 
 DAY_MS = 1_760_054_400_000  # 2025-10-10T00:00:00Z
 

@@ -14,8 +14,8 @@ import pytest
 
 from pipelines.ingest import cex
 from pipelines.lake import Lake
-from pipelines.venue_server import Scenario, serve
-from pipelines.venue_server.cex import Account, add_examples, cex_routes, generate
+from pipelines.sandbox.venue_server import Scenario, serve
+from pipelines.sandbox.venue_server.cex import Account, add_examples, cex_routes, generate
 from pipelines.venues import (
     BinanceFuturesClient,
     BybitClient,

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from pipelines.venue_server import serve
+from pipelines.sandbox.venue_server import serve
 from pipelines.venues import (
     ClientError,
     HyperliquidInfoClient,

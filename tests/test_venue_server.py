@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from pipelines.venue_server import load_scenario, parse_faults, serve
+from pipelines.sandbox.venue_server import load_scenario, parse_faults, serve
 
 try:
     from tests.fixtures_venue import (

@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 
 from forensics import simulate
 from pipelines.cli.context import console, fail, out, settings
-from pipelines.venue_server import run_server
+from pipelines.sandbox.venue_server import run_server
 
 app = typer.Typer()
 
@@ -86,7 +86,7 @@ def demo_cmd(
 ) -> None:
     """Run the whole pipeline on an embedded, simulated cascade served on loopback."""
     # heavy (Dagster, the analysis, the report): imported when the command runs, so `liqf --help` starts fast
-    from pipelines import demo
+    from pipelines.sandbox import demo
 
     cfg = demo.DemoConfig(out_dir.resolve(), settings.lake, settings.db, scale, policy, exempt, seed)
     try:

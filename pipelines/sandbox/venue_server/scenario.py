@@ -14,7 +14,7 @@ Layout (every part optional except that an empty scenario answers empty lists)::
     ledger/non_funding_ledger_updates.jsonl         {"user": "0x..", "time", "hash", "delta"}
 
 The server clock ("now") is ``scenario.json`` ``now_ms`` or the latest timestamp in the data.
-Pure Python, no web framework: :mod:`pipelines.venue_server.app` wraps it in HTTP.
+Pure Python, no web framework: :mod:`pipelines.sandbox.venue_server.app` wraps it in HTTP.
 """
 
 from __future__ import annotations

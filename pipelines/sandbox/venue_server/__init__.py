@@ -9,10 +9,10 @@ real paging caps, a per-IP weight rate limit and deterministic fault injection.
 
 from __future__ import annotations
 
-from pipelines.venue_server.app import PerIPWeightLimiter, ServerState, build_app
-from pipelines.venue_server.faults import FaultInjector, FaultSpec, parse_faults
-from pipelines.venue_server.runner import ServerHandle, run_server, serve
-from pipelines.venue_server.scenario import Scenario, iter_fill_blocks, load_scenario
+from pipelines.sandbox.venue_server.app import PerIPWeightLimiter, ServerState, build_app
+from pipelines.sandbox.venue_server.faults import FaultInjector, FaultSpec, parse_faults
+from pipelines.sandbox.venue_server.runner import ServerHandle, run_server, serve
+from pipelines.sandbox.venue_server.scenario import Scenario, iter_fill_blocks, load_scenario
 
 __all__ = [
     "FaultInjector",

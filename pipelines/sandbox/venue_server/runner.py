@@ -20,9 +20,9 @@ from typing import Any
 
 import uvicorn
 
-from pipelines.venue_server.app import ServerState, build_app
-from pipelines.venue_server.faults import FaultSpec
-from pipelines.venue_server.scenario import Scenario, load_scenario
+from pipelines.sandbox.venue_server.app import ServerState, build_app
+from pipelines.sandbox.venue_server.faults import FaultSpec
+from pipelines.sandbox.venue_server.scenario import Scenario, load_scenario
 
 __all__ = ["ServerHandle", "run_server", "serve"]
 

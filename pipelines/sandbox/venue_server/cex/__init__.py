@@ -5,7 +5,7 @@
         BinanceFuturesClient(srv.base_url, credentials=...)
 """
 
-from pipelines.venue_server.cex.data import Account, CexData, add_examples, generate
-from pipelines.venue_server.cex.routes import cex_routes
+from pipelines.sandbox.venue_server.cex.data import Account, CexData, add_examples, generate
+from pipelines.sandbox.venue_server.cex.routes import cex_routes
 
 __all__ = ["Account", "CexData", "add_examples", "cex_routes", "generate"]

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pipelines.venue_server.cex.data import Account, CexData
+from pipelines.sandbox.venue_server.cex.data import Account, CexData
 from pipelines.venues import signing
 
 __all__ = ["cex_routes"]

@@ -38,9 +38,9 @@ from pipelines.defs.cex.assets import cex_adl_episodes
 from pipelines.defs.cex.assets import VENUE_ASSETS as CEX_VENUE_ASSETS
 from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
 from pipelines.defs.reports.assets import audit_report
-from pipelines.venue_server import serve
-from pipelines.venue_server.cex import cex_routes
-from pipelines.venue_server.cex import generate as generate_cex
+from pipelines.sandbox.venue_server import serve
+from pipelines.sandbox.venue_server.cex import cex_routes
+from pipelines.sandbox.venue_server.cex import generate as generate_cex
 
 # The local server and client both run far above Hyperliquid's 1200 weight/min so the demo's few
 # hundred tracked accounts pull in seconds; against a real venue the documented budget applies.

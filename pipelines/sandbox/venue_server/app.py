@@ -2,7 +2,7 @@
 
 Paging caps, inclusive windows, HL-like 422 texts for bad bodies and a per-IP weight
 budget (1200/min by default, same weights as the client) answered with 429 like the
-venue. Fault injection wraps the whole app (:mod:`pipelines.venue_server.faults`).
+venue. Fault injection wraps the whole app (:mod:`pipelines.sandbox.venue_server.faults`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipelines.venue_server.faults import FaultInjector, FaultSpec
-from pipelines.venue_server.scenario import INTERVAL_MS, Scenario
+from pipelines.sandbox.venue_server.faults import FaultInjector, FaultSpec
+from pipelines.sandbox.venue_server.scenario import INTERVAL_MS, Scenario
 from pipelines.venues.hyperliquid import BASE_WEIGHTS, DEFAULT_WEIGHT, info_weight
 
 __all__ = ["PerIPWeightLimiter", "ServerState", "build_app"]
@@ -173,7 +173,7 @@ def build_app(
     """The ASGI app (fault middleware around Starlette) and its mutable state.
 
     ``routes`` are extra Starlette routes mounted next to ``/info`` (e.g. the CEX endpoints of
-    :mod:`pipelines.venue_server.cex`); they share the fault injector (select them with ``paths=``).
+    :mod:`pipelines.sandbox.venue_server.cex`); they share the fault injector (select them with ``paths=``).
     """
     state = ServerState(scenario=scenario, limiter=PerIPWeightLimiter(rate_limit_per_minute))
 
