@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from forensics.tables.normalized import ADL_POOLS, ADL_STEPS
+from forensics.tables import ADL_POOLS, ADL_STEPS
 
 VENUE = "gmx_v2"
 

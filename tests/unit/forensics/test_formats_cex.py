@@ -11,8 +11,9 @@ import pytest
 
 from forensics.formats.cex import binance, bitmex, bybit, deribit, dydx, okx
 from forensics.formats.cex.common import RecordError, symbol
+from tests.conftest import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 EXAMPLES = ROOT.parent / "shared" / "reference" / "api-examples"
 
 

@@ -11,7 +11,7 @@ import duckdb
 
 from pipelines import catalog
 from pipelines.ingest.hyperliquid.files import ingest_node_fills
-from tests.test_ingest_node_fills import USER_A, USER_B, block, fill, write_lines
+from tests.unit.pipelines.test_ingest_node_fills import USER_A, USER_B, block, fill, write_lines
 
 VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 

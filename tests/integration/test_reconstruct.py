@@ -19,9 +19,10 @@ from forensics.simulate import VAULT_ADDRESS, generate
 from pipelines.analysis.reconstruct import load_inputs, run
 from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake
+from tests.conftest import PROJECT_ROOT
 
 warnings.filterwarnings("ignore", message="Sortedness")
-SQL = Path(__file__).resolve().parents[1] / "sql" / "queries" / "adl_pool_of_step.sql"
+SQL = PROJECT_ROOT / "sql" / "queries" / "adl_pool_of_step.sql"
 
 
 def _scenario(root: Path, **kw) -> tuple[Lake, Path]:

@@ -19,9 +19,10 @@ from forensics.tables import ALL_TABLES
 from pipelines import stress as stress_mod
 from pipelines.cli import app
 from pipelines.lake import Lake
-from tests.test_contagion import lp_clearing, random_network
+from tests.unit.forensics.test_contagion import lp_clearing, random_network
+from tests.conftest import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 SCENARIOS = ROOT / "docs" / "scenarios"
 
 
@@ -78,7 +79,7 @@ def test_liqf_stress_agrees_with_an_lp_on_random_networks(tmp_path, n, seed):
 
 
 def test_liqf_stress_rogers_veraart_form(tmp_path):
-    from tests.test_contagion import rv_greatest_dense
+    from tests.unit.forensics.test_contagion import rv_greatest_dense
 
     rng = np.random.default_rng(9)
     L, e = random_network(rng, 60)

@@ -25,8 +25,9 @@ from pipelines.venues import (
     VenueError,
 )
 from pipelines.venues.signing import ApiCredentials, MissingCredentialsError, binance_signature
+from tests.conftest import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = PROJECT_ROOT
 EXAMPLES = ROOT.parent / "shared" / "reference" / "api-examples"
 START = 1_760_000_000_000
 END = START + 6 * 3_600_000

@@ -16,8 +16,9 @@ from pipelines import stress as stress_mod
 from pipelines import stress_report
 from pipelines.lake import Lake
 from tests.browser import CHROMIUM, check_in_chromium
+from tests.conftest import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 ESSAY = ROOT / "docs" / "scenarios" / "essay_chain.toml"
 HOSTILE = "<img src=x onerror=alert(1)>"
 

@@ -19,10 +19,11 @@ from forensics.simulate import VAULT_ADDRESS, generate
 from pipelines.analysis.reconstruct import load_inputs
 from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake
+from tests.conftest import PROJECT_ROOT
 
 warnings.filterwarnings("ignore", message="Sortedness")
 _spec = importlib.util.spec_from_file_location(
-    "replay_baseline", Path(__file__).resolve().parents[1] / "bench" / "replay_baseline.py")
+    "replay_baseline", PROJECT_ROOT / "bench" / "replay_baseline.py")
 baseline = sys.modules["replay_baseline"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(baseline)
 
@@ -88,7 +89,7 @@ def test_compare_reports_differences(noisy):
 
 def test_same_skip_reasons_on_hand_built_cases():
     """Below minimum size, isolated without overlap, and opened in the step's millisecond (no block order)."""
-    from tests.test_reconstruct import _adl, _snap
+    from tests.integration.test_reconstruct import _adl, _snap
 
     step = _adl("0xa", "ETH", None, None, 20, "B", 1.0, 1_000, px=10.0, mark=9.0)
     opener = {**_adl("0xn", "ETH", None, None, 10, "A", 1.0, 1_000), "is_adl": False, "liquidated_user": None,

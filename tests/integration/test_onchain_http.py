@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import PROJECT_ROOT
 
-ANVIL = Path(__file__).resolve().parents[1] / "tools" / "evm" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+ANVIL = PROJECT_ROOT / "tools" / "evm" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 pytestmark = pytest.mark.skipif(not ANVIL.exists(), reason="anvil not installed: run tools/evm/setup.sh (npm ci)")
 
 

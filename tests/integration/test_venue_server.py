@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from pipelines.sandbox.venue_server import load_scenario, parse_faults, serve
+from tests.conftest import PROJECT_ROOT
 
 try:
     from tests.fixtures_venue import (
@@ -24,7 +25,7 @@ except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys
         HLP, LEDGER_ROWS, T0, USER_BIG, USER_LIQ, USER_MAIN, USER_NOBODY, build_scenario,
     )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 SHARED = PROJECT_ROOT.parent / "shared"
 CASSETTES = SHARED / "realdata" / "hyperliquid-python-sdk" / "tests" / "cassettes" / "info_test"
 API_EXAMPLES = SHARED / "reference" / "api-examples"

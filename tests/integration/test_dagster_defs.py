@@ -11,7 +11,7 @@ from pipelines.defs.hyperliquid.assets import hyperliquid_asset_ctxs, hyperliqui
 from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
 from pipelines.defs.lake.assets import lake_catalog
 from pipelines.defs.lake.resources import LakeResource
-from tests.test_ingest_node_fills import USER_A, USER_B, block, fill, write_lines
+from tests.unit.pipelines.test_ingest_node_fills import USER_A, USER_B, block, fill, write_lines
 
 
 def test_definitions_load():

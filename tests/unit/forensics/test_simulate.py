@@ -11,8 +11,9 @@ import orjson
 import pytest
 
 from forensics.simulate import POLICIES, SCALES, generate
+from tests.conftest import PROJECT_ROOT
 
-REAL_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "HyperMultiAssetedADL"
+REAL_ROOT = PROJECT_ROOT.parent / "shared" / "realdata" / "HyperMultiAssetedADL"
 FILL_KEYS = ["coin", "px", "sz", "side", "time", "startPosition", "dir", "closedPnl", "hash", "oid", "crossed",
              "fee", "tid", "feeToken"]
 DIRS = {"Open Long", "Open Short", "Close Long", "Close Short", "Long > Short", "Short > Long", "Auto-Deleveraging"}

@@ -19,7 +19,7 @@ import pytest
 from forensics.simulate.hourly import write_hours
 from pipelines.lake.remote import MANIFESTS
 from tests.s3_servers import CREDENTIALS, aws_env, free_port, have_redis, moto, wait_port  # noqa: F401
-from tests.test_storage_lake import TABLES, digest
+from tests.integration.test_storage_lake import TABLES, digest
 
 pytestmark = [pytest.mark.usefixtures("aws_env"), pytest.mark.timeout(240)]
 LIQF = str(Path(sys.executable).parent / "liqf")
