@@ -21,13 +21,13 @@ Inputs are plain row dicts (as read from the lake); outputs are row dicts in the
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-import datetime as dt
 
 __all__ = ["RANK_REFRESH_S", "audit_own_adl", "detect_episodes"]
 

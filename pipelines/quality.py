@@ -76,7 +76,6 @@ def _expectations(table: Table, severity: str) -> list[Any]:
 def _context():
     # heavy (Great Expectations pulls pandas, Altair, ...): imported when a check runs, not with the code location
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = gx.get_context(mode="ephemeral")

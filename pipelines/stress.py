@@ -27,10 +27,10 @@ import polars as pl
 import pyarrow as pa
 
 from forensics.contagion import sweep as sweep_mod
-from forensics.formats.records import RecordError, iso_ms, ms_to_iso
 from forensics.contagion.model import Scenario
 from forensics.contagion.perp import StressResult, stress
 from forensics.contagion.scenario import ScenarioError, load, parse_range, resolve, sweep_key_problem
+from forensics.formats.records import RecordError, iso_ms, ms_to_iso
 from forensics.tables import ADL_HAIRCUTS, ADL_WAVES, EXEMPTION_FLAGS, VAULT_EQUITY
 from forensics.tables.cex import INSURANCE_FUND
 from forensics.tables.stress import STRESS_DEFAULTS, STRESS_RUNS, STRESS_SWEEPS, STRESS_VENUES

@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import polars as pl
-
 import numpy as np
+import polars as pl
 
 from .evidence import Candidates, RuleEvidence, evidence_of
 from .exemption import ExemptionResult, account_counts, exemption_test, skip_evidence

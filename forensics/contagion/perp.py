@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from forensics.contagion.clearing import Clearing, clear, clear_layers
-from forensics.contagion.model import VENUE_KINDS, Scenario
 from forensics.contagion import debtrank
 from forensics.contagion.cascades import furfine
+from forensics.contagion.clearing import Clearing, clear, clear_layers
+from forensics.contagion.model import VENUE_KINDS, Scenario
 from forensics.contagion.scenario import ScenarioError
 
 SENIOR, CAPITAL = 0, 1
@@ -305,7 +305,7 @@ def _liquidity_caps(scn: Scenario, b: Built, c: Clearing, caps: dict) -> tuple[d
             incoming[creditor].append((_lag(scn, custodian, edge.venue), amount, custodian, edge.venue))
     used: dict[str, float] = defaultdict(float)
     for dl in sorted(scn.deadlines, key=lambda d: d.t_h):
-        for (holder, venue), acc in b.accounts.items():
+        for (holder, venue), _acc in b.accounts.items():
             if venue != dl.venue:
                 continue
             due = next((ed.amount for ed in b.edges if ed.kind == "margin" and ed.venue == venue and ed.account == holder), 0.0)

@@ -17,8 +17,23 @@ from typing import Any
 
 import networkx as nx
 
-from forensics.contagion.model import (CONFIDENCE, NODE_KINDS, VENUE_KINDS, Asset, Custody, Deadline, Delegation,
-                                       Exemption, Freeze, LakeRef, Liability, Node, Position, Provenance, Scenario)
+from forensics.contagion.model import (
+    CONFIDENCE,
+    NODE_KINDS,
+    VENUE_KINDS,
+    Asset,
+    Custody,
+    Deadline,
+    Delegation,
+    Exemption,
+    Freeze,
+    LakeRef,
+    Liability,
+    Node,
+    Position,
+    Provenance,
+    Scenario,
+)
 
 
 class ScenarioError(ValueError):

@@ -13,7 +13,6 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-
 #: ``quarantine.raw`` keeps at most this much of a rejected record's text
 RAW_TEXT_LIMIT = 8192
 

@@ -23,8 +23,8 @@ import polars as pl
 
 from forensics.tables import ADL_POOLS, ADL_STEPS
 
-from .marks import mark_observations, marks_at
 from .arrays import codes, gather_or_null, position_in, run_firsts, stable_argsort
+from .marks import mark_observations, marks_at
 from .replay import build_state, perp_fills
 
 

@@ -3,12 +3,12 @@ time) rendered with Jinja2 (autoescaping on), and its PDF. Pure rendering: calle
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import logging
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SECTIONS = (

@@ -59,7 +59,7 @@ class Noise:
     clock_skew_ms: int = 0
 
     @classmethod
-    def from_any(cls, noise: "Noise | dict[str, Any] | None") -> "Noise":
+    def from_any(cls, noise: Noise | dict[str, Any] | None) -> Noise:
         if noise is None:
             return cls()
         if isinstance(noise, Noise):
@@ -100,7 +100,7 @@ class Params:
         d["exempt"] = list(self.exempt) if isinstance(self.exempt, tuple) else self.exempt
         return d
 
-    def with_(self, **kw: Any) -> "Params":
+    def with_(self, **kw: Any) -> Params:
         return replace(self, **kw)
 
 

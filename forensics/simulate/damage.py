@@ -59,7 +59,7 @@ class Damage:
 def _shift_local_time(text: str, offset_ms: float) -> str:
     """'2025-10-10T21:03:24.851959855' moved by ``offset_ms``, nanoseconds kept (past datetime's precision)."""
     ns = iso_ns(text, "local_time") + int(round(offset_ms * 1_000_000))
-    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.timezone.utc).replace(tzinfo=None)
+    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).replace(tzinfo=None)
     return f"{t.isoformat(timespec='seconds')}.{ns % 1_000_000_000:09d}"
 
 

@@ -13,17 +13,17 @@ order, planted exempt accounts skipped.
 """
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .config import VAULT_ADDRESS, Params, Scale, make_addresses
-import bisect
-
+from .fmt import sig
 from .market import Universe, block_times, price_paths, round_px, round_px1
 from .policies import Policy
-from .fmt import sig
 
 VAULT = 0
 Fill = tuple  # (acct, coin, px, lots, is_buy, t_ms, start_lots, dir, closed_pnl, hash, oid, crossed, fee, tid, liq)
@@ -87,7 +87,7 @@ class Engine:
         self._ui += 1
         return self._ub[self._ui - 1]
 
-    def I(self) -> float:
+    def I(self) -> float:  # noqa: E743 (the calibration paper's name)
         """Next uniform of the id stream (``r_id``)."""
         if self._ii >= len(self._ib):
             self._ib = self.r_id.random(1 << 16).tolist()
@@ -626,7 +626,7 @@ class Engine:
         liq = (VAULT, mark_px, "backstop")
         selected = []
         h = "0x" + self.r_id.bytes(32).hex()  # one transaction per ADL action: every leg shares its hash
-        for rank, i in enumerate(order):
+        for _rank, i in enumerate(order):
             q = int(closed[i])
             a = int(accts[i])
             if sgn[i] > 0:  # winner long: sells to the vault

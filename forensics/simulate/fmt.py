@@ -1,8 +1,8 @@
 """Decimal-string formatting in Hyperliquid's style (no exponent, trimmed, at least one decimal)."""
 from __future__ import annotations
 
-import math
 import datetime as _dt
+import math
 
 
 def trim(s: str) -> str:
@@ -56,5 +56,5 @@ def sig(x: float, digits: int = 6) -> str:
 def iso_ns(t_ns: int) -> str:
     """ISO-8601 UTC without timezone, nanosecond digits: 2025-10-10T21:16:04.831874687."""
     sec, ns = divmod(int(t_ns), 1_000_000_000)
-    d = _dt.datetime.fromtimestamp(sec, tz=_dt.timezone.utc)
+    d = _dt.datetime.fromtimestamp(sec, tz=_dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}"

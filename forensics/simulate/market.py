@@ -53,12 +53,12 @@ def make_universe(table: list[tuple[str, int, float, float]], rng: np.random.Gen
     names, szd, lev, p0, beta = [], [], [], [], []
     for name, *_ in table:
         if name in KNOWN:
-            p, d, l, b = KNOWN[name]
+            p, d, l, b = KNOWN[name]  # noqa: E741 (price, decimals, leverage, base)
         else:
             p = float(10 ** rng.uniform(-2.0, 2.0))
             p = float(f"{p:.5g}")
             d = int(np.clip(np.floor(np.log10(p)) + 1, 0, 3))
-            l = int(rng.choice([3, 5, 10]))
+            l = int(rng.choice([3, 5, 10]))  # noqa: E741
             b = float(rng.uniform(1.2, 1.9))
         names.append(name), szd.append(d), lev.append(l), p0.append(p), beta.append(b)
     ev = np.array([t[1] for t in table], dtype=float)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import fmt
+
 VAULT = 0  # the engine's liquidator-vault account index
 
 ZERO_HASH = "0x" + "0" * 64

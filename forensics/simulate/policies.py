@@ -13,8 +13,8 @@ address in lexicographic order, used for deterministic tie-breaks).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -13,8 +13,8 @@ from . import calibration, writer
 from .config import SCALES, VAULT_ADDRESS, Noise, Params
 from .engine import Engine
 from .market import make_universe
-from .policies import POLICIES
 from .misc import MiscEvents
+from .policies import POLICIES
 
 PRESETS = ("oct10",)
 

@@ -12,8 +12,7 @@ import orjson
 
 from . import fmt
 from .config import VAULT_ADDRESS, Noise
-from .market import Universe
-from .market import round_px
+from .market import Universe, round_px
 
 FILLS_DIR = "node_fills_by_block/hourly"
 SNAPSHOT_PATH = "snapshots/clearinghouse_state.jsonl"
@@ -68,7 +67,7 @@ class FillSink:
 
     def __call__(self, b: int, fills: list) -> None:
         tb = int(self.t_ns[b])
-        d = dt.datetime.fromtimestamp(tb // 1_000_000_000, tz=dt.timezone.utc)
+        d = dt.datetime.fromtimestamp(tb // 1_000_000_000, tz=dt.UTC)
         key = f"{d:%Y%m%d}/{d.hour}.lz4"
         if key != self.cur_key:
             self._open(key)
@@ -185,7 +184,7 @@ def write_ctxs(out_dir: Path, rows: list[dict[str, Any]], uni: Universe, funding
     path = out_dir / CTX_PATH
     path.parent.mkdir(parents=True, exist_ok=True)
     universe = [{"name": n, "szDecimals": int(d), "maxLeverage": int(l)}
-                for n, d, l in zip(uni.names, uni.sz_decimals, uni.max_leverage)]
+                for n, d, l in zip(uni.names, uni.sz_decimals, uni.max_leverage)]  # noqa: E741
     prev_day = uni.price0 * 1.021
     with path.open("wb") as f:
         for r in rows:
@@ -248,7 +247,7 @@ def write_misc_events(out_dir: Path, blocks: dict[int, list], t_ns: np.ndarray, 
     for b in sorted(blocks):
         tb = int(t_ns[b])
         local = tb + int(rng.integers(150_000_000, 1_500_000_000))
-        d = dt.datetime.fromtimestamp(local // 1_000_000_000, tz=dt.timezone.utc)
+        d = dt.datetime.fromtimestamp(local // 1_000_000_000, tz=dt.UTC)
         line = orjson.dumps({"local_time": fmt.iso_ns(local), "block_time": fmt.iso_ns(tb),
                              "block_number": int(block_numbers[b]), "events": blocks[b]}) + b"\n"
         files.setdefault(f"{d:%Y%m%d}/{d.hour}.lz4", []).append(line)
@@ -309,7 +308,7 @@ def write_archive_ctxs(out_dir: Path, rows: list[dict[str, Any]], uni: Universe,
         if minute in seen or r["time"] % 60_000 > 1_000:
             continue  # one row per coin per minute, stamped on the minute
         seen.add(minute)
-        stamp = dt.datetime.fromtimestamp(minute * 60, tz=dt.timezone.utc)
+        stamp = dt.datetime.fromtimestamp(minute * 60, tz=dt.UTC)
         day = day or stamp
         for c in range(uni.n):
             sd = int(uni.sz_decimals[c])

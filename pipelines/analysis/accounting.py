@@ -18,8 +18,13 @@ from forensics.accounting.core import HORIZONS_S, wave_accounting
 from forensics.accounting.policies import candidates, capacity_frame, run_policies
 from forensics.accounting.timing import backstop_coverage, cascade_timeline, timeline_rows
 from forensics.reconstruct import build_steps_and_pools
-from forensics.tables.accounting import (ADL_HAIRCUTS, ADL_WAVES, BACKSTOP_COVERAGE, CASCADE_TIMELINE,
-                                         POLICY_COUNTERFACTUALS)
+from forensics.tables.accounting import (
+    ADL_HAIRCUTS,
+    ADL_WAVES,
+    BACKSTOP_COVERAGE,
+    CASCADE_TIMELINE,
+    POLICY_COUNTERFACTUALS,
+)
 from pipelines.analysis.reconstruct import VAULTS, load_inputs
 from pipelines.lake import Lake, source_key
 

@@ -16,7 +16,6 @@ from forensics.tables import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAG
 from pipelines.analysis import reconstruct
 from pipelines.lake import Lake, source_key
 
-
 # candidate rows for the conditional logit by default (whole actions, sampled independently of outcomes)
 LOGIT_ROWS = 20_000
 LOGIT_MODES = ("auto", "always", "never")

@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from forensics.formats.hyperliquid.constants import LIQUIDATOR_VAULT as HYPERLIQUID_VAULT
 from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
-from forensics.tables import ALL_TABLES, ADL_POOLS, ADL_STEPS, LIQUIDATION_CHECKS
-from forensics.formats.hyperliquid.constants import LIQUIDATOR_VAULT as HYPERLIQUID_VAULT
+from forensics.tables import ADL_POOLS, ADL_STEPS, ALL_TABLES, LIQUIDATION_CHECKS
 from pipelines.lake import Lake, Window, source_key
 
 VAULTS = {"hyperliquid": HYPERLIQUID_VAULT}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
@@ -16,8 +16,8 @@ app = typer.Typer()
 @app.command("haircuts")
 def haircuts(
     venue: Annotated[str, typer.Option(help="Venue id.")] = "hyperliquid",
-    since: Annotated[Optional[str], typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
-    until: Annotated[Optional[str], typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
     gap_seconds: Annotated[float, typer.Option("--gap-seconds", help="Gap between ADL legs that starts a new wave, s.")] = 5.0,
     price: Annotated[str, typer.Option(help="Evaluation price of the two-pass replay: last_trade (Chitra), market (last non-ADL trade) or mark.")] = "last_trade",
     no_policies: Annotated[bool, typer.Option("--no-policies", help="Skip the counterfactual policies (no pool reconstruction).")] = False,

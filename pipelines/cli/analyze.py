@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -22,8 +22,8 @@ app = typer.Typer()
 @app.command("analyze")
 def analyze(
     venue: Annotated[str, typer.Option(help="Venue id.")] = "hyperliquid",
-    since: Annotated[Optional[str], typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
-    until: Annotated[Optional[str], typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
     q: Annotated[float, typer.Option(help="False discovery rate for exemption flags.")] = 0.05,
     diagnostic_steps: Annotated[int, typer.Option(
         help="ADL actions sampled for the fill-order diagnostics (Plackett-Luce, Kendall, NDCG); 0 = all.")] = 60,
@@ -62,10 +62,10 @@ def analyze(
                       fmt(r["auc"]), fmt(r["kendall_tau"]), fmt(r["aic"], 1))
     out.print(table)
     out.print(f"identified rule: {result['verdict']}", highlight=False)
-    logit = result["conditional_logit"]
-    if logit.get("closest_rule"):
-        out.print(f"conditional logit direction {[round(x, 3) for x in logit['direction']]} on {logit['features']}: "
-                  f"closest documented rule {logit['closest_rule']}", highlight=False)
+    fitted = result["conditional_logit"]
+    if fitted.get("closest_rule"):
+        out.print(f"conditional logit direction {[round(x, 3) for x in fitted['direction']]} on {fitted['features']}: "
+                  f"closest documented rule {fitted['closest_rule']}", highlight=False)
     if result["rule_changes"].get("changed"):
         out.print("[yellow]another rule explains some time windows better[/] (see --json rule_changes)")
     if result["exemption"]["note"]:
@@ -84,12 +84,12 @@ def analyze(
 def validate(
     scale: Annotated[str, typer.Option(help="Simulator scale of every scenario.")] = "tiny",
     seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 3,
-    policies: Annotated[Optional[list[str]], typer.Option("--policy", help="Policies (default: all).")] = None,
+    policies: Annotated[list[str] | None, typer.Option("--policy", help="Policies (default: all).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Where validation.md and validation.csv go.")] = Path("docs"),
-    independent: Annotated[Optional[Path], typer.Option(
+    independent: Annotated[Path | None, typer.Option(
         help="Instead: score every scenario of another generator under this folder (each with truth.json); "
              "writes independent.md/.csv.")] = None,
-    damage: Annotated[Optional[list[str]], typer.Option(
+    damage: Annotated[list[str] | None, typer.Option(
         help="With --independent: damaged copies to score too, e.g. drop_fill_legs=0.01 (repeatable; "
              "'knobs' = each standard knob).")] = None,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import duckdb
 import typer
@@ -33,9 +33,9 @@ def catalog_refresh() -> None:
 
 @commands.command("sql")
 def sql(
-    query: Annotated[Optional[str], typer.Argument(help="SQL to run against the catalog (read-only).")] = None,
-    named: Annotated[Optional[str], typer.Option("--query", help="Run a named query from sql/queries/.")] = None,
-    params: Annotated[Optional[list[str]], typer.Option("--param", help="key=value for a named query (repeat).")] = None,
+    query: Annotated[str | None, typer.Argument(help="SQL to run against the catalog (read-only).")] = None,
+    named: Annotated[str | None, typer.Option("--query", help="Run a named query from sql/queries/.")] = None,
+    params: Annotated[list[str] | None, typer.Option("--param", help="key=value for a named query (repeat).")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the named queries.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to show in table format.")] = 50,
@@ -97,7 +97,7 @@ def _print_rows(columns: list[str], rows: list[tuple], fmt: str, limit: int) -> 
 
 
 @commands.command("schema")
-def schema(table: Annotated[Optional[str], typer.Argument(help="One table; all when omitted.")] = None) -> None:
+def schema(table: Annotated[str | None, typer.Argument(help="One table; all when omitted.")] = None) -> None:
     """Print the canonical tables with column meanings and units."""
     if table and table not in tables.ALL_TABLES:
         raise fail(f"unknown table {table!r}", f"tables: {', '.join(tables.ALL_TABLES)}")

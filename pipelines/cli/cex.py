@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,11 +35,11 @@ def ingest_venue(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="Window start, ISO-8601 UTC or epoch ms.")],
     until: Annotated[str, typer.Option(help="Window end, ISO-8601 UTC or epoch ms.")],
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Venue REST base URL (default: the venue's public API).")] = None,
-    symbols: Annotated[Optional[list[str]], typer.Option("--symbols", help="Symbols; defaults: " + "; ".join(
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Venue REST base URL (default: the venue's public API).")] = None,
+    symbols: Annotated[list[str] | None, typer.Option("--symbols", help="Symbols; defaults: " + "; ".join(
         f"{v} {d}" for v, d in _SYMBOL_DEFAULTS.items()) + ".")] = None,
     private: Annotated[bool, typer.Option("--private", help="Also pull own-account data with the read-only key in LIQF_<VENUE>_API_KEY / _SECRET.")] = False,
-    address: Annotated[Optional[list[str]], typer.Option("--address", help="dYdX: subaccount owner addresses whose fills to pull.")] = None,
+    address: Annotated[list[str] | None, typer.Option("--address", help="dYdX: subaccount owner addresses whose fills to pull.")] = None,
 ) -> None:
     """The venue is the command's own name (``liqf ingest okx`` pulls OKX)."""
     venue = ctx.info_name or ""
@@ -73,9 +73,9 @@ def ingest_venue(
 @capture_app.command("capture")
 def capture_cmd(
     venue: Annotated[str, typer.Argument(help="binance (!forceOrder@arr) or bybit (allLiquidation.{symbol}).")],
-    url: Annotated[Optional[str], typer.Option(help="WebSocket URL (default: the venue's public stream).")] = None,
-    symbols: Annotated[Optional[list[str]], typer.Option("--symbols", help="Bybit symbols (default BTCUSDT ETHUSDT).")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
+    url: Annotated[str | None, typer.Option(help="WebSocket URL (default: the venue's public stream).")] = None,
+    symbols: Annotated[list[str] | None, typer.Option("--symbols", help="Bybit symbols (default BTCUSDT ETHUSDT).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
     heartbeat: Annotated[float, typer.Option(help="Seconds without a message or pong before the stream counts as dead.")] = 30.0,
 ) -> None:
     """Record a public liquidation stream into hourly raw partitions (reconnects; gaps go to `capture_gaps`)."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from rich.progress import TaskID
 
 from pipelines.cli import progress
 from pipelines.cli.context import fail, out, refresh_catalog, settings
@@ -24,12 +25,12 @@ def _rpc_url(rpc: str | None, env: str) -> str:
 
 
 def ingest_gmx(
-    rpc: Annotated[Optional[str], typer.Option(help="JSON-RPC URL (default: the chain's env var, e.g. LIQF_RPC_ARBITRUM).")] = None,
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: the chain's env var, e.g. LIQF_RPC_ARBITRUM).")] = None,
     chain: Annotated[str, typer.Option(help="Chain in pipelines/config/registry/ (arbitrum, avalanche).")] = "arbitrum",
-    from_block: Annotated[Optional[int], typer.Option("--from-block", help="First block (default: checkpoint + 1, or the EventEmitter's deployment block).")] = None,
-    to_block: Annotated[Optional[int], typer.Option("--to-block", help="Last block (default: head - confirmations).")] = None,
-    confirmations: Annotated[Optional[int], typer.Option(help="Blocks behind the head to stay (default: registry).")] = None,
-    emitter: Annotated[Optional[str], typer.Option(help="EventEmitter address (default: registry).")] = None,
+    from_block: Annotated[int | None, typer.Option("--from-block", help="First block (default: checkpoint + 1, or the EventEmitter's deployment block).")] = None,
+    to_block: Annotated[int | None, typer.Option("--to-block", help="Last block (default: head - confirmations).")] = None,
+    confirmations: Annotated[int | None, typer.Option(help="Blocks behind the head to stay (default: registry).")] = None,
+    emitter: Annotated[str | None, typer.Option(help="EventEmitter address (default: registry).")] = None,
 ) -> None:
     """Ingest GMX v2 position events, liquidations, ADL executions and ADL state from EventEmitter logs."""
     _run_streams(rpc, chain, lambda reg: [gmx_stream(reg, emitter=emitter, from_block=from_block)],
@@ -37,11 +38,11 @@ def ingest_gmx(
 
 
 def ingest_reserves(
-    rpc: Annotated[Optional[str], typer.Option(help="JSON-RPC URL (default: the chain's env var).")] = None,
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: the chain's env var).")] = None,
     chain: Annotated[str, typer.Option(help="Chain in pipelines/config/registry/.")] = "arbitrum",
-    from_block: Annotated[Optional[int], typer.Option("--from-block", help="First block for Transfer flows (default: checkpoint + 1).")] = None,
-    to_block: Annotated[Optional[int], typer.Option("--to-block", help="Last block (default: head - confirmations).")] = None,
-    confirmations: Annotated[Optional[int], typer.Option(help="Blocks behind the head (default: registry).")] = None,
+    from_block: Annotated[int | None, typer.Option("--from-block", help="First block for Transfer flows (default: checkpoint + 1).")] = None,
+    to_block: Annotated[int | None, typer.Option("--to-block", help="Last block (default: head - confirmations).")] = None,
+    confirmations: Annotated[int | None, typer.Option(help="Blocks behind the head (default: registry).")] = None,
     include_unverified: Annotated[bool, typer.Option("--include-unverified", help="Also track registry entries marked unverified.")] = False,
 ) -> None:
     """Read ERC-20 balances of registry addresses and ingest their Transfer flows (then: hyperliquid_reserve_check)."""
@@ -68,10 +69,14 @@ def _run_streams(rpc: str | None, chain: str, make_streams: Callable[[onchain.Ch
         with progress.blocks() as bar:
             for stream in streams:
                 task = bar.add_task(f"{chain}/{stream.name}", total=None)
+
+                def advance(n: int, total: int, task: TaskID = task) -> None:
+                    bar.update(task, total=total)
+                    bar.advance(task, n)
+
                 res = onchain.sync_stream(
                     settings.lake, client, stream, from_block=from_block, to_block=to_block, confirmations=conf,
-                    reorg_depth=registry.reorg_depth,
-                    progress=lambda n, total, t=task: (bar.update(t, total=total), bar.advance(t, n)),
+                    reorg_depth=registry.reorg_depth, progress=advance,
                 )
                 bar.remove_task(task)
                 lines.append(res.summary())

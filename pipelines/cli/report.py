@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,8 +16,8 @@ app = typer.Typer()
 def report(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.html and report.pdf.")],
     venue: Annotated[str, typer.Option(help="Venue id.")] = "hyperliquid",
-    since: Annotated[Optional[str], typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
-    until: Annotated[Optional[str], typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
     q: Annotated[float, typer.Option(help="False discovery rate for exemption flags.")] = 0.05,
     gap_seconds: Annotated[float, typer.Option(help="Wave gap for haircut accounting.")] = 5.0,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also render report.pdf.")] = True,

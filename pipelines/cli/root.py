@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -42,7 +42,7 @@ app = LiqfApp(
 def main(
     lake: Annotated[str, typer.Option("--lake", help="Lake root: a directory or s3://bucket/prefix.",
                                       envvar="LIQF_LAKE")] = "data/lake",
-    lake_endpoint: Annotated[Optional[str], typer.Option(
+    lake_endpoint: Annotated[str | None, typer.Option(
         "--lake-endpoint", help="S3-compatible endpoint of an s3:// lake (default: AWS_ENDPOINT_URL, else AWS).",
         envvar="LIQF_LAKE_ENDPOINT")] = None,
     db: Annotated[Path, typer.Option("--db", help="DuckDB catalog file.", envvar="LIQF_DB")] = Path(

@@ -4,7 +4,7 @@ loopback, and the whole pipeline on a simulated cascade."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
@@ -67,7 +67,7 @@ def simulate_cmd(
 def serve_cmd(
     scenario: Annotated[Path, typer.Option("--scenario", help="Scenario directory in Hyperliquid's formats.")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
-    faults: Annotated[Optional[str], typer.Option(help="Fault spec, e.g. '429=0.1,5xx=0.05,truncate=0.05,seed=3'.")] = None,
+    faults: Annotated[str | None, typer.Option(help="Fault spec, e.g. '429=0.1,5xx=0.05,truncate=0.05,seed=3'.")] = None,
 ) -> None:
     """Serve a scenario through Hyperliquid's info API on 127.0.0.1 (Ctrl-C to stop)."""
     if not (scenario / "node_fills_by_block").exists() and not (scenario / "snapshots").exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,13 +29,13 @@ def fetch_hyperliquid(
     sources: Annotated[str, typer.Option(help="Comma-separated: fills, misc, ctxs.")] = "fills",
     yes: Annotated[bool, typer.Option("--yes", help="Download without asking.")] = False,
     ingest: Annotated[bool, typer.Option("--ingest", help="Ingest the downloaded node fills afterwards.")] = False,
-    endpoint_url: Annotated[Optional[str], typer.Option(
+    endpoint_url: Annotated[str | None, typer.Option(
         "--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS).")] = None,
     requester_pays: Annotated[bool, typer.Option(
         "--requester-pays/--no-requester-pays", help="Send x-amz-request-payer: requester (the buckets need it).")] = True,
-    bucket_fills: Annotated[Optional[str], typer.Option(help="Bucket of node fills (default hl-mainnet-node-data).")] = None,
-    bucket_misc: Annotated[Optional[str], typer.Option(help="Bucket of misc events (default hl-mainnet-node-data).")] = None,
-    bucket_ctxs: Annotated[Optional[str], typer.Option(help="Bucket of asset contexts (default hyperliquid-archive).")] = None,
+    bucket_fills: Annotated[str | None, typer.Option(help="Bucket of node fills (default hl-mainnet-node-data).")] = None,
+    bucket_misc: Annotated[str | None, typer.Option(help="Bucket of misc events (default hl-mainnet-node-data).")] = None,
+    bucket_ctxs: Annotated[str | None, typer.Option(help="Bucket of asset contexts (default hyperliquid-archive).")] = None,
 ) -> None:
     """List, price (requester pays), confirm and download Hyperliquid node files; resumable and verified."""
     store = StoreSettings(endpoint=endpoint_url, requester_pays=requester_pays)
@@ -50,7 +50,7 @@ def fetch_hyperliquid(
         size = f"{p.info.size:>15,} bytes" if p.info else "        missing"
         console.print(f"  {p.source:<5} {size}  {p.url}", highlight=False)
     present = [p for p in planned if p.info]
-    total = sum(p.info.size for p in present)
+    total = sum(p.info.size for p in present if p.info)
     missing = len(planned) - len(present)
     console.print(
         f"{len(present)} object(s), {total:,} bytes ({total / 2**30:.2f} GiB); requester-pays estimate "
@@ -90,13 +90,13 @@ def backfill_hyperliquid(
     since: Annotated[str, typer.Option("--from", help="First hour partition, UTC (2025-10-10T20).")],
     until: Annotated[str, typer.Option("--to", help="Last hour partition, UTC (inclusive).")],
     executor: Annotated[str, typer.Option(help="in_process, multiprocess or celery.")] = "in_process",
-    node_data: Annotated[Optional[str], typer.Option(
+    node_data: Annotated[str | None, typer.Option(
         "--node-data", help="Node-data root: a directory or s3://bucket/prefix (default LIQF_NODE_DATA).")] = None,
-    node_data_endpoint: Annotated[Optional[str], typer.Option(
+    node_data_endpoint: Annotated[str | None, typer.Option(
         "--node-data-endpoint", help="S3-compatible endpoint of an s3:// node-data root.")] = None,
     requester_pays: Annotated[bool, typer.Option(
         "--requester-pays/--no-requester-pays", help="Send x-amz-request-payer for s3:// node data.")] = True,
-    broker: Annotated[Optional[str], typer.Option(
+    broker: Annotated[str | None, typer.Option(
         help="Celery broker URL (default LIQF_CELERY_BROKER, else redis://127.0.0.1:6379/0).")] = None,
     max_concurrent: Annotated[int, typer.Option(help="multiprocess: steps at once.")] = 2,
 ) -> None:
@@ -158,7 +158,7 @@ def backfill_hyperliquid(
 
 @commands.command("worker")
 def worker(
-    broker: Annotated[Optional[str], typer.Option(help="Celery broker URL (default LIQF_CELERY_BROKER).")] = None,
+    broker: Annotated[str | None, typer.Option(help="Celery broker URL (default LIQF_CELERY_BROKER).")] = None,
     name: Annotated[str, typer.Option(help="Worker name (unique per worker).")] = "liqf@%h",
     concurrency: Annotated[int, typer.Option(help="Steps this worker runs at once (processes).")] = 1,
 ) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
@@ -21,11 +21,11 @@ app = typer.Typer()
 @app.command("stress")
 def stress(
     scenario: Annotated[Path, typer.Option("--scenario", help="Scenario TOML file (docs/contagion.md).")],
-    sweep: Annotated[Optional[list[str]], typer.Option("--sweep", help="KEY=LO:HI:N grid (repeat for a 2-D grid): "
+    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="KEY=LO:HI:N grid (repeat for a 2-D grid): "
                      "exempt_share, insurance_scale, freeze_fraction, shock_scale, <asset>_shock, node.<id>.<field>. "
                      "Replaces the scenario's own [[sweep]] tables.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Write report.html, report.pdf and result.json here.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write report.html, report.pdf and result.json here.")] = None,
     no_sweeps: Annotated[bool, typer.Option("--no-sweeps", help="Skip the scenario's own sweeps.")] = False,
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="With --out: HTML only.")] = False,
 ) -> None:

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from forensics.formats.cex import binance as fb
 from forensics.formats.cex import bybit as fy
@@ -37,8 +39,6 @@ from forensics.tables.cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
 from pipelines.ingest.common import finish, now_utc, raw_text, write_rows
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
-from websockets.sync.client import connect
-from websockets.exceptions import ConnectionClosed
 
 __all__ = ["CaptureError", "CaptureStats", "Connector", "closed_hours", "normalize_hour", "run_capture"]
 

@@ -35,9 +35,9 @@ from forensics.tables.cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MA
 from pipelines.ingest.common import PullError, Rejects, finish, raw_response_record, raw_text, write_rows
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
+from pipelines.venues import VENUE_CLIENTS
 from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
 from pipelines.venues.signing import ApiCredentials
-from pipelines.venues import VENUE_CLIENTS
 
 __all__ = ["CEX_VENUES", "DEFAULT_SYMBOLS", "PullError", "account_label", "make_client", "pull"]
 

@@ -17,11 +17,8 @@ from rich.progress import (
 )
 
 from pipelines.catalog import CatalogResult
-from pipelines.ingest.hyperliquid import detect
-from pipelines.ingest.hyperliquid import archive
-from pipelines.ingest.hyperliquid import files
-from pipelines.ingest.hyperliquid import misc
 from pipelines.ingest.common import UserFacingError
+from pipelines.ingest.hyperliquid import archive, detect, files, misc
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake
 from pipelines.storage import inputs as s3_inputs

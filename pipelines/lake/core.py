@@ -258,8 +258,10 @@ class Lake:
             self.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / "source=api"
             / f"date={day.isoformat()}" / f"{safe_segment(run_id, 'run id')}.jsonl.gz"
         )
-        upload = (lambda p: self.remote.put_raw(p.relative_to(self.root).as_posix(), p)) if self.remote else None
-        return RawApiWriter(path, upload)
+        remote = self.remote
+        if remote is None:
+            return RawApiWriter(path)
+        return RawApiWriter(path, lambda p: remote.put_raw(p.relative_to(self.root).as_posix(), p))
 
 
 

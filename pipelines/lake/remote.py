@@ -18,6 +18,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -77,7 +78,7 @@ class RemoteLake:
         token = uuid.uuid4().hex[:12]
         mkey = manifest_key(table, venue, key)
         try:
-            parts = []
+            parts: list[dict[str, Any]] = []
             for relative, path in sorted(files.items()):
                 remote = tokenized(relative, token)
                 transfer.put_file(self.store, remote, path)

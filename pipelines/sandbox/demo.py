@@ -17,6 +17,12 @@ import dagster as dg
 from rich.console import Console
 
 from forensics import simulate
+from pipelines.defs.accounting.assets import adl_accounting
+from pipelines.defs.analytics.assets import adl_reconstruction
+from pipelines.defs.analytics.inference import adl_rule_inference
+from pipelines.defs.cex.assets import VENUE_ASSETS as CEX_VENUE_ASSETS
+from pipelines.defs.cex.assets import cex_adl_episodes
+from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
 from pipelines.defs.hyperliquid.assets import (
     hyperliquid_asset_ctxs,
     hyperliquid_node_fills,
@@ -28,16 +34,10 @@ from pipelines.defs.hyperliquid.resources import (
     HyperliquidNodeDataResource,
     TrackedUsersResource,
 )
-from pipelines.defs.analytics.assets import adl_reconstruction
-from pipelines.defs.accounting.assets import adl_accounting
-from pipelines.defs.analytics.inference import adl_rule_inference
 from pipelines.defs.lake.assets import lake_catalog
 from pipelines.defs.lake.resources import LakeResource
-from pipelines.lake import Lake
-from pipelines.defs.cex.assets import cex_adl_episodes
-from pipelines.defs.cex.assets import VENUE_ASSETS as CEX_VENUE_ASSETS
-from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
 from pipelines.defs.reports.assets import audit_report
+from pipelines.lake import Lake
 from pipelines.sandbox.venue_server import serve
 from pipelines.sandbox.venue_server.cex import cex_routes
 from pipelines.sandbox.venue_server.cex import generate as generate_cex

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-
 from pipelines.venues.base import RawResponse
 from pipelines.venues.signing import BinanceAuth, SignedVenueClient
 

@@ -8,13 +8,12 @@ budgets 60/min); ``count`` <= 1000 with ``start`` offsets for paging; errors are
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-
 from pipelines.venues.base import RawResponse
 from pipelines.venues.signing import BitmexAuth, SignedVenueClient
-import datetime as dt
 
 __all__ = ["BitmexClient", "PAGE_COUNT"]
 

@@ -3,8 +3,6 @@ gaps recorded in ``capture_gaps``, and normalization of closed hours into ``cex_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pytest
 

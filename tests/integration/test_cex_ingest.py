@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import logging
 import re
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -22,7 +21,6 @@ from pipelines.venues import (
     ClientError,
     OkxClient,
     RateLimitedError,
-    VenueError,
 )
 from pipelines.venues.signing import ApiCredentials, MissingCredentialsError, binance_signature
 from tests.conftest import PROJECT_ROOT

@@ -19,8 +19,8 @@ from forensics.tables import ALL_TABLES
 from pipelines import stress as stress_mod
 from pipelines.cli import app
 from pipelines.lake import Lake
-from tests.unit.forensics.test_contagion import lp_clearing, random_network
 from tests.conftest import PROJECT_ROOT
+from tests.unit.forensics.test_contagion import lp_clearing, random_network
 
 ROOT = PROJECT_ROOT
 SCENARIOS = ROOT / "docs" / "scenarios"

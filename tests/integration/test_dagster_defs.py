@@ -7,7 +7,11 @@ import json
 import dagster as dg
 
 from pipelines.definitions import defs as load_definitions
-from pipelines.defs.hyperliquid.assets import hyperliquid_asset_ctxs, hyperliquid_node_fills, hyperliquid_position_snapshots
+from pipelines.defs.hyperliquid.assets import (
+    hyperliquid_asset_ctxs,
+    hyperliquid_node_fills,
+    hyperliquid_position_snapshots,
+)
 from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
 from pipelines.defs.lake.assets import lake_catalog
 from pipelines.defs.lake.resources import LakeResource

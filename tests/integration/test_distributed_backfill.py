@@ -18,8 +18,8 @@ import pytest
 
 from forensics.simulate.hourly import write_hours
 from pipelines.lake.remote import MANIFESTS
-from tests.s3_servers import CREDENTIALS, aws_env, free_port, have_redis, moto, wait_port  # noqa: F401
 from tests.integration.test_storage_lake import TABLES, digest
+from tests.s3_servers import CREDENTIALS, aws_env, free_port, have_redis, moto, wait_port  # noqa: F401
 
 pytestmark = [pytest.mark.usefixtures("aws_env"), pytest.mark.timeout(240)]
 LIQF = str(Path(sys.executable).parent / "liqf")
@@ -89,7 +89,7 @@ class Workers:
         deadline = time.monotonic() + 60
         while not all("ready." in log.read_text() for log in self.logs):
             if time.monotonic() > deadline:
-                raise RuntimeError("celery workers did not start: " + " | ".join(l.read_text()[-500:] for l in self.logs))
+                raise RuntimeError("celery workers did not start: " + " | ".join(log.read_text()[-500:] for log in self.logs))
             time.sleep(0.3)
 
     def stop(self) -> None:

@@ -7,9 +7,9 @@ import os
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+
 from tests.conftest import PROJECT_ROOT
 
 ANVIL = PROJECT_ROOT / "tools" / "evm" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"

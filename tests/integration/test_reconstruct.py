@@ -14,8 +14,8 @@ import pytest
 
 from forensics.reconstruct import build_state, build_steps_and_pools, check_start_positions, compare_to_truth
 from forensics.reconstruct.truth import truth_frames
-from forensics.tables import ADL_POOLS, ADL_STEPS
 from forensics.simulate import VAULT_ADDRESS, generate
+from forensics.tables import ADL_POOLS, ADL_STEPS
 from pipelines.analysis.reconstruct import load_inputs, run
 from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import sys
 import warnings
-from pathlib import Path
 
 import polars as pl
 import pytest

@@ -85,8 +85,8 @@ def test_export_snapshot_loses_only_isolated_margins(real_scenario, tmp_path_fac
 
 
 def test_liquidation_summaries_check_against_the_replay(real_scenario, tmp_path_factory):
-    from pipelines.analysis.reconstruct import archive_mark_age, liquidation_errors
     from forensics.reconstruct.cash import CashSettings
+    from pipelines.analysis.reconstruct import archive_mark_age, liquidation_errors
 
     out, scen = real_scenario
     i, lake = _lake(tmp_path_factory, out, out / "snapshots" / "clearinghouse_state.jsonl", with_lake=True)

@@ -14,8 +14,8 @@ import pytest
 
 from forensics.simulate.hourly import write_hours
 from pipelines.ingest.hyperliquid import fetch
-from tests.s3_servers import CREDENTIALS, RequesterPaysProxy, aws_env, moto  # noqa: F401
 from tests.integration.test_storage_lake import TABLES, digest
+from tests.s3_servers import CREDENTIALS, RequesterPaysProxy, aws_env, moto  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 BUCKET = "hl-mainnet-node-data"

@@ -16,8 +16,8 @@ from forensics.simulate.hourly import write_hours
 from pipelines import catalog
 from pipelines.ingest.hyperliquid.files import ingest_node_fills
 from pipelines.lake import Lake
-from pipelines.storage import StorageError, StoreSettings
 from pipelines.lake.remote import MANIFESTS
+from pipelines.storage import StorageError, StoreSettings
 from tests.s3_servers import CREDENTIALS, RequesterPaysProxy, aws_env, free_port, moto  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("aws_env")

@@ -6,7 +6,6 @@ server is checked independently of the project's client.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +17,25 @@ from tests.conftest import PROJECT_ROOT
 
 try:
     from tests.fixtures_venue import (
-        HLP, LEDGER_ROWS, T0, USER_BIG, USER_LIQ, USER_MAIN, USER_NOBODY, build_scenario,
+        HLP,
+        LEDGER_ROWS,
+        T0,
+        USER_BIG,
+        USER_LIQ,
+        USER_MAIN,
+        USER_NOBODY,
+        build_scenario,
     )
 except ImportError:  # tests/ is not a package: pytest puts tests/ itself on sys.path
     from fixtures_venue import (  # type: ignore[no-redef]
-        HLP, LEDGER_ROWS, T0, USER_BIG, USER_LIQ, USER_MAIN, USER_NOBODY, build_scenario,
+        HLP,
+        LEDGER_ROWS,
+        T0,
+        USER_BIG,
+        USER_LIQ,
+        USER_MAIN,
+        USER_NOBODY,
+        build_scenario,
     )
 
 

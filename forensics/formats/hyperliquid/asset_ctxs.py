@@ -30,7 +30,7 @@ def meta_and_asset_ctxs_rows(response: Any, time_ms: int) -> list[dict[str, Any]
     for spec, ctx in zip(universe, ctxs):
         if not isinstance(spec, dict) or not isinstance(ctx, dict):
             raise RecordError("universe or ctx item is not an object")
-        impact = ctx.get("impactPxs") if isinstance(ctx.get("impactPxs"), list) else [None, None]
+        impact: list[Any] = ctx["impactPxs"] if isinstance(ctx.get("impactPxs"), list) else [None, None]
         rows.append(
             {
                 "coin": coin_name(spec.get("name")),

@@ -23,7 +23,6 @@ import orjson
 
 from forensics.formats.records import RecordError, node_time_ms
 
-
 _TID_FLAG = 1 << 63
 
 

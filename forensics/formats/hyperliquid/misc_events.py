@@ -54,8 +54,8 @@ def normalize_misc_line(line_no: int, text: str, out: MiscBatch) -> None:
         out.records_read += 1
         out.rejects.append((line_no, None, "malformed JSON line", text[:RAW_LIMIT]))
         return
-    events = block.get("events") if isinstance(block, dict) else None
-    number = block.get("block_number") if isinstance(block, dict) else None
+    events: Any = block.get("events") if isinstance(block, dict) else None
+    number: Any = block.get("block_number") if isinstance(block, dict) else None
     reason = None
     if not isinstance(block, dict):
         reason = "block line is not a JSON object"
@@ -166,7 +166,8 @@ def _staking_or_system(variant: str, body: Any, common: dict[str, Any]) -> list[
     return [row]
 
 
-def _funding(line_no: int, block: int, block_ms: int, index: int, event: dict, body: Any, out: MiscBatch) -> None:
+def _funding(line_no: int, block: int, block_ms: int, index: int, event: dict[str, Any], body: Any,
+             out: MiscBatch) -> None:
     deltas = body.get("deltas") if isinstance(body, dict) else None
     try:
         time_ms = node_time_ms(event.get("time"), "event time") if "time" in event else block_ms

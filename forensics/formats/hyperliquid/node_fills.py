@@ -18,9 +18,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forensics.tables import DECIMAL, FILLS
-
 from forensics.formats.records import RAW_TEXT_LIMIT
+from forensics.tables import DECIMAL, FILLS
 
 from .constants import HYPERLIQUID_DIRS, LIQUIDATION_METHODS, VENUE
 
@@ -61,7 +60,7 @@ CREATE OR REPLACE TEMP TABLE hl_blocks AS
 SELECT line_no, line, TRY(json_transform(line, '{_BLOCK_STRUCT}')) AS b FROM hl_lines
 """
 
-_BAD_LINE_COLUMNS = """line_no,
+_BAD_LINE_COLUMNS = f"""line_no,
        CAST(NULL AS INTEGER) AS event_index,
        CASE WHEN NOT json_valid(line) THEN 'malformed JSON line'
             WHEN json_type(line::JSON) <> 'OBJECT' THEN 'block line is not a JSON object'
@@ -70,7 +69,7 @@ _BAD_LINE_COLUMNS = """line_no,
                 THEN 'block events is not a list (got ' || json_type(line::JSON, '$.events') || ')'
             ELSE 'block events has an item that is not a list'
        END AS reason,
-       left(line, {limit}) AS raw""".format(limit=RAW_TEXT_LIMIT)
+       left(line, {RAW_TEXT_LIMIT}) AS raw"""
 
 NODE_BAD_LINES_SQL = f"SELECT {_BAD_LINE_COLUMNS} FROM hl_blocks WHERE b IS NULL OR b.events IS NULL"
 
@@ -213,12 +212,12 @@ _FILL_COLUMNS = f"""
 
 FILLS_SELECT_SQL = f"SELECT {_FILL_COLUMNS} FROM hl_fill_rows WHERE reason IS NULL"
 
-QUARANTINE_FILLS_SQL = """
-SELECT r.line_no, r.event_index, r.reason, left('[' || array_to_string(e.ev, ', ') || ']', {limit}) AS raw
+QUARANTINE_FILLS_SQL = f"""
+SELECT r.line_no, r.event_index, r.reason, left('[' || array_to_string(e.ev, ', ') || ']', {RAW_TEXT_LIMIT}) AS raw
 FROM hl_fill_rows r JOIN hl_events e ON r.line_no = e.line_no AND r.event_index IS NOT DISTINCT FROM e.event_index
 WHERE r.reason IS NOT NULL
 ORDER BY r.line_no, r.event_index
-""".format(limit=RAW_TEXT_LIMIT)
+"""
 
 
 # Fast path for node lines: the same parse in one streaming query, with a yes/no check instead of a reason

@@ -20,7 +20,7 @@ def snapshot_rows(line: WireSnapshotLine | Any) -> tuple[dict[str, Any], list[di
     if not isinstance(state, dict):
         raise RecordError("snapshot state is not an object")
     summary = state.get("marginSummary")
-    cross = state.get("crossMarginSummary") or {}
+    cross: Any = state.get("crossMarginSummary") or {}
     if not isinstance(summary, dict) or not isinstance(cross, dict):
         raise RecordError("marginSummary is not an object")
     positions = state.get("assetPositions")
@@ -34,7 +34,7 @@ def snapshot_rows(line: WireSnapshotLine | Any) -> tuple[dict[str, Any], list[di
         lev = pos.get("leverage")
         if not isinstance(lev, dict) or lev.get("type") not in ("cross", "isolated"):
             raise RecordError("unknown leverage type")
-        funding = pos.get("cumFunding") if isinstance(pos.get("cumFunding"), dict) else {}
+        funding: dict[str, Any] = pos["cumFunding"] if isinstance(pos.get("cumFunding"), dict) else {}
         rows.append(
             {
                 "coin": coin_name(pos.get("coin")),

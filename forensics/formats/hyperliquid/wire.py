@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+
 class WireLiquidation(TypedDict):
     liquidatedUser: NotRequired[str]
     markPx: str

@@ -9,10 +9,9 @@ materialization's metadata), so partitions are independent and can run on any nu
 import dagster as dg
 import polars as pl
 
-from pipelines.defs.lake.resources import LakeResource
 from forensics.audit import audit, complete_steps
-from pipelines.analysis.inference import annotate_integrity, load_pools
-from pipelines.analysis.inference import read_analytics
+from pipelines.analysis.inference import annotate_integrity, load_pools, read_analytics
+from pipelines.defs.lake.resources import LakeResource
 
 EPISODE_GAP_MS = 30 * 60 * 1000
 adl_episodes = dg.DynamicPartitionsDefinition(name="adl_episodes")

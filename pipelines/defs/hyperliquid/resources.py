@@ -7,14 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.defs.lake.resources import PROJECT_ROOT
+from pipelines.storage import StoreSettings, inputs, transfer
+from pipelines.storage.location import is_object_url, parse_url
+from pipelines.storage.stores import StorageError, open_store, storage_error
 from pipelines.venues.base import WeightRateLimiter
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
-from pipelines.storage import StoreSettings, inputs
-from pipelines.storage.location import is_object_url
-from pipelines.storage import transfer
-from pipelines.storage.location import parse_url
-from pipelines.storage.stores import open_store
-from pipelines.storage.stores import StorageError, storage_error
 
 
 class HyperliquidInfoResource(dg.ConfigurableResource):

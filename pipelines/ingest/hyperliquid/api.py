@@ -26,7 +26,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from forensics.formats import hyperliquid as hl
 from forensics.formats.records import RecordError, parse_time_ms
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
-from pipelines.ingest.common import PullError, Rejects, UserFacingError, finish, raw_response_record, raw_text, write_rows
+from pipelines.ingest.common import (
+    PullError,
+    Rejects,
+    UserFacingError,
+    finish,
+    raw_response_record,
+    raw_text,
+    write_rows,
+)
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import VenueError

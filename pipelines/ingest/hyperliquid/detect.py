@@ -18,7 +18,7 @@ import orjson
 
 from forensics.formats.hyperliquid import asset_ctxs_archive, snapshot_export
 from forensics.formats.hyperliquid.misc_events import is_misc_block
-from pipelines.ingest.streams import decoded_chunks, peek_text, StreamState
+from pipelines.ingest.streams import StreamState, decoded_chunks, peek_text
 
 #: what each CLI option accepts, for the one-line error
 EXPECTED = {

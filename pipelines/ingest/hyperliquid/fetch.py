@@ -61,7 +61,7 @@ def window_hours(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
 
 
 def plan(start: dt.datetime, end: dt.datetime, sources: list[str], settings: StoreSettings,
-         buckets: dict[str, str] | None = None) -> list[Planned]:
+         buckets: dict[str, str | None] | None = None) -> list[Planned]:
     unknown = [s for s in sources if s not in SOURCES]
     if unknown:
         raise FetchError(f"unknown source {unknown[0]!r}; sources: {', '.join(SOURCES)}")

@@ -12,7 +12,7 @@ from scipy.optimize import linprog
 from forensics.contagion import debtrank
 from forensics.contagion.cascades import furfine, gai_kapadia, gk_vulnerable
 from forensics.contagion.clearing import clear, clear_layers, edge_payments, regularity_violations
-from forensics.contagion.model import Exemption, Node, Position, Scenario, Asset
+from forensics.contagion.model import Asset, Exemption, Node, Position, Scenario
 from forensics.contagion.perp import stress
 
 TOL = 1e-9

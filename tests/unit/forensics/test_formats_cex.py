@@ -4,7 +4,6 @@ units, timestamps, and rejection of malformed / hostile items."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import pytest

@@ -13,7 +13,6 @@ import pytest
 from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events, ledger_delta
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
-
 from tests.conftest import SHARED
 
 A, B, C, V = ("0x" + c * 40 for c in "abcd")

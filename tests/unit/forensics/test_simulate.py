@@ -165,7 +165,7 @@ def test_replay_start_positions_pnl_and_conservation(tiny):
     assert not mism, mism[:5]
     assert pnl_err < 1e-6
     by_coin = defaultdict(Decimal)
-    for (u, c), q in pos.items():
+    for (_u, c), q in pos.items():
         by_coin[c] += q
     assert all(v == 0 for v in by_coin.values())  # zero net open interest per coin
     k1 = sum(cash.values()) - sum(float(q) * entry[k] for k, q in pos.items() if q != 0) + fees

@@ -13,7 +13,14 @@ from web3 import EthereumTesterProvider, Web3  # noqa: E402
 
 from pipelines import catalog  # noqa: E402
 from pipelines.ingest.onchain import (  # noqa: E402
-    ChainRegistry, GmxMarket, Labelled, Token, flow_streams, load_checkpoint, read_balances, sync_stream,
+    ChainRegistry,
+    GmxMarket,
+    Labelled,
+    Token,
+    flow_streams,
+    load_checkpoint,
+    read_balances,
+    sync_stream,
 )
 from pipelines.lake import Lake  # noqa: E402
 from pipelines.venues.evm import EvmRpc, RpcError, Web3Transport  # noqa: E402
@@ -206,11 +213,11 @@ def test_flows_balances_and_reserve_check(chain, tmp_path):
     assert str(bal["balance"]) == "850.0000000000" and bal["label"] == "Test Bridge"
     # reserve check: bridge USDC vs the sum of account values in the nearest snapshot
     import datetime as dt
+    from decimal import Decimal
 
     import pyarrow as pa
 
     from forensics.tables import ACCOUNT_SNAPSHOTS
-    from decimal import Decimal
     t = bal["time"]
     rows = [{"venue": "hyperliquid", "date": t.date(), "user": f"0x{i:040x}", "time": t, "time_ms": bal["time_ms"] + 1000,
              "account_value": Decimal(v), "total_ntl_pos": None, "total_raw_usd": None, "total_margin_used": None,

@@ -8,6 +8,7 @@ malformed items to any list before serving.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import datetime as dt
 
 __all__ = ["Account", "CexData", "add_examples", "generate"]
 

@@ -270,7 +270,7 @@ def _okx_routes(data: CexData) -> list[BaseRoute]:
                 if (after is None or t < after) and (before is None or t > before):
                     flat.append((t, item, det))
         flat.sort(key=lambda x: -x[0])
-        for t, item, det in flat:
+        for _t, item, det in flat:
             if n >= limit:
                 break
             out.append({**{k: v for k, v in item.items() if k != "details"}, "details": [det]})
