@@ -30,7 +30,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         emitter: Annotated[Optional[str], typer.Option(help="EventEmitter address (default: registry).")] = None,
     ) -> None:
         """Ingest GMX v2 position events, liquidations, ADL executions and ADL state from EventEmitter logs."""
-        from pipelines.venues.gmx import gmx_stream
+        from pipelines.ingest.gmx import gmx_stream
 
         _run_streams(rpc, chain, lambda reg: [gmx_stream(reg, emitter=emitter, from_block=from_block)],
                      from_block=from_block, to_block=to_block, confirmations=confirmations, balances=False)

@@ -17,7 +17,7 @@ from pipelines.ingest.onchain import (  # noqa: E402
 )
 from pipelines.lake import Lake  # noqa: E402
 from pipelines.venues.evm import EvmRpc, RpcError, Web3Transport  # noqa: E402
-from pipelines.venues.gmx import gmx_stream  # noqa: E402
+from pipelines.ingest.gmx import gmx_stream  # noqa: E402
 from tests.onchain_helpers import adl_state_updated, deploy, order_executed, position_event, send  # noqa: E402
 
 

@@ -7,7 +7,7 @@ from pipelines.defs.lake.resources import LakeResource
 from pipelines.defs.onchain.resources import EvmChainResource
 from pipelines.ingest import onchain
 from pipelines.ingest.report import IngestReport
-from pipelines.venues.gmx import gmx_stream
+from pipelines.ingest.gmx import gmx_stream
 
 GROUP = "onchain"
 
