@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from forensics.formats.gmx import LayoutSchedule
 from forensics.schema import Table
 from forensics.schema_onchain import ONCHAIN_BALANCES, ONCHAIN_CHECKPOINTS, ONCHAIN_FLOWS, ONCHAIN_LOGS
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
@@ -84,9 +86,16 @@ class Labelled:
 
 @dataclass(frozen=True)
 class GmxMarket:
+    """A GMX v2 market: its token address, a display name and the index token's decimals (what USD per
+    token needs); where it came from (``source``: 'chain' = Reader.getMarkets + decimals(), 'registry')."""
+
     address: str
     name: str
     index_decimals: int
+    index_token: str | None = None
+    long_token: str | None = None
+    short_token: str | None = None
+    source: str = "registry"
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,14 @@ class ChainRegistry:
     addresses: tuple[Labelled, ...] = ()
     gmx_event_emitter: str | None = None
     gmx_from_block: int = 0
-    gmx_markets: tuple[GmxMarket, ...] = ()
+    gmx_markets: tuple[GmxMarket, ...] = ()  # overrides of what the chain says (name, decimals)
+    gmx_data_store: str | None = None
+    gmx_reader: str | None = None
+    gmx_adl_handlers: tuple[str, ...] = ()  # every AdlHandler GMX deployed (the msgSender of ADL executions)
+    gmx_layouts: tuple[tuple[str, str, int], ...] = ()  # (event, layout, first block shipped)
+    gmx_synthetic_decimals: tuple[tuple[str, int], ...] = ()  # synthetic index tokens (no contract): symbol, decimals
+    gmx_symbol_aliases: tuple[tuple[str, str], ...] = ()  # token symbol -> name used in market names (WETH -> ETH)
+    sources: tuple[str, ...] = ()  # the files this registry was read from
 
     def token(self, symbol: str) -> Token:
         for t in self.tokens:
@@ -110,16 +126,94 @@ class ChainRegistry:
         raise OnchainError(f"{self.name}: token {symbol!r} is not in the registry")
 
 
-def load_registry(chain: str, directory: Path | None = None, *, include_unverified: bool = False) -> ChainRegistry:
+REGISTRY_ENV = "LIQF_REGISTRY"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise OnchainError(f"cannot read registry {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise OnchainError(f"registry {path} is not valid TOML: {exc}") from None
+
+
+def _merge_by(base: list[dict], mine: list[dict], key) -> list[dict]:
+    merged = {key(e): e for e in base}
+    merged.update({key(e): e for e in mine})
+    return list(merged.values())
+
+
+def _overlay(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+    """The user's registry over the shipped one: scalars replace, lists merge by address (the user's
+    entry wins), ADL handlers add up, layouts merge by (event, layout). A user's own entries count as
+    verified unless they say otherwise (the user vouches for them)."""
+    for section in ("tokens", "addresses"):
+        for e in user.get(section, []):
+            e.setdefault("verified", True)
+    ugmx = dict(user.get("gmx", {}))
+    for m in ugmx.get("markets", []):
+        m.setdefault("verified", True)
+    if ugmx:
+        ugmx.setdefault("verified", True)
+    out = {**base, **{k: v for k, v in user.items() if k not in ("chain", "tokens", "addresses", "gmx")}}
+    out["chain"] = {**base.get("chain", {}), **user.get("chain", {})}
+    addr = lambda e: str(e.get("address", "")).lower()  # noqa: E731
+    out["tokens"] = _merge_by(base.get("tokens", []), user.get("tokens", []), addr)
+    out["addresses"] = _merge_by(base.get("addresses", []), user.get("addresses", []), addr)
+    bgmx = base.get("gmx", {})
+    gmx = {**bgmx, **{k: v for k, v in ugmx.items() if k not in ("markets", "layouts", "adl_handlers",
+                                                                  "synthetic_decimals", "symbol_aliases")}}
+    gmx["markets"] = _merge_by(bgmx.get("markets", []), ugmx.get("markets", []), addr)
+    gmx["layouts"] = _merge_by(bgmx.get("layouts", []), ugmx.get("layouts", []), lambda e: (e.get("event"), e.get("layout")))
+    gmx["adl_handlers"] = list(dict.fromkeys([*bgmx.get("adl_handlers", []), *ugmx.get("adl_handlers", [])]))
+    gmx["synthetic_decimals"] = {**bgmx.get("synthetic_decimals", {}), **ugmx.get("synthetic_decimals", {})}
+    gmx["symbol_aliases"] = {**bgmx.get("symbol_aliases", {}), **ugmx.get("symbol_aliases", {})}
+    if gmx:
+        out["gmx"] = gmx
+    return out
+
+
+def load_registry(chain: str, directory: Path | None = None, *, include_unverified: bool = False,
+                  user_file: Path | str | None = None) -> ChainRegistry:
+    """The chain's registry: ``<directory>/<chain>.toml`` (the shipped one by default) with a user's own
+    file over it (``user_file``, else the ``LIQF_REGISTRY`` environment variable); either may be absent,
+    not both."""
     safe_segment(chain, "chain")
-    path = (directory or REGISTRY_DIR) / f"{chain}.toml"
-    if not path.exists():
-        known = sorted(p.stem for p in (directory or REGISTRY_DIR).glob("*.toml"))
-        raise OnchainError(f"no registry for chain {chain!r} (known: {', '.join(known) or 'none'})")
-    raw = tomllib.loads(path.read_text())
+    folder = directory or REGISTRY_DIR
+    path = folder / f"{chain}.toml"
+    if user_file is None and os.environ.get(REGISTRY_ENV):
+        user_file = os.environ[REGISTRY_ENV]
+    raw: dict[str, Any] = _read_toml(path) if path.exists() else {}
+    sources = [str(path)] if path.exists() else []
+    if user_file:
+        user_path = Path(user_file).expanduser()
+        if not user_path.is_file():
+            raise OnchainError(f"registry file {user_path} does not exist")
+        user = _read_toml(user_path)
+        named = user.get("chain", {}).get("name")
+        if named and named != chain:
+            raise OnchainError(f"registry file {user_path} is for chain {named!r}, not {chain!r}")
+        raw = _overlay(raw, user)
+        sources.append(str(user_path))
+    if not sources:
+        known = sorted(p.stem for p in folder.glob("*.toml"))
+        raise OnchainError(f"no registry for chain {chain!r} (known: {', '.join(known) or 'none'}; "
+                           f"or pass --registry FILE / set {REGISTRY_ENV})")
+    try:
+        return _registry(chain, raw, include_unverified, tuple(sources))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OnchainError(f"registry for {chain} ({', '.join(sources)}): bad or missing entry: {exc}") from None
+
+
+def _registry(chain: str, raw: dict[str, Any], include_unverified: bool, sources: tuple[str, ...]) -> ChainRegistry:
     ok = lambda e: include_unverified or e.get("verified", False)  # noqa: E731
     c = raw.get("chain", {})
     gmx = raw.get("gmx", {})
+    gmx_ok = ok(gmx)
+    lower = lambda v: (v or "").lower() or None  # noqa: E731
+    layouts = tuple((e["event"], e["layout"], int(e["from_block"])) for e in gmx.get("layouts", []) if gmx_ok)
+    LayoutSchedule.of(list(layouts))  # unknown event or layout names fail here, with the known ones
     return ChainRegistry(
         name=c.get("name", chain),
         chain_id=int(c["chain_id"]),
@@ -134,10 +228,17 @@ def load_registry(chain: str, directory: Path | None = None, *, include_unverifi
                      int(a.get("from_block", 0)), bool(a.get("verified")))
             for a in raw.get("addresses", []) if ok(a)
         ),
-        gmx_event_emitter=(gmx.get("event_emitter") or "").lower() or None if ok(gmx) else None,
+        gmx_event_emitter=lower(gmx.get("event_emitter")) if gmx_ok else None,
         gmx_from_block=int(gmx.get("from_block", 0)),
         gmx_markets=tuple(GmxMarket(m["address"].lower(), m["name"], int(m["index_decimals"]))
                           for m in gmx.get("markets", []) if ok(m)),
+        gmx_data_store=lower(gmx.get("data_store")) if gmx_ok else None,
+        gmx_reader=lower(gmx.get("reader")) if gmx_ok else None,
+        gmx_adl_handlers=tuple(a.lower() for a in gmx.get("adl_handlers", [])) if gmx_ok else (),
+        gmx_layouts=layouts,
+        gmx_synthetic_decimals=tuple((str(k), int(v)) for k, v in gmx.get("synthetic_decimals", {}).items()) if gmx_ok else (),
+        gmx_symbol_aliases=tuple((str(k), str(v)) for k, v in gmx.get("symbol_aliases", {}).items()),
+        sources=sources,
     )
 
 
@@ -169,6 +270,7 @@ class Stream:
     decoder: Decoder
     event_name: Callable[[Log], str | None] = lambda _log: None
     segment_blocks: int = 10_000
+    start_reason: str = "the stream's first block"  # why from_block is where a first run starts
 
     @property
     def key(self) -> str:
@@ -257,6 +359,64 @@ def _existing_keys(lake: Lake, stream: Stream) -> set[str]:
     return {p.name[len("part-"):-len(".parquet")] for p in venue_dir.rglob("part-*.parquet")}
 
 
+@dataclass(frozen=True)
+class StreamPlan:
+    """What a sync of one stream will ask the provider, before it starts."""
+
+    chain: str
+    stream: str
+    head: int
+    start: int
+    target: int
+    filters: int  # eth_getLogs topic filters per block range
+    max_range: int
+    start_reason: str  # 'checkpoint', '--from-block', or why the stream starts where it does
+    reorg_checks: int = 0  # headers re-fetched for the reorg check (the checkpoint's recent blocks)
+
+    @property
+    def blocks(self) -> int:
+        return max(0, self.target - self.start + 1)
+
+    @property
+    def get_logs_calls(self) -> int:
+        return self.filters * -(-self.blocks // self.max_range)
+
+    @property
+    def header_calls(self) -> int:
+        """Headers the run fetches whatever the logs: the reorg check and the checkpoint's recent blocks."""
+        return self.reorg_checks + min(self.blocks, 64)
+
+    def describe(self) -> str:
+        if self.blocks == 0:
+            return f"{self.chain}/{self.stream}: up to date at block {self.target:,} (head {self.head:,})"
+        return (f"{self.chain}/{self.stream}: blocks {self.start:,}..{self.target:,} ({self.blocks:,} blocks, start: "
+                f"{self.start_reason}): about {self.get_logs_calls:,} eth_getLogs call(s) ({self.filters} filter(s) x "
+                f"{-(-self.blocks // self.max_range):,} range(s) of up to {self.max_range:,} blocks), "
+                f"{self.header_calls:,} eth_getBlockByNumber for reorg checks, plus one per block with logs when the "
+                "provider's logs carry no blockTimestamp; more if the provider refuses ranges")
+
+
+def plan_stream(lake: Lake, stream: Stream, *, head: int, from_block: int | None = None, to_block: int | None = None,
+                confirmations: int = 12, max_range: int = 2000) -> StreamPlan:
+    """The range a :func:`sync_stream` with the same arguments will fetch, and what that costs in calls
+    (a reorg found on the way may move the start back by up to the reorg depth)."""
+    cp = load_checkpoint(lake, stream)
+    start, reason = _start(stream, cp, from_block)
+    target = head - confirmations if to_block is None else min(head - confirmations, to_block)
+    return StreamPlan(stream.chain, stream.name, head, start, target, len(stream.topic_filters), max_range, reason,
+                      len(cp.recent_hashes) if cp else 0)
+
+
+def _start(stream: Stream, cp: Checkpoint | None, from_block: int | None) -> tuple[int, str]:
+    if cp is None:
+        if from_block is not None:
+            return from_block, "--from-block"
+        return stream.from_block, stream.start_reason
+    if from_block is None:
+        return cp.last_block + 1, "checkpoint"
+    return min(from_block, cp.last_block + 1), "--from-block" if from_block <= cp.last_block else "checkpoint"
+
+
 def sync_stream(
     lake: Lake,
     rpc: EvmRpc,
@@ -274,12 +434,9 @@ def sync_stream(
     if to_block is not None:
         target = min(target, to_block)
     cp = load_checkpoint(lake, stream)
-    first = stream.from_block if from_block is None else from_block
+    start, _reason = _start(stream, cp, from_block)
     if cp is None:
-        start = first
-        cp = Checkpoint(start - 1, {}, first)
-    else:
-        start = cp.last_block + 1 if from_block is None else min(from_block, cp.last_block + 1)
+        cp = Checkpoint(start - 1, {}, start)
     result = SyncResult(stream.name, stream.chain, start, target)
 
     # reorg check: re-fetch the hashes recorded for the last ingested blocks
@@ -327,11 +484,18 @@ def sync_stream(
             rpc.on_response = previous
     raw_sha, raw_bytes = sha256_file(raw.path) if raw.path.exists() else ("", 0)
 
-    # timestamps (and a consistency check: a reorg during the run makes log hashes disagree)
+    # timestamps: from the logs when the provider includes them, else from the block header (and a
+    # consistency check: a reorg during the run makes log hashes disagree)
     stamps: dict[int, int] = {}
-    for number in sorted({n for n, _ in logs}):
+    first_log = {}
+    for key in sorted(logs):
+        first_log.setdefault(key[0], logs[key])
+    for number, log in first_log.items():
+        if log.block_timestamp is not None:
+            stamps[number] = log.block_timestamp
+            continue
         h = rpc.header(number)
-        if h.hash != logs[next(k for k in logs if k[0] == number)].block_hash:
+        if h.hash != log.block_hash:
             raise RpcError(f"block {number} changed during the run (reorg in progress); run again", transient=True)
         stamps[number] = h.timestamp
     result.logs = len(logs)
@@ -357,6 +521,9 @@ def sync_stream(
     # checkpoint last
     lo = max(cp.from_block, target - reorg_depth + 1)
     recent = {n: rpc.header(n).hash for n in range(lo, target + 1)}
+    for number, log in first_log.items():
+        if number in recent and recent[number] != log.block_hash:
+            raise RpcError(f"block {number} changed during the run (reorg in progress); run again", transient=True)
     save_checkpoint(lake, stream, Checkpoint(target, recent, cp.from_block), rpc.label)
     result.to_block = target
     return result

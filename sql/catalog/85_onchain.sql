@@ -25,3 +25,8 @@ QUALIFY row_number() OVER (PARTITION BY chain, block_number, address, token ORDE
 CREATE OR REPLACE VIEW onchain_flows AS
 SELECT * FROM @source(onchain_flows)
 QUALIFY row_number() OVER (PARTITION BY chain, block_number, log_index, registry_address ORDER BY source_key) = 1;
+
+-- gmx_markets: grain (chain, market); one file per chain, rewritten on every read of the chain's Reader.
+CREATE OR REPLACE VIEW gmx_markets AS
+SELECT * FROM @source(gmx_markets)
+QUALIFY row_number() OVER (PARTITION BY chain, market ORDER BY read_at DESC) = 1;
