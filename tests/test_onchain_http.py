@@ -44,7 +44,7 @@ def test_cli_ingest_gmx_and_reserves_over_http(anvil, tmp_path, monkeypatch):
     from web3 import Web3
 
     from pipelines.ingest import onchain
-    from tests.onchain_helpers import deploy, order_executed, position_event, send
+    from tests.onchain_helpers import deploy, order_executed, position_event, send, send_together
 
     w3 = Web3(Web3.HTTPProvider(anvil))
     acc = w3.eth.accounts
@@ -53,10 +53,10 @@ def test_cli_ingest_gmx_and_reserves_over_http(anvil, tmp_path, monkeypatch):
     market, bridge = acc[9], acc[5]
     send(w3, position_event(em, kind="increase", account=acc[1], market=market, collateral=acc[3], is_long=False,
                             order_type=2, size_usd=3000, size_tokens=1, delta_usd=3000, delta_tokens=1, price=3000))
-    send(w3, position_event(em, kind="decrease", account=acc[1], market=market, collateral=acc[3], is_long=False,
-                            order_type=4, size_usd=0, size_tokens=0, delta_usd=3000, delta_tokens=1, price=2000,
-                            pnl_usd=1000, order_key=b"\xad" * 32))
-    send(w3, order_executed(em, account=acc[1], order_key=b"\xad" * 32, secondary=1))
+    send_together(w3, em, position_event(em, kind="decrease", account=acc[1], market=market, collateral=acc[3], is_long=False,
+                                         order_type=4, size_usd=0, size_tokens=0, delta_usd=3000, delta_tokens=1, price=2000,
+                                         pnl_usd=1000, order_key=b"\xad" * 32),
+                  order_executed(em, account=acc[1], order_key=b"\xad" * 32, secondary=1))
     send(w3, token.functions.mint(acc[1], 100 * 10**6))
     send(w3, token.functions.transfer(bridge, 40 * 10**6), sender=acc[1])
 
