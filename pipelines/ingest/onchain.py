@@ -25,7 +25,7 @@ import json
 import os
 import tomllib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,9 @@ from forensics.schema import Table
 from forensics.schema_onchain import ONCHAIN_BALANCES, ONCHAIN_CHECKPOINTS, ONCHAIN_FLOWS, ONCHAIN_LOGS
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
-from pipelines.venues.evm import TRANSFER_TOPIC, EvmRpc, Log, RpcError, address_topic, balance_of, redact_url
+from pipelines.venues.evm import (
+    TRANSFER_TOPIC, EvmRpc, Log, RpcError, address_topic, balance_of, creation_block, redact_url,
+)
 
 REGISTRY_DIR = Path(__file__).resolve().parents[1] / "config" / "registry"
 _Q = Decimal("1e-10")
@@ -145,9 +147,13 @@ def _merge_by(base: list[dict], mine: list[dict], key) -> list[dict]:
 
 
 def _overlay(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
-    """The user's registry over the shipped one: scalars replace, lists merge by address (the user's
-    entry wins), ADL handlers add up, layouts merge by (event, layout). A user's own entries count as
+    """The user's registry over the shipped one: scalars replace, tokens merge by symbol and addresses and
+    markets by address (the user's entry wins), ADL handlers add up, layouts merge by (event, layout);
+    ``extends = false`` at the top of the user's file makes it stand alone. A user's own entries count as
     verified unless they say otherwise (the user vouches for them)."""
+    if not user.get("extends", True):
+        base = {}
+    user = {k: v for k, v in user.items() if k != "extends"}
     for section in ("tokens", "addresses"):
         for e in user.get(section, []):
             e.setdefault("verified", True)
@@ -159,7 +165,7 @@ def _overlay(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     out = {**base, **{k: v for k, v in user.items() if k not in ("chain", "tokens", "addresses", "gmx")}}
     out["chain"] = {**base.get("chain", {}), **user.get("chain", {})}
     addr = lambda e: str(e.get("address", "")).lower()  # noqa: E731
-    out["tokens"] = _merge_by(base.get("tokens", []), user.get("tokens", []), addr)
+    out["tokens"] = _merge_by(base.get("tokens", []), user.get("tokens", []), lambda e: e.get("symbol"))
     out["addresses"] = _merge_by(base.get("addresses", []), user.get("addresses", []), addr)
     bgmx = base.get("gmx", {})
     gmx = {**bgmx, **{k: v for k, v in ugmx.items() if k not in ("markets", "layouts", "adl_handlers",
@@ -603,32 +609,135 @@ def flows_decoder(chain: str, token: Token, labelled: Iterable[Labelled]) -> Dec
     return decode
 
 
-def flow_streams(registry: ChainRegistry, *, segment_blocks: int = 10_000) -> list[Stream]:
-    """One stream per (venue, token): Transfer logs of the token to or from the venue's registry addresses."""
+def flow_streams(registry: ChainRegistry, *, segment_blocks: int = 10_000, rpc: EvmRpc | None = None,
+                 head: int | None = None, lake: Lake | None = None, from_block: int | None = None) -> list[Stream]:
+    """One stream per (venue, token): Transfer logs of the token to or from the venue's registry addresses.
+
+    Where a first run starts: a registry ``from_block`` above 0 is taken as given; otherwise, with
+    ``rpc`` and ``head``, the block where the holder's contract was created (a binary search over
+    ``eth_getCode``), and never before the token's own creation (no Transfer of a token predates it),
+    instead of scanning from block 0. Streams that have a checkpoint in ``lake`` (or runs given
+    ``from_block``) resume where they are and search nothing."""
     streams = []
+    created: dict[str, int | None] = {}
+
+    def creation(address: str) -> int | None:
+        if address not in created:
+            created[address] = creation_block(rpc, address, head)
+        return created[address]
+
     for token in registry.tokens:
         holders = [a for a in registry.addresses if token.symbol in a.tokens]
         for venue in sorted({a.venue for a in holders}):
             mine = [a for a in holders if a.venue == venue]
             topics = [address_topic(a.address) for a in mine]
-            streams.append(Stream(
+            stream = Stream(
                 venue=venue, chain=registry.name, name=f"erc20_transfers_{token.symbol.lower().replace('.', '_')}",
                 address=(token.address,),
                 topic_filters=((TRANSFER_TOPIC, topics), (TRANSFER_TOPIC, None, topics)),
                 event=f"Transfer from/to {','.join(sorted(a.address for a in mine))}",
                 from_block=min(a.from_block for a in mine), tables=(ONCHAIN_FLOWS,),
                 decoder=flows_decoder(registry.name, token, mine), event_name=lambda _l: "Transfer",
-                segment_blocks=segment_blocks,
-            ))
+                segment_blocks=segment_blocks, start_reason="the registry's from_block",
+            )
+            searchable = rpc is not None and head is not None and from_block is None
+            if searchable and lake is not None and load_checkpoint(lake, stream) is not None:
+                searchable = False
+            if searchable:
+                stream = _first_activity(stream, token, mine, creation)
+            streams.append(stream)
     return streams
+
+
+def _first_activity(stream: Stream, token: Token, holders: list[Labelled], creation) -> Stream:
+    try:
+        token_born = creation(token.address)
+        starts: list[tuple[int, str]] = []
+        for a in holders:
+            if a.from_block > 0:
+                starts.append((max(a.from_block, token_born or 0), f"{a.label}: registry from_block {a.from_block:,}"))
+                continue
+            born = creation(a.address)
+            if born is not None and (token_born is None or born >= token_born):
+                starts.append((born, f"{a.label} created at block {born:,}"))
+            elif token_born is not None:
+                starts.append((token_born, f"{token.symbol} created at block {token_born:,} ({a.label} "
+                                           f"{'is not a contract' if born is None else 'is older'})"))
+            else:
+                starts.append((0, f"{a.label}: no creation block found"))
+    except RpcError as exc:
+        if exc.transient:
+            raise
+        return replace(stream, start_reason=f"the registry's from_block ({stream.from_block:,}): creation blocks "
+                       f"need historical eth_getCode, which the provider refused ({exc}); pass --from-block")
+    start, why = min(starts)
+    return replace(stream, from_block=start, start_reason=f"{why} (eth_getCode search)")
+
+
+@dataclass(frozen=True)
+class BalanceRead:
+    """One earlier ``read_balances`` as the lake holds it."""
+
+    block: int
+    block_hash: str
+    key: str
+    venues: tuple[str, ...]
+
+
+def stored_balance_reads(lake: Lake, chain: str) -> list[BalanceRead]:
+    folder = lake.table_dir(ONCHAIN_BALANCES.name)
+    found: dict[str, tuple[int, str, set[str]]] = {}
+    for path in sorted(folder.rglob("part-*.parquet")) if folder.exists() else []:
+        venue = next((p.name.split("=", 1)[1] for p in path.parents if p.name.startswith("venue=")), None)
+        t = pq.read_table(path, columns=["chain", "block_number", "block_hash", "source_key"])
+        for row in t.to_pylist():
+            if row["chain"] != chain:
+                continue
+            _b, _h, venues = found.setdefault(row["source_key"], (row["block_number"], row["block_hash"], set()))
+            venues.add(venue)
+    return sorted((BalanceRead(b, h, k, tuple(sorted(v))) for k, (b, h, v) in found.items()), key=lambda r: r.block)
+
+
+def _drop_balance_read(lake: Lake, read: BalanceRead) -> None:
+    empty = ONCHAIN_BALANCES.arrow_schema().empty_table()
+    for venue in read.venues:
+        lake.replace_source(ONCHAIN_BALANCES, venue, read.key, empty)
 
 
 def read_balances(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, block: int | None = None,
                   confirmations: int | None = None) -> IngestReport:
-    """balanceOf of every (registry address, tracked token) at ``block`` (default: head - confirmations)."""
+    """balanceOf of every (registry address, tracked token) at ``block`` (default: head - confirmations).
+
+    First, earlier reads that may still be reorged are checked: the newest one and every read within
+    ``reorg_depth`` blocks of the confirmed head. A read whose block hash is no longer the chain's is
+    removed, and read again at the same height on the canonical chain (when it is still confirmed)."""
+    conf = registry.confirmations if confirmations is None else confirmations
+    head = rpc.block_number()
     if block is None:
-        block = rpc.block_number() - (registry.confirmations if confirmations is None else confirmations)
-    header = rpc.header(block)
+        block = head - conf
+    reads = stored_balance_reads(lake, registry.name)
+    notes: list[str] = []
+    redo: list[int] = []
+    for i, read in enumerate(reads):
+        if i != len(reads) - 1 and read.block < head - conf - registry.reorg_depth:
+            continue
+        canonical = rpc.header(read.block, fresh=True).hash if read.block <= head else None
+        if canonical == read.block_hash:
+            continue
+        _drop_balance_read(lake, read)
+        if canonical is not None and read.block <= head - conf and read.block != block:
+            redo.append(read.block)
+        notes.append(f"balances read at block {read.block:,} (hash {read.block_hash[:12]}…) were on a branch reorged "
+                     f"out: removed" + ("; read again on the canonical chain" if read.block in redo else ""))
+    for b in redo:
+        _read_balances_at(lake, rpc, registry, b)
+    report = _read_balances_at(lake, rpc, registry, block)
+    report.notes.extend(notes)
+    return report
+
+
+def _read_balances_at(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, block: int) -> IngestReport:
+    header = rpc.header(block, fresh=True)
     t = utc(header.timestamp)
     key = source_key("onchain-balances", registry.name, block)
     report = IngestReport("evm", "onchain:balances", f"{registry.name} balances at block {block}", key)

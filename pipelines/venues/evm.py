@@ -374,6 +374,28 @@ def address_topic(address: str) -> str:
     return "0x" + "0" * 24 + address.lower().removeprefix("0x")
 
 
+def code_at(rpc: EvmRpc, address: str, block: int | str = "latest") -> bool:
+    """Whether ``address`` holds contract code at ``block`` (historical blocks need an archive node)."""
+    tag = hex(block) if isinstance(block, int) else block
+    code = rpc.call("eth_getCode", [address, tag])
+    return isinstance(code, str) and len(code) > 2
+
+
+def creation_block(rpc: EvmRpc, address: str, head: int) -> int | None:
+    """The first block at which ``address`` has code (binary search over ``eth_getCode``, about
+    log2(head) calls); None when it has none at ``head`` (an account, not a contract)."""
+    if not code_at(rpc, address, head):
+        return None
+    lo, hi = 0, head  # invariant: code at hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if code_at(rpc, address, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
 def balance_of(rpc: EvmRpc, token: str, holder: str, block: int | str) -> int:
     data = BALANCE_OF_SELECTOR + address_topic(holder)[2:]
     out = rpc.eth_call(token, data, block)

@@ -21,7 +21,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from pipelines.venues.evm import CallReverted, EvmRpc, RpcError
+from pipelines.venues.evm import CallReverted, EvmRpc, RpcError, code_at
 
 GET_MARKETS = "0x" + keccak(text="getMarkets(address,uint256,uint256)")[:4].hex()
 DECIMALS = "0x313ce567"  # decimals()
@@ -66,12 +66,6 @@ def get_markets(rpc: EvmRpc, reader: str, data_store: str, block: int, *, page: 
         start += page
 
 
-def has_code(rpc: EvmRpc, address: str, block: int | str = "latest") -> bool:
-    tag = hex(block) if isinstance(block, int) else block
-    code = rpc.call("eth_getCode", [address, tag])
-    return isinstance(code, str) and len(code) > 2
-
-
 def _symbol(raw: bytes) -> str | None:
     if len(raw) >= 64:
         try:
@@ -87,7 +81,7 @@ def _symbol(raw: bytes) -> str | None:
 
 def token_info(rpc: EvmRpc, token: str, block: int) -> TokenInfo:
     """``decimals()`` and ``symbol()`` of ``token`` at ``block``; None for what the token does not answer."""
-    if not has_code(rpc, token, block):
+    if not code_at(rpc, token, block):
         return TokenInfo(token, None, None, False)
     decimals: int | None = None
     symbol: str | None = None
