@@ -43,7 +43,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             if estimate:
                 _stream, planned = gmx_ingest.prepare(lake, client, reg, emitter=emitter, from_block=from_block,
                                                    to_block=to_block, confirmations=confirmations)
-                say(planned.markets.summary())
+                say(f"{planned.markets.summary()} ({client.stats.total_calls:,} RPC calls so far)")
                 say(f"would fetch {planned.plan.describe()}")
                 return [], []
             with _progress() as bar:
@@ -51,7 +51,8 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
                 res = gmx_ingest.ingest(
                     lake, client, reg, emitter=emitter, from_block=from_block, to_block=to_block,
                     confirmations=confirmations, progress=_advance(bar, task),
-                    on_plan=lambda p: (say(p.markets.summary()), say(f"fetching {p.plan.describe()}")),
+                    on_plan=lambda p: (say(f"{p.markets.summary()} ({client.stats.total_calls:,} RPC calls so far)"),
+                                       say(f"fetching {p.plan.describe()}")),
                 )
             lines = [f"  note: {n}" for n in res.markets.notes] + _sync_lines(res.sync)
             return lines, [res.sync]
@@ -77,7 +78,8 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             head = client.block_number()
             streams = onchain.flow_streams(reg, rpc=client, head=head - conf, lake=lake, from_block=from_block)
             plans = [onchain.plan_stream(lake, s, head=head, from_block=from_block, to_block=to_block,
-                                         confirmations=conf, max_range=client.max_range) for s in streams]
+                                         confirmations=conf, max_range=client.max_range,
+                                         reorg_depth=reg.reorg_depth) for s in streams]
             total = sum(p.get_logs_calls for p in plans)
             for p in plans:
                 say(f"{'would fetch' if estimate else 'fetching'} {p.describe()}")

@@ -8,6 +8,7 @@ a provider proxy refuses ``eth_getLogs`` ranges the way hosted RPCs do."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -264,3 +265,131 @@ def test_reorg_with_reused_order_keys(tmp_path):
     logs = _rows(tmp_path, "onchain_logs")
     assert logs and all(r["block_hash"] == canonical[r["block_number"]] for r in logs)
     assert sum(r["order_key"] == "0x" + reused.hex() for r in _rows(tmp_path, "gmx_position_events")) == 1
+
+
+# Arbitrum heights inside each layout GMX shipped (first blocks: tests' docstring and the shipped registry)
+ERAS = {
+    "2023 key only": (107_745_300, dict(version="2023", order_layout="key"), "key", "priceImpactUsd"),
+    "2023 key+secondaryOrderType": (110_403_100, dict(version="2023"), "key_secondary", "priceImpactUsd"),
+    "2024 account": (132_478_600, dict(version="2024"), "key_account_secondary", "priceImpactUsd"),
+    "v2.2": (355_141_300, dict(version="v2.2"), "key_account_secondary", "pendingPriceImpactUsd"),
+}
+
+
+@pytest.mark.parametrize("era", list(ERAS))
+def test_shipped_registry_at_real_arbitrum_heights(tmp_path, era):
+    """The shipped arbitrum registry as is, on a chain whose blocks are real Arbitrum heights of each layout.
+    In the first era: `liqf ingest gmx --chain arbitrum --rpc URL` and no other option (from the
+    EventEmitter's deployment block, 20 confirmations) lands priced fills for both markets, the ADL known by
+    its AdlHandler sender; a newer layout than its block allows is quarantined with the reason."""
+    genesis, kw, layout, impact_key = ERAS[era]
+    with anvil(number=genesis) as url:
+        g = Gmx(url)
+        a, b, d = g.acc[1:4]
+        g.position("increase", a, ETH_USD, is_long=True, size=2, size_usd=4000, delta=2, delta_usd=4000, price=2000, **kw)
+        g.position("increase", b, ETH_USD, is_long=True, size=1, size_usd=2500, delta=1, delta_usd=2500, price=2500, **kw)
+        g.position("increase", d, BTC_USD, is_long=False, size=0.5, size_usd=30000, delta=0.5, delta_usd=30000, price=60000, **kw)
+        adl_sender = g.impersonate(ADL_HANDLER_2023 if layout == "key" else ADL_HANDLER_V22)
+        g.position("decrease", a, ETH_USD, is_long=True, size=1, size_usd=2000, delta=1, delta_usd=2000, price=3000,
+                   pnl=1000, secondary=1, sender=adl_sender, **kw)
+        if layout == "key":  # an OrderExecuted layout GMX shipped only at block 132,478,135
+            send(g.w3, order_executed(g.em, account=b, order_key=g.key(), secondary=0, version="2024"))
+        g.mine_to(genesis + 100)  # the checkpoint keeps the hashes of the last 64 confirmed blocks
+        args = ["ingest", "gmx", "--chain", "arbitrum", "--rpc", url]
+        if layout != "key":
+            args += ["--from-block", str(genesis)]
+        r = _cli(tmp_path, *args)
+        assert r.exit_code == 0, r.output
+        assert "2 GMX market(s) read from the Reader" in r.output, r.output
+        if layout == "key":
+            assert "fetching arbitrum/gmx_events: blocks 107,737,756.." in r.output, r.output
+            assert "quarantined 1" in r.output and "first shipped at block 132478135" in r.output, r.output
+        else:
+            assert "quarantined 0" in r.output, r.output
+    fills = _sql(tmp_path, "select coin, dir, px::double px, sz::double sz, closed_pnl::double pnl from fills order by tid")
+    assert [(f["coin"], f["dir"], f["px"], f["sz"], f["pnl"]) for f in fills] == [
+        ("ETH/USD [WETH-USDC]", "Open Long", 2000, 2, None), ("ETH/USD [WETH-USDC]", "Open Long", 2500, 1, None),
+        ("BTC/USD [WBTC-USDC]", "Open Short", 60000, 0.5, None), ("ETH/USD [WETH-USDC]", "Auto-Deleveraging", 3000, 1, 1000)]
+    events = _sql(tmp_path, "select order_layout, adl_evidence, price_impact_key from gmx_position_events order by block_number")
+    assert {e["order_layout"] for e in events} == {layout}
+    assert events[-1]["adl_evidence"] == ("AdlHandler" if layout == "key" else "secondaryOrderType")
+    assert {e["price_impact_key"] for e in events[:3]} == {impact_key}
+
+
+ONE_DAY = 345_600  # Arbitrum blocks in a day at 0.25 s
+
+
+def test_one_day_range_rpc_calls_estimated_before_and_counted_after(tmp_path):
+    """A one-day range of Arbitrum blocks (the node's history below its genesis answers empty logs): the
+    estimate printed before the run, and the calls the run printed and the provider counted after it."""
+    genesis = 300_000_000
+    with anvil(number=genesis) as url, RpcProxy(url) as proxy:
+        g = Gmx(url)
+        a = g.acc[1]
+        for i in range(3):
+            g.position("increase", a, ETH_USD, is_long=True, size=1 + i, size_usd=2000 * (1 + i), delta=1, delta_usd=2000,
+                       price=2000, version="2024")
+        g.mine_to(genesis + 100)
+        head = g.w3.eth.block_number
+        to_block = head - 20
+        args = ["ingest", "gmx", "--chain", "arbitrum", "--rpc", proxy.url, "--from-block", str(to_block - ONE_DAY + 1),
+                "--to-block", str(to_block)]
+        est = _cli(tmp_path, *args, "--estimate")
+        assert est.exit_code == 0, est.output
+        assert f"({ONE_DAY:,} blocks;" in est.output and "173 eth_getLogs" in est.output, est.output
+        estimated = int(est.output.split("about ")[1].split(" RPC calls")[0].replace(",", ""))
+        before = sum(proxy.calls.values())
+        proxy.calls.clear()
+        r = _cli(tmp_path, *args)
+        assert r.exit_code == 0, r.output
+        so_far = int(re.search(r"\(([\d,]+) RPC calls so far\)", r.output).group(1).replace(",", ""))
+        total = int(re.search(r"^([\d,]+) RPC calls \(", r.output, re.M).group(1).replace(",", ""))
+    assert proxy.calls["eth_getLogs"] == 173 and f"eth_getLogs 173" in r.output
+    assert total == sum(proxy.calls.values()) and total == so_far + estimated, r.output
+    assert before > 0 and estimated == 1 + 173 + 64
+
+
+def test_markets_names_overrides_unknown_decimals_and_the_cache(tmp_path):
+    """Two markets whose tokens have the same symbols get distinct names; a registry entry overrides a name;
+    a synthetic index token the registry does not know leaves its market unpriced (its fills quarantined,
+    saying what to add); when the Reader cannot be read the lake's cached markets are used, and said."""
+    from pipelines.ingest.gmx import resolve_markets
+    from pipelines.ingest.onchain import load_registry
+    from pipelines.lake import Lake
+    from pipelines.venues.evm import EvmRpc, HttpTransport
+
+    usdc_e, eth2, new_market = "0x" + "e1" * 20, "0x" + "e2" * 20, "0x" + "e3" * 20
+    newcoin = synthetic_token_address(42161, "NEWCOIN")
+    with anvil(number=V22) as url:
+        g = Gmx(url)
+        deploy_at(g.w3, "TokenStandIn", usdc_e, "USDC", 6)  # bridged USDC.e answers "USDC" too
+        store = g.w3.eth.contract(address=Web3.to_checksum_address(DATA_STORE), abi=deploy(g.w3, "DataStoreStandIn").abi)
+        for market in ((eth2, WETH, WETH, usdc_e), (new_market, newcoin, WETH, USDC)):
+            send(g.w3, store.functions.addMarket(tuple(Web3.to_checksum_address(t) for t in market)))
+        g.position("increase", g.acc[1], Web3.to_checksum_address(new_market), is_long=True, size=1, size_usd=10, delta=1, delta_usd=10, price=10)
+        g.mine_to(V22 + 100)
+        mine = tmp_path / "mine.toml"
+        mine.write_text(f'[chain]\nconfirmations = 0\n[gmx]\nfrom_block = {V22}\n[[gmx.markets]]\naddress = "{BTC_USD}"\n'
+                        'name = "BTC-USD (mine)"\nindex_decimals = 8\n')
+        reg = load_registry("arbitrum", user_file=mine)
+        lake = Lake(tmp_path / "lake")
+        rpc_client = EvmRpc(HttpTransport(url))
+        res = resolve_markets(lake, rpc_client, reg, block=V22 + 90)
+        names = {m.address: (m.name, m.source) for m in res.markets}
+        assert names[ETH_USD.lower()] == (f"ETH/USD [WETH-USDC] {ETH_USD.lower()[:8]}", "chain")
+        assert names[eth2] == (f"ETH/USD [WETH-USDC] {eth2[:8]}", "chain")
+        assert names[BTC_USD.lower()] == ("BTC-USD (mine)", "chain+registry")
+        assert new_market not in names and "synthetic_decimals" in res.unpriced[new_market]
+        # WETH, USDC, WBTC, USDC.e and NEWCOIN (no code); BTC is synthetic with decimals in the registry
+        assert res.tokens_read == 5 and res.source == "chain"
+        again = resolve_markets(lake, rpc_client, reg, block=V22 + 95)
+        assert again.tokens_read == 1  # from the cache, but NEWCOIN, which told nothing, is asked again
+        r = _cli(tmp_path, "ingest", "gmx", "--chain", "arbitrum", "--rpc", url, "--registry", str(mine))
+        assert r.exit_code == 0 and "quarantined 1" in r.output, r.output
+        reason = _sql(tmp_path, "select reason from quarantine")[0]["reason"]
+        assert f"market {new_market}: its index token {newcoin} answers no decimals()" in reason
+        rpc(url, "anvil_setCode", READER, "0x")  # the Reader is gone (from the next block on)
+        rpc(url, "anvil_mine", "0x1")
+        cached = resolve_markets(lake, rpc_client, reg, block=g.w3.eth.block_number)
+        assert cached.source == "cache" and "could not read markets from the Reader" in cached.notes[0]
+        assert {m.address for m in cached.markets} == {m.address for m in res.markets}

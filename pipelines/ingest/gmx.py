@@ -358,7 +358,7 @@ def prepare(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, emitter: str | 
     stream = gmx_stream(registry, emitter=emitter, from_block=from_block, markets=markets.markets,
                         unpriced=markets.unpriced, segment_blocks=segment_blocks)
     plan = plan_stream(lake, stream, head=head, from_block=from_block, to_block=to_block, confirmations=conf,
-                       max_range=rpc.max_range)
+                       max_range=rpc.max_range, reorg_depth=registry.reorg_depth)
     return stream, GmxRun(markets, plan)
 
 

@@ -378,6 +378,7 @@ class StreamPlan:
     max_range: int
     start_reason: str  # 'checkpoint', '--from-block', or why the stream starts where it does
     reorg_checks: int = 0  # headers re-fetched for the reorg check (the checkpoint's recent blocks)
+    reorg_depth: int = 64  # the new checkpoint records the hashes of this many last blocks
 
     @property
     def blocks(self) -> int:
@@ -390,27 +391,35 @@ class StreamPlan:
     @property
     def header_calls(self) -> int:
         """Headers the run fetches whatever the logs: the reorg check and the checkpoint's recent blocks."""
-        return self.reorg_checks + min(self.blocks, 64)
+        return self.reorg_checks + min(self.blocks, self.reorg_depth)
+
+    @property
+    def calls(self) -> int:
+        """RPC calls of the sync: eth_blockNumber, eth_getLogs, the headers above (exact when the provider
+        puts blockTimestamp in logs and refuses no range; else one more header per block with logs)."""
+        return 0 if self.blocks == 0 else 1 + self.get_logs_calls + self.header_calls
 
     def describe(self) -> str:
         if self.blocks == 0:
             return f"{self.chain}/{self.stream}: up to date at block {self.target:,} (head {self.head:,})"
-        return (f"{self.chain}/{self.stream}: blocks {self.start:,}..{self.target:,} ({self.blocks:,} blocks, start: "
-                f"{self.start_reason}): about {self.get_logs_calls:,} eth_getLogs call(s) ({self.filters} filter(s) x "
-                f"{-(-self.blocks // self.max_range):,} range(s) of up to {self.max_range:,} blocks), "
-                f"{self.header_calls:,} eth_getBlockByNumber for reorg checks, plus one per block with logs when the "
-                "provider's logs carry no blockTimestamp; more if the provider refuses ranges")
+        ranges = -(-self.blocks // self.max_range)
+        return (f"{self.chain}/{self.stream}: blocks {self.start:,}..{self.target:,} ({self.blocks:,} blocks; start: "
+                f"{self.start_reason}): about {self.calls:,} RPC calls: {self.get_logs_calls:,} eth_getLogs "
+                f"({self.filters} filter(s) x {ranges:,} range(s) of up to {self.max_range:,} blocks), "
+                f"{self.header_calls:,} eth_getBlockByNumber for reorg checks, 1 eth_blockNumber; plus one "
+                "eth_getBlockByNumber per block with logs if the provider's logs carry no blockTimestamp, and more "
+                "eth_getLogs if it refuses ranges")
 
 
 def plan_stream(lake: Lake, stream: Stream, *, head: int, from_block: int | None = None, to_block: int | None = None,
-                confirmations: int = 12, max_range: int = 2000) -> StreamPlan:
+                confirmations: int = 12, max_range: int = 2000, reorg_depth: int = 64) -> StreamPlan:
     """The range a :func:`sync_stream` with the same arguments will fetch, and what that costs in calls
     (a reorg found on the way may move the start back by up to the reorg depth)."""
     cp = load_checkpoint(lake, stream)
     start, reason = _start(stream, cp, from_block)
     target = head - confirmations if to_block is None else min(head - confirmations, to_block)
     return StreamPlan(stream.chain, stream.name, head, start, target, len(stream.topic_filters), max_range, reason,
-                      len(cp.recent_hashes) if cp else 0)
+                      len(cp.recent_hashes) if cp else 0, reorg_depth)
 
 
 def _start(stream: Stream, cp: Checkpoint | None, from_block: int | None) -> tuple[int, str]:

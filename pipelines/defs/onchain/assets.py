@@ -59,7 +59,7 @@ def arbitrum_venue_reserves(context: dg.AssetExecutionContext, lake: LakeResourc
         streams = onchain.flow_streams(reg, rpc=rpc, head=head - reg.confirmations, lake=lake.lake())
         for s in streams:
             context.log.info(onchain.plan_stream(lake.lake(), s, head=head, confirmations=reg.confirmations,
-                                                 max_range=rpc.max_range).describe())
+                                                 max_range=rpc.max_range, reorg_depth=reg.reorg_depth).describe())
         results = [onchain.sync_stream(lake.lake(), rpc, s, confirmations=reg.confirmations, reorg_depth=reg.reorg_depth)
                    for s in streams]
         balances = onchain.read_balances(lake.lake(), rpc, reg)
