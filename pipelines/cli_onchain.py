@@ -34,12 +34,18 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         emitter: Annotated[Optional[str], typer.Option(help="EventEmitter address (default: registry).")] = None,
         registry: Annotated[Optional[Path], typer.Option("--registry", help=REGISTRY_HELP)] = None,
         estimate: Annotated[bool, typer.Option("--estimate", help="Read the markets, say what the run would fetch and how many RPC calls, and stop.")] = False,
+        redecode: Annotated[bool, typer.Option("--redecode", help="Read the markets, then decode the GMX logs the lake already holds again (no eth_getLogs): e.g. after markets or layouts were added.")] = False,
     ) -> None:
         """Ingest GMX v2 position events, liquidations, ADL executions and ADL state from EventEmitter logs,
         with every market of the chain read from GMX's Reader."""
         from pipelines.ingest import gmx as gmx_ingest
 
         def run(reg, client, lake, say):
+            if redecode:
+                res, reports = gmx_ingest.redecode(lake, client, reg, emitter=emitter)
+                say(res.markets.summary())
+                return ([f"  note: {n}" for n in res.markets.notes] + [f"re-decoded {len(reports)} segment file(s)"]
+                        + [f"  {r.summary()}" for r in reports]), []
             if estimate:
                 _stream, planned = gmx_ingest.prepare(lake, client, reg, emitter=emitter, from_block=from_block,
                                                    to_block=to_block, confirmations=confirmations)

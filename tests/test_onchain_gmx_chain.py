@@ -388,8 +388,18 @@ def test_markets_names_overrides_unknown_decimals_and_the_cache(tmp_path):
         assert r.exit_code == 0 and "quarantined 1" in r.output, r.output
         reason = _sql(tmp_path, "select reason from quarantine")[0]["reason"]
         assert f"market {new_market}: its index token {newcoin} answers no decimals()" in reason
+        # the user adds the synthetic token's decimals; the logs already in the lake are decoded again
+        mine.write_text(mine.read_text().replace("[gmx]\n", "[gmx]\nsynthetic_decimals = { NEWCOIN = 8 }\n"))
+        logs_before = len(_rows(tmp_path, "onchain_logs"))
+        r = _cli(tmp_path, "ingest", "gmx", "--chain", "arbitrum", "--rpc", url, "--registry", str(mine), "--redecode")
+        assert r.exit_code == 0 and "re-decoded 1 segment file(s)" in r.output and "quarantined 0" in r.output, r.output
+        assert "eth_getLogs" not in re.search(r"^[\d,]+ RPC calls.*$", r.output, re.M).group(0), r.output
+        assert _sql(tmp_path, "select coin, px::double px from fills") == [{"coin": "NEWCOIN/USD [WETH-USDC]", "px": 10.0}]
+        assert _sql(tmp_path, "select count(*) n from quarantine")[0]["n"] == 0
+        assert len(_rows(tmp_path, "onchain_logs")) == logs_before
         rpc(url, "anvil_setCode", READER, "0x")  # the Reader is gone (from the next block on)
         rpc(url, "anvil_mine", "0x1")
         cached = resolve_markets(lake, rpc_client, reg, block=g.w3.eth.block_number)
         assert cached.source == "cache" and "could not read markets from the Reader" in cached.notes[0]
-        assert {m.address for m in cached.markets} == {m.address for m in res.markets}
+        # what the last read cached: NEWCOIN priced since the registry says its decimals
+        assert {m.address for m in cached.markets} == {m.address for m in res.markets} | {new_market}

@@ -35,7 +35,7 @@ from forensics.schema import FILLS
 from forensics.schema_onchain import GMX_ADL_STATES, GMX_MARKETS, GMX_POSITION_EVENTS
 from pipelines.ingest.onchain import (
     ChainRegistry, Decoded, GmxMarket, OnchainError, Stream, StreamPlan, SyncResult, check_chain, dec, plan_stream,
-    sync_stream,
+    redecode_stream, sync_stream,
 )
 from pipelines.lake import Lake, safe_segment, source_key
 from pipelines.venues import gmx as gmx_chain
@@ -375,3 +375,10 @@ def ingest(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, emitter: str | N
     run.sync = sync_stream(lake, rpc, stream, from_block=from_block, to_block=to_block, confirmations=conf,
                            reorg_depth=registry.reorg_depth, progress=progress)
     return run
+
+
+def redecode(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, emitter: str | None = None) -> tuple[GmxRun, list]:
+    """Read the markets again and decode every GMX log the lake holds with them (no eth_getLogs): fills
+    quarantined for a market that was unknown then land now."""
+    stream, run = prepare(lake, rpc, registry, emitter=emitter)
+    return run, redecode_stream(lake, stream)

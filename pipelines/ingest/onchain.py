@@ -544,6 +544,23 @@ def sync_stream(
     return result
 
 
+def redecode_stream(lake: Lake, stream: Stream) -> list[IngestReport]:
+    """Decode the logs the lake already holds for ``stream`` again (today's decoder: e.g. markets read
+    since, layouts added) and rewrite its tables segment by segment; no RPC."""
+    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    reports = []
+    for key in sorted(_existing_keys(lake, stream)):
+        rows = [r for r in _existing_rows(lake, stream, key) if r["source"] == stream.name and r["chain"] == stream.chain]
+        if not rows:
+            continue
+        seg = rows[0]["block_number"] // stream.segment_blocks
+        if stream.segment_key(seg) != key:  # another stream's file, or another segmentation
+            continue
+        rows.sort(key=lambda r: (r["block_number"], r["log_index"]))
+        reports.append(_write_segment(lake, stream, key, seg, rows, ingested_at, "", 0))
+    return reports
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (bytes, bytearray)):
         return "0x" + bytes(obj).hex()
