@@ -99,28 +99,11 @@ def _rows(tmp_path: Path, table: str) -> list[dict]:
     return [r for p in sorted(paths) for r in pq.read_table(p).to_pylist()]
 
 
-SHIFTED_LAYOUTS = """
-[[gmx.layouts]]
-event = "OrderExecuted"
-layout = "key"
-from_block = 1
-[[gmx.layouts]]
-event = "OrderExecuted"
-layout = "key_secondary"
-from_block = 30
-[[gmx.layouts]]
-event = "OrderExecuted"
-layout = "key_account_secondary"
-from_block = 60
-[[gmx.layouts]]
-event = "PositionIncrease"
-layout = "price_impact"
-from_block = 1
-[[gmx.layouts]]
-event = "PositionIncrease"
-layout = "pending_price_impact"
-from_block = 90
-"""
+SHIFTED_LAYOUTS = "".join(  # GMX's layout history moved to this chain's first 100 blocks
+    f'[[gmx.layouts]]\nevent = "{event}"\nlayout = "{layout}"\nfrom_block = {block}\n'
+    for event, layout, block in (("OrderExecuted", "key", 1), ("OrderExecuted", "key_secondary", 30),
+                                 ("OrderExecuted", "key_account_secondary", 60), ("PositionIncrease", "price_impact", 1),
+                                 ("PositionIncrease", "pending_price_impact", 90)))
 
 
 def test_every_layout_markets_from_the_reader_adl_fills_and_audit(tmp_path):
