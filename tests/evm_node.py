@@ -16,7 +16,16 @@ from pathlib import Path
 
 import httpx
 
-ANVIL = Path(__file__).resolve().parents[1] / "tools" / "evm" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+ANVIL = (
+    Path(__file__).resolve().parents[1]
+    / "tools"
+    / "evm"
+    / "node_modules"
+    / "@foundry-rs"
+    / "anvil-linux-amd64"
+    / "bin"
+    / "anvil"
+)
 ANVIL_MISSING = "anvil not installed: run tools/evm/setup.sh (npm ci)"
 
 
@@ -51,9 +60,12 @@ def anvil(*, number: int | None = None, chain_id: int = 42161) -> Iterator[str]:
 # what hosted providers answer when an eth_getLogs range is too wide (messages as they publish them)
 REFUSALS = {
     "infura": (-32005, "query returned more than 10000 results"),
-    "alchemy": (-32602, "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and "
-                        "no limit on the response size, or you can request any block range with a cap of 10K logs in "
-                        "the response. Based on your parameters, this block range should work: [{lo}, {hi}]"),
+    "alchemy": (
+        -32602,
+        "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and "
+        "no limit on the response size, or you can request any block range with a cap of 10K logs in "
+        "the response. Based on your parameters, this block range should work: [{lo}, {hi}]",
+    ),
     "quicknode": (-32614, "eth_getLogs is limited to a {n} range"),
 }
 
@@ -112,7 +124,9 @@ class RpcProxy:
 
 def rpc(url: str, method: str, *params):
     """One JSON-RPC call (anvil_* and evm_* methods the web3 API does not wrap)."""
-    body = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=30).json()
+    body = httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=30
+    ).json()
     if "error" in body:
         raise RuntimeError(f"{method}: {body['error']}")
     return body["result"]

@@ -53,11 +53,27 @@ def addr_topic(address: str) -> bytes:
     return b32(address.lower())
 
 
-def position_event_data(*, kind: str, account: str, market: str, collateral: str, is_long: bool, order_type: int,
-                        size_usd: float, size_tokens: float, delta_usd: float, delta_tokens: float, price: float,
-                        collateral_amount: int = 1000 * 10**6, pnl_usd: float = 0.0, order_key: bytes = b"\x01" * 32,
-                        index_decimals: int = 18, version: str = "v2.2", price_impact_usd: float = 0.0,
-                        position_key: bytes = b"\x02" * 32) -> tuple:
+def position_event_data(
+    *,
+    kind: str,
+    account: str,
+    market: str,
+    collateral: str,
+    is_long: bool,
+    order_type: int,
+    size_usd: float,
+    size_tokens: float,
+    delta_usd: float,
+    delta_tokens: float,
+    price: float,
+    collateral_amount: int = 1000 * 10**6,
+    pnl_usd: float = 0.0,
+    order_key: bytes = b"\x01" * 32,
+    index_decimals: int = 18,
+    version: str = "v2.2",
+    price_impact_usd: float = 0.0,
+    position_key: bytes = b"\x02" * 32,
+) -> tuple:
     """PositionIncrease/PositionDecrease ``EventLogData`` as ``PositionEventUtils`` of ``version`` emits it
     (units converted like GMX: 30-decimal USD, prices per smallest index unit x 1e30)."""
     assert version in GMX_VERSIONS
@@ -65,12 +81,20 @@ def position_event_data(*, kind: str, account: str, market: str, collateral: str
     gmx_price = int(round(price * E30 / 10**index_decimals))
     impact = int(price_impact_usd * E30)
     uint = {
-        "sizeInUsd": int(size_usd * E30), "sizeInTokens": tok(size_tokens), "collateralAmount": collateral_amount,
-        "borrowingFactor": 0, "fundingFeeAmountPerSize": 0, "longTokenClaimableFundingAmountPerSize": 0,
-        "shortTokenClaimableFundingAmountPerSize": 0, "executionPrice": gmx_price,
-        "indexTokenPrice.max": gmx_price, "indexTokenPrice.min": gmx_price,
-        "collateralTokenPrice.max": E30 // 10**6, "collateralTokenPrice.min": E30 // 10**6,
-        "sizeDeltaUsd": int(delta_usd * E30), "sizeDeltaInTokens": tok(delta_tokens),
+        "sizeInUsd": int(size_usd * E30),
+        "sizeInTokens": tok(size_tokens),
+        "collateralAmount": collateral_amount,
+        "borrowingFactor": 0,
+        "fundingFeeAmountPerSize": 0,
+        "longTokenClaimableFundingAmountPerSize": 0,
+        "shortTokenClaimableFundingAmountPerSize": 0,
+        "executionPrice": gmx_price,
+        "indexTokenPrice.max": gmx_price,
+        "indexTokenPrice.min": gmx_price,
+        "collateralTokenPrice.max": E30 // 10**6,
+        "collateralTokenPrice.min": E30 // 10**6,
+        "sizeDeltaUsd": int(delta_usd * E30),
+        "sizeDeltaInTokens": tok(delta_tokens),
     }
     if kind == "decrease":
         uint |= {"collateralDeltaAmount": 0, "values.priceImpactDiffUsd": 0, "orderType": order_type}
@@ -84,12 +108,18 @@ def position_event_data(*, kind: str, account: str, market: str, collateral: str
         if version != "2023":
             uint["increasedAtTime"] = 0
         if version == "v2.2":
-            ints = {"collateralDeltaAmount": collateral_amount, "pendingPriceImpactUsd": impact, "pendingPriceImpactAmount": 0}
+            ints = {
+                "collateralDeltaAmount": collateral_amount,
+                "pendingPriceImpactUsd": impact,
+                "pendingPriceImpactAmount": 0,
+            }
         else:
             ints = {"collateralDeltaAmount": collateral_amount, "priceImpactUsd": impact, "priceImpactAmount": 0}
     return fmt.encode_event_log_data(
         address={"account": account, "market": market, "collateralToken": collateral},
-        uint=uint, int_=ints, bool_={"isLong": is_long},
+        uint=uint,
+        int_=ints,
+        bool_={"isLong": is_long},
         bytes32={"orderKey": order_key, "positionKey": position_key},
     )
 
@@ -101,22 +131,29 @@ def position_event(emitter, *, kind: str, account: str, **kw):
     return emitter.functions.emitEventLog1(name, addr_topic(account), data)
 
 
-def order_executed(emitter, *, account: str, order_key: bytes, secondary: int, version: str = "v2.2",
-                   order_layout: str | None = None):
+def order_executed(
+    emitter, *, account: str, order_key: bytes, secondary: int, version: str = "v2.2", order_layout: str | None = None
+):
     """OrderExecuted as ``OrderEventUtils`` of ``version`` emits it (``order_layout="key"``: the first one)."""
     if order_layout == "key":
-        return emitter.functions.emitEventLog1(fmt.ORDER_EXECUTED, order_key, fmt.encode_event_log_data(bytes32={"key": order_key}))
+        return emitter.functions.emitEventLog1(
+            fmt.ORDER_EXECUTED, order_key, fmt.encode_event_log_data(bytes32={"key": order_key})
+        )
     if version == "2023":
         data = fmt.encode_event_log_data(bytes32={"key": order_key}, uint={"secondaryOrderType": secondary})
         return emitter.functions.emitEventLog1(fmt.ORDER_EXECUTED, order_key, data)
-    data = fmt.encode_event_log_data(bytes32={"key": order_key}, address={"account": account},
-                                     uint={"secondaryOrderType": secondary})
+    data = fmt.encode_event_log_data(
+        bytes32={"key": order_key}, address={"account": account}, uint={"secondaryOrderType": secondary}
+    )
     return emitter.functions.emitEventLog2(fmt.ORDER_EXECUTED, order_key, addr_topic(account), data)
 
 
 def adl_state_updated(emitter, *, market: str, is_long: bool, factor: float, max_factor: float, enable: bool):
-    data = fmt.encode_event_log_data(int_={"pnlToPoolFactor": int(factor * E30)}, uint={"maxPnlFactor": int(max_factor * E30)},
-                                     bool_={"isLong": is_long, "shouldEnableAdl": enable})
+    data = fmt.encode_event_log_data(
+        int_={"pnlToPoolFactor": int(factor * E30)},
+        uint={"maxPnlFactor": int(max_factor * E30)},
+        bool_={"isLong": is_long, "shouldEnableAdl": enable},
+    )
     return emitter.functions.emitEventLog1(fmt.ADL_STATE_UPDATED, addr_topic(market), data)
 
 

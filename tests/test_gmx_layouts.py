@@ -26,30 +26,45 @@ def order_executed(layout: str) -> fmt.GmxEvent:
     if layout == "key":
         return _log(1, fmt.ORDER_EXECUTED, [KEY], fmt.encode_event_log_data(bytes32={"key": KEY}))
     if layout == "key_secondary":
-        return _log(1, fmt.ORDER_EXECUTED, [KEY], fmt.encode_event_log_data(bytes32={"key": KEY}, uint={"secondaryOrderType": 1}))
-    return _log(2, fmt.ORDER_EXECUTED, [KEY, bytes(12) + bytes.fromhex(ACCOUNT[2:])],
-                fmt.encode_event_log_data(bytes32={"key": KEY}, address={"account": ACCOUNT}, uint={"secondaryOrderType": 1}))
+        return _log(
+            1,
+            fmt.ORDER_EXECUTED,
+            [KEY],
+            fmt.encode_event_log_data(bytes32={"key": KEY}, uint={"secondaryOrderType": 1}),
+        )
+    return _log(
+        2,
+        fmt.ORDER_EXECUTED,
+        [KEY, bytes(12) + bytes.fromhex(ACCOUNT[2:])],
+        fmt.encode_event_log_data(bytes32={"key": KEY}, address={"account": ACCOUNT}, uint={"secondaryOrderType": 1}),
+    )
 
 
 ARBITRUM = fmt.LayoutSchedule.of(list(load_registry("arbitrum").gmx_layouts))
 
 
-@pytest.mark.parametrize(("layout", "block", "account", "adl"), [
-    ("key", 108_000_000, None, None),
-    ("key_secondary", 120_000_000, None, True),
-    ("key_account_secondary", 200_000_000, ACCOUNT, True),
-    ("key", 300_000_000, None, None),  # an old library still emitting after a new one shipped: still valid
-])
+@pytest.mark.parametrize(
+    ("layout", "block", "account", "adl"),
+    [
+        ("key", 108_000_000, None, None),
+        ("key_secondary", 120_000_000, None, True),
+        ("key_account_secondary", 200_000_000, ACCOUNT, True),
+        ("key", 300_000_000, None, None),  # an old library still emitting after a new one shipped: still valid
+    ],
+)
 def test_order_executed_by_layout(layout, block, account, adl):
     oe = fmt.order_executed(order_executed(layout), block=block, schedule=ARBITRUM)
     assert (oe.key, oe.account, oe.is_adl, oe.layout) == ("0x" + KEY.hex(), account, adl, layout)
 
 
-@pytest.mark.parametrize(("layout", "block", "first"), [
-    ("key_secondary", 110_402_557, 110_402_558),
-    ("key_account_secondary", 132_478_134, 132_478_135),
-    ("key", 107_736_959, 107_736_960),
-])
+@pytest.mark.parametrize(
+    ("layout", "block", "first"),
+    [
+        ("key_secondary", 110_402_557, 110_402_558),
+        ("key_account_secondary", 132_478_134, 132_478_135),
+        ("key", 107_736_959, 107_736_960),
+    ],
+)
 def test_a_layout_before_its_library_shipped_is_an_error(layout, block, first):
     with pytest.raises(fmt.DecodeError, match=f"carries the {layout} layout, first shipped at block {first}"):
         fmt.order_executed(order_executed(layout), block=block, schedule=ARBITRUM)
@@ -59,11 +74,26 @@ def test_increase_price_impact_by_layout():
     def increase(impact_key: str) -> fmt.GmxEvent:
         data = fmt.encode_event_log_data(
             address={"account": ACCOUNT, "market": "0x" + "99" * 20, "collateralToken": "0x" + "33" * 20},
-            uint={k: 1 for k in ("sizeInUsd", "sizeInTokens", "collateralAmount", "executionPrice", "indexTokenPrice.max",
-                                 "indexTokenPrice.min", "collateralTokenPrice.max", "collateralTokenPrice.min",
-                                 "sizeDeltaUsd", "sizeDeltaInTokens")} | {"orderType": 2},
-            int_={"collateralDeltaAmount": 0, impact_key: -5 * 10**30}, bool_={"isLong": True},
-            bytes32={"orderKey": KEY, "positionKey": KEY})
+            uint={
+                k: 1
+                for k in (
+                    "sizeInUsd",
+                    "sizeInTokens",
+                    "collateralAmount",
+                    "executionPrice",
+                    "indexTokenPrice.max",
+                    "indexTokenPrice.min",
+                    "collateralTokenPrice.max",
+                    "collateralTokenPrice.min",
+                    "sizeDeltaUsd",
+                    "sizeDeltaInTokens",
+                )
+            }
+            | {"orderType": 2},
+            int_={"collateralDeltaAmount": 0, impact_key: -5 * 10**30},
+            bool_={"isLong": True},
+            bytes32={"orderKey": KEY, "positionKey": KEY},
+        )
         return _log(1, fmt.POSITION_INCREASE, [bytes(12) + bytes.fromhex(ACCOUNT[2:])], data)
 
     v22 = fmt.position_change(increase("pendingPriceImpactUsd"), block=360_000_000, schedule=ARBITRUM)
@@ -96,4 +126,7 @@ def test_shipped_registries_name_gmx_deployments():
 def test_synthetic_token_address():
     # keccak256(abi.encode(chainId, symbol))[12:]: BTC/USD's index token on Arbitrum
     assert synthetic_token_address(42161, "BTC") == "0x47904963fc8b2340414262125af798b9655e58cd"
-    assert synthetic_token_address(43114, "DOGE") == "0x" + keccak(abi_encode(["uint256", "string"], [43114, "DOGE"]))[12:].hex()
+    assert (
+        synthetic_token_address(43114, "DOGE")
+        == "0x" + keccak(abi_encode(["uint256", "string"], [43114, "DOGE"]))[12:].hex()
+    )

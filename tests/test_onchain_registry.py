@@ -56,12 +56,18 @@ def test_a_standalone_file_for_a_chain_we_do_not_ship(tmp_path):
     assert load_registry("arbitrum", user_file=alone).addresses == ()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('[chain]\nname = "avalanche"\n', "is for chain 'avalanche', not 'arbitrum'"),
-    ("[chain\nname=", "is not valid TOML"),
-    ('[[gmx.layouts]]\nevent = "OrderExecuted"\nlayout = "nope"\nfrom_block = 1\n', "unknown GMX layout OrderExecuted/nope"),
-    ("extends = false\n[chain]\n", "bad or missing entry: 'chain_id'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[chain]\nname = "avalanche"\n', "is for chain 'avalanche', not 'arbitrum'"),
+        ("[chain\nname=", "is not valid TOML"),
+        (
+            '[[gmx.layouts]]\nevent = "OrderExecuted"\nlayout = "nope"\nfrom_block = 1\n',
+            "unknown GMX layout OrderExecuted/nope",
+        ),
+        ("extends = false\n[chain]\n", "bad or missing entry: 'chain_id'"),
+    ],
+)
 def test_registry_errors_are_one_line(tmp_path, text, message):
     mine = tmp_path / "mine.toml"
     mine.write_text(text)
@@ -88,8 +94,11 @@ class Refusing:
         lo, hi = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
         self.ranges.append((lo, hi))
         if hi - lo + 1 > 300:
-            raise classify_error(-32602, f"Log response size exceeded. ... this block range should work: [{hex(lo)}, "
-                                         f"{hex(lo + 299)}]", method)
+            raise classify_error(
+                -32602,
+                f"Log response size exceeded. ... this block range should work: [{hex(lo)}, {hex(lo + 299)}]",
+                method,
+            )
         return []
 
     def close(self):

@@ -84,9 +84,14 @@ tokens = ["USDC"]
         assert r.exit_code == 0, r.output
         assert proxy.calls["eth_getLogs"] == bridge_calls + treasury_calls  # no range refused: as estimated
         assert f"eth_getLogs {bridge_calls + treasury_calls}" in r.output, r.output
-        flows = _sql(tmp_path, "select label, direction, amount::double a from onchain_flows order by block_number, label")
+        flows = _sql(
+            tmp_path, "select label, direction, amount::double a from onchain_flows order by block_number, label"
+        )
         assert [(f["label"], f["direction"], f["a"]) for f in flows] == [
-            ("Bridge", "in", 600), ("Bridge", "out", 100), ("Treasury", "in", 50)]
+            ("Bridge", "in", 600),
+            ("Bridge", "out", 100),
+            ("Treasury", "in", 50),
+        ]
 
         # a balance read on a branch that a reorg then removes
         snap = rpc(url, "evm_snapshot")
@@ -94,21 +99,37 @@ tokens = ["USDC"]
         orphan = w3.eth.block_number
         orphan_hash = "0x" + w3.eth.get_block(orphan).hash.hex().removeprefix("0x")
         assert _cli(tmp_path, *args).exit_code == 0
-        assert _sql(tmp_path, f"select balance::double b from onchain_balances where label = 'Bridge' and "
-                              f"block_number = {orphan}")[0]["b"] == 505
+        assert (
+            _sql(
+                tmp_path,
+                f"select balance::double b from onchain_balances where label = 'Bridge' and block_number = {orphan}",
+            )[0]["b"]
+            == 505
+        )
         rpc(url, "evm_revert", snap)
         send(w3, token.functions.transfer(bridge.address, 7 * 10**6), sender=acc[1])
         rpc(url, "anvil_mine", hex(2))
         r = _cli(tmp_path, *args)
         assert r.exit_code == 0, r.output
-        assert re.search(rf"balances read at block {orphan:,} \(hash {orphan_hash[:12]}…\) were on a branch reorged out: "
-                         r"removed; read again on the canonical chain", r.output), r.output
-        canonical = {n: "0x" + w3.eth.get_block(n).hash.hex().removeprefix("0x") for n in range(w3.eth.block_number + 1)}
-    rows = _sql(tmp_path, "select label, block_number, block_hash, balance::double b from onchain_balances order by block_number, label")
+        assert re.search(
+            rf"balances read at block {orphan:,} \(hash {orphan_hash[:12]}…\) were on a branch reorged out: "
+            r"removed; read again on the canonical chain",
+            r.output,
+        ), r.output
+        canonical = {
+            n: "0x" + w3.eth.get_block(n).hash.hex().removeprefix("0x") for n in range(w3.eth.block_number + 1)
+        }
+    rows = _sql(
+        tmp_path,
+        "select label, block_number, block_hash, balance::double b from onchain_balances order by block_number, label",
+    )
     assert all(r["block_hash"] == canonical[r["block_number"]] for r in rows)
     assert orphan_hash not in {r["block_hash"] for r in rows}
     bridge_rows = [r for r in rows if r["label"] == "Bridge"]
     assert [r["b"] for r in bridge_rows] == [500, 507, 507]  # first read; the orphan's height read again; this run's
     assert bridge_rows[1]["block_number"] == orphan
-    flows = _sql(tmp_path, "select amount::double a from onchain_flows where label = 'Bridge' and direction = 'in' order by block_number")
+    flows = _sql(
+        tmp_path,
+        "select amount::double a from onchain_flows where label = 'Bridge' and direction = 'in' order by block_number",
+    )
     assert [f["a"] for f in flows] == [600, 7]

@@ -55,9 +55,18 @@ def load_events(lake: Lake) -> tuple[pl.DataFrame, dict[str, int]]:
     return events.unique(subset=["chain", "block_number", "log_index"], keep="first"), decimals
 
 
-def run(lake: Lake, *, since_ms: int | None = None, until_ms: int | None = None, q: float = 0.05, seed: int = 0,
-        diagnostic_steps: int | None = DIAGNOSTIC_STEPS, logit: str = "auto", logit_rows: int = LOGIT_ROWS,
-        rules: tuple[str, ...] = PROFIT_FIRST) -> dict:
+def run(
+    lake: Lake,
+    *,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    q: float = 0.05,
+    seed: int = 0,
+    diagnostic_steps: int | None = DIAGNOSTIC_STEPS,
+    logit: str = "auto",
+    logit_rows: int = LOGIT_ROWS,
+    rules: tuple[str, ...] = PROFIT_FIRST,
+) -> dict:
     """Build the ADL pools, audit the keeper's choices, write the analytics tables; the result has the keys
     of ``pipelines.analysis.inference.run``'s."""
     laps: dict[str, float] = {}
@@ -90,36 +99,64 @@ def run(lake: Lake, *, since_ms: int | None = None, until_ms: int | None = None,
     vouched, _ = split_uncertain(pools)
     sampled = rank_diagnostics(vouched, identification.rules, max_steps=diagnostic_steps, seed=seed)
     fit_logit = vouched.height > 0 and (logit == "always" or (logit == "auto" and identification.best_rule is None))
-    logit_result = (conditional_logit(vouched, seed=seed, max_rows=logit_rows) if fit_logit
-                    else {"note": f"not computed (logit={logit}" + ("; a hypothesis fits)" if logit == "auto" else ")")})
+    logit_result = (
+        conditional_logit(vouched, seed=seed, max_rows=logit_rows)
+        if fit_logit
+        else {"note": f"not computed (logit={logit}" + ("; a hypothesis fits)" if logit == "auto" else ")")}
+    )
     changes = rule_changes(identification, steps, q=q) if steps.height else {}
     lap("diagnostics")
     best = identification.best_rule
-    fits = identification.table().with_columns(
-        venue=pl.lit(VENUE), rule=pl.col("name"), is_best=pl.col("name") == (best or ""),
-        verdict=pl.lit(result_audit.verdict), window_from_ms=pl.lit(since_ms, pl.Int64),
-        window_to_ms=pl.lit(until_ms, pl.Int64),
-    ) if identification.rules else pl.DataFrame()
+    fits = (
+        identification.table().with_columns(
+            venue=pl.lit(VENUE),
+            rule=pl.col("name"),
+            is_best=pl.col("name") == (best or ""),
+            verdict=pl.lit(result_audit.verdict),
+            window_from_ms=pl.lit(since_ms, pl.Int64),
+            window_to_ms=pl.lit(until_ms, pl.Int64),
+        )
+        if identification.rules
+        else pl.DataFrame()
+    )
     lake.replace_source(ADL_RULE_FITS, VENUE, key, _arrow(fits, ADL_RULE_FITS))
     flagged: list[dict] = []
     exemption = result_audit.exemption
     note = None
     if exemption is not None:
         accounts = exemption.accounts.with_columns(
-            venue=pl.lit(VENUE), rule=pl.lit(exemption.rule), skip_rate=pl.lit(exemption.skip_rate),
+            venue=pl.lit(VENUE),
+            rule=pl.lit(exemption.rule),
+            skip_rate=pl.lit(exemption.skip_rate),
             evidence_json=pl.col("user").map_elements(
                 lambda u: json.dumps(exemption.evidence.get(u), default=str) if u in exemption.evidence else None,
-                return_dtype=pl.String),
+                return_dtype=pl.String,
+            ),
         )
         lake.replace_source(EXEMPTION_FLAGS, VENUE, key, _arrow(accounts, EXEMPTION_FLAGS))
-        flagged = exemption.flagged.select("user", "eligible_steps", "opportunities", "skips", "expected_skips",
-                                           "expected_selections", "observed_selections", "p_value", "q_value").to_dicts()
+        flagged = exemption.flagged.select(
+            "user",
+            "eligible_steps",
+            "opportunities",
+            "skips",
+            "expected_skips",
+            "expected_selections",
+            "observed_selections",
+            "p_value",
+            "q_value",
+        ).to_dicts()
         for row in flagged:
-            row["skipped_in"] = [{k: e.get(k) for k in ("step_id", "coin", "rank", "cut_rank", "score", "cut_score")}
-                                 for e in exemption.evidence.get(row["user"], []) if e.get("counted_as_skip")]
+            row["skipped_in"] = [
+                {k: e.get(k) for k in ("step_id", "coin", "rank", "cut_rank", "score", "cut_score")}
+                for e in exemption.evidence.get(row["user"], [])
+                if e.get("counted_as_skip")
+            ]
     else:
-        note = ("exemption test not run: no most-profitable-first hypothesis fits, so there is no order to be exempt from"
-                if identification.steps else "exemption test not run: no ADL action with a decision")
+        note = (
+            "exemption test not run: no most-profitable-first hypothesis fits, so there is no order to be exempt from"
+            if identification.steps
+            else "exemption test not run: no ADL action with a decision"
+        )
         lake.replace_source(EXEMPTION_FLAGS, VENUE, key, EXEMPTION_FLAGS.arrow_schema().empty_table())
     lap("write")
     return {
@@ -130,9 +167,14 @@ def run(lake: Lake, *, since_ms: int | None = None, until_ms: int | None = None,
         "margin_aic": identification.margin_aic,
         "rules": [r.as_dict() for r in identification.rules],
         "flagged": flagged,
-        "exemption": {"q_threshold": q, "skip_rate": exemption.skip_rate if exemption else None,
-                      "iterations": result_audit.rounds, "note": note, "set_aside_for_fit": result_audit.set_aside,
-                      "min_skips": MIN_SKIPS},
+        "exemption": {
+            "q_threshold": q,
+            "skip_rate": exemption.skip_rate if exemption else None,
+            "iterations": result_audit.rounds,
+            "note": note,
+            "set_aside_for_fit": result_audit.set_aside,
+            "min_skips": MIN_SKIPS,
+        },
         "diagnostics": sampled,
         "conditional_logit": logit_result,
         "rule_changes": changes,
@@ -141,8 +183,10 @@ def run(lake: Lake, *, since_ms: int | None = None, until_ms: int | None = None,
         "incomplete_steps": incomplete,
         "integrity": {**ev.integrity, "rows_left_out": 0, "by_reason": {}, "hypotheses": list(rules)},
         "pools": int(pools.height),
-        "outputs": {t: str(lake.table_dir(t)) for t in (ADL_STEPS.name, ADL_POOLS.name, ADL_RULE_FITS.name,
-                                                       EXEMPTION_FLAGS.name)},
+        "outputs": {
+            t: str(lake.table_dir(t))
+            for t in (ADL_STEPS.name, ADL_POOLS.name, ADL_RULE_FITS.name, EXEMPTION_FLAGS.name)
+        },
     }
 
 

@@ -48,7 +48,9 @@ class TokenInfo:
     has_code: bool
 
 
-def get_markets(rpc: EvmRpc, reader: str, data_store: str, block: int, *, page: int = MARKETS_PAGE) -> list[MarketProps]:
+def get_markets(
+    rpc: EvmRpc, reader: str, data_store: str, block: int, *, page: int = MARKETS_PAGE
+) -> list[MarketProps]:
     """Every market in ``data_store`` at ``block``, read through ``reader`` in pages of ``page``."""
     out: list[MarketProps] = []
     start = 0
@@ -58,8 +60,10 @@ def get_markets(rpc: EvmRpc, reader: str, data_store: str, block: int, *, page: 
         try:
             (props,) = abi_decode(["(address,address,address,address)[]"], raw)
         except Exception as exc:  # eth_abi raises several types on a malformed answer
-            raise RpcError(f"Reader {reader}.getMarkets answered {len(raw)} bytes that are not Market.Props[]: "
-                           f"{type(exc).__name__}; is {reader} GMX's Reader?") from None
+            raise RpcError(
+                f"Reader {reader}.getMarkets answered {len(raw)} bytes that are not Market.Props[]: "
+                f"{type(exc).__name__}; is {reader} GMX's Reader?"
+            ) from None
         out.extend(MarketProps(*(a.lower() for a in p)) for p in props)
         if len(props) < page:
             return out
