@@ -12,8 +12,8 @@ On-chain conventions (in addition to forensics.schema's):
 
 How GMX v2 maps onto ``fills`` (venue ``gmx_v2``): one row per PositionIncrease/PositionDecrease
 (one leg: the counterparty is the pool). ``coin`` = the market's name (``gmx_markets``: read from the
-chain's GMX Reader, e.g. ``ETH/USD [WETH-USDC]``); ``user`` = position account; ``fill_id`` = ``<chain>:<tx hash>:<log index>``;
-``tid`` = block_number x 100000 + log index (unique per chain); ``hash`` = tx hash; ``event_index`` = log
+chain's GMX Reader, e.g. ``ETH/USD [WETH-USDC]``); ``user`` = position account; ``fill_id`` =
+``<chain>:<tx hash>:<log index>``; ``tid`` = block_number x 100000 + log index (unique per chain); ``hash`` = tx hash; ``event_index`` = log
 index; ``side`` 'B' for increases of longs and decreases of shorts, else 'A'; ``px`` = execution price
 (USD per index token), ``sz`` = sizeDeltaInTokens in index-token units; ``start_position`` = signed
 size in tokens before the event; ``closed_pnl`` = basePnlUsd (decreases); ``fee`` NULL (fees are in
@@ -101,14 +101,16 @@ GMX_POSITION_EVENTS = Table(
         C("event_name", "VARCHAR", "'PositionIncrease' or 'PositionDecrease'.", False),
         C("account", "VARCHAR", "Position owner.", False),
         C("market", "VARCHAR", "GMX market token address.", False),
-        C("market_name", "VARCHAR", "Market name (gmx_markets: the chain's Reader, or a registry override; NULL if unknown)."),
+        C("market_name", "VARCHAR",
+          "Market name (gmx_markets: the chain's Reader, or a registry override; NULL if unknown)."),
         C("collateral_token", "VARCHAR", "Collateral token address.", False),
         C("is_long", "BOOLEAN", "Long position.", False),
         C("order_type", "INTEGER", "Order.OrderType enum value.", False),
         C("order_type_name", "VARCHAR", "'MarketIncrease', 'MarketDecrease', 'Liquidation', ...", False),
         C("is_liquidation", "BOOLEAN", "order type Liquidation.", False),
-        C("is_adl", "BOOLEAN", "ADL execution: the transaction's OrderExecuted of this order key says secondaryOrderType "
-          "Adl (or, in the first layout that has none, the order was executed by an AdlHandler).", False),
+        C("is_adl", "BOOLEAN", "ADL execution: the transaction's OrderExecuted of this order key says "
+          "secondaryOrderType Adl (or, in the first layout that has none, the order was executed by an AdlHandler).",
+          False),
         C("order_key", "VARCHAR", "Order key (bytes32).", False),
         C("position_key", "VARCHAR", "Position key (bytes32).", False),
         C("size_in_usd", DECIMAL, "Position size after the event, USD at entry prices."),
@@ -123,7 +125,8 @@ GMX_POSITION_EVENTS = Table(
         C("base_pnl_usd", DECIMAL, "Realized base PnL of the decrease, USD (NULL for increases)."),
         C("price_impact_usd", DECIMAL, "Price impact, USD (v2.2 increases: pendingPriceImpactUsd, the impact kept "
           "on the position and charged on close)."),
-        C("price_impact_key", "VARCHAR", "The item price_impact_usd came from: 'priceImpactUsd' or 'pendingPriceImpactUsd'."),
+        C("price_impact_key", "VARCHAR",
+          "The item price_impact_usd came from: 'priceImpactUsd' or 'pendingPriceImpactUsd'."),
         C("msg_sender", "VARCHAR", "The EventLog's msgSender: the GMX handler that executed (OrderHandler, "
           "LiquidationHandler, AdlHandler, ...)."),
         C("order_layout", "VARCHAR", "Layout of the transaction's OrderExecuted for this order key ('key', "
@@ -142,7 +145,8 @@ GMX_MARKETS = Table(
         C("venue", "VARCHAR", "'gmx_v2'; hive partition key.", False),
         C("chain", "VARCHAR", "Chain id of the pipeline.", False),
         C("market", "VARCHAR", "Market token address.", False),
-        C("name", "VARCHAR", "'<index>/USD [<long>-<short>]' from token symbols (unique per chain; registry override).", False),
+        C("name", "VARCHAR", "'<index>/USD [<long>-<short>]' from token symbols (unique per chain; registry "
+          "override).", False),
         C("index_token", "VARCHAR", "Index token (zero address for swap-only markets; no code for synthetic ones)."),
         C("long_token", "VARCHAR", "Long collateral token."),
         C("short_token", "VARCHAR", "Short collateral token."),
@@ -153,7 +157,8 @@ GMX_MARKETS = Table(
           "the market's fills are quarantined until the registry says."),
         C("long_decimals", "INTEGER", "Long token decimals."),
         C("short_decimals", "INTEGER", "Short token decimals."),
-        C("source", "VARCHAR", "'chain' (Reader), 'registry' (a [[gmx.markets]] entry only) or 'chain+registry' (overridden).", False),
+        C("source", "VARCHAR", "'chain' (Reader), 'registry' (a [[gmx.markets]] entry only) or 'chain+registry' "
+          "(overridden).", False),
         C("reader", "VARCHAR", "Reader contract read."),
         C("data_store", "VARCHAR", "DataStore read."),
         C("block_number", "BIGINT", "Block the markets and token metadata were read at."),
@@ -222,5 +227,7 @@ ONCHAIN_FLOWS = Table(
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (ONCHAIN_LOGS, ONCHAIN_CHECKPOINTS, GMX_POSITION_EVENTS, GMX_MARKETS, GMX_ADL_STATES, ONCHAIN_BALANCES, ONCHAIN_FLOWS)
+    t.name: t
+    for t in (ONCHAIN_LOGS, ONCHAIN_CHECKPOINTS, GMX_POSITION_EVENTS, GMX_MARKETS, GMX_ADL_STATES, ONCHAIN_BALANCES,
+              ONCHAIN_FLOWS)
 }

@@ -142,6 +142,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         from pipelines.ingest import onchain
 
         def run(reg, client, lake, say):
+            onchain.check_chain(client, reg)
             conf = reg.confirmations if confirmations is None else confirmations
             head = client.block_number()
             streams = onchain.flow_streams(reg, rpc=client, head=head - conf, lake=lake, from_block=from_block)

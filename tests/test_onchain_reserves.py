@@ -70,6 +70,10 @@ venue = "evm"
 tokens = ["USDC"]
 """)
         args = ("ingest", "reserves", "--chain", "arbitrum", "--rpc", proxy.url, "--registry", str(mine))
+        wrong = tmp_path / "wrong.toml"
+        wrong.write_text(mine.read_text().replace("chain_id = 42161", "chain_id = 1"))
+        bad = _cli(tmp_path, "ingest", "reserves", "--chain", "arbitrum", "--rpc", proxy.url, "--registry", str(wrong))
+        assert bad.exit_code == 2 and "is chain id 42161, but arbitrum is 1" in bad.output, bad.output
         est = _cli(tmp_path, *args, "--estimate")
         assert est.exit_code == 0, est.output
         head = w3.eth.block_number

@@ -332,7 +332,9 @@ class PositionChange:
         return ORDER_TYPES[self.order_type] if 0 <= self.order_type < len(ORDER_TYPES) else f"unknown:{self.order_type}"
 
 
-def position_change(ev: GmxEvent, *, block: int | None = None, schedule: LayoutSchedule | None = None) -> PositionChange:
+def position_change(
+    ev: GmxEvent, *, block: int | None = None, schedule: LayoutSchedule | None = None
+) -> PositionChange:
     """The typed view of a position event; an increase's price-impact item is read by its layout (checked
     against ``schedule`` at ``block`` when given)."""
     if ev.event_name not in (POSITION_INCREASE, POSITION_DECREASE):

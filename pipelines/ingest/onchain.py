@@ -171,7 +171,8 @@ def _overlay(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     gmx = {**bgmx, **{k: v for k, v in ugmx.items() if k not in ("markets", "layouts", "adl_handlers",
                                                                   "synthetic_decimals", "symbol_aliases")}}
     gmx["markets"] = _merge_by(bgmx.get("markets", []), ugmx.get("markets", []), addr)
-    gmx["layouts"] = _merge_by(bgmx.get("layouts", []), ugmx.get("layouts", []), lambda e: (e.get("event"), e.get("layout")))
+    gmx["layouts"] = _merge_by(bgmx.get("layouts", []), ugmx.get("layouts", []),
+                               lambda e: (e.get("event"), e.get("layout")))
     gmx["adl_handlers"] = list(dict.fromkeys([*bgmx.get("adl_handlers", []), *ugmx.get("adl_handlers", [])]))
     gmx["synthetic_decimals"] = {**bgmx.get("synthetic_decimals", {}), **ugmx.get("synthetic_decimals", {})}
     gmx["symbol_aliases"] = {**bgmx.get("symbol_aliases", {}), **ugmx.get("symbol_aliases", {})}
@@ -242,7 +243,8 @@ def _registry(chain: str, raw: dict[str, Any], include_unverified: bool, sources
         gmx_reader=lower(gmx.get("reader")) if gmx_ok else None,
         gmx_adl_handlers=tuple(a.lower() for a in gmx.get("adl_handlers", [])) if gmx_ok else (),
         gmx_layouts=layouts,
-        gmx_synthetic_decimals=tuple((str(k), int(v)) for k, v in gmx.get("synthetic_decimals", {}).items()) if gmx_ok else (),
+        gmx_synthetic_decimals=tuple((str(k), int(v)) for k, v in gmx.get("synthetic_decimals", {}).items())
+        if gmx_ok else (),
         gmx_symbol_aliases=tuple((str(k), str(v)) for k, v in gmx.get("symbol_aliases", {}).items()),
         sources=sources,
     )
@@ -550,7 +552,8 @@ def redecode_stream(lake: Lake, stream: Stream) -> list[IngestReport]:
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     reports = []
     for key in sorted(_existing_keys(lake, stream)):
-        rows = [r for r in _existing_rows(lake, stream, key) if r["source"] == stream.name and r["chain"] == stream.chain]
+        rows = [r for r in _existing_rows(lake, stream, key)
+                if r["source"] == stream.name and r["chain"] == stream.chain]
         if not rows:
             continue
         seg = rows[0]["block_number"] // stream.segment_blocks
