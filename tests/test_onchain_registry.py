@@ -114,3 +114,13 @@ def test_a_refusal_that_names_a_range_is_followed():
     # one refusal, then the suggested 300 blocks; the chunk grows back after successes and is refused again
     assert t.ranges == [(0, 899), (0, 299), (300, 899), (300, 599), (600, 899)] and rpc.stats.refusals == 2
     assert rpc.stats.calls["eth_getLogs"] == len(t.ranges)
+
+
+@pytest.mark.parametrize("style", ["infura", "alchemy", "quicknode"])
+def test_hosted_providers_range_refusals_are_recognised(style):
+    from tests.evm_node import REFUSALS
+
+    code, text = REFUSALS[style]
+    exc = classify_error(code, text.format(lo="0x0", hi="0x7cf", n=10_000), "eth_getLogs")
+    assert isinstance(exc, RangeTooLarge)
+    assert exc.suggested == ((0, 1999) if style == "alchemy" else None)
