@@ -11,15 +11,16 @@ On-chain conventions (in addition to forensics.tables.model's):
 * GMX USD amounts are stored in USD (the protocol's 30-decimal integers divided by 1e30).
 
 How GMX v2 maps onto ``fills`` (venue ``gmx_v2``): one row per PositionIncrease/PositionDecrease
-(one leg: the counterparty is the pool). ``coin`` = the market's name from the registry (e.g.
-``ETH/USD [WETH-USDC]``); ``user`` = position account; ``fill_id`` = ``<chain>:<tx hash>:<log index>``;
-``tid`` = block_number x 100000 + log index (unique per chain); ``hash`` = tx hash; ``event_index`` = log
+(one leg: the counterparty is the pool). ``coin`` = the market's name (``gmx_markets``: read from the
+chain's GMX Reader, e.g. ``ETH/USD [WETH-USDC]``); ``user`` = position account; ``fill_id`` =
+``<chain>:<tx hash>:<log index>``; ``tid`` = block_number x 100000 + log index (unique per chain); ``hash`` = tx hash; ``event_index`` = log
 index; ``side`` 'B' for increases of longs and decreases of shorts, else 'A'; ``px`` = execution price
 (USD per index token), ``sz`` = sizeDeltaInTokens in index-token units; ``start_position`` = signed
 size in tokens before the event; ``closed_pnl`` = basePnlUsd (decreases); ``fee`` NULL (fees are in
 PositionFeesCollected, not ingested); ``dir`` = 'Open Long'/'Close Short'/..., 'Liquidated Isolated
 Long|Short' for order type Liquidation, 'Auto-Deleveraging' for ADL executions (a MarketDecrease whose
-OrderExecuted carries secondaryOrderType Adl). Liquidations: ``is_liquidation``, ``is_liquidated_leg``,
+OrderExecuted in the same transaction carries secondaryOrderType Adl; in GMX's first layout, which has no
+secondaryOrderType, one executed by an AdlHandler). Liquidations: ``is_liquidation``, ``is_liquidated_leg``,
 ``liquidated_user`` = account, ``liquidation_method`` = 'backstop' (the pool takes the position at the
 oracle price), ``liquidation_mark_px`` = mid of indexTokenPrice min/max. ADL: ``is_adl``; no liquidated
 counterparty (``liquidated_user`` NULL).
@@ -106,13 +107,16 @@ GMX_POSITION_EVENTS = Table(
         C("event_name", "VARCHAR", "'PositionIncrease' or 'PositionDecrease'.", False),
         C("account", "VARCHAR", "Position owner.", False),
         C("market", "VARCHAR", "GMX market token address.", False),
-        C("market_name", "VARCHAR", "Market name from the registry (NULL if unknown)."),
+        C("market_name", "VARCHAR",
+          "Market name (gmx_markets: the chain's Reader, or a registry override; NULL if unknown)."),
         C("collateral_token", "VARCHAR", "Collateral token address.", False),
         C("is_long", "BOOLEAN", "Long position.", False),
         C("order_type", "INTEGER", "Order.OrderType enum value.", False),
         C("order_type_name", "VARCHAR", "'MarketIncrease', 'MarketDecrease', 'Liquidation', ...", False),
         C("is_liquidation", "BOOLEAN", "order type Liquidation.", False),
-        C("is_adl", "BOOLEAN", "ADL execution (OrderExecuted of the same order with secondaryOrderType Adl).", False),
+        C("is_adl", "BOOLEAN", "ADL execution: the transaction's OrderExecuted of this order key says "
+          "secondaryOrderType Adl (or, in the first layout that has none, the order was executed by an AdlHandler).",
+          False),
         C("order_key", "VARCHAR", "Order key (bytes32).", False),
         C("position_key", "VARCHAR", "Position key (bytes32).", False),
         C("size_in_usd", DECIMAL, "Position size after the event, USD at entry prices."),
@@ -125,11 +129,52 @@ GMX_POSITION_EVENTS = Table(
         C("index_price_max", DECIMAL, "indexTokenPrice.max, USD per index token (NULL if decimals unknown)."),
         C("collateral_usd", DECIMAL, "Collateral after the event valued at collateralTokenPrice.min, USD."),
         C("base_pnl_usd", DECIMAL, "Realized base PnL of the decrease, USD (NULL for increases)."),
-        C("price_impact_usd", DECIMAL, "Price impact, USD."),
+        C("price_impact_usd", DECIMAL, "Price impact, USD (v2.2 increases: pendingPriceImpactUsd, the impact kept "
+          "on the position and charged on close)."),
+        C("price_impact_key", "VARCHAR",
+          "The item price_impact_usd came from: 'priceImpactUsd' or 'pendingPriceImpactUsd'."),
+        C("msg_sender", "VARCHAR", "The EventLog's msgSender: the GMX handler that executed (OrderHandler, "
+          "LiquidationHandler, AdlHandler, ...)."),
+        C("order_layout", "VARCHAR", "Layout of the transaction's OrderExecuted for this order key ('key', "
+          "'key_secondary', 'key_account_secondary'); NULL when the transaction has none."),
+        C("adl_evidence", "VARCHAR", "Why is_adl: 'secondaryOrderType' or 'AdlHandler' (NULL when not ADL)."),
         *_LINEAGE,
     ),
     key=("chain", "block_number", "log_index"),
     dedup=UNIQUE,
+)
+
+GMX_MARKETS = Table(
+    "gmx_markets",
+    "GMX v2 markets as read from the chain (Reader.getMarkets on the DataStore, ERC-20 decimals()/symbol() of "
+    "their tokens) at a block, with registry overrides; the decoder's source of names and index decimals.",
+    (
+        C("venue", "VARCHAR", "'gmx_v2'; hive partition key.", False),
+        C("chain", "VARCHAR", "Chain id of the pipeline.", False),
+        C("market", "VARCHAR", "Market token address.", False),
+        C("name", "VARCHAR", "'<index>/USD [<long>-<short>]' from token symbols (unique per chain; registry "
+          "override).", False),
+        C("index_token", "VARCHAR", "Index token (zero address for swap-only markets; no code for synthetic ones)."),
+        C("long_token", "VARCHAR", "Long collateral token."),
+        C("short_token", "VARCHAR", "Short collateral token."),
+        C("index_symbol", "VARCHAR", "Index token symbol (symbol(), or the registry's synthetic symbol)."),
+        C("long_symbol", "VARCHAR", "Long token symbol."),
+        C("short_symbol", "VARCHAR", "Short token symbol."),
+        C("index_decimals", "INTEGER", "Index token decimals (decimals(), or synthetic_decimals); NULL: unknown, "
+          "the market's fills are quarantined until the registry says."),
+        C("long_decimals", "INTEGER", "Long token decimals."),
+        C("short_decimals", "INTEGER", "Short token decimals."),
+        C("source", "VARCHAR", "'chain' (Reader), 'registry' (a [[gmx.markets]] entry only) or 'chain+registry' "
+          "(overridden).", False),
+        C("reader", "VARCHAR", "Reader contract read."),
+        C("data_store", "VARCHAR", "DataStore read."),
+        C("block_number", "BIGINT", "Block the markets and token metadata were read at."),
+        C("block_hash", "VARCHAR", "Hash of that block."),
+        C("read_at", "TIMESTAMP", "When they were read (UTC).", False),
+    ),
+    key=("chain", "market"),
+    dedup=Dedup(("read_at DESC",), "one file per chain, rewritten on every read of the chain's Reader: the latest read "
+                "wins (a market's tokens and decimals as the chain says now)"),
 )
 
 GMX_ADL_STATES = Table(
@@ -138,7 +183,7 @@ GMX_ADL_STATES = Table(
     (
         *_PART, *_BLOCK, *_LOGID,
         C("market", "VARCHAR", "GMX market token address.", False),
-        C("market_name", "VARCHAR", "Market name from the registry."),
+        C("market_name", "VARCHAR", "Market name (gmx_markets)."),
         C("is_long", "BOOLEAN", "Side whose PnL is checked (longs' or shorts' PnL to pool).", False),
         C("pnl_to_pool_factor", "DOUBLE", "PnL / pool value (fraction; 1e30 integer / 1e30).", False),
         C("max_pnl_factor", "DOUBLE", "MAX_PNL_FACTOR_FOR_ADL threshold (fraction).", False),
@@ -194,5 +239,7 @@ ONCHAIN_FLOWS = Table(
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (ONCHAIN_LOGS, ONCHAIN_CHECKPOINTS, GMX_POSITION_EVENTS, GMX_ADL_STATES, ONCHAIN_BALANCES, ONCHAIN_FLOWS)
+    t.name: t
+    for t in (ONCHAIN_LOGS, ONCHAIN_CHECKPOINTS, GMX_POSITION_EVENTS, GMX_MARKETS, GMX_ADL_STATES, ONCHAIN_BALANCES,
+              ONCHAIN_FLOWS)
 }

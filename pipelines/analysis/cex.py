@@ -31,9 +31,10 @@ class CexForensicsResult:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, where: str = "true") -> list[dict[str, Any]]:
-    if not lake.has_files(table):
+    rows = lake.read(table, con=con)
+    if rows is None:
         return []
-    cur = con.execute(f"SELECT * FROM read_parquet(?, union_by_name = true) WHERE {where}", [lake.glob(table)])
+    cur = con.execute(f"SELECT * FROM rows WHERE {where}")  # DuckDB scans the frame by its name
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

@@ -3,6 +3,7 @@ scenarios with a known truth)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Annotated
@@ -35,18 +36,23 @@ def analyze(
 ) -> None:
     """Identify the ADL selection rule and flag accounts that look exempt (reconstructs pools if needed)."""
     # heavy (scipy, statsmodels): imported when the command runs, so `liqf --help` starts fast
+    from pipelines.analysis import gmx as gmx_analysis
     from pipelines.analysis import inference
 
     since_ms, until_ms = window(since, until)
     if logit not in ("auto", "always", "never"):
         raise fail(f"--logit must be auto, always or never, not {logit!r}")
     settings.lake.pull()  # an s3:// lake: its committed parts into the working copy
+    # GMX: ADL pools from its position events, the keeper tested against "most profitable first"
+    run = gmx_analysis.run if venue in gmx_analysis.VENUE_NAMES else functools.partial(inference.run, venue=venue)
     try:
         with console.status("reconstructing, identifying the rule, testing exemptions"):
-            result = inference.run(settings.lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q, seed=seed,
-                                   diagnostic_steps=diagnostic_steps or None, logit=logit, logit_rows=logit_rows)
+            result = run(settings.lake, since_ms=since_ms, until_ms=until_ms, q=q, seed=seed,
+                         diagnostic_steps=diagnostic_steps or None, logit=logit, logit_rows=logit_rows)
     except inference.MissingPools as exc:
         raise fail(str(exc), "ingest node fills and a position snapshot first (see `liqf ingest hyperliquid --help`)") from None
+    except gmx_analysis.MissingEvents as exc:
+        raise fail(str(exc), "ingest GMX events first (`liqf ingest gmx --chain arbitrum --rpc URL`)") from None
     refresh_catalog()
     if as_json:
         keys = ("best_rule", "verdict", "margin", "rules", "flagged", "exemption", "steps", "actions_with_decision",

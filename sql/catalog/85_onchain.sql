@@ -22,3 +22,7 @@ SELECT * FROM @source(onchain_balances);
 -- onchain_flows: grain (chain, block_number, log_index, registry_address).
 CREATE OR REPLACE VIEW onchain_flows AS
 SELECT * FROM @source(onchain_flows);
+
+-- gmx_markets: grain (chain, market); one file per chain, rewritten on every read of the chain's Reader.
+CREATE OR REPLACE VIEW gmx_markets AS
+SELECT * FROM @source(gmx_markets);

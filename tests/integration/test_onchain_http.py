@@ -4,48 +4,26 @@ through the CLI: `liqf ingest gmx` and `liqf ingest reserves`."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.evm_node import ANVIL, ANVIL_MISSING
+from tests.evm_node import anvil as anvil_node
 
-ANVIL = PROJECT_ROOT / "tools" / "evm" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
-pytestmark = pytest.mark.skipif(not ANVIL.exists(), reason="anvil not installed: run tools/evm/setup.sh (npm ci)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.skipif(not ANVIL.exists(), reason=ANVIL_MISSING)
 
 
 @pytest.fixture()
 def anvil():
-    port = _free_port()
-    proc = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", "42161", "--silent"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-    for _ in range(100):
-        try:
-            httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=0.5)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with anvil_node() as url:
+        yield url
 
 
 def test_cli_ingest_gmx_and_reserves_over_http(anvil, tmp_path, monkeypatch):
     from typer.testing import CliRunner
     from web3 import Web3
 
-    from pipelines.ingest import onchain
-    from tests.onchain_helpers import deploy, order_executed, position_event, send
+    from tests.onchain_helpers import deploy, order_executed, position_event, send, send_together
 
     w3 = Web3(Web3.HTTPProvider(anvil))
     acc = w3.eth.accounts
@@ -54,16 +32,16 @@ def test_cli_ingest_gmx_and_reserves_over_http(anvil, tmp_path, monkeypatch):
     market, bridge = acc[9], acc[5]
     send(w3, position_event(em, kind="increase", account=acc[1], market=market, collateral=acc[3], is_long=False,
                             order_type=2, size_usd=3000, size_tokens=1, delta_usd=3000, delta_tokens=1, price=3000))
-    send(w3, position_event(em, kind="decrease", account=acc[1], market=market, collateral=acc[3], is_long=False,
-                            order_type=4, size_usd=0, size_tokens=0, delta_usd=3000, delta_tokens=1, price=2000,
-                            pnl_usd=1000, order_key=b"\xad" * 32))
-    send(w3, order_executed(em, account=acc[1], order_key=b"\xad" * 32, secondary=1))
+    send_together(w3, em, position_event(em, kind="decrease", account=acc[1], market=market, collateral=acc[3], is_long=False,
+                                         order_type=4, size_usd=0, size_tokens=0, delta_usd=3000, delta_tokens=1, price=2000,
+                                         pnl_usd=1000, order_key=b"\xad" * 32),
+                  order_executed(em, account=acc[1], order_key=b"\xad" * 32, secondary=1))
     send(w3, token.functions.mint(acc[1], 100 * 10**6))
     send(w3, token.functions.transfer(bridge, 40 * 10**6), sender=acc[1])
 
-    reg = tmp_path / "registry"
-    reg.mkdir()
-    (reg / "arbitrum.toml").write_text(f"""
+    reg = tmp_path / "mine.toml"
+    reg.write_text(f"""
+extends = false
 [chain]
 name = "arbitrum"
 chain_id = 42161
@@ -92,7 +70,7 @@ name = "ETH/USD [WETH-USDC]"
 index_decimals = 18
 verified = true
 """)
-    monkeypatch.setattr(onchain, "REGISTRY_DIR", reg)
+    monkeypatch.setenv("LIQF_REGISTRY", str(reg))  # the user's own registry, from the environment
     monkeypatch.setenv("LIQF_TEST_RPC", anvil)
     from pipelines.cli import app
 

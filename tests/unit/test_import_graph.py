@@ -18,10 +18,6 @@ PACKAGES = ("pipelines", "forensics")
 
 #: areas being rewritten for issue 20 (the audit at scale); their function-level imports are the rewrite's
 REWRITE_AREAS = ("forensics/reconstruct/", "forensics/audit/", "pipelines/analysis/", "pipelines/report.py")
-#: transport modules that still import orchestration, with the work that removes it
-KNOWN_TRANSPORT_EXCEPTIONS = {
-    ("pipelines.venues.gmx", "pipelines.ingest.onchain"): "the GMX work (issue 25) moves the stream spec out of ingest",
-}
 #: words that say why an import waits for its function (on the import's line or the comment line above it)
 REASONS = ("heavy", "optional", "only for", "only when", "probe")
 
@@ -136,8 +132,7 @@ def test_imports_run_one_way():
             if module.startswith("forensics") and target.startswith("pipelines"):
                 wrong.append(f"{module} -> {target} (the analysis library never imports the pipelines)")
             if (module.startswith("pipelines.venues") and target.startswith(("pipelines.ingest", "pipelines.defs",
-                                                                              "pipelines.cli", "pipelines.analysis"))
-                    and (module, target) not in KNOWN_TRANSPORT_EXCEPTIONS):
+                                                                              "pipelines.cli", "pipelines.analysis"))):
                 wrong.append(f"{module} -> {target} (transport never imports orchestration)")
             if target.startswith("pipelines.cli") and not module.startswith("pipelines.cli"):
                 wrong.append(f"{module} -> {target} (nothing imports the CLI)")

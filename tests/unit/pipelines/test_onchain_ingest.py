@@ -12,6 +12,7 @@ pytest.importorskip("eth_tester", reason="eth-tester[py-evm] is not installed")
 from web3 import EthereumTesterProvider, Web3  # noqa: E402
 
 from pipelines import catalog  # noqa: E402
+from pipelines.ingest.gmx import gmx_stream  # noqa: E402
 from pipelines.ingest.onchain import (  # noqa: E402
     ChainRegistry,
     GmxMarket,
@@ -24,8 +25,14 @@ from pipelines.ingest.onchain import (  # noqa: E402
 )
 from pipelines.lake import Lake  # noqa: E402
 from pipelines.venues.evm import EvmRpc, RpcError, Web3Transport  # noqa: E402
-from pipelines.venues.gmx import gmx_stream  # noqa: E402
-from tests.onchain_helpers import adl_state_updated, deploy, order_executed, position_event, send  # noqa: E402
+from tests.onchain_helpers import (  # noqa: E402
+    adl_state_updated,
+    deploy,
+    order_executed,
+    position_event,
+    send,
+    send_together,
+)
 
 
 @pytest.fixture()
@@ -67,15 +74,15 @@ def test_gmx_liquidation_adl_and_adl_state(chain, tmp_path):
                             pnl_usd=-1000, order_key=b"\x07" * 32))
     send(w3, adl_state_updated(em, market=market, is_long=False, factor=0.6, max_factor=0.45, enable=True))
     # ADL of acc2: a MarketDecrease (4) whose OrderExecuted says secondaryOrderType Adl (1)
-    send(w3, position_event(em, kind="decrease", account=acc[2], market=market, collateral=acc[3], is_long=True,
-                            order_type=4, size_usd=1000, size_tokens=0.5, delta_usd=1000, delta_tokens=0.5, price=2600,
-                            pnl_usd=300, order_key=b"\xad" * 32))
-    send(w3, order_executed(em, account=acc[2], order_key=b"\xad" * 32, secondary=1))
+    send_together(w3, em, position_event(em, kind="decrease", account=acc[2], market=market, collateral=acc[3], is_long=True,
+                                         order_type=4, size_usd=1000, size_tokens=0.5, delta_usd=1000, delta_tokens=0.5,
+                                         price=2600, pnl_usd=300, order_key=b"\xad" * 32),
+                  order_executed(em, account=acc[2], order_key=b"\xad" * 32, secondary=1))
     # an ordinary close: OrderExecuted with secondaryOrderType None
-    send(w3, position_event(em, kind="decrease", account=acc[2], market=market, collateral=acc[3], is_long=True,
-                            order_type=4, size_usd=0, size_tokens=0, delta_usd=1000, delta_tokens=0.5, price=2600,
-                            pnl_usd=300, order_key=b"\x0c" * 32))
-    send(w3, order_executed(em, account=acc[2], order_key=b"\x0c" * 32, secondary=0))
+    send_together(w3, em, position_event(em, kind="decrease", account=acc[2], market=market, collateral=acc[3], is_long=True,
+                                         order_type=4, size_usd=0, size_tokens=0, delta_usd=1000, delta_tokens=0.5,
+                                         price=2600, pnl_usd=300, order_key=b"\x0c" * 32),
+                  order_executed(em, account=acc[2], order_key=b"\x0c" * 32, secondary=0))
 
     lake = Lake(tmp_path / "lake")
     rpc = EvmRpc(Web3Transport(w3))
@@ -112,7 +119,7 @@ def test_unknown_market_and_malformed_logs_are_quarantined(chain, tmp_path):
     rep = res.reports[0]
     assert rep.records_read == 2 and rep.quarantined == 2 and rep.records_written == 0
     reasons = " ".join(r["reason"] for r in _rows(lake, "quarantine"))
-    assert "not in the testchain registry" in reasons and "missing address item 'market'" in reasons
+    assert "not among the testchain markets read from GMX's Reader nor in the registry" in reasons and "missing address item 'market'" in reasons
     assert len(_rows(lake, "gmx_position_events")) == 1 and not _rows(lake, "fills")
 
 
