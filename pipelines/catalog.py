@@ -72,11 +72,16 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
             if lake.remote is not None:
                 lake.remote.check()
                 use_s3(con, lake.remote.settings)
-            con.execute("CREATE OR REPLACE TABLE liqf_lake AS SELECT ?::VARCHAR AS location, ?::VARCHAR AS endpoint",
-                        [lake.location, lake.remote.settings.resolved_endpoint() if lake.remote else None])
+            con.execute(
+                "CREATE OR REPLACE TABLE liqf_lake AS SELECT ?::VARCHAR AS location, ?::VARCHAR AS endpoint",
+                [lake.location, lake.remote.settings.resolved_endpoint() if lake.remote else None],
+            )
             for path in catalog_files():
                 con.execute(expand_sources(path.read_text(), lake))
-            views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
+            views = [
+                r[0]
+                for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+            ]
             counts = {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchone()[0] for v in views}
             con.execute("CHECKPOINT")
         finally:
@@ -87,9 +92,7 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
 def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
     db_path = Path(db_path)
     if not db_path.exists():
-        raise FileNotFoundError(
-            f"{db_path} does not exist yet: run `liqf catalog refresh` (or an ingest) first"
-        )
+        raise FileNotFoundError(f"{db_path} does not exist yet: run `liqf catalog refresh` (or an ingest) first")
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         row = con.execute("SELECT location, endpoint FROM liqf_lake").fetchone()
@@ -105,9 +108,16 @@ def httpfs_extension() -> Path:
     # only for s3:// lakes: the extension package is looked up when a catalog needs it
     import duckdb_extension_httpfs
 
-    path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    path = (
+        Path(duckdb_extension_httpfs.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "httpfs.duckdb_extension"
+    )
     if not path.exists():
-        raise StorageError(f"duckdb-extension-httpfs has no build for DuckDB {duckdb.__version__}: reinstall with `make setup`")
+        raise StorageError(
+            f"duckdb-extension-httpfs has no build for DuckDB {duckdb.__version__}: reinstall with `make setup`"
+        )
     return path
 
 
@@ -134,4 +144,6 @@ def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
         con.execute(f"CREATE OR REPLACE TEMPORARY SECRET liqf_s3 (TYPE s3, {body}{extra})")
     except duckdb.Error:
         # the statement holds the secret: never let it reach a message
-        raise StorageError("DuckDB refused the S3 secret built from the environment: check the AWS_* variables") from None
+        raise StorageError(
+            "DuckDB refused the S3 secret built from the environment: check the AWS_* variables"
+        ) from None

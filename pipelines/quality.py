@@ -59,14 +59,14 @@ def _expectations(table: Table, severity: str) -> list[Any]:
     if "side" in cols and table.name == "fills":
         exps.append(E.ExpectColumnValuesToBeInSet(column="side", value_set=["A", "B"]))
         exps.append(E.ExpectColumnValuesToBeInSet(column="dir", value_set=sorted(HYPERLIQUID_DIRS)))
-        exps.append(
-            E.ExpectColumnValuesToBeInSet(column="liquidation_method", value_set=sorted(LIQUIDATION_METHODS))
-        )
+        exps.append(E.ExpectColumnValuesToBeInSet(column="liquidation_method", value_set=sorted(LIQUIDATION_METHODS)))
         # a fee beyond a billion USD means a unit or parsing error
         exps.append(E.ExpectColumnValuesToBeBetween(column="fee", min_value=-1e9, max_value=1e9))
     if "time_ms" in cols:
         # 2020-01-01 .. 2100-01-01: catches seconds/µs confusion
-        exps.append(E.ExpectColumnValuesToBeBetween(column="time_ms", min_value=1_577_836_800_000, max_value=4_102_444_800_000))
+        exps.append(
+            E.ExpectColumnValuesToBeBetween(column="time_ms", min_value=1_577_836_800_000, max_value=4_102_444_800_000)
+        )
     if "leverage" in cols:
         exps.append(E.ExpectColumnValuesToBeBetween(column="leverage", min_value=1, max_value=200))
     return exps
@@ -107,7 +107,8 @@ def validate(table: Table, df: pl.DataFrame, severity: str) -> SuiteResult:
             failures.append(
                 {
                     "expectation": r.expectation_config.type,
-                    "column": r.expectation_config.kwargs.get("column") or r.expectation_config.kwargs.get("column_list"),
+                    "column": r.expectation_config.kwargs.get("column")
+                    or r.expectation_config.kwargs.get("column_list"),
                     "unexpected_count": (r.result or {}).get("unexpected_count"),
                     "error": "GX raised an exception" if raised else None,
                 }

@@ -53,22 +53,27 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
     parts = body.split(":")
     kind = parts[0]
     if kind not in LAKE_KINDS or len(parts) < 2 or (kind in ("vault_equity", "insurance_fund") and len(parts) != 3):
-        raise ScenarioError(f"{where}.from_lake: {ref!r} is not a lake reference "
-                            f"(use {', '.join(k + ':<venue>' + (':<key>' if k in ('vault_equity', 'insurance_fund') else '') for k in LAKE_KINDS)}[@ISO])")
+        raise ScenarioError(
+            f"{where}.from_lake: {ref!r} is not a lake reference "
+            f"(use {', '.join(k + ':<venue>' + (':<key>' if k in ('vault_equity', 'insurance_fund') else '') for k in LAKE_KINDS)}[@ISO])"
+        )
     venue = parts[1]
     until = _iso_ms(at, f"{where}.from_lake") if at else 2**62
     if kind == "vault_equity":
         points = lake.read(VAULT_EQUITY, venue, Window(until_ms=until))
         if points is None:
             return None
-        points = points.filter((pl.col("vault").str.to_lowercase() == parts[2].lower())
-                               & pl.col("account_value").is_not_null())
+        points = points.filter(
+            (pl.col("vault").str.to_lowercase() == parts[2].lower()) & pl.col("account_value").is_not_null()
+        )
         if points.is_empty():
             return None
         latest = points.sort(["time_ms", "window"], descending=[True, False]).row(0, named=True)
-        return (float(latest["account_value"]),
-                f"lake vault_equity venue={venue} vault={parts[2]} (latest of {points.height} points <= {at or 'now'})",
-                ms_to_iso(latest["time_ms"]))
+        return (
+            float(latest["account_value"]),
+            f"lake vault_equity venue={venue} vault={parts[2]} (latest of {points.height} points <= {at or 'now'})",
+            ms_to_iso(latest["time_ms"]),
+        )
     if kind == "insurance_fund":
         funds = lake.read(INSURANCE_FUND, venue, Window(until_ms=until))
         if funds is None:
@@ -78,7 +83,11 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
         if funds.is_empty():
             return None
         latest = funds.with_columns(value=balance.cast(pl.Float64)).sort("time_ms", descending=True).row(0, named=True)
-        return latest["value"], f"lake insurance_fund venue={venue} pool={parts[2]} asset={latest['asset']}", ms_to_iso(latest["time_ms"])
+        return (
+            latest["value"],
+            f"lake insurance_fund venue={venue} pool={parts[2]} asset={latest['asset']}",
+            ms_to_iso(latest["time_ms"]),
+        )
     if kind in ("bad_debt", "haircut", "profit_base"):
         waves = lake.read(ADL_WAVES, venue)
         if waves is None:
@@ -87,8 +96,11 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
         waves = waves.filter(pl.col("start_ms") <= until)
         if waves.is_empty() or waves[col].null_count() == waves.height:
             return None
-        return (float(waves[col].sum()), f"lake adl_waves.{col} venue={venue}, sum over {waves.height} waves",
-                ms_to_iso(waves["end_ms"].max()))
+        return (
+            float(waves[col].sum()),
+            f"lake adl_waves.{col} venue={venue}, sum over {waves.height} waves",
+            ms_to_iso(waves["end_ms"].max()),
+        )
     # exempt_share
     flags = lake.read(EXEMPTION_FLAGS, venue)
     if flags is None or flags.is_empty():
@@ -101,8 +113,14 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
         total = float(cap["capacity_usd"].sum()) if cap.height else 0.0
         if total > 0:
             share = float(cap.filter(pl.col("user").is_in(list(flagged)))["capacity_usd"].sum()) / total
-            return share, (f"lake exemption_flags x adl_haircuts.capacity_usd venue={venue}: "
-                           f"{len(flagged)} flagged of {tested} tested, capacity-weighted"), None
+            return (
+                share,
+                (
+                    f"lake exemption_flags x adl_haircuts.capacity_usd venue={venue}: "
+                    f"{len(flagged)} flagged of {tested} tested, capacity-weighted"
+                ),
+                None,
+            )
     return len(flagged) / tested, f"lake exemption_flags venue={venue}: {len(flagged)} flagged of {tested} tested", None
 
 
@@ -119,8 +137,10 @@ def resolve_from_lake(scn: Scenario, lake: Lake | None) -> Scenario:
             src = ref.fallback_source or "scenario fallback"
             values[ref.field] = (ref.fallback, f"fallback ({src}); lake had no rows for {ref.ref}", None, "fallback")
         else:
-            raise ScenarioError(f"{ref.field}.from_lake: no rows for {ref.ref!r} in {lake.root if lake else 'no lake'} "
-                                f"(ingest them, or give a fallback)")
+            raise ScenarioError(
+                f"{ref.field}.from_lake: no rows for {ref.ref!r} in {lake.root if lake else 'no lake'} "
+                f"(ingest them, or give a fallback)"
+            )
     return resolve(scn, values)
 
 
@@ -140,13 +160,22 @@ def parse_cli_sweeps(scn: Scenario, specs: list[str]) -> dict[str, list[float]]:
 
 
 def result_json(res: StressResult) -> dict:
-    return {"payments": res.payments, "defaults": res.defaults, "venues": res.venues, "custody": res.custody,
-            "losses": res.losses, "fire_sale": {k: v for k, v in res.fire_sale.items()},
-            "liquidity": res.liquidity, "edges": res.edges, "diagnostics": res.diagnostics}
+    return {
+        "payments": res.payments,
+        "defaults": res.defaults,
+        "venues": res.venues,
+        "custody": res.custody,
+        "losses": res.losses,
+        "fire_sale": {k: v for k, v in res.fire_sale.items()},
+        "liquidity": res.liquidity,
+        "edges": res.edges,
+        "diagnostics": res.diagnostics,
+    }
 
 
-def run(path: Path, *, lake: Lake | None, sweeps: list[str] | None = None, scenario_sweeps: bool = True,
-        write: bool = True) -> dict:
+def run(
+    path: Path, *, lake: Lake | None, sweeps: list[str] | None = None, scenario_sweeps: bool = True, write: bool = True
+) -> dict:
     """Run one scenario file; returns the ``liqf stress --json`` dict."""
     t0 = time.perf_counter()
     path = Path(path)
@@ -161,9 +190,17 @@ def run(path: Path, *, lake: Lake | None, sweeps: list[str] | None = None, scena
         for name, params in scn.sweeps.items():
             grids.append(sweep_mod.grid(scn, params, name=name))
     out = {
-        "scenario": scn.name, "path": str(path), "scenario_sha256": digest, "description": scn.description,
-        "model": {"kind": scn.kind, "alpha": scn.alpha, "beta": scn.beta, "external_seniority": scn.external_seniority,
-                  "fire_sale": scn.fire_sale},
+        "scenario": scn.name,
+        "path": str(path),
+        "scenario_sha256": digest,
+        "description": scn.description,
+        "model": {
+            "kind": scn.kind,
+            "alpha": scn.alpha,
+            "beta": scn.beta,
+            "external_seniority": scn.external_seniority,
+            "fire_sale": scn.fire_sale,
+        },
         **result_json(res),
         "sweeps": grids,
         "inputs": [vars(p) for p in scn.provenance],
@@ -188,28 +225,57 @@ def write_tables(lake: Lake, out: dict, *, nodes: int) -> None:
     key = source_key("stress", out["scenario"], out["path"])
     base = {"run_id": out["run_id"], "scenario": out["scenario"]}
     s = out["summary"]
-    runs = [{**base, "scenario_sha256": out["scenario_sha256"], "path": out["path"], "model": out["model"]["kind"],
-             "params_json": json.dumps(out["model"]), "code_version": out["code_version"],
-             "run_time": dt.datetime.now(dt.UTC).replace(tzinfo=None), "nodes": nodes, "defaults": s["defaults"],
-             "venue_defaults": s["venue_defaults"], "max_haircut": s["max_haircut"], "total_shortfall": s["shortfall"],
-             "fire_sale_rounds": out["fire_sale"]["rounds"], "oscillation": out["fire_sale"]["oscillation"],
-             "inputs_json": json.dumps(out["inputs"], default=str)}]
+    runs = [
+        {
+            **base,
+            "scenario_sha256": out["scenario_sha256"],
+            "path": out["path"],
+            "model": out["model"]["kind"],
+            "params_json": json.dumps(out["model"]),
+            "code_version": out["code_version"],
+            "run_time": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "nodes": nodes,
+            "defaults": s["defaults"],
+            "venue_defaults": s["venue_defaults"],
+            "max_haircut": s["max_haircut"],
+            "total_shortfall": s["shortfall"],
+            "fire_sale_rounds": out["fire_sale"]["rounds"],
+            "oscillation": out["fire_sale"]["oscillation"],
+            "inputs_json": json.dumps(out["inputs"], default=str),
+        }
+    ]
     defaults = [{**base, **d, "venues": ",".join(d["venues"]) or None} for d in out["defaults"]]
     venues = [{**base, **v} for v in out["venues"]]
     points = []
     for g in out["sweeps"]:
         keys = g["params"]
         for i, p in enumerate(g["points"]):
-            points.append({**base, "sweep": g["name"], "point": i, "param_1": keys[0], "value_1": p[keys[0]],
-                           "param_2": keys[1] if len(keys) > 1 else None, "value_2": p[keys[1]] if len(keys) > 1 else None,
-                           "params_json": json.dumps({k: p[k] for k in keys}), "defaults": p["defaults"],
-                           "venue_defaults": p["venue_defaults"], "max_haircut": p["max_haircut"],
-                           "shortfall": p["shortfall"], "defaulted": ",".join(p["defaulted"]) or None})
-    for table, rows in ((STRESS_RUNS, runs), (STRESS_DEFAULTS, defaults), (STRESS_VENUES, venues),
-                        (STRESS_SWEEPS, points)):
+            points.append(
+                {
+                    **base,
+                    "sweep": g["name"],
+                    "point": i,
+                    "param_1": keys[0],
+                    "value_1": p[keys[0]],
+                    "param_2": keys[1] if len(keys) > 1 else None,
+                    "value_2": p[keys[1]] if len(keys) > 1 else None,
+                    "params_json": json.dumps({k: p[k] for k in keys}),
+                    "defaults": p["defaults"],
+                    "venue_defaults": p["venue_defaults"],
+                    "max_haircut": p["max_haircut"],
+                    "shortfall": p["shortfall"],
+                    "defaulted": ",".join(p["defaulted"]) or None,
+                }
+            )
+    for table, rows in (
+        (STRESS_RUNS, runs),
+        (STRESS_DEFAULTS, defaults),
+        (STRESS_VENUES, venues),
+        (STRESS_SWEEPS, points),
+    ):
         if rows:
             lake.replace_source(table, "contagion", key, _table(rows, table))
-        else:   # a re-run with no rows must not leave the previous run's rows behind
+        else:  # a re-run with no rows must not leave the previous run's rows behind
             lake.drop_stale_parts(table.name, "contagion", key, keep=set())
 
 

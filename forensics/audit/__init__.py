@@ -8,10 +8,23 @@ and the audit loop that ties them together.
 * :mod:`.diagnostics`: Plackett-Luce, Kendall, NDCG and a conditional logit, sampled, for the report.
 * :mod:`.loop`: :func:`audit`, the whole procedure.
 """
+
 from .exemption import ExemptionResult, exemption_test
 from .identify import Identification, RuleFit, identify, rule_changes
 from .loop import Audit, audit, complete_steps, split_uncertain
 from .rules import RULES, Rule
 
-__all__ = ["Audit", "ExemptionResult", "Identification", "RULES", "Rule", "RuleFit", "audit", "complete_steps",
-           "exemption_test", "identify", "rule_changes", "split_uncertain"]
+__all__ = [
+    "Audit",
+    "ExemptionResult",
+    "Identification",
+    "RULES",
+    "Rule",
+    "RuleFit",
+    "audit",
+    "complete_steps",
+    "exemption_test",
+    "identify",
+    "rule_changes",
+    "split_uncertain",
+]

@@ -30,6 +30,7 @@ test looks for cannot distort it.
 The hot path is numpy over one set of candidate arrays shared by every rule (:class:`Candidates`): one
 ``lexsort`` per rule, and every per-action quantity a segmented cumulative sum or ``reduceat``.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -54,8 +55,16 @@ SHARE_SLACK = 1e-6
 # ... and a cut may be off its fitted share by 1.5 lots plus this fraction of the share
 SHARE_FIT_SLACK = 0.05
 
-_OPTIONAL = {"state_note": pl.Utf8, "state_detail": pl.Utf8, "skip_reason": pl.Utf8, "mark_source": pl.Utf8,
-             "lot_size": pl.Float64, "fill_order": pl.Int32, "margin_leverage": pl.Float64, "mark_px": pl.Float64}
+_OPTIONAL = {
+    "state_note": pl.Utf8,
+    "state_detail": pl.Utf8,
+    "skip_reason": pl.Utf8,
+    "mark_source": pl.Utf8,
+    "lot_size": pl.Float64,
+    "fill_order": pl.Int32,
+    "margin_leverage": pl.Float64,
+    "mark_px": pl.Float64,
+}
 
 
 def _segment_cumsum(x: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -70,30 +79,31 @@ class Candidates:
     """The pool rows of actions with a decision, sorted by (step_id, user), as arrays every rule shares."""
 
     frame: pl.DataFrame
-    seg: np.ndarray          # action index per row (0..S-1, non-decreasing)
-    starts: np.ndarray       # first row of each action
-    n: np.ndarray            # rows per action
-    step_ids: np.ndarray     # step_id per action
-    user_code: np.ndarray    # rank of the address (address order)
-    users: np.ndarray        # address per code
+    seg: np.ndarray  # action index per row (0..S-1, non-decreasing)
+    starts: np.ndarray  # first row of each action
+    n: np.ndarray  # rows per action
+    step_ids: np.ndarray  # step_id per action
+    user_code: np.ndarray  # rank of the address (address order)
+    users: np.ndarray  # address per code
     selected: np.ndarray
     partial: np.ndarray
     excused: np.ndarray
-    gap: np.ndarray          # account value uncertain (a lost fill before): a noisier stratum
+    gap: np.ndarray  # account value uncertain (a lost fill before): a noisier stratum
     closed: np.ndarray
     size: np.ndarray
     lot: np.ndarray
-    tol: np.ndarray          # relative uncertainty of the row's mark
-    fill_order: np.ndarray   # 0 when not selected
-    eu: np.ndarray           # (account, episode) group per row
-    eu_user: np.ndarray      # account code per group
-    eu_actions: np.ndarray   # actions per group
+    tol: np.ndarray  # relative uncertainty of the row's mark
+    fill_order: np.ndarray  # 0 when not selected
+    eu: np.ndarray  # (account, episode) group per row
+    eu_user: np.ndarray  # account code per group
+    eu_actions: np.ndarray  # actions per group
     eu_selections: np.ndarray  # selections per group
 
     @classmethod
     def prepare(cls, pools: pl.DataFrame) -> Candidates:
         pools = with_rule_columns(pools).with_columns(
-            [pl.lit(None, t).alias(c) for c, t in _OPTIONAL.items() if c not in pools.columns])
+            [pl.lit(None, t).alias(c) for c, t in _OPTIONAL.items() if c not in pools.columns]
+        )
         extra = []
         if "account_gap" not in pools.columns:
             extra.append(pl.lit(False).alias("account_gap"))
@@ -114,26 +124,45 @@ class Candidates:
         seg = np.repeat(np.arange(len(step_ids)), n)
         # without szDecimals, the smallest ADL cut seen in the coin: at least one lot, so a conservative
         # stand-in (fewer opportunities, never more)
-        lot = frame.select(pl.col("lot_size").fill_null(
-            pl.col("closed_size").filter(pl.col("closed_size") > 0).min().over("coin")).fill_null(0.0))
+        lot = frame.select(
+            pl.col("lot_size")
+            .fill_null(pl.col("closed_size").filter(pl.col("closed_size") > 0).min().over("coin"))
+            .fill_null(0.0)
+        )
         mark = pl.col("mark_px").cast(pl.Float64)
         half_digit = 0.5 * pl.lit(10.0).pow(mark.abs().log10().floor() - 4) / mark.abs()
-        tol = frame.select(pl.when(pl.col("mark_source").is_in(PUBLISHED_MARK_SOURCES)).then(half_digit)
-                           .otherwise(TRADE_MARK_UNCERTAINTY).fill_null(TRADE_MARK_UNCERTAINTY).fill_nan(TRADE_MARK_UNCERTAINTY))
+        tol = frame.select(
+            pl.when(pl.col("mark_source").is_in(PUBLISHED_MARK_SOURCES))
+            .then(half_digit)
+            .otherwise(TRADE_MARK_UNCERTAINTY)
+            .fill_null(TRADE_MARK_UNCERTAINTY)
+            .fill_nan(TRADE_MARK_UNCERTAINTY)
+        )
         episode = frame["episode" if "episode" in frame.columns else "step_id"].to_numpy().astype(np.int64)
         _, ep = np.unique(episode, return_inverse=True)
         width = int(ep.max()) + 1 if len(ep) else 1
         keys, eu = np.unique(user_code * width + ep, return_inverse=True)
         boolean = lambda c: frame[c].fill_null(False).to_numpy().astype(bool)  # noqa: E731
         return cls(
-            frame=frame, seg=seg, starts=starts, n=n, step_ids=step_ids, user_code=user_code, users=users.to_numpy(),
-            selected=boolean("selected"), partial=boolean("partial"),
+            frame=frame,
+            seg=seg,
+            starts=starts,
+            n=n,
+            step_ids=step_ids,
+            user_code=user_code,
+            users=users.to_numpy(),
+            selected=boolean("selected"),
+            partial=boolean("partial"),
             excused=(frame["skip_reason"].is_not_null() | frame["state_note"].is_not_null()).to_numpy(),
             gap=boolean("account_gap"),
             closed=frame["closed_size"].cast(pl.Float64).fill_null(0.0).to_numpy(),
-            size=frame["size"].cast(pl.Float64).to_numpy(), lot=lot.to_series().to_numpy(),
-            tol=tol.to_series().to_numpy(), fill_order=frame["fill_order"].fill_null(0).to_numpy(),
-            eu=eu, eu_user=keys // width, eu_actions=np.bincount(eu, minlength=len(keys)),
+            size=frame["size"].cast(pl.Float64).to_numpy(),
+            lot=lot.to_series().to_numpy(),
+            tol=tol.to_series().to_numpy(),
+            fill_order=frame["fill_order"].fill_null(0).to_numpy(),
+            eu=eu,
+            eu_user=keys // width,
+            eu_actions=np.bincount(eu, minlength=len(keys)),
             eu_selections=np.bincount(eu, weights=boolean("selected"), minlength=len(keys)),
         )
 
@@ -149,15 +178,15 @@ class RuleEvidence:
 
     rule: Rule
     cand: Candidates
-    rows: np.ndarray         # candidate rows (indices into cand.frame), in (action, rank) order
-    rank: np.ndarray         # over rows: exact rank in the whole pool (every row above is kept)
+    rows: np.ndarray  # candidate rows (indices into cand.frame), in (action, rank) order
+    rank: np.ndarray  # over rows: exact rank in the whole pool (every row above is kept)
     score: np.ndarray
     opportunity: np.ndarray
     skip: np.ndarray
     shape: np.ndarray
-    cut_rank: np.ndarray     # per action (0: nothing selected)
-    cut_score: np.ndarray    # per action
-    cut_row: np.ndarray      # per action: row of the candidate at the cut (-1: none)
+    cut_rank: np.ndarray  # per action (0: nothing selected)
+    cut_score: np.ndarray  # per action
+    cut_row: np.ndarray  # per action: row of the candidate at the cut (-1: none)
     predicted: np.ndarray | None = None
 
     def frame(self, *, all_rows: bool = False) -> pl.DataFrame:
@@ -167,8 +196,13 @@ class RuleEvidence:
         cut_user = np.where(self.cut_row >= 0, c.users[c.user_code[np.maximum(self.cut_row, 0)]], None)
         sel_count = np.bincount(c.seg, weights=c.selected, minlength=len(c.n)).astype(np.int64)
         seg = c.seg[self.rows]
-        cols = {"rank": self.rank, "score": self.score, "opportunity": self.opportunity, "skip": self.skip,
-                "shape_violation": self.shape}
+        cols = {
+            "rank": self.rank,
+            "score": self.score,
+            "opportunity": self.opportunity,
+            "skip": self.skip,
+            "shape_violation": self.shape,
+        }
         if self.predicted is not None:
             cols["predicted"] = self.predicted
         if all_rows:
@@ -184,9 +218,14 @@ class RuleEvidence:
             frame, excused = c.frame[self.rows], c.excused[self.rows]
             series = [pl.Series(k, v) for k, v in cols.items()]
         return frame.with_columns(
-            *series, pl.Series("cut_rank", self.cut_rank[seg]), pl.Series("cut_score", self.cut_score[seg]),
-            pl.Series("cut_user", cut_user[seg]), pl.Series("pool_size", c.n[seg]),
-            pl.Series("selected_count", sel_count[seg]), pl.Series("excused", excused))
+            *series,
+            pl.Series("cut_rank", self.cut_rank[seg]),
+            pl.Series("cut_score", self.cut_score[seg]),
+            pl.Series("cut_user", cut_user[seg]),
+            pl.Series("pool_size", c.n[seg]),
+            pl.Series("selected_count", sel_count[seg]),
+            pl.Series("excused", excused),
+        )
 
 
 def _ranked(c: Candidates, rows: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,8 +241,9 @@ def _segments(seg: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]])) if len(seg) else np.zeros(0, np.int64)
 
 
-def _least_exception_cut(c: Candidates, rows: np.ndarray, rank: np.ndarray, cut_rank: np.ndarray,
-                         cut_row: np.ndarray, actions: np.ndarray) -> None:
+def _least_exception_cut(
+    c: Candidates, rows: np.ndarray, rank: np.ndarray, cut_rank: np.ndarray, cut_row: np.ndarray, actions: np.ndarray
+) -> None:
     """Fill ``cut_rank``/``cut_row`` for ``actions`` (no fill order): the selected rank with the fewest
     exceptions, (unselected unexcused above) + (selected below), deeper on ties. ``rows`` are in
     (action, rank) order."""
@@ -230,8 +270,8 @@ def _least_exception_cut(c: Candidates, rows: np.ndarray, rank: np.ndarray, cut_
 def _increasing_run(ranks: np.ndarray) -> np.ndarray:
     """Mask of a longest strictly increasing subsequence of ``ranks`` (patience sorting), the one ending
     lowest among the longest."""
-    tails: list[int] = []      # rank at the end of the best run of each length
-    tail_at: list[int] = []    # its position
+    tails: list[int] = []  # rank at the end of the best run of each length
+    tail_at: list[int] = []  # its position
     prev = np.full(len(ranks), -1)
     for i, r in enumerate(ranks):
         j = bisect.bisect_left(tails, r)
@@ -303,13 +343,18 @@ def _at_mark(frame: pl.DataFrame, shift: np.ndarray) -> pl.DataFrame:
     mm = col("maintenance_margin_usd")
     margin = size * entry / col("margin_leverage")
     return frame.with_columns(
-        mark.alias("mark_px"), (col("upnl_usd") + d_upnl).alias("upnl_usd"), av.alias("account_value_usd"),
-        (col("notional_usd") * f).alias("notional_usd"), (col("leverage") * grow).alias("leverage"),
+        mark.alias("mark_px"),
+        (col("upnl_usd") + d_upnl).alias("upnl_usd"),
+        av.alias("account_value_usd"),
+        (col("notional_usd") * f).alias("notional_usd"),
+        (col("leverage") * grow).alias("leverage"),
         (col("effective_leverage") * grow).alias("effective_leverage"),
         pl.when(sgn > 0).then(mark / entry - 1).otherwise(1 - mark / entry).alias("pnl_pct_price"),
         (col("pnl_pct_margin") + d_upnl / margin).fill_null(col("pnl_pct_margin")).alias("pnl_pct_margin"),
         (mm * f).alias("maintenance_margin_usd"),
-        (pl.col("account_maintenance_margin_usd").cast(pl.Float64) + mm * (f - 1.0)).alias("account_maintenance_margin_usd"),
+        (pl.col("account_maintenance_margin_usd").cast(pl.Float64) + mm * (f - 1.0)).alias(
+            "account_maintenance_margin_usd"
+        ),
     )
 
 
@@ -325,7 +370,7 @@ def _flips(c: Candidates, rule: Rule, rows: np.ndarray, cut_row: np.ndarray) -> 
     for sign in (-1.0, 1.0):
         shifted = _at_mark(frame, sign * c.tol[np.concatenate([rows, rows])])
         s = shifted.select(rule.score().cast(pl.Float64)).to_series().to_numpy()
-        mine, theirs = s[:len(rows)], s[len(rows):]
+        mine, theirs = s[: len(rows)], s[len(rows) :]
         with np.errstate(invalid="ignore"):
             flips |= ~(mine > theirs)
     return flips & (cut >= 0)
@@ -349,8 +394,9 @@ def _ordered(c: Candidates, rule: Rule, rows: np.ndarray, rank: np.ndarray, scor
     sel = c.selected[rows]
     opportunity = above & ~c.excused[rows] & ~tied
     shape = (sel & ~in_order) | (above & sel & c.partial[rows])
-    return RuleEvidence(rule, c, rows, rank, score, opportunity, opportunity & ~sel, shape, cut_rank, cut_score,
-                        cut_row)
+    return RuleEvidence(
+        rule, c, rows, rank, score, opportunity, opportunity & ~sel, shape, cut_rank, cut_score, cut_row
+    )
 
 
 def queue_evidence(c: Candidates, rule: Rule) -> RuleEvidence:
@@ -405,10 +451,18 @@ def _waterfill(c: Candidates) -> np.ndarray:
     leverage among full closes when there is none)."""
     lev = c.values(pl.col("leverage"))
     after = lev * (1.0 - c.closed / np.where(c.size > 0, c.size, 1.0))
-    level = pl.DataFrame({"s": c.seg, "after": after, "lev": lev, "sel": c.selected, "part": c.selected & c.partial}
-                         ).group_by("s").agg(
-        pl.coalesce(pl.col("after").filter(pl.col("part")).median(), pl.col("lev").filter(pl.col("sel")).min())
-        .alias("level")).sort("s")["level"].fill_null(np.inf).to_numpy()
+    level = (
+        pl.DataFrame({"s": c.seg, "after": after, "lev": lev, "sel": c.selected, "part": c.selected & c.partial})
+        .group_by("s")
+        .agg(
+            pl.coalesce(
+                pl.col("after").filter(pl.col("part")).median(), pl.col("lev").filter(pl.col("sel")).min()
+            ).alias("level")
+        )
+        .sort("s")["level"]
+        .fill_null(np.inf)
+        .to_numpy()
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.nan_to_num(np.where(lev > level[c.seg], c.size * (1.0 - level[c.seg] / lev), 0.0))
 
@@ -437,8 +491,20 @@ def allocation_evidence(c: Candidates, rule: Rule) -> RuleEvidence:
     at_cut = sel & (rank == cut_rank[c.seg[rows]])
     cut_row[c.seg[rows[at_cut]]] = rows[at_cut]
     cut_score = np.minimum.reduceat(np.where(c.selected, pred, np.inf), c.starts)
-    return RuleEvidence(rule, c, rows, rank, pred[rows], owed[rows] | sel, owed[rows] & ~sel, sel & off[rows],
-                        cut_rank, cut_score, cut_row, predicted=pred[rows])
+    return RuleEvidence(
+        rule,
+        c,
+        rows,
+        rank,
+        pred[rows],
+        owed[rows] | sel,
+        owed[rows] & ~sel,
+        sel & off[rows],
+        cut_rank,
+        cut_score,
+        cut_row,
+        predicted=pred[rows],
+    )
 
 
 def evidence_of(c: Candidates, rule: Rule) -> RuleEvidence:

@@ -14,6 +14,7 @@ Accounts never above a cut are never tested, and one skip alone is never a flag 
 single pass-over cannot be told from a one-off. A flag is a statistical anomaly with its evidence, not an
 accusation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -71,11 +72,17 @@ def account_counts(ev: RuleEvidence, rows: np.ndarray | None = None) -> pl.DataF
     skip = opp & (count(ev.opportunity & ~ev.skip) == 0)
     gap = count(ev.opportunity & c.gap[ev.rows]) > 0
     per_user = lambda x: np.bincount(c.eu_user, weights=x, minlength=users).astype(np.int64)  # noqa: E731
-    out = pl.DataFrame({
-        "user": c.users, "eligible_steps": per_user(actions), "opportunities": per_user(opp), "skips": per_user(skip),
-        "gap_opportunities": per_user(opp & gap), "gap_skips": per_user(skip & gap),
-        "observed_selections": per_user(selections),
-    })
+    out = pl.DataFrame(
+        {
+            "user": c.users,
+            "eligible_steps": per_user(actions),
+            "opportunities": per_user(opp),
+            "skips": per_user(skip),
+            "gap_opportunities": per_user(opp & gap),
+            "gap_skips": per_user(skip & gap),
+            "observed_selections": per_user(selections),
+        }
+    )
     return out if rows is None else out.filter(pl.col("eligible_steps") > 0)
 
 
@@ -100,7 +107,9 @@ def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, f
     opps = counts["opportunities"].to_numpy().astype(np.int64)
     skips = counts["skips"].to_numpy().astype(np.int64)
     cols = counts.columns
-    g_opps = counts["gap_opportunities"].to_numpy().astype(np.int64) if "gap_opportunities" in cols else np.zeros_like(opps)
+    g_opps = (
+        counts["gap_opportunities"].to_numpy().astype(np.int64) if "gap_opportunities" in cols else np.zeros_like(opps)
+    )
     g_skips = counts["gap_skips"].to_numpy().astype(np.int64) if "gap_skips" in cols else np.zeros_like(skips)
     c_opps, c_skips = opps - g_opps, skips - g_skips
     tested = opps > 0
@@ -124,8 +133,15 @@ def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, f
         if tested.any():
             qv[tested] = stats.false_discovery_control(pv[tested], method="bh")
         new = tested & (qv <= q) & (skips >= MIN_SKIPS)
-        history.append({"iteration": it, "skip_rate": rate, "skip_rate_after_lost_fill": gap_rate,
-                        "tested": int(tested.sum()), "flagged": int(new.sum())})
+        history.append(
+            {
+                "iteration": it,
+                "skip_rate": rate,
+                "skip_rate_after_lost_fill": gap_rate,
+                "tested": int(tested.sum()),
+                "flagged": int(new.sum()),
+            }
+        )
         if it > 0 and np.array_equal(new, flagged):
             break
         flagged = new
@@ -149,9 +165,26 @@ def exemption_test(counts: pl.DataFrame, rule: str, *, q: float = 0.05) -> Exemp
     return ExemptionResult(rule, rate, q, accounts.sort(["p_value", "user"]), iterations=history)
 
 
-EVIDENCE_FIELDS = ("step_id", "coin", "rank", "score", "cut_rank", "cut_score", "cut_user", "pool_size",
-                   "selected_count", "size", "notional_usd", "leverage", "upnl_usd", "account_value_usd",
-                   "mark_source", "skip_reason", "state_note", "state_detail")
+EVIDENCE_FIELDS = (
+    "step_id",
+    "coin",
+    "rank",
+    "score",
+    "cut_rank",
+    "cut_score",
+    "cut_user",
+    "pool_size",
+    "selected_count",
+    "size",
+    "notional_usd",
+    "leverage",
+    "upnl_usd",
+    "account_value_usd",
+    "mark_source",
+    "skip_reason",
+    "state_note",
+    "state_detail",
+)
 
 
 def skip_evidence(ev: pl.DataFrame, users: list[str], limit: int = EVIDENCE_LIMIT) -> dict[str, list[dict]]:
@@ -160,8 +193,9 @@ def skip_evidence(ev: pl.DataFrame, users: list[str], limit: int = EVIDENCE_LIMI
     if not users:
         return {}
     cols = [c for c in EVIDENCE_FIELDS if c in ev.columns]
-    rows = ev.filter(pl.col("user").is_in(users) & ~pl.col("selected")
-                     & (pl.col("rank") < pl.col("cut_rank")).fill_null(False))
+    rows = ev.filter(
+        pl.col("user").is_in(users) & ~pl.col("selected") & (pl.col("rank") < pl.col("cut_rank")).fill_null(False)
+    )
     rows = rows.sort(["user", "skip", "step_id"], descending=[False, True, False])
     out: dict[str, list[dict]] = {u: [] for u in users}
     for r in rows.select("user", "skip", *cols).iter_rows(named=True):

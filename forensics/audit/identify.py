@@ -15,6 +15,7 @@ small share of the accounts it tested; "no documented rule fits" is the answer w
 that order every action identically (leverage and lexicographic on continuous leverage) have equal
 evidence and are reported together.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,11 +41,11 @@ COST_MARGIN = 5
 class RuleFit:
     name: str
     kind: str
-    steps: int = 0                 # actions with a decision (something selected)
+    steps: int = 0  # actions with a decision (something selected)
     opportunities: int = 0
     skips: int = 0
-    exemptions_needed: int = 0     # accounts the exemption test flags under the rule
-    residual_skips: int = 0        # skips of unflagged accounts
+    exemptions_needed: int = 0  # accounts the exemption test flags under the rule
+    residual_skips: int = 0  # skips of unflagged accounts
     shape_violations: int = 0
     cost: int = 0
     residual_rate: float | None = None
@@ -106,14 +107,17 @@ def _rank_metrics(ev: RuleEvidence) -> dict:
     within = np.arange(len(seg)) - np.repeat(starts, np.diff(np.append(starts, len(seg))))
     k = np.diff(np.append(starts, len(seg)))
     n = c.n[seg[starts]]
-    viol = np.add.reduceat(rank - (within + 1), starts)      # unselected ranked above each selection
+    viol = np.add.reduceat(rank - (within + 1), starts)  # unselected ranked above each selection
     topk = np.add.reduceat((rank <= np.repeat(k, k)).astype(np.int64), starts)
     decided = k < n
     if not decided.any():
         return {}
     vr = viol[decided] / (k[decided] * (n[decided] - k[decided]))
-    return {"violation_rate": float(vr.mean()), "auc": 1.0 - float(vr.mean()),
-            "top_k_precision": float((topk[decided] / k[decided]).mean())}
+    return {
+        "violation_rate": float(vr.mean()),
+        "auc": 1.0 - float(vr.mean()),
+        "top_k_precision": float((topk[decided] / k[decided]).mean()),
+    }
 
 
 def _costs(ev: RuleEvidence, result: ExemptionResult) -> tuple[int, int, int]:
@@ -131,17 +135,25 @@ def score_rule(cand: Candidates, rule: Rule, *, q: float = 0.05) -> tuple[RuleFi
     selections = int(cand.selected.sum())
     tested = int(acc["tested"].sum())
     fit = RuleFit(
-        rule.name, rule.kind,
+        rule.name,
+        rule.kind,
         steps=len(cand.n),
-        opportunities=int(acc["opportunities"].sum()), skips=int(acc["skips"].sum()),
-        exemptions_needed=flagged, residual_skips=residual, shape_violations=shape,
+        opportunities=int(acc["opportunities"].sum()),
+        skips=int(acc["skips"].sum()),
+        exemptions_needed=flagged,
+        residual_skips=residual,
+        shape_violations=shape,
         cost=flagged + residual + shape,
         # skips are counted among opportunities, shape violations among selections
         residual_rate=(residual + shape) / (opps + selections) if opps + selections else None,
-        skip_rate=result.skip_rate, tested_accounts=tested,
+        skip_rate=result.skip_rate,
+        tested_accounts=tested,
     )
-    fit.fits = bool(fit.residual_rate is not None and fit.residual_rate <= FIT_MAX_RESIDUAL
-                    and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5)
+    fit.fits = bool(
+        fit.residual_rate is not None
+        and fit.residual_rate <= FIT_MAX_RESIDUAL
+        and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5
+    )
     if rule.kind != "allocation":
         for k, v in _rank_metrics(ev).items():
             setattr(fit, k, v)
@@ -161,13 +173,17 @@ def _same_order(evs: dict[str, RuleEvidence], names: list[str]) -> dict[str, lis
 
 def episodes(steps: pl.DataFrame) -> pl.DataFrame:
     """(step_id, episode): actions of one block (its time when blocks are missing) and coin share an episode."""
-    at = pl.coalesce(pl.col("block_number"), pl.col("time_ms")) if "block_number" in steps.columns else pl.col("time_ms")
-    return steps.select("step_id", pl.struct(at.alias("at"), pl.col("coin").cast(pl.Utf8)).rank("dense")
-                        .cast(pl.Int64).alias("episode"))
+    at = (
+        pl.coalesce(pl.col("block_number"), pl.col("time_ms")) if "block_number" in steps.columns else pl.col("time_ms")
+    )
+    return steps.select(
+        "step_id", pl.struct(at.alias("at"), pl.col("coin").cast(pl.Utf8)).rank("dense").cast(pl.Int64).alias("episode")
+    )
 
 
-def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float = 0.05,
-             steps: pl.DataFrame | None = None) -> Identification:
+def identify(
+    pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float = 0.05, steps: pl.DataFrame | None = None
+) -> Identification:
     """Score every rule on the pools' actions; name the cheapest explanation, or say none fits.
     ``steps`` (the ``adl_steps`` rows) groups actions into episodes for the exemption test; without it
     each action is its own episode."""
@@ -175,7 +191,8 @@ def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float =
     decided = pools.filter(pl.col("selected").any().over("step_id"))
     if steps is not None and "episode" not in decided.columns:
         decided = decided.join(episodes(steps), on="step_id", how="left").with_columns(
-            pl.col("episode").fill_null(-pl.col("step_id") - 1))
+            pl.col("episode").fill_null(-pl.col("step_id") - 1)
+        )
     fits: list[RuleFit] = []
     results: dict[str, ExemptionResult] = {}
     evs: dict[str, RuleEvidence] = {}
@@ -195,18 +212,24 @@ def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float =
     best = ranked[0]
     runner = next((f for f in ranked[1:] if f.name not in best.same_order_as), None)
     margin = runner.cost - best.cost if runner else None
-    summary = (f"{best.exemptions_needed} exemption(s) needed, {best.residual_skips} residual skip(s), "
-               f"{best.shape_violations} shape violation(s) over {best.steps} actions")
+    summary = (
+        f"{best.exemptions_needed} exemption(s) needed, {best.residual_skips} residual skip(s), "
+        f"{best.shape_violations} shape violation(s) over {best.steps} actions"
+    )
     if not best.fits:
-        verdict = (f"no documented rule fits (closest: {best.name}, {summary}; residual rate "
-                   f"{best.residual_rate if best.residual_rate is not None else float('nan'):.3f})")
+        verdict = (
+            f"no documented rule fits (closest: {best.name}, {summary}; residual rate "
+            f"{best.residual_rate if best.residual_rate is not None else float('nan'):.3f})"
+        )
         return Identification(None, verdict, fits, margin, n_steps, pools.height, results, evs)
     result = results[best.name]
     result.evidence = skip_evidence(evs[best.name].frame(), sorted(result.flagged_users))
     alias = f" (ranks identically to {', '.join(best.same_order_as)} on these data)" if best.same_order_as else ""
     if runner is not None and margin < COST_MARGIN:
-        verdict = (f"{best.name}{alias} fits best ({summary}) but {runner.name} is within {margin} of its cost: "
-                   "the data do not separate them")
+        verdict = (
+            f"{best.name}{alias} fits best ({summary}) but {runner.name} is within {margin} of its cost: "
+            "the data do not separate them"
+        )
     else:
         gap = f"; next {runner.name} costs {runner.cost} (margin {margin})" if runner else ""
         verdict = f"{best.name}{alias}: {summary}{gap}"
@@ -221,17 +244,24 @@ def window_costs(identification: Identification, step_ids: pl.Series, *, q: floa
         inside = np.isin(ev.cand.step_ids, step_ids.to_numpy())[ev.cand.seg]
         res = exemption_test(account_counts(ev, inside), name, q=q)
         acc = res.accounts
-        out[name] = (int(acc["flagged"].sum()) + int(acc.filter(~pl.col("flagged"))["skips"].sum())
-                     + int(ev.shape[inside[ev.rows]].sum()))
+        out[name] = (
+            int(acc["flagged"].sum())
+            + int(acc.filter(~pl.col("flagged"))["skips"].sum())
+            + int(ev.shape[inside[ev.rows]].sum())
+        )
     return out
 
 
-def rule_changes(identification: Identification, steps: pl.DataFrame, *, windows: int = 4, min_steps: int = 8,
-                 q: float = 0.05) -> dict:
+def rule_changes(
+    identification: Identification, steps: pl.DataFrame, *, windows: int = 4, min_steps: int = 8, q: float = 0.05
+) -> dict:
     """Split the actions into equal-count time windows and ask, per window, whether another rule explains
     it with fewer exceptions than the identified one by more than the cost margin."""
-    decided = pl.Series("step_id", next(iter(identification.evidence.values())).cand.step_ids
-                        if identification.evidence else [], pl.Int64)
+    decided = pl.Series(
+        "step_id",
+        next(iter(identification.evidence.values())).cand.step_ids if identification.evidence else [],
+        pl.Int64,
+    )
     order = steps.filter(pl.col("step_id").is_in(decided.implode())).sort("time_ms").select("step_id", "time_ms")
     n = order.height
     if n < windows * min_steps:
@@ -249,7 +279,15 @@ def rule_changes(identification: Identification, steps: pl.DataFrame, *, windows
         gain = costs[best] - costs[local]
         window_changed = local not in same and gain > COST_MARGIN
         changed |= window_changed
-        out.append({"window": w, "from_ms": int(ids["time_ms"].min()), "to_ms": int(ids["time_ms"].max()),
-                    "steps": ids.height, "best_rule": local, "cost_gain_over_global": gain,
-                    "changed": window_changed})
+        out.append(
+            {
+                "window": w,
+                "from_ms": int(ids["time_ms"].min()),
+                "to_ms": int(ids["time_ms"].max()),
+                "steps": ids.height,
+                "best_rule": local,
+                "cost_gain_over_global": gain,
+                "changed": window_changed,
+            }
+        )
     return {"global_best": best, "windows": out, "changed": changed}

@@ -87,16 +87,21 @@ def _okx() -> pl.Expr:
 
 def _lexicographic() -> pl.Expr:
     """Ethereal: 1) leverage desc, 2) uPnL desc, 3) balance asc; encoded as one dense rank per step."""
-    return pl.struct(
-        _col("leverage").alias("a"), _col("upnl_usd").alias("b"), (-_col("wallet_balance_usd")).alias("c")
-    ).rank("dense", descending=False).over("step_id").cast(pl.Float64)
+    return (
+        pl.struct(_col("leverage").alias("a"), _col("upnl_usd").alias("b"), (-_col("wallet_balance_usd")).alias("c"))
+        .rank("dense", descending=False)
+        .over("step_id")
+        .cast(pl.Float64)
+    )
 
 
 RULES: dict[str, Rule] = {
     r.name: r
     for r in (
         Rule(
-            "hl_index", "2025-10", QUEUE,
+            "hl_index",
+            "2025-10",
+            QUEUE,
             "Hyperliquid docs, auto-deleveraging: sorting index = (mark/entry) x (notional/account value)",
             "2025-10-10",
             "Hyperliquid's index with the profit-consistent convention: mark/entry for longs, entry/mark for shorts.",
@@ -104,53 +109,128 @@ RULES: dict[str, Rule] = {
             direction=(1.0, 1.0, 0.0),
         ),
         Rule(
-            "hl_index_literal", "2025-10", QUEUE,
+            "hl_index_literal",
+            "2025-10",
+            QUEUE,
             "Hyperliquid docs as written: (mark/entry) x (notional/account value) for both sides",
             "2025-10-10",
             "Hyperliquid's index read literally, so a profitable short has mark/entry < 1.",
             score=lambda: (_col("mark_px") / _col("entry_px")) * _col("leverage"),
         ),
         Rule(
-            "bitmex", "2016", QUEUE,
-            "BitMEX auto-deleveraging: PnL% x effective leverage (PnL%/leverage for losers)", "2016-01-01",
+            "bitmex",
+            "2016",
+            QUEUE,
+            "BitMEX auto-deleveraging: PnL% x effective leverage (PnL%/leverage for losers)",
+            "2016-01-01",
             "PnL% on entry value times effective leverage |mv|/(mv - bv).",
             score=_bitmex,
         ),
         Rule(
-            "binance", "2024", QUEUE,
-            "Binance FAQ 360033525471: LeveragePnl = max(0,uPnL)/max(1,WB) x MM/(WB+uPnL)", "2020-01-01",
+            "binance",
+            "2024",
+            QUEUE,
+            "Binance FAQ 360033525471: LeveragePnl = max(0,uPnL)/max(1,WB) x MM/(WB+uPnL)",
+            "2020-01-01",
             "Binance's published LeveragePnl.",
             score=_binance,
         ),
         Rule(
-            "okx", "2024", QUEUE,
-            "OKX/HTX ADL: PnL ratio / margin ratio for profits, x margin ratio for losses", "2021-01-01",
+            "okx",
+            "2024",
+            QUEUE,
+            "OKX/HTX ADL: PnL ratio / margin ratio for profits, x margin ratio for losses",
+            "2021-01-01",
             "OKX-style ranking on PnL ratio and margin ratio.",
             score=_okx,
         ),
-        Rule("upnl", "1", QUEUE, "adl-methods.md §3.2 hypothesis space", "-", "Unrealized PnL in USD.",
-             score=lambda: _col("upnl_usd")),
-        Rule("pnl_pct", "1", QUEUE, "adl-methods.md §3.2 hypothesis space", "-", "Return on entry value.",
-             score=_pnl_pct, direction=(1.0, 0.0, 0.0)),
-        Rule("leverage", "1", QUEUE, "Bullish; Campbell-Hey-Moallemi-Nutz (2026) most-levered first", "-",
-             "Leverage = notional / account value.", score=lambda: _col("leverage"), direction=(0.0, 1.0, 0.0)),
-        Rule("notional", "1", QUEUE, "adl-methods.md §3.2 hypothesis space", "-", "Position notional in USD.",
-             score=lambda: _col("notional_usd"), direction=(0.0, 0.0, 1.0)),
-        Rule("lexicographic", "1", QUEUE, "Ethereal docs: leverage, then uPnL, then lowest balance", "-",
-             "Strict lexicographic order.", score=_lexicographic),
-        Rule("random_cyclic", "1", CYCLIC, "dYdX v4 deleveraging.go: pseudo-random start + cyclic walk", "-",
-             "No ranking: a random start in address order, then a walk by address; as a counterfactual queue "
-             "(accounting) it orders by a hash of the address.",
-             score=lambda: pl.col("user").hash(7).cast(pl.Float64)),
-        Rule("contracts_pro_rata", "1", ALLOCATION, "Drift v2 resolve_perp_bankruptcy: contracts pro-rata", "-",
-             "Every eligible position reduced by the same fraction.", weight=lambda: _col("size")),
-        Rule("wealth_pro_rata", "2", ALLOCATION, "Chitra (2025) wealth/profit pro-rata", "-",
-             "Reductions proportional to positive unrealized PnL; proportional to contracts in a step where no "
-             "position cut is in profit (version 1 had no fallback, so such steps could not fit).",
-             weight=lambda: _col("upnl_usd").clip(lower_bound=0.0), fallback=lambda: _col("size")),
-        Rule("leverage_waterfill", "1", ALLOCATION, "Campbell, Hey, Moallemi, Nutz (2026) arXiv 2603.15963", "-",
-             "Reduce the most levered first until leverage is equalized (water-filling).",
-             weight=lambda: _col("leverage")),
+        Rule(
+            "upnl",
+            "1",
+            QUEUE,
+            "adl-methods.md §3.2 hypothesis space",
+            "-",
+            "Unrealized PnL in USD.",
+            score=lambda: _col("upnl_usd"),
+        ),
+        Rule(
+            "pnl_pct",
+            "1",
+            QUEUE,
+            "adl-methods.md §3.2 hypothesis space",
+            "-",
+            "Return on entry value.",
+            score=_pnl_pct,
+            direction=(1.0, 0.0, 0.0),
+        ),
+        Rule(
+            "leverage",
+            "1",
+            QUEUE,
+            "Bullish; Campbell-Hey-Moallemi-Nutz (2026) most-levered first",
+            "-",
+            "Leverage = notional / account value.",
+            score=lambda: _col("leverage"),
+            direction=(0.0, 1.0, 0.0),
+        ),
+        Rule(
+            "notional",
+            "1",
+            QUEUE,
+            "adl-methods.md §3.2 hypothesis space",
+            "-",
+            "Position notional in USD.",
+            score=lambda: _col("notional_usd"),
+            direction=(0.0, 0.0, 1.0),
+        ),
+        Rule(
+            "lexicographic",
+            "1",
+            QUEUE,
+            "Ethereal docs: leverage, then uPnL, then lowest balance",
+            "-",
+            "Strict lexicographic order.",
+            score=_lexicographic,
+        ),
+        Rule(
+            "random_cyclic",
+            "1",
+            CYCLIC,
+            "dYdX v4 deleveraging.go: pseudo-random start + cyclic walk",
+            "-",
+            "No ranking: a random start in address order, then a walk by address; as a counterfactual queue "
+            "(accounting) it orders by a hash of the address.",
+            score=lambda: pl.col("user").hash(7).cast(pl.Float64),
+        ),
+        Rule(
+            "contracts_pro_rata",
+            "1",
+            ALLOCATION,
+            "Drift v2 resolve_perp_bankruptcy: contracts pro-rata",
+            "-",
+            "Every eligible position reduced by the same fraction.",
+            weight=lambda: _col("size"),
+        ),
+        Rule(
+            "wealth_pro_rata",
+            "2",
+            ALLOCATION,
+            "Chitra (2025) wealth/profit pro-rata",
+            "-",
+            "Reductions proportional to positive unrealized PnL; proportional to contracts in a step where no "
+            "position cut is in profit (version 1 had no fallback, so such steps could not fit).",
+            weight=lambda: _col("upnl_usd").clip(lower_bound=0.0),
+            fallback=lambda: _col("size"),
+        ),
+        Rule(
+            "leverage_waterfill",
+            "1",
+            ALLOCATION,
+            "Campbell, Hey, Moallemi, Nutz (2026) arXiv 2603.15963",
+            "-",
+            "Reduce the most levered first until leverage is equalized (water-filling).",
+            weight=lambda: _col("leverage"),
+        ),
     )
 }
 

@@ -14,10 +14,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class DebtRank:
-    h: np.ndarray               # final distress per node
+    h: np.ndarray  # final distress per node
     h_initial: np.ndarray
-    additional: float           # sum v h(T) - sum v h(1)
-    extra_defaults: int         # nodes at h = 1 that were not at 1 initially
+    additional: float  # sum v h(T) - sum v h(1)
+    extra_defaults: int  # nodes at h = 1 that were not at 1 initially
     steps: int
 
 
@@ -66,8 +66,9 @@ def linear(assets, equity, weights, shock, *, max_steps: int = 10_000, tol: floa
     return _result(h, h1, weights, max_steps)
 
 
-def nonlinear(assets, equity, weights, shock, *, alpha: float = 0.0, max_steps: int = 10_000,
-              tol: float = 1e-14) -> DebtRank:
+def nonlinear(
+    assets, equity, weights, shock, *, alpha: float = 0.0, max_steps: int = 10_000, tol: float = 1e-14
+) -> DebtRank:
     """h(t+1) = min(1, h(1) + Lambda p(h(t))), p(h) = h exp(alpha (h - 1)); alpha = 0 is linear DebtRank,
     large alpha approaches a Furfine cascade."""
     lam = _leverage(assets, equity)

@@ -75,8 +75,15 @@ def event_name_topic(name: str) -> str:
 
 # Order.OrderType and Order.SecondaryOrderType (contracts/order/Order.sol), by enum position.
 ORDER_TYPES = (
-    "MarketSwap", "LimitSwap", "MarketIncrease", "LimitIncrease", "MarketDecrease", "LimitDecrease",
-    "StopLossDecrease", "Liquidation", "StopIncrease",
+    "MarketSwap",
+    "LimitSwap",
+    "MarketIncrease",
+    "LimitIncrease",
+    "MarketDecrease",
+    "LimitDecrease",
+    "StopLossDecrease",
+    "Liquidation",
+    "StopIncrease",
 )
 ORDER_TYPE_LIQUIDATION = ORDER_TYPES.index("Liquidation")
 ORDER_TYPE_MARKET_DECREASE = ORDER_TYPES.index("MarketDecrease")
@@ -113,8 +120,12 @@ LAYOUTS: dict[str, tuple[Layout, ...]] = {
     ORDER_EXECUTED: (
         Layout(ORDER_EXECUTED, "key", 1, (("bytes32", "key"),)),
         Layout(ORDER_EXECUTED, "key_secondary", 1, (("bytes32", "key"), ("uint", "secondaryOrderType"))),
-        Layout(ORDER_EXECUTED, "key_account_secondary", 2,
-               (("bytes32", "key"), ("address", "account"), ("uint", "secondaryOrderType"))),
+        Layout(
+            ORDER_EXECUTED,
+            "key_account_secondary",
+            2,
+            (("bytes32", "key"), ("address", "account"), ("uint", "secondaryOrderType")),
+        ),
     ),
     POSITION_INCREASE: (
         Layout(POSITION_INCREASE, "price_impact", 1, (("int", "priceImpactUsd"),)),
@@ -129,8 +140,10 @@ def layout_of(ev: GmxEvent) -> Layout:
     if not found:
         names = ", ".join(lay.name for lay in LAYOUTS.get(ev.event_name, ()))
         keys = sorted(f"{g}:{k}" for g, kv in ev.data.items.items() for k in kv)
-        raise DecodeError(f"{ev.event_name} (EventLog{ev.variant}) carries none of the layouts GMX shipped "
-                          f"({names}); items: {', '.join(keys) or 'none'}")
+        raise DecodeError(
+            f"{ev.event_name} (EventLog{ev.variant}) carries none of the layouts GMX shipped "
+            f"({names}); items: {', '.join(keys) or 'none'}"
+        )
     return max(found, key=lambda lay: len(lay.items))
 
 
@@ -165,11 +178,15 @@ class LayoutSchedule:
             return lay
         first = {name: start for start, name in reversed(schedule)}
         if lay.name not in first:
-            raise DecodeError(f"{ev.event_name} at block {block} carries the {lay.name} layout, which this chain's "
-                              "registry does not list")
+            raise DecodeError(
+                f"{ev.event_name} at block {block} carries the {lay.name} layout, which this chain's "
+                "registry does not list"
+            )
         if block < first[lay.name]:
-            raise DecodeError(f"{ev.event_name} at block {block} carries the {lay.name} layout, first shipped at "
-                              f"block {first[lay.name]}")
+            raise DecodeError(
+                f"{ev.event_name} at block {block} carries the {lay.name} layout, first shipped at "
+                f"block {first[lay.name]}"
+            )
         return lay
 
 
@@ -418,5 +435,9 @@ def order_executed(ev: GmxEvent, *, block: int | None = None, schedule: LayoutSc
     if ev.topic1 is not None and ev.topic1 != key:
         raise DecodeError(f"OrderExecuted key {key} differs from its topic1 {ev.topic1}")
     secondary = d.get("uint", "secondaryOrderType")
-    return OrderExecuted(key=key, account=d.get("address", "account"),
-                         secondary_order_type=int(secondary) if secondary is not None else None, layout=lay.name)
+    return OrderExecuted(
+        key=key,
+        account=d.get("address", "account"),
+        secondary_order_type=int(secondary) if secondary is not None else None,
+        layout=lay.name,
+    )

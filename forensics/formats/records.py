@@ -24,9 +24,9 @@ class RecordError(ValueError):
 # --- times ------------------------------------------------------------------------------------------------
 
 _ISO = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)"                                   # date
+    r"(\d{4})-(\d\d)-(\d\d)"  # date
     r"(?:[T ](\d\d)(?::(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?)?)?"  # [hour[:minute[:second[.fraction]]]]
-    r"(Z|[+-]\d\d:?\d\d)?"                                      # UTC when absent
+    r"(Z|[+-]\d\d:?\d\d)?"  # UTC when absent
 )
 _NS = 1_000_000_000
 

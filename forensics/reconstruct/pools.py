@@ -16,6 +16,7 @@ events sorted by (pair, ord), issued in ascending key order. Names are joined th
 codes (integer tables, no string hashing). No Python loop per event or per row, and fills after the last
 ADL block are never replayed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,12 +50,21 @@ def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFra
     ord of the first leg), adl_px (price of the first leg). ``legs``: step_id, user, ord, tid, sz, px.
     """
     keys = ["blk", "coin", "liquidated_user", "liquidated_side"]
-    adl = f.filter(pl.col("is_adl")).sort("ord").with_columns(
-        pl.when(pl.col("side") == "B").then(pl.lit("short")).otherwise(pl.lit("long")).alias("adl_side"),
-        pl.col("liquidated_user").fill_null("unknown"),
-        pl.col("sz").cast(pl.Float64).alias("sz_f"),
-    ).with_columns(
-        pl.when(pl.col("adl_side") == "short").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
+    adl = (
+        f.filter(pl.col("is_adl"))
+        .sort("ord")
+        .with_columns(
+            pl.when(pl.col("side") == "B").then(pl.lit("short")).otherwise(pl.lit("long")).alias("adl_side"),
+            pl.col("liquidated_user").fill_null("unknown"),
+            pl.col("sz").cast(pl.Float64).alias("sz_f"),
+        )
+        .with_columns(
+            pl.when(pl.col("adl_side") == "short")
+            .then(pl.lit("long"))
+            .otherwise(pl.lit("short"))
+            .alias("liquidated_side")
+        )
+    )
     # a hash names a transaction only where several ADL legs share one; a source that gives every trade its
     # own hash (or none) says nothing about actions, and runs against one liquidated account are the actions
     hashed = adl.filter(pl.col("adl_hash").is_not_null())
@@ -81,30 +91,48 @@ def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFra
     # actions of that block, coin and vault are incomplete (a dropped fill), and someone looks "skipped"
     # who was in fact deleveraged
     counter = f.filter(
-        ~pl.col("is_adl") & (pl.col("liquidation_method") == "backstop") & (pl.col("user") == pl.col("liquidated_user"))
+        ~pl.col("is_adl")
+        & (pl.col("liquidation_method") == "backstop")
+        & (pl.col("user") == pl.col("liquidated_user"))
         & pl.col("tid").is_in(adl["tid"].implode()).not_()
     ).with_columns(
-        pl.when(pl.col("side") == "A").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
+        pl.when(pl.col("side") == "A").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side")
+    )
     # only counter legs of trades marked as ADL elsewhere in the block (a winner leg of the same block/coin);
     # a counter leg's transaction hash names its action, without one every action of the group is suspect
     counter = counter.join(steps.select(keys).unique(), on=keys, how="semi")
     if not hash_names_actions:
         counter = counter.with_columns(pl.lit(None, counter["adl_hash"].dtype).alias("adl_hash"))
-    by_hash = counter.filter(pl.col("adl_hash").is_not_null()).group_by(keys + ["adl_hash"]).agg(
-        pl.len().cast(pl.Int64).alias("_by_hash")).with_columns(pl.col("adl_hash").cast(pl.Utf8).alias("action_hash"))
-    by_group = counter.filter(pl.col("adl_hash").is_null()).group_by(keys).agg(pl.len().cast(pl.Int64).alias("_by_group"))
-    steps = steps.join(by_hash.drop("adl_hash"), on=keys + ["action_hash"], how="left", maintain_order="left").join(
-        by_group, on=keys, how="left", maintain_order="left").with_columns(
-        (pl.col("_by_hash").fill_null(0) + pl.col("_by_group").fill_null(0)).alias("unmatched_counter_legs"),
-    ).drop("_by_hash", "_by_group").with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
+    by_hash = (
+        counter.filter(pl.col("adl_hash").is_not_null())
+        .group_by(keys + ["adl_hash"])
+        .agg(pl.len().cast(pl.Int64).alias("_by_hash"))
+        .with_columns(pl.col("adl_hash").cast(pl.Utf8).alias("action_hash"))
+    )
+    by_group = (
+        counter.filter(pl.col("adl_hash").is_null()).group_by(keys).agg(pl.len().cast(pl.Int64).alias("_by_group"))
+    )
+    steps = (
+        steps.join(by_hash.drop("adl_hash"), on=keys + ["action_hash"], how="left", maintain_order="left")
+        .join(by_group, on=keys, how="left", maintain_order="left")
+        .with_columns(
+            (pl.col("_by_hash").fill_null(0) + pl.col("_by_group").fill_null(0)).alias("unmatched_counter_legs"),
+        )
+        .drop("_by_hash", "_by_group")
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
+    )
     # a group is named by its first action
     steps = steps.with_columns(pl.col("step_id").min().over(keys).alias("step_group"))
     steps = steps.with_columns(
-        ((pl.col("time_ms") - pl.col("time_ms").shift(1)) > gap_seconds * 1000).fill_null(False)
-        .cast(pl.Int64).cum_sum().alias("wave_id"))
+        ((pl.col("time_ms") - pl.col("time_ms").shift(1)) > gap_seconds * 1000)
+        .fill_null(False)
+        .cast(pl.Int64)
+        .cum_sum()
+        .alias("wave_id")
+    )
     legs = adl.join(steps.select("action", "step_id"), on="action", maintain_order="left").select(
-        "step_id", "user", "ord", "tid", pl.col("sz_f").alias("sz"), "px_f")
+        "step_id", "user", "ord", "tid", pl.col("sz_f").alias("sz"), "px_f"
+    )
     return steps.drop("action"), legs
 
 
@@ -113,8 +141,12 @@ def liquidator_vaults(f: pl.DataFrame) -> pl.Series:
     leg (the vault offloading what it took over) and the taker of every backstop liquidation."""
     liq = pl.col("liquidated_user")
     backstop = (pl.col("liquidation_method") == "backstop") & liq.is_not_null() & (pl.col("user") != liq)
-    return pl.concat([f.filter(pl.col("is_adl") & liq.is_not_null())["liquidated_user"],
-                      f.filter(backstop & ~pl.col("is_adl"))["user"].cast(f["liquidated_user"].dtype)]).unique()
+    return pl.concat(
+        [
+            f.filter(pl.col("is_adl") & liq.is_not_null())["liquidated_user"],
+            f.filter(backstop & ~pl.col("is_adl"))["user"].cast(f["liquidated_user"].dtype),
+        ]
+    ).unique()
 
 
 def through_last_adl(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -123,9 +155,15 @@ def through_last_adl(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     lf = fills.lazy()
     if "is_adl" not in lf.collect_schema().names():
         return lf
-    last = lf.filter(pl.col("is_adl")).select(
-        pl.col("block_number").max(), pl.col("time_ms").max(),
-        pl.col("block_number").is_null().any().alias("no_block")).collect()
+    last = (
+        lf.filter(pl.col("is_adl"))
+        .select(
+            pl.col("block_number").max(),
+            pl.col("time_ms").max(),
+            pl.col("block_number").is_null().any().alias("no_block"),
+        )
+        .collect()
+    )
     if last["time_ms"][0] is None:
         return lf
     no_block = last["no_block"][0] or lf.select(pl.col("block_number").is_null().any()).collect().item()
@@ -184,8 +222,9 @@ def _by_step_and_name(step_id: np.ndarray, user: pl.Series) -> np.ndarray:
     return np.argsort(step_id * len(uniq) + rank[inverse])
 
 
-def _holdings(ev: pl.DataFrame, pool_user: np.ndarray, K: np.ndarray,
-              by_user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _holdings(
+    ev: pl.DataFrame, pool_user: np.ndarray, K: np.ndarray, by_user: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(candidate row, event row): for every pair of each candidate's user with an event before the
     candidate's step (``K``), the pair's latest such event. Pair-major: each candidate meets its pairs in
     pair order, the order its sums have always taken their terms in.
@@ -204,9 +243,15 @@ def _holdings(ev: pl.DataFrame, pool_user: np.ndarray, K: np.ndarray,
     return cand[at >= 0], at[at >= 0]
 
 
-def _step_coin_marks(step_id: np.ndarray, ev_row: np.ndarray, ev: pl.DataFrame, steps: pl.DataFrame,
-                     obs: pl.DataFrame, f: pl.DataFrame,
-                     max_mark_age_ms: int | None) -> tuple[pl.DataFrame, np.ndarray]:
+def _step_coin_marks(
+    step_id: np.ndarray,
+    ev_row: np.ndarray,
+    ev: pl.DataFrame,
+    steps: pl.DataFrame,
+    obs: pl.DataFrame,
+    f: pl.DataFrame,
+    max_mark_age_ms: int | None,
+) -> tuple[pl.DataFrame, np.ndarray]:
     """Marks at each distinct (step, coin of the event row) of the given rows: (``marks_at`` rows, one per
     distinct (step, coin), and each given row's index in them)."""
     coin_code = codes(ev["coin"])
@@ -215,9 +260,15 @@ def _step_coin_marks(step_id: np.ndarray, ev_row: np.ndarray, ev: pl.DataFrame, 
     one = np.zeros(int(mark_of.max(initial=-1)) + 1, dtype=np.int64)
     one[mark_of] = np.arange(len(key))  # a row of each distinct key
     inst_step = step_id[one]
-    inst = pl.DataFrame({"step_id": inst_step, "coin": ev["coin"].gather(ev_row[one]),
-                         "t_ms": steps["time_ms"].gather(inst_step), "ord": steps["K"].gather(inst_step),
-                         "_m": np.arange(len(one))})
+    inst = pl.DataFrame(
+        {
+            "step_id": inst_step,
+            "coin": ev["coin"].gather(ev_row[one]),
+            "t_ms": steps["time_ms"].gather(inst_step),
+            "ord": steps["K"].gather(inst_step),
+            "_m": np.arange(len(one)),
+        }
+    )
     # marks_at returns its rows in an order of its own
     return marks_at(inst, obs, f, max_mark_age_ms=max_mark_age_ms).sort("_m"), mark_of
 
@@ -226,13 +277,24 @@ def _coin_meta(asset_ctxs: pl.DataFrame | None, positions: pl.DataFrame) -> pl.D
     """(coin, max_lev, sz_decimals) from the latest asset context, else the snapshot's maxLeverage."""
     parts = []
     if asset_ctxs is not None and asset_ctxs.height:
-        parts.append(asset_ctxs.sort("time_ms").group_by("coin").last().select(
-            "coin", pl.col("max_leverage").cast(pl.Float64).alias("max_lev"),
-            pl.col("sz_decimals").cast(pl.Int64).alias("sz_decimals")))
+        parts.append(
+            asset_ctxs.sort("time_ms")
+            .group_by("coin")
+            .last()
+            .select(
+                "coin",
+                pl.col("max_leverage").cast(pl.Float64).alias("max_lev"),
+                pl.col("sz_decimals").cast(pl.Int64).alias("sz_decimals"),
+            )
+        )
     snap = positions.group_by("coin").agg(pl.col("max_lev").max().alias("max_lev_s"))
     if parts:
-        return parts[0].join(snap, on="coin", how="full", coalesce=True).with_columns(
-            pl.coalesce("max_lev", "max_lev_s").alias("max_lev")).drop("max_lev_s")
+        return (
+            parts[0]
+            .join(snap, on="coin", how="full", coalesce=True)
+            .with_columns(pl.coalesce("max_lev", "max_lev_s").alias("max_lev"))
+            .drop("max_lev_s")
+        )
     return snap.rename({"max_lev_s": "max_lev"}).with_columns(pl.lit(None, pl.Int64).alias("sz_decimals"))
 
 
@@ -266,8 +328,9 @@ def build_steps_and_pools(
     asset_ctxs = _lazy_df(asset_ctxs)
     if asset_ctxs is not None:
         asset_ctxs = asset_ctxs.with_columns(pl.col("coin").cast(pl.Categorical))  # joins with the replay's codes
-    state = build_state(through_last_adl(perp_fills(fills)), positions, accounts, cash,
-                        misc_before_fills=misc_before_fills)
+    state = build_state(
+        through_last_adl(perp_fills(fills)), positions, accounts, cash, misc_before_fills=misc_before_fills
+    )
     f, ev, wallets = state["fills"], state["events"], state["wallets"]
     ambiguous_order = f.height > 0 and f["block_number"].null_count() > 0
     steps, legs = segment_steps(f, gap_seconds)
@@ -289,7 +352,8 @@ def build_steps_and_pools(
     pool = pool.with_columns(
         pl.Series("step_id", step_id),
         *steps.select(pl.col("blk").alias("step_blk"), pl.col("time_ms").alias("t_ms"), "K", "adl_px")[step_id],
-        pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"))
+        pl.when(pl.col("size") > 0).then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"),
+    )
 
     # --- every position each candidate holds, as of the step ---------------------------------------------
     pool_user, K = codes(pool["user"]), pool["K"].to_numpy()
@@ -298,22 +362,34 @@ def build_steps_and_pools(
     h_size = ev["size"].to_numpy()[at]
     nonzero = np.flatnonzero(h_size != 0)
     # marks at (step, coin) for every coin held with a non-zero size, and for each candidate's own position
-    mk, mark_of = _step_coin_marks(np.concatenate([step_id[cand[nonzero]], step_id]),
-                                   np.concatenate([at[nonzero], row]), ev, steps, mark_observations(f, asset_ctxs), f,
-                                   max_mark_age_ms)
+    mk, mark_of = _step_coin_marks(
+        np.concatenate([step_id[cand[nonzero]], step_id]),
+        np.concatenate([at[nonzero], row]),
+        ev,
+        steps,
+        mark_observations(f, asset_ctxs),
+        f,
+        max_mark_age_ms,
+    )
     held_mark = np.full(len(at), -1, dtype=np.int64)
-    held_mark[nonzero] = mark_of[:len(nonzero)]
-    pool_mark = mark_of[len(nonzero):]
+    held_mark[nonzero] = mark_of[: len(nonzero)]
+    pool_mark = mark_of[len(nonzero) :]
     meta = _coin_meta(asset_ctxs, state["snapshot_positions"])
     held = pl.DataFrame({"_p": cand, "h_size": h_size}).with_columns(
-        ev["entry"].gather(at).alias("h_entry"), ev["iso_wallet"].gather(at).alias("h_iso"),
-        (ev["mode"] == "isolated").gather(at).alias("h_isolated"), gather_or_null(mk["mark"], held_mark).alias("mark"),
-        ev["coin"].gather(at).alias("coin"))
+        ev["entry"].gather(at).alias("h_entry"),
+        ev["iso_wallet"].gather(at).alias("h_iso"),
+        (ev["mode"] == "isolated").gather(at).alias("h_isolated"),
+        gather_or_null(mk["mark"], held_mark).alias("mark"),
+        ev["coin"].gather(at).alias("coin"),
+    )
     held = held.join(meta.select("coin", "max_lev"), on="coin", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("h_size").fill_null(0.0) != 0)
-        .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry"))).otherwise(0.0).alias("h_upnl"),
+        .then(pl.col("h_size") * (pl.col("mark") - pl.col("h_entry")))
+        .otherwise(0.0)
+        .alias("h_upnl"),
         # every position's maintenance margin, |size| x mark / (2 x max leverage), for the account's total
-        (pl.col("h_size").abs() * pl.col("mark") / (2.0 * pl.col("max_lev"))).alias("h_mm"))
+        (pl.col("h_size").abs() * pl.col("mark") / (2.0 * pl.col("max_lev"))).alias("h_mm"),
+    )
     # per candidate, hashed on its row (a sorted-runs group-by would sum in another order: other last bits)
     acct = held.group_by("_p").agg(
         pl.col("h_upnl").filter(~pl.col("h_isolated")).sum().alias("cross_upnl"),
@@ -330,7 +406,9 @@ def build_steps_and_pools(
     pool = pool.with_columns(
         gather_or_null(wallets["wallet"], w_at).alias("wallet"),
         *[gather_or_null(acct[c], acct_row) for c in ("cross_upnl", "iso_wallets", "upnl_unknown", "account_mm")],
-        mk["mark"].gather(pool_mark).alias("mark_px"), mk["mark_source"].gather(pool_mark).alias("m_src"))
+        mk["mark"].gather(pool_mark).alias("mark_px"),
+        mk["mark_source"].gather(pool_mark).alias("m_src"),
+    )
     pool = pool.join(meta, on="coin", how="left", maintain_order="left")
 
     sgn = pl.when(pl.col("side") == "long").then(1.0).otherwise(-1.0)
@@ -341,7 +419,8 @@ def build_steps_and_pools(
         (sgn * size * (pl.col("mark_px") - pl.col("entry"))).alias("upnl_usd"),
         (pl.col("wallet") - pl.col("iso_wallets").fill_null(0.0)).alias("cross_wallet"),
     ).with_columns(
-        pl.when(pl.col("mode") == "isolated").then(pl.col("iso_wallet") + pl.col("upnl_usd"))
+        pl.when(pl.col("mode") == "isolated")
+        .then(pl.col("iso_wallet") + pl.col("upnl_usd"))
         .otherwise(pl.when(pl.col("upnl_unknown")).then(None).otherwise(pl.col("cross_wallet") + pl.col("cross_upnl")))
         .alias("account_value_usd"),
     )
@@ -351,15 +430,20 @@ def build_steps_and_pools(
     # --- outcomes -------------------------------------------------------------------------------------------
     # fill order is replay order: trade ids are not monotonic on Hyperliquid
     out = legs.group_by("step_id", "user", maintain_order=True).agg(
-        pl.col("sz").sum().alias("closed_size"), pl.col("ord").min().alias("_ford"))
-    out = out.with_columns(pl.col("_ford").rank("ordinal").over("step_id").cast(pl.Int32).alias("fill_order")).drop("_ford")
+        pl.col("sz").sum().alias("closed_size"), pl.col("ord").min().alias("_ford")
+    )
+    out = out.with_columns(pl.col("_ford").rank("ordinal").over("step_id").cast(pl.Int32).alias("fill_order")).drop(
+        "_ford"
+    )
     pool = pool.join(out, on=["step_id", "user"], how="left", maintain_order="left")
 
     lot = pl.lit(10.0) ** (-pl.col("sz_decimals").cast(pl.Float64))
     iso_after = pl.col("iso_wallet") + sgn * size * (pl.col("adl_px") - pl.col("entry"))
     skip = (
-        pl.when(pl.col("sz_decimals").is_not_null() & (size < lot * (1 - 1e-9))).then(pl.lit("below_min_size"))
-        .when((pl.col("mode") == "isolated") & (iso_after <= 0)).then(pl.lit("isolated_no_overlap"))
+        pl.when(pl.col("sz_decimals").is_not_null() & (size < lot * (1 - 1e-9)))
+        .then(pl.lit("below_min_size"))
+        .when((pl.col("mode") == "isolated") & (iso_after <= 0))
+        .then(pl.lit("isolated_no_overlap"))
     )
     if ambiguous_order:
         skip = skip.when(pl.col("seg_start_blk") == pl.col("step_blk")).then(pl.lit("opened_same_block"))
@@ -370,7 +454,9 @@ def build_steps_and_pools(
         pl.col("closed_size").fill_null(0.0),
         (selected & (pl.col("closed_size") < size * (1 - 1e-12))).alias("partial"),
         pl.when(selected).then(None).otherwise(skip).alias("skip_reason"),
-        pl.when(sgn > 0).then(pl.col("mark_px") / pl.col("entry") - 1).otherwise(1 - pl.col("mark_px") / pl.col("entry"))
+        pl.when(sgn > 0)
+        .then(pl.col("mark_px") / pl.col("entry") - 1)
+        .otherwise(1 - pl.col("mark_px") / pl.col("entry"))
         .alias("pnl_pct_price"),
         (pl.col("upnl_usd") / (size * pl.col("entry") / pl.col("lev"))).alias("pnl_pct_margin"),
         (pl.col("notional_usd") / pl.col("account_value_usd")).alias("leverage"),
@@ -381,24 +467,72 @@ def build_steps_and_pools(
         (pl.col("t_ms") - pl.col("seg_start_ms")).alias("position_age_ms"),
     )
     pools = pool.select(
-        pl.lit(venue).alias("venue"), "step_id", "coin", "user", "side", pl.col("abs_size").alias("size"),
+        pl.lit(venue).alias("venue"),
+        "step_id",
+        "coin",
+        "user",
+        "side",
+        pl.col("abs_size").alias("size"),
         "entry_px" if "entry_px" in pool.columns else pl.col("entry").alias("entry_px"),
-        "mark_px", pl.col("m_src").fill_null("last_trade").alias("mark_source"), "notional_usd", "upnl_usd",
-        "pnl_pct_price", "pnl_pct_margin", "account_value_usd", pl.col("wallet").alias("wallet_balance_usd"),
-        "leverage", pl.col("lev").alias("margin_leverage"), "effective_leverage", pl.col("mode").alias("margin_mode"),
-        "maintenance_margin_usd", "position_age_ms", "selected", "fill_order", "closed_size", "partial",
-        "skip_reason", lot.alias("lot_size"), pl.col("account_mm").alias("account_maintenance_margin_usd"),
+        "mark_px",
+        pl.col("m_src").fill_null("last_trade").alias("mark_source"),
+        "notional_usd",
+        "upnl_usd",
+        "pnl_pct_price",
+        "pnl_pct_margin",
+        "account_value_usd",
+        pl.col("wallet").alias("wallet_balance_usd"),
+        "leverage",
+        pl.col("lev").alias("margin_leverage"),
+        "effective_leverage",
+        pl.col("mode").alias("margin_mode"),
+        "maintenance_margin_usd",
+        "position_age_ms",
+        "selected",
+        "fill_order",
+        "closed_size",
+        "partial",
+        "skip_reason",
+        lot.alias("lot_size"),
+        pl.col("account_mm").alias("account_maintenance_margin_usd"),
     )
     sizes = pools.group_by("step_id").agg(pl.len().cast(pl.Int64).alias("pool_size"))
-    steps_out = steps.join(sizes, on="step_id", how="left").with_columns(pl.col("pool_size").fill_null(0)).select(
-        pl.lit(venue).alias("venue"), "step_id", "step_group", "wave_id", "block_number", "time_ms", "coin",
-        "liquidated_user", "liquidated_side", "adl_side", "action_hash", "legs", "closed_size", "notional_usd", "mark_px",
-        pl.col("first_tid").cast(pl.UInt64), "pool_size", "unmatched_counter_legs").sort("step_id")
+    steps_out = (
+        steps.join(sizes, on="step_id", how="left")
+        .with_columns(pl.col("pool_size").fill_null(0))
+        .select(
+            pl.lit(venue).alias("venue"),
+            "step_id",
+            "step_group",
+            "wave_id",
+            "block_number",
+            "time_ms",
+            "coin",
+            "liquidated_user",
+            "liquidated_side",
+            "adl_side",
+            "action_hash",
+            "legs",
+            "closed_size",
+            "notional_usd",
+            "mark_px",
+            pl.col("first_tid").cast(pl.UInt64),
+            "pool_size",
+            "unmatched_counter_legs",
+        )
+        .sort("step_id")
+    )
     return _conform(ADL_STEPS, steps_out), _conform(ADL_POOLS, pools)
 
 
-_PL_TYPES = {"VARCHAR": pl.Utf8, "BIGINT": pl.Int64, "UBIGINT": pl.UInt64, "INTEGER": pl.Int32,
-             "BOOLEAN": pl.Boolean, "DOUBLE": pl.Float64}
+_PL_TYPES = {
+    "VARCHAR": pl.Utf8,
+    "BIGINT": pl.Int64,
+    "UBIGINT": pl.UInt64,
+    "INTEGER": pl.Int32,
+    "BOOLEAN": pl.Boolean,
+    "DOUBLE": pl.Float64,
+}
 
 
 def _empty(table) -> pl.DataFrame:

@@ -1,4 +1,5 @@
 """Scales, noise knobs and run parameters of the cascade simulator."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace

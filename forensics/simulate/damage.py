@@ -14,6 +14,7 @@ Knobs (each a fraction or an amount, 0 = off):
 
 Files other than those are copied as they are (a ``truth.json`` is not copied). Everything is seeded.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -102,8 +103,14 @@ def _write_lines(path: Path, lines: list[bytes]) -> None:
 def damage_scenario(src: Path, dst: Path, damage: Damage) -> dict:
     """Copy ``src`` to ``dst`` with ``damage`` applied; returns counts of what was done."""
     rng = np.random.default_rng(damage.seed)
-    counts = {"block_lines": 0, "block_lines_written": 0, "fill_legs": 0, "fill_legs_written": 0,
-              "ctx_seconds": 0, "ctx_seconds_written": 0}
+    counts = {
+        "block_lines": 0,
+        "block_lines_written": 0,
+        "fill_legs": 0,
+        "fill_legs_written": 0,
+        "ctx_seconds": 0,
+        "ctx_seconds_written": 0,
+    }
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src)
         target = dst / rel

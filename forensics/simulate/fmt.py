@@ -1,4 +1,5 @@
 """Decimal-string formatting in Hyperliquid's style (no exponent, trimmed, at least one decimal)."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -37,7 +38,7 @@ def lots(n: int, szd: int) -> str:
     if szd == 0:
         s = f"{n}.0"
     else:
-        q, r = divmod(n, 10 ** szd)
+        q, r = divmod(n, 10**szd)
         frac = f"{r:0{szd}d}".rstrip("0") or "0"
         s = f"{q}.{frac}"
     if neg and s != "0.0":

@@ -55,6 +55,7 @@ def tables_in(layer: str) -> dict[str, Table]:
     """The tables of one layer: 'normalized', 'derived', 'meta' or 'analytics'."""
     return {name: t for name, t in ALL_TABLES.items() if t.layer == layer}
 
+
 def describe(table: str | None = None) -> str:
     """Markdown documentation of one or all tables."""
     tables = [ALL_TABLES[table]] if table else list(ALL_TABLES.values())
@@ -72,9 +73,33 @@ def describe(table: str | None = None) -> str:
 
 
 __all__ = [
-    "ACCOUNT_SNAPSHOTS", "ADL_FILLS", "ADL_HAIRCUTS", "ADL_POOLS", "ADL_RULE_FITS", "ADL_STEPS", "ADL_WAVES",
-    "ALL_TABLES", "ASSET_CTXS", "BACKSTOP_COVERAGE", "CASCADE_TIMELINE", "DECIMAL", "EXEMPTION_FLAGS", "FILLS",
-    "FUNDING_PAYMENTS", "FUNDING_RATES", "INGEST_RUNS", "LEDGER_EVENTS", "LIQUIDATIONS", "LIQUIDATION_CHECKS",
-    "LIQUIDATION_EVENTS", "POLICY_COUNTERFACTUALS", "POSITION_SNAPSHOTS", "QUARANTINE", "VAULT_EQUITY", "Column",
-    "Table", "describe", "quote_ident",
+    "ACCOUNT_SNAPSHOTS",
+    "ADL_FILLS",
+    "ADL_HAIRCUTS",
+    "ADL_POOLS",
+    "ADL_RULE_FITS",
+    "ADL_STEPS",
+    "ADL_WAVES",
+    "ALL_TABLES",
+    "ASSET_CTXS",
+    "BACKSTOP_COVERAGE",
+    "CASCADE_TIMELINE",
+    "DECIMAL",
+    "EXEMPTION_FLAGS",
+    "FILLS",
+    "FUNDING_PAYMENTS",
+    "FUNDING_RATES",
+    "INGEST_RUNS",
+    "LEDGER_EVENTS",
+    "LIQUIDATIONS",
+    "LIQUIDATION_CHECKS",
+    "LIQUIDATION_EVENTS",
+    "POLICY_COUNTERFACTUALS",
+    "POSITION_SNAPSHOTS",
+    "QUARANTINE",
+    "VAULT_EQUITY",
+    "Column",
+    "Table",
+    "describe",
+    "quote_ident",
 ]

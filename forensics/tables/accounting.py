@@ -16,7 +16,8 @@ ADL_WAVES = Table(
     "adl_waves",
     "One row per ADL wave (ADL legs clustered by a time gap, default 5 s): loser deficit, needed budget, "
     "production haircut per evaluation horizon, overshoot, under-coverage, payout ratio, concentration.",
-    _W + (
+    _W
+    + (
         C("wave", "BIGINT", "0-based wave index within the analysed window.", False),
         C("start_ms", "BIGINT", "First ADL leg, epoch ms.", False),
         C("end_ms", "BIGINT", "Last ADL leg, epoch ms.", False),
@@ -61,7 +62,8 @@ ADL_HAIRCUTS = Table(
     "adl_haircuts",
     "One row per (wave, deleveraged account): production haircut (two-pass replay) per horizon, needed "
     "budget of its legs, realized vs owed profit.",
-    _W + (
+    _W
+    + (
         C("wave", "BIGINT", "adl_waves.wave.", False),
         C("user", "VARCHAR", "Deleveraged account.", False),
         C("legs", "BIGINT", "ADL legs of the account in the wave.", False),
@@ -90,9 +92,15 @@ POLICY_COUNTERFACTUALS = Table(
     "policy_counterfactuals",
     "One row per (policy, wave): a counterfactual ADL policy raising the wave's needed budget from the "
     "reconstructed eligible pool, and production for comparison.",
-    _W + (
-        C("policy", "VARCHAR", "'production', 'queue_<rule>', 'wealth_pro_rata', 'capped_pro_rata', "
-          "'risk_aware_pro_rata', 'leverage_waterfill', 'contracts_pro_rata_int', 'minmax_ilp'.", False),
+    _W
+    + (
+        C(
+            "policy",
+            "VARCHAR",
+            "'production', 'queue_<rule>', 'wealth_pro_rata', 'capped_pro_rata', "
+            "'risk_aware_pro_rata', 'leverage_waterfill', 'contracts_pro_rata_int', 'minmax_ilp'.",
+            False,
+        ),
         C("wave", "BIGINT", "adl_waves.wave.", False),
         C("haircut_usd", "DOUBLE", "Total haircut the policy takes, USD.", False),
         C("target_usd", "DOUBLE", "Needed budget B_t it must raise, USD.", False),
@@ -113,7 +121,8 @@ POLICY_COUNTERFACTUALS = Table(
 CASCADE_TIMELINE = Table(
     "cascade_timeline",
     "One row per (block, coin) with liquidated legs or ADL legs: bursts, liquidation -> ADL matching and order.",
-    _W + (
+    _W
+    + (
         C("block", "BIGINT", "L1 block (epoch ms when only API fills exist).", False),
         C("time_ms", "BIGINT", "First event of the block and coin, epoch ms.", False),
         C("coin", "VARCHAR", "Venue symbol.", False),
@@ -121,7 +130,11 @@ CASCADE_TIMELINE = Table(
         C("liq_size", "DOUBLE", "Their total |size|, coin units.", False),
         C("adl_legs", "BIGINT", "ADL legs (winners' fills).", False),
         C("adl_size", "DOUBLE", "Their total |size|, coin units.", False),
-        C("liquidations_first", "BOOLEAN", "Every liquidation of the block and coin precedes every ADL leg (NULL if one side is absent)."),
+        C(
+            "liquidations_first",
+            "BOOLEAN",
+            "Every liquidation of the block and coin precedes every ADL leg (NULL if one side is absent).",
+        ),
         C("since_first_liquidation_s", "DOUBLE", "Seconds since the first liquidation of the window.", False),
         C("wave", "BIGINT", "adl_waves.wave containing the row (NULL outside waves)."),
     ),
@@ -134,7 +147,8 @@ BACKSTOP_COVERAGE = Table(
     "backstop_coverage",
     "The backstop (liquidator) vault per time bucket: positions and PnL from its fills, reported equity, "
     "cumulative loser deficit and coverage ratio.",
-    _W + (
+    _W
+    + (
         C("vault", "VARCHAR", "Vault address.", False),
         C("time_ms", "BIGINT", "Bucket start, epoch ms.", False),
         C("position_notional_usd", "DOUBLE", "Sum of |position| x last price of positions opened in the window, USD."),
@@ -152,5 +166,6 @@ BACKSTOP_COVERAGE = Table(
     dedup=UNIQUE,
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (ADL_WAVES, ADL_HAIRCUTS, POLICY_COUNTERFACTUALS, CASCADE_TIMELINE,
-                                                BACKSTOP_COVERAGE)}
+TABLES: dict[str, Table] = {
+    t.name: t for t in (ADL_WAVES, ADL_HAIRCUTS, POLICY_COUNTERFACTUALS, CASCADE_TIMELINE, BACKSTOP_COVERAGE)
+}

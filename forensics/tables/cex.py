@@ -24,7 +24,12 @@ from forensics.tables.model import DECIMAL, REPULLED, UNIQUE, Column, Table
 C = Column
 
 _PARTITION = (
-    C("venue", "VARCHAR", "Venue id from the pipeline ('binance', 'bybit', 'okx', 'bitmex', 'deribit', 'dydx'); hive partition key.", False),
+    C(
+        "venue",
+        "VARCHAR",
+        "Venue id from the pipeline ('binance', 'bybit', 'okx', 'bitmex', 'deribit', 'dydx'); hive partition key.",
+        False,
+    ),
     C("date", "DATE", "UTC day of the row's event time; hive partition key.", False),
 )
 _LINEAGE = (
@@ -39,24 +44,67 @@ CEX_LIQUIDATIONS = Table(
     "LIQUIDATED/DELEVERAGED trades) and own-account liquidation/ADL orders. Unique on (venue, source, event_id).",
     (
         *_PARTITION,
-        C("symbol", "VARCHAR", "Venue instrument as given ('BTCUSDT', 'BTC-USDT-SWAP', 'XBTUSD', 'BTC-PERPETUAL', 'BTC-USD').", False),
+        C(
+            "symbol",
+            "VARCHAR",
+            "Venue instrument as given ('BTCUSDT', 'BTC-USDT-SWAP', 'XBTUSD', 'BTC-PERPETUAL', 'BTC-USD').",
+            False,
+        ),
         C("time", "TIMESTAMP", "Event time (UTC, ms precision).", False),
         C("time_ms", "BIGINT", "Event time, epoch ms.", False),
-        C("time_source", "VARCHAR", "'exchange' (venue timestamp) or 'received' (no venue time: BitMEX open liquidation orders).", False),
-        C("event_id", "VARCHAR", "Venue id of the order/trade, or a hash of the row's fields when the venue gives none.", False),
+        C(
+            "time_source",
+            "VARCHAR",
+            "'exchange' (venue timestamp) or 'received' (no venue time: BitMEX open liquidation orders).",
+            False,
+        ),
+        C(
+            "event_id",
+            "VARCHAR",
+            "Venue id of the order/trade, or a hash of the row's fields when the venue gives none.",
+            False,
+        ),
         C("raw_side", "VARCHAR", "Side exactly as the venue sent it ('SELL', 'Buy', 'sell', ...).", False),
-        C("side_meaning", "VARCHAR", "What raw_side denotes on this venue: 'order' (liquidation order side), 'position' (Bybit allLiquidation), 'taker' (Deribit/dYdX trade direction).", False),
-        C("liquidated_position_side", "VARCHAR", "'long', 'short' or 'unknown': the side of the position that was liquidated (or deleveraged).", False),
+        C(
+            "side_meaning",
+            "VARCHAR",
+            "What raw_side denotes on this venue: 'order' (liquidation order side), 'position' (Bybit allLiquidation), 'taker' (Deribit/dYdX trade direction).",
+            False,
+        ),
+        C(
+            "liquidated_position_side",
+            "VARCHAR",
+            "'long', 'short' or 'unknown': the side of the position that was liquidated (or deleveraged).",
+            False,
+        ),
         C("price", DECIMAL, "Price as reported, USD (quote) per base coin.", False),
-        C("price_kind", "VARCHAR", "'avg' (average fill), 'fill' (trade price), 'bankruptcy' (OKX bkPx, Bybit), 'order' (order limit price).", False),
+        C(
+            "price_kind",
+            "VARCHAR",
+            "'avg' (average fill), 'fill' (trade price), 'bankruptcy' (OKX bkPx, Bybit), 'order' (order limit price).",
+            False,
+        ),
         C("order_price", DECIMAL, "Order (limit) price when the venue also reports one, USD."),
         C("qty", DECIMAL, "Size in the venue's unit (qty_unit), unsigned.", False),
         C("qty_unit", "VARCHAR", "'base', 'contracts' or 'usd'.", False),
-        C("contract_value", DECIMAL, "Base coin (linear) or USD (inverse) per contract; NULL when qty_unit is not 'contracts'."),
+        C(
+            "contract_value",
+            DECIMAL,
+            "Base coin (linear) or USD (inverse) per contract; NULL when qty_unit is not 'contracts'.",
+        ),
         C("size_base", DECIMAL, "Size in base-coin units (NULL when the contract value is unknown)."),
         C("notional_usd", DECIMAL, "USD (quote) value: size_base x price, or the USD size for inverse contracts."),
-        C("status", "VARCHAR", "Order status when reported ('FILLED', 'filled', 'open' for BitMEX resting orders, ...)."),
-        C("is_adl", "BOOLEAN", "The row is an auto-deleveraging close (Binance adl_autoclose, dYdX DELEVERAGED, Bybit AdlTrade).", False),
+        C(
+            "status",
+            "VARCHAR",
+            "Order status when reported ('FILLED', 'filled', 'open' for BitMEX resting orders, ...).",
+        ),
+        C(
+            "is_adl",
+            "BOOLEAN",
+            "The row is an auto-deleveraging close (Binance adl_autoclose, dYdX DELEVERAGED, Bybit AdlTrade).",
+            False,
+        ),
         C("loss_usd", DECIMAL, "Bankruptcy loss reported with the order (OKX bkLoss), in `ccy` or USD."),
         C("account", "VARCHAR", "Own-account label for private pulls (never a key); NULL for public market-wide rows."),
         C("raw_json", "VARCHAR", "The venue's record as JSON text (secrets never present)."),
@@ -73,16 +121,30 @@ INSURANCE_FUND = Table(
     "losses). Unique on (venue, pool, asset, kind, time_ms).",
     (
         *_PARTITION,
-        C("pool", "VARCHAR", "Pool identity: sorted comma-joined symbols sharing the pool (Binance, Bybit), instFamily (OKX), currency (BitMEX), instrument (Deribit).", False),
+        C(
+            "pool",
+            "VARCHAR",
+            "Pool identity: sorted comma-joined symbols sharing the pool (Binance, Bybit), instFamily (OKX), currency (BitMEX), instrument (Deribit).",
+            False,
+        ),
         C("asset", "VARCHAR", "Asset the balance is held in ('USDT', 'XBt', 'ETH', ...).", False),
-        C("kind", "VARCHAR", "'balance' (snapshot), 'liquidation_balance_deposit' / 'bankruptcy_loss' / 'adl' (OKX detail types), 'bankruptcy' (Deribit settlement).", False),
+        C(
+            "kind",
+            "VARCHAR",
+            "'balance' (snapshot), 'liquidation_balance_deposit' / 'bankruptcy_loss' / 'adl' (OKX detail types), 'bankruptcy' (Deribit settlement).",
+            False,
+        ),
         C("time", "TIMESTAMP", "Observation time (UTC).", False),
         C("time_ms", "BIGINT", "Observation time, epoch ms.", False),
         C("balance", DECIMAL, "Pool balance in `asset` units (BitMEX XBt in satoshi as reported)."),
         C("balance_usd", DECIMAL, "Pool value in USD when the venue reports it (Bybit value, OKX total)."),
         C("change", DECIMAL, "Balance change reported with the row (OKX amt; Deribit -funded), `asset` units."),
         C("socialized_loss", DECIMAL, "Deribit: socialized loss ratio of the bankruptcy settlement."),
-        C("adl_type", "VARCHAR", "OKX historical adlType ('rate_adl_start', 'bal_adl_start', 'pos_adl_start', 'adl_end'); deprecated after 2025."),
+        C(
+            "adl_type",
+            "VARCHAR",
+            "OKX historical adlType ('rate_adl_start', 'bal_adl_start', 'pos_adl_start', 'adl_end'); deprecated after 2025.",
+        ),
         C("symbols", "VARCHAR", "Symbols sharing the pool as reported (comma-separated)."),
         *_LINEAGE,
     ),
@@ -107,7 +169,11 @@ ADL_RANKS = Table(
         C("rank_max", "INTEGER", "Top of the venue's scale (Binance 4, Bybit 5, OKX 5)."),
         C("percentile", "DOUBLE", "Rank scaled to [0, 1] (rank / rank_max; BitMEX deleveragePercentile as given)."),
         C("rating", "VARCHAR", "Symbol-level rating lower-cased ('low', 'medium', 'high')."),
-        C("position_size", DECIMAL, "Own position size in base units at that time, signed (negative = short), when known."),
+        C(
+            "position_size",
+            DECIMAL,
+            "Own position size in base units at that time, signed (negative = short), when known.",
+        ),
         C("raw_json", "VARCHAR", "The venue's record as JSON text."),
         *_LINEAGE,
     ),
@@ -131,7 +197,12 @@ ADL_ALERTS = Table(
         C("pnl_ratio", DECIMAL, "Symbol's 8 h drawdown ratio (pr), fraction."),
         C("adl_trigger_threshold", DECIMAL, "Balance threshold under which ADL may trigger (adl_tt), coin units."),
         C("adl_stop_ratio", DECIMAL, "Ratio at which ADL stops (adl_sr), fraction."),
-        C("adl_triggered", "BOOLEAN", "pnl_ratio <= insurance_pnl_ratio while balance < adl_trigger_threshold (our reading of the docs' rule).", False),
+        C(
+            "adl_triggered",
+            "BOOLEAN",
+            "pnl_ratio <= insurance_pnl_ratio while balance < adl_trigger_threshold (our reading of the docs' rule).",
+            False,
+        ),
         *_LINEAGE,
     ),
     key=("venue", "symbol", "time_ms"),
@@ -168,7 +239,12 @@ CAPTURE_GAPS = Table(
         C("gap_start_ms", "BIGINT", "Same, epoch ms.", False),
         C("gap_end_ms", "BIGINT", "When the stream was live again, epoch ms (NULL if capture stopped first)."),
         C("duration_ms", "BIGINT", "gap_end_ms - gap_start_ms."),
-        C("reason", "VARCHAR", "'disconnect', 'heartbeat_timeout', 'connect_failed', 'stopped' with the error text.", False),
+        C(
+            "reason",
+            "VARCHAR",
+            "'disconnect', 'heartbeat_timeout', 'connect_failed', 'stopped' with the error text.",
+            False,
+        ),
         C("reconnects", "INTEGER", "Reconnect attempts within the gap.", False),
         *_LINEAGE,
     ),
@@ -194,7 +270,12 @@ ADL_EPISODES = Table(
         C("drawdown", "DOUBLE", "Insurance-fund drop from peak to trough, asset units (NULL otherwise)."),
         C("drawdown_pct", "DOUBLE", "drawdown / peak balance."),
         C("speed_per_hour", "DOUBLE", "Drawdown or liquidated USD per hour."),
-        C("detail_json", "VARCHAR", "Evidence: peak/trough times, top symbols, alert values, adlType sequence (JSON).", False),
+        C(
+            "detail_json",
+            "VARCHAR",
+            "Evidence: peak/trough times, top symbols, alert values, adlType sequence (JSON).",
+            False,
+        ),
     ),
     key=("venue", "episode_id"),
     layer="analytics",
@@ -216,9 +297,21 @@ ADL_AUDIT = Table(
         C("rank_before", "INTEGER", "Latest venue-reported rank for that position before the fill (NULL if none)."),
         C("rank_max", "INTEGER", "Top of the venue's scale."),
         C("rank_age_s", "DOUBLE", "Seconds between that rank observation and the fill."),
-        C("rank_stale", "BOOLEAN", "The rank was older than the venue's refresh interval x 4 (Binance 30 s, Bybit/OKX 60 s)."),
-        C("pnl_positive", "BOOLEAN", "The deleveraged position was in profit at the fill (closed PnL > 0 or price beyond entry), when known."),
-        C("consistent", "BOOLEAN", "Rank was in the top band of the scale and the position was profitable, as the venue's documented rule requires (NULL when the data cannot tell)."),
+        C(
+            "rank_stale",
+            "BOOLEAN",
+            "The rank was older than the venue's refresh interval x 4 (Binance 30 s, Bybit/OKX 60 s).",
+        ),
+        C(
+            "pnl_positive",
+            "BOOLEAN",
+            "The deleveraged position was in profit at the fill (closed PnL > 0 or price beyond entry), when known.",
+        ),
+        C(
+            "consistent",
+            "BOOLEAN",
+            "Rank was in the top band of the scale and the position was profitable, as the venue's documented rule requires (NULL when the data cannot tell).",
+        ),
         C("verdict", "VARCHAR", "One sentence: why the fill is or is not consistent.", False),
     ),
     key=("venue", "account", "fill_id"),
@@ -228,7 +321,16 @@ ADL_AUDIT = Table(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (CEX_LIQUIDATIONS, INSURANCE_FUND, ADL_RANKS, ADL_ALERTS, CEX_MARKET, CAPTURE_GAPS, ADL_EPISODES, ADL_AUDIT)
+    for t in (
+        CEX_LIQUIDATIONS,
+        INSURANCE_FUND,
+        ADL_RANKS,
+        ADL_ALERTS,
+        CEX_MARKET,
+        CAPTURE_GAPS,
+        ADL_EPISODES,
+        ADL_AUDIT,
+    )
 }
 
 __all__ = [

@@ -133,6 +133,8 @@ PARTITION = (
     Column("date", "DATE", "UTC day of the row's event time; hive partition key.", False),
 )
 LINEAGE = (
-    Column("source", "VARCHAR", "Input kind: 'node_fills_by_block', 'api:userFills', 'api:userFillsByTime', ...", False),
+    Column(
+        "source", "VARCHAR", "Input kind: 'node_fills_by_block', 'api:userFills', 'api:userFillsByTime', ...", False
+    ),
     Column("source_key", "VARCHAR", "Stable id of the input (file or API request) the row came from.", False),
 )

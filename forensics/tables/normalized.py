@@ -21,14 +21,24 @@ FILLS = Table(
         C("local_time", "TIMESTAMP_NS", "Node receive time, ns precision (node files only)."),
         C("event_index", "INTEGER", "Position of the fill within its block's events (replay order within a block)."),
         C("tid", "UBIGINT", "Trade id; both legs of a trade share it (absent in pre-2024 info API responses)."),
-        C("fill_id", "VARCHAR", "Identity of the fill for its owner: tid as text, or 'legacy:<md5>' of hash, oid, time, px, sz, startPosition when the venue gave no tid.", False),
+        C(
+            "fill_id",
+            "VARCHAR",
+            "Identity of the fill for its owner: tid as text, or 'legacy:<md5>' of hash, oid, time, px, sz, startPosition when the venue gave no tid.",
+            False,
+        ),
         C("oid", "UBIGINT", "Order id of the fill owner's order."),
         C("hash", "VARCHAR", "L1 transaction hash (0x000..0 for TWAP fills)."),
         C("side", "VARCHAR", "'B' (owner bought) or 'A' (owner sold).", False),
         C("px", DECIMAL, "Fill price, USD per coin.", False),
         C("sz", DECIMAL, "Fill size, coin units, unsigned.", False),
         C("start_position", DECIMAL, "Owner's signed position in the coin before this fill, coin units."),
-        C("dir", "VARCHAR", "Venue direction text: 'Open Long', 'Close Short', 'Long > Short', 'Auto-Deleveraging', ...", False),
+        C(
+            "dir",
+            "VARCHAR",
+            "Venue direction text: 'Open Long', 'Close Short', 'Long > Short', 'Auto-Deleveraging', ...",
+            False,
+        ),
         C("closed_pnl", DECIMAL, "Realized PnL of the closed part, USD, excluding fee."),
         C("fee", DECIMAL, "Fee paid by the owner incl. builder fee, in fee_token; negative = rebate."),
         C("fee_token", "VARCHAR", "Fee token, e.g. 'USDC'."),
@@ -36,8 +46,18 @@ FILLS = Table(
         C("crossed", "BOOLEAN", "True when the owner's order took liquidity."),
         C("cloid", "VARCHAR", "Client order id, if any."),
         C("twap_id", "BIGINT", "TWAP id, if the fill came from a TWAP."),
-        C("is_liquidation", "BOOLEAN", "Fill carries a liquidation object or a 'Liquidated ...' dir (both legs).", False),
-        C("is_liquidated_leg", "BOOLEAN", "This leg is the liquidated account's own (liquidatedUser == user or 'Liquidated ...' dir).", False),
+        C(
+            "is_liquidation",
+            "BOOLEAN",
+            "Fill carries a liquidation object or a 'Liquidated ...' dir (both legs).",
+            False,
+        ),
+        C(
+            "is_liquidated_leg",
+            "BOOLEAN",
+            "This leg is the liquidated account's own (liquidatedUser == user or 'Liquidated ...' dir).",
+            False,
+        ),
         C("liquidated_user", "VARCHAR", "liquidation.liquidatedUser (the bankrupt account; the vault for ADL legs)."),
         C("liquidation_mark_px", DECIMAL, "liquidation.markPx, USD per coin."),
         C("liquidation_method", "VARCHAR", "'market' (against the book) or 'backstop' (vault takeover / ADL)."),
@@ -66,7 +86,12 @@ LIQUIDATIONS = Table(
         C("block_number", "BIGINT", "L1 block, when known."),
         C("tid", "UBIGINT", "Trade id.", False),
         C("side", "VARCHAR", "Liquidated leg's side ('A' = a long was closed).", False),
-        C("liquidated_position_side", "VARCHAR", "'long' or 'short': the side of the position that was liquidated.", False),
+        C(
+            "liquidated_position_side",
+            "VARCHAR",
+            "'long' or 'short': the side of the position that was liquidated.",
+            False,
+        ),
         C("px", DECIMAL, "Fill price, USD.", False),
         C("sz", DECIMAL, "Size closed, coin units.", False),
         C("notional_usd", DECIMAL, "px x sz, USD.", False),
@@ -117,13 +142,23 @@ LEDGER_EVENTS = Table(
     "applied by the replay (forensics/reconstruct/cash.py, docs/ledger_cash.md), never stored as truth.",
     (
         *PARTITION,
-        C("user", "VARCHAR", "Account address the row is about (API: the queried user; node: each of `users`; "
-          "'system' for events without an account).", False),
+        C(
+            "user",
+            "VARCHAR",
+            "Account address the row is about (API: the queried user; node: each of `users`; "
+            "'system' for events without an account).",
+            False,
+        ),
         C("time", "TIMESTAMP", "Event time (UTC).", False),
         C("time_ms", "BIGINT", "Event time, epoch ms.", False),
         C("hash", "VARCHAR", "L1 transaction hash (all zeros for system events)."),
-        C("type", "VARCHAR", "delta.type as given ('deposit', 'withdraw', 'liquidation', 'vaultDeposit', ...), "
-          "or the misc variant name for staking/system events ('CDeposit', 'Delegation', ...).", False),
+        C(
+            "type",
+            "VARCHAR",
+            "delta.type as given ('deposit', 'withdraw', 'liquidation', 'vaultDeposit', ...), "
+            "or the misc variant name for staking/system events ('CDeposit', 'Delegation', ...).",
+            False,
+        ),
         C("usdc", DECIMAL, "USDC amount of the delta when it has one (signed as reported)."),
         C("account_value", DECIMAL, "Liquidation events: account value at liquidation, USD."),
         C("liquidated_ntl_pos", DECIMAL, "Liquidation events: liquidated notional, USD."),
@@ -131,13 +166,22 @@ LEDGER_EVENTS = Table(
         C("delta_json", "VARCHAR", "The whole delta object as JSON text (fields vary by type)."),
         C("block_number", "BIGINT", "Node: L1 block of the event (NULL from the API)."),
         C("event_index", "INTEGER", "Node: 1-based index of the event in its block's `events` (NULL from the API)."),
-        C("destination", "VARCHAR", "Transfers: receiving address (delta.destination, or delta.vault for vault flows)."),
+        C(
+            "destination",
+            "VARCHAR",
+            "Transfers: receiving address (delta.destination, or delta.vault for vault flows).",
+        ),
         C("fee", DECIMAL, "Fee of the delta when it has one, in its token (USDC unless `token` says otherwise)."),
         C("token", "VARCHAR", "Token of the delta when it names one (send, spotTransfer, rewardsClaim, ...)."),
         C("amount", DECIMAL, "Token amount of the delta when it has one (send, spotTransfer, staking, ...)."),
         C("to_perp", "BOOLEAN", "accountClassTransfer / perpDexClassTransfer: toPerp."),
-        C("category", "VARCHAR", "'perp_cash' (known USDC effect), 'unconfirmed' (effect chosen by a setting), "
-          "'spot', 'staking', 'summary' (liquidation), 'system', or 'unknown' (API types not in the reference).", False),
+        C(
+            "category",
+            "VARCHAR",
+            "'perp_cash' (known USDC effect), 'unconfirmed' (effect chosen by a setting), "
+            "'spot', 'staking', 'summary' (liquidation), 'system', or 'unknown' (API types not in the reference).",
+            False,
+        ),
         *LINEAGE,
     ),
     key=("venue", "user", "hash", "type", "time_ms", "block_number", "event_index"),
@@ -216,8 +260,12 @@ POSITION_SNAPSHOTS = Table(
         C("max_leverage", "INTEGER", "Coin's max leverage."),
         C("cum_funding_all_time", DECIMAL, "Cumulative funding paid, all time, USD."),
         C("cum_funding_since_open", DECIMAL, "Cumulative funding since the position opened, USD."),
-        C("derivation", "VARCHAR", "NULL when every value is as reported; else the documented rule that derived "
-          "the values the source lacks (clearinghouse export: see docs/snapshot_export.md)."),
+        C(
+            "derivation",
+            "VARCHAR",
+            "NULL when every value is as reported; else the documented rule that derived "
+            "the values the source lacks (clearinghouse export: see docs/snapshot_export.md).",
+        ),
         *LINEAGE,
     ),
     key=("venue", "user", "coin", "time_ms"),
@@ -245,8 +293,12 @@ ACCOUNT_SNAPSHOTS = Table(
         C("cross_maintenance_margin_used", DECIMAL, "crossMaintenanceMarginUsed, USD."),
         C("withdrawable", DECIMAL, "Withdrawable USD."),
         C("positions", "INTEGER", "Number of open positions.", False),
-        C("derivation", "VARCHAR", "NULL when every value is as reported; else the rule that derived the rest "
-          "(clearinghouse export: see docs/snapshot_export.md)."),
+        C(
+            "derivation",
+            "VARCHAR",
+            "NULL when every value is as reported; else the rule that derived the rest "
+            "(clearinghouse export: see docs/snapshot_export.md).",
+        ),
         *LINEAGE,
     ),
     key=("venue", "user", "time_ms"),

@@ -58,7 +58,9 @@ ONCHAIN_LOGS = Table(
     "Raw-ish EVM logs of every ingested stream, as eth_getLogs returned them plus the block time; "
     "unique on (chain, block_number, log_index). Files are keyed by (stream, block segment).",
     (
-        *_PART, *_BLOCK, *_LOGID,
+        *_PART,
+        *_BLOCK,
+        *_LOGID,
         C("address", "VARCHAR", "Emitting contract.", False),
         C("topic0", "VARCHAR", "Event signature hash."),
         C("topic1", "VARCHAR", "Indexed topic 1."),
@@ -103,20 +105,29 @@ GMX_POSITION_EVENTS = Table(
     "GMX v2 PositionIncrease/PositionDecrease events with the position's state after the change; the "
     "input of open-position reconstruction and keeper forensics. USD values in USD (1e30 integers / 1e30).",
     (
-        *_PART, *_BLOCK, *_LOGID,
+        *_PART,
+        *_BLOCK,
+        *_LOGID,
         C("event_name", "VARCHAR", "'PositionIncrease' or 'PositionDecrease'.", False),
         C("account", "VARCHAR", "Position owner.", False),
         C("market", "VARCHAR", "GMX market token address.", False),
-        C("market_name", "VARCHAR",
-          "Market name (gmx_markets: the chain's Reader, or a registry override; NULL if unknown)."),
+        C(
+            "market_name",
+            "VARCHAR",
+            "Market name (gmx_markets: the chain's Reader, or a registry override; NULL if unknown).",
+        ),
         C("collateral_token", "VARCHAR", "Collateral token address.", False),
         C("is_long", "BOOLEAN", "Long position.", False),
         C("order_type", "INTEGER", "Order.OrderType enum value.", False),
         C("order_type_name", "VARCHAR", "'MarketIncrease', 'MarketDecrease', 'Liquidation', ...", False),
         C("is_liquidation", "BOOLEAN", "order type Liquidation.", False),
-        C("is_adl", "BOOLEAN", "ADL execution: the transaction's OrderExecuted of this order key says "
-          "secondaryOrderType Adl (or, in the first layout that has none, the order was executed by an AdlHandler).",
-          False),
+        C(
+            "is_adl",
+            "BOOLEAN",
+            "ADL execution: the transaction's OrderExecuted of this order key says "
+            "secondaryOrderType Adl (or, in the first layout that has none, the order was executed by an AdlHandler).",
+            False,
+        ),
         C("order_key", "VARCHAR", "Order key (bytes32).", False),
         C("position_key", "VARCHAR", "Position key (bytes32).", False),
         C("size_in_usd", DECIMAL, "Position size after the event, USD at entry prices."),
@@ -129,14 +140,29 @@ GMX_POSITION_EVENTS = Table(
         C("index_price_max", DECIMAL, "indexTokenPrice.max, USD per index token (NULL if decimals unknown)."),
         C("collateral_usd", DECIMAL, "Collateral after the event valued at collateralTokenPrice.min, USD."),
         C("base_pnl_usd", DECIMAL, "Realized base PnL of the decrease, USD (NULL for increases)."),
-        C("price_impact_usd", DECIMAL, "Price impact, USD (v2.2 increases: pendingPriceImpactUsd, the impact kept "
-          "on the position and charged on close)."),
-        C("price_impact_key", "VARCHAR",
-          "The item price_impact_usd came from: 'priceImpactUsd' or 'pendingPriceImpactUsd'."),
-        C("msg_sender", "VARCHAR", "The EventLog's msgSender: the GMX handler that executed (OrderHandler, "
-          "LiquidationHandler, AdlHandler, ...)."),
-        C("order_layout", "VARCHAR", "Layout of the transaction's OrderExecuted for this order key ('key', "
-          "'key_secondary', 'key_account_secondary'); NULL when the transaction has none."),
+        C(
+            "price_impact_usd",
+            DECIMAL,
+            "Price impact, USD (v2.2 increases: pendingPriceImpactUsd, the impact kept "
+            "on the position and charged on close).",
+        ),
+        C(
+            "price_impact_key",
+            "VARCHAR",
+            "The item price_impact_usd came from: 'priceImpactUsd' or 'pendingPriceImpactUsd'.",
+        ),
+        C(
+            "msg_sender",
+            "VARCHAR",
+            "The EventLog's msgSender: the GMX handler that executed (OrderHandler, "
+            "LiquidationHandler, AdlHandler, ...).",
+        ),
+        C(
+            "order_layout",
+            "VARCHAR",
+            "Layout of the transaction's OrderExecuted for this order key ('key', "
+            "'key_secondary', 'key_account_secondary'); NULL when the transaction has none.",
+        ),
         C("adl_evidence", "VARCHAR", "Why is_adl: 'secondaryOrderType' or 'AdlHandler' (NULL when not ADL)."),
         *_LINEAGE,
     ),
@@ -152,20 +178,32 @@ GMX_MARKETS = Table(
         C("venue", "VARCHAR", "'gmx_v2'; hive partition key.", False),
         C("chain", "VARCHAR", "Chain id of the pipeline.", False),
         C("market", "VARCHAR", "Market token address.", False),
-        C("name", "VARCHAR", "'<index>/USD [<long>-<short>]' from token symbols (unique per chain; registry "
-          "override).", False),
+        C(
+            "name",
+            "VARCHAR",
+            "'<index>/USD [<long>-<short>]' from token symbols (unique per chain; registry override).",
+            False,
+        ),
         C("index_token", "VARCHAR", "Index token (zero address for swap-only markets; no code for synthetic ones)."),
         C("long_token", "VARCHAR", "Long collateral token."),
         C("short_token", "VARCHAR", "Short collateral token."),
         C("index_symbol", "VARCHAR", "Index token symbol (symbol(), or the registry's synthetic symbol)."),
         C("long_symbol", "VARCHAR", "Long token symbol."),
         C("short_symbol", "VARCHAR", "Short token symbol."),
-        C("index_decimals", "INTEGER", "Index token decimals (decimals(), or synthetic_decimals); NULL: unknown, "
-          "the market's fills are quarantined until the registry says."),
+        C(
+            "index_decimals",
+            "INTEGER",
+            "Index token decimals (decimals(), or synthetic_decimals); NULL: unknown, "
+            "the market's fills are quarantined until the registry says.",
+        ),
         C("long_decimals", "INTEGER", "Long token decimals."),
         C("short_decimals", "INTEGER", "Short token decimals."),
-        C("source", "VARCHAR", "'chain' (Reader), 'registry' (a [[gmx.markets]] entry only) or 'chain+registry' "
-          "(overridden).", False),
+        C(
+            "source",
+            "VARCHAR",
+            "'chain' (Reader), 'registry' (a [[gmx.markets]] entry only) or 'chain+registry' (overridden).",
+            False,
+        ),
         C("reader", "VARCHAR", "Reader contract read."),
         C("data_store", "VARCHAR", "DataStore read."),
         C("block_number", "BIGINT", "Block the markets and token metadata were read at."),
@@ -173,15 +211,20 @@ GMX_MARKETS = Table(
         C("read_at", "TIMESTAMP", "When they were read (UTC).", False),
     ),
     key=("chain", "market"),
-    dedup=Dedup(("read_at DESC",), "one file per chain, rewritten on every read of the chain's Reader: the latest read "
-                "wins (a market's tokens and decimals as the chain says now)"),
+    dedup=Dedup(
+        ("read_at DESC",),
+        "one file per chain, rewritten on every read of the chain's Reader: the latest read "
+        "wins (a market's tokens and decimals as the chain says now)",
+    ),
 )
 
 GMX_ADL_STATES = Table(
     "gmx_adl_states",
     "GMX v2 AdlStateUpdated events: ADL switched on/off per (market, side) by the keeper's updateAdlState.",
     (
-        *_PART, *_BLOCK, *_LOGID,
+        *_PART,
+        *_BLOCK,
+        *_LOGID,
         C("market", "VARCHAR", "GMX market token address.", False),
         C("market_name", "VARCHAR", "Market name (gmx_markets)."),
         C("is_long", "BOOLEAN", "Side whose PnL is checked (longs' or shorts' PnL to pool).", False),
@@ -220,7 +263,9 @@ ONCHAIN_FLOWS = Table(
     "onchain_flows",
     "ERC-20 Transfer events into or out of registry addresses; one row per (transfer, registry side).",
     (
-        *_PART, *_BLOCK, *_LOGID,
+        *_PART,
+        *_BLOCK,
+        *_LOGID,
         C("token", "VARCHAR", "ERC-20 contract.", False),
         C("token_symbol", "VARCHAR", "Token symbol from the registry."),
         C("from_address", "VARCHAR", "Sender.", False),
@@ -240,6 +285,13 @@ ONCHAIN_FLOWS = Table(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (ONCHAIN_LOGS, ONCHAIN_CHECKPOINTS, GMX_POSITION_EVENTS, GMX_MARKETS, GMX_ADL_STATES, ONCHAIN_BALANCES,
-              ONCHAIN_FLOWS)
+    for t in (
+        ONCHAIN_LOGS,
+        ONCHAIN_CHECKPOINTS,
+        GMX_POSITION_EVENTS,
+        GMX_MARKETS,
+        GMX_ADL_STATES,
+        ONCHAIN_BALANCES,
+        ONCHAIN_FLOWS,
+    )
 }

@@ -19,7 +19,8 @@ _RUN = (
 STRESS_RUNS = Table(
     "stress_runs",
     "One row per scenario run: model, inputs with their sources, outcome totals.",
-    _RUN + (
+    _RUN
+    + (
         C("scenario_sha256", "VARCHAR", "SHA-256 of the scenario file.", False),
         C("path", "VARCHAR", "Scenario file as given."),
         C("model", "VARCHAR", "'eisenberg_noe' or 'rogers_veraart' (alpha, beta in params_json).", False),
@@ -33,7 +34,12 @@ STRESS_RUNS = Table(
         C("total_shortfall", "DOUBLE", "Sum over venues of bad debt not covered by the insurance fund.", False),
         C("fire_sale_rounds", "BIGINT", "Outer fire-sale rounds run.", False),
         C("oscillation", "BOOLEAN", "The fire-sale loop revisited an earlier default set.", False),
-        C("inputs_json", "VARCHAR", "Every sourced or lake-resolved input: field, value, source, confidence, time (JSON).", False),
+        C(
+            "inputs_json",
+            "VARCHAR",
+            "Every sourced or lake-resolved input: field, value, source, confidence, time (JSON).",
+            False,
+        ),
     ),
     key=("run_id",),
     layer="analytics",
@@ -43,7 +49,8 @@ STRESS_RUNS = Table(
 STRESS_DEFAULTS = Table(
     "stress_defaults",
     "One row per defaulted node of a scenario run: contagion round and cause.",
-    _RUN + (
+    _RUN
+    + (
         C("node", "VARCHAR", "Node id (custody pots are '<custodian>/<client>').", False),
         C("kind", "VARCHAR", "bank, venue, vault, custodian, trader, issuer or pot.", False),
         C("round", "BIGINT", "Contagion round in which the node first defaulted (1 = first).", False),
@@ -61,10 +68,16 @@ STRESS_DEFAULTS = Table(
 STRESS_VENUES = Table(
     "stress_venues",
     "One row per venue of a scenario run: the waterfall insurance fund -> haircut -> venue capital.",
-    _RUN + (
+    _RUN
+    + (
         C("venue", "VARCHAR", "Venue node id.", False),
         C("kind", "VARCHAR", "'venue' or 'vault' (HLP-type backstop).", False),
-        C("bad_debt", "DOUBLE", "D_v: unpaid losses (unlisted accounts + listed losers' unpaid + frozen settlement).", False),
+        C(
+            "bad_debt",
+            "DOUBLE",
+            "D_v: unpaid losses (unlisted accounts + listed losers' unpaid + frozen settlement).",
+            False,
+        ),
         C("insurance_fund", "DOUBLE", "IF_v after the insurance scale (a vault's backstop capital).", False),
         C("insurance_used", "DOUBLE", "min(IF_v, D_v).", False),
         C("shortfall", "DOUBLE", "S_v = D_v - insurance used.", False),
@@ -87,7 +100,8 @@ STRESS_VENUES = Table(
 STRESS_SWEEPS = Table(
     "stress_sweeps",
     "One row per sweep point of a scenario run: parameters and outcome measures.",
-    _RUN + (
+    _RUN
+    + (
         C("sweep", "VARCHAR", "Sweep name.", False),
         C("point", "BIGINT", "0-based point index within the sweep.", False),
         C("param_1", "VARCHAR", "First swept parameter.", False),

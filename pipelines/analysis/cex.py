@@ -45,13 +45,18 @@ def run(lake: Lake, **params: Any) -> CexForensicsResult:
     venues = "(" + ", ".join(f"'{v}'" for v in CEX_VENUES) + ")"
     fills = _rows(con, lake, FILLS.name, f"venue IN {venues} AND is_adl")
     episodes = cex_forensics.detect_episodes(
-        insurance=_rows(con, lake, INSURANCE_FUND.name), alerts=_rows(con, lake, ADL_ALERTS.name),
-        liquidations=_rows(con, lake, CEX_LIQUIDATIONS.name), own_fills=fills, **params,
+        insurance=_rows(con, lake, INSURANCE_FUND.name),
+        alerts=_rows(con, lake, ADL_ALERTS.name),
+        liquidations=_rows(con, lake, CEX_LIQUIDATIONS.name),
+        own_fills=fills,
+        **params,
     )
     audit = cex_forensics.audit_own_adl(fills, _rows(con, lake, ADL_RANKS.name))
     con.close()
     for venue in CEX_VENUES:
         key = source_key("cex_forensics", venue)
-        lake.replace_source(ADL_EPISODES, venue, key, rows_to_arrow(ADL_EPISODES, [e for e in episodes if e["venue"] == venue]))
+        lake.replace_source(
+            ADL_EPISODES, venue, key, rows_to_arrow(ADL_EPISODES, [e for e in episodes if e["venue"] == venue])
+        )
         lake.replace_source(ADL_AUDIT, venue, key, rows_to_arrow(ADL_AUDIT, [a for a in audit if a["venue"] == venue]))
     return CexForensicsResult(episodes, audit)

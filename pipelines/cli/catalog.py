@@ -62,7 +62,9 @@ def sql(
             raise fail(str(exc), "see `liqf sql --list`") from None
         query = nq.sql
     if not query:
-        raise fail("no query given", 'example: liqf sql "select coin, count(*) from fills group by 1"  (or --query NAME)')
+        raise fail(
+            "no query given", 'example: liqf sql "select coin, count(*) from fills group by 1"  (or --query NAME)'
+        )
     if fmt not in ("table", "csv", "json"):
         raise fail(f"unknown --format {fmt!r}", "use table, csv or json")
     try:
@@ -74,7 +76,7 @@ def sql(
         columns = [d[0] for d in rel.description] if rel is not None and rel.description else []
         rows = rel.fetchall() if columns else []
     except duckdb.Error as exc:
-        raise fail(f"query failed: {exc}".splitlines()[0], "check table names with `liqf sql \"show tables\"`") from None
+        raise fail(f"query failed: {exc}".splitlines()[0], 'check table names with `liqf sql "show tables"`') from None
     finally:
         con.close()
     _print_rows(columns, rows, fmt, limit)

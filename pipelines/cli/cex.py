@@ -35,11 +35,24 @@ def ingest_venue(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="Window start, ISO-8601 UTC or epoch ms.")],
     until: Annotated[str, typer.Option(help="Window end, ISO-8601 UTC or epoch ms.")],
-    base_url: Annotated[str | None, typer.Option("--base-url", help="Venue REST base URL (default: the venue's public API).")] = None,
-    symbols: Annotated[list[str] | None, typer.Option("--symbols", help="Symbols; defaults: " + "; ".join(
-        f"{v} {d}" for v, d in _SYMBOL_DEFAULTS.items()) + ".")] = None,
-    private: Annotated[bool, typer.Option("--private", help="Also pull own-account data with the read-only key in LIQF_<VENUE>_API_KEY / _SECRET.")] = False,
-    address: Annotated[list[str] | None, typer.Option("--address", help="dYdX: subaccount owner addresses whose fills to pull.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Venue REST base URL (default: the venue's public API).")
+    ] = None,
+    symbols: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--symbols", help="Symbols; defaults: " + "; ".join(f"{v} {d}" for v, d in _SYMBOL_DEFAULTS.items()) + "."
+        ),
+    ] = None,
+    private: Annotated[
+        bool,
+        typer.Option(
+            "--private", help="Also pull own-account data with the read-only key in LIQF_<VENUE>_API_KEY / _SECRET."
+        ),
+    ] = False,
+    address: Annotated[
+        list[str] | None, typer.Option("--address", help="dYdX: subaccount owner addresses whose fills to pull.")
+    ] = None,
 ) -> None:
     """The venue is the command's own name (``liqf ingest okx`` pulls OKX)."""
     venue = ctx.info_name or ""
@@ -51,7 +64,9 @@ def ingest_venue(
             creds = ApiCredentials.from_env(venue)
             account = cex.account_label(venue, creds)
         except (MissingCredentialsError, cex.PullError) as exc:
-            raise fail(str(exc), "export the read-only key in your shell; keys are never read from flags or files") from None
+            raise fail(
+                str(exc), "export the read-only key in your shell; keys are never read from flags or files"
+            ) from None
     try:
         client = cex.make_client(venue, base_url, credentials=creds)
     except (cex.PullError, ValueError) as exc:
@@ -59,8 +74,17 @@ def ingest_venue(
     try:
         with progress.spinner(f"pulling {venue}") as bar:
             bar.add_task(venue, total=None)
-            reports = cex.pull(settings.lake, venue, client, since_ms, until_ms, symbols=symbols, private=private,
-                               account=account, addresses=address or ())
+            reports = cex.pull(
+                settings.lake,
+                venue,
+                client,
+                since_ms,
+                until_ms,
+                symbols=symbols,
+                private=private,
+                account=account,
+                addresses=address or (),
+            )
     except cex.PullError as exc:
         raise fail(str(exc), "see `liqf ingest VENUE --help`") from None
     finally:
@@ -74,14 +98,27 @@ def ingest_venue(
 def capture_cmd(
     venue: Annotated[str, typer.Argument(help="binance (!forceOrder@arr) or bybit (allLiquidation.{symbol}).")],
     url: Annotated[str | None, typer.Option(help="WebSocket URL (default: the venue's public stream).")] = None,
-    symbols: Annotated[list[str] | None, typer.Option("--symbols", help="Bybit symbols (default BTCUSDT ETHUSDT).")] = None,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")] = None,
-    heartbeat: Annotated[float, typer.Option(help="Seconds without a message or pong before the stream counts as dead.")] = 30.0,
+    symbols: Annotated[
+        list[str] | None, typer.Option("--symbols", help="Bybit symbols (default BTCUSDT ETHUSDT).")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")
+    ] = None,
+    heartbeat: Annotated[
+        float, typer.Option(help="Seconds without a message or pong before the stream counts as dead.")
+    ] = 30.0,
 ) -> None:
     """Record a public liquidation stream into hourly raw partitions (reconnects; gaps go to `capture_gaps`)."""
     try:
-        stats = capture.run_capture(settings.lake, venue, url=url, symbols=symbols, duration_s=duration,
-                                    heartbeat_s=heartbeat, progress=lambda s: console.print(s, highlight=False))
+        stats = capture.run_capture(
+            settings.lake,
+            venue,
+            url=url,
+            symbols=symbols,
+            duration_s=duration,
+            heartbeat_s=heartbeat,
+            progress=lambda s: console.print(s, highlight=False),
+        )
     except capture.CaptureError as exc:
         raise fail(str(exc), "venues: binance, bybit; --url must be ws:// or wss://") from None
     except KeyboardInterrupt:

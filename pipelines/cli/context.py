@@ -39,7 +39,9 @@ def fail(message: str, hint: str = "") -> typer.Exit:
     return typer.Exit(2)
 
 
-def window(since: str | None, until: str | None, names: tuple[str, str] = ("--from", "--to")) -> tuple[int | None, int | None]:
+def window(
+    since: str | None, until: str | None, names: tuple[str, str] = ("--from", "--to")
+) -> tuple[int | None, int | None]:
     """``--from``/``--to`` (ISO-8601 UTC or epoch ms) as epoch ms; a bad time is a one-line error."""
     try:
         return (parse_time_ms(since, names[0]) if since else None, parse_time_ms(until, names[1]) if until else None)

@@ -32,9 +32,7 @@ def ingest_gmx(
     rpc: Annotated[
         str | None, typer.Option(help="JSON-RPC URL (default: the chain's env var, e.g. LIQF_RPC_ARBITRUM).")
     ] = None,
-    chain: Annotated[
-        str, typer.Option(help="Chain in pipelines/config/registry/ (arbitrum, avalanche).")
-    ] = "arbitrum",
+    chain: Annotated[str, typer.Option(help="Chain in pipelines/config/registry/ (arbitrum, avalanche).")] = "arbitrum",
     from_block: Annotated[
         int | None,
         typer.Option(
@@ -65,6 +63,7 @@ def ingest_gmx(
 ) -> None:
     """Ingest GMX v2 position events, liquidations, ADL executions and ADL state from EventEmitter logs,
     with every market of the chain read from GMX's Reader."""
+
     def run(reg, client, lake, say):
         if redecode:
             res, reports = gmx_ingest.redecode(lake, client, reg, emitter=emitter)
@@ -108,6 +107,7 @@ def ingest_gmx(
 
     _run(rpc, chain, registry, run, include_unverified=False)
 
+
 def ingest_reserves(
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: the chain's env var).")] = None,
     chain: Annotated[str, typer.Option(help="Chain in pipelines/config/registry/.")] = "arbitrum",
@@ -121,9 +121,7 @@ def ingest_reserves(
     to_block: Annotated[
         int | None, typer.Option("--to-block", help="Last block (default: head - confirmations).")
     ] = None,
-    confirmations: Annotated[
-        int | None, typer.Option(help="Blocks behind the head (default: registry).")
-    ] = None,
+    confirmations: Annotated[int | None, typer.Option(help="Blocks behind the head (default: registry).")] = None,
     include_unverified: Annotated[
         bool, typer.Option("--include-unverified", help="Also track registry entries marked unverified.")
     ] = False,
@@ -137,6 +135,7 @@ def ingest_reserves(
     ] = False,
 ) -> None:
     """Read ERC-20 balances of registry addresses and ingest their Transfer flows (then: hyperliquid_reserve_check)."""
+
     def run(reg, client, lake, say):
         onchain.check_chain(client, reg)
         conf = reg.confirmations if confirmations is None else confirmations

@@ -39,11 +39,16 @@ def steps(label: str) -> Progress:
 
 def blocks() -> Progress:
     """Block ranges per stream (on-chain ingest): the task's name, a bar and blocks done/total."""
-    return _progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                     TextColumn("{task.completed:,}/{task.total:,} blocks"), TimeElapsedColumn())
+    return _progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} blocks"),
+        TimeElapsedColumn(),
+    )
 
 
 def download() -> Progress:
     """Bytes of a download: bar, bytes, speed and time left."""
-    return _progress(TextColumn("[bold]download"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                     TimeRemainingColumn())
+    return _progress(
+        TextColumn("[bold]download"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
+    )

@@ -28,20 +28,34 @@ def report(
 
     since_ms, until_ms = window(since, until)
     settings.lake.pull()
-    command = " ".join(["liqf", "report", "--venue", venue, "--out", str(out_dir)]
-                       + (["--from", since] if since else []) + (["--to", until] if until else []))
+    command = " ".join(
+        ["liqf", "report", "--venue", venue, "--out", str(out_dir)]
+        + (["--from", since] if since else [])
+        + (["--to", until] if until else [])
+    )
     try:
         with console.status("gathering evidence and rendering the report"):
-            context = report_mod.gather(settings.lake, settings.db, venue=venue, since_ms=since_ms, until_ms=until_ms,
-                                        q=q, gap_seconds=gap_seconds, command=command)
+            context = report_mod.gather(
+                settings.lake,
+                settings.db,
+                venue=venue,
+                since_ms=since_ms,
+                until_ms=until_ms,
+                q=q,
+                gap_seconds=gap_seconds,
+                command=command,
+            )
             paths = report_mod.write(context, out_dir, pdf=pdf)
     except FileNotFoundError as exc:
         raise fail(str(exc), "ingest data first (see `liqf ingest hyperliquid --help`)") from None
     for note in context["meta"]["notes"]:
         console.print(f"note: {note}", highlight=False)
     s = context["summary"]
-    console.print(f"[green]✓[/] {s['adl_legs']:,} ADL legs, {s['steps']} steps; rule: {s['verdict']}; "
-                  f"{s['flagged']} account(s) flagged", highlight=False)
+    console.print(
+        f"[green]✓[/] {s['adl_legs']:,} ADL legs, {s['steps']} steps; rule: {s['verdict']}; "
+        f"{s['flagged']} account(s) flagged",
+        highlight=False,
+    )
     out.print(str(paths.html))
     if paths.pdf:
         out.print(str(paths.pdf))

@@ -40,11 +40,17 @@ app = LiqfApp(
 
 @app.callback()
 def main(
-    lake: Annotated[str, typer.Option("--lake", help="Lake root: a directory or s3://bucket/prefix.",
-                                      envvar="LIQF_LAKE")] = "data/lake",
-    lake_endpoint: Annotated[str | None, typer.Option(
-        "--lake-endpoint", help="S3-compatible endpoint of an s3:// lake (default: AWS_ENDPOINT_URL, else AWS).",
-        envvar="LIQF_LAKE_ENDPOINT")] = None,
+    lake: Annotated[
+        str, typer.Option("--lake", help="Lake root: a directory or s3://bucket/prefix.", envvar="LIQF_LAKE")
+    ] = "data/lake",
+    lake_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--lake-endpoint",
+            help="S3-compatible endpoint of an s3:// lake (default: AWS_ENDPOINT_URL, else AWS).",
+            envvar="LIQF_LAKE_ENDPOINT",
+        ),
+    ] = None,
     db: Annotated[Path, typer.Option("--db", help="DuckDB catalog file.", envvar="LIQF_DB")] = Path(
         "data/forensics.duckdb"
     ),
@@ -58,6 +64,14 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(storage.fetch_app, name="fetch")
 app.add_typer(storage.backfill_app, name="backfill")
 # groups of root-level commands, in the order `liqf --help` lists them
-for group in (catalog.commands, analyze.app, accounting.app, report.app, stress.app, cex.capture_app, sandbox.app,
-              storage.commands):
+for group in (
+    catalog.commands,
+    analyze.app,
+    accounting.app,
+    report.app,
+    stress.app,
+    cex.capture_app,
+    sandbox.app,
+    storage.commands,
+):
     app.add_typer(group)

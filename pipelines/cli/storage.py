@@ -19,8 +19,10 @@ from pipelines.storage import StorageError, StoreSettings
 commands = typer.Typer()
 
 
-fetch_app = typer.Typer(help="Download public venue files from object storage into the raw layer.",
-                        no_args_is_help=True)
+fetch_app = typer.Typer(
+    help="Download public venue files from object storage into the raw layer.", no_args_is_help=True
+)
+
 
 @fetch_app.command("hyperliquid")
 def fetch_hyperliquid(
@@ -29,20 +31,36 @@ def fetch_hyperliquid(
     sources: Annotated[str, typer.Option(help="Comma-separated: fills, misc, ctxs.")] = "fills",
     yes: Annotated[bool, typer.Option("--yes", help="Download without asking.")] = False,
     ingest: Annotated[bool, typer.Option("--ingest", help="Ingest the downloaded node fills afterwards.")] = False,
-    endpoint_url: Annotated[str | None, typer.Option(
-        "--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS).")] = None,
-    requester_pays: Annotated[bool, typer.Option(
-        "--requester-pays/--no-requester-pays", help="Send x-amz-request-payer: requester (the buckets need it).")] = True,
-    bucket_fills: Annotated[str | None, typer.Option(help="Bucket of node fills (default hl-mainnet-node-data).")] = None,
-    bucket_misc: Annotated[str | None, typer.Option(help="Bucket of misc events (default hl-mainnet-node-data).")] = None,
-    bucket_ctxs: Annotated[str | None, typer.Option(help="Bucket of asset contexts (default hyperliquid-archive).")] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option("--endpoint-url", help="S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS).")
+    ] = None,
+    requester_pays: Annotated[
+        bool,
+        typer.Option(
+            "--requester-pays/--no-requester-pays", help="Send x-amz-request-payer: requester (the buckets need it)."
+        ),
+    ] = True,
+    bucket_fills: Annotated[
+        str | None, typer.Option(help="Bucket of node fills (default hl-mainnet-node-data).")
+    ] = None,
+    bucket_misc: Annotated[
+        str | None, typer.Option(help="Bucket of misc events (default hl-mainnet-node-data).")
+    ] = None,
+    bucket_ctxs: Annotated[
+        str | None, typer.Option(help="Bucket of asset contexts (default hyperliquid-archive).")
+    ] = None,
 ) -> None:
     """List, price (requester pays), confirm and download Hyperliquid node files; resumable and verified."""
     store = StoreSettings(endpoint=endpoint_url, requester_pays=requester_pays)
     try:
         start, end = fetch.parse_hour(since, "--from"), fetch.parse_hour(until, "--to")
-        planned = fetch.plan(start, end, [s.strip() for s in sources.split(",") if s.strip()], store,
-                             {"fills": bucket_fills, "misc": bucket_misc, "ctxs": bucket_ctxs})
+        planned = fetch.plan(
+            start,
+            end,
+            [s.strip() for s in sources.split(",") if s.strip()],
+            store,
+            {"fills": bucket_fills, "misc": bucket_misc, "ctxs": bucket_ctxs},
+        )
     except fetch.FetchError as exc:
         raise fail(str(exc)) from None
     console.print("[bold]to download[/]")
@@ -55,7 +73,9 @@ def fetch_hyperliquid(
     console.print(
         f"{len(present)} object(s), {total:,} bytes ({total / 2**30:.2f} GiB); requester-pays estimate "
         f"${fetch.estimate_usd(planned):.4f} at ${fetch.EGRESS_PER_GB}/GB egress + ${fetch.REQUESTS_PER_1000}/1,000 "
-        f"requests" + (f"; {missing} missing" if missing else ""), highlight=False)
+        f"requests" + (f"; {missing} missing" if missing else ""),
+        highlight=False,
+    )
     if not present:
         raise fail("nothing to download in that window", "check --from/--to (node fills start 2025-07-27T08)")
     if not yes:
@@ -70,34 +90,44 @@ def fetch_hyperliquid(
             paths = fetch.download(planned, root, store, progress=lambda n: bar.advance(task, n))
         except StorageError as exc:
             raise fail(f"{exc}", "run the same command again: finished files are kept, partial ones resume") from None
-    console.print(f"[green]✓[/] {len(paths)} file(s), {total:,} bytes verified (size, MD5 ETags) in {root}",
-                      highlight=False)
+    console.print(
+        f"[green]✓[/] {len(paths)} file(s), {total:,} bytes verified (size, MD5 ETags) in {root}", highlight=False
+    )
     if ingest:
         fills = [p for p, q in zip(paths, present) if q.source == "fills"]
-        reports = runner.run_file_ingest(settings.lake, node_fills=fills, snapshot=None, asset_ctxs=None,
-                                         console=console)
+        reports = runner.run_file_ingest(
+            settings.lake, node_fills=fills, snapshot=None, asset_ctxs=None, console=console
+        )
         result = refresh_catalog()
         assert result is not None
         runner.print_summary(console, settings.lake, reports, result)
     else:
         console.print(f"next: liqf ingest hyperliquid --node-fills {root}/bucket={present[0].bucket}", highlight=False)
 
-backfill_app = typer.Typer(help="Backfill partitions as Dagster runs on a (distributed) executor.",
-                           no_args_is_help=True)
+
+backfill_app = typer.Typer(
+    help="Backfill partitions as Dagster runs on a (distributed) executor.", no_args_is_help=True
+)
+
 
 @backfill_app.command("hyperliquid")
 def backfill_hyperliquid(
     since: Annotated[str, typer.Option("--from", help="First hour partition, UTC (2025-10-10T20).")],
     until: Annotated[str, typer.Option("--to", help="Last hour partition, UTC (inclusive).")],
     executor: Annotated[str, typer.Option(help="in_process, multiprocess or celery.")] = "in_process",
-    node_data: Annotated[str | None, typer.Option(
-        "--node-data", help="Node-data root: a directory or s3://bucket/prefix (default LIQF_NODE_DATA).")] = None,
-    node_data_endpoint: Annotated[str | None, typer.Option(
-        "--node-data-endpoint", help="S3-compatible endpoint of an s3:// node-data root.")] = None,
-    requester_pays: Annotated[bool, typer.Option(
-        "--requester-pays/--no-requester-pays", help="Send x-amz-request-payer for s3:// node data.")] = True,
-    broker: Annotated[str | None, typer.Option(
-        help="Celery broker URL (default LIQF_CELERY_BROKER, else redis://127.0.0.1:6379/0).")] = None,
+    node_data: Annotated[
+        str | None,
+        typer.Option("--node-data", help="Node-data root: a directory or s3://bucket/prefix (default LIQF_NODE_DATA)."),
+    ] = None,
+    node_data_endpoint: Annotated[
+        str | None, typer.Option("--node-data-endpoint", help="S3-compatible endpoint of an s3:// node-data root.")
+    ] = None,
+    requester_pays: Annotated[
+        bool, typer.Option("--requester-pays/--no-requester-pays", help="Send x-amz-request-payer for s3:// node data.")
+    ] = True,
+    broker: Annotated[
+        str | None, typer.Option(help="Celery broker URL (default LIQF_CELERY_BROKER, else redis://127.0.0.1:6379/0).")
+    ] = None,
     max_concurrent: Annotated[int, typer.Option(help="multiprocess: steps at once.")] = 2,
 ) -> None:
     """Backfill hourly node-fill partitions (each its own Dagster step), then refresh the catalog once."""
@@ -128,26 +158,38 @@ def backfill_hyperliquid(
             raise fail(str(exc)) from None
     home = os.environ.get("DAGSTER_HOME")
     if executor != "in_process" and not home:
-        raise fail(f"--executor {executor} needs a persistent Dagster instance",
-                       "set DAGSTER_HOME to an absolute directory (the Makefile exports dagster_home/)")
+        raise fail(
+            f"--executor {executor} needs a persistent Dagster instance",
+            "set DAGSTER_HOME to an absolute directory (the Makefile exports dagster_home/)",
+        )
     os.environ["LIQF_MULTIPROCESS_MAX"] = str(max_concurrent)
     instance = dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral()
-    lake_res = LakeResource(lake_root=lake.location, lake_endpoint=lake.remote.settings.endpoint if lake.remote else None,
-                            db_path=str(settings.db))
+    lake_res = LakeResource(
+        lake_root=lake.location,
+        lake_endpoint=lake.remote.settings.endpoint if lake.remote else None,
+        db_path=str(settings.db),
+    )
     node_res = HyperliquidNodeDataResource(
-        root=node_data or HyperliquidNodeDataResource().root, endpoint=node_data_endpoint,
-        requester_pays=requester_pays)
+        root=node_data or HyperliquidNodeDataResource().root, endpoint=node_data_endpoint, requester_pays=requester_pays
+    )
     with progress.steps("hours") as bar:
         task = bar.add_task("hours", total=len(keys))
-        summary = backfill.run_backfill(instance, keys, executor_name=executor, lake=lake_res, node_data=node_res,
-                                        progress=lambda done, total: bar.update(task, completed=done))
+        summary = backfill.run_backfill(
+            instance,
+            keys,
+            executor_name=executor,
+            lake=lake_res,
+            node_data=node_res,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
     if not summary.catalog.get("refreshed"):
         refresh_catalog()  # the run's own refresh did not run (a partition failed)
     console.print(
         f"{'[green]✓[/]' if not summary.failed else '[red]✗[/]'} backfill {summary.run_id[:8]} on {executor}: "
         f"{len(summary.done)}/{summary.partitions} partition(s) done, {len(summary.failed)} failed, "
         f"{len(summary.retried)} retried; {summary.rows:,} rows from {summary.bytes:,} bytes in {summary.seconds:.1f} s",
-        highlight=False)
+        highlight=False,
+    )
     for key in summary.failed:
         console.print(f"  failed: {key}", highlight=False)
     for key in summary.retried:
@@ -155,6 +197,7 @@ def backfill_hyperliquid(
     console.print(f"lake: {lake.location}\ncatalog: {settings.db} (refreshed once)", highlight=False)
     if summary.failed:
         raise typer.Exit(1)
+
 
 @commands.command("worker")
 def worker(
@@ -174,5 +217,23 @@ def worker(
         raise fail(str(exc)) from None
     celery = os.path.join(os.path.dirname(sys.executable), "celery")
     pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency", str(concurrency)]
-    os.execv(celery, [celery, "-A", "pipelines.distributed.celery_app", "worker", "-Q", "dagster", "-n", name,
-                      "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "-l", "INFO", *pool])
+    os.execv(
+        celery,
+        [
+            celery,
+            "-A",
+            "pipelines.distributed.celery_app",
+            "worker",
+            "-Q",
+            "dagster",
+            "-n",
+            name,
+            "--prefetch-multiplier",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+            *pool,
+        ],
+    )

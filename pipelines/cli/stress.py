@@ -21,11 +21,19 @@ app = typer.Typer()
 @app.command("stress")
 def stress(
     scenario: Annotated[Path, typer.Option("--scenario", help="Scenario TOML file (docs/contagion.md).")],
-    sweep: Annotated[list[str] | None, typer.Option("--sweep", help="KEY=LO:HI:N grid (repeat for a 2-D grid): "
-                     "exempt_share, insurance_scale, freeze_fraction, shock_scale, <asset>_shock, node.<id>.<field>. "
-                     "Replaces the scenario's own [[sweep]] tables.")] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sweep",
+            help="KEY=LO:HI:N grid (repeat for a 2-D grid): "
+            "exempt_share, insurance_scale, freeze_fraction, shock_scale, <asset>_shock, node.<id>.<field>. "
+            "Replaces the scenario's own [[sweep]] tables.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write report.html, report.pdf and result.json here.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write report.html, report.pdf and result.json here.")
+    ] = None,
     no_sweeps: Annotated[bool, typer.Option("--no-sweeps", help="Skip the scenario's own sweeps.")] = False,
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="With --out: HTML only.")] = False,
 ) -> None:
@@ -50,17 +58,37 @@ def stress(
         return
     d = RichTable("round", "node", "kind", "cause", "equity", "recovery", title=f"defaults: {result['scenario']}")
     for r in result["defaults"]:
-        d.add_row(str(r["round"]), r["node"], r["kind"], r["cause"] + (f" ({', '.join(r['venues'])})" if r["venues"] else ""),
-                  f"{r['equity']:,.0f}", f"{r['recovery']:.3f}")
+        d.add_row(
+            str(r["round"]),
+            r["node"],
+            r["kind"],
+            r["cause"] + (f" ({', '.join(r['venues'])})" if r["venues"] else ""),
+            f"{r['equity']:,.0f}",
+            f"{r['recovery']:.3f}",
+        )
     out.print(d if result["defaults"] else "no defaults", highlight=False)
     if result["venues"]:
-        v = RichTable("venue", "bad debt", "IF used", "shortfall", "haircut", "residual", "defaulted", title="venue waterfalls")
+        v = RichTable(
+            "venue", "bad debt", "IF used", "shortfall", "haircut", "residual", "defaulted", title="venue waterfalls"
+        )
         for r in result["venues"]:
-            v.add_row(r["venue"], f"{r['bad_debt']:,.0f}", f"{r['insurance_used']:,.0f}", f"{r['shortfall']:,.0f}",
-                      f"{r['haircut']:.2%}", f"{r['residual']:,.0f}", "yes" if r["defaulted"] else "no")
+            v.add_row(
+                r["venue"],
+                f"{r['bad_debt']:,.0f}",
+                f"{r['insurance_used']:,.0f}",
+                f"{r['shortfall']:,.0f}",
+                f"{r['haircut']:.2%}",
+                f"{r['residual']:,.0f}",
+                "yes" if r["defaulted"] else "no",
+            )
         out.print(v)
     for g in result["sweeps"]:
-        out.print(f"sweep {g['name']}: {len(g['points'])} points over {' x '.join(g['params'])}; defaults "
-                  f"{min(p['defaults'] for p in g['points'])}-{max(p['defaults'] for p in g['points'])}", highlight=False)
-    out.print(f"tables: stress_runs, stress_defaults, stress_venues, stress_sweeps in {settings.db} ({result['seconds']} s)",
-              highlight=False)
+        out.print(
+            f"sweep {g['name']}: {len(g['points'])} points over {' x '.join(g['params'])}; defaults "
+            f"{min(p['defaults'] for p in g['points'])}-{max(p['defaults'] for p in g['points'])}",
+            highlight=False,
+        )
+    out.print(
+        f"tables: stress_runs, stress_defaults, stress_venues, stress_sweeps in {settings.db} ({result['seconds']} s)",
+        highlight=False,
+    )

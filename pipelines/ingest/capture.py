@@ -116,8 +116,10 @@ class CaptureStats:
 
     def summary(self) -> str:
         gap_ms = sum((g["duration_ms"] or 0) for g in self.gaps)
-        return (f"{self.venue}: {self.messages:,} messages in {len(self.files)} hourly files, "
-                f"{self.connects} connection(s), {len(self.gaps)} gap(s) totalling {gap_ms / 1000:.1f} s")
+        return (
+            f"{self.venue}: {self.messages:,} messages in {len(self.files)} hourly files, "
+            f"{self.connects} connection(s), {len(self.gaps)} gap(s) totalling {gap_ms / 1000:.1f} s"
+        )
 
 
 class _HourlySink:
@@ -143,8 +145,11 @@ class _HourlySink:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
             msg = None
-        line = {"received_at": received_ms, "stream": stream, "msg": msg} if msg is not None else \
-               {"received_at": received_ms, "stream": stream, "text": text[:8192]}
+        line = (
+            {"received_at": received_ms, "stream": stream, "msg": msg}
+            if msg is not None
+            else {"received_at": received_ms, "stream": stream, "text": text[:8192]}
+        )
         self._fh.write(orjson.dumps(line) + b"\n")
         self._fh.flush()
 
@@ -196,8 +201,9 @@ def run_capture(
     wait = backoff_s
 
     def done() -> bool:
-        return (duration_s is not None and clock() - start >= duration_s) or \
-               (max_messages is not None and stats.messages >= max_messages)
+        return (duration_s is not None and clock() - start >= duration_s) or (
+            max_messages is not None and stats.messages >= max_messages
+        )
 
     try:
         while not done():
@@ -236,7 +242,9 @@ def run_capture(
                         continue
                     idle_since = now
                     last_alive_ms = int(now * 1000)
-                    if venue == "bybit" and ('"op":"subscribe"' in text or '"op":"pong"' in text or '"op": "pong"' in text):
+                    if venue == "bybit" and (
+                        '"op":"subscribe"' in text or '"op":"pong"' in text or '"op": "pong"' in text
+                    ):
                         continue
                     sink.write(last_alive_ms, stream, text)
                     stats.messages += 1
@@ -325,8 +333,14 @@ def normalize_hour(lake: Lake, venue: str, path: Path) -> IngestReport:
                 rejects.append((n, None, "malformed JSON line", raw_text(raw.decode("utf-8", "replace"))))
                 continue
             except (RecordError, KeyError, TypeError) as exc:
-                rejects.append((n, None, str(exc) if isinstance(exc, RecordError) else f"malformed message ({exc})",
-                                raw_text(raw.decode("utf-8", "replace"))))
+                rejects.append(
+                    (
+                        n,
+                        None,
+                        str(exc) if isinstance(exc, RecordError) else f"malformed message ({exc})",
+                        raw_text(raw.decode("utf-8", "replace")),
+                    )
+                )
                 continue
             fresh = [r for r in out if r["event_id"] not in seen]
             seen.update(r["event_id"] for r in out)

@@ -52,9 +52,15 @@ def raw_response_record(resp: RawResponse) -> dict[str, Any]:
     """One API response for the raw layer: request metadata (params already redacted by the client), the
     attempts it took and the payload exactly as parsed."""
     return {
-        "venue": resp.venue, "endpoint": resp.endpoint, "method": resp.method, "params": resp.params,
-        "status": resp.status, "received_at": resp.received_at, "elapsed_ms": resp.elapsed_ms,
-        "attempts": resp.attempts, "payload": resp.payload,
+        "venue": resp.venue,
+        "endpoint": resp.endpoint,
+        "method": resp.method,
+        "params": resp.params,
+        "status": resp.status,
+        "received_at": resp.received_at,
+        "elapsed_ms": resp.elapsed_ms,
+        "attempts": resp.attempts,
+        "payload": resp.payload,
     }
 
 
@@ -85,12 +91,21 @@ def write_rows(lake: Lake, report: IngestReport, table: Table, data: pa.Table, *
     return data.num_rows
 
 
-def finish(lake: Lake, report: IngestReport, rejects: list[Reject] | pa.Table, target: Table | str,
-           ingested_at: dt.datetime, *, venue: str | None = None, key: str | None = None) -> IngestReport:
+def finish(
+    lake: Lake,
+    report: IngestReport,
+    rejects: list[Reject] | pa.Table,
+    target: Table | str,
+    ingested_at: dt.datetime,
+    *,
+    venue: str | None = None,
+    key: str | None = None,
+) -> IngestReport:
     """The last steps of every ingest: its quarantine rows (replacing an earlier run's), then reconciliation and
     the run record (last, so a crashed ingest leaves none)."""
     table = rejects if isinstance(rejects, pa.Table) else rejects_from_rows(rejects)
-    write_quarantine(lake, report, table, target if isinstance(target, str) else target.name, ingested_at,
-                     venue=venue, key=key)
+    write_quarantine(
+        lake, report, table, target if isinstance(target, str) else target.name, ingested_at, venue=venue, key=key
+    )
     record_run(lake, report, ingested_at)
     return report

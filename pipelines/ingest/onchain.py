@@ -175,11 +175,18 @@ def _overlay(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     out["tokens"] = _merge_by(base.get("tokens", []), user.get("tokens", []), lambda e: e.get("symbol"))
     out["addresses"] = _merge_by(base.get("addresses", []), user.get("addresses", []), addr)
     bgmx = base.get("gmx", {})
-    gmx = {**bgmx, **{k: v for k, v in ugmx.items() if k not in ("markets", "layouts", "adl_handlers",
-                                                                  "synthetic_decimals", "symbol_aliases")}}
+    gmx = {
+        **bgmx,
+        **{
+            k: v
+            for k, v in ugmx.items()
+            if k not in ("markets", "layouts", "adl_handlers", "synthetic_decimals", "symbol_aliases")
+        },
+    }
     gmx["markets"] = _merge_by(bgmx.get("markets", []), ugmx.get("markets", []), addr)
-    gmx["layouts"] = _merge_by(bgmx.get("layouts", []), ugmx.get("layouts", []),
-                               lambda e: (e.get("event"), e.get("layout")))
+    gmx["layouts"] = _merge_by(
+        bgmx.get("layouts", []), ugmx.get("layouts", []), lambda e: (e.get("event"), e.get("layout"))
+    )
     gmx["adl_handlers"] = list(dict.fromkeys([*bgmx.get("adl_handlers", []), *ugmx.get("adl_handlers", [])]))
     gmx["synthetic_decimals"] = {**bgmx.get("synthetic_decimals", {}), **ugmx.get("synthetic_decimals", {})}
     gmx["symbol_aliases"] = {**bgmx.get("symbol_aliases", {}), **ugmx.get("symbol_aliases", {})}
@@ -188,8 +195,9 @@ def _overlay(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_registry(chain: str, directory: Path | None = None, *, include_unverified: bool = False,
-                  user_file: Path | str | None = None) -> ChainRegistry:
+def load_registry(
+    chain: str, directory: Path | None = None, *, include_unverified: bool = False, user_file: Path | str | None = None
+) -> ChainRegistry:
     """The chain's registry: ``<directory>/<chain>.toml`` (the shipped one by default) with a user's own
     file over it (``user_file``, else the ``LIQF_REGISTRY`` environment variable); either may be absent,
     not both."""
@@ -212,8 +220,10 @@ def load_registry(chain: str, directory: Path | None = None, *, include_unverifi
         sources.append(str(user_path))
     if not sources:
         known = sorted(p.stem for p in folder.glob("*.toml"))
-        raise OnchainError(f"no registry for chain {chain!r} (known: {', '.join(known) or 'none'}; "
-                           f"or pass --registry FILE / set {REGISTRY_ENV})")
+        raise OnchainError(
+            f"no registry for chain {chain!r} (known: {', '.join(known) or 'none'}; "
+            f"or pass --registry FILE / set {REGISTRY_ENV})"
+        )
     try:
         return _registry(chain, raw, include_unverified, tuple(sources))
     except (KeyError, TypeError, ValueError) as exc:
@@ -235,23 +245,38 @@ def _registry(chain: str, raw: dict[str, Any], include_unverified: bool, sources
         confirmations=int(c.get("confirmations", 12)),
         reorg_depth=int(c.get("reorg_depth", 64)),
         max_range=int(c.get("max_range", 2000)),
-        tokens=tuple(Token(t["symbol"], t["address"].lower(), int(t["decimals"]), bool(t.get("verified")))
-                     for t in raw.get("tokens", []) if ok(t)),
+        tokens=tuple(
+            Token(t["symbol"], t["address"].lower(), int(t["decimals"]), bool(t.get("verified")))
+            for t in raw.get("tokens", [])
+            if ok(t)
+        ),
         addresses=tuple(
-            Labelled(a["label"], a["address"].lower(), a["role"], a.get("venue", "evm"), tuple(a.get("tokens", [])),
-                     int(a.get("from_block", 0)), bool(a.get("verified")))
-            for a in raw.get("addresses", []) if ok(a)
+            Labelled(
+                a["label"],
+                a["address"].lower(),
+                a["role"],
+                a.get("venue", "evm"),
+                tuple(a.get("tokens", [])),
+                int(a.get("from_block", 0)),
+                bool(a.get("verified")),
+            )
+            for a in raw.get("addresses", [])
+            if ok(a)
         ),
         gmx_event_emitter=lower(gmx.get("event_emitter")) if gmx_ok else None,
         gmx_from_block=int(gmx.get("from_block", 0)),
-        gmx_markets=tuple(GmxMarket(m["address"].lower(), m["name"], int(m["index_decimals"]))
-                          for m in gmx.get("markets", []) if ok(m)),
+        gmx_markets=tuple(
+            GmxMarket(m["address"].lower(), m["name"], int(m["index_decimals"]))
+            for m in gmx.get("markets", [])
+            if ok(m)
+        ),
         gmx_data_store=lower(gmx.get("data_store")) if gmx_ok else None,
         gmx_reader=lower(gmx.get("reader")) if gmx_ok else None,
         gmx_adl_handlers=tuple(a.lower() for a in gmx.get("adl_handlers", [])) if gmx_ok else (),
         gmx_layouts=layouts,
         gmx_synthetic_decimals=tuple((str(k), int(v)) for k, v in gmx.get("synthetic_decimals", {}).items())
-        if gmx_ok else (),
+        if gmx_ok
+        else (),
         gmx_symbol_aliases=tuple((str(k), str(v)) for k, v in gmx.get("symbol_aliases", {}).items()),
         sources=sources,
     )
@@ -307,19 +332,33 @@ def load_checkpoint(lake: Lake, stream: Stream) -> Checkpoint | None:
     if not path.exists():
         return None
     row = pq.read_table(path).to_pylist()[0]
-    return Checkpoint(int(row["last_block"]), {int(k): v for k, v in json.loads(row["recent_hashes_json"]).items()},
-                      int(row["from_block"]))
+    return Checkpoint(
+        int(row["last_block"]),
+        {int(k): v for k, v in json.loads(row["recent_hashes_json"]).items()},
+        int(row["from_block"]),
+    )
 
 
 def save_checkpoint(lake: Lake, stream: Stream, cp: Checkpoint, rpc_label: str) -> None:
     row = {
-        "venue": stream.venue, "chain": stream.chain, "stream": stream.name, "contract": ",".join(stream.address),
-        "event": stream.event, "stream_key": stream.key, "from_block": cp.from_block, "last_block": cp.last_block,
+        "venue": stream.venue,
+        "chain": stream.chain,
+        "stream": stream.name,
+        "contract": ",".join(stream.address),
+        "event": stream.event,
+        "stream_key": stream.key,
+        "from_block": cp.from_block,
+        "last_block": cp.last_block,
         "recent_hashes_json": json.dumps({str(k): v for k, v in sorted(cp.recent_hashes.items())}),
-        "updated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "rpc": rpc_label,
+        "updated_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "rpc": rpc_label,
     }
-    lake.replace_source(ONCHAIN_CHECKPOINTS, stream.venue, stream.key,
-                        pa.Table.from_pylist([row], schema=ONCHAIN_CHECKPOINTS.arrow_schema()))
+    lake.replace_source(
+        ONCHAIN_CHECKPOINTS,
+        stream.venue,
+        stream.key,
+        pa.Table.from_pylist([row], schema=ONCHAIN_CHECKPOINTS.arrow_schema()),
+    )
 
 
 @dataclass
@@ -338,8 +377,10 @@ class SyncResult:
     def summary(self) -> str:
         if self.up_to_date:
             return f"{self.chain}/{self.stream}: up to date at block {self.to_block:,}"
-        text = (f"{self.chain}/{self.stream}: blocks {self.from_block:,}..{self.to_block:,}, {self.logs:,} logs, "
-                f"{self.segments} segment file(s) rewritten")
+        text = (
+            f"{self.chain}/{self.stream}: blocks {self.from_block:,}..{self.to_block:,}, {self.logs:,} logs, "
+            f"{self.segments} segment file(s) rewritten"
+        )
         if self.reorg_from is not None:
             text += f"; reorg detected, re-ingested from block {self.reorg_from:,}"
         return text
@@ -349,11 +390,25 @@ def _log_row(stream: Stream, log: Log, ts: int, key: str) -> dict[str, Any]:
     t = utc(ts)
     topics = list(log.topics) + [None] * (4 - len(log.topics))
     return {
-        "venue": stream.venue, "date": t.date(), "chain": stream.chain,
-        "block_number": log.block_number, "block_hash": log.block_hash, "time": t, "time_ms": ts * 1000,
-        "tx_hash": log.tx_hash, "tx_index": log.tx_index, "log_index": log.log_index, "address": log.address,
-        "topic0": topics[0], "topic1": topics[1], "topic2": topics[2], "topic3": topics[3], "data": log.data,
-        "event_name": stream.event_name(log), "source": stream.name, "source_key": key,
+        "venue": stream.venue,
+        "date": t.date(),
+        "chain": stream.chain,
+        "block_number": log.block_number,
+        "block_hash": log.block_hash,
+        "time": t,
+        "time_ms": ts * 1000,
+        "tx_hash": log.tx_hash,
+        "tx_index": log.tx_index,
+        "log_index": log.log_index,
+        "address": log.address,
+        "topic0": topics[0],
+        "topic1": topics[1],
+        "topic2": topics[2],
+        "topic3": topics[3],
+        "data": log.data,
+        "event_name": stream.event_name(log),
+        "source": stream.name,
+        "source_key": key,
     }
 
 
@@ -371,7 +426,7 @@ def _existing_keys(lake: Lake, stream: Stream) -> set[str]:
     venue_dir = lake.table_dir(ONCHAIN_LOGS.name) / f"venue={safe_segment(stream.venue, 'venue')}"
     if not venue_dir.exists():
         return set()
-    return {p.name[len("part-"):-len(".parquet")] for p in venue_dir.rglob("part-*.parquet")}
+    return {p.name[len("part-") : -len(".parquet")] for p in venue_dir.rglob("part-*.parquet")}
 
 
 @dataclass(frozen=True)
@@ -412,23 +467,44 @@ class StreamPlan:
         if self.blocks == 0:
             return f"{self.chain}/{self.stream}: up to date at block {self.target:,} (head {self.head:,})"
         ranges = -(-self.blocks // self.max_range)
-        return (f"{self.chain}/{self.stream}: blocks {self.start:,}..{self.target:,} ({self.blocks:,} blocks; start: "
-                f"{self.start_reason}): about {self.calls:,} RPC calls: {self.get_logs_calls:,} eth_getLogs "
-                f"({self.filters} filter(s) x {ranges:,} range(s) of up to {self.max_range:,} blocks), "
-                f"{self.header_calls:,} eth_getBlockByNumber for reorg checks, 1 eth_blockNumber; plus one "
-                "eth_getBlockByNumber per block with logs if the provider's logs carry no blockTimestamp, and more "
-                "eth_getLogs if it refuses ranges")
+        return (
+            f"{self.chain}/{self.stream}: blocks {self.start:,}..{self.target:,} ({self.blocks:,} blocks; start: "
+            f"{self.start_reason}): about {self.calls:,} RPC calls: {self.get_logs_calls:,} eth_getLogs "
+            f"({self.filters} filter(s) x {ranges:,} range(s) of up to {self.max_range:,} blocks), "
+            f"{self.header_calls:,} eth_getBlockByNumber for reorg checks, 1 eth_blockNumber; plus one "
+            "eth_getBlockByNumber per block with logs if the provider's logs carry no blockTimestamp, and more "
+            "eth_getLogs if it refuses ranges"
+        )
 
 
-def plan_stream(lake: Lake, stream: Stream, *, head: int, from_block: int | None = None, to_block: int | None = None,
-                confirmations: int = 12, max_range: int = 2000, reorg_depth: int = 64) -> StreamPlan:
+def plan_stream(
+    lake: Lake,
+    stream: Stream,
+    *,
+    head: int,
+    from_block: int | None = None,
+    to_block: int | None = None,
+    confirmations: int = 12,
+    max_range: int = 2000,
+    reorg_depth: int = 64,
+) -> StreamPlan:
     """The range a :func:`sync_stream` with the same arguments will fetch, and what that costs in calls
     (a reorg found on the way may move the start back by up to the reorg depth)."""
     cp = load_checkpoint(lake, stream)
     start, reason = _start(stream, cp, from_block)
     target = head - confirmations if to_block is None else min(head - confirmations, to_block)
-    return StreamPlan(stream.chain, stream.name, head, start, target, len(stream.topic_filters), max_range, reason,
-                      len(cp.recent_hashes) if cp else 0, reorg_depth)
+    return StreamPlan(
+        stream.chain,
+        stream.name,
+        head,
+        start,
+        target,
+        len(stream.topic_filters),
+        max_range,
+        reason,
+        len(cp.recent_hashes) if cp else 0,
+        reorg_depth,
+    )
 
 
 def _start(stream: Stream, cp: Checkpoint | None, from_block: int | None) -> tuple[int, str]:
@@ -471,8 +547,10 @@ def sync_stream(
             mismatch = rpc.header(number, fresh=True).hash != cp.recent_hashes[number]
         if mismatch:
             if number == min(cp.recent_hashes):
-                result.notes.append(f"reorg reaches the oldest checked block {number}; older blocks were not re-checked "
-                                    "(raise reorg_depth or re-ingest with --from-block)")
+                result.notes.append(
+                    f"reorg reaches the oldest checked block {number}; older blocks were not re-checked "
+                    "(raise reorg_depth or re-ingest with --from-block)"
+                )
             start = min(start, number)
             result.reorg_from = number
             break
@@ -488,17 +566,27 @@ def sync_stream(
     day = dt.datetime.now(dt.UTC).date()
     logs: dict[tuple[int, int], Log] = {}
     with lake.raw_api_writer(stream.venue, run_key, day) as raw:
+
         def keep(method: str, params: list[Any], res: Any) -> None:
             if method == "eth_getLogs":
-                raw.write({"venue": stream.venue, "chain": stream.chain, "endpoint": rpc.label, "method": method,
-                           "params": params, "received_at": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
-                           "payload": json.loads(json.dumps(res, default=_jsonable))})
+                raw.write(
+                    {
+                        "venue": stream.venue,
+                        "chain": stream.chain,
+                        "endpoint": rpc.label,
+                        "method": method,
+                        "params": params,
+                        "received_at": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
+                        "payload": json.loads(json.dumps(res, default=_jsonable)),
+                    }
+                )
 
         previous, rpc.on_response = rpc.on_response, keep
         try:
             for filt in stream.topic_filters:
-                for lo, hi, batch in rpc.iter_logs(list(stream.address) if len(stream.address) > 1 else stream.address[0],
-                                                   list(filt), start, target):
+                for lo, hi, batch in rpc.iter_logs(
+                    list(stream.address) if len(stream.address) > 1 else stream.address[0], list(filt), start, target
+                ):
                     for log in batch:
                         if not log.removed:
                             logs[(log.block_number, log.log_index)] = log
@@ -537,8 +625,10 @@ def sync_stream(
             continue
         kept = [r for r in _existing_rows(lake, stream, key) if r["block_number"] < start]
         fresh = [_log_row(stream, log, stamps[log.block_number], key) for log in by_seg.get(seg, [])]
-        rows = sorted({(r["block_number"], r["log_index"]): r for r in kept + fresh}.values(),
-                      key=lambda r: (r["block_number"], r["log_index"]))
+        rows = sorted(
+            {(r["block_number"], r["log_index"]): r for r in kept + fresh}.values(),
+            key=lambda r: (r["block_number"], r["log_index"]),
+        )
         result.reports.append(_write_segment(lake, stream, key, seg, rows, ingested_at, raw_sha, raw_bytes))
         result.segments += 1
 
@@ -559,8 +649,9 @@ def redecode_stream(lake: Lake, stream: Stream) -> list[IngestReport]:
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     reports = []
     for key in sorted(_existing_keys(lake, stream)):
-        rows = [r for r in _existing_rows(lake, stream, key)
-                if r["source"] == stream.name and r["chain"] == stream.chain]
+        rows = [
+            r for r in _existing_rows(lake, stream, key) if r["source"] == stream.name and r["chain"] == stream.chain
+        ]
         if not rows:
             continue
         seg = rows[0]["block_number"] // stream.segment_blocks
@@ -582,11 +673,25 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _write_segment(lake: Lake, stream: Stream, key: str, seg: int, rows: list[dict[str, Any]],
-                   ingested_at: dt.datetime, raw_sha: str, raw_bytes: int) -> IngestReport:
+def _write_segment(
+    lake: Lake,
+    stream: Stream,
+    key: str,
+    seg: int,
+    rows: list[dict[str, Any]],
+    ingested_at: dt.datetime,
+    raw_sha: str,
+    raw_bytes: int,
+) -> IngestReport:
     lo, hi = seg * stream.segment_blocks, (seg + 1) * stream.segment_blocks - 1
-    report = IngestReport(stream.venue, f"onchain:{stream.name}", f"{stream.chain}/{stream.name} blocks {lo}-{hi}", key,
-                          sha256=raw_sha, bytes=raw_bytes)
+    report = IngestReport(
+        stream.venue,
+        f"onchain:{stream.name}",
+        f"{stream.chain}/{stream.name} blocks {lo}-{hi}",
+        key,
+        sha256=raw_sha,
+        bytes=raw_bytes,
+    )
     lake.replace_source(ONCHAIN_LOGS, stream.venue, key, pa.Table.from_pylist(rows, schema=ONCHAIN_LOGS.arrow_schema()))
     report.rows_by_table[ONCHAIN_LOGS.name] = len(rows)
     decoded = stream.decoder(rows)
@@ -599,9 +704,15 @@ def _write_segment(lake: Lake, stream: Stream, key: str, seg: int, rows: list[di
         report.rows_by_table[table.name] = len(data)
     report.records_read = len(rows)
     report.records_written = decoded.written
-    write_quarantine(lake, report, rejects_from_rows(decoded.rejects),
-                     stream.tables[0].name if stream.tables else ONCHAIN_LOGS.name, ingested_at,
-                     venue=stream.venue, key=key)
+    write_quarantine(
+        lake,
+        report,
+        rejects_from_rows(decoded.rejects),
+        stream.tables[0].name if stream.tables else ONCHAIN_LOGS.name,
+        ingested_at,
+        venue=stream.venue,
+        key=key,
+    )
     record_run(lake, report, ingested_at)
     return report
 
@@ -616,7 +727,12 @@ def flows_decoder(chain: str, token: Token, labelled: Iterable[Labelled]) -> Dec
         out = Decoded(tables={ONCHAIN_FLOWS.name: []})
         for r in rows:
             try:
-                if r["topic0"] != TRANSFER_TOPIC or r["topic1"] is None or r["topic2"] is None or r["topic3"] is not None:
+                if (
+                    r["topic0"] != TRANSFER_TOPIC
+                    or r["topic1"] is None
+                    or r["topic2"] is None
+                    or r["topic3"] is not None
+                ):
                     raise ValueError("not an ERC-20 Transfer(address,address,uint256) log")
                 data = bytes.fromhex(r["data"][2:])
                 if len(data) != 32:
@@ -631,22 +747,51 @@ def flows_decoder(chain: str, token: Token, labelled: Iterable[Labelled]) -> Dec
                 lab = labels.get(addr)
                 if lab is None:
                     continue
-                out.tables[ONCHAIN_FLOWS.name].append({
-                    **{k: r[k] for k in ("venue", "date", "chain", "block_number", "block_hash", "time", "time_ms",
-                                         "tx_hash", "tx_index", "log_index")},
-                    "token": token.address, "token_symbol": token.symbol, "from_address": src, "to_address": dst,
-                    "amount_raw": str(amount_raw), "amount": amount, "registry_address": addr, "label": lab.label,
-                    "direction": direction, "signed_amount": amount if direction == "in" or amount is None else -amount,
-                    "counterparty": other,
-                })
+                out.tables[ONCHAIN_FLOWS.name].append(
+                    {
+                        **{
+                            k: r[k]
+                            for k in (
+                                "venue",
+                                "date",
+                                "chain",
+                                "block_number",
+                                "block_hash",
+                                "time",
+                                "time_ms",
+                                "tx_hash",
+                                "tx_index",
+                                "log_index",
+                            )
+                        },
+                        "token": token.address,
+                        "token_symbol": token.symbol,
+                        "from_address": src,
+                        "to_address": dst,
+                        "amount_raw": str(amount_raw),
+                        "amount": amount,
+                        "registry_address": addr,
+                        "label": lab.label,
+                        "direction": direction,
+                        "signed_amount": amount if direction == "in" or amount is None else -amount,
+                        "counterparty": other,
+                    }
+                )
             out.written += 1
         return out
 
     return decode
 
 
-def flow_streams(registry: ChainRegistry, *, segment_blocks: int = 10_000, rpc: EvmRpc | None = None,
-                 head: int | None = None, lake: Lake | None = None, from_block: int | None = None) -> list[Stream]:
+def flow_streams(
+    registry: ChainRegistry,
+    *,
+    segment_blocks: int = 10_000,
+    rpc: EvmRpc | None = None,
+    head: int | None = None,
+    lake: Lake | None = None,
+    from_block: int | None = None,
+) -> list[Stream]:
     """One stream per (venue, token): Transfer logs of the token to or from the venue's registry addresses.
 
     Where a first run starts: a registry ``from_block`` above 0 is taken as given; otherwise, with
@@ -668,13 +813,18 @@ def flow_streams(registry: ChainRegistry, *, segment_blocks: int = 10_000, rpc: 
             mine = [a for a in holders if a.venue == venue]
             topics = [address_topic(a.address) for a in mine]
             stream = Stream(
-                venue=venue, chain=registry.name, name=f"erc20_transfers_{token.symbol.lower().replace('.', '_')}",
+                venue=venue,
+                chain=registry.name,
+                name=f"erc20_transfers_{token.symbol.lower().replace('.', '_')}",
                 address=(token.address,),
                 topic_filters=((TRANSFER_TOPIC, topics), (TRANSFER_TOPIC, None, topics)),
                 event=f"Transfer from/to {','.join(sorted(a.address for a in mine))}",
-                from_block=min(a.from_block for a in mine), tables=(ONCHAIN_FLOWS,),
-                decoder=flows_decoder(registry.name, token, mine), event_name=lambda _l: "Transfer",
-                segment_blocks=segment_blocks, start_reason="the registry's from_block",
+                from_block=min(a.from_block for a in mine),
+                tables=(ONCHAIN_FLOWS,),
+                decoder=flows_decoder(registry.name, token, mine),
+                event_name=lambda _l: "Transfer",
+                segment_blocks=segment_blocks,
+                start_reason="the registry's from_block",
             )
             searchable = rpc is not None and head is not None and from_block is None
             if searchable and lake is not None and load_checkpoint(lake, stream) is not None:
@@ -697,15 +847,23 @@ def _first_activity(stream: Stream, token: Token, holders: list[Labelled], creat
             if born is not None and (token_born is None or born >= token_born):
                 starts.append((born, f"{a.label} created at block {born:,}"))
             elif token_born is not None:
-                starts.append((token_born, f"{token.symbol} created at block {token_born:,} ({a.label} "
-                                           f"{'is not a contract' if born is None else 'is older'})"))
+                starts.append(
+                    (
+                        token_born,
+                        f"{token.symbol} created at block {token_born:,} ({a.label} "
+                        f"{'is not a contract' if born is None else 'is older'})",
+                    )
+                )
             else:
                 starts.append((0, f"{a.label}: no creation block found"))
     except RpcError as exc:
         if exc.transient:
             raise
-        return replace(stream, start_reason=f"the registry's from_block ({stream.from_block:,}): creation blocks "
-                       f"need historical eth_getCode, which the provider refused ({exc}); pass --from-block")
+        return replace(
+            stream,
+            start_reason=f"the registry's from_block ({stream.from_block:,}): creation blocks "
+            f"need historical eth_getCode, which the provider refused ({exc}); pass --from-block",
+        )
     start, why = min(starts)
     return replace(stream, from_block=start, start_reason=f"{why} (eth_getCode search)")
 
@@ -740,8 +898,9 @@ def _drop_balance_read(lake: Lake, read: BalanceRead) -> None:
         lake.replace_source(ONCHAIN_BALANCES, venue, read.key, empty)
 
 
-def read_balances(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, block: int | None = None,
-                  confirmations: int | None = None) -> IngestReport:
+def read_balances(
+    lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, block: int | None = None, confirmations: int | None = None
+) -> IngestReport:
     """balanceOf of every (registry address, tracked token) at ``block`` (default: head - confirmations).
 
     First, earlier reads that may still be reorged are checked: the newest one and every read within
@@ -763,8 +922,10 @@ def read_balances(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, *, block: in
         _drop_balance_read(lake, read)
         if canonical is not None and read.block <= head - conf and read.block != block:
             redo.append(read.block)
-        notes.append(f"balances read at block {read.block:,} (hash {read.block_hash[:12]}…) were on a branch reorged "
-                     f"out: removed" + ("; read again on the canonical chain" if read.block in redo else ""))
+        notes.append(
+            f"balances read at block {read.block:,} (hash {read.block_hash[:12]}…) were on a branch reorged "
+            f"out: removed" + ("; read again on the canonical chain" if read.block in redo else "")
+        )
     for b in redo:
         _read_balances_at(lake, rpc, registry, b)
     report = _read_balances_at(lake, rpc, registry, block)
@@ -788,16 +949,30 @@ def _read_balances_at(lake: Lake, rpc: EvmRpc, registry: ChainRegistry, block: i
             except (OnchainError, RpcError) as exc:
                 rejects.append((report.records_read, None, str(exc), json.dumps({"address": a.address, "token": sym})))
                 continue
-            rows_by_venue.setdefault(a.venue, []).append({
-                "venue": a.venue, "date": t.date(), "chain": registry.name, "block_number": block,
-                "block_hash": header.hash, "time": t, "time_ms": header.timestamp * 1000, "address": a.address,
-                "label": a.label, "role": a.role, "token": token.address, "token_symbol": token.symbol,
-                "balance_raw": str(raw), "balance": dec(Decimal(raw) / (Decimal(10) ** token.decimals)),
-                "source_key": key,
-            })
+            rows_by_venue.setdefault(a.venue, []).append(
+                {
+                    "venue": a.venue,
+                    "date": t.date(),
+                    "chain": registry.name,
+                    "block_number": block,
+                    "block_hash": header.hash,
+                    "time": t,
+                    "time_ms": header.timestamp * 1000,
+                    "address": a.address,
+                    "label": a.label,
+                    "role": a.role,
+                    "token": token.address,
+                    "token_symbol": token.symbol,
+                    "balance_raw": str(raw),
+                    "balance": dec(Decimal(raw) / (Decimal(10) ** token.decimals)),
+                    "source_key": key,
+                }
+            )
             report.records_written += 1
     for venue, rows in rows_by_venue.items():
-        lake.replace_source(ONCHAIN_BALANCES, venue, key, pa.Table.from_pylist(rows, schema=ONCHAIN_BALANCES.arrow_schema()))
+        lake.replace_source(
+            ONCHAIN_BALANCES, venue, key, pa.Table.from_pylist(rows, schema=ONCHAIN_BALANCES.arrow_schema())
+        )
     report.rows_by_table[ONCHAIN_BALANCES.name] = report.records_written
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     write_quarantine(lake, report, rejects_from_rows(rejects), ONCHAIN_BALANCES.name, ingested_at, key=key)

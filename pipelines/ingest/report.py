@@ -53,9 +53,7 @@ class IngestReport:
         return text
 
 
-def quarantine_table(
-    rejects: pa.Table, report: IngestReport, target_table: str, ingested_at: dt.datetime
-) -> pa.Table:
+def quarantine_table(rejects: pa.Table, report: IngestReport, target_table: str, ingested_at: dt.datetime) -> pa.Table:
     """Arrow rejects (``line_no, event_index, reason, raw``) -> rows of the quarantine table."""
     n = rejects.num_rows
     cols = {

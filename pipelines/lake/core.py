@@ -109,7 +109,9 @@ class Lake:
         """Where the lake is: its URL, or its directory."""
         return str(self.remote.url) if self.remote else str(self.root)
 
-    def commit_source(self, table: str, venue: str, key: str, paths: set[Path], rows: dict[str, int] | None = None) -> None:
+    def commit_source(
+        self, table: str, venue: str, key: str, paths: set[Path], rows: dict[str, int] | None = None
+    ) -> None:
         """Make input ``key``'s files of ``table`` visible: local files already are (atomic renames);
         an object-storage lake uploads them and commits their manifest."""
         if self.remote is not None:
@@ -122,9 +124,18 @@ class Lake:
         return sum(self.remote.pull(t, self.root) for t in (tables or list(ALL_TABLES)))
 
     # --- the one read API --------------------------------------------------------------------------------
-    def read(self, table: str | Table, venue: str | None = None, window: Window | None = None, *,
-             exclude: Sequence[str] = (), extra: Sequence[str] = (), sources: Iterable[str] | None = None,
-             dedup: bool = True, con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame | None:
+    def read(
+        self,
+        table: str | Table,
+        venue: str | None = None,
+        window: Window | None = None,
+        *,
+        exclude: Sequence[str] = (),
+        extra: Sequence[str] = (),
+        sources: Iterable[str] | None = None,
+        dedup: bool = True,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> pl.DataFrame | None:
         """``table``'s rows of ``venue`` (every venue when None) in ``window``, one row per key by the table's
         dedup rule (``Table.dedup``; the catalog views apply the same generated SQL); None when the table has
         no file. An object-storage lake's committed parts are pulled first.
@@ -164,8 +175,11 @@ class Lake:
                 filters = f"WHERE {' AND '.join(where)}" if where else ""
                 repeats = con.execute(f"SELECT 1 FROM ({scan}) {filters} GROUP BY {key} HAVING count(*) > 1 LIMIT 1")
                 dedup = repeats.fetchone() is not None
-            runs = parquet_scan(INGEST_RUNS, self.glob(INGEST_RUNS.name)) if needs_runs and self.has_files(
-                INGEST_RUNS.name) else None
+            runs = (
+                parquet_scan(INGEST_RUNS, self.glob(INGEST_RUNS.name))
+                if needs_runs and self.has_files(INGEST_RUNS.name)
+                else None
+            )
             sql = rows_sql(t, scan, runs, where=" AND ".join(where), projection=projection, dedup=dedup)
             return con.execute(sql).pl()
         finally:
@@ -239,7 +253,10 @@ class Lake:
         """Keep an input file as received, content-addressed (idempotent; hard link when possible)."""
         suffix = "".join(s for s in src.suffixes[-2:] if re.fullmatch(r"\.[a-z0-9]{1,8}", s))
         dest = self._inside(
-            self.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / f"source={safe_segment(source, 'source')}"
+            self.root
+            / "raw"
+            / f"venue={safe_segment(venue, 'venue')}"
+            / f"source={safe_segment(source, 'source')}"
             / f"{sha256}{suffix}"
         )
         if not dest.exists():
@@ -255,14 +272,17 @@ class Lake:
 
     def raw_api_writer(self, venue: str, run_id: str, day: dt.date) -> RawApiWriter:
         path = self._inside(
-            self.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / "source=api"
-            / f"date={day.isoformat()}" / f"{safe_segment(run_id, 'run id')}.jsonl.gz"
+            self.root
+            / "raw"
+            / f"venue={safe_segment(venue, 'venue')}"
+            / "source=api"
+            / f"date={day.isoformat()}"
+            / f"{safe_segment(run_id, 'run id')}.jsonl.gz"
         )
         remote = self.remote
         if remote is None:
             return RawApiWriter(path)
         return RawApiWriter(path, lambda p: remote.put_raw(p.relative_to(self.root).as_posix(), p))
-
 
 
 def conform(table: Table, data: pa.Table) -> pa.Table:

@@ -77,8 +77,9 @@ class RawApiWriter:
     def __enter__(self) -> RawApiWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close(ok=exc_type is None)
 
 

@@ -73,7 +73,9 @@ class RemoteLake:
             raise self._fail(exc) from None
 
     # --- writes ------------------------------------------------------------------------------------
-    def commit(self, table: str, venue: str, key: str, files: dict[str, Path], rows: dict[str, int] | None = None) -> list[str]:
+    def commit(
+        self, table: str, venue: str, key: str, files: dict[str, Path], rows: dict[str, int] | None = None
+    ) -> list[str]:
         """Upload ``files`` (lake-relative path -> local file) as input ``key``'s parts and commit them."""
         token = uuid.uuid4().hex[:12]
         mkey = manifest_key(table, venue, key)
@@ -87,11 +89,20 @@ class RemoteLake:
                 time.sleep(float(os.environ["LIQF_FAULT_PAUSE_BEFORE_COMMIT_S"]))
             old = self._manifest(mkey)
             manifest = {
-                "table": table, "venue": venue, "key": key, "token": token, "parts": parts, "rows": rows or {},
+                "table": table,
+                "venue": venue,
+                "key": key,
+                "token": token,
+                "parts": parts,
+                "rows": rows or {},
                 "committed_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             }
             transfer.put_bytes(self.store, mkey, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-            self._clean(key, {p["path"] for p in parts}, [p["path"] for p in (old or {}).get("parts", [])] + [p["path"] for p in parts])
+            self._clean(
+                key,
+                {p["path"] for p in parts},
+                [p["path"] for p in (old or {}).get("parts", [])] + [p["path"] for p in parts],
+            )
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -103,7 +114,8 @@ class RemoteLake:
         folders = {posixpath.dirname(p) for p in seen}
         # obstore lists by path (whole segments), so list each folder and match the names
         stale = [
-            o.key for folder in sorted(folders)
+            o.key
+            for folder in sorted(folders)
             for o in transfer.list_objects(self.store, folder)
             if posixpath.basename(o.key).startswith(f"part-{key}-") and o.key not in keep
         ]
@@ -127,7 +139,9 @@ class RemoteLake:
     def manifests(self, table: str) -> list[dict]:
         """Every committed manifest of ``table`` (sorted by venue and key)."""
         try:
-            keys = [o.key for o in transfer.list_objects(self.store, f"{MANIFESTS}/{table}/") if o.key.endswith(".json")]
+            keys = [
+                o.key for o in transfer.list_objects(self.store, f"{MANIFESTS}/{table}/") if o.key.endswith(".json")
+            ]
             with ThreadPoolExecutor(16) as pool:
                 found = [m for m in pool.map(self._manifest, sorted(keys)) if m]
         except StorageError:

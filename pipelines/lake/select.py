@@ -29,8 +29,9 @@ def key_sql(table: Table) -> str:
     return ", ".join(quote_ident(c) for c in table.key)
 
 
-def rows_sql(table: Table, scan: str, runs_scan: str | None, *, where: str = "", projection: str = "t.*",
-             dedup: bool = True) -> str:
+def rows_sql(
+    table: Table, scan: str, runs_scan: str | None, *, where: str = "", projection: str = "t.*", dedup: bool = True
+) -> str:
     """``table``'s rows from ``scan`` (a SELECT of its columns), filtered by ``where`` (SQL over its columns),
     one row per key by the table's rule when ``dedup``. ``runs_scan`` reads ``ingest_runs`` (for rules that
     order by ingestion time)."""
@@ -41,8 +42,12 @@ def rows_sql(table: Table, scan: str, runs_scan: str | None, *, where: str = "",
     join = ""
     if rule.needs_ingest_time:
         runs = runs_scan or INGEST_RUNS.empty_select_sql()
-        join = ("LEFT JOIN (SELECT venue AS run_venue, source_key AS run_key, max(ingested_at) AS ingested_at "
-                f"FROM ({runs}) GROUP BY ALL) AS r ON t.venue = r.run_venue AND t.source_key = r.run_key")
-    return (f"SELECT {projection} FROM ({scan}) AS t {join} {filtered} "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join('t.' + quote_ident(c) for c in table.key)} "
-            f"ORDER BY {', '.join(rule.order)}) = 1")
+        join = (
+            "LEFT JOIN (SELECT venue AS run_venue, source_key AS run_key, max(ingested_at) AS ingested_at "
+            f"FROM ({runs}) GROUP BY ALL) AS r ON t.venue = r.run_venue AND t.source_key = r.run_key"
+        )
+    return (
+        f"SELECT {projection} FROM ({scan}) AS t {join} {filtered} "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join('t.' + quote_ident(c) for c in table.key)} "
+        f"ORDER BY {', '.join(rule.order)}) = 1"
+    )

@@ -76,7 +76,9 @@ def _days(start_ms: int, end_ms: int) -> list[str]:
 def run(cfg: DemoConfig, console: Console) -> dict:
     t0 = time.perf_counter()
     scenario_dir = cfg.out_dir / "scenario"
-    with console.status(f"simulating an oct10-like cascade ({cfg.scale}, policy {cfg.policy}, {cfg.exempt} planted exemptions)"):
+    with console.status(
+        f"simulating an oct10-like cascade ({cfg.scale}, policy {cfg.policy}, {cfg.exempt} planted exemptions)"
+    ):
         scenario = simulate.generate(
             scenario_dir, preset="oct10", scale=cfg.scale, policy=cfg.policy, exempt=cfg.exempt, seed=cfg.seed
         )
@@ -127,17 +129,26 @@ def run(cfg: DemoConfig, console: Console) -> dict:
             if not result.success:
                 raise RuntimeError(f"Dagster run {result.run_id} failed; see `dg dev` with DAGSTER_HOME")
             checks_failed += [
-                f"{c.asset_key.to_user_string()}:{c.check_name}" for c in result.get_asset_check_evaluations() if not c.passed
+                f"{c.asset_key.to_user_string()}:{c.check_name}"
+                for c in result.get_asset_check_evaluations()
+                if not c.passed
             ]
             console.print(f"[green]✓[/] Dagster run {result.run_id[:8]} for partition {day}", highlight=False)
             with console.status(f"pulling {', '.join(sorted(DEMO_CEX_ASSETS))} for {day} from the local server"):
-                cex_run = dg.materialize(cex_assets, resources=resources, partition_key=day, instance=instance,
-                                         tags={"liqf/demo": "true"},
-                                         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+                cex_run = dg.materialize(
+                    cex_assets,
+                    resources=resources,
+                    partition_key=day,
+                    instance=instance,
+                    tags={"liqf/demo": "true"},
+                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                )
             if not cex_run.success:
                 raise RuntimeError(f"Dagster run {cex_run.run_id} failed; see `dg dev` with DAGSTER_HOME")
-            console.print(f"[green]✓[/] Dagster run {cex_run.run_id[:8]}: CEX venues (OKX, Bybit public data) for {day}",
-                          highlight=False)
+            console.print(
+                f"[green]✓[/] Dagster run {cex_run.run_id[:8]}: CEX venues (OKX, Bybit public data) for {day}",
+                highlight=False,
+            )
         with console.status("reconstruction, rule inference, exemption test, haircuts, CEX episodes, audit report"):
             result = dg.materialize(
                 [adl_reconstruction, adl_rule_inference, adl_accounting, cex_adl_episodes, lake_catalog, audit_report],
@@ -151,8 +162,11 @@ def run(cfg: DemoConfig, console: Console) -> dict:
             )
         if not result.success:
             raise RuntimeError(f"Dagster run {result.run_id} failed; see `dg dev` with DAGSTER_HOME")
-        console.print(f"[green]✓[/] Dagster run {result.run_id[:8]}: reconstruction, rule inference, exemption test, "
-                      "haircuts, CEX episodes, audit report", highlight=False)
+        console.print(
+            f"[green]✓[/] Dagster run {result.run_id[:8]}: reconstruction, rule inference, exemption test, "
+            "haircuts, CEX episodes, audit report",
+            highlight=False,
+        )
     catalog_counts = result.asset_materializations_for_node("lake_catalog")[0].metadata["row_counts"].value
     inferred = _inferred(result)
     truth_exempt = json.loads((scenario_dir / "truth.json").read_text())["exempt"]

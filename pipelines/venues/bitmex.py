@@ -31,12 +31,13 @@ class BitmexClient(SignedVenueClient):
     rate_limit_per_minute: ClassVar[float] = 60
     private_paths: ClassVar[tuple[str, ...]] = ("/api/v1/position", "/api/v1/execution/tradeHistory")
 
-
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None = None) -> RawResponse:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         return self.request("GET", path, endpoint=endpoint, params=clean)
 
-    def _offset_pages(self, path: str, endpoint: str, params: dict[str, Any], max_pages: int = 1000) -> Iterator[RawResponse]:
+    def _offset_pages(
+        self, path: str, endpoint: str, params: dict[str, Any], max_pages: int = 1000
+    ) -> Iterator[RawResponse]:
         start = 0
         for _ in range(max_pages):
             page = self._get(path, endpoint, {**params, "count": PAGE_COUNT, "start": start})
@@ -56,6 +57,7 @@ class BitmexClient(SignedVenueClient):
 
     def insurance(self, start_ms: int, end_ms: int, currency: str | None = "XBt") -> Iterator[RawResponse]:
         yield from self._offset_pages(
-            "/api/v1/insurance", "insurance",
+            "/api/v1/insurance",
+            "insurance",
             {"symbol": currency, "startTime": _iso(start_ms), "endTime": _iso(end_ms), "reverse": "false"},
         )

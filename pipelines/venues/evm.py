@@ -38,8 +38,14 @@ class RangeTooLarge(RpcError):
     ``suggested`` is the ``(from, to)`` range the provider proposed, when its message names one
     (Alchemy: "this block range should work: [0x..., 0x...]")."""
 
-    def __init__(self, message: str, code: int | None = None, *, transient: bool = False,
-                 suggested: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        *,
+        transient: bool = False,
+        suggested: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(message, code, transient=transient)
         self.suggested = suggested
 
@@ -74,7 +80,9 @@ _SUGGESTED_RANGE = re.compile(r"\[\s*(0x[0-9a-fA-F]+)\s*,\s*(0x[0-9a-fA-F]+)\s*\
 
 
 def classify_error(code: int | None, message: str, method: str) -> RpcError:
-    if method == "eth_getLogs" and (_RANGE_PATTERNS.search(message) or (code in _RANGE_CODES and "range" in message.lower())):
+    if method == "eth_getLogs" and (
+        _RANGE_PATTERNS.search(message) or (code in _RANGE_CODES and "range" in message.lower())
+    ):
         m = _SUGGESTED_RANGE.search(message)
         return RangeTooLarge(message, code, suggested=(int(m.group(1), 16), int(m.group(2), 16)) if m else None)
     if method == "eth_call" and (code == 3 or "revert" in message.lower()):
@@ -93,8 +101,15 @@ class Transport(Protocol):
 class HttpTransport:
     """JSON-RPC over HTTP with retries. ``label`` (for logs and raw records) never contains the key."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, max_retries: int = 4, backoff_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._url = url
         self.label = redact_url(url)
         self._client = httpx.Client(timeout=timeout, headers={"content-type": "application/json"})
@@ -108,7 +123,9 @@ class HttpTransport:
         for attempt in range(self._max_retries + 1):
             self._id += 1
             try:
-                resp = self._client.post(self._url, json={"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
+                resp = self._client.post(
+                    self._url, json={"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
+                )
             except httpx.ConnectError:
                 # nothing listens (refused, unknown host): one quick retry, then give up
                 if attempt >= 1:
@@ -121,8 +138,14 @@ class HttpTransport:
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
                 retry_after = resp.headers.get("retry-after")
-                wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else self._backoff * 2**attempt
-                last = RpcError(f"{method}: HTTP {resp.status_code} from {self.label}", resp.status_code, transient=True)
+                wait = (
+                    float(retry_after)
+                    if retry_after and retry_after.replace(".", "", 1).isdigit()
+                    else self._backoff * 2**attempt
+                )
+                last = RpcError(
+                    f"{method}: HTTP {resp.status_code} from {self.label}", resp.status_code, transient=True
+                )
                 self._sleep(min(wait, 30.0))
                 continue
             if resp.status_code >= 400 and resp.status_code != 400:
@@ -261,9 +284,16 @@ class GetLogsStats:
 class EvmRpc:
     """The handful of JSON-RPC calls the pipeline needs, over any :class:`Transport`."""
 
-    def __init__(self, transport: Transport, *, max_range: int = 5_000, min_range: int = 1, retries: int = 3,
-                 on_response: Callable[[str, list[Any], Any], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        max_range: int = 5_000,
+        min_range: int = 1,
+        retries: int = 3,
+        on_response: Callable[[str, list[Any], Any], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.transport = transport
         self.max_range = max_range
         self.min_range = min_range
@@ -309,7 +339,9 @@ class EvmRpc:
         raw = self.call("eth_getBlockByNumber", [hex(number), False])
         if raw is None:
             raise RpcError(f"block {number} not found")
-        h = BlockHeader(_int(raw["number"]), _hex(raw["hash"]).lower(), _hex(raw["parentHash"]).lower(), _int(raw["timestamp"]))
+        h = BlockHeader(
+            _int(raw["number"]), _hex(raw["hash"]).lower(), _hex(raw["parentHash"]).lower(), _int(raw["timestamp"])
+        )
         self._headers[number] = h
         return h
 
@@ -333,8 +365,9 @@ class EvmRpc:
         raw = self.call("eth_getLogs", [flt])
         return [Log.from_rpc(r) for r in raw]
 
-    def iter_logs(self, address: str | list[str] | None, topics: list[Any], from_block: int, to_block: int
-                  ) -> Iterator[tuple[int, int, list[Log]]]:
+    def iter_logs(
+        self, address: str | list[str] | None, topics: list[Any], from_block: int, to_block: int
+    ) -> Iterator[tuple[int, int, list[Log]]]:
         """Yield ``(lo, hi, logs)`` covering ``[from_block, to_block]`` in order, splitting refused ranges."""
         lo = from_block
         while lo <= to_block:

@@ -569,7 +569,9 @@ class UserCursorStore:
         with self._lock:
             return dict(self._load())
 
-    def set(self, user: str, time_ms: int, keys: tuple[tuple[int, str | None], ...] = (), *, force: bool = False) -> None:
+    def set(
+        self, user: str, time_ms: int, keys: tuple[tuple[int, str | None], ...] = (), *, force: bool = False
+    ) -> None:
         """Store the cursor; refuses to move backwards unless ``force``."""
         with self._lock:
             data = self._load()
@@ -588,9 +590,7 @@ class UserCursorStore:
             return self.get(user)
         last = pager.latest_ms
         keys = tuple(
-            (int(f["tid"]), f.get("hash"))
-            for f in pager.items
-            if f.get("time") == last and f.get("tid") is not None
+            (int(f["tid"]), f.get("hash")) for f in pager.items if f.get("time") == last and f.get("tid") is not None
         )
         self.set(user, last, keys)
         return self.get(user)

@@ -1,4 +1,5 @@
 """Haircut and overshoot accounting: published Oct-10 totals, simulator identities, policies, timing, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,13 @@ def test_hmadl_event_aggregates_via_sql(realdata):
     assert a["liquidation_legs_published"] == 63_637 and a["total_events_published"] == 98_620
     assert a["tickers_liq_ge_adl"] == a["tickers_combined"] and a["tickers_liq_equals_adl"] >= 2
     top = [(c["coin"], round(c["adl_notional_usd"] / 1e6, 1), c["share_pct"], c["adl_legs"]) for c in r["top_coins"]]
-    assert top == [("BTC", 620.9, 29.5, 2443), ("ETH", 458.0, 21.8, 1498), ("SOL", 276.2, 13.1, 3031),
-                   ("HYPE", 189.9, 9.0, 6229), ("XPL", 65.8, 3.1, 2984)]
+    assert top == [
+        ("BTC", 620.9, 29.5, 2443),
+        ("ETH", 458.0, 21.8, 1498),
+        ("SOL", 276.2, 13.1, 3031),
+        ("HYPE", 189.9, 9.0, 6229),
+        ("XPL", 65.8, 3.1, 2984),
+    ]
     assert any("302" in c and "165" in c for c in r["caveats"])
 
 
@@ -115,7 +121,8 @@ def test_production_identities(sim):
     # ADL at mark: nothing needed and nothing taken
     at_mark = i["fills"].with_columns(
         pl.when(pl.col("is_adl")).then(pl.col("liquidation_mark_px")).otherwise(pl.col("px")).alias("px"),
-        pl.when(pl.col("is_adl")).then(pl.lit(0)).otherwise(pl.col("closed_pnl")).cast(pl.Float64).alias("closed_pnl"))
+        pl.when(pl.col("is_adl")).then(pl.lit(0)).otherwise(pl.col("closed_pnl")).cast(pl.Float64).alias("closed_pnl"),
+    )
     w0 = wave_accounting(at_mark, price="mark", horizons_s=(0.0,))
     assert w0.totals["needed"] == 0.0 and w0.totals["production"] == 0.0
 
@@ -126,9 +133,15 @@ def test_two_pass_replay_matches_closed_form(sim):
     f = prepare_fills(i["fills"])
     row = wa.waves.row(1, named=True)
     users = wa.haircuts.filter(pl.col("wave") == row["wave"])["user"].to_list()[:8]
-    lit = two_pass_replay(f.filter(~pl.col("trade_is_adl") | pl.col("is_adl")).filter(
-        pl.col("is_adl") | (pl.col("time_ms") <= row["end_ms"] + 2000)), users, row["start_ms"], row["end_ms"],
-        row["end_ms"] + 2000)
+    lit = two_pass_replay(
+        f.filter(~pl.col("trade_is_adl") | pl.col("is_adl")).filter(
+            pl.col("is_adl") | (pl.col("time_ms") <= row["end_ms"] + 2000)
+        ),
+        users,
+        row["start_ms"],
+        row["end_ms"],
+        row["end_ms"] + 2000,
+    )
     closed = production_haircuts(wa.legs, f, wa.waves, 2000, "market").filter(pl.col("wave") == row["wave"])
     for u, d in closed.select("user", "equity_delta_usd").iter_rows():
         if u in lit:
@@ -152,32 +165,47 @@ def test_waterfill_and_queue_cover_the_target():
     w = rng.lognormal(size=200)
     for B in (0.0, 1.0, 50.0, w.sum() * 2):
         assert waterfill(w, w, B).sum() == pytest.approx(min(B, w.sum()))
-        assert waterfill(rng.random(200), np.minimum(w, 0.5), B).sum() == pytest.approx(min(B, np.minimum(w, 0.5).sum()))
+        assert waterfill(rng.random(200), np.minimum(w, 0.5), B).sum() == pytest.approx(
+            min(B, np.minimum(w, 0.5).sum())
+        )
         h = queue(rng.random(200), w, B)
         assert h.sum() == pytest.approx(min(B, w.sum())) and (h <= w + 1e-12).all()
 
 
 def test_policies_cover_the_same_budget(sim):
     _, i, _, _ = sim
-    steps, pools = build_steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT_ADDRESS)
+    steps, pools = build_steps_and_pools(
+        i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT_ADDRESS
+    )
     wa0 = wave_accounting(i["fills"], price="market")
     c = candidates(pools, steps, wa0.waves)
     wa = wave_accounting(i["fills"], price="market", capacity=capacity_frame(c))
     rows, totals = run_policies(wa, c)
     caps = c.group_by("wave").agg(pl.col("w").sum().alias("U"))
     r = rows.join(caps, on="wave")
-    exact = r.filter(pl.col("policy").str.starts_with("queue_") | pl.col("policy").str.ends_with("pro_rata")
-                     | (pl.col("policy") == "leverage_waterfill"))
+    exact = r.filter(
+        pl.col("policy").str.starts_with("queue_")
+        | pl.col("policy").str.ends_with("pro_rata")
+        | (pl.col("policy") == "leverage_waterfill")
+    )
     for x in exact.iter_rows(named=True):
-        assert x["haircut_usd"] == pytest.approx(min(x["target_usd"], x["U"]) if x["policy"] != "leverage_waterfill"
-                                                 else x["target_usd"], rel=1e-9, abs=1e-6), x["policy"]
+        assert x["haircut_usd"] == pytest.approx(
+            min(x["target_usd"], x["U"]) if x["policy"] != "leverage_waterfill" else x["target_usd"], rel=1e-9, abs=1e-6
+        ), x["policy"]
     ilp = r.filter(pl.col("policy") == "minmax_ilp")
     assert (ilp["haircut_usd"] >= ilp["target_usd"] - 1e-6).all()
     cpr = r.filter(pl.col("policy") == "contracts_pro_rata_int")
     assert (cpr["haircut_usd"] <= cpr["target_usd"] + 1e-6).all()  # integer rounding under-shoots
     names = {t["name"] for t in totals}
-    assert {"production", "queue_hl_index", "wealth_pro_rata", "capped_pro_rata", "risk_aware_pro_rata",
-            "leverage_waterfill", "minmax_ilp"} <= names
+    assert {
+        "production",
+        "queue_hl_index",
+        "wealth_pro_rata",
+        "capped_pro_rata",
+        "risk_aware_pro_rata",
+        "leverage_waterfill",
+        "minmax_ilp",
+    } <= names
     # min-max minimizes the largest haircut share among the policies that raise the full budget
     t = {x["name"]: x for x in totals}
     assert t["minmax_ilp"]["max_haircut_share"] <= t["wealth_pro_rata"]["max_haircut_share"] + 1e-9
@@ -207,8 +235,9 @@ def test_cli_haircuts_json(sim):
     assert set(out["waves"][0]) == {"wave", "start", "end", "adl_legs", "deficit", "needed", "production", "overshoot"}
     assert set(out["totals"]) >= {"deficit", "needed", "production", "overshoot", "overshoot_band"}
     assert {p["name"] for p in out["policies"]} >= {"production", "minmax_ilp"}
-    res = CliRunner().invoke(app, ["--lake", str(lake.root), "--db", str(db), "sql",
-                                   "select count(*) n from adl_waves", "--format", "json"])
+    res = CliRunner().invoke(
+        app, ["--lake", str(lake.root), "--db", str(db), "sql", "select count(*) n from adl_waves", "--format", "json"]
+    )
     assert res.exit_code == 0 and '"n": %d' % len(truth["waves"]) in res.stdout.replace(":", ": ").replace(":  ", ": ")
     res = CliRunner().invoke(app, ["--lake", str(root / "empty"), "--db", str(db), "haircuts"])
     assert res.exit_code == 2 and "ingest node fills" in res.output
@@ -221,8 +250,9 @@ def test_dagster_accounting_asset(sim):
     from pipelines.defs.lake.resources import LakeResource
 
     lake, _, truth, root = sim
-    res = dg.materialize([adl_accounting], resources={
-        "lake": LakeResource(lake_root=str(lake.root), db_path=str(root / "d.duckdb"))})
+    res = dg.materialize(
+        [adl_accounting], resources={"lake": LakeResource(lake_root=str(lake.root), db_path=str(root / "d.duckdb"))}
+    )
     assert res.success
     mats = {m.asset_key.to_user_string(): m for m in res.get_asset_materialization_events()}
     assert set(mats) == {"adl_waves", "adl_haircuts", "policy_counterfactuals", "cascade_timeline", "backstop_coverage"}

@@ -18,20 +18,44 @@ VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 
 def liqf(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "--lake", str(tmp_path / "lake"), "--db", str(tmp_path / "c.duckdb"), *args],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--db",
+            str(tmp_path / "c.duckdb"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def _cascade_file(tmp_path: Path) -> Path:
     liq = {"liquidatedUser": USER_A, "markPx": "99", "method": "market"}
     adl = {"liquidatedUser": VAULT, "markPx": "98", "method": "backstop"}
-    return write_lines(tmp_path / "c.lz4", [
-        block(0, [fill(USER_A, 1, side="A", dir="Close Long", startPosition="0.1", liquidation=liq),
-                  fill(USER_B, 1, side="B", liquidation=liq)]),
-        block(1, [fill(USER_B, 2, side="A", dir="Auto-Deleveraging", startPosition="0.3", liquidation=adl),
-                  fill(VAULT, 2, side="B", dir="Close Short", startPosition="-0.1", liquidation=adl)]),
-    ])
+    return write_lines(
+        tmp_path / "c.lz4",
+        [
+            block(
+                0,
+                [
+                    fill(USER_A, 1, side="A", dir="Close Long", startPosition="0.1", liquidation=liq),
+                    fill(USER_B, 1, side="B", liquidation=liq),
+                ],
+            ),
+            block(
+                1,
+                [
+                    fill(USER_B, 2, side="A", dir="Auto-Deleveraging", startPosition="0.3", liquidation=adl),
+                    fill(VAULT, 2, side="B", dir="Close Short", startPosition="-0.1", liquidation=adl),
+                ],
+            ),
+        ],
+    )
 
 
 def test_views_derive_liquidations_and_adl(lake, tmp_path):
@@ -41,7 +65,9 @@ def test_views_derive_liquidations_and_adl(lake, tmp_path):
     assert result.views["liquidations"] == 1  # the vault's ADL leg is not a liquidation
     assert result.views["adl_fills"] == 1
     con = catalog.connect_read_only(tmp_path / "c.duckdb")
-    liq = con.sql("select liquidated_user, counterparty, liquidated_position_side, notional_usd from liquidations").fetchone()
+    liq = con.sql(
+        "select liquidated_user, counterparty, liquidated_position_side, notional_usd from liquidations"
+    ).fetchone()
     assert liq[0] == USER_A and liq[1] == USER_B and liq[2] == "long" and float(liq[3]) == 10.05
     adl = con.sql("select user, liquidated_user, adl_position_side, is_partial from adl_fills").fetchone()
     assert adl == (USER_B, VAULT, "long", True)

@@ -53,18 +53,34 @@ def data():
         add_examples(d, EXAMPLES)
     # hostile and malformed items the venue might send
     d.binance_force_orders["main"].append({**d.binance_force_orders["main"][5], "orderId": 1, "symbol": "../x"})
-    d.binance_force_orders["main"].append({**d.binance_force_orders["main"][6], "orderId": 2, "clientOrderId": "mystery-1"})
-    d.bybit_executions["main"].append({**d.bybit_executions["main"][1], "execId": "e-html", "symbol": "<script>alert(1)</script>"})
-    d.okx_liquidations.append({"instId": "BTC-USDT-SWAP", "instFamily": "BTC-USDT", "details": [
-        {"side": "sideways", "posSide": "long", "sz": "1", "bkPx": "1", "ts": str(START + 1000)}]})
-    d.okx_liquidations.append({"instId": "BTC-USDT-SWAP", "instFamily": "BTC-USDT", "details": [
-        {"side": "sell", "posSide": "long", "sz": "oops", "bkPx": "1", "ts": str(START + 2000)}]})
+    d.binance_force_orders["main"].append(
+        {**d.binance_force_orders["main"][6], "orderId": 2, "clientOrderId": "mystery-1"}
+    )
+    d.bybit_executions["main"].append(
+        {**d.bybit_executions["main"][1], "execId": "e-html", "symbol": "<script>alert(1)</script>"}
+    )
+    d.okx_liquidations.append(
+        {
+            "instId": "BTC-USDT-SWAP",
+            "instFamily": "BTC-USDT",
+            "details": [{"side": "sideways", "posSide": "long", "sz": "1", "bkPx": "1", "ts": str(START + 1000)}],
+        }
+    )
+    d.okx_liquidations.append(
+        {
+            "instId": "BTC-USDT-SWAP",
+            "instFamily": "BTC-USDT",
+            "details": [{"side": "sell", "posSide": "long", "sz": "oops", "bkPx": "1", "ts": str(START + 2000)}],
+        }
+    )
     return d
 
 
 @pytest.fixture(scope="module")
 def server(data, tmp_path_factory):
-    with serve(Scenario(root=tmp_path_factory.mktemp("hl")), routes=cex_routes(data), rate_limit_per_minute=None) as srv:
+    with serve(
+        Scenario(root=tmp_path_factory.mktemp("hl")), routes=cex_routes(data), rate_limit_per_minute=None
+    ) as srv:
         yield srv
 
 
@@ -76,7 +92,9 @@ def client(venue: str, srv, **kw):
 
 def test_binance_signature_matches_docs_vector():
     secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-    query = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    query = (
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    )
     assert binance_signature(secret, query) == "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
 
 
@@ -105,11 +123,21 @@ def test_binance_paging_and_signed_endpoints(server):
 def test_wrong_signature_gets_venue_error_without_leaking_keys(server, caplog):
     caplog.set_level(logging.DEBUG)
     bad = {
-        "binance": BinanceFuturesClient(server.base_url, credentials=ApiCredentials(KEYS["binance"].key, "wrong"), rate_limit=False),
+        "binance": BinanceFuturesClient(
+            server.base_url, credentials=ApiCredentials(KEYS["binance"].key, "wrong"), rate_limit=False
+        ),
         "bybit": BybitClient(server.base_url, credentials=ApiCredentials(KEYS["bybit"].key, "wrong"), rate_limit=False),
-        "okx": OkxClient(server.base_url, credentials=ApiCredentials(KEYS["okx"].key, "wrong", KEYS["okx"].passphrase), rate_limit=False),
+        "okx": OkxClient(
+            server.base_url,
+            credentials=ApiCredentials(KEYS["okx"].key, "wrong", KEYS["okx"].passphrase),
+            rate_limit=False,
+        ),
     }
-    calls = {"binance": lambda c: c.adl_quantile(), "bybit": lambda c: list(c.positions()), "okx": lambda c: c.positions()}
+    calls = {
+        "binance": lambda c: c.adl_quantile(),
+        "bybit": lambda c: list(c.positions()),
+        "okx": lambda c: c.positions(),
+    }
     expected = {"binance": "-1022", "bybit": "10004", "okx": "50113"}
     for venue, c in bad.items():
         with pytest.raises(ClientError) as info:
@@ -177,28 +205,42 @@ def test_full_ingest_all_venues(server, tmp_path, caplog):
     reports = []
     for venue in cex.CEX_VENUES:
         private = venue in cex.PRIVATE_VENUES
-        reports += cex.pull(lake, venue, client(venue, server), START, END, private=private,
-                            account="main" if private else None,
-                            addresses=["dydx1" + "q" * 38] if venue == "dydx" else ())
+        reports += cex.pull(
+            lake,
+            venue,
+            client(venue, server),
+            START,
+            END,
+            private=private,
+            account="main" if private else None,
+            addresses=["dydx1" + "q" * 38] if venue == "dydx" else (),
+        )
     by = {(r.venue, r.source): r for r in reports}
     for r in reports:
         assert r.records_read == r.records_written + r.quarantined, r.summary()
     fo = by[("binance", "api:binance:forceOrders")]
     assert fo.records_written == 260 and fo.quarantined == 2
-    assert {"hostile or malformed symbol '../x'", "unknown forceOrders clientOrderId kind 'mystery-1'"} <= set(fo.reasons)
+    assert {"hostile or malformed symbol '../x'", "unknown forceOrders clientOrderId kind 'mystery-1'"} <= set(
+        fo.reasons
+    )
     assert by[("bybit", "api:bybit:execution")].quarantined == 1
     okx = by[("okx", "api:okx:liquidation-orders")]
     assert okx.records_written == 250 and okx.quarantined == 2
     assert any("unknown side" in r for r in okx.reasons) and any("non-numeric sz" in r for r in okx.reasons)
     con = duckdb.connect()
     glob = lambda t: f"read_parquet('{lake.glob(t)}', union_by_name=true)"  # noqa: E731
-    sides = dict(con.execute(
-        f"select venue || ':' || liquidated_position_side, count(*) from {glob('cex_liquidations')} group by 1").fetchall())
+    sides = dict(
+        con.execute(
+            f"select venue || ':' || liquidated_position_side, count(*) from {glob('cex_liquidations')} group by 1"
+        ).fetchall()
+    )
     assert sides["binance:long"] == 234 and sides["binance:short"] == 26
     assert con.execute(f"select count(*) from {glob('fills')} where venue='okx' and is_adl").fetchone()[0] == 33
     assert con.execute(f"select count(*) from {glob('adl_ranks')} where venue='bybit' and rank=5").fetchone()[0] == 1
     assert con.execute(f"select count(*) from {glob('insurance_fund')} where venue='okx'").fetchone()[0] == 7
-    runs = con.execute(f"select sum(records_read), sum(rows_written + rows_quarantined) from {glob('ingest_runs')}").fetchone()
+    runs = con.execute(
+        f"select sum(records_read), sum(rows_written + rows_quarantined) from {glob('ingest_runs')}"
+    ).fetchone()
     assert runs[0] == runs[1]
     # keys never in raw payloads or logs
     for path in (lake.root / "raw").rglob("*.gz"):
@@ -229,7 +271,9 @@ def test_pull_rejects_bad_arguments(server, tmp_path):
 
 def test_api_error_is_quarantined_not_raised(server, tmp_path):
     lake = Lake(tmp_path / "lake")
-    c = BinanceFuturesClient(server.base_url, credentials=ApiCredentials(KEYS["binance"].key, "wrong"), rate_limit=False)
+    c = BinanceFuturesClient(
+        server.base_url, credentials=ApiCredentials(KEYS["binance"].key, "wrong"), rate_limit=False
+    )
     reports = cex.pull(lake, "binance", c, START, END, private=True, account="main")
     fo = next(r for r in reports if r.source == "api:binance:forceOrders")
     assert fo.quarantined == 1 and "-1022" in next(iter(fo.reasons))
@@ -244,8 +288,20 @@ def test_cli_ingest(server, tmp_path, monkeypatch):
     for k in ("KEY", "SECRET"):
         monkeypatch.delenv(f"LIQF_BYBIT_API_{k}", raising=False)
     runner = CliRunner()
-    base = ["--lake", str(tmp_path / "lake"), "--db", str(tmp_path / "db.duckdb"), "ingest", "bybit",
-            "--base-url", server.base_url, "--since", "2025-10-09T08:53:20Z", "--until", "2025-10-09T14:53:20Z"]
+    base = [
+        "--lake",
+        str(tmp_path / "lake"),
+        "--db",
+        str(tmp_path / "db.duckdb"),
+        "ingest",
+        "bybit",
+        "--base-url",
+        server.base_url,
+        "--since",
+        "2025-10-09T08:53:20Z",
+        "--until",
+        "2025-10-09T14:53:20Z",
+    ]
     res = runner.invoke(app, [*base, "--private"])
     assert res.exit_code == 2 and "LIQF_BYBIT_API_KEY" in res.output
     monkeypatch.setenv("LIQF_BYBIT_API_KEY", KEYS["bybit"].key)
@@ -271,7 +327,9 @@ def test_forensics_episodes_and_audit(server, tmp_path):
     assert dd["drawdown"] > 200_000 and dd["speed_per_hour"] > 0
     assert res.audit and all(a["verdict"] for a in res.audit)
     # Bybit reported rank 5 only at pull time (after the fills): no earlier rank -> cannot check, never "inconsistent"
-    assert all(a["consistent"] is None for a in res.audit if a["venue"] == "bybit"), [a for a in res.audit if a["venue"] == "bybit" and a["consistent"] is not None][:2]
+    assert all(a["consistent"] is None for a in res.audit if a["venue"] == "bybit"), [
+        a for a in res.audit if a["venue"] == "bybit" and a["consistent"] is not None
+    ][:2]
     con = duckdb.connect()
     n = con.execute(f"select count(*) from read_parquet('{lake.glob('adl_episodes')}')").fetchone()[0]
     assert n == len(res.episodes)
@@ -280,9 +338,26 @@ def test_forensics_episodes_and_audit(server, tmp_path):
 def test_audit_rules():
     from forensics.cex_forensics import audit_own_adl
 
-    fill = {"venue": "binance", "user": "a", "coin": "BTCUSDT", "time_ms": 1_000_000, "side": "A", "fill_id": "1",
-            "px": 10, "sz": 1, "closed_pnl": 5, "is_adl": True}
-    rank = {"venue": "binance", "account": "a", "symbol": "BTCUSDT", "kind": "account_rank", "position_side": "long", "rank_max": 4}
+    fill = {
+        "venue": "binance",
+        "user": "a",
+        "coin": "BTCUSDT",
+        "time_ms": 1_000_000,
+        "side": "A",
+        "fill_id": "1",
+        "px": 10,
+        "sz": 1,
+        "closed_pnl": 5,
+        "is_adl": True,
+    }
+    rank = {
+        "venue": "binance",
+        "account": "a",
+        "symbol": "BTCUSDT",
+        "kind": "account_rank",
+        "position_side": "long",
+        "rank_max": 4,
+    }
     (ok,) = audit_own_adl([fill], [{**rank, "rank": 4, "time_ms": 990_000}])
     assert ok["consistent"] is True
     (low,) = audit_own_adl([fill], [{**rank, "rank": 1, "time_ms": 990_000}])

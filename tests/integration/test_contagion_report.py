@@ -43,9 +43,13 @@ def test_report_states_rounds_and_sensitivities_in_numbers(built):
     text = re.sub(r"<[^>]+>", " ", html)
     # one sentence per swept parameter, with the measured end points
     by = {g["name"]: g for g in out["sweeps"]}
-    freeze = sorted((p for p in by["freeze x shock"]["points"] if p["btc_shock"] == 0.14), key=lambda p: p["freeze_fraction"])
-    assert (f"freeze_fraction from 0 to 1 (btc_shock = 0.14): defaults {freeze[0]['defaults']} → {freeze[-1]['defaults']}, "
-            f"largest haircut {freeze[0]['max_haircut']:.1%} → {freeze[-1]['max_haircut']:.1%}") in text
+    freeze = sorted(
+        (p for p in by["freeze x shock"]["points"] if p["btc_shock"] == 0.14), key=lambda p: p["freeze_fraction"]
+    )
+    assert (
+        f"freeze_fraction from 0 to 1 (btc_shock = 0.14): defaults {freeze[0]['defaults']} → {freeze[-1]['defaults']}, "
+        f"largest haircut {freeze[0]['max_haircut']:.1%} → {freeze[-1]['max_haircut']:.1%}"
+    ) in text
     assert "exempt_share from 0 to 0.5 (insurance_scale = 1)" in text
     assert "insurance_scale from 0 to 2 (exempt_share = 0)" in text
     bybit = next(v for v in out["venues"] if v["venue"] == "bybit")
@@ -73,7 +77,14 @@ def test_report_in_a_real_browser(built, tmp_path):
     result = check_in_chromium(paths.html, tmp_path)
     assert result["errors"] == [] and result["dialogs"] == []
     ids = {c["id"] for c in result["charts"]}
-    assert {"chart-timeline", "chart-losses", "chart-waterfall", "chart-network", "chart-sweep-1", "chart-sweep-2"} <= ids
+    assert {
+        "chart-timeline",
+        "chart-losses",
+        "chart-waterfall",
+        "chart-network",
+        "chart-sweep-1",
+        "chart-sweep-2",
+    } <= ids
     assert all(c["ok"] for c in result["charts"]), result["charts"]
     assert (tmp_path / "report.png").stat().st_size > 20_000
 
@@ -85,7 +96,7 @@ def test_stress_asset_reruns_the_shipped_scenarios(tmp_path):
 
     graph = load_definitions().resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert set(LAKE_INPUTS) <= keys                      # every declared input is a real asset
+    assert set(LAKE_INPUTS) <= keys  # every declared input is a real asset
     node = graph.get(dg.AssetKey("stress_runs"))
     assert node.automation_condition is not None and {k.to_user_string() for k in node.parent_keys} == set(LAKE_INPUTS)
     scen = tmp_path / "scenarios"
@@ -95,8 +106,13 @@ def test_stress_asset_reruns_the_shipped_scenarios(tmp_path):
     result = dg.materialize(
         [stress_scenarios],
         resources={"lake": LakeResource(lake_root=str(tmp_path / "lake"), db_path=str(tmp_path / "c.duckdb"))},
-        run_config={"ops": {"stress_scenarios": {"config": {"scenario_dir": str(scen),
-                                                            "out_root": str(tmp_path / "reports"), "pdf": False}}}},
+        run_config={
+            "ops": {
+                "stress_scenarios": {
+                    "config": {"scenario_dir": str(scen), "out_root": str(tmp_path / "reports"), "pdf": False}
+                }
+            }
+        },
     )
     assert result.success
     md = result.asset_materializations_for_node("stress_scenarios")[0].metadata

@@ -37,8 +37,19 @@ def minimal_toml(L: np.ndarray, e: np.ndarray, kind: str = "eisenberg_noe") -> s
 
 def liqf(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     # the installed entry point, as users run it
-    return subprocess.run([str(Path(sys.executable).parent / "liqf"), "--lake", str(tmp_path / "lake"), "--db",
-                           str(tmp_path / "c.duckdb"), *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "liqf"),
+            "--lake",
+            str(tmp_path / "lake"),
+            "--db",
+            str(tmp_path / "c.duckdb"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _invoke(tmp_path: Path, *args: str):
@@ -47,8 +58,10 @@ def _invoke(tmp_path: Path, *args: str):
 
 def test_minimal_form_from_the_issue(tmp_path):
     f = tmp_path / "min.toml"
-    f.write_text('[model]\nkind = "eisenberg_noe"\n[[node]]\nid = "A"\nexternal_assets = 10.0\n'
-                 '[[node]]\nid = "B"\n[[liability]]\ndebtor = "A"\ncreditor = "B"\namount = 20.0\n')
+    f.write_text(
+        '[model]\nkind = "eisenberg_noe"\n[[node]]\nid = "A"\nexternal_assets = 10.0\n'
+        '[[node]]\nid = "B"\n[[liability]]\ndebtor = "A"\ncreditor = "B"\namount = 20.0\n'
+    )
     r = liqf(tmp_path, "stress", "--scenario", str(f), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -84,28 +97,46 @@ def test_liqf_stress_rogers_veraart_form(tmp_path):
     rng = np.random.default_rng(9)
     L, e = random_network(rng, 60)
     f = tmp_path / "rv.toml"
-    f.write_text(minimal_toml(L, e, "rogers_veraart").replace('kind = "rogers_veraart"',
-                                                             'kind = "rogers_veraart"\nalpha = 0.6\nbeta = 0.8'))
+    f.write_text(
+        minimal_toml(L, e, "rogers_veraart").replace(
+            'kind = "rogers_veraart"', 'kind = "rogers_veraart"\nalpha = 0.6\nbeta = 0.8'
+        )
+    )
     out = json.loads(_invoke(tmp_path, "stress", "--scenario", str(f), "--json").stdout)
     p, D = rv_greatest_dense(L, e, 0.6, 0.8)
     assert np.allclose([out["payments"][f"n{i}"] for i in range(60)], p, atol=1e-9)
 
 
 BAD = {
-    "unknown node": ('[[node]]\nid = "A"\n[[liability]]\ndebtor = "A"\ncreditor = "Z"\namount = 1.0\n',
-                     "liability[0].creditor: unknown node 'Z'"),
-    "negative amount": ('[[node]]\nid = "A"\n[[node]]\nid = "B"\n[[liability]]\ndebtor = "A"\ncreditor = "B"\namount = -5.0\n',
-                        "liability[0].amount: must be >= 0"),
-    "custody cycle": ('[[node]]\nid = "a"\nkind = "custodian"\n[[node]]\nid = "b"\nkind = "custodian"\n'
-                      '[[custody]]\nclient = "a"\ncustodian = "b"\namount = 5.0\n'
-                      '[[custody]]\nclient = "b"\ncustodian = "a"\namount = 5.0\n',
-                      "custody[0]: custody cycle a -> b -> a without holdings"),
+    "unknown node": (
+        '[[node]]\nid = "A"\n[[liability]]\ndebtor = "A"\ncreditor = "Z"\namount = 1.0\n',
+        "liability[0].creditor: unknown node 'Z'",
+    ),
+    "negative amount": (
+        '[[node]]\nid = "A"\n[[node]]\nid = "B"\n[[liability]]\ndebtor = "A"\ncreditor = "B"\namount = -5.0\n',
+        "liability[0].amount: must be >= 0",
+    ),
+    "custody cycle": (
+        '[[node]]\nid = "a"\nkind = "custodian"\n[[node]]\nid = "b"\nkind = "custodian"\n'
+        '[[custody]]\nclient = "a"\ncustodian = "b"\namount = 5.0\n'
+        '[[custody]]\nclient = "b"\ncustodian = "a"\namount = 5.0\n',
+        "custody[0]: custody cycle a -> b -> a without holdings",
+    ),
     "unparsable": ('[[node]\nid = "A"\n', "not valid TOML"),
     "unknown field": ('[[node]]\nid = "A"\ncapitol = 5.0\n', "node[0].capitol: unknown field"),
-    "bad share": ('[[node]]\nid = "v"\nkind = "venue"\nexempt_share = 1.5\n', "node[0].exempt_share: must be between 0 and 1"),
-    "rv without beta": ('[model]\nkind = "rogers_veraart"\nalpha = 0.5\n[[node]]\nid = "A"\n', "model.alpha: rogers_veraart needs both"),
-    "unknown venue": ('[[node]]\nid = "t"\n[[asset]]\nid = "BTC"\nprice = 1.0\n[[position]]\nholder = "t"\nvenue = "nope"\n'
-                      'asset = "BTC"\nqty = 1.0\nentry = 1.0\n', "position[0].venue: unknown venue node 'nope'"),
+    "bad share": (
+        '[[node]]\nid = "v"\nkind = "venue"\nexempt_share = 1.5\n',
+        "node[0].exempt_share: must be between 0 and 1",
+    ),
+    "rv without beta": (
+        '[model]\nkind = "rogers_veraart"\nalpha = 0.5\n[[node]]\nid = "A"\n',
+        "model.alpha: rogers_veraart needs both",
+    ),
+    "unknown venue": (
+        '[[node]]\nid = "t"\n[[asset]]\nid = "BTC"\nprice = 1.0\n[[position]]\nholder = "t"\nvenue = "nope"\n'
+        'asset = "BTC"\nqty = 1.0\nentry = 1.0\n',
+        "position[0].venue: unknown venue node 'nope'",
+    ),
 }
 
 
@@ -163,7 +194,10 @@ def test_essay_chain_end_to_end(tmp_path):
     ins = by_name["exempt share x insurance fund"]["points"]
     # haircuts rise with the exempt share and fall with the insurance fund
     for s in {p["insurance_scale"] for p in ins}:
-        hs = [p["max_haircut"] for p in sorted((p for p in ins if p["insurance_scale"] == s), key=lambda p: p["exempt_share"])]
+        hs = [
+            p["max_haircut"]
+            for p in sorted((p for p in ins if p["insurance_scale"] == s), key=lambda p: p["exempt_share"])
+        ]
         assert hs == sorted(hs)
     assert any(p["defaults"] == 0 for p in ins if p["insurance_scale"] == 2.0)
     # tables written and readable through the catalog
@@ -180,25 +214,42 @@ def test_essay_chain_end_to_end(tmp_path):
         rows = con.execute(q.sql, sql_library.bind(q, {"min_haircut": "0.1"})).fetchall()
     finally:
         con.close()
-    assert {r[1] for r in rows} == {v for v, x in venues.items() if x["haircut"] >= 0.1} and "bybit" in {r[1] for r in rows}
+    assert {r[1] for r in rows} == {v for v, x in venues.items() if x["haircut"] >= 0.1} and "bybit" in {
+        r[1] for r in rows
+    }
     assert all("mm_a (round" in r[-1] for r in rows)
 
 
 def test_from_lake_values_resolved_with_source_and_time(tmp_path):
     lake = Lake(tmp_path / "lake")
     table = ALL_TABLES["vault_equity"]
-    rows = [{"venue": "hyperliquid", "date": __import__("datetime").date(2025, 10, 10), "vault": "0xabc", "vault_name": "HLP",
-             "window": "day", "time": __import__("datetime").datetime(2025, 10, 10, h), "time_ms": 1760054400000 + h * 3_600_000,
-             "account_value": v, "pnl": None, "source": "api:vaultDetails", "source_key": "k"}
-            for h, v in ((20, 100), (21, 90), (23, 50))]
+    rows = [
+        {
+            "venue": "hyperliquid",
+            "date": __import__("datetime").date(2025, 10, 10),
+            "vault": "0xabc",
+            "vault_name": "HLP",
+            "window": "day",
+            "time": __import__("datetime").datetime(2025, 10, 10, h),
+            "time_ms": 1760054400000 + h * 3_600_000,
+            "account_value": v,
+            "pnl": None,
+            "source": "api:vaultDetails",
+            "source_key": "k",
+        }
+        for h, v in ((20, 100), (21, 90), (23, 50))
+    ]
     import decimal
+
     for r in rows:
         r["account_value"] = decimal.Decimal(r["account_value"])
     lake.replace_source(table, "hyperliquid", "a" * 24, pa.Table.from_pylist(rows, schema=table.arrow_schema()))
-    text = ('[[node]]\nid = "hl"\nkind = "vault"\n'
-            'capital = { from_lake = "vault_equity:hyperliquid:0xABC@2025-10-10T22:00:00Z" }\n'
-            'insurance_fund = { from_lake = "insurance_fund:hyperliquid:x", fallback = 7.0, source = "assumed" }\n'
-            'bad_debt = 95.0\nprofit_base = 100.0\n')
+    text = (
+        '[[node]]\nid = "hl"\nkind = "vault"\n'
+        'capital = { from_lake = "vault_equity:hyperliquid:0xABC@2025-10-10T22:00:00Z" }\n'
+        'insurance_fund = { from_lake = "insurance_fund:hyperliquid:x", fallback = 7.0, source = "assumed" }\n'
+        "bad_debt = 95.0\nprofit_base = 100.0\n"
+    )
     f = tmp_path / "s.toml"
     f.write_text(text)
     out = stress_mod.run(f, lake=lake)
@@ -243,10 +294,21 @@ def test_oct10_scenario_reads_the_real_liquidator_vaults(tmp_path, realdata):
     rows = []
     for r in csv.DictReader(path.open()):
         t = dt.datetime.fromisoformat(r["ts"]).astimezone(dt.UTC)
-        rows.append({"venue": "hyperliquid", "date": t.date(), "vault": r["vault"], "vault_name": r["vault_name"],
-                     "window": r["timeframe"], "time": t.replace(tzinfo=None), "time_ms": int(t.timestamp() * 1000),
-                     "account_value": decimal.Decimal(r["account_value"]), "pnl": None,
-                     "source": "csv:vault_pnl_snapshots", "source_key": "b" * 24})
+        rows.append(
+            {
+                "venue": "hyperliquid",
+                "date": t.date(),
+                "vault": r["vault"],
+                "vault_name": r["vault_name"],
+                "window": r["timeframe"],
+                "time": t.replace(tzinfo=None),
+                "time_ms": int(t.timestamp() * 1000),
+                "account_value": decimal.Decimal(r["account_value"]),
+                "pnl": None,
+                "source": "csv:vault_pnl_snapshots",
+                "source_key": "b" * 24,
+            }
+        )
     lake = Lake(tmp_path / "lake")
     lake.replace_source(table, "hyperliquid", "b" * 24, pa.Table.from_pylist(rows, schema=table.arrow_schema()))
     cutoff = dt.datetime(2025, 10, 10, 21, tzinfo=dt.UTC).replace(tzinfo=None)
@@ -266,8 +328,20 @@ def test_oct10_scenario_reads_the_real_liquidator_vaults(tmp_path, realdata):
 
 def test_cli_sweeps_from_the_issue_and_report_files(tmp_path):
     essay = SCENARIOS / "essay_chain.toml"
-    res = _invoke(tmp_path, "stress", "--scenario", str(essay), "--sweep", "exempt_share=0:0.5:11",
-                  "--sweep", "insurance_fund_scale=0:2:9", "--json", "--out", str(tmp_path / "rep"), "--no-pdf")
+    res = _invoke(
+        tmp_path,
+        "stress",
+        "--scenario",
+        str(essay),
+        "--sweep",
+        "exempt_share=0:0.5:11",
+        "--sweep",
+        "insurance_fund_scale=0:2:9",
+        "--json",
+        "--out",
+        str(tmp_path / "rep"),
+        "--no-pdf",
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert [g["name"] for g in out["sweeps"]] == ["cli"]
@@ -275,6 +349,8 @@ def test_cli_sweeps_from_the_issue_and_report_files(tmp_path):
     assert g["params"] == ["exempt_share", "insurance_scale"] and len(g["points"]) == 99
     assert g["values"]["exempt_share"][-1] == 0.5 and g["values"]["insurance_scale"][4] == 1.0
     base = next(p for p in g["points"] if p["exempt_share"] == 0 and p["insurance_scale"] == 1.0)
-    assert base["defaults"] == len(out["defaults"]) and base["max_haircut"] == pytest.approx(out["summary"]["max_haircut"])
+    assert base["defaults"] == len(out["defaults"]) and base["max_haircut"] == pytest.approx(
+        out["summary"]["max_haircut"]
+    )
     assert (tmp_path / "rep" / "report.html").stat().st_size > 10_000
     assert json.loads((tmp_path / "rep" / "result.json").read_text())["run_id"] == out["run_id"]

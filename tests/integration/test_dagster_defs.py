@@ -34,7 +34,9 @@ def test_materialize_node_assets_and_catalog(tmp_path, api_example):
     write_lines(day / "21.lz4", [block(0, [fill(USER_A, 1), fill(USER_B, 1, side="A", dir="Open Short")]), "not json"])
     (node / "snapshots").mkdir()
     state = json.loads(api_example("hyperliquid_clearinghouseState_isolated_ccxt_fixture.json").read_text())["response"]
-    (node / "snapshots" / "start.jsonl").write_text(json.dumps({"time": 1760126694218, "user": USER_A, "state": state}) + "\n")
+    (node / "snapshots" / "start.jsonl").write_text(
+        json.dumps({"time": 1760126694218, "user": USER_A, "state": state}) + "\n"
+    )
     (node / "asset_ctxs").mkdir()
     ctxs = json.loads(api_example("hyperliquid_metaAndAssetCtxs_docs.json").read_text())["response"]
     (node / "asset_ctxs" / "ctx.jsonl").write_text(json.dumps({"time": 1760130964000, "ctxs": ctxs}) + "\n")
@@ -47,7 +49,12 @@ def test_materialize_node_assets_and_catalog(tmp_path, api_example):
         [hyperliquid_node_fills, hyperliquid_position_snapshots, hyperliquid_asset_ctxs, lake_catalog],
         resources=resources,
         partition_key="2025-10-10",
-        selection=["hyperliquid_node_fills", "hyperliquid_position_snapshots", "hyperliquid_asset_ctxs", "lake_catalog"],
+        selection=[
+            "hyperliquid_node_fills",
+            "hyperliquid_position_snapshots",
+            "hyperliquid_asset_ctxs",
+            "lake_catalog",
+        ],
     )
     assert result.success
     checks = result.get_asset_check_evaluations()
@@ -77,8 +84,18 @@ def test_monitoring_schedules_sensor_and_freshness(tmp_path):
     node.mkdir(parents=True)
     vault = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
     adl = {"liquidatedUser": vault, "markPx": "98", "method": "backstop"}
-    write_lines(node / "21.lz4", [block(0, [fill(USER_B, 2, side="A", dir="Auto-Deleveraging", startPosition="0.3",
-                                                 liquidation=adl), fill(vault, 2, dir="Close Short", liquidation=adl)])])
+    write_lines(
+        node / "21.lz4",
+        [
+            block(
+                0,
+                [
+                    fill(USER_B, 2, side="A", dir="Auto-Deleveraging", startPosition="0.3", liquidation=adl),
+                    fill(vault, 2, dir="Close Short", liquidation=adl),
+                ],
+            )
+        ],
+    )
     resources = {
         "lake": LakeResource(lake_root=str(tmp_path / "lake"), db_path=str(tmp_path / "c.duckdb")),
         "hyperliquid_node_data": HyperliquidNodeDataResource(root=str(tmp_path / "node")),

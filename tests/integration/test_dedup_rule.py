@@ -31,8 +31,14 @@ OLD_KEY, NEW_KEY = "ffffffffffffffffffffffff", "000000000000000000000001"  # the
 
 def _row(table: Table, key: str, **values: object) -> dict[str, object]:
     base: dict[str, object] = {c.name: None for c in table.columns}
-    base.update(venue="hyperliquid", date=DAY, time=dt.datetime(2025, 10, 10, 21), time_ms=T_MS,
-                source=f"test:{table.name}", source_key=key)
+    base.update(
+        venue="hyperliquid",
+        date=DAY,
+        time=dt.datetime(2025, 10, 10, 21),
+        time_ms=T_MS,
+        source=f"test:{table.name}",
+        source_key=key,
+    )
     base.update(values)
     return base
 
@@ -43,9 +49,20 @@ def _write(lake: Lake, table: Table, key: str, **values: object) -> None:
 
 
 def _ingested(lake: Lake, key: str, at: dt.datetime) -> None:
-    row = {"venue": "hyperliquid", "source": "test", "source_key": key, "source_name": key, "sha256": key,
-           "bytes": 1, "records_read": 3, "rows_written": 3, "rows_quarantined": 0, "tables_json": "{}",
-           "ingested_at": at, "code_version": "test"}
+    row = {
+        "venue": "hyperliquid",
+        "source": "test",
+        "source_key": key,
+        "source_name": key,
+        "sha256": key,
+        "bytes": 1,
+        "records_read": 3,
+        "rows_written": 3,
+        "rows_quarantined": 0,
+        "tables_json": "{}",
+        "ingested_at": at,
+        "code_version": "test",
+    }
     lake.replace_source(INGEST_RUNS, "hyperliquid", key, pa.Table.from_pylist([row], schema=INGEST_RUNS.arrow_schema()))
 
 
@@ -53,15 +70,40 @@ def _input(lake: Lake, key: str, value: str, at: dt.datetime) -> None:
     v = Decimal(value)
     _write(lake, POSITION_SNAPSHOTS, key, user=USER, coin="BTC", szi=v, leverage_type="cross")
     _write(lake, ASSET_CTXS, key, coin="BTC", mark_px=v)
-    _write(lake, LEDGER_EVENTS, key, user=USER, hash="0xabc", type="deposit", usdc=v, block_number=7, event_index=1,
-           category="perp_cash")
+    _write(
+        lake,
+        LEDGER_EVENTS,
+        key,
+        user=USER,
+        hash="0xabc",
+        type="deposit",
+        usdc=v,
+        block_number=7,
+        event_index=1,
+        category="perp_cash",
+    )
     _ingested(lake, key, at)
 
 
 def _sql(tmp_path: Path, query: str) -> list[dict[str, object]]:
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "--lake", str(tmp_path / "lake"), "--db", str(tmp_path / "c.duckdb"),
-         "sql", query, "--format", "json"], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--db",
+            str(tmp_path / "c.duckdb"),
+            "sql",
+            query,
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -81,7 +123,9 @@ def test_repeated_key_reads_the_same_row_through_sql_and_the_analysis(tmp_path, 
     _input(lake, old, "1.5", t0)
     _input(lake, new, "2.5", t0 + dt.timedelta(minutes=5))  # ingested later: the newest view of the venue
     catalog.refresh(lake, tmp_path / "c.duckdb")
-    query = " union all ".join(f"select '{table}' as t, {column}::VARCHAR as v from {table}" for table, column, _ in CHECKS)
+    query = " union all ".join(
+        f"select '{table}' as t, {column}::VARCHAR as v from {table}" for table, column, _ in CHECKS
+    )
     via_sql: dict[str, list[Decimal]] = {}
     for row in _sql(tmp_path, query):
         via_sql.setdefault(str(row["t"]), []).append(Decimal(str(row["v"])))
@@ -101,8 +145,17 @@ def test_fills_prefer_node_files_over_a_later_api_pull(tmp_path):
     from forensics.tables import FILLS
 
     lake = Lake(tmp_path / "lake")
-    common = dict(coin="BTC", user=USER, fill_id="42", side="B", px=Decimal(100), dir="Open Long",
-                  is_liquidation=False, is_liquidated_leg=False, is_adl=False)
+    common = dict(
+        coin="BTC",
+        user=USER,
+        fill_id="42",
+        side="B",
+        px=Decimal(100),
+        dir="Open Long",
+        is_liquidation=False,
+        is_liquidated_leg=False,
+        is_adl=False,
+    )
     _write(lake, FILLS, OLD_KEY, source="node_fills_by_block", sz=Decimal("1"), block_number=9, **common)
     _ingested(lake, OLD_KEY, dt.datetime(2026, 1, 1))
     _write(lake, FILLS, NEW_KEY, source="api:userFillsByTime", sz=Decimal("3"), **common)

@@ -15,9 +15,23 @@ def test_demo_tiny_end_to_end(tmp_path):
     env_home = tmp_path / "dagster_home"
     env_home.mkdir()
     r = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "--lake", str(tmp_path / "lake"), "--db", str(tmp_path / "c.duckdb"),
-         "demo", "--out", str(tmp_path / "demo"), "--scale", "tiny"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--db",
+            str(tmp_path / "c.duckdb"),
+            "demo",
+            "--out",
+            str(tmp_path / "demo"),
+            "--scale",
+            "tiny",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={"PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(env_home), "GX_ANALYTICS_ENABLED": "false"},
     )
     assert r.returncode == 0, r.stderr[-3000:]
@@ -29,7 +43,9 @@ def test_demo_tiny_end_to_end(tmp_path):
     assert con.sql("select count(*) from fills").fetchone()[0] == sim["fills"]
     assert con.sql("select count(*) from adl_fills").fetchone()[0] == sim["adl_fills"]
     assert con.sql("select count(*) from quarantine").fetchone()[0] == 0
-    runs = con.sql("select count(*), bool_and(records_read = rows_written + rows_quarantined) from ingest_runs").fetchone()
+    runs = con.sql(
+        "select count(*), bool_and(records_read = rows_written + rows_quarantined) from ingest_runs"
+    ).fetchone()
     assert runs[0] >= 7 and runs[1]
     truth = json.loads((tmp_path / "demo" / "scenario" / "truth.json").read_text())
     adl_users = {u for (u,) in con.sql("select distinct user from adl_fills").fetchall()}

@@ -32,9 +32,23 @@ def redis_url(tmp_path_factory):
     if not exe:
         pytest.skip("redis-server is not installed (.ci/run installs the Debian package redis-server)")
     port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path_factory.mktemp("redis"))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path_factory.mktemp("redis")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port)
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
@@ -49,8 +63,14 @@ def node_data(tmp_path_factory) -> Path:
 
 
 def liqf(*args: str, env: dict, timeout: float = 200) -> subprocess.CompletedProcess:
-    return subprocess.run([LIQF, *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [LIQF, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def digests(db: Path) -> dict:
@@ -69,8 +89,18 @@ def digests(db: Path) -> dict:
 def reference(node_data, tmp_path_factory) -> dict:
     """The in-process run into a local lake."""
     tmp = tmp_path_factory.mktemp("ref")
-    r = liqf("--lake", str(tmp / "lake"), "--db", str(tmp / "ref.duckdb"), "backfill", "hyperliquid", *WINDOW,
-             "--node-data", str(node_data), env={})
+    r = liqf(
+        "--lake",
+        str(tmp / "lake"),
+        "--db",
+        str(tmp / "ref.duckdb"),
+        "backfill",
+        "hyperliquid",
+        *WINDOW,
+        "--node-data",
+        str(node_data),
+        env={},
+    )
     assert r.returncode == 0, r.stderr
     assert "6/6 partition(s) done, 0 failed" in r.stderr
     got = digests(tmp / "ref.duckdb")
@@ -82,14 +112,20 @@ class Workers:
     def __init__(self, tmp: Path, broker: str, env: dict, n: int = 2) -> None:
         self.logs = [tmp / f"worker{i}.log" for i in range(n)]
         self.procs = [
-            subprocess.Popen([LIQF, "worker", "--broker", broker, "--name", f"w{i}@liqf-test"],
-                             stdout=open(self.logs[i], "w"), stderr=subprocess.STDOUT, env={**os.environ, **env})
+            subprocess.Popen(
+                [LIQF, "worker", "--broker", broker, "--name", f"w{i}@liqf-test"],
+                stdout=open(self.logs[i], "w"),
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+            )
             for i in range(n)
         ]
         deadline = time.monotonic() + 60
         while not all("ready." in log.read_text() for log in self.logs):
             if time.monotonic() > deadline:
-                raise RuntimeError("celery workers did not start: " + " | ".join(log.read_text()[-500:] for log in self.logs))
+                raise RuntimeError(
+                    "celery workers did not start: " + " | ".join(log.read_text()[-500:] for log in self.logs)
+                )
             time.sleep(0.3)
 
     def stop(self) -> None:
@@ -117,7 +153,9 @@ def committed_and_present(moto, bucket: str) -> tuple[set[str], set[str]]:
     committed = set()
     for k in keys:
         if k.startswith(f"lake/{MANIFESTS}/"):
-            committed |= {"lake/" + p["path"] for p in json.loads(c.get_object(Bucket=bucket, Key=k)["Body"].read())["parts"]}
+            committed |= {
+                "lake/" + p["path"] for p in json.loads(c.get_object(Bucket=bucket, Key=k)["Body"].read())["parts"]
+            }
     parts = {k for k in keys if k.startswith(("lake/normalized/", "lake/meta/"))}
     return committed, parts
 
@@ -129,8 +167,19 @@ def test_celery_backfill_into_s3_equals_in_process_local(moto, redis_url, node_d
     env_w = {**env, "LIQF_CELERY_BROKER": redis_url}
     workers = Workers(tmp_path, redis_url, env_w)
     try:
-        r = liqf(*args, "backfill", "hyperliquid", *WINDOW, "--node-data", str(node_data), "--executor", "celery",
-                 "--broker", redis_url, env=env_w)
+        r = liqf(
+            *args,
+            "backfill",
+            "hyperliquid",
+            *WINDOW,
+            "--node-data",
+            str(node_data),
+            "--executor",
+            "celery",
+            "--broker",
+            redis_url,
+            env=env_w,
+        )
     finally:
         workers.stop()
     assert r.returncode == 0, r.stderr
@@ -171,7 +220,9 @@ def wait_for_step_on(home: Path, worker: str, deadline: float) -> str:
             for run in instance.get_runs(limit=1):
                 for rec in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
                     ev = rec.dagster_event
-                    data = {k: v.value for k, v in ev.engine_event_data.metadata.items()} if ev.engine_event_data else {}
+                    data = (
+                        {k: v.value for k, v in ev.engine_event_data.metadata.items()} if ev.engine_event_data else {}
+                    )
                     if (ev.step_key or "").startswith(HOUR_STEP) and data.get("Celery worker") == worker:
                         key = ev.step_key.split("[h", 1)[1].rstrip("]")
                         return f"{key[:4]}-{key[4:6]}-{key[6:8]}-{key[8:10]}:00"
@@ -190,13 +241,33 @@ def test_sigkill_of_a_worker_mid_partition_is_retried_on_the_other(moto, redis_u
     init_instance(tmp_path / "dagster")  # before the CLI starts: the test reads the same storage
     # a short redelivery timeout for the killed worker's task, and a pause between a partition's part
     # uploads and its manifest: the window in which the kill lands
-    env_w = {**env, "LIQF_CELERY_BROKER": redis_url, "LIQF_CELERY_VISIBILITY_TIMEOUT": "8",
-             "LIQF_FAULT_PAUSE_BEFORE_COMMIT_S": "0.8"}
+    env_w = {
+        **env,
+        "LIQF_CELERY_BROKER": redis_url,
+        "LIQF_CELERY_VISIBILITY_TIMEOUT": "8",
+        "LIQF_FAULT_PAUSE_BEFORE_COMMIT_S": "0.8",
+    }
     workers = Workers(tmp_path, redis_url, env_w)
     try:
-        run = subprocess.Popen([LIQF, *args, "backfill", "hyperliquid", *WINDOW, "--node-data", str(node_data),
-                                "--executor", "celery", "--broker", redis_url],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env_w})
+        run = subprocess.Popen(
+            [
+                LIQF,
+                *args,
+                "backfill",
+                "hyperliquid",
+                *WINDOW,
+                "--node-data",
+                str(node_data),
+                "--executor",
+                "celery",
+                "--broker",
+                redis_url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env_w},
+        )
         victim = workers.procs[0]
         step = wait_for_step_on(tmp_path / "dagster", "w0@liqf-test", deadline=time.monotonic() + 120)
         time.sleep(0.5)  # inside the partition: reading, ingesting, or paused between its uploads and its commit
@@ -215,8 +286,21 @@ def test_sigkill_of_a_worker_mid_partition_is_retried_on_the_other(moto, redis_u
 
 def test_broker_down_is_one_line(node_data, tmp_path):
     broker = f"redis://127.0.0.1:{free_port()}/0"
-    r = liqf("--lake", str(tmp_path / "lake"), "backfill", "hyperliquid", *WINDOW, "--node-data", str(node_data),
-             "--executor", "celery", "--broker", broker, env={"DAGSTER_HOME": str(tmp_path)}, timeout=60)
+    r = liqf(
+        "--lake",
+        str(tmp_path / "lake"),
+        "backfill",
+        "hyperliquid",
+        *WINDOW,
+        "--node-data",
+        str(node_data),
+        "--executor",
+        "celery",
+        "--broker",
+        broker,
+        env={"DAGSTER_HOME": str(tmp_path)},
+        timeout=60,
+    )
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot reach the Celery broker" in lines[0], r.stderr
@@ -238,10 +322,14 @@ def test_hourly_asset_partition_from_s3_node_data_into_s3_lake(moto, node_data, 
     os.environ["LIQF_LAKE_CACHE"] = str(tmp_path / "cache")
     try:
         result = dg.materialize(
-            [hyperliquid_node_fills_hourly], partition_key="2025-10-10-20:00",
-            resources={"lake": LakeResource(lake_root="s3://asset-lake/lake", lake_endpoint=moto.endpoint,
-                                            db_path=str(tmp_path / "a.duckdb")),
-                       "hyperliquid_node_data": HyperliquidNodeDataResource(root="s3://node-src/hl", endpoint=moto.endpoint)},
+            [hyperliquid_node_fills_hourly],
+            partition_key="2025-10-10-20:00",
+            resources={
+                "lake": LakeResource(
+                    lake_root="s3://asset-lake/lake", lake_endpoint=moto.endpoint, db_path=str(tmp_path / "a.duckdb")
+                ),
+                "hyperliquid_node_data": HyperliquidNodeDataResource(root="s3://node-src/hl", endpoint=moto.endpoint),
+            },
         )
     finally:
         os.environ.pop("LIQF_LAKE_CACHE")
@@ -252,8 +340,11 @@ def test_hourly_asset_partition_from_s3_node_data_into_s3_lake(moto, node_data, 
     assert any("/_manifests/fills/" in "/" + k for k in moto.keys("asset-lake", "lake/"))
     # an hour without a file is an empty partition, not a failure
     empty = dg.materialize(
-        [hyperliquid_node_fills_hourly], partition_key="2025-10-11-05:00",
-        resources={"lake": LakeResource(lake_root=str(tmp_path / "lake"), db_path=str(tmp_path / "b.duckdb")),
-                   "hyperliquid_node_data": HyperliquidNodeDataResource(root=str(node_data))},
+        [hyperliquid_node_fills_hourly],
+        partition_key="2025-10-11-05:00",
+        resources={
+            "lake": LakeResource(lake_root=str(tmp_path / "lake"), db_path=str(tmp_path / "b.duckdb")),
+            "hyperliquid_node_data": HyperliquidNodeDataResource(root=str(node_data)),
+        },
     )
     assert empty.success

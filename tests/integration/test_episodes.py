@@ -37,9 +37,13 @@ def test_each_episode_partition_is_audited_on_its_own(tmp_path):
     assert keys and summary["steps"] > 0
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(adl_episodes.name, keys)
-    result = dg.materialize([adl_episode_audit], partition_key=keys[0], instance=instance,
-                            resources={"lake": LakeResource(lake_root=str(lake.root), db_path=str(tmp_path / "c.duckdb"))},
-                            run_config={"ops": {"adl_episode_audit": {"config": {"q": 0.05}}}})
+    result = dg.materialize(
+        [adl_episode_audit],
+        partition_key=keys[0],
+        instance=instance,
+        resources={"lake": LakeResource(lake_root=str(lake.root), db_path=str(tmp_path / "c.duckdb"))},
+        run_config={"ops": {"adl_episode_audit": {"config": {"q": 0.05}}}},
+    )
     assert result.success
     meta = result.asset_materializations_for_node("adl_episode_audit")[0].metadata
     assert meta["steps"].value == steps.filter(pl.col("time_ms") <= parse_episode(keys[0])[2]).height

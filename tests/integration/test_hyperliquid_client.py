@@ -326,8 +326,14 @@ def test_mock_transport_content_length_mismatch_and_bad_json(sleeps, mk):
 
 def test_redact_removes_secret_keys():
     params = {
-        "type": "x", "api_key": "K", "apiKey": "K", "X-MBX-APIKEY": "K", "signature": "S", "secret": "S",
-        "passphrase": "P", "nested": {"private_key": "PK", "keep": 1, "list": [{"password": "pw", "ok": 2}]},
+        "type": "x",
+        "api_key": "K",
+        "apiKey": "K",
+        "X-MBX-APIKEY": "K",
+        "signature": "S",
+        "secret": "S",
+        "passphrase": "P",
+        "nested": {"private_key": "PK", "keep": 1, "list": [{"password": "pw", "ok": 2}]},
         "feeToken": "USDC",
     }
     assert redact(params) == {"type": "x", "nested": {"keep": 1, "list": [{"ok": 2}]}, "feeToken": "USDC"}

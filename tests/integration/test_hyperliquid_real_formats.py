@@ -41,10 +41,30 @@ def ledger(users: list[str], delta: dict, time: str = "2025-10-10T21:00:01.5") -
     return {"time": time, "hash": "0x" + "1" * 64, "inner": {"LedgerUpdate": {"users": users, "delta": delta}}}
 
 
-FUNDING = {"time": "2025-10-10T21:00:00.281355575", "hash": ZERO_HASH, "inner": {"Funding": {"deltas": [
-    {"user": A, "coin": "ZEC", "funding_amount": "9.330246", "szi": "280.0", "funding_rate": "-0.0000810249"},
-    {"user": B, "coin": "HYPE", "funding_amount": "-4.506878", "szi": "2744.84", "funding_rate": "0.0000308526"},
-]}}}
+FUNDING = {
+    "time": "2025-10-10T21:00:00.281355575",
+    "hash": ZERO_HASH,
+    "inner": {
+        "Funding": {
+            "deltas": [
+                {
+                    "user": A,
+                    "coin": "ZEC",
+                    "funding_amount": "9.330246",
+                    "szi": "280.0",
+                    "funding_rate": "-0.0000810249",
+                },
+                {
+                    "user": B,
+                    "coin": "HYPE",
+                    "funding_amount": "-4.506878",
+                    "szi": "2744.84",
+                    "funding_rate": "0.0000308526",
+                },
+            ]
+        }
+    },
+}
 
 
 def read(lake, table: str):
@@ -54,18 +74,23 @@ def read(lake, table: str):
 # --- time parsing ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2025-10-10T21:00:00", 1760130000000),
-    ("2025-10-10T21:00:00.281", 1760130000281),
-    ("2025-10-10T21:00:00.281355", 1760130000281),
-    ("2025-10-10T21:00:00.281355575", 1760130000281),
-    ("2024-01-01T00:00:00Z", 1704067200000),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2025-10-10T21:00:00", 1760130000000),
+        ("2025-10-10T21:00:00.281", 1760130000281),
+        ("2025-10-10T21:00:00.281355", 1760130000281),
+        ("2025-10-10T21:00:00.281355575", 1760130000281),
+        ("2024-01-01T00:00:00Z", 1704067200000),
+    ],
+)
 def test_node_times_are_utc_with_any_fraction_length(text, expected):
     assert node_time_ms(text) == expected
 
 
-@pytest.mark.parametrize("text", ["2025-13-10T21:00:00", "yesterday", "2025-10-10 21:00:00", "", "2025-10-10T21:00:00.1234567890"])
+@pytest.mark.parametrize(
+    "text", ["2025-13-10T21:00:00", "yesterday", "2025-10-10 21:00:00", "", "2025-10-10T21:00:00.1234567890"]
+)
 def test_bad_node_times_are_rejected(text):
     with pytest.raises(RecordError):
         node_time_ms(text)
@@ -80,21 +105,53 @@ def _misc_lines() -> list[str]:
         {"type": "withdraw", "usdc": "837.56", "nonce": 1760130023555, "fee": "1.0"},
         {"type": "accountClassTransfer", "usdc": "227.06", "toPerp": False},
         {"type": "internalTransfer", "usdc": "2327.05", "user": A, "destination": B, "fee": "0.0"},
-        {"type": "spotTransfer", "token": "HYPE", "amount": "3.0", "usdcValue": "120.0", "user": A, "destination": B,
-         "fee": "0.0", "nativeTokenFee": "0.0", "nonce": 1, "feeToken": "HYPE"},
-        {"type": "liquidation", "liquidatedNtlPos": "634167.30306", "accountValue": "4297.889002",
-         "leverageType": "Isolated", "liquidatedPositions": [{"coin": "BTC", "szi": "5.30391"}]},
+        {
+            "type": "spotTransfer",
+            "token": "HYPE",
+            "amount": "3.0",
+            "usdcValue": "120.0",
+            "user": A,
+            "destination": B,
+            "fee": "0.0",
+            "nativeTokenFee": "0.0",
+            "nonce": 1,
+            "feeToken": "HYPE",
+        },
+        {
+            "type": "liquidation",
+            "liquidatedNtlPos": "634167.30306",
+            "accountValue": "4297.889002",
+            "leverageType": "Isolated",
+            "liquidatedPositions": [{"coin": "BTC", "szi": "5.30391"}],
+        },
     ]
-    events = [ledger([B], deltas[0]), ledger([A], deltas[1]), ledger([A], deltas[2]), ledger([A, B], deltas[3]),
-              ledger([A, B], deltas[4]), ledger([A], deltas[5])]
+    events = [
+        ledger([B], deltas[0]),
+        ledger([A], deltas[1]),
+        ledger([A], deltas[2]),
+        ledger([A, B], deltas[3]),
+        ledger([A, B], deltas[4]),
+        ledger([A], deltas[5]),
+    ]
     staking = [
         {"time": "2025-10-10T21:00:02", "hash": ZERO_HASH, "inner": {"CDeposit": {"user": A, "amount": "10.5"}}},
-        {"time": "2025-10-10T21:00:02", "hash": ZERO_HASH, "inner": {"Delegation": {
-            "user": A, "validator": B, "amount": "10.5", "is_undelegate": False}}},
-        {"time": "2025-10-10T21:00:02", "hash": ZERO_HASH, "inner": {"ValidatorRewards": {
-            "validator_to_reward": [[A, "0.1"], [B, "0.2"]]}}},
-        {"time": "2025-10-10T21:00:02", "hash": ZERO_HASH, "inner": {"GossipPriorityAuctionRestart": {
-            "slot_id": 3, "previous_winner": {"Ip": "1.2.3.4"}, "end_gas": "1"}}},
+        {
+            "time": "2025-10-10T21:00:02",
+            "hash": ZERO_HASH,
+            "inner": {"Delegation": {"user": A, "validator": B, "amount": "10.5", "is_undelegate": False}},
+        },
+        {
+            "time": "2025-10-10T21:00:02",
+            "hash": ZERO_HASH,
+            "inner": {"ValidatorRewards": {"validator_to_reward": [[A, "0.1"], [B, "0.2"]]}},
+        },
+        {
+            "time": "2025-10-10T21:00:02",
+            "hash": ZERO_HASH,
+            "inner": {
+                "GossipPriorityAuctionRestart": {"slot_id": 3, "previous_winner": {"Ip": "1.2.3.4"}, "end_gas": "1"}
+            },
+        },
     ]
     return [misc_block(100, [FUNDING]), misc_block(101, events), misc_block(102, []), misc_block(103, staking)]
 
@@ -102,18 +159,39 @@ def _misc_lines() -> list[str]:
 BAD_MISC = {
     "malformed JSON line": '{"block_number": 1, "events": [',
     "block has no events list": json.dumps({"block_number": 1, "block_time": "2025-10-10T21:00:00", "events": 3}),
-    "missing or non-integer block_number": json.dumps({"block_number": "x", "block_time": "2025-10-10T21:00:00", "events": []}),
+    "missing or non-integer block_number": json.dumps(
+        {"block_number": "x", "block_time": "2025-10-10T21:00:00", "events": []}
+    ),
     "unparsable block_time": json.dumps({"block_number": 5, "block_time": "10/10/2025", "events": []}),
-    "unknown misc event variant 'Moonshot'": misc_block(7, [{"time": "2025-10-10T21:00:00", "hash": ZERO_HASH,
-                                                                "inner": {"Moonshot": {"user": A}}}]),
+    "unknown misc event variant 'Moonshot'": misc_block(
+        7, [{"time": "2025-10-10T21:00:00", "hash": ZERO_HASH, "inner": {"Moonshot": {"user": A}}}]
+    ),
     "unknown LedgerUpdate delta type 'teleport'": misc_block(8, [ledger([A], {"type": "teleport", "usdc": "1"})]),
     "non-numeric usdc": misc_block(9, [ledger([A], {"type": "deposit", "usdc": "lots"})]),
     "usdc out of range": misc_block(10, [ledger([A], {"type": "deposit", "usdc": "1e400"})]),
     "invalid users address": misc_block(11, [ledger(["../../etc/passwd"], {"type": "deposit", "usdc": "1"})]),
-    "funding delta 1: invalid user address": misc_block(12, [{"time": "2025-10-10T21:00:00", "hash": ZERO_HASH,
-        "inner": {"Funding": {"deltas": [{"user": "'; drop table x; --", "coin": "BTC", "funding_amount": "1"}]}}}]),
-    "funding delta 1: missing funding_amount": misc_block(13, [{"time": "2025-10-10T21:00:00", "hash": ZERO_HASH,
-        "inner": {"Funding": {"deltas": [{"user": A, "coin": "BTC"}]}}}]),
+    "funding delta 1: invalid user address": misc_block(
+        12,
+        [
+            {
+                "time": "2025-10-10T21:00:00",
+                "hash": ZERO_HASH,
+                "inner": {
+                    "Funding": {"deltas": [{"user": "'; drop table x; --", "coin": "BTC", "funding_amount": "1"}]}
+                },
+            }
+        ],
+    ),
+    "funding delta 1: missing funding_amount": misc_block(
+        13,
+        [
+            {
+                "time": "2025-10-10T21:00:00",
+                "hash": ZERO_HASH,
+                "inner": {"Funding": {"deltas": [{"user": A, "coin": "BTC"}]}},
+            }
+        ],
+    ),
     "event is not {time, hash, inner: {Variant: {...}}}": misc_block(14, [["not", "an", "event"]]),
 }
 
@@ -140,7 +218,9 @@ def test_misc_events_land_in_three_tables_and_reconcile(lake, tmp_path, compress
     assert set(by_type["CDeposit"]["category"]) == {"staking"}
     assert by_type["ValidatorRewards"]["amount"].sort().to_list() == [Decimal("0.1"), Decimal("0.2")]
     assert by_type["GossipPriorityAuctionRestart"]["user"].to_list() == ["system"]
-    assert set(by_type["withdraw"]["category"]) == {"unconfirmed"} and set(by_type["deposit"]["category"]) == {"perp_cash"}
+    assert set(by_type["withdraw"]["category"]) == {"unconfirmed"} and set(by_type["deposit"]["category"]) == {
+        "perp_cash"
+    }
     liq = read(lake, "liquidation_events")
     assert liq["account_value"].to_list() == [Decimal("4297.889002")] and liq["leverage_type"].to_list() == ["Isolated"]
     assert json.loads(liq["liquidated_positions"][0]) == [{"coin": "BTC", "szi": "5.30391"}]
@@ -176,19 +256,46 @@ def test_truncated_lz4_misc_file_keeps_what_came_before(lake, tmp_path):
 def test_misc_block_gaps_are_reported(lake, tmp_path):
     from pipelines.ingest.hyperliquid.misc import ingest_misc_events
 
-    report = ingest_misc_events(lake, write(tmp_path / "g", [misc_block(10, []), misc_block(11, []), misc_block(15, [])]))
+    report = ingest_misc_events(
+        lake, write(tmp_path / "g", [misc_block(10, []), misc_block(11, []), misc_block(15, [])])
+    )
     assert any("3 block number(s) missing in 1 gap(s): 12-14" in n for n in report.notes)
 
 
 # --- legacy node_fills / node_trades ------------------------------------------------------------------------
 
-LEGACY_FILL = [A, {"coin": "MNT", "px": "1.7042", "sz": "7.0", "side": "B", "time": 1754000000000,
-                   "startPosition": "16642.0", "dir": "Open Long", "closedPnl": "0.0", "hash": ZERO_HASH,
-                   "oid": 214107584283, "crossed": True, "fee": "0.004562", "tid": 1026037199589958, "feeToken": "USDC"}]
-TRADE = {"coin": "ETH", "side": "A", "time": "2025-06-24T02:56:37.026660548", "px": "2391.9", "sz": "0.0051",
-         "hash": ZERO_HASH, "trade_dir_override": "Na",
-         "side_info": [{"user": A, "start_pos": "14.2048", "oid": 105686950111, "twap_id": None, "cloid": None},
-                       {"user": B, "start_pos": "-2.6603", "oid": 105686977630, "twap_id": 822427, "cloid": None}]}
+LEGACY_FILL = [
+    A,
+    {
+        "coin": "MNT",
+        "px": "1.7042",
+        "sz": "7.0",
+        "side": "B",
+        "time": 1754000000000,
+        "startPosition": "16642.0",
+        "dir": "Open Long",
+        "closedPnl": "0.0",
+        "hash": ZERO_HASH,
+        "oid": 214107584283,
+        "crossed": True,
+        "fee": "0.004562",
+        "tid": 1026037199589958,
+        "feeToken": "USDC",
+    },
+]
+TRADE = {
+    "coin": "ETH",
+    "side": "A",
+    "time": "2025-06-24T02:56:37.026660548",
+    "px": "2391.9",
+    "sz": "0.0051",
+    "hash": ZERO_HASH,
+    "trade_dir_override": "Na",
+    "side_info": [
+        {"user": A, "start_pos": "14.2048", "oid": 105686950111, "twap_id": None, "cloid": None},
+        {"user": B, "start_pos": "-2.6603", "oid": 105686977630, "twap_id": 822427, "cloid": None},
+    ],
+}
 
 
 def test_legacy_node_fills_land_in_fills_with_coverage(lake, tmp_path):
@@ -196,7 +303,7 @@ def test_legacy_node_fills_land_in_fills_with_coverage(lake, tmp_path):
 
     later = json.loads(json.dumps(LEGACY_FILL))
     later[1].update(time=1754000000000 + 30 * 60_000, tid=7)
-    lines = [json.dumps(LEGACY_FILL), json.dumps(later), "[\"0xnot\", {}]", "{broken"]
+    lines = [json.dumps(LEGACY_FILL), json.dumps(later), '["0xnot", {}]', "{broken"]
     report = ingest_node_fills(lake, write(tmp_path / "node_fills" / "8.lz4", lines, compress=True), kind="node_fills")
     assert (report.records_written, report.quarantined) == (2, 2)
     fills = read(lake, "fills").sort("time_ms")
@@ -223,11 +330,19 @@ def test_node_trades_become_two_fills_buyer_first(lake, tmp_path):
     assert seller["twap_id"] == 822427
 
 
-@pytest.mark.parametrize("coin, side, start, sz, expected", [
-    ("ETH", "B", "0", "1", "Open Long"), ("ETH", "B", "-2", "1", "Close Short"), ("ETH", "B", "-2", "3", "Short > Long"),
-    ("ETH", "A", "0", "1", "Open Short"), ("ETH", "A", "2", "1", "Close Long"), ("ETH", "A", "2", "3", "Long > Short"),
-    ("@107", "B", "5", "1", "Buy"), ("PURR/USDC", "A", "5", "1", "Sell"),
-])
+@pytest.mark.parametrize(
+    "coin, side, start, sz, expected",
+    [
+        ("ETH", "B", "0", "1", "Open Long"),
+        ("ETH", "B", "-2", "1", "Close Short"),
+        ("ETH", "B", "-2", "3", "Short > Long"),
+        ("ETH", "A", "0", "1", "Open Short"),
+        ("ETH", "A", "2", "1", "Close Long"),
+        ("ETH", "A", "2", "3", "Long > Short"),
+        ("@107", "B", "5", "1", "Buy"),
+        ("PURR/USDC", "A", "5", "1", "Sell"),
+    ],
+)
 def test_trade_dir_is_derived_from_start_and_side(coin, side, start, sz, expected):
     assert legacy.derive_dir(coin, side, Decimal(start), Decimal(sz)) == expected
 
@@ -238,20 +353,54 @@ def test_trade_dir_is_derived_from_start_and_side(coin, side, start, sz, expecte
 def _export(tmp_path: Path, *, compress: bool = False) -> Path:
     d = tmp_path / "snapshot"
     d.mkdir()
-    accounts = [{"user": A, "account_value": 1000.5, "total_long_notional": 2000.0, "total_short_notional": 0.0},
-                {"user": B, "account_value": 300.25, "total_long_notional": 0.0, "total_short_notional": 450.0},
-                {"user": "not-an-address", "account_value": 1.0}]
-    markets = [{"market_name": "hyperliquid:BTC", "snapshot_id": "custom_1760129880000", "position_count": 1,
-                "positions": [{"user": A, "size": 0.02, "notional_size": 2000.0, "funding_pnl": 0.2,
-                               "entry_price": 90000.0, "is_cross": True, "leverage": 5, "liquidation_price": None,
-                               "account_value": 1000.5}]},
-               {"market_name": "hyperliquid:ETH", "snapshot_id": "custom_1760129880000", "position_count": 2,
-                "positions": [{"user": B, "size": -0.1, "notional_size": 450.0, "funding_pnl": 0.0,
-                               "entry_price": 4000.0, "is_cross": False, "leverage": 10, "liquidation_price": 4300.5,
-                               "account_value": 300.25},
-                              {"user": B, "size": "lots", "notional_size": 1.0, "entry_price": 1.0, "is_cross": True,
-                               "leverage": 1}]}]
-    name_a, name_p = "account_value_snapshot_758750000_1760129880000.json", "perp_positions_by_market_758750000_1760129880000.json"
+    accounts = [
+        {"user": A, "account_value": 1000.5, "total_long_notional": 2000.0, "total_short_notional": 0.0},
+        {"user": B, "account_value": 300.25, "total_long_notional": 0.0, "total_short_notional": 450.0},
+        {"user": "not-an-address", "account_value": 1.0},
+    ]
+    markets = [
+        {
+            "market_name": "hyperliquid:BTC",
+            "snapshot_id": "custom_1760129880000",
+            "position_count": 1,
+            "positions": [
+                {
+                    "user": A,
+                    "size": 0.02,
+                    "notional_size": 2000.0,
+                    "funding_pnl": 0.2,
+                    "entry_price": 90000.0,
+                    "is_cross": True,
+                    "leverage": 5,
+                    "liquidation_price": None,
+                    "account_value": 1000.5,
+                }
+            ],
+        },
+        {
+            "market_name": "hyperliquid:ETH",
+            "snapshot_id": "custom_1760129880000",
+            "position_count": 2,
+            "positions": [
+                {
+                    "user": B,
+                    "size": -0.1,
+                    "notional_size": 450.0,
+                    "funding_pnl": 0.0,
+                    "entry_price": 4000.0,
+                    "is_cross": False,
+                    "leverage": 10,
+                    "liquidation_price": 4300.5,
+                    "account_value": 300.25,
+                },
+                {"user": B, "size": "lots", "notional_size": 1.0, "entry_price": 1.0, "is_cross": True, "leverage": 1},
+            ],
+        },
+    ]
+    name_a, name_p = (
+        "account_value_snapshot_758750000_1760129880000.json",
+        "perp_positions_by_market_758750000_1760129880000.json",
+    )
     for name, obj in ((name_a, accounts), (name_p, markets)):
         text = json.dumps(obj, indent=1).encode()
         (d / name).write_bytes(lz4.frame.compress(text) if compress else text)
@@ -282,7 +431,7 @@ def test_export_array_is_streamed_item_by_item_across_chunks():
     from forensics.formats.hyperliquid.snapshot_export import iter_array_items
 
     text = json.dumps([{"user": A, "v": 1.25, "s": "é€"}] * 50).encode()
-    chunks = [text[i:i + 7] for i in range(0, len(text), 7)]  # splits numbers and UTF-8 sequences
+    chunks = [text[i : i + 7] for i in range(0, len(text), 7)]  # splits numbers and UTF-8 sequences
     items = list(iter_array_items(chunks))
     assert len(items) == 50 and all(e is None and it["v"] == Decimal("1.25") and it["s"] == "é€" for _, it, e in items)
     assert list(iter_array_items([b'[{"a": 1}, {"b":']))[-1][2] is not None  # truncated: reported, not raised
@@ -297,28 +446,46 @@ CSV_HEADER = "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,or
 def test_archive_asset_ctxs_csv(lake, tmp_path, compress):
     from pipelines.ingest.hyperliquid.archive import ingest_asset_ctxs_csv
 
-    lines = [CSV_HEADER,
-             "2024-01-01T00:00:00Z,AAVE,0.00002789,1075.9,111.09,1759054.2941,0.00072316,108.69,108.79,108.765,108.75,108.7872",
-             "2024-01-01T00:01:00Z,AAVE,0.00002789,1075.9,111.09,1759054.2941,0.00072316,108.69,108.80,,,",
-             "2024-01-01T00:01:00Z,BTC,oops,1,1,1,1,1,42000,1,1,1",
-             "2024-01-01T00:01:00Z,BTC,1,1",
-             "yesterday,BTC,1,1,1,1,1,1,42000,1,1,1",
-             "2024-01-01T00:02:00Z,BTC,1,1,1,1,1,1,-5,1,1,1"]
-    report = ingest_asset_ctxs_csv(lake, write(tmp_path / ("d.csv.lz4" if compress else "d.csv"), lines, compress=compress))
+    lines = [
+        CSV_HEADER,
+        "2024-01-01T00:00:00Z,AAVE,0.00002789,1075.9,111.09,1759054.2941,0.00072316,108.69,108.79,108.765,108.75,108.7872",
+        "2024-01-01T00:01:00Z,AAVE,0.00002789,1075.9,111.09,1759054.2941,0.00072316,108.69,108.80,,,",
+        "2024-01-01T00:01:00Z,BTC,oops,1,1,1,1,1,42000,1,1,1",
+        "2024-01-01T00:01:00Z,BTC,1,1",
+        "yesterday,BTC,1,1,1,1,1,1,42000,1,1,1",
+        "2024-01-01T00:02:00Z,BTC,1,1,1,1,1,1,-5,1,1,1",
+    ]
+    report = ingest_asset_ctxs_csv(
+        lake, write(tmp_path / ("d.csv.lz4" if compress else "d.csv"), lines, compress=compress)
+    )
     assert (report.records_read, report.records_written, report.quarantined) == (6, 2, 4)
     rows = read(lake, "asset_ctxs").sort("time_ms")
     assert rows["mark_px"].to_list() == [Decimal("108.79"), Decimal("108.80")]
     assert rows["time_ms"].to_list() == [1704067200000, 1704067260000] and rows["mid_px"][1] is None
     assert sorted(read(lake, "quarantine")["reason"].to_list()) == sorted(
-        ["non-numeric funding", "CSV line has 4 fields, header has 12", "unparsable time", "mark_px is not positive"])
+        ["non-numeric funding", "CSV line has 4 fields, header has 12", "unparsable time", "mark_px is not positive"]
+    )
 
 
 # --- the CLI: formats from content, one-line errors ---------------------------------------------------------
 
 
 def _liqf(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", "--lake", str(tmp_path / "lake"),
-                           "--db", str(tmp_path / "db.duckdb"), *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--db",
+            str(tmp_path / "db.duckdb"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_detects_formats_from_content_whatever_the_names(tmp_path):
@@ -326,8 +493,19 @@ def test_cli_detects_formats_from_content_whatever_the_names(tmp_path):
     ctxs = write(tmp_path / "in" / "ctx.txt", [CSV_HEADER, "2024-01-01T00:00:00Z,AAVE,0,1,1,1,0,1,108.79,1,1,1"])
     fills = write(tmp_path / "in" / "misc.jsonl", [json.dumps(LEGACY_FILL)])
     export = _export(tmp_path, compress=True)
-    r = _liqf(tmp_path, "ingest", "hyperliquid", "--node-fills", str(fills), "--misc-events", str(misc),
-              "--snapshot", str(export), "--asset-ctxs", str(ctxs))
+    r = _liqf(
+        tmp_path,
+        "ingest",
+        "hyperliquid",
+        "--node-fills",
+        str(fills),
+        "--misc-events",
+        str(misc),
+        "--snapshot",
+        str(export),
+        "--asset-ctxs",
+        str(ctxs),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout + r.stderr
     assert "funding_payments 2" in out and "asset_ctxs 1" in out and "position_snapshots 2" in out
@@ -369,8 +547,17 @@ def test_real_api_ledger_deltas_read_the_same_from_a_node_misc_line(api_example)
         api = ledger_rows(user, item)
         out = misc_events.MiscBatch()
         when = "2024-11-19T06:53:16.516"
-        line = misc_block(1, [{"time": when, "hash": item["hash"], "inner": {"LedgerUpdate": {
-            "users": [user], "delta": item["delta"]}}}], time=when)
+        line = misc_block(
+            1,
+            [
+                {
+                    "time": when,
+                    "hash": item["hash"],
+                    "inner": {"LedgerUpdate": {"users": [user], "delta": item["delta"]}},
+                }
+            ],
+            time=when,
+        )
         misc_events.normalize_misc_line(1, line, out)
         if item["delta"]["type"] not in misc_events.LEDGER_TYPES:
             assert out.rejects  # a type the reference does not list is quarantined from the node stream

@@ -47,18 +47,25 @@ def test_independent_scenario(name):
     assert row["actions"] == row["truth_actions"]  # one ADL action per transaction, as the generator made them
 
 
-@pytest.mark.parametrize("name, damage", [
-    ("hl_index-s2026", "drop_fill_legs=0.01"),
-    ("random_cyclic-s2026", "drop_fill_legs=0.01"),
-    ("bitmex-s2026", "duplicate_block_lines=0.01"),
-    ("leverage-s2026", "drop_ctx_seconds=0.2"),
-    ("pro_rata-null-s2027", "skew_local_time_ms=2000"),
-])
+@pytest.mark.parametrize(
+    "name, damage",
+    [
+        ("hl_index-s2026", "drop_fill_legs=0.01"),
+        ("random_cyclic-s2026", "drop_fill_legs=0.01"),
+        ("bitmex-s2026", "duplicate_block_lines=0.01"),
+        ("leverage-s2026", "drop_ctx_seconds=0.2"),
+        ("pro_rata-null-s2027", "skew_local_time_ms=2000"),
+    ],
+)
 def test_damaged_independent_scenario(name, damage):
     from pipelines.analysis.validation import run_independent
 
     row = run_independent(_dir(name), damage)
     counts = row["damage_counts"]
-    assert counts["fill_legs_written"] < counts["fill_legs"] or counts["block_lines_written"] > counts["block_lines"] \
-        or counts["ctx_seconds_written"] < counts["ctx_seconds"] or "skew" in damage
+    assert (
+        counts["fill_legs_written"] < counts["fill_legs"]
+        or counts["block_lines_written"] > counts["block_lines"]
+        or counts["ctx_seconds_written"] < counts["ctx_seconds"]
+        or "skew" in damage
+    )
     _check(row)

@@ -30,12 +30,44 @@ def test_cli_ingest_gmx_and_reserves_over_http(anvil, tmp_path, monkeypatch):
     em = deploy(w3, "MockEventEmitter")
     token = deploy(w3, "TestToken", "USD Coin", "USDC", 6)
     market, bridge = acc[9], acc[5]
-    send(w3, position_event(em, kind="increase", account=acc[1], market=market, collateral=acc[3], is_long=False,
-                            order_type=2, size_usd=3000, size_tokens=1, delta_usd=3000, delta_tokens=1, price=3000))
-    send_together(w3, em, position_event(em, kind="decrease", account=acc[1], market=market, collateral=acc[3], is_long=False,
-                                         order_type=4, size_usd=0, size_tokens=0, delta_usd=3000, delta_tokens=1, price=2000,
-                                         pnl_usd=1000, order_key=b"\xad" * 32),
-                  order_executed(em, account=acc[1], order_key=b"\xad" * 32, secondary=1))
+    send(
+        w3,
+        position_event(
+            em,
+            kind="increase",
+            account=acc[1],
+            market=market,
+            collateral=acc[3],
+            is_long=False,
+            order_type=2,
+            size_usd=3000,
+            size_tokens=1,
+            delta_usd=3000,
+            delta_tokens=1,
+            price=3000,
+        ),
+    )
+    send_together(
+        w3,
+        em,
+        position_event(
+            em,
+            kind="decrease",
+            account=acc[1],
+            market=market,
+            collateral=acc[3],
+            is_long=False,
+            order_type=4,
+            size_usd=0,
+            size_tokens=0,
+            delta_usd=3000,
+            delta_tokens=1,
+            price=2000,
+            pnl_usd=1000,
+            order_key=b"\xad" * 32,
+        ),
+        order_executed(em, account=acc[1], order_key=b"\xad" * 32, secondary=1),
+    )
     send(w3, token.functions.mint(acc[1], 100 * 10**6))
     send(w3, token.functions.transfer(bridge, 40 * 10**6), sender=acc[1])
 
@@ -82,11 +114,28 @@ verified = true
     r = runner.invoke(app, ["--lake", str(lake), "--db", str(db), "ingest", "reserves", "--chain", "arbitrum"])
     assert r.exit_code == 0, r.output
     assert "balances" in r.output
-    r = runner.invoke(app, ["--lake", str(lake), "--db", str(db), "sql", "select dir, side, px, sz from fills order by tid", "--format", "csv"])
+    r = runner.invoke(
+        app,
+        [
+            "--lake",
+            str(lake),
+            "--db",
+            str(db),
+            "sql",
+            "select dir, side, px, sz from fills order by tid",
+            "--format",
+            "csv",
+        ],
+    )
     assert "Auto-Deleveraging,B,2000" in r.output, r.output
-    r = runner.invoke(app, ["--lake", str(lake), "--db", str(db), "sql", "select balance from onchain_balances", "--format", "csv"])
+    r = runner.invoke(
+        app, ["--lake", str(lake), "--db", str(db), "sql", "select balance from onchain_balances", "--format", "csv"]
+    )
     assert "40" in r.output
     # a wrong chain id is a one-line error with a hint
-    bad = runner.invoke(app, ["--lake", str(lake), "--db", str(db), "ingest", "gmx", "--chain", "arbitrum", "--rpc", "http://127.0.0.1:1"])
+    bad = runner.invoke(
+        app,
+        ["--lake", str(lake), "--db", str(db), "ingest", "gmx", "--chain", "arbitrum", "--rpc", "http://127.0.0.1:1"],
+    )
     assert bad.exit_code == 2
     assert os.environ.get("LIQF_TEST_RPC") == anvil

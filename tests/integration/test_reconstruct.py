@@ -1,4 +1,5 @@
 """Position reconstruction and ADL pools: planted truth, entry semantics, steps, skip reasons, real sample."""
+
 from __future__ import annotations
 
 import json
@@ -93,16 +94,22 @@ def test_output_layout(clean):
     _, _, steps, pools = clean
     assert steps.columns == ADL_STEPS.column_names and pools.columns == ADL_POOLS.column_names
     assert pools["mark_source"].is_in(["asset_ctxs", "adl_mark", "last_trade"]).all()
-    assert (pools.group_by("step_id").len().sort("step_id")["len"].to_list()
-            == steps.filter(pl.col("pool_size") > 0)["pool_size"].to_list())
+    assert (
+        pools.group_by("step_id").len().sort("step_id")["len"].to_list()
+        == steps.filter(pl.col("pool_size") > 0)["pool_size"].to_list()
+    )
     assert pools.filter(pl.col("selected"))["skip_reason"].null_count() == pools["selected"].sum()
     assert VAULT_ADDRESS not in set(pools["user"].to_list())
     assert pools.select(pl.struct("step_id", "user").is_unique().all()).item()
 
 
 def test_noise_error_metrics_bounded(tmp_path):
-    lake, truth = _scenario(tmp_path, policy="hl_index", seed=7,
-                            noise={"stale_snapshot": 20, "drop_fills": 0.01, "mark_jitter": 0.001, "clock_skew_ms": 50})
+    lake, truth = _scenario(
+        tmp_path,
+        policy="hl_index",
+        seed=7,
+        noise={"stale_snapshot": 20, "drop_fills": 0.01, "mark_jitter": 0.001, "clock_skew_ms": 50},
+    )
     steps, pools = _build(lake)
     m = compare_to_truth(steps, pools, truth)
     assert m["steps_matched"] >= 0.9 * m["steps_truth"]
@@ -114,15 +121,31 @@ def test_noise_error_metrics_bounded(tmp_path):
 
 # --- entry-price semantics -------------------------------------------------------------------------------
 
+
 def _fills(rows: list[tuple], user: str = "0xa", coin: str = "BTC") -> pl.DataFrame:
     """rows: (side, px, sz[, block]) -> a fills frame in the lake's column names."""
     out = []
     for i, r in enumerate(rows):
         side, px, sz = r[:3]
-        out.append({"user": r[3] if len(r) > 3 else user, "coin": coin, "time_ms": 1_000 + i, "block_number": 10 + i,
-                    "event_index": 0, "tid": 100 + i, "side": side, "px": float(px), "sz": float(sz),
-                    "start_position": None, "closed_pnl": 0.0, "fee": 0.0, "is_adl": False,
-                    "liquidated_user": None, "liquidation_mark_px": None})
+        out.append(
+            {
+                "user": r[3] if len(r) > 3 else user,
+                "coin": coin,
+                "time_ms": 1_000 + i,
+                "block_number": 10 + i,
+                "event_index": 0,
+                "tid": 100 + i,
+                "side": side,
+                "px": float(px),
+                "sz": float(sz),
+                "start_position": None,
+                "closed_pnl": 0.0,
+                "fee": 0.0,
+                "is_adl": False,
+                "liquidated_user": None,
+                "liquidation_mark_px": None,
+            }
+        )
     return pl.DataFrame(out).with_columns(pl.col("sz").cast(pl.Decimal(38, 10)))
 
 
@@ -146,8 +169,16 @@ def _replayed(rows):
 
 
 def test_entry_semantics_hyperliquid():
-    rows = [("B", 100, 1), ("B", 110, 1), ("A", 120, 0.5), ("B", 90, 1.5), ("A", 130, 5), ("A", 125, 1),
-            ("B", 100, 4), ("B", 80, 2)]
+    rows = [
+        ("B", 100, 1),
+        ("B", 110, 1),
+        ("A", 120, 0.5),
+        ("B", 90, 1.5),
+        ("A", 130, 5),
+        ("A", 125, 1),
+        ("B", 100, 4),
+        ("B", 80, 2),
+    ]
     got = _replayed(rows)
     assert [g[0] for g in got] == [1, 2, 1.5, 3, -2, -3, 1, 3]
     assert got[1][1] == pytest.approx(105) and got[2][1] == pytest.approx(105)  # partial close keeps entry
@@ -172,30 +203,66 @@ def test_entry_long_lived_position_stays_finite():
 
 # --- steps and skip reasons ----------------------------------------------------------------------------
 
+
 def _adl(user, coin, block, ei, tid, side, sz, t_ms, liq="0xvault", px=10.0, mark=9.0):
-    return {"user": user, "coin": coin, "time_ms": t_ms, "block_number": block, "event_index": ei, "tid": tid,
-            "side": side, "px": px, "sz": sz, "start_position": None, "closed_pnl": 0.0, "fee": 0.0, "is_adl": True,
-            "liquidated_user": liq, "liquidation_mark_px": mark}
+    return {
+        "user": user,
+        "coin": coin,
+        "time_ms": t_ms,
+        "block_number": block,
+        "event_index": ei,
+        "tid": tid,
+        "side": side,
+        "px": px,
+        "sz": sz,
+        "start_position": None,
+        "closed_pnl": 0.0,
+        "fee": 0.0,
+        "is_adl": True,
+        "liquidated_user": liq,
+        "liquidation_mark_px": mark,
+    }
 
 
 def _snap(rows):
-    pos = pl.DataFrame([{"user": u, "coin": c, "time_ms": 0, "szi": szi, "entry_px": e, "leverage_type": mode,
-                         "leverage": 5, "max_leverage": 10, "unrealized_pnl": 0.0,
-                         "margin_used": m} for u, c, szi, e, mode, m in rows])
+    pos = pl.DataFrame(
+        [
+            {
+                "user": u,
+                "coin": c,
+                "time_ms": 0,
+                "szi": szi,
+                "entry_px": e,
+                "leverage_type": mode,
+                "leverage": 5,
+                "max_leverage": 10,
+                "unrealized_pnl": 0.0,
+                "margin_used": m,
+            }
+            for u, c, szi, e, mode, m in rows
+        ]
+    )
     acc = pl.DataFrame([{"user": u, "time_ms": 0, "account_value": 1000.0} for u in {r[0] for r in rows}])
     return pos, acc
 
 
 def test_steps_segmentation_and_waves():
-    fills = pl.DataFrame([
-        _adl("0xb", "ETH", 5, 3, 30, "B", 1.0, 1_000),   # block 5, ETH, shorts deleveraged (vault long)
-        _adl("0xa", "ETH", 5, 1, 20, "B", 2.0, 1_000),
-        _adl("0xc", "BTC", 5, 5, 40, "A", 1.0, 1_000),   # block 5, BTC, longs deleveraged
-        _adl("0xa", "ETH", 6, 0, 50, "B", 1.0, 3_000),   # next block, same wave
-        _adl("0xa", "ETH", 9, 0, 60, "B", 1.0, 9_000),   # 6 s later: new wave
-    ]).with_columns(pl.col("sz").cast(pl.Decimal(38, 10)))
-    pos, acc = _snap([("0xa", "ETH", -5.0, 12.0, "cross", 0.0), ("0xb", "ETH", -5.0, 12.0, "cross", 0.0),
-                      ("0xc", "BTC", 5.0, 8.0, "cross", 0.0)])
+    fills = pl.DataFrame(
+        [
+            _adl("0xb", "ETH", 5, 3, 30, "B", 1.0, 1_000),  # block 5, ETH, shorts deleveraged (vault long)
+            _adl("0xa", "ETH", 5, 1, 20, "B", 2.0, 1_000),
+            _adl("0xc", "BTC", 5, 5, 40, "A", 1.0, 1_000),  # block 5, BTC, longs deleveraged
+            _adl("0xa", "ETH", 6, 0, 50, "B", 1.0, 3_000),  # next block, same wave
+            _adl("0xa", "ETH", 9, 0, 60, "B", 1.0, 9_000),  # 6 s later: new wave
+        ]
+    ).with_columns(pl.col("sz").cast(pl.Decimal(38, 10)))
+    pos, acc = _snap(
+        [
+            ("0xa", "ETH", -5.0, 12.0, "cross", 0.0),
+            ("0xb", "ETH", -5.0, 12.0, "cross", 0.0),
+            ("0xc", "BTC", 5.0, 8.0, "cross", 0.0),
+        ]
+    )
     steps, pools = build_steps_and_pools(fills, pos, acc, None, vault="0xvault")
     assert steps["coin"].to_list() == ["ETH", "BTC", "ETH", "ETH"]
     assert steps["liquidated_side"].to_list() == ["long", "short", "long", "long"]
@@ -212,10 +279,16 @@ def test_steps_segmentation_and_waves():
 
 def test_skip_reasons():
     fills = pl.DataFrame([_adl("0xa", "ETH", 5, 0, 20, "B", 1.0, 1_000, px=10.0, mark=9.0)]).with_columns(
-        pl.col("sz").cast(pl.Decimal(38, 10)))
+        pl.col("sz").cast(pl.Decimal(38, 10))
+    )
     # 0xi: isolated short with almost no margin, underwater at the ADL price -> no overlap
-    pos, acc = _snap([("0xa", "ETH", -5.0, 12.0, "cross", 0.0), ("0xi", "ETH", -2.0, 9.9, "isolated", 0.1),
-                      ("0xt", "ETH", -0.001, 12.0, "cross", 0.0)])
+    pos, acc = _snap(
+        [
+            ("0xa", "ETH", -5.0, 12.0, "cross", 0.0),
+            ("0xi", "ETH", -2.0, 9.9, "isolated", 0.1),
+            ("0xt", "ETH", -0.001, 12.0, "cross", 0.0),
+        ]
+    )
     ctx = pl.DataFrame([{"coin": "ETH", "time_ms": 500, "mark_px": 9.0, "max_leverage": 10, "sz_decimals": 2}])
     _, pools = build_steps_and_pools(fills, pos, acc, ctx, vault="0xvault", min_account_value=None)
     reasons = dict(zip(pools["user"], pools["skip_reason"]))
@@ -226,8 +299,14 @@ def test_skip_reasons():
 def test_opened_same_block_without_block_order():
     """Info-API fills carry no block order: a position opened in the step's millisecond is flagged."""
     rows = [_adl("0xa", "ETH", None, None, 20, "B", 1.0, 1_000)]
-    rows.append({**_adl("0xn", "ETH", None, None, 10, "A", 1.0, 1_000), "is_adl": False, "liquidated_user": None,
-                 "liquidation_mark_px": None})
+    rows.append(
+        {
+            **_adl("0xn", "ETH", None, None, 10, "A", 1.0, 1_000),
+            "is_adl": False,
+            "liquidated_user": None,
+            "liquidation_mark_px": None,
+        }
+    )
     fills = pl.DataFrame(rows).with_columns(pl.col("sz").cast(pl.Decimal(38, 10)))
     pos, acc = _snap([("0xa", "ETH", -5.0, 12.0, "cross", 0.0), ("0xn", "ETH", 0.0, 0.0, "cross", 0.0)])
     _, pools = build_steps_and_pools(fills, pos.filter(pl.col("user") == "0xa"), acc, None, vault="0xvault")
@@ -235,6 +314,7 @@ def test_opened_same_block_without_block_order():
 
 
 # --- real data -----------------------------------------------------------------------------------------------
+
 
 def test_start_positions_chain_on_real_sample(realdata, lake):
     ingest_node_fills(lake, realdata("hyperanalyze/sample_data.json"))
@@ -249,6 +329,7 @@ def test_start_positions_chain_on_real_sample(realdata, lake):
 
 # --- glue, Dagster asset, named query ----------------------------------------------------------------------
 
+
 def test_run_dagster_asset_and_named_query(tmp_path):
     from pipelines.catalog import refresh
     from pipelines.defs.analytics.assets import adl_reconstruction
@@ -257,8 +338,10 @@ def test_run_dagster_asset_and_named_query(tmp_path):
     lake, truth = _scenario(tmp_path, policy="hl_index", seed=7)
     out = run(lake)
     assert out["steps"] == len(json.loads(Path(truth).read_text())["steps"]) and out["pool_rows"] > 0
-    res = dg.materialize([adl_reconstruction], resources={
-        "lake": LakeResource(lake_root=str(lake.root), db_path=str(tmp_path / "c.duckdb"))})
+    res = dg.materialize(
+        [adl_reconstruction],
+        resources={"lake": LakeResource(lake_root=str(lake.root), db_path=str(tmp_path / "c.duckdb"))},
+    )
     assert res.success
     md = res.asset_materializations_for_node("adl_reconstruction")
     assert {m.asset_key.to_user_string() for m in md} == {"adl_steps", "adl_pools"}

@@ -26,22 +26,53 @@ def built(tmp_path_factory):
     simulate.generate(scenario, scale="tiny", policy="hl_index", exempt=3, seed=5)
     # a hostile coin name travels through a real node file into the lake and the report
     day = scenario / "node_fills_by_block" / "hourly" / "20251010"
-    extra = {"local_time": "2025-10-10T21:30:00.000000000", "block_time": "2025-10-10T21:30:00.000000000",
-             "block_number": 999999999, "events": [[
-                 "0x" + "ab" * 20,
-                 {"coin": HOSTILE, "px": "1.0", "sz": "1.0", "side": "B", "time": 1760131800000, "startPosition": "0.0",
-                  "dir": "Auto-Deleveraging", "closedPnl": "0.0", "hash": "0x" + "00" * 32, "oid": 1, "crossed": True,
-                  "fee": "0.0", "tid": 1, "feeToken": "USDC",
-                  "liquidation": {"liquidatedUser": "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14", "markPx": "1.0",
-                                  "method": "backstop"}}]]}
+    extra = {
+        "local_time": "2025-10-10T21:30:00.000000000",
+        "block_time": "2025-10-10T21:30:00.000000000",
+        "block_number": 999999999,
+        "events": [
+            [
+                "0x" + "ab" * 20,
+                {
+                    "coin": HOSTILE,
+                    "px": "1.0",
+                    "sz": "1.0",
+                    "side": "B",
+                    "time": 1760131800000,
+                    "startPosition": "0.0",
+                    "dir": "Auto-Deleveraging",
+                    "closedPnl": "0.0",
+                    "hash": "0x" + "00" * 32,
+                    "oid": 1,
+                    "crossed": True,
+                    "fee": "0.0",
+                    "tid": 1,
+                    "feeToken": "USDC",
+                    "liquidation": {
+                        "liquidatedUser": "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14",
+                        "markPx": "1.0",
+                        "method": "backstop",
+                    },
+                },
+            ]
+        ],
+    }
     (day / "99.json").write_text(json.dumps(extra) + "\n")
     lake = Lake(root / "lake")
     for path in files.expand_inputs([scenario / "node_fills_by_block"]):
         files.ingest_node_fills(lake, path)
     files.ingest_snapshot(lake, scenario / "snapshots" / "clearinghouse_state.jsonl")
     files.ingest_asset_ctxs(lake, scenario / "asset_ctxs" / "asset_ctxs.jsonl")
-    context = report.gather(lake, root / "c.duckdb", venue="hyperliquid", since_ms=None, until_ms=None, q=0.05,
-                            gap_seconds=5.0, command="pytest")
+    context = report.gather(
+        lake,
+        root / "c.duckdb",
+        venue="hyperliquid",
+        since_ms=None,
+        until_ms=None,
+        q=0.05,
+        gap_seconds=5.0,
+        command="pytest",
+    )
     paths = report.write(context, root / "out")
     return context, paths, json.loads((scenario / "truth.json").read_text())
 

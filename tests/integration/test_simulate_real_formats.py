@@ -1,6 +1,7 @@
 """A simulator scenario in Hyperliquid's published layouts (misc_events_by_block, clearinghouse export,
 per-minute archive asset_ctxs) goes through the ordinary ingest and reconstructs with pools equal to truth,
 once the funding and ledger events are replayed."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,14 @@ def _lake(tmp_path_factory, out, snapshot, *, with_lake: bool = False):
     from pipelines.lake import Lake
 
     lake = Lake(tmp_path_factory.mktemp("lake") / "lake")
-    reports = run_file_ingest(lake, node_fills=[out / "node_fills_by_block"], misc_events=[out / "misc_events_by_block"],
-                              snapshot=[snapshot], asset_ctxs=out / "asset_ctxs" / "20251010.csv.lz4",
-                              console=Console(quiet=True))
+    reports = run_file_ingest(
+        lake,
+        node_fills=[out / "node_fills_by_block"],
+        misc_events=[out / "misc_events_by_block"],
+        snapshot=[snapshot],
+        asset_ctxs=out / "asset_ctxs" / "20251010.csv.lz4",
+        console=Console(quiet=True),
+    )
     assert all(r.records_read == r.records_written + r.quarantined for r in reports)
     assert sum(r.quarantined for r in reports) == 0
     return (load_inputs(lake), lake) if with_lake else load_inputs(lake)
@@ -40,8 +46,15 @@ def _compare(i, out, *, with_cash: bool):
     from pipelines.analysis.reconstruct import archive_mark_age
 
     cash = cash_events(i["ledger"], i["funding"])[0] if with_cash else None
-    steps, pools = build_steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"],
-                                         vault=VAULT_ADDRESS, cash=cash, max_mark_age_ms=archive_mark_age(i["asset_ctxs"]))
+    steps, pools = build_steps_and_pools(
+        i["fills"],
+        i["positions"],
+        i["accounts"],
+        i["asset_ctxs"],
+        vault=VAULT_ADDRESS,
+        cash=cash,
+        max_mark_age_ms=archive_mark_age(i["asset_ctxs"]),
+    )
     return steps, pools, compare_to_truth(steps, pools, out / "truth.json")
 
 
@@ -76,8 +89,13 @@ def test_export_snapshot_loses_only_isolated_margins(real_scenario, tmp_path_fac
     steps, pools, r = _compare(i, out, with_cash=True)
     assert r["steps_matched"] == r["steps_truth"] and r["candidates_extra"] == 0
     tsteps, tpool = truth_frames(out / "truth.json")
-    ours = pools.join(tsteps.join(steps.select("step_id", "block_number", "coin", "liquidated_side"),
-                                  on=["block_number", "coin", "liquidated_side"]).select("step", "step_id"), on="step_id")
+    ours = pools.join(
+        tsteps.join(
+            steps.select("step_id", "block_number", "coin", "liquidated_side"),
+            on=["block_number", "coin", "liquidated_side"],
+        ).select("step", "step_id"),
+        on="step_id",
+    )
     missing = tpool.join(ours, on=["step", "user"], how="anti")
     isolated = set(i["positions"].filter(pl.col("leverage_type") == "isolated")["user"])
     assert set(missing["user"]) <= isolated
@@ -90,8 +108,9 @@ def test_liquidation_summaries_check_against_the_replay(real_scenario, tmp_path_
 
     out, scen = real_scenario
     i, lake = _lake(tmp_path_factory, out, out / "snapshots" / "clearinghouse_state.jsonl", with_lake=True)
-    check = liquidation_errors(i, cash_events(i["ledger"], i["funding"])[0], CashSettings(),
-                               archive_mark_age(i["asset_ctxs"]), lake=lake)
+    check = liquidation_errors(
+        i, cash_events(i["ledger"], i["funding"])[0], CashSettings(), archive_mark_age(i["asset_ctxs"]), lake=lake
+    )
     assert check["all"]["events"] == scen["misc_events"]["liquidation"]
     import duckdb
 

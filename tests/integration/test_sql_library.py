@@ -57,8 +57,15 @@ def test_query_runs_with_bound_parameters(analysed, query):
     if "user" in given:  # an account deleveraged in step 0, so every per-account query has rows
         given["user"] = con.sql('select min("user") from adl_pools where step_id = 0 and selected').fetchone()[0]
     rows = con.execute(query.sql, sql_library.bind(query, given)).fetchall()
-    if query.name in {"top_adl_accounts", "adl_notional_by_coin_wave", "adl_pool_of_step", "liquidation_to_adl_delay",
-                      "account_exemption_evidence", "account_fills_around_step", "accounting_hmadl_top_coins"}:
+    if query.name in {
+        "top_adl_accounts",
+        "adl_notional_by_coin_wave",
+        "adl_pool_of_step",
+        "liquidation_to_adl_delay",
+        "account_exemption_evidence",
+        "account_fills_around_step",
+        "accounting_hmadl_top_coins",
+    }:
         assert rows, f"{query.name} returned nothing on a scenario with ADL"
 
 
@@ -73,8 +80,12 @@ def test_parameters_are_bound_not_interpolated(analysed):
 def test_cli_named_query(analysed):
     root, _ = analysed
     base = [sys.executable, "-m", "pipelines.cli", "--lake", str(root / "lake"), "--db", str(root / "c.duckdb"), "sql"]
-    r = subprocess.run(base + ["--query", "top_adl_accounts", "--param", "venue=hyperliquid", "--param", "limit=2",
-                               "--format", "csv"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        base + ["--query", "top_adl_accounts", "--param", "venue=hyperliquid", "--param", "limit=2", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith("user,adl_legs") and len(r.stdout.splitlines()) == 3
     r = subprocess.run(base + ["--query", "nope"], capture_output=True, text=True, timeout=60)

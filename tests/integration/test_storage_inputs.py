@@ -22,9 +22,23 @@ BUCKET = "hl-mainnet-node-data"
 
 
 def ctx_lines() -> str:
-    meta = {"universe": [{"name": "BTC", "szDecimals": 5, "maxLeverage": 40}, {"name": "ETH", "szDecimals": 4, "maxLeverage": 25}]}
-    ctx = {"markPx": "100.5", "oraclePx": "100.4", "midPx": "100.45", "funding": "0.0000125", "premium": "0.0001",
-           "openInterest": "10.0", "dayNtlVlm": "1000.0", "prevDayPx": "99.0", "impactPxs": ["100.4", "100.6"]}
+    meta = {
+        "universe": [
+            {"name": "BTC", "szDecimals": 5, "maxLeverage": 40},
+            {"name": "ETH", "szDecimals": 4, "maxLeverage": 25},
+        ]
+    }
+    ctx = {
+        "markPx": "100.5",
+        "oraclePx": "100.4",
+        "midPx": "100.45",
+        "funding": "0.0000125",
+        "premium": "0.0001",
+        "openInterest": "10.0",
+        "dayNtlVlm": "1000.0",
+        "prevDayPx": "99.0",
+        "impactPxs": ["100.4", "100.6"],
+    }
     return "".join(json.dumps({"time": 1760119200000 + i * 60000, "ctxs": [meta, [ctx, ctx]]}) + "\n" for i in range(5))
 
 
@@ -47,8 +61,14 @@ def published(moto, tmp_path_factory):
 
 def liqf(tmp: Path, *args: str, name: str = "x", env: dict | None = None) -> subprocess.CompletedProcess:
     base = ["--lake", str(tmp / f"lake-{name}"), "--db", str(tmp / f"{name}.duckdb")]
-    return subprocess.run([str(Path(sys.executable).parent / "liqf"), *base, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "liqf"), *base, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def digests(db: Path) -> dict:
@@ -61,11 +81,29 @@ def digests(db: Path) -> dict:
 
 def test_direct_s3_inputs_equal_local_files(published, tmp_path):
     root, files, ctxs, proxy = published
-    local = liqf(tmp_path, "ingest", "hyperliquid", "--node-fills", str(root / "node_fills_by_block"),
-                 "--asset-ctxs", str(ctxs), name="local")
+    local = liqf(
+        tmp_path,
+        "ingest",
+        "hyperliquid",
+        "--node-fills",
+        str(root / "node_fills_by_block"),
+        "--asset-ctxs",
+        str(ctxs),
+        name="local",
+    )
     assert local.returncode == 0, local.stderr
-    remote = liqf(tmp_path, "ingest", "hyperliquid", "--node-fills", f"s3://{BUCKET}/node_fills_by_block/hourly/20251010/",
-                  "--asset-ctxs", f"s3://{BUCKET}/asset_ctxs/20251010.jsonl", "--endpoint-url", proxy.endpoint, name="s3")
+    remote = liqf(
+        tmp_path,
+        "ingest",
+        "hyperliquid",
+        "--node-fills",
+        f"s3://{BUCKET}/node_fills_by_block/hourly/20251010/",
+        "--asset-ctxs",
+        f"s3://{BUCKET}/asset_ctxs/20251010.jsonl",
+        "--endpoint-url",
+        proxy.endpoint,
+        name="s3",
+    )
     assert remote.returncode == 0, remote.stderr
     assert proxy.forwarded > 0
     a, b = digests(tmp_path / "local.duckdb"), digests(tmp_path / "s3.duckdb")
@@ -75,16 +113,35 @@ def test_direct_s3_inputs_equal_local_files(published, tmp_path):
 
 def test_without_requester_pays_the_403_says_what_to_set(published, tmp_path):
     _, _, _, proxy = published
-    r = liqf(tmp_path, "ingest", "hyperliquid", "--node-fills", f"s3://{BUCKET}/node_fills_by_block/hourly/20251010/20.lz4",
-             "--endpoint-url", proxy.endpoint, "--no-requester-pays")
+    r = liqf(
+        tmp_path,
+        "ingest",
+        "hyperliquid",
+        "--node-fills",
+        f"s3://{BUCKET}/node_fills_by_block/hourly/20251010/20.lz4",
+        "--endpoint-url",
+        proxy.endpoint,
+        "--no-requester-pays",
+    )
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "403" in lines[0] and "requester" in lines[0] and "AWS_ACCESS_KEY_ID" in lines[0], r.stderr
+    assert len(lines) == 1 and "403" in lines[0] and "requester" in lines[0] and "AWS_ACCESS_KEY_ID" in lines[0], (
+        r.stderr
+    )
 
 
 def test_fetch_plans_next_hour_prices_and_resumes(published, tmp_path):
     root, files, _, proxy = published
-    args = ["fetch", "hyperliquid", "--from", "2025-10-10T20", "--to", "2025-10-10T21", "--endpoint-url", proxy.endpoint]
+    args = [
+        "fetch",
+        "hyperliquid",
+        "--from",
+        "2025-10-10T20",
+        "--to",
+        "2025-10-10T21",
+        "--endpoint-url",
+        proxy.endpoint,
+    ]
     refused = liqf(tmp_path, *args, name="f")
     assert refused.returncode == 2 and "--yes" in refused.stderr
     assert "s3://hl-mainnet-node-data/node_fills_by_block/hourly/20251010/22.lz4" in refused.stderr  # the next hour

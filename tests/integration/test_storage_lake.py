@@ -31,7 +31,9 @@ def digest(con: duckdb.DuckDBPyConnection, view: str) -> tuple[int, int]:
     """Row count and an order-independent content hash of a catalog view."""
     cols = [r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall() if r[0] not in VOLATILE]
     select = ", ".join(f'"{c}"' for c in cols)
-    return con.execute(f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM (SELECT {select} FROM \"{view}\") t").fetchone()
+    return con.execute(
+        f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM (SELECT {select} FROM "{view}") t'
+    ).fetchone()
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +96,27 @@ def test_working_copy_pull_sees_only_committed_parts(moto, hours, tmp_path):
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "liqf"), *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "liqf"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_cli_catalog_and_sql_on_an_s3_lake(moto, hours, tmp_path):
     lake = s3_lake(moto, tmp_path, "lake-cli")
     ingest_node_fills(lake, hours[0])
-    common = ["--lake", "s3://lake-cli/research/lake", "--lake-endpoint", moto.endpoint, "--db", str(tmp_path / "x.duckdb")]
+    common = [
+        "--lake",
+        "s3://lake-cli/research/lake",
+        "--lake-endpoint",
+        moto.endpoint,
+        "--db",
+        str(tmp_path / "x.duckdb"),
+    ]
     env = {"LIQF_LAKE_CACHE": str(tmp_path / "cli-cache")}
     r = run_cli(*common, "catalog", "refresh", env=env)
     assert r.returncode == 0, r.stderr
@@ -118,12 +133,23 @@ def test_bad_configuration_is_one_line(moto, tmp_path, case, monkeypatch):
     if case == "no_credentials":
         env.update(AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")
     bucket = "lake-absent" if case == "no_bucket" else moto.bucket("lake-bad")
-    r = run_cli("--lake", f"s3://{bucket}/p", "--lake-endpoint", endpoint, "--db", str(tmp_path / "d.duckdb"),
-                "catalog", "refresh", env=env)
+    r = run_cli(
+        "--lake",
+        f"s3://{bucket}/p",
+        "--lake-endpoint",
+        endpoint,
+        "--db",
+        str(tmp_path / "d.duckdb"),
+        "catalog",
+        "refresh",
+        env=env,
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
-    expected = {"unreachable": "cannot reach", "no_credentials": "no AWS credentials", "no_bucket": "does not exist"}[case]
+    expected = {"unreachable": "cannot reach", "no_credentials": "no AWS credentials", "no_bucket": "does not exist"}[
+        case
+    ]
     assert expected in lines[0], lines[0]
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in r.stderr
 

@@ -197,10 +197,14 @@ def test_recent_trades_have_buyer_and_seller(http, scenario):
 
 def test_candles_derived_from_fills(http, scenario):
     start, end = T0, T0 + 10 * 60_000
-    candles = info(http, type="candleSnapshot", req={"coin": "ETH", "interval": "1m", "startTime": start, "endTime": end})
+    candles = info(
+        http, type="candleSnapshot", req={"coin": "ETH", "interval": "1m", "startTime": start, "endTime": end}
+    )
     assert candles and all(c["i"] == "1m" and c["s"] == "ETH" and c["T"] - c["t"] == 59_999 for c in candles)
     tids = {
-        f["tid"] for fs in scenario.fills.values() for f in fs
+        f["tid"]
+        for fs in scenario.fills.values()
+        for f in fs
         if f["coin"] == "ETH" and candles[0]["t"] <= f["time"] <= candles[-1]["T"]
     }
     assert sum(c["n"] for c in candles) == len(tids)
@@ -237,7 +241,11 @@ def test_unknown_type_is_422_with_hl_text(http):
         ({"type": "userFills"}, 422, "missing field `user`"),
         ({"type": "userFillsByTime", "user": USER_MAIN}, 422, "missing field `startTime`"),
         ({"type": "userFills", "user": "bob"}, 422, "invalid address"),
-        ({"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "7m", "startTime": 0, "endTime": 1}}, 422, "unknown variant"),
+        (
+            {"type": "candleSnapshot", "req": {"coin": "BTC", "interval": "7m", "startTime": 0, "endTime": 1}},
+            422,
+            "unknown variant",
+        ),
     ],
 )
 def test_bad_bodies(http, body, status, needle):
@@ -353,7 +361,14 @@ def _shape(v: Any) -> str:
     return {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}[type(v)]
 
 
-def _assert_same_shape(real: dict[str, Any], ours: dict[str, Any], *, allow_extra: set[str], nullable: set[str] = frozenset(), path: str = "") -> None:
+def _assert_same_shape(
+    real: dict[str, Any],
+    ours: dict[str, Any],
+    *,
+    allow_extra: set[str],
+    nullable: set[str] = frozenset(),
+    path: str = "",
+) -> None:
     missing = set(real) - set(ours)
     assert not missing, f"{path or 'root'}: keys missing vs real response: {sorted(missing)}"
     extra = set(ours) - set(real) - allow_extra
@@ -412,7 +427,9 @@ def test_clearinghouse_state_matches_real_response(http):
     rp = real["assetPositions"][0]
     for op in ours["assetPositions"]:
         _assert_same_shape(rp, op, allow_extra=set())
-        _assert_same_shape(rp["position"], op["position"], allow_extra=set(), nullable={"liquidationPx"}, path="position.")
+        _assert_same_shape(
+            rp["position"], op["position"], allow_extra=set(), nullable={"liquidationPx"}, path="position."
+        )
         assert set(op["position"]["leverage"]) <= {"type", "value", "rawUsd"}
     empty = info(http, type="clearinghouseState", user=USER_NOBODY)
     _assert_same_shape(real, empty, allow_extra=set())

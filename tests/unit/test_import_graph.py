@@ -131,8 +131,9 @@ def test_imports_run_one_way():
         for target in targets:
             if module.startswith("forensics") and target.startswith("pipelines"):
                 wrong.append(f"{module} -> {target} (the analysis library never imports the pipelines)")
-            if (module.startswith("pipelines.venues") and target.startswith(("pipelines.ingest", "pipelines.defs",
-                                                                              "pipelines.cli", "pipelines.analysis"))):
+            if module.startswith("pipelines.venues") and target.startswith(
+                ("pipelines.ingest", "pipelines.defs", "pipelines.cli", "pipelines.analysis")
+            ):
                 wrong.append(f"{module} -> {target} (transport never imports orchestration)")
             if target.startswith("pipelines.cli") and not module.startswith("pipelines.cli"):
                 wrong.append(f"{module} -> {target} (nothing imports the CLI)")
@@ -146,8 +147,13 @@ def test_forensics_imports_neither_dagster_nor_http_clients():
         if not module.startswith("forensics"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             wrong += [f"{module}: {n}" for n in names if n.split(".")[0] in banned]
     assert wrong == []
 
@@ -165,27 +171,36 @@ def function_level_imports() -> list[tuple[str, int, str, bool]]:
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     # the import's line and the comments above its block of imports
                     start = node.lineno - 1
-                    while start > 0 and (not lines[start - 1].strip()
-                                         or lines[start - 1].strip().startswith(("#", "import ", "from "))):
+                    while start > 0 and (
+                        not lines[start - 1].strip() or lines[start - 1].strip().startswith(("#", "import ", "from "))
+                    ):
                         start -= 1
-                    context = " ".join(lines[start: node.lineno]).lower()
-                    found.append((path.relative_to(ROOT).as_posix(), node.lineno, ast.unparse(node),
-                                  any(r in context for r in REASONS)))
+                    context = " ".join(lines[start : node.lineno]).lower()
+                    found.append(
+                        (
+                            path.relative_to(ROOT).as_posix(),
+                            node.lineno,
+                            ast.unparse(node),
+                            any(r in context for r in REASONS),
+                        )
+                    )
     return found
 
 
 def test_function_level_imports_say_why():
     """Imports wait for their function only for start-up time (heavy libraries) or optional packages, and say so;
     never to dodge a circle."""
-    unexplained = [f"{f}:{n}: {s}" for f, n, s, why in function_level_imports()
-                   if not why and not f.startswith(REWRITE_AREAS)]
+    unexplained = [
+        f"{f}:{n}: {s}" for f, n, s, why in function_level_imports() if not why and not f.startswith(REWRITE_AREAS)
+    ]
     assert unexplained == []
 
 
 def test_python_dash_m_cli_runs_area_commands():
     # area commands (stress) and commands registered per venue (ingest okx) broke when the module loaded twice
     for args in (["stress", "--help"], ["ingest", "okx", "--help"]):
-        done = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
-                              timeout=120, cwd=ROOT)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
         assert done.returncode == 0, (args, done.stderr[-2000:])
         assert "Usage:" in done.stdout

@@ -17,9 +17,17 @@ from typing import Any
 from forensics.formats.records import RecordError, coin_name, dec, node_time_ms
 
 REQUIRED = ("time", "coin", "mark_px")
-_OPTIONAL = {"funding": "funding", "open_interest": "open_interest", "prev_day_px": "prev_day_px",
-             "day_ntl_vlm": "day_ntl_vlm", "premium": "premium", "oracle_px": "oracle_px", "mid_px": "mid_px",
-             "impact_bid_px": "impact_bid_px", "impact_ask_px": "impact_ask_px"}
+_OPTIONAL = {
+    "funding": "funding",
+    "open_interest": "open_interest",
+    "prev_day_px": "prev_day_px",
+    "day_ntl_vlm": "day_ntl_vlm",
+    "premium": "premium",
+    "oracle_px": "oracle_px",
+    "mid_px": "mid_px",
+    "impact_bid_px": "impact_bid_px",
+    "impact_ask_px": "impact_ask_px",
+}
 #: the archive's cadence: one observation per coin per minute
 ARCHIVE_CADENCE_MS = 60_000
 

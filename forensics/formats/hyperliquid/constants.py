@@ -26,7 +26,6 @@ HYPERLIQUID_DIRS: frozenset[str] = frozenset(
 LIQUIDATION_METHODS: frozenset[str] = frozenset({"market", "backstop"})
 
 
-
 VENUE = "hyperliquid"
 
 #: the backstop liquidator vault ("HLP Liquidator"): it takes over liquidated positions and is the bankrupt

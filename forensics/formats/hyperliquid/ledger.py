@@ -13,11 +13,23 @@ from forensics.formats.records import RecordError, address, dec, ms
 #: LedgerUpdate delta types whose main-dex perp USDC effect >= 2 public readers apply identically
 PERP_CASH_TYPES = frozenset({"deposit", "accountClassTransfer", "subAccountTransfer", "vaultDeposit", "vaultWithdraw"})
 #: types with a perp cash effect the reference marks UNCONFIRMED (the replay's choice is a setting)
-UNCONFIRMED_TYPES = frozenset({
-    "withdraw", "internalTransfer", "send", "vaultCreate", "vaultDistribution", "vaultLeaderCommission",
-    "rewardsClaim", "accountActivationGas", "perpDexClassTransfer", "deployGasAuction", "borrowLend",
-    "gossipPriorityGasAuction", "activateDexAbstraction",
-})
+UNCONFIRMED_TYPES = frozenset(
+    {
+        "withdraw",
+        "internalTransfer",
+        "send",
+        "vaultCreate",
+        "vaultDistribution",
+        "vaultLeaderCommission",
+        "rewardsClaim",
+        "accountActivationGas",
+        "perpDexClassTransfer",
+        "deployGasAuction",
+        "borrowLend",
+        "gossipPriorityGasAuction",
+        "activateDexAbstraction",
+    }
+)
 SPOT_TYPES = frozenset({"spotTransfer", "spotGenesis", "cStakingTransfer"})
 SUMMARY_TYPES = frozenset({"liquidation"})
 LEDGER_TYPES = PERP_CASH_TYPES | UNCONFIRMED_TYPES | SPOT_TYPES | SUMMARY_TYPES

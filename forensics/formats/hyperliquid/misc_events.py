@@ -83,7 +83,7 @@ def _event(line_no: int, block: int, block_ms: int, index: int, event: Any, out:
         out.records_read += 1
         out.rejects.append((line_no, index, "event is not {time, hash, inner: {Variant: {...}}}", _raw(event)))
         return
-    (variant, body), = inner.items()
+    ((variant, body),) = inner.items()
     if variant == "Funding":
         _funding(line_no, block, block_ms, index, event, body, out)
         return
@@ -133,7 +133,8 @@ def _liquidation(delta: dict[str, Any], user: str, common: dict[str, Any]) -> di
         dec(p.get("szi"), "liquidatedPositions.szi")
         exact.append({"coin": coin_name(p.get("coin")), "szi": str(p.get("szi"))})
     return {
-        **common, "user": user,
+        **common,
+        "user": user,
         "account_value": dec(delta.get("accountValue"), "accountValue"),
         "liquidated_ntl_pos": dec(delta.get("liquidatedNtlPos"), "liquidatedNtlPos", required=False),
         "leverage_type": delta.get("leverageType") if isinstance(delta.get("leverageType"), str) else None,
@@ -146,8 +147,12 @@ def _staking_or_system(variant: str, body: Any, common: dict[str, Any]) -> list[
     """Staking and system events are recorded with their JSON; they never move perp cash."""
     if not isinstance(body, dict):
         raise RecordError(f"{variant} is not an object")
-    base = {**common, "type": variant, "category": category(variant),
-            "delta_json": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()}
+    base = {
+        **common,
+        "type": variant,
+        "category": category(variant),
+        "delta_json": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode(),
+    }
     if variant == "ValidatorRewards":
         rewards = body.get("validator_to_reward")
         if not isinstance(rewards, list):
@@ -166,8 +171,9 @@ def _staking_or_system(variant: str, body: Any, common: dict[str, Any]) -> list[
     return [row]
 
 
-def _funding(line_no: int, block: int, block_ms: int, index: int, event: dict[str, Any], body: Any,
-             out: MiscBatch) -> None:
+def _funding(
+    line_no: int, block: int, block_ms: int, index: int, event: dict[str, Any], body: Any, out: MiscBatch
+) -> None:
     deltas = body.get("deltas") if isinstance(body, dict) else None
     try:
         time_ms = node_time_ms(event.get("time"), "event time") if "time" in event else block_ms
@@ -184,8 +190,13 @@ def _funding(line_no: int, block: int, block_ms: int, index: int, event: dict[st
             if not isinstance(d, dict):
                 raise RecordError("Funding delta is not an object")
             row = {
-                "user": address(d.get("user")), "coin": coin_name(d.get("coin")), "time_ms": time_ms,
-                "block_number": block, "event_index": index, "delta_index": k, "hash": hash_,
+                "user": address(d.get("user")),
+                "coin": coin_name(d.get("coin")),
+                "time_ms": time_ms,
+                "block_number": block,
+                "event_index": index,
+                "delta_index": k,
+                "hash": hash_,
                 "funding_amount": dec(d.get("funding_amount"), "funding_amount"),
                 "szi": dec(d.get("szi"), "szi", required=False),
                 "funding_rate": dec(d.get("funding_rate"), "funding_rate", required=False),

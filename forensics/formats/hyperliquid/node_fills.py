@@ -114,6 +114,7 @@ def _block_fields(number: str, block_time: str, local_time: str) -> str:
         f"TRY_CAST({local_time} AS TIMESTAMP_NS) AS local_time_ts"
     )
 
+
 # Stage B: events -> validated, typed fill rows; `reason` is NULL for good rows. The JSON work is
 # materialized once, so the validation below reads plain columns.
 FILL_ROWS_SQL = f"""
@@ -127,15 +128,15 @@ WITH typed AS MATERIALIZED (
 ), cast_ AS MATERIALIZED (
     SELECT *,
            f.liquidation AS l,
-           {_dec('f.px')} AS px_d,
-           {_dec('f.sz')} AS sz_d,
-           {_dec('f.startPosition')} AS start_d,
-           {_dec('f.closedPnl')} AS pnl_d,
-           {_dec('f.fee')} AS fee_d,
-           {_dec('f.builderFee')} AS builder_fee_d,
-           {_dec('f.liquidation.markPx')} AS mark_d,
+           {_dec("f.px")} AS px_d,
+           {_dec("f.sz")} AS sz_d,
+           {_dec("f.startPosition")} AS start_d,
+           {_dec("f.closedPnl")} AS pnl_d,
+           {_dec("f.fee")} AS fee_d,
+           {_dec("f.builderFee")} AS builder_fee_d,
+           {_dec("f.liquidation.markPx")} AS mark_d,
            {_INTEGER_FIELDS},
-           {_block_fields('block_number_raw', 'block_time_raw', 'local_time_raw')}
+           {_block_fields("block_number_raw", "block_time_raw", "local_time_raw")}
     FROM typed
 )
 SELECT *,
@@ -226,8 +227,13 @@ ORDER BY r.line_no, r.event_index
 # goes through the general path, which works out the reasons.
 _PLAIN_DECIMAL = r"-?[0-9]{1,28}(\.[0-9]{1,10})?"
 _DECIMAL_FIELDS = {
-    "px_d": "f.px", "sz_d": "f.sz", "start_d": "f.startPosition", "pnl_d": "f.closedPnl", "fee_d": "f.fee",
-    "builder_fee_d": "f.builderFee", "mark_d": "f.liquidation.markPx",
+    "px_d": "f.px",
+    "sz_d": "f.sz",
+    "start_d": "f.startPosition",
+    "pnl_d": "f.closedPnl",
+    "fee_d": "f.fee",
+    "builder_fee_d": "f.builderFee",
+    "mark_d": "f.liquidation.markPx",
 }
 
 
@@ -253,7 +259,7 @@ WITH blocks AS (
            b.block_number AS block_number_raw, b.block_time AS block_time_raw,
            CAST(generate_subscripts(coalesce(b.events, [NULL]), 1) AS INTEGER) AS event_index,
            unnest(coalesce(b.events, [NULL])) AS ev
-    FROM (SELECT *, {_block_fields('b.block_number', 'b.block_time', 'b.local_time')} FROM blocks)
+    FROM (SELECT *, {_block_fields("b.block_number", "b.block_time", "b.local_time")} FROM blocks)
 ), fills AS (
     SELECT * EXCLUDE (ev), ev[1] AS user_raw,
            CASE WHEN len(ev) = 2 AND starts_with(ev[2], '{{') THEN TRY(json_transform(ev[2], '{_FILL_STRUCT}')) END AS f
@@ -267,12 +273,12 @@ SELECT * EXCLUDE (venue, source, source_key) FROM (SELECT {_FILL_COLUMNS},
     coalesce(
         f IS NOT NULL AND regexp_full_match(user_raw, '{_ADDRESS}') AND length(f.coin) BETWEEN 1 AND 64
         AND tid_u IS NOT NULL AND time_i BETWEEN 1000000000000 AND 9999999999999
-        AND {_positive('f.px')} AND {_positive('f.sz')} AND f.side IN ('A', 'B')
+        AND {_positive("f.px")} AND {_positive("f.sz")} AND f.side IN ('A', 'B')
         AND f.dir IN ({_sql_list(HYPERLIQUID_DIRS)})
-        AND {_plain_or_null('f.startPosition')} AND {_plain_or_null('f.closedPnl')} AND {_plain_or_null('f.fee')}
-        AND {_plain_or_null('f.builderFee')} AND (f.oid IS NULL OR oid_u IS NOT NULL)
+        AND {_plain_or_null("f.startPosition")} AND {_plain_or_null("f.closedPnl")} AND {_plain_or_null("f.fee")}
+        AND {_plain_or_null("f.builderFee")} AND (f.oid IS NULL OR oid_u IS NOT NULL)
         AND (f.twapId IS NULL OR twap_i IS NOT NULL)
-        AND (l IS NULL OR (l.method IN ({_sql_list(LIQUIDATION_METHODS)}) AND {_plain_or_null('l.markPx')}
+        AND (l IS NULL OR (l.method IN ({_sql_list(LIQUIDATION_METHODS)}) AND {_plain_or_null("l.markPx")}
              AND (l.liquidatedUser IS NULL OR regexp_full_match(l.liquidatedUser, '{_ADDRESS}'))))
         AND (block_number_raw IS NULL OR block_number_i IS NOT NULL)
         AND (block_time_raw IS NULL OR block_time_ts IS NOT NULL),
@@ -300,9 +306,7 @@ class FillBatch:
     records_read: int
 
 
-def normalize_node_lines(
-    con: duckdb.DuckDBPyConnection, lines: pa.Table, *, source: str, source_key: str
-) -> FillBatch:
+def normalize_node_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, *, source: str, source_key: str) -> FillBatch:
     """Normalize a batch of ``node_fills_by_block`` lines (Arrow table ``line_no: int64, line: string``).
 
     Returned fills are in the ``fills`` schema plus a ``line_no`` column (input line, for ordering and
@@ -422,17 +426,20 @@ def normalize_large_block(
         chunk = events[:LARGE_BLOCK_CHUNK]
         del events[:LARGE_BLOCK_CHUNK]  # parsed events are freed as they are normalized
         n = len(chunk)
-        table = pa.table({
-            "line_no": pa.repeat(pa.scalar(line_no, pa.int64()), n),
-            "event_index": pa.array(range(start + 1, start + n + 1), pa.int32()),
-            "block_number_raw": pa.repeat(pa.scalar(number, pa.string()), n),
-            "block_time_raw": pa.repeat(pa.scalar(block_time, pa.string()), n),
-            "local_time_raw": pa.repeat(pa.scalar(local_time, pa.string()), n),
-            "from_node": pa.repeat(pa.scalar(True), n),
-            # an item that is not a list is a NULL event there too (then quarantined as malformed)
-            "ev": pa.array([[_json_text(x) for x in e] if isinstance(e, list) else None for e in chunk],
-                           pa.list_(pa.string())),
-        })
+        table = pa.table(
+            {
+                "line_no": pa.repeat(pa.scalar(line_no, pa.int64()), n),
+                "event_index": pa.array(range(start + 1, start + n + 1), pa.int32()),
+                "block_number_raw": pa.repeat(pa.scalar(number, pa.string()), n),
+                "block_time_raw": pa.repeat(pa.scalar(block_time, pa.string()), n),
+                "local_time_raw": pa.repeat(pa.scalar(local_time, pa.string()), n),
+                "from_node": pa.repeat(pa.scalar(True), n),
+                # an item that is not a list is a NULL event there too (then quarantined as malformed)
+                "ev": pa.array(
+                    [[_json_text(x) for x in e] if isinstance(e, list) else None for e in chunk], pa.list_(pa.string())
+                ),
+            }
+        )
         con.register("hl_events_chunk", table)
         try:
             con.execute("CREATE OR REPLACE TEMP TABLE hl_events AS SELECT * FROM hl_events_chunk")
@@ -452,9 +459,7 @@ def _node_events_to_fills(
     return batch
 
 
-def _events_to_fills(
-    con: duckdb.DuckDBPyConnection, bad_lines: pa.Table, *, source: str, source_key: str
-) -> FillBatch:
+def _events_to_fills(con: duckdb.DuckDBPyConnection, bad_lines: pa.Table, *, source: str, source_key: str) -> FillBatch:
     con.execute(FILL_ROWS_SQL)
     fills = con.execute(FILLS_SELECT_SQL, [source, source_key]).fetch_arrow_table()
     rejects = con.execute(QUARANTINE_FILLS_SQL).fetch_arrow_table()

@@ -50,7 +50,9 @@ class EpisodeAuditConfig(dg.Config):
     kinds={"polars"},
     code_version="2",
 )
-def adl_episode_audit(context: dg.AssetExecutionContext, config: EpisodeAuditConfig, lake: LakeResource) -> dg.MaterializeResult:
+def adl_episode_audit(
+    context: dg.AssetExecutionContext, config: EpisodeAuditConfig, lake: LakeResource
+) -> dg.MaterializeResult:
     """The audit of one ADL episode on its own: best rule, verdict and flagged accounts of that window."""
     venue, first, last = parse_episode(context.partition_key)
     the_lake = lake.lake()
@@ -60,12 +62,20 @@ def adl_episode_audit(context: dg.AssetExecutionContext, config: EpisodeAuditCon
     pools, notes, _ = annotate_integrity(the_lake, venue, pools, steps)
     result = audit(pools, q=config.q, steps=steps)
     flagged = [] if result.exemption is None else result.exemption.flagged["user"].to_list()
-    return dg.MaterializeResult(metadata={
-        "venue": venue, "first_step_ms": first, "last_step_ms": last,
-        "steps": int(steps.height), "pool_rows": int(pools.height), "incomplete_steps": incomplete,
-        "best_rule": result.inference.best_rule or "none", "verdict": result.verdict,
-        "flagged": len(flagged), "flagged_accounts": dg.MetadataValue.json(flagged),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "venue": venue,
+            "first_step_ms": first,
+            "last_step_ms": last,
+            "steps": int(steps.height),
+            "pool_rows": int(pools.height),
+            "incomplete_steps": incomplete,
+            "best_rule": result.inference.best_rule or "none",
+            "verdict": result.verdict,
+            "flagged": len(flagged),
+            "flagged_accounts": dg.MetadataValue.json(flagged),
+        }
+    )
 
 
 @dg.sensor(minimum_interval_seconds=300, asset_selection=dg.AssetSelection.assets(adl_episode_audit))

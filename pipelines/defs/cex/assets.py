@@ -1,7 +1,6 @@
 """CEX assets: one daily-partitioned pull per venue (public + own account when keys are set), captured
 stream hours, and the venue-level ADL episodes / own-account ADL audit."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -25,14 +24,25 @@ def _window(partition_key: str) -> tuple[int, int]:
 
 
 def _venue_asset(venue: str) -> dg.AssetsDefinition:
-    def pull(context: dg.AssetExecutionContext, lake: LakeResource, cex_api: CexApiResource,
-             cex_credentials: CexCredentialsResource) -> dg.MaterializeResult:
+    def pull(
+        context: dg.AssetExecutionContext,
+        lake: LakeResource,
+        cex_api: CexApiResource,
+        cex_credentials: CexCredentialsResource,
+    ) -> dg.MaterializeResult:
         since, until = _window(context.partition_key)
         creds = cex_credentials.credentials(venue) if venue in cex.PRIVATE_VENUES else None
         client = cex_api.client(venue, creds)
         try:
-            reports = cex.pull(lake.lake(), venue, client, since, until, private=creds is not None,
-                               account=cex.account_label(venue, creds) if creds else None)
+            reports = cex.pull(
+                lake.lake(),
+                venue,
+                client,
+                since,
+                until,
+                private=creds is not None,
+                account=cex.account_label(venue, creds) if creds else None,
+            )
         finally:
             client.close()
         if venue in cex.PRIVATE_VENUES and creds is None:
@@ -40,11 +50,18 @@ def _venue_asset(venue: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={**ingest_metadata(reports), "private": creds is not None})
 
     pull.__name__ = f"{venue}_liquidation_data"
-    pull.__doc__ = (f"{venue} liquidation orders, insurance-fund balances and ADL risk for one UTC day (plus own-account "
-                    "liquidation/ADL fills, ADL ranks and positions when a read-only key is set), normalized into "
-                    "cex_liquidations, insurance_fund, adl_ranks, adl_alerts, fills; bad items quarantined.")
-    return dg.asset(name=f"{venue}_liquidation_data", partitions_def=daily, group_name=GROUP,
-                    kinds={"parquet", "python"}, code_version="1")(pull)
+    pull.__doc__ = (
+        f"{venue} liquidation orders, insurance-fund balances and ADL risk for one UTC day (plus own-account "
+        "liquidation/ADL fills, ADL ranks and positions when a read-only key is set), normalized into "
+        "cex_liquidations, insurance_fund, adl_ranks, adl_alerts, fills; bad items quarantined."
+    )
+    return dg.asset(
+        name=f"{venue}_liquidation_data",
+        partitions_def=daily,
+        group_name=GROUP,
+        kinds={"parquet", "python"},
+        code_version="1",
+    )(pull)
 
 
 VENUE_ASSETS = [_venue_asset(v) for v in cex.CEX_VENUES]
@@ -69,8 +86,12 @@ def _normalized_inputs(lake: LakeResource) -> set[str]:
     return set(runs.filter(pl.col("source").str.starts_with("ws:"))["source_name"].to_list())
 
 
-@dg.asset(group_name=GROUP, kinds={"parquet", "python"}, code_version="1",
-          deps=[*(a.key for a in VENUE_ASSETS), "captured_liquidations"])
+@dg.asset(
+    group_name=GROUP,
+    kinds={"parquet", "python"},
+    code_version="1",
+    deps=[*(a.key for a in VENUE_ASSETS), "captured_liquidations"],
+)
 def cex_adl_episodes(lake: LakeResource) -> dg.MaterializeResult:
     """Venue-level ADL episodes (insurance drawdowns, ADL alerts, OKX ADL types, liquidation bursts, own ADL)
     and the own-account ADL audit against venue-reported ranks, in adl_episodes and adl_audit."""
@@ -78,11 +99,14 @@ def cex_adl_episodes(lake: LakeResource) -> dg.MaterializeResult:
     kinds: dict[str, int] = {}
     for e in res.episodes:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
-    return dg.MaterializeResult(metadata={
-        "episodes": dg.MetadataValue.int(len(res.episodes)), "episodes_by_kind": dg.MetadataValue.json(kinds),
-        "own_adl_fills_audited": dg.MetadataValue.int(len(res.audit)),
-        "inconsistent": dg.MetadataValue.int(sum(1 for a in res.audit if a["consistent"] is False)),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "episodes": dg.MetadataValue.int(len(res.episodes)),
+            "episodes_by_kind": dg.MetadataValue.json(kinds),
+            "own_adl_fills_audited": dg.MetadataValue.int(len(res.audit)),
+            "inconsistent": dg.MetadataValue.int(sum(1 for a in res.audit if a["consistent"] is False)),
+        }
+    )
 
 
 @dg.definitions

@@ -1,6 +1,5 @@
 """Typed resources for the CEX venues: REST endpoints and (read-only) API keys from the environment."""
 
-
 import os
 
 import dagster as dg
@@ -27,8 +26,13 @@ class CexApiResource(dg.ConfigurableResource):
     max_retries: int = 5
 
     def client(self, venue: str, credentials: ApiCredentials | None = None) -> VenueHTTPClient:
-        return cex.make_client(venue, getattr(self, f"{venue}_url"), credentials=credentials, timeout=self.timeout_s,
-                               max_retries=self.max_retries)
+        return cex.make_client(
+            venue,
+            getattr(self, f"{venue}_url"),
+            credentials=credentials,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+        )
 
 
 class CexCredentialsResource(dg.ConfigurableResource):
@@ -60,9 +64,12 @@ def defs() -> dg.Definitions:
         resources={
             "cex_api": CexApiResource(),
             "cex_credentials": CexCredentialsResource(
-                binance_api_key=_env("LIQF_BINANCE_API_KEY"), binance_api_secret=_env("LIQF_BINANCE_API_SECRET"),
-                bybit_api_key=_env("LIQF_BYBIT_API_KEY"), bybit_api_secret=_env("LIQF_BYBIT_API_SECRET"),
-                okx_api_key=_env("LIQF_OKX_API_KEY"), okx_api_secret=_env("LIQF_OKX_API_SECRET"),
+                binance_api_key=_env("LIQF_BINANCE_API_KEY"),
+                binance_api_secret=_env("LIQF_BINANCE_API_SECRET"),
+                bybit_api_key=_env("LIQF_BYBIT_API_KEY"),
+                bybit_api_secret=_env("LIQF_BYBIT_API_SECRET"),
+                okx_api_key=_env("LIQF_OKX_API_KEY"),
+                okx_api_secret=_env("LIQF_OKX_API_SECRET"),
                 okx_api_passphrase=_env("LIQF_OKX_API_PASSPHRASE"),
             ),
         }

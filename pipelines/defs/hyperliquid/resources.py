@@ -1,6 +1,5 @@
 """Typed resources for Hyperliquid: the info API client and the node-data directory."""
 
-
 import os
 from pathlib import Path
 
@@ -49,7 +48,6 @@ class HyperliquidNodeDataResource(dg.ConfigurableResource):
             path = Path(self.root) / relative
             return path if path.is_file() else None
 
-
         settings = StoreSettings(endpoint=self.endpoint, requester_pays=self.requester_pays)
         url = parse_url(self.root)
         try:
@@ -72,7 +70,9 @@ class HyperliquidNodeDataResource(dg.ConfigurableResource):
 class TrackedUsersResource(dg.ConfigurableResource):
     """The accounts the scheduled API pull follows: a file with one 0x address per line."""
 
-    users_file: str = os.environ.get("LIQF_TRACKED_USERS", str(PROJECT_ROOT / "pipelines" / "config" / "tracked_users.txt"))
+    users_file: str = os.environ.get(
+        "LIQF_TRACKED_USERS", str(PROJECT_ROOT / "pipelines" / "config" / "tracked_users.txt")
+    )
 
 
 @dg.definitions

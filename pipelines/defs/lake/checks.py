@@ -1,6 +1,5 @@
 """Great Expectations suites run as Dagster asset checks on the rows an asset just wrote."""
 
-
 from collections.abc import Iterable
 
 import dagster as dg
@@ -17,13 +16,16 @@ def quality_specs(asset: str, tables: Iterable[Table]) -> list[dg.AssetCheckSpec
     for t in tables:
         specs.append(
             dg.AssetCheckSpec(
-                f"{t.name}_schema_and_keys", asset=asset, blocking=True,
+                f"{t.name}_schema_and_keys",
+                asset=asset,
+                blocking=True,
                 description=f"{t.name}: exact columns, key columns not null, key unique (GX, blocking)",
             )
         )
         specs.append(
             dg.AssetCheckSpec(
-                f"{t.name}_value_ranges", asset=asset,
+                f"{t.name}_value_ranges",
+                asset=asset,
                 description=f"{t.name}: value ranges and enumerations (GX, warning)",
             )
         )

@@ -1,6 +1,5 @@
 """On-chain assets: GMX v2 EventEmitter logs and venue reserves on Arbitrum, incremental by checkpoint."""
 
-
 import dagster as dg
 
 from pipelines.defs.lake.resources import LakeResource
@@ -24,8 +23,9 @@ def _metadata(results: list[onchain.SyncResult], extra: list[IngestReport] = ())
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet", "python"}, code_version="1")
-def gmx_v2_arbitrum_events(context: dg.AssetExecutionContext, lake: LakeResource, arbitrum_rpc: EvmChainResource
-                           ) -> dg.MaterializeResult:
+def gmx_v2_arbitrum_events(
+    context: dg.AssetExecutionContext, lake: LakeResource, arbitrum_rpc: EvmChainResource
+) -> dg.MaterializeResult:
     """GMX v2 position increases/decreases, liquidations, ADL executions and ADL state on Arbitrum, from
     the EventEmitter's logs since the last checkpoint (confirmations and reorg re-check from the registry),
     into ``gmx_position_events``, ``gmx_adl_states``, ``fills`` (venue gmx_v2) and ``onchain_logs``; every
@@ -46,8 +46,9 @@ def gmx_v2_arbitrum_events(context: dg.AssetExecutionContext, lake: LakeResource
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet", "python"}, code_version="1")
-def arbitrum_venue_reserves(context: dg.AssetExecutionContext, lake: LakeResource, arbitrum_rpc: EvmChainResource
-                            ) -> dg.MaterializeResult:
+def arbitrum_venue_reserves(
+    context: dg.AssetExecutionContext, lake: LakeResource, arbitrum_rpc: EvmChainResource
+) -> dg.MaterializeResult:
     """ERC-20 balances and Transfer flows of the registry's labelled addresses on Arbitrum (the
     Hyperliquid bridge among them) into ``onchain_balances`` and ``onchain_flows``; the catalog view
     ``hyperliquid_reserve_check`` compares the bridge's USDC with the nearest account snapshot."""
@@ -58,10 +59,20 @@ def arbitrum_venue_reserves(context: dg.AssetExecutionContext, lake: LakeResourc
         head = rpc.block_number()
         streams = onchain.flow_streams(reg, rpc=rpc, head=head - reg.confirmations, lake=lake.lake())
         for s in streams:
-            context.log.info(onchain.plan_stream(lake.lake(), s, head=head, confirmations=reg.confirmations,
-                                                 max_range=rpc.max_range, reorg_depth=reg.reorg_depth).describe())
-        results = [onchain.sync_stream(lake.lake(), rpc, s, confirmations=reg.confirmations, reorg_depth=reg.reorg_depth)
-                   for s in streams]
+            context.log.info(
+                onchain.plan_stream(
+                    lake.lake(),
+                    s,
+                    head=head,
+                    confirmations=reg.confirmations,
+                    max_range=rpc.max_range,
+                    reorg_depth=reg.reorg_depth,
+                ).describe()
+            )
+        results = [
+            onchain.sync_stream(lake.lake(), rpc, s, confirmations=reg.confirmations, reorg_depth=reg.reorg_depth)
+            for s in streams
+        ]
         balances = onchain.read_balances(lake.lake(), rpc, reg)
     finally:
         rpc.close()

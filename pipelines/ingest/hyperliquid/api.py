@@ -144,8 +144,13 @@ def pull(
         ingested_at,
         written=len(accounts),
     )
-    _finish(lake, ctxs, {ASSET_CTXS: hl.rows_to_arrow(ASSET_CTXS, ctxs.rows, **lineage(ctxs))}, ingested_at,
-            written=ctxs.report.records_written)
+    _finish(
+        lake,
+        ctxs,
+        {ASSET_CTXS: hl.rows_to_arrow(ASSET_CTXS, ctxs.rows, **lineage(ctxs))},
+        ingested_at,
+        written=ctxs.report.records_written,
+    )
     return [fills.report, ledger.report, states.report, ctxs.report]
 
 
@@ -247,8 +252,13 @@ def run(
         raise UserFacingError(str(exc)) from None
     client = HyperliquidInfoClient(base_url)
     with Progress(
-        TextColumn("[bold]pulling users"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
+        TextColumn("[bold]pulling users"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task("users", total=len(users))
         try:

@@ -51,8 +51,9 @@ def _items(path: Path, report: IngestReport, bad: list) -> collections.abc.Itera
         report.notes.append(state.tail_error)
 
 
-def ingest_snapshot_export(lake: Lake, files: dict[str, Path], *, scope: str = "total",
-                           progress=None) -> list[IngestReport]:
+def ingest_snapshot_export(
+    lake: Lake, files: dict[str, Path], *, scope: str = "total", progress=None
+) -> list[IngestReport]:
     """Ingest one export (``files``: kind -> path, kinds ``account_values``, ``perp_positions``,
     ``spot_balances``). Positions first, so account rows can count them (and, ``scope="cross"``, add the
     isolated equity). Records: one per position (perp file), per account (account file), per item (spot)."""
@@ -69,7 +70,11 @@ def ingest_snapshot_export(lake: Lake, files: dict[str, Path], *, scope: str = "
             try:
                 _, got, rejected = export.market_rows(item, time_ms)
             except hl.RecordError as exc:
-                count = len(item.get("positions", [])) if isinstance(item, dict) and isinstance(item.get("positions"), list) else 1
+                count = (
+                    len(item.get("positions", []))
+                    if isinstance(item, dict) and isinstance(item.get("positions"), list)
+                    else 1
+                )
                 report.records_read += max(count, 1)
                 bad.extend([(n, None, str(exc), orjson.dumps(item).decode()[:_RAW])] * max(count, 1))
                 continue
@@ -99,7 +104,9 @@ def ingest_snapshot_export(lake: Lake, files: dict[str, Path], *, scope: str = "
                 continue
             row["positions"] = per_user.get(row["user"], 0)
             if scope == "cross":
-                row["account_value"] = hl.dec(str(row["account_value"] + iso_equity.get(row["user"], 0)), "account_value")
+                row["account_value"] = hl.dec(
+                    str(row["account_value"] + iso_equity.get(row["user"], 0)), "account_value"
+                )
             rows.append(row)
         _finish(lake, report, ACCOUNT_SNAPSHOTS, rows, bad, at)
         reports.append(report)
@@ -147,8 +154,9 @@ def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestRep
             except hl.RecordError as exc:
                 bad.append((line_no, None, str(exc), text[:_RAW]))
         if rows:
-            parts.append(hl.rows_to_arrow(ASSET_CTXS, rows, venue=VENUE, source=ASSET_CTXS_ARCHIVE,
-                                          source_key=report.source_key))
+            parts.append(
+                hl.rows_to_arrow(ASSET_CTXS, rows, venue=VENUE, source=ASSET_CTXS_ARCHIVE, source_key=report.source_key)
+            )
         if progress:
             progress(len(rows))
     if state.tail_error:

@@ -25,9 +25,9 @@ EXPECTED = {
     "node-fills": "node_fills_by_block block lines, legacy node_fills [user, fill] lines or node_trades lines",
     "misc-events": "misc_events_by_block block lines ({block_number, events: [{time, hash, inner}]})",
     "snapshot": "clearinghouseState JSON lines ({time, user, state}) or the snapshot export "
-                "(account_value_snapshot_/perp_positions_by_market_/spot_balances_ JSON arrays)",
+    "(account_value_snapshot_/perp_positions_by_market_/spot_balances_ JSON arrays)",
     "asset-ctxs": "metaAndAssetCtxs JSON lines ({time, ctxs}) or the archive asset_ctxs CSV "
-                  "(time,coin,...,mark_px header)",
+    "(time,coin,...,mark_px header)",
 }
 ACCEPTED = {
     "node-fills": {"node_fills_by_block", "node_fills", "node_trades"},

@@ -60,8 +60,13 @@ def window_hours(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     return [start + dt.timedelta(hours=i) for i in range(n)]
 
 
-def plan(start: dt.datetime, end: dt.datetime, sources: list[str], settings: StoreSettings,
-         buckets: dict[str, str | None] | None = None) -> list[Planned]:
+def plan(
+    start: dt.datetime,
+    end: dt.datetime,
+    sources: list[str],
+    settings: StoreSettings,
+    buckets: dict[str, str | None] | None = None,
+) -> list[Planned]:
     unknown = [s for s in sources if s not in SOURCES]
     if unknown:
         raise FetchError(f"unknown source {unknown[0]!r}; sources: {', '.join(SOURCES)}")
@@ -99,8 +104,9 @@ def download(planned: list[Planned], root: Path, settings: StoreSettings, progre
             continue
         store = stores.setdefault(p.bucket, open_store(ObjectUrl(p.bucket), settings))
         try:
-            paths.append(transfer.download(store, p.info, mirror_path(root, ObjectUrl(p.bucket), p.key),
-                                           progress=progress))
+            paths.append(
+                transfer.download(store, p.info, mirror_path(root, ObjectUrl(p.bucket), p.key), progress=progress)
+            )
         except transfer.ObjectChanged as exc:
             raise StorageError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001

@@ -75,8 +75,9 @@ def _ingest_con(tmp: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = None,
-                      kind: str = NODE_FILLS) -> IngestReport:
+def ingest_node_fills(
+    lake: Lake, path: Path, *, progress: Progress | None = None, kind: str = NODE_FILLS
+) -> IngestReport:
     """Ingest one node fill file (lz4 frame or plain JSON lines): ``node_fills_by_block``, or the legacy
     ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines."""
     key = source_key(kind, path.parent.name, path.name)
@@ -111,9 +112,7 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
         if state.tail_error:
             report.records_read += 1
             report.notes.append(state.tail_error)
-            reject_tables.append(
-                rejects_from_rows([(state.tail_line or 0, None, state.tail_error, state.tail_text)])
-            )
+            reject_tables.append(rejects_from_rows([(state.tail_line or 0, None, state.tail_error, state.tail_text)]))
 
         reject_tables.append(days.drop_duplicates())
         if kind != NODE_FILLS:
@@ -130,8 +129,9 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
     return finish(lake, report, rejects, FILLS, ingested_at)
 
 
-def _normalized(con: duckdb.DuckDBPyConnection, lines: pa.Table, key: str,
-                source: str = NODE_FILLS) -> Iterable[hl.FillBatch]:
+def _normalized(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, key: str, source: str = NODE_FILLS
+) -> Iterable[hl.FillBatch]:
     """The batch's fills; an oversized block line (a cascade can put 100k+ fills in one block) in chunks."""
     lines, large = hl.split_large_lines(lines)
     if lines.num_rows:
@@ -169,8 +169,10 @@ def coverage_notes(times_ms: np.ndarray, gap_ms: int = COVERAGE_GAP_MS, limit: i
     gaps = np.flatnonzero(np.diff(t) > gap_ms)
     if len(gaps):
         shown = ", ".join(f"{fmt(t[i])}..{fmt(t[i + 1])}" for i in gaps[:limit])
-        notes.append(f"coverage gap: {len(gaps)} stretch(es) over {gap_ms // 60_000} min without fills: {shown}"
-                     + (" ..." if len(gaps) > limit else ""))
+        notes.append(
+            f"coverage gap: {len(gaps)} stretch(es) over {gap_ms // 60_000} min without fills: {shown}"
+            + (" ..." if len(gaps) > limit else "")
+        )
     return notes
 
 
@@ -182,8 +184,17 @@ def _staging_root(lake: Lake) -> Path:
 
 # Low-cardinality columns: dictionary pages make them small; the rest (hashes, ids, prices) are cheaper plain.
 _DICTIONARY_COLUMNS = [
-    "venue", "date", "coin", "user", "side", "dir", "fee_token", "liquidated_user", "liquidation_method",
-    "source", "source_key",
+    "venue",
+    "date",
+    "coin",
+    "user",
+    "side",
+    "dir",
+    "fee_token",
+    "liquidated_user",
+    "liquidation_method",
+    "source",
+    "source_key",
 ]
 _DUPLICATE_REASON = "duplicate fill (user, tid) already seen at an earlier line"
 

@@ -43,8 +43,11 @@ def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport
         report.records_written += out.records_written
         rejects.extend(out.rejects)
         blocks.append(np.asarray(out.blocks, dtype=np.int64))
-        for table, rows in ((FUNDING_PAYMENTS, out.funding), (LEDGER_EVENTS, out.ledger),
-                            (LIQUIDATION_EVENTS, out.liquidations)):
+        for table, rows in (
+            (FUNDING_PAYMENTS, out.funding),
+            (LEDGER_EVENTS, out.ledger),
+            (LIQUIDATION_EVENTS, out.liquidations),
+        ):
             if rows:
                 parts[table.name].append(hl.rows_to_arrow(table, rows, **lineage))
         if progress:
@@ -70,4 +73,6 @@ def block_gaps(blocks: np.ndarray, limit: int = 3) -> list[str]:
         return []
     shown = ", ".join(f"{b[i] + 1}-{b[i + 1] - 1}" for i in jumps[:limit])
     missing = int((np.diff(b)[jumps] - 1).sum())
-    return [f"{missing:,} block number(s) missing in {len(jumps)} gap(s): {shown}{' ...' if len(jumps) > limit else ''}"]
+    return [
+        f"{missing:,} block number(s) missing in {len(jumps)} gap(s): {shown}{' ...' if len(jumps) > limit else ''}"
+    ]

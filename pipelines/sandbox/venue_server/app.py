@@ -42,10 +42,28 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 # the variants a real deserializer would list; only REQUIRED ones are served
 KNOWN_TYPES = (
-    "meta", "spotMeta", "metaAndAssetCtxs", "spotMetaAndAssetCtxs", "clearinghouseState",
-    "spotClearinghouseState", "allMids", "l2Book", "candleSnapshot", "userFills", "userFillsByTime",
-    "fundingHistory", "userFunding", "userNonFundingLedgerUpdates", "recentTrades", "vaultDetails",
-    "openOrders", "frontendOpenOrders", "orderStatus", "historicalOrders", "userRateLimit", "exchangeStatus",
+    "meta",
+    "spotMeta",
+    "metaAndAssetCtxs",
+    "spotMetaAndAssetCtxs",
+    "clearinghouseState",
+    "spotClearinghouseState",
+    "allMids",
+    "l2Book",
+    "candleSnapshot",
+    "userFills",
+    "userFillsByTime",
+    "fundingHistory",
+    "userFunding",
+    "userNonFundingLedgerUpdates",
+    "recentTrades",
+    "vaultDetails",
+    "openOrders",
+    "frontendOpenOrders",
+    "orderStatus",
+    "historicalOrders",
+    "userRateLimit",
+    "exchangeStatus",
 )
 
 
@@ -140,11 +158,15 @@ def _handle(sc: Scenario, rtype: str, body: dict[str, Any]) -> Any:
         return sc.meta_and_asset_ctxs()
     if rtype == "userNonFundingLedgerUpdates":
         return sc.ledger_updates(
-            body["user"], _int_field(body, "startTime"), _int_field(body, "endTime", optional=True)  # type: ignore[arg-type]
+            body["user"],
+            _int_field(body, "startTime"),
+            _int_field(body, "endTime", optional=True),  # type: ignore[arg-type]
         )
     if rtype == "fundingHistory":
         return sc.funding_history(
-            str(body["coin"]), _int_field(body, "startTime"), _int_field(body, "endTime", optional=True)  # type: ignore[arg-type]
+            str(body["coin"]),
+            _int_field(body, "startTime"),
+            _int_field(body, "endTime", optional=True),  # type: ignore[arg-type]
         )
     if rtype == "candleSnapshot":
         req = body["req"]
@@ -196,8 +218,7 @@ def build_app(
         wait = state.limiter.admit(ip, base)
         if wait is not None:
             return _text(
-                "429 Too Many Requests: weight budget of "
-                f"{state.limiter.per_minute:g}/min per IP exceeded",
+                f"429 Too Many Requests: weight budget of {state.limiter.per_minute:g}/min per IP exceeded",
                 429,
                 {"Retry-After": str(max(1, math.ceil(wait)))},
             )

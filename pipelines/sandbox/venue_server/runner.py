@@ -155,7 +155,11 @@ def run_server(
     spec = state.faults.spec if state.faults else None
     log.info(
         "serving scenario %s (%s) on http://%s:%d/info faults=%s",
-        sc.name, sc.summary(), host, port, spec.describe() if spec else "none",
+        sc.name,
+        sc.summary(),
+        host,
+        port,
+        spec.describe() if spec else "none",
     )
     config = _config(app, log_level=log_level, quiet=False)
     config.host, config.port = host, port

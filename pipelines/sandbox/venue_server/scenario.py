@@ -270,9 +270,18 @@ class Scenario:
             b = buckets.get(t0)
             if b is None:
                 buckets[t0] = {
-                    "t": t0, "T": t1, "s": coin, "i": interval,
-                    "o": tr["px"], "c": tr["px"], "h": tr["px"], "l": tr["px"],
-                    "_h": px, "_l": px, "_v": Decimal(tr["sz"]), "n": 1,
+                    "t": t0,
+                    "T": t1,
+                    "s": coin,
+                    "i": interval,
+                    "o": tr["px"],
+                    "c": tr["px"],
+                    "h": tr["px"],
+                    "l": tr["px"],
+                    "_h": px,
+                    "_l": px,
+                    "_v": Decimal(tr["sz"]),
+                    "n": 1,
                 }
                 continue
             b["c"] = tr["px"]
@@ -286,8 +295,18 @@ class Scenario:
         for t0 in sorted(buckets):
             b = buckets[t0]
             out.append(
-                {"T": b["T"], "c": b["c"], "h": b["h"], "i": b["i"], "l": b["l"], "n": b["n"],
-                 "o": b["o"], "s": b["s"], "t": b["t"], "v": _dec_str(b["_v"])}
+                {
+                    "T": b["T"],
+                    "c": b["c"],
+                    "h": b["h"],
+                    "i": b["i"],
+                    "l": b["l"],
+                    "n": b["n"],
+                    "o": b["o"],
+                    "s": b["s"],
+                    "t": b["t"],
+                    "v": _dec_str(b["_v"]),
+                }
             )
         return out
 
@@ -337,8 +356,14 @@ def _index_fills(sc: Scenario, blocks: Iterable[Mapping[str, Any]]) -> int:
             tr = legs.get((coin, tid))
             if tr is None:
                 tr = legs[(coin, tid)] = {
-                    "coin": coin, "side": fill.get("side", "B"), "px": fill.get("px"), "sz": fill.get("sz"),
-                    "time": t, "hash": fill.get("hash"), "tid": tid, "users": ["", ""],
+                    "coin": coin,
+                    "side": fill.get("side", "B"),
+                    "px": fill.get("px"),
+                    "sz": fill.get("sz"),
+                    "time": t,
+                    "hash": fill.get("hash"),
+                    "tid": tid,
+                    "users": ["", ""],
                 }
             if fill.get("side") == "B":
                 tr["users"][0] = user

@@ -31,8 +31,9 @@ def scenarios(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("policy", ["hl_index", "bitmex", "binance", "upnl", "contracts_pro_rata",
-                                    "wealth_pro_rata", "random_cyclic"])
+@pytest.mark.parametrize(
+    "policy", ["hl_index", "bitmex", "binance", "upnl", "contracts_pro_rata", "wealth_pro_rata", "random_cyclic"]
+)
 def test_true_rule_recovered_on_clean_scenarios(scenarios, policy):
     idn = identify(scenarios(policy, 0))
     assert idn.best_rule == policy, idn.verdict
@@ -84,16 +85,32 @@ def test_conditional_logit_direction_points_at_the_rule(scenarios):
 def _action(lev, selected, *, partial=None, reasons=None, marks=None, step=1, closed=None):
     n = len(lev)
     users = [f"0x{i:02d}" for i in range(n)]
-    return pl.DataFrame({
-        "step_id": [step] * n, "user": users, "coin": ["X"] * n, "side": ["long"] * n, "leverage": lev,
-        "size": [1.0] * n, "entry_px": [1.0] * n, "mark_px": [1.0] * n, "notional_usd": [1.0] * n,
-        "upnl_usd": [0.0] * n, "account_value_usd": [1.0] * n, "wallet_balance_usd": [1.0] * n,
-        "maintenance_margin_usd": [0.1] * n, "effective_leverage": lev, "pnl_pct_margin": [0.0] * n,
-        "selected": selected, "partial": partial or [False] * n,
-        "fill_order": [None] * n, "closed_size": closed or [1.0 if s else 0.0 for s in selected],
-        "skip_reason": reasons or [None] * n, "mark_source": marks or ["asset_ctxs"] * n,
-        "lot_size": [0.01] * n,
-    })
+    return pl.DataFrame(
+        {
+            "step_id": [step] * n,
+            "user": users,
+            "coin": ["X"] * n,
+            "side": ["long"] * n,
+            "leverage": lev,
+            "size": [1.0] * n,
+            "entry_px": [1.0] * n,
+            "mark_px": [1.0] * n,
+            "notional_usd": [1.0] * n,
+            "upnl_usd": [0.0] * n,
+            "account_value_usd": [1.0] * n,
+            "wallet_balance_usd": [1.0] * n,
+            "maintenance_margin_usd": [0.1] * n,
+            "effective_leverage": lev,
+            "pnl_pct_margin": [0.0] * n,
+            "selected": selected,
+            "partial": partial or [False] * n,
+            "fill_order": [None] * n,
+            "closed_size": closed or [1.0 if s else 0.0 for s in selected],
+            "skip_reason": reasons or [None] * n,
+            "mark_source": marks or ["asset_ctxs"] * n,
+            "lot_size": [0.01] * n,
+        }
+    )
 
 
 def test_cut_ignores_one_misranked_selection():
@@ -120,8 +137,11 @@ def test_excused_and_tied_candidates_are_never_opportunities():
     # a gap the mark's uncertainty can close is a tie: under hl_index, 0x00 (10x, at entry) scores 10.05 and the
     # cut (5x, entry half the mark) 10.0; a trade-price mark 0.2% higher puts the cut first
     close = _action([10.05, 5.0], [False, True], marks=["last_trade"] * 2).with_columns(
-        pl.Series("size", [10.05, 5.0]), pl.Series("notional_usd", [10.05, 5.0]), pl.Series("entry_px", [1.0, 0.5]),
-        pl.Series("upnl_usd", [0.0, 2.5]))
+        pl.Series("size", [10.05, 5.0]),
+        pl.Series("notional_usd", [10.05, 5.0]),
+        pl.Series("entry_px", [1.0, 0.5]),
+        pl.Series("upnl_usd", [0.0, 2.5]),
+    )
     assert rule_evidence(close, RULES["hl_index"])["skip"].to_list() == [False, False]
     published = close.with_columns(pl.lit("asset_ctxs").alias("mark_source"))  # +-0.0005%: the gap stands
     assert rule_evidence(published, RULES["hl_index"])["skip"].to_list() == [True, False]
@@ -139,7 +159,8 @@ def test_pro_rata_opportunities_need_a_share_of_one_lot():
     # four positions of 1, 1, 1 and 0.004; 10% cut from each of the first three; the last would get
     # 0.0004 < one lot (0.01) and is not an opportunity; 0x02 got nothing while owed 0.1: a skip
     df = _action([1.0] * 4, [True, True, False, False], closed=[0.1, 0.1, 0.0, 0.0]).with_columns(
-        pl.Series("size", [1.0, 1.0, 1.0, 0.004]), pl.Series("partial", [True, True, False, False]))
+        pl.Series("size", [1.0, 1.0, 1.0, 0.004]), pl.Series("partial", [True, True, False, False])
+    )
     ev = rule_evidence(df, RULES["contracts_pro_rata"]).sort("user")
     assert ev["skip"].to_list() == [False, False, True, False]
     assert ev["opportunity"].to_list() == [True, True, True, False]
@@ -147,8 +168,9 @@ def test_pro_rata_opportunities_need_a_share_of_one_lot():
 
 
 def test_skip_test_is_an_exact_binomial_tail_recalibrated_without_flags():
-    counts = pl.DataFrame({"user": [f"u{i}" for i in range(60)],
-                           "opportunities": [40] * 60, "skips": [12, 9] + [0] * 57 + [1]})
+    counts = pl.DataFrame(
+        {"user": [f"u{i}" for i in range(60)], "opportunities": [40] * 60, "skips": [12, 9] + [0] * 57 + [1]}
+    )
     out, rate, history = skip_test(counts, q=0.05)
     flagged = out.filter(pl.col("flagged"))["user"].to_list()
     assert flagged == ["u0", "u1"]
@@ -197,8 +219,15 @@ def test_accounts_that_lost_a_fill_are_tested_against_their_own_noisier_rate():
     opps = [20] * 300 + [10] * 100 + [2, 2]
     skips = [1, 1, 1] + [0] * 297 + [1] * 30 + [0] * 70 + [2, 2]
     gap_opps = [0] * 300 + [10] * 100 + [0, 2]
-    counts = pl.DataFrame({"user": users, "opportunities": opps, "skips": skips, "gap_opportunities": gap_opps,
-                           "gap_skips": [0] * 300 + skips[300:400] + [0, 2]})
+    counts = pl.DataFrame(
+        {
+            "user": users,
+            "opportunities": opps,
+            "skips": skips,
+            "gap_opportunities": gap_opps,
+            "gap_skips": [0] * 300 + skips[300:400] + [0, 2],
+        }
+    )
     out, rate, history = skip_test(counts)
     by = {r["user"]: r for r in out.iter_rows(named=True)}
     assert by["clean2"]["flagged"] and not by["gap2"]["flagged"]

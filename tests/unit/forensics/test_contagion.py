@@ -20,6 +20,7 @@ TOL = 1e-9
 
 # --- §3 golden examples -----------------------------------------------------------------------------
 
+
 def test_eisenberg_noe_three_nodes():
     """Ex. 1 (NetworkValuation Example.html): p = (270/11, 290/11, 10); node 1 then node 2 default."""
     r = clear([[0, 20, 10], [5, 0, 24], [10, 0, 0]], [10, 10, 10])
@@ -63,7 +64,7 @@ def test_rogers_veraart_on_the_systemicrisk_network():
     assert r.default_round.tolist() == [1, 2, 2]
     pbar = L.sum(1) + el
     pi = L / pbar[:, None]
-    exact = np.linalg.solve(np.eye(3) - 0.7 * pi.T, 0.5 * ea)   # all in default: p = alpha e + beta Pi^T p
+    exact = np.linalg.solve(np.eye(3) - 0.7 * pi.T, 0.5 * ea)  # all in default: p = alpha e + beta Pi^T p
     assert np.allclose(r.payments, exact, atol=TOL, rtol=0)
 
 
@@ -99,8 +100,9 @@ def test_rogers_veraart_six_bank_ring():
 NRM = (np.array([[0, 1, 0], [10, 0, 3], [3, 2, 0]], float), [2, 5, 2], [10, 100, 30])
 
 
-@pytest.mark.parametrize("shock, additional, extra", [([1, 0, 0], 0.9285714, 2), ([0, 1, 0], 0.25, 1),
-                                                      ([0, 0, 1], 0.6642857, 0)])
+@pytest.mark.parametrize(
+    "shock, additional, extra", [([1, 0, 0], 0.9285714, 2), ([0, 1, 0], 0.25, 1), ([0, 0, 1], 0.6642857, 0)]
+)
 def test_debtrank_original_default_of_each_node(shock, additional, extra):
     """Ex. 7 (NetworkRiskMeasures README): additional stress to the published 7 digits, extra defaults."""
     r = debtrank.original(*NRM, shock)
@@ -128,9 +130,16 @@ def test_debtrank_linear_and_nonlinear():
 
 def test_perp_waterfall_golden():
     """Ex. 10: D = 100, IF = 40, Pi = 300, x = 0.2 -> S = 60, h = 0.25 (0.20 without exemption); insolvent iff x > 0.8."""
+
     def venue(x, capital=0.0):
-        scn = Scenario("w", nodes=[Node("v", kind="venue", insurance_fund=40, bad_debt=100, profit_base=300,
-                                        exempt_share=x, capital=capital)])
+        scn = Scenario(
+            "w",
+            nodes=[
+                Node(
+                    "v", kind="venue", insurance_fund=40, bad_debt=100, profit_base=300, exempt_share=x, capital=capital
+                )
+            ],
+        )
         return stress(scn).venues[0]
 
     v = venue(0.2)
@@ -148,13 +157,26 @@ def test_perp_waterfall_golden():
 
 def test_exempt_named_account_is_senior_and_queue_goes_deeper():
     """A named exempt winner is paid in full; a queue venue haircuts the first in line before the next."""
+
     def scn(rule, exempt, capital=0.0):
-        nodes = [Node("v", kind="venue", insurance_fund=0, bad_debt=30, profit_base=0, adl_rule=rule, capital=capital),
-                 Node("a", kind="trader"), Node("b", kind="trader"), Node("c", kind="trader")]
-        pos = [Position("a", "v", "X", 1, 100, collateral=10), Position("b", "v", "X", 1, 100, collateral=20),
-               Position("c", "v", "X", -2, 100, collateral=200)]
-        s = Scenario("q", nodes=nodes, assets=[Asset("X", 100, 0.2)], positions=pos,
-                     exemptions=[Exemption("v", "a")] if exempt else [])
+        nodes = [
+            Node("v", kind="venue", insurance_fund=0, bad_debt=30, profit_base=0, adl_rule=rule, capital=capital),
+            Node("a", kind="trader"),
+            Node("b", kind="trader"),
+            Node("c", kind="trader"),
+        ]
+        pos = [
+            Position("a", "v", "X", 1, 100, collateral=10),
+            Position("b", "v", "X", 1, 100, collateral=20),
+            Position("c", "v", "X", -2, 100, collateral=200),
+        ]
+        s = Scenario(
+            "q",
+            nodes=nodes,
+            assets=[Asset("X", 100, 0.2)],
+            positions=pos,
+            exemptions=[Exemption("v", "a")] if exempt else [],
+        )
         r = stress(s)
         paid = {"a": 0.0, "b": 0.0}
         for e in r.edges:
@@ -167,11 +189,11 @@ def test_exempt_named_account_is_senior_and_queue_goes_deeper():
     assert r.venues[0]["haircut"] == pytest.approx(0.75, abs=TOL)
     assert paid["a"] == pytest.approx(10 + 5, abs=TOL) and paid["b"] == pytest.approx(20 + 5, abs=TOL)
     paid, r = scn("pro_rata", exempt=True, capital=10.0)
-    assert paid["a"] == pytest.approx(30, abs=TOL)               # exempt: collateral + full profit
+    assert paid["a"] == pytest.approx(30, abs=TOL)  # exempt: collateral + full profit
     v = r.venues[0]
     assert v["haircut"] == pytest.approx(1.0, abs=TOL) and v["residual"] == pytest.approx(10, abs=TOL)
     assert v["capital_used"] == pytest.approx(10, abs=TOL) and not v["defaulted"]
-    paid, r = scn("pro_rata", exempt=True)                       # no capital: the venue defaults, exempt claims pro rata
+    paid, r = scn("pro_rata", exempt=True)  # no capital: the venue defaults, exempt claims pro rata
     assert r.venues[0]["defaulted"] and paid["a"] == pytest.approx(30 * 20 / 21, abs=TOL)
     paid, r = scn("queue", exempt=False)
     # queue by profit ratio: a (20/10) first loses all 20, then b loses 10 of 20
@@ -180,6 +202,7 @@ def test_exempt_named_account_is_senior_and_queue_goes_deeper():
 
 
 # --- independent computations -----------------------------------------------------------------------------
+
 
 def random_network(rng, n, density=None, scale=10.0):
     density = density if density is not None else min(1.0, 4.0 / n)
@@ -301,7 +324,7 @@ def test_seniority_layers_pay_senior_first():
     assert r.layer_payments[0][0] == pytest.approx(6) and r.layer_payments[1][0] == pytest.approx(2)
     assert r.default_round[0] == 1
     r = clear_layers([senior, junior], [8.0, 0.0, 0.0], default_layer=[0, 1, 1])
-    assert r.default_round[0] == 0                    # a junior shortfall only: not a default at layer 0
+    assert r.default_round[0] == 0  # a junior shortfall only: not a default at layer 0
 
 
 def test_gai_kapadia_vulnerability_and_regularity():
@@ -334,13 +357,22 @@ from forensics.contagion.model import Custody, Deadline, Delegation, Freeze  # n
 
 def _pot_case(freeze: float = 0.0, held: float = 100.0):
     """A client whose loss of 100 on each of two venues is settled from one pot at a custodian."""
-    nodes = [Node("v1", kind="venue", profit_base=500), Node("v2", kind="venue", profit_base=500),
-             Node("cust", kind="custodian"), Node("client", kind="issuer", external_assets=1.0)]
+    nodes = [
+        Node("v1", kind="venue", profit_base=500),
+        Node("v2", kind="venue", profit_base=500),
+        Node("cust", kind="custodian"),
+        Node("client", kind="issuer", external_assets=1.0),
+    ]
     pos = [Position("client", "v1", "X", -1, 100), Position("client", "v2", "X", -1, 100)]
-    return Scenario("pot", nodes=nodes, assets=[Asset("X", 100, 1.0)], positions=pos,
-                    custody=[Custody("client", "cust", held)],
-                    delegations=[Delegation("cust", "client", "v1", 100), Delegation("cust", "client", "v2", 100)],
-                    freezes=[Freeze("cust", ("v1",), freeze)] if freeze else [])
+    return Scenario(
+        "pot",
+        nodes=nodes,
+        assets=[Asset("X", 100, 1.0)],
+        positions=pos,
+        custody=[Custody("client", "cust", held)],
+        delegations=[Delegation("cust", "client", "v1", 100), Delegation("cust", "client", "v2", 100)],
+        freezes=[Freeze("cust", ("v1",), freeze)] if freeze else [],
+    )
 
 
 def test_custody_pot_committed_twice_recovers_one_over_rho():
@@ -364,16 +396,20 @@ def test_freeze_leaves_the_unsettled_loss_with_the_venue(fraction):
     assert v1["bad_debt"] == pytest.approx(100 * fraction, abs=TOL)
     # no insurance fund: all on winners; base = 500 unlisted + the counterparty side of the client's 100 loss
     assert v1["haircut"] == pytest.approx(100 * fraction / 600, abs=TOL)
-    assert "client" not in {d["node"] for d in r.defaults}                    # the client owes nothing more
+    assert "client" not in {d["node"] for d in r.defaults}  # the client owes nothing more
 
 
 def _liquidity_case(deadline_h: float, lag_h: float = 2.0, freeze: float = 0.0):
     """Solvent trader: +50 on venue A (profit reachable after lag_h), owes 30 on venue B at deadline_h, cash 10."""
-    nodes = [Node("A", kind="venue", profit_base=100, settlement_lag_h={"*": lag_h}),
-             Node("B", kind="venue", profit_base=100, insurance_fund=5), Node("t", kind="trader", external_assets=10)]
+    nodes = [
+        Node("A", kind="venue", profit_base=100, settlement_lag_h={"*": lag_h}),
+        Node("B", kind="venue", profit_base=100, insurance_fund=5),
+        Node("t", kind="trader", external_assets=10),
+    ]
     pos = [Position("t", "A", "X", 1, 100, collateral=20), Position("t", "B", "X", -1, 100, collateral=20)]
-    return Scenario("liq", nodes=nodes, assets=[Asset("X", 100, 0.5)], positions=pos,
-                    deadlines=[Deadline("B", deadline_h)])
+    return Scenario(
+        "liq", nodes=nodes, assets=[Asset("X", 100, 0.5)], positions=pos, deadlines=[Deadline("B", deadline_h)]
+    )
 
 
 def test_liquidity_default_when_profits_are_not_reachable_in_time():
@@ -384,7 +420,7 @@ def test_liquidity_default_when_profits_are_not_reachable_in_time():
     assert ev["due"] == pytest.approx(30) and ev["reachable"] == pytest.approx(10)
     b = next(v for v in early.venues if v["venue"] == "B")
     assert b["bad_debt"] == pytest.approx(20, abs=TOL) and b["insurance_used"] == pytest.approx(5, abs=TOL)
-    assert b["haircut"] == pytest.approx(15 / 150, abs=TOL)     # base: 100 unlisted + the counterparty side 50
+    assert b["haircut"] == pytest.approx(15 / 150, abs=TOL)  # base: 100 unlisted + the counterparty side 50
     late = stress(_liquidity_case(3.0))
     assert not late.defaults and all(v["bad_debt"] == pytest.approx(0, abs=TOL) for v in late.venues)
 
@@ -398,5 +434,5 @@ def test_fire_sale_moves_prices_against_the_liquidated_and_converges():
     assert r.fire_sale["rounds"] >= 1 and r.fire_sale["price_factor"]["X"] > 1.0
     assert not r.fire_sale["oscillation"]
     factors = [h["prices"]["X"] for h in r.fire_sale["history"]]
-    assert factors == sorted(factors)                          # monotone
+    assert factors == sorted(factors)  # monotone
     assert r.fire_sale["price_factor"]["X"] == pytest.approx(float(np.exp(1e-4 * 1 * r.built.prices["X"])), rel=1e-6)

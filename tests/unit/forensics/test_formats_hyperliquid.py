@@ -23,7 +23,10 @@ def test_sdk_cassette_user_fills_parse_without_quarantine(realdata, name):
         request = json.loads(interaction["request"]["body"])
         items = orjson.loads(interaction["response"]["body"]["string"])
         batch = hl.normalize_api_fills(
-            con, [request["user"]] * len(items), [orjson.dumps(i).decode() for i in items], source="api:test",
+            con,
+            [request["user"]] * len(items),
+            [orjson.dumps(i).decode() for i in items],
+            source="api:test",
             source_key="ab" * 8,
         )
         assert batch.rejects.num_rows == 0, batch.rejects.to_pylist()[:3]
@@ -54,10 +57,19 @@ def test_clearinghouse_state_examples(api_example):
         account, positions = hl.snapshot_rows({"time": 1761803589961, "user": "0x" + "ab" * 20, "state": state})
         assert account["positions"] == len(state["assetPositions"]) == len(positions)
         assert account["account_value"] is not None
-    iso = positions if False else hl.snapshot_rows(
-        {"time": 1761803589961, "user": "0x" + "ab" * 20,
-         "state": json.loads(api_example("hyperliquid_clearinghouseState_isolated_ccxt_fixture.json").read_text())["response"]}
-    )[1][0]
+    iso = (
+        positions
+        if False
+        else hl.snapshot_rows(
+            {
+                "time": 1761803589961,
+                "user": "0x" + "ab" * 20,
+                "state": json.loads(
+                    api_example("hyperliquid_clearinghouseState_isolated_ccxt_fixture.json").read_text()
+                )["response"],
+            }
+        )[1][0]
+    )
     assert iso["leverage_type"] == "isolated" and str(iso["szi"]).startswith("-4") and iso["leverage"] == 10
 
 
@@ -81,8 +93,14 @@ def test_ledger_updates_example(api_example):
         ([], "snapshot line is not a JSON object"),
         ({"time": 5, "user": "0x" + "a" * 40, "state": {}}, "time is not epoch milliseconds"),
         ({"time": 1760130964831, "user": "../x", "state": {}}, "invalid user address"),
-        ({"time": 1760130964831, "user": "0x" + "a" * 40, "state": {"marginSummary": {"accountValue": "x"}, "assetPositions": []}},
-         "non-numeric accountValue"),
+        (
+            {
+                "time": 1760130964831,
+                "user": "0x" + "a" * 40,
+                "state": {"marginSummary": {"accountValue": "x"}, "assetPositions": []},
+            },
+            "non-numeric accountValue",
+        ),
     ],
 )
 def test_snapshot_errors_have_reasons(line, reason):

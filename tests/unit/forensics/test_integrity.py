@@ -16,10 +16,20 @@ V = "0xvault"
 
 
 def _fill(user, block, idx, tid, side, sz, sp, *, adl=False, backstop=False, coin="X"):
-    return {"user": user, "coin": coin, "time_ms": 1000 * block, "block_number": block, "event_index": idx, "tid": tid,
-            "side": side, "sz": float(sz), "start_position": float(sp), "is_adl": adl,
-            "liquidation_method": "backstop" if (adl or backstop) else None,
-            "liquidated_user": V if (adl or backstop) else None}
+    return {
+        "user": user,
+        "coin": coin,
+        "time_ms": 1000 * block,
+        "block_number": block,
+        "event_index": idx,
+        "tid": tid,
+        "side": side,
+        "sz": float(sz),
+        "start_position": float(sp),
+        "is_adl": adl,
+        "liquidation_method": "backstop" if (adl or backstop) else None,
+        "liquidated_user": V if (adl or backstop) else None,
+    }
 
 
 def _frames(drop_tid_leg: tuple[int, str] | None = (10, "a"), blocks: bool = True):
@@ -27,11 +37,16 @@ def _frames(drop_tid_leg: tuple[int, str] | None = (10, "a"), blocks: bool = Tru
     (tid 10, closes all 5) and b (tid 11, 1 of 3); c buys 1 from m. Block 2: step 1 deleverages d (tid 20).
     Block 3: c's next fill reports -1 where the replay holds -3 (a fill of c is missing)."""
     fills = [
-        _fill("a", 1, 0, 10, "B", 5, -5, adl=True), _fill(V, 1, 1, 10, "A", 5, 10, backstop=True),
-        _fill("b", 1, 2, 11, "B", 1, -3, adl=True), _fill(V, 1, 3, 11, "A", 1, 5, backstop=True),
-        _fill("c", 1, 4, 30, "B", 1, -4), _fill("m", 1, 5, 30, "A", 1, 0),
-        _fill("d", 2, 0, 20, "B", 1, -4, adl=True), _fill(V, 2, 1, 20, "A", 1, 4, backstop=True),
-        _fill("c", 3, 0, 31, "B", 1, -1), _fill("m", 3, 1, 31, "A", 1, -1),
+        _fill("a", 1, 0, 10, "B", 5, -5, adl=True),
+        _fill(V, 1, 1, 10, "A", 5, 10, backstop=True),
+        _fill("b", 1, 2, 11, "B", 1, -3, adl=True),
+        _fill(V, 1, 3, 11, "A", 1, 5, backstop=True),
+        _fill("c", 1, 4, 30, "B", 1, -4),
+        _fill("m", 1, 5, 30, "A", 1, 0),
+        _fill("d", 2, 0, 20, "B", 1, -4, adl=True),
+        _fill(V, 2, 1, 20, "A", 1, 4, backstop=True),
+        _fill("c", 3, 0, 31, "B", 1, -1),
+        _fill("m", 3, 1, 31, "A", 1, -1),
     ]
     # ordinary two-legged trades between other accounts (node data carry both legs of every trade)
     for i in range(12):
@@ -41,12 +56,19 @@ def _frames(drop_tid_leg: tuple[int, str] | None = (10, "a"), blocks: bool = Tru
     f = pl.DataFrame(fills)
     if not blocks:
         f = f.with_columns(pl.lit(None, pl.Int64).alias("block_number"))
-    positions = pl.DataFrame({"user": ["a", "b", "c", "d", V], "coin": ["X"] * 5, "time_ms": [0] * 5,
-                              "szi": [-5.0, -3.0, -4.0, -4.0, 10.0]})
+    positions = pl.DataFrame(
+        {"user": ["a", "b", "c", "d", V], "coin": ["X"] * 5, "time_ms": [0] * 5, "szi": [-5.0, -3.0, -4.0, -4.0, 10.0]}
+    )
     accounts = pl.DataFrame({"user": ["a", "b", "c", "d", V, "p", "q"], "time_ms": [0] * 7})
     steps = pl.DataFrame({"step_id": [0, 1], "block_number": [1, 2], "first_tid": [11, 20], "coin": ["X", "X"]})
-    pools = pl.DataFrame({"step_id": [0, 0, 0, 0, 1, 1, 1, 1], "user": ["a", "b", "c", "d"] * 2, "coin": ["X"] * 8,
-                          "side": ["short"] * 8})
+    pools = pl.DataFrame(
+        {
+            "step_id": [0, 0, 0, 0, 1, 1, 1, 1],
+            "user": ["a", "b", "c", "d"] * 2,
+            "coin": ["X"] * 8,
+            "side": ["short"] * 8,
+        }
+    )
     return f, positions, accounts, pools, steps
 
 
@@ -90,15 +112,20 @@ def _with_ghost(pools: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     later = pools.group_by("coin", "side").agg(pl.col("step_id").unique().alias("ids"))
     best = None
     for r in full.sort("true_score", descending=True).iter_rows(named=True):
-        ids = [s for s in later.filter((pl.col("coin") == r["coin"]) & (pl.col("side") == r["side"]))["ids"][0]
-               if s > r["step_id"]]
+        ids = [
+            s
+            for s in later.filter((pl.col("coin") == r["coin"]) & (pl.col("side") == r["side"]))["ids"][0]
+            if s > r["step_id"]
+        ]
         if len(ids) >= 4 and not pools.filter(pl.col("user") == r["user"], pl.col("step_id").is_in(ids)).height:
             best = (r, ids)
             break
     assert best is not None
     r, ids = best
-    ghost = pl.DataFrame([{**r, "step_id": s, "selected": False, "fill_order": None, "closed_size": 0.0,
-                           "partial": False} for s in ids], schema=pools.schema)
+    ghost = pl.DataFrame(
+        [{**r, "step_id": s, "selected": False, "fill_order": None, "closed_size": 0.0, "partial": False} for s in ids],
+        schema=pools.schema,
+    )
     return pl.concat([pools, ghost]), r["user"]
 
 
@@ -108,7 +135,8 @@ def test_ghost_rows_with_a_state_note_are_left_out_and_not_flagged(bitmex_truth)
     assert ghost in set(plain.exemption.flagged["user"])  # what a lost leg did before the integrity check
     noted = pools.with_columns(
         state_note=pl.when((pl.col("user") == ghost) & ~pl.col("selected")).then(pl.lit(integrity.LOST_LEG)),
-        state_detail=pl.lit(None, pl.Utf8))
+        state_detail=pl.lit(None, pl.Utf8),
+    )
     result = audit(noted)
     assert result.exemption.flagged.height == 0
     assert ghost not in result.exemption.evidence  # its unconfirmed rows are excused, never opportunities
@@ -122,12 +150,21 @@ def test_ghost_rows_with_a_state_note_are_left_out_and_not_flagged(bitmex_truth)
 def test_wealth_pro_rata_falls_back_to_contracts_when_nobody_cut_is_in_profit():
     # action 0: winners cut by positive uPnL; action 1: nobody in profit, cut by contracts
     rows = []
-    for u, size, upnl, closed in (("a", 10, 30.0, 6.0), ("b", 10, 10.0, 2.0), ("c", 10, 20.0, 4.0), ("d", 5, -1.0, 0.0)):
+    for u, size, upnl, closed in (
+        ("a", 10, 30.0, 6.0),
+        ("b", 10, 10.0, 2.0),
+        ("c", 10, 20.0, 4.0),
+        ("d", 5, -1.0, 0.0),
+    ):
         rows.append({"step_id": 0, "user": u, "size": float(size), "upnl_usd": upnl, "closed_size": closed})
-    for u, size, upnl, closed in (("a", 10, -3.0, 2.0), ("b", 20, -1.0, 4.0), ("c", 30, -2.0, 6.0), ("d", 5, -1.0, 1.0)):
+    for u, size, upnl, closed in (
+        ("a", 10, -3.0, 2.0),
+        ("b", 20, -1.0, 4.0),
+        ("c", 30, -2.0, 6.0),
+        ("d", 5, -1.0, 1.0),
+    ):
         rows.append({"step_id": 1, "user": u, "size": float(size), "upnl_usd": upnl, "closed_size": closed})
-    pools = pl.DataFrame(rows).with_columns(selected=pl.col("closed_size") > 0, lot_size=pl.lit(1.0),
-                                            coin=pl.lit("X"))
+    pools = pl.DataFrame(rows).with_columns(selected=pl.col("closed_size") > 0, lot_size=pl.lit(1.0), coin=pl.lit("X"))
     wealth = rule_evidence(pools, RULES["wealth_pro_rata"])
     assert not wealth["skip"].any() and not wealth["shape_violation"].any()
     contracts = rule_evidence(pools, RULES["contracts_pro_rata"])
@@ -147,9 +184,19 @@ def test_validation_row_reports_integrity_and_markdown_explains_it():
 def test_flag_evidence_lists_the_excused_rows_with_their_reason():
     from forensics.audit.exemption import skip_evidence
 
-    ev = pl.DataFrame({"step_id": [3, 4, 5], "user": ["u", "u", "v"], "coin": ["X"] * 3, "rank": [1, 1, 1],
-                       "cut_rank": [2, 3, 2], "selected": [False] * 3, "skip": [False, True, True],
-                       "state_note": [integrity.CONTRADICTED, None, None], "state_detail": ["gap", None, None]})
+    ev = pl.DataFrame(
+        {
+            "step_id": [3, 4, 5],
+            "user": ["u", "u", "v"],
+            "coin": ["X"] * 3,
+            "rank": [1, 1, 1],
+            "cut_rank": [2, 3, 2],
+            "selected": [False] * 3,
+            "skip": [False, True, True],
+            "state_note": [integrity.CONTRADICTED, None, None],
+            "state_detail": ["gap", None, None],
+        }
+    )
     out = skip_evidence(ev, ["u"])
     assert set(out) == {"u"}
     first, second = out["u"]

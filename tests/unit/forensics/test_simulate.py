@@ -1,4 +1,5 @@
 """Tests of the cascade simulator (tiny scale): formats, replay, conservation, ADL truth, determinism."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,22 @@ from forensics.simulate import POLICIES, SCALES, generate
 from tests.conftest import PROJECT_ROOT
 
 REAL_ROOT = PROJECT_ROOT.parent / "shared" / "realdata" / "HyperMultiAssetedADL"
-FILL_KEYS = ["coin", "px", "sz", "side", "time", "startPosition", "dir", "closedPnl", "hash", "oid", "crossed",
-             "fee", "tid", "feeToken"]
+FILL_KEYS = [
+    "coin",
+    "px",
+    "sz",
+    "side",
+    "time",
+    "startPosition",
+    "dir",
+    "closedPnl",
+    "hash",
+    "oid",
+    "crossed",
+    "fee",
+    "tid",
+    "feeToken",
+]
 DIRS = {"Open Long", "Open Short", "Close Long", "Close Short", "Long > Short", "Short > Long", "Auto-Deleveraging"}
 
 
@@ -45,8 +60,17 @@ def all_fills(blocks):
 
 
 def test_api_surface():
-    assert set(POLICIES) == {"hl_index", "bitmex", "binance", "upnl", "leverage", "lexicographic",
-                             "random_cyclic", "contracts_pro_rata", "wealth_pro_rata"}
+    assert set(POLICIES) == {
+        "hl_index",
+        "bitmex",
+        "binance",
+        "upnl",
+        "leverage",
+        "lexicographic",
+        "random_cyclic",
+        "contracts_pro_rata",
+        "wealth_pro_rata",
+    }
     assert {"tiny", "small", "medium", "full"} <= set(SCALES)
     for p in POLICIES.values():
         assert p.source
@@ -82,16 +106,32 @@ def test_files_and_shapes(tiny):
     ctx = [orjson.loads(x) for x in (out / "asset_ctxs/asset_ctxs.jsonl").read_bytes().splitlines()]
     meta, ctxs = ctx[0]["ctxs"]
     assert [u["name"] for u in meta["universe"]] and len(ctxs) == len(meta["universe"])
-    assert {"dayNtlVlm", "funding", "impactPxs", "markPx", "midPx", "openInterest", "oraclePx", "premium",
-            "prevDayPx", "dayBaseVlm"} == set(ctxs[0])
+    assert {
+        "dayNtlVlm",
+        "funding",
+        "impactPxs",
+        "markPx",
+        "midPx",
+        "openInterest",
+        "oraclePx",
+        "premium",
+        "prevDayPx",
+        "dayBaseVlm",
+    } == set(ctxs[0])
     snap = read_snapshot(out)
     assert any(s["user"] == scen["vault"] for s in snap)
     assert any(not s["state"]["assetPositions"] for s in snap)  # cash-only accounts exist
     kinds = set()
     for s in snap:
         st = s["state"]
-        assert set(st) == {"marginSummary", "crossMarginSummary", "crossMaintenanceMarginUsed", "withdrawable",
-                           "assetPositions", "time"}
+        assert set(st) == {
+            "marginSummary",
+            "crossMarginSummary",
+            "crossMaintenanceMarginUsed",
+            "withdrawable",
+            "assetPositions",
+            "time",
+        }
         for ap in st["assetPositions"]:
             assert ap["type"] == "oneWay"
             pos = ap["position"]
@@ -160,7 +200,8 @@ def test_replay_start_positions_pnl_and_conservation(tiny):
         st = s["state"]
         k0 += float(st["marginSummary"]["accountValue"]) - sum(
             float(a["position"]["unrealizedPnl"]) + float(a["position"]["szi"]) * float(a["position"]["entryPx"])
-            for a in st["assetPositions"])
+            for a in st["assetPositions"]
+        )
     pos, entry, cash, fees, mism, pnl_err, _ = replay(out, scen)
     assert not mism, mism[:5]
     assert pnl_err < 1e-6
@@ -211,8 +252,8 @@ def test_liquidation_and_adl_legs(tiny):
         adl = [(u, f) for _, u, f in legs if f["dir"] == "Auto-Deleveraging"]
         if adl:
             n_adl += 1
-            (wu, wf), = adl
-            (vu, vf), = [(u, f) for _, u, f in legs if f["dir"] != "Auto-Deleveraging"]
+            ((wu, wf),) = adl
+            ((vu, vf),) = [(u, f) for _, u, f in legs if f["dir"] != "Auto-Deleveraging"]
             assert vu == vault and wu != vault
             assert wf["liquidation"]["method"] == "backstop" and wf["liquidation"]["liquidatedUser"] == vault
             assert vf["dir"] in ("Close Long", "Close Short")
@@ -240,8 +281,12 @@ def check_truth_order(truth: dict) -> int:
         assert abs(sum(r["closed_size"] for r in pool) - st["closed_total"]) < 1e-6
         skips += bool(st["skipped_exempt"])
         if kind == "pro_rata":
-            assert all(r["selected"] for r in pool if not r["exempt"]) or st["closed_total"] < st["needed_size"] \
-                or any(r["partial"] for r in pool) or len(sel) > 0
+            assert (
+                all(r["selected"] for r in pool if not r["exempt"])
+                or st["closed_total"] < st["needed_size"]
+                or any(r["partial"] for r in pool)
+                or len(sel) > 0
+            )
             continue
         if kind in ("queue", "lexicographic", "cyclic") and not st["pool_truncated"]:
             ranked = sorted(pool, key=lambda r: (-r["score"], r["user"]))
@@ -301,8 +346,12 @@ def test_determinism_and_noise(tmp_path):
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
-    s = generate(c, scale="tiny", seed=5, noise={"drop_fills": 0.1, "mark_jitter": 0.001, "clock_skew_ms": 5,
-                                                 "stale_snapshot": 50})
+    s = generate(
+        c,
+        scale="tiny",
+        seed=5,
+        noise={"drop_fills": 0.1, "mark_jitter": 0.001, "clock_skew_ms": 5, "stale_snapshot": 50},
+    )
     assert 0 < s["counts"]["fills_dropped"] < s["counts"]["fills_generated"]
     ta, tc = json.loads((a / "truth.json").read_text()), json.loads((c / "truth.json").read_text())
     assert ta["steps"] == tc["steps"]  # noise never touches the truth

@@ -19,19 +19,34 @@ USER_B = "0x" + "b2" * 20
 
 def fill(user: str, tid: int, **over) -> list:
     f = {
-        "coin": "BTC", "px": "100.5", "sz": "0.1", "side": "B", "time": 1760130964831,
-        "startPosition": "0.0", "dir": "Open Long", "closedPnl": "0.0", "hash": "0x" + "00" * 32,
-        "oid": 1, "crossed": True, "fee": "0.01", "tid": tid, "feeToken": "USDC",
+        "coin": "BTC",
+        "px": "100.5",
+        "sz": "0.1",
+        "side": "B",
+        "time": 1760130964831,
+        "startPosition": "0.0",
+        "dir": "Open Long",
+        "closedPnl": "0.0",
+        "hash": "0x" + "00" * 32,
+        "oid": 1,
+        "crossed": True,
+        "fee": "0.01",
+        "tid": tid,
+        "feeToken": "USDC",
     }
     f.update(over)
     return [user, {k: v for k, v in f.items() if v is not ...}]
 
 
 def block(n: int, events) -> str:
-    return json.dumps({
-        "local_time": "2025-10-10T21:16:04.834874687", "block_time": "2025-10-10T21:16:04.831874687",
-        "block_number": 758800000 + n, "events": events,
-    })
+    return json.dumps(
+        {
+            "local_time": "2025-10-10T21:16:04.834874687",
+            "block_time": "2025-10-10T21:16:04.831874687",
+            "block_number": 758800000 + n,
+            "events": events,
+        }
+    )
 
 
 def write_lines(path: Path, lines: list[str], compress: bool = True) -> Path:
@@ -203,13 +218,24 @@ def test_fill_types_and_day_partitions(lake, tmp_path):
 
 # Valid fills the fast path turns away (not plain); the general path must land them all the same.
 NOT_PLAIN = [
-    {"time": "1760130964831"}, {"px": "1e2"}, {"sz": "0.12345678912"}, {"fee": "+0.01"},
-    {"startPosition": "-.5"}, {"builderFee": "x"}, {"twapId": "x"},
+    {"time": "1760130964831"},
+    {"px": "1e2"},
+    {"sz": "0.12345678912"},
+    {"fee": "+0.01"},
+    {"startPosition": "-.5"},
+    {"builderFee": "x"},
+    {"twapId": "x"},
 ]
 # Valid fills the fast path takes: JSON numbers, leading zeros, long decimals, liquidations, odd coins.
 PLAIN = [
-    {"px": 100.5}, {"px": "0100.50"}, {"sz": "12345678901.1234567891"}, {"tid": "77"}, {"oid": None},
-    {"crossed": "true"}, {"coin": "É✓ \"q\""}, {"dir": "Auto-Deleveraging", "twapId": -3},
+    {"px": 100.5},
+    {"px": "0100.50"},
+    {"sz": "12345678901.1234567891"},
+    {"tid": "77"},
+    {"oid": None},
+    {"crossed": "true"},
+    {"coin": 'É✓ "q"'},
+    {"dir": "Auto-Deleveraging", "twapId": -3},
     {"liquidation": {"liquidatedUser": USER_B.upper().replace("0X", "0x"), "markPx": "99.5", "method": "backstop"}},
 ]
 
@@ -278,8 +304,9 @@ def _ingest_all(tmp_path: Path, name: str, lines: list[str]) -> tuple[pl.DataFra
     report = ingest_node_fills(lake, write_lines(tmp_path / f"{name}.lz4", lines))
     assert report.records_read == report.records_written + report.quarantined
     q = read(lake, "quarantine").sort("line_number", "item_index")
-    return read(lake, "fills").drop("source_key").sort("user", "tid"), q.select("line_number", "item_index",
-                                                                               "reason").rows()
+    return read(lake, "fills").drop("source_key").sort("user", "tid"), q.select(
+        "line_number", "item_index", "reason"
+    ).rows()
 
 
 def test_oversized_block_lines_land_like_ordinary_ones(tmp_path, monkeypatch):

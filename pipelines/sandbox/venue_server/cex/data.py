@@ -53,7 +53,9 @@ class CexData:
     bybit_ws: list[dict[str, Any]] = field(default_factory=list)
     # okx
     okx_instruments: list[dict[str, Any]] = field(default_factory=list)
-    okx_liquidations: list[dict[str, Any]] = field(default_factory=list)  # data items (one detail each after flattening)
+    okx_liquidations: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # data items (one detail each after flattening)
     okx_insurance: list[dict[str, Any]] = field(default_factory=list)
     okx_bills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     okx_positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -103,33 +105,79 @@ def generate(start_ms: int, hours: int = 6, *, seed: int = 7, accounts: list[Acc
             adl = i % 10 == 0
             side = "BUY" if adl else "SELL"
             p = price(sym, t)
-            orders.append({
-                "orderId": 7_000_000_000 + i, "symbol": sym, "status": "FILLED",
-                "clientOrderId": "adl_autoclose" if adl else f"autoclose-{t}{i:06d}", "price": _s(p * 0.99, 2),
-                "avgPrice": _s(p, 5), "origQty": "0.010", "executedQty": "0.010", "cumQuote": _s(p * 0.01, 5),
-                "timeInForce": "IOC", "type": "LIMIT", "reduceOnly": False, "closePosition": False, "side": side,
-                "positionSide": "SHORT" if adl else "BOTH", "stopPrice": "0", "workingType": "CONTRACT_PRICE",
-                "origType": "LIMIT", "time": t, "updateTime": t + 20,
-            })
+            orders.append(
+                {
+                    "orderId": 7_000_000_000 + i,
+                    "symbol": sym,
+                    "status": "FILLED",
+                    "clientOrderId": "adl_autoclose" if adl else f"autoclose-{t}{i:06d}",
+                    "price": _s(p * 0.99, 2),
+                    "avgPrice": _s(p, 5),
+                    "origQty": "0.010",
+                    "executedQty": "0.010",
+                    "cumQuote": _s(p * 0.01, 5),
+                    "timeInForce": "IOC",
+                    "type": "LIMIT",
+                    "reduceOnly": False,
+                    "closePosition": False,
+                    "side": side,
+                    "positionSide": "SHORT" if adl else "BOTH",
+                    "stopPrice": "0",
+                    "workingType": "CONTRACT_PRICE",
+                    "origType": "LIMIT",
+                    "time": t,
+                    "updateTime": t + 20,
+                }
+            )
         d.binance_force_orders[name] = orders
         d.binance_adl_quantile[name] = [
             {"symbol": "BTCUSDT", "adlQuantile": {"LONG": 0, "SHORT": 4, "BOTH": 0}},
             {"symbol": "ETHUSDT", "adlQuantile": {"LONG": 1, "SHORT": 3, "BOTH": 0}},
         ]
     d.binance_insurance = [
-        {"symbols": ["BTCUSDT", "ETHUSDT"], "assets": [{"asset": "USDT", "marginBalance": "800000000.5", "updateTime": end_ms}]},
+        {
+            "symbols": ["BTCUSDT", "ETHUSDT"],
+            "assets": [{"asset": "USDT", "marginBalance": "800000000.5", "updateTime": end_ms}],
+        },
     ]
-    d.binance_adl_risk = [{"symbol": s, "adlRisk": r, "updateTime": end_ms} for s, r in (("BTCUSDT", "high"), ("ETHUSDT", "MEDIUM"))]
+    d.binance_adl_risk = [
+        {"symbol": s, "adlRisk": r, "updateTime": end_ms} for s, r in (("BTCUSDT", "high"), ("ETHUSDT", "MEDIUM"))
+    ]
     for sym in px:
-        d.binance_premium.append({"symbol": sym, "markPrice": _s(price(sym, end_ms), 2), "indexPrice": _s(price(sym, end_ms), 2),
-                                  "estimatedSettlePrice": "0", "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
-                                  "nextFundingTime": end_ms + HOUR_MS, "time": end_ms})
+        d.binance_premium.append(
+            {
+                "symbol": sym,
+                "markPrice": _s(price(sym, end_ms), 2),
+                "indexPrice": _s(price(sym, end_ms), 2),
+                "estimatedSettlePrice": "0",
+                "lastFundingRate": "0.00010000",
+                "interestRate": "0.00010000",
+                "nextFundingTime": end_ms + HOUR_MS,
+                "time": end_ms,
+            }
+        )
         d.binance_open_interest.append({"symbol": sym, "openInterest": "12345.678", "time": end_ms})
     for i in range(40):
         t = start_ms + i * 1000
-        d.binance_ws.append({"e": "forceOrder", "E": t + 2, "o": {"s": "BTCUSDT", "S": "SELL" if i % 4 else "BUY", "o": "LIMIT",
-                             "f": "IOC", "q": "0.050", "p": "59000.10", "ap": "59100.20", "X": "FILLED", "l": "0.050",
-                             "z": "0.050", "T": t}})
+        d.binance_ws.append(
+            {
+                "e": "forceOrder",
+                "E": t + 2,
+                "o": {
+                    "s": "BTCUSDT",
+                    "S": "SELL" if i % 4 else "BUY",
+                    "o": "LIMIT",
+                    "f": "IOC",
+                    "q": "0.050",
+                    "p": "59000.10",
+                    "ap": "59100.20",
+                    "X": "FILLED",
+                    "l": "0.050",
+                    "z": "0.050",
+                    "T": t,
+                },
+            }
+        )
 
     # bybit: 230 executions (BustTrade / AdlTrade / Trade), positions with adlRankIndicator
     for name in {a.name for a in d.accounts if a.venue == "bybit"} or {"main"}:
@@ -138,99 +186,278 @@ def generate(start_ms: int, hours: int = 6, *, seed: int = 7, accounts: list[Acc
             t = start_ms + int((i + 0.5) * (end_ms - start_ms) / 230)
             kind = ("AdlTrade", "BustTrade", "Trade", "Trade")[i % 4]
             p = price("ETHUSDT", t)
-            exs.append({
-                "symbol": "ETHUSDT", "orderType": "Market", "side": "Buy" if kind == "AdlTrade" else "Sell",
-                "orderId": str(uuid.UUID(int=rng.getrandbits(128))), "execId": str(uuid.UUID(int=rng.getrandbits(128))),
-                "execTime": str(t), "execType": kind, "execPrice": _s(p, 2), "execQty": "0.10", "execValue": _s(p * 0.1, 3),
-                "execFee": "0.01", "feeRate": "0.0006", "markPrice": _s(p, 2), "isMaker": False, "orderLinkId": "",
-                "leavesQty": "0", "orderQty": "0.10", "orderPrice": _s(p, 2),
-            })
+            exs.append(
+                {
+                    "symbol": "ETHUSDT",
+                    "orderType": "Market",
+                    "side": "Buy" if kind == "AdlTrade" else "Sell",
+                    "orderId": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "execId": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "execTime": str(t),
+                    "execType": kind,
+                    "execPrice": _s(p, 2),
+                    "execQty": "0.10",
+                    "execValue": _s(p * 0.1, 3),
+                    "execFee": "0.01",
+                    "feeRate": "0.0006",
+                    "markPrice": _s(p, 2),
+                    "isMaker": False,
+                    "orderLinkId": "",
+                    "leavesQty": "0",
+                    "orderQty": "0.10",
+                    "orderPrice": _s(p, 2),
+                }
+            )
         d.bybit_executions[name] = exs
         d.bybit_positions[name] = [
-            {"symbol": "ETHUSDT", "side": "Sell", "size": "1.5", "avgPrice": "3100", "positionValue": "4650", "markPrice": "2600",
-             "unrealisedPnl": "750", "liqPrice": "", "leverage": "10", "tradeMode": 0, "adlRankIndicator": 5,
-             "positionIdx": 0, "updatedTime": str(end_ms)},
-            {"symbol": "BTCUSDT", "side": "", "size": "0", "avgPrice": "0", "positionValue": "", "markPrice": "51000",
-             "unrealisedPnl": "", "liqPrice": "", "leverage": "10", "tradeMode": 0, "adlRankIndicator": 0,
-             "positionIdx": 0, "updatedTime": str(end_ms)},
+            {
+                "symbol": "ETHUSDT",
+                "side": "Sell",
+                "size": "1.5",
+                "avgPrice": "3100",
+                "positionValue": "4650",
+                "markPrice": "2600",
+                "unrealisedPnl": "750",
+                "liqPrice": "",
+                "leverage": "10",
+                "tradeMode": 0,
+                "adlRankIndicator": 5,
+                "positionIdx": 0,
+                "updatedTime": str(end_ms),
+            },
+            {
+                "symbol": "BTCUSDT",
+                "side": "",
+                "size": "0",
+                "avgPrice": "0",
+                "positionValue": "",
+                "markPrice": "51000",
+                "unrealisedPnl": "",
+                "liqPrice": "",
+                "leverage": "10",
+                "tradeMode": 0,
+                "adlRankIndicator": 0,
+                "positionIdx": 0,
+                "updatedTime": str(end_ms),
+            },
         ]
-    d.bybit_insurance = {"updatedTime": str(end_ms), "list": [{"coin": "USDT", "symbols": "ETHUSDT,BTCUSDT", "balance": "1000000", "value": "999900"}]}
+    d.bybit_insurance = {
+        "updatedTime": str(end_ms),
+        "list": [{"coin": "USDT", "symbols": "ETHUSDT,BTCUSDT", "balance": "1000000", "value": "999900"}],
+    }
     d.bybit_adl_alert = [
-        {"coin": "USDT", "symbol": "ETHUSDT", "balance": "5000", "maxBalance": "5000", "insurancePnlRatio": "-0.3",
-         "pnlRatio": "-0.35", "adlTriggerThreshold": "10000", "adlStopRatio": "-0.25"},
+        {
+            "coin": "USDT",
+            "symbol": "ETHUSDT",
+            "balance": "5000",
+            "maxBalance": "5000",
+            "insurancePnlRatio": "-0.3",
+            "pnlRatio": "-0.35",
+            "adlTriggerThreshold": "10000",
+            "adlStopRatio": "-0.25",
+        },
     ]
     for i in range(30):
         t = start_ms + i * 500
-        d.bybit_ws.append({"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": t + 5,
-                           "data": [{"T": t, "s": "BTCUSDT", "S": "Buy" if i % 3 else "Sell", "v": "0.2", "p": "59000.5"}]})
+        d.bybit_ws.append(
+            {
+                "topic": "allLiquidation.BTCUSDT",
+                "type": "snapshot",
+                "ts": t + 5,
+                "data": [{"T": t, "s": "BTCUSDT", "S": "Buy" if i % 3 else "Sell", "v": "0.2", "p": "59000.5"}],
+            }
+        )
 
     # okx: instruments with ctVal, 250 liquidation details, insurance series, bills 5/9
     d.okx_instruments = [
-        {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctValCcy": "BTC", "ctType": "linear", "settleCcy": "USDT"},
-        {"instId": "BTC-USD-SWAP", "instType": "SWAP", "ctVal": "100", "ctValCcy": "USD", "ctType": "inverse", "settleCcy": "BTC"},
-        {"instId": "ETH-USDT-SWAP", "instType": "SWAP", "ctVal": "0.1", "ctValCcy": "ETH", "ctType": "linear", "settleCcy": "USDT"},
-        {"instId": "IOST-USDT-SWAP", "instType": "SWAP", "ctVal": "1000", "ctValCcy": "IOST", "ctType": "linear", "settleCcy": "USDT"},
+        {
+            "instId": "BTC-USDT-SWAP",
+            "instType": "SWAP",
+            "ctVal": "0.01",
+            "ctValCcy": "BTC",
+            "ctType": "linear",
+            "settleCcy": "USDT",
+        },
+        {
+            "instId": "BTC-USD-SWAP",
+            "instType": "SWAP",
+            "ctVal": "100",
+            "ctValCcy": "USD",
+            "ctType": "inverse",
+            "settleCcy": "BTC",
+        },
+        {
+            "instId": "ETH-USDT-SWAP",
+            "instType": "SWAP",
+            "ctVal": "0.1",
+            "ctValCcy": "ETH",
+            "ctType": "linear",
+            "settleCcy": "USDT",
+        },
+        {
+            "instId": "IOST-USDT-SWAP",
+            "instType": "SWAP",
+            "ctVal": "1000",
+            "ctValCcy": "IOST",
+            "ctType": "linear",
+            "settleCcy": "USDT",
+        },
     ]
     for i in range(250):
         t = start_ms + int((i + 0.5) * (end_ms - start_ms) / 250)
         long_liq = i % 5 != 0
-        d.okx_liquidations.append({
-            "instId": "BTC-USDT-SWAP", "instType": "SWAP", "instFamily": "BTC-USDT", "uly": "BTC-USDT", "totalLoss": "",
-            "details": [{"bkLoss": "0", "bkPx": _s(price("BTCUSDT", t), 1), "ccy": "", "posSide": "long" if long_liq else "short",
-                         "side": "sell" if long_liq else "buy", "sz": str(1 + i % 20), "ts": str(t)}],
-        })
+        d.okx_liquidations.append(
+            {
+                "instId": "BTC-USDT-SWAP",
+                "instType": "SWAP",
+                "instFamily": "BTC-USDT",
+                "uly": "BTC-USDT",
+                "totalLoss": "",
+                "details": [
+                    {
+                        "bkLoss": "0",
+                        "bkPx": _s(price("BTCUSDT", t), 1),
+                        "ccy": "",
+                        "posSide": "long" if long_liq else "short",
+                        "side": "sell" if long_liq else "buy",
+                        "sz": str(1 + i % 20),
+                        "ts": str(t),
+                    }
+                ],
+            }
+        )
     bal = 1_000_000.0
     for h in range(hours + 1):
         t = start_ms + h * HOUR_MS
         drop = 120_000.0 if h in (3, 4) else 1000.0
         bal -= drop
-        d.okx_insurance.append({"total": _s(bal, 2), "instFamily": "BTC-USDT", "instType": "SWAP", "details": [
-            {"adlType": "", "amt": _s(-drop, 2), "balance": _s(bal, 4), "ccy": "USDT", "maxBal": "", "maxBalTs": "",
-             "ts": str(t), "type": "bankruptcy_loss"}]})
+        d.okx_insurance.append(
+            {
+                "total": _s(bal, 2),
+                "instFamily": "BTC-USDT",
+                "instType": "SWAP",
+                "details": [
+                    {
+                        "adlType": "",
+                        "amt": _s(-drop, 2),
+                        "balance": _s(bal, 4),
+                        "ccy": "USDT",
+                        "maxBal": "",
+                        "maxBalTs": "",
+                        "ts": str(t),
+                        "type": "bankruptcy_loss",
+                    }
+                ],
+            }
+        )
     for name in {a.name for a in d.accounts if a.venue == "okx"} or {"main"}:
         bills = []
         for i in range(130):
             t = start_ms + int((i + 0.5) * (end_ms - start_ms) / 130)
             adl = i % 4 == 0
-            bills.append({
-                "billId": str(900_000_000 + i), "instId": "ETH-USDT-SWAP", "instType": "SWAP", "type": "9" if adl else "5",
-                "subType": "126" if adl else "104", "px": _s(price("ETHUSDT", t), 2), "sz": "-3" if not adl else "2",
-                "ts": str(t), "pnl": "12.5" if adl else "-40", "fee": "0", "ccy": "USDT", "ordId": str(5_000_000 + i),
-                "tradeId": str(8_000_000 + i), "mgnMode": "cross", "balChg": "0", "bal": "1000", "execType": "T",
-            })
+            bills.append(
+                {
+                    "billId": str(900_000_000 + i),
+                    "instId": "ETH-USDT-SWAP",
+                    "instType": "SWAP",
+                    "type": "9" if adl else "5",
+                    "subType": "126" if adl else "104",
+                    "px": _s(price("ETHUSDT", t), 2),
+                    "sz": "-3" if not adl else "2",
+                    "ts": str(t),
+                    "pnl": "12.5" if adl else "-40",
+                    "fee": "0",
+                    "ccy": "USDT",
+                    "ordId": str(5_000_000 + i),
+                    "tradeId": str(8_000_000 + i),
+                    "mgnMode": "cross",
+                    "balChg": "0",
+                    "bal": "1000",
+                    "execType": "T",
+                }
+            )
         d.okx_bills[name] = sorted(bills, key=lambda b: -int(b["billId"]))
         d.okx_positions[name] = [
-            {"instId": "ETH-USDT-SWAP", "instType": "SWAP", "adl": "5", "pos": "-20", "posSide": "net", "avgPx": "3100",
-             "upl": "900", "liqPx": "", "lever": "5", "mgnMode": "cross", "uTime": str(end_ms)},
+            {
+                "instId": "ETH-USDT-SWAP",
+                "instType": "SWAP",
+                "adl": "5",
+                "pos": "-20",
+                "posSide": "net",
+                "avgPx": "3100",
+                "upl": "900",
+                "liqPx": "",
+                "lever": "5",
+                "mgnMode": "cross",
+                "uTime": str(end_ms),
+            },
         ]
 
     # bitmex
     d.bitmex_instruments = [
-        {"symbol": "XBTUSD", "isInverse": True, "isQuanto": False, "underlyingToPositionMultiplier": None, "multiplier": -100000000},
-        {"symbol": "XPLAUSDT", "isInverse": False, "isQuanto": False, "underlyingToPositionMultiplier": 1, "multiplier": 100},
+        {
+            "symbol": "XBTUSD",
+            "isInverse": True,
+            "isQuanto": False,
+            "underlyingToPositionMultiplier": None,
+            "multiplier": -100000000,
+        },
+        {
+            "symbol": "XPLAUSDT",
+            "isInverse": False,
+            "isQuanto": False,
+            "underlyingToPositionMultiplier": 1,
+            "multiplier": 100,
+        },
     ]
     for i in range(12):
-        d.bitmex_liquidations.append({"orderID": str(uuid.UUID(int=rng.getrandbits(128))), "symbol": "XBTUSD",
-                                      "side": "Sell" if i % 2 else "Buy", "price": 51000.5 + i, "leavesQty": 1000 * (i + 1)})
+        d.bitmex_liquidations.append(
+            {
+                "orderID": str(uuid.UUID(int=rng.getrandbits(128))),
+                "symbol": "XBTUSD",
+                "side": "Sell" if i % 2 else "Buy",
+                "price": 51000.5 + i,
+                "leavesQty": 1000 * (i + 1),
+            }
+        )
     for h in range(hours + 1):
         t = start_ms + h * HOUR_MS
-        d.bitmex_insurance.append({"currency": "XBt", "timestamp": _iso(t), "walletBalance": 10_000_000_000 - h * 50_000_000})
+        d.bitmex_insurance.append(
+            {"currency": "XBt", "timestamp": _iso(t), "walletBalance": 10_000_000_000 - h * 50_000_000}
+        )
 
     # deribit: 2,300 trades (pages of 1,000), every 50th a liquidation
     trades = []
     for i in range(2300):
         t = start_ms + int(i * (end_ms - start_ms) / 2300)
-        tr = {"trade_seq": 1000 + i, "trade_id": f"D{1000 + i}", "timestamp": t, "tick_direction": i % 4,
-              "price": round(price("BTCUSDT", t), 1), "mark_price": round(price("BTCUSDT", t), 1),
-              "index_price": round(price("BTCUSDT", t), 1), "instrument_name": "BTC-PERPETUAL",
-              "direction": "sell" if i % 2 else "buy", "amount": 10.0 * (1 + i % 7)}
+        tr = {
+            "trade_seq": 1000 + i,
+            "trade_id": f"D{1000 + i}",
+            "timestamp": t,
+            "tick_direction": i % 4,
+            "price": round(price("BTCUSDT", t), 1),
+            "mark_price": round(price("BTCUSDT", t), 1),
+            "index_price": round(price("BTCUSDT", t), 1),
+            "instrument_name": "BTC-PERPETUAL",
+            "direction": "sell" if i % 2 else "buy",
+            "amount": 10.0 * (1 + i % 7),
+        }
         if i % 50 == 0:
             tr["liquidation"] = ("T", "M", "MT")[(i // 50) % 3]
         trades.append(tr)
     d.deribit_trades["BTC-PERPETUAL"] = trades
     d.deribit_settlements["BTC-PERPETUAL"] = [
-        {"type": "bankruptcy", "timestamp": start_ms + k * HOUR_MS, "funded": 1000.0 * (k + 1), "session_bankrupcy": 1000.0,
-         "session_profit_loss": 0.0, "session_tax": 0.0, "session_tax_rate": 0.0, "socialized": 0.0} for k in range(3)
+        {
+            "type": "bankruptcy",
+            "timestamp": start_ms + k * HOUR_MS,
+            "funded": 1000.0 * (k + 1),
+            "session_bankrupcy": 1000.0,
+            "session_profit_loss": 0.0,
+            "session_tax": 0.0,
+            "session_tax_rate": 0.0,
+            "socialized": 0.0,
+        }
+        for k in range(3)
     ]
 
     # dydx: 250 trades, every 10th LIQUIDATED, every 25th DELEVERAGED
@@ -238,15 +465,37 @@ def generate(start_ms: int, hours: int = 6, *, seed: int = 7, accounts: list[Acc
     for i in range(250):
         t = start_ms + int(i * (end_ms - start_ms) / 250)
         kind = "DELEVERAGED" if i % 25 == 0 else "LIQUIDATED" if i % 10 == 0 else "LIMIT"
-        dtr.append({"id": f"{i:024x}", "side": "SELL" if i % 2 else "BUY", "size": "0.05", "price": _s(price("BTCUSDT", t), 1),
-                    "type": kind, "createdAt": _iso(t), "createdAtHeight": str(40_000_000 + i)})
+        dtr.append(
+            {
+                "id": f"{i:024x}",
+                "side": "SELL" if i % 2 else "BUY",
+                "size": "0.05",
+                "price": _s(price("BTCUSDT", t), 1),
+                "type": kind,
+                "createdAt": _iso(t),
+                "createdAtHeight": str(40_000_000 + i),
+            }
+        )
     d.dydx_trades["BTC-USD"] = sorted(dtr, key=lambda x: -int(x["createdAtHeight"]))
     addr = "dydx1" + "q" * 38
     d.dydx_fills[addr] = [
-        {"id": f"f{i}", "side": "SELL", "liquidity": "TAKER", "type": ("LIQUIDATED", "OFFSETTING", "LIMIT")[i % 3],
-         "market": "BTC-USD", "marketType": "PERPETUAL", "price": "50000", "size": "0.1", "fee": "0",
-         "createdAt": _iso(start_ms + i * 60_000), "createdAtHeight": str(40_100_000 - i), "orderId": None,
-         "clientMetadata": None, "subaccountNumber": 0} for i in range(9)
+        {
+            "id": f"f{i}",
+            "side": "SELL",
+            "liquidity": "TAKER",
+            "type": ("LIQUIDATED", "OFFSETTING", "LIMIT")[i % 3],
+            "market": "BTC-USD",
+            "marketType": "PERPETUAL",
+            "price": "50000",
+            "size": "0.1",
+            "fee": "0",
+            "createdAt": _iso(start_ms + i * 60_000),
+            "createdAtHeight": str(40_100_000 - i),
+            "orderId": None,
+            "clientMetadata": None,
+            "subaccountNumber": 0,
+        }
+        for i in range(9)
     ]
     return d
 
@@ -297,7 +546,9 @@ def add_examples(d: CexData, examples_dir: Path) -> list[str]:
         item = x["liquidation_trade_item_ILLUSTRATIVE"]
         d.deribit_trades.setdefault(item["instrument_name"], []).append(item)
         d.deribit_trades.setdefault("BTC-PERPETUAL", []).extend(x["ws_trades_message"]["params"]["data"])
-        d.deribit_settlements.setdefault("BTC-PERPETUAL", []).extend(x["get_last_settlements_by_instrument_bankruptcy"]["result"]["settlements"])
+        d.deribit_settlements.setdefault("BTC-PERPETUAL", []).extend(
+            x["get_last_settlements_by_instrument_bankruptcy"]["result"]["settlements"]
+        )
     if (x := load("dydx_v4_trades_fills.json")) is not None:
         d.dydx_trades.setdefault("BTC-USD", []).extend(x["trades_response"]["trades"])
     for trades in d.deribit_trades.values():

@@ -71,7 +71,9 @@ def _binance_routes(data: CexData) -> list[BaseRoute]:
         if sym is None:
             return _json(items)
         if not _SYMBOL.match(sym):
-            return _binance_err(-1100, "Illegal characters found in parameter 'symbol'; legal range is '^[A-Z0-9-_.]{1,20}$'.")
+            return _binance_err(
+                -1100, "Illegal characters found in parameter 'symbol'; legal range is '^[A-Z0-9-_.]{1,20}$'."
+            )
         hit = [i for i in items if i.get("symbol") == sym or sym in (i.get("symbols") or [])]
         if not hit:
             return _binance_err(-1121, "Invalid symbol.")
@@ -116,8 +118,11 @@ def _binance_routes(data: CexData) -> list[BaseRoute]:
         if kind not in (None, "LIQUIDATION", "ADL"):
             return _binance_err(-1116, "Invalid autoCloseType.")
         rows = [
-            o for o in data.binance_force_orders.get(acct.name, [])
-            if isinstance(o, dict) and isinstance(o.get("time"), int) and start <= o["time"] <= end
+            o
+            for o in data.binance_force_orders.get(acct.name, [])
+            if isinstance(o, dict)
+            and isinstance(o.get("time"), int)
+            and start <= o["time"] <= end
             and (q.get("symbol") is None or o.get("symbol") == q.get("symbol"))
             and (kind is None or (kind == "ADL") == (o.get("clientOrderId") == "adl_autoclose"))
         ]
@@ -140,8 +145,15 @@ def _binance_routes(data: CexData) -> list[BaseRoute]:
 
 
 def _bybit(result: Any, code: int = 0, msg: str = "OK") -> Response:
-    return _json({"retCode": code, "retMsg": msg, "result": result if code == 0 else {}, "retExtInfo": {},
-                  "time": int(time.time() * 1000)})
+    return _json(
+        {
+            "retCode": code,
+            "retMsg": msg,
+            "result": result if code == 0 else {},
+            "retExtInfo": {},
+            "time": int(time.time() * 1000),
+        }
+    )
 
 
 def _bybit_auth(request: Request, data: CexData) -> Account | Response:
@@ -170,7 +182,7 @@ def _bybit_routes(data: CexData) -> list[BaseRoute]:
             return _bybit(None, 10001, "params error: cursor invalid")
         if not 1 <= limit <= max_limit:
             return _bybit(None, 10001, "params error: limit invalid")
-        page = items[offset: offset + limit]
+        page = items[offset : offset + limit]
         nxt = str(offset + limit) if offset + limit < len(items) else ""
         return _bybit({"nextPageCursor": nxt, "category": category, "list": page})
 
@@ -197,8 +209,10 @@ def _bybit_routes(data: CexData) -> list[BaseRoute]:
             return _bybit(None, 10001, "params error: The interval between startTime and endTime cannot exceed 7 days")
         et = q.get("execType")
         items = [
-            e for e in data.bybit_executions.get(acct.name, [])
-            if (et is None or e.get("execType") == et) and str(e.get("execTime", "")).isdigit()
+            e
+            for e in data.bybit_executions.get(acct.name, [])
+            if (et is None or e.get("execType") == et)
+            and str(e.get("execTime", "")).isdigit()
             and start <= int(e["execTime"]) <= end
         ]
         items.sort(key=lambda e: -int(e["execTime"]))
@@ -299,10 +313,12 @@ def _okx_routes(data: CexData) -> list[BaseRoute]:
         except ValueError:
             return _okx([], "51000", "Parameter after error", 400)
         rows = [
-            b for b in data.okx_bills.get(acct.name, [])
+            b
+            for b in data.okx_bills.get(acct.name, [])
             if (q.get("type") is None or b.get("type") == q.get("type"))
             and (after is None or int(b["billId"]) < after)
-            and str(b.get("ts", "")).isdigit() and begin <= int(b["ts"]) <= end
+            and str(b.get("ts", "")).isdigit()
+            and begin <= int(b["ts"]) <= end
         ]
         rows.sort(key=lambda b: -int(b["billId"]))
         return _okx(rows[:limit])
@@ -340,7 +356,7 @@ def _bitmex_routes(data: CexData) -> list[BaseRoute]:
             return _bitmex_err("Invalid count or start")
         if count > 1000:
             return _bitmex_err("count: must be less than or equal to 1000")
-        return _json(items[start: start + count])
+        return _json(items[start : start + count])
 
     async def instruments(request: Request) -> Response:
         return _json(data.bitmex_instruments)
@@ -354,7 +370,11 @@ def _bitmex_routes(data: CexData) -> list[BaseRoute]:
         cur = q.get("symbol")
         items = [x for x in data.bitmex_insurance if cur is None or x.get("currency") == cur]
         lo, hi = q.get("startTime"), q.get("endTime")
-        items = [x for x in items if (lo is None or x.get("timestamp", "") >= lo) and (hi is None or x.get("timestamp", "") <= hi)]
+        items = [
+            x
+            for x in items
+            if (lo is None or x.get("timestamp", "") >= lo) and (hi is None or x.get("timestamp", "") <= hi)
+        ]
         return offset_page(items, request)
 
     return [
@@ -386,7 +406,11 @@ def _deribit_routes(data: CexData) -> list[BaseRoute]:
             return _deribit_err(-32602, "Invalid params")
         if start is None or end is None or not 1 <= count <= 1000:
             return _deribit_err(-32602, "Invalid params")
-        rows = [t for t in data.deribit_trades[inst] if isinstance(t.get("timestamp"), int) and start <= t["timestamp"] <= end]
+        rows = [
+            t
+            for t in data.deribit_trades[inst]
+            if isinstance(t.get("timestamp"), int) and start <= t["timestamp"] <= end
+        ]
         return _deribit({"trades": rows[:count], "has_more": len(rows) > count})
 
     async def settlements(request: Request) -> Response:
@@ -398,7 +422,7 @@ def _deribit_routes(data: CexData) -> list[BaseRoute]:
         off = int(q.get("continuation") or 0) if (q.get("continuation") or "0").isdigit() else 0
         rows = [s for s in data.deribit_settlements[inst] if s.get("type") == q.get("type", s.get("type"))]
         nxt = str(off + count) if off + count < len(rows) else None
-        return _deribit({"settlements": rows[off: off + count], "continuation": nxt})
+        return _deribit({"settlements": rows[off : off + count], "continuation": nxt})
 
     return [
         Route("/api/v2/public/get_last_trades_by_instrument_and_time", trades),
@@ -413,7 +437,10 @@ def _dydx_routes(data: CexData) -> list[BaseRoute]:
             limit = _int(q.get("limit"), 100) or 100
             height = _int(q.get("createdBeforeOrAtHeight"))
         except ValueError:
-            return _json({"errors": [{"msg": "createdBeforeOrAtHeight must be a non-negative integer", "location": "query"}]}, 400)
+            return _json(
+                {"errors": [{"msg": "createdBeforeOrAtHeight must be a non-negative integer", "location": "query"}]},
+                400,
+            )
         rows = [i for i in items if height is None or int(i.get("createdAtHeight", "0")) <= height]
         rows.sort(key=lambda i: -int(i.get("createdAtHeight", "0")))
         return _json({key: rows[:limit]})
@@ -453,12 +480,22 @@ def _ws_routes(data: CexData, interval_s: float) -> list[BaseRoute]:
         except (WebSocketDisconnect, orjson.JSONDecodeError):
             return
         topics = set(sub.get("args") or []) if isinstance(sub, dict) and sub.get("op") == "subscribe" else set()
-        await ws.send_text(orjson.dumps({"success": bool(topics), "ret_msg": "" if topics else "error:invalid op",
-                                         "conn_id": "local", "op": "subscribe"}).decode())
+        await ws.send_text(
+            orjson.dumps(
+                {
+                    "success": bool(topics),
+                    "ret_msg": "" if topics else "error:invalid op",
+                    "conn_id": "local",
+                    "op": "subscribe",
+                }
+            ).decode()
+        )
         start = _POS.get(id(data.bybit_ws), 0)
         await _resume(ws, data.bybit_ws, start, lambda m: m.get("topic") in topics)
 
-    async def _resume(ws: WebSocket, messages: list[dict[str, Any]], start: int, keep: Callable[[dict[str, Any]], bool]) -> None:
+    async def _resume(
+        ws: WebSocket, messages: list[dict[str, Any]], start: int, keep: Callable[[dict[str, Any]], bool]
+    ) -> None:
         data.ws_connections += 1
         sent = 0
         for i in range(start, len(messages)):
@@ -487,6 +524,11 @@ def _ws_routes(data: CexData, interval_s: float) -> list[BaseRoute]:
 def cex_routes(data: CexData, *, ws_interval_s: float = 0.005) -> list[BaseRoute]:
     """Every CEX route (REST + WebSocket) over ``data``."""
     return [
-        *_binance_routes(data), *_bybit_routes(data), *_okx_routes(data), *_bitmex_routes(data),
-        *_deribit_routes(data), *_dydx_routes(data), *_ws_routes(data, ws_interval_s),
+        *_binance_routes(data),
+        *_bybit_routes(data),
+        *_okx_routes(data),
+        *_bitmex_routes(data),
+        *_deribit_routes(data),
+        *_dydx_routes(data),
+        *_ws_routes(data, ws_interval_s),
     ]
