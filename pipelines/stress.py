@@ -53,10 +53,10 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
     parts = body.split(":")
     kind = parts[0]
     if kind not in LAKE_KINDS or len(parts) < 2 or (kind in ("vault_equity", "insurance_fund") and len(parts) != 3):
-        raise ScenarioError(
-            f"{where}.from_lake: {ref!r} is not a lake reference "
-            f"(use {', '.join(k + ':<venue>' + (':<key>' if k in ('vault_equity', 'insurance_fund') else '') for k in LAKE_KINDS)}[@ISO])"
+        forms = ", ".join(
+            k + ":<venue>" + (":<key>" if k in ("vault_equity", "insurance_fund") else "") for k in LAKE_KINDS
         )
+        raise ScenarioError(f"{where}.from_lake: {ref!r} is not a lake reference (use {forms}[@ISO])")
     venue = parts[1]
     until = _iso_ms(at, f"{where}.from_lake") if at else 2**62
     if kind == "vault_equity":

@@ -16,7 +16,8 @@ CONFIDENCE = ("verified", "secondary", "assumed", "lake")
 
 @dataclass(frozen=True)
 class LakeRef:
-    """``from_lake = "<kind>:<venue>[:<key>][@<ISO time>]"``, e.g. ``vault_equity:hyperliquid:0xdfc2...@2025-10-10T21:00:00Z``."""
+    """``from_lake = "<kind>:<venue>[:<key>][@<ISO time>]"``,
+    e.g. ``vault_equity:hyperliquid:0xdfc2...@2025-10-10T21:00:00Z``."""
 
     ref: str
     field: str  # scenario field path, e.g. "node[hyperliquid].capital"

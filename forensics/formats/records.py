@@ -1,8 +1,8 @@
 """What every normalizer shares: the quarantine error, exact decimals, addresses, coins, epoch-ms checks,
 and the one ISO-8601/nanosecond time parser of the project.
 
-Pure functions (no I/O, standard library only). Each raises :class:`RecordError` with a short reason, which the ingest stores in
-``quarantine`` (or the CLI prints as its one-line error).
+Pure functions (no I/O, standard library only). Each raises :class:`RecordError` with a short reason, which the
+ingest stores in ``quarantine`` (or the CLI prints as its one-line error).
 """
 
 from __future__ import annotations

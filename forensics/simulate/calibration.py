@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-# (coin, ADL events, ADL notional in $M, mean PnL% of ADL'd positions) for the top-40 coins by events, 2025-10-10 21:15-21:27 UTC.
+# (coin, ADL events, ADL notional in $M, mean PnL% of ADL'd positions) for the top-40 coins by events,
+# 2025-10-10 21:15-21:27 UTC.
 BUILTIN_COINS: list[tuple[str, int, float, float]] = [
     ("HYPE", 6229, 189.93, 37.6),
     ("SOL", 3031, 276.20, 25.4),

@@ -226,7 +226,7 @@ def write_ctxs(out_dir: Path, rows: list[dict[str, Any]], uni: Universe, funding
     path.parent.mkdir(parents=True, exist_ok=True)
     universe = [
         {"name": n, "szDecimals": int(d), "maxLeverage": int(l)}
-        for n, d, l in zip(uni.names, uni.sz_decimals, uni.max_leverage)
+        for n, d, l in zip(uni.names, uni.sz_decimals, uni.max_leverage)  # noqa: E741
     ]  # noqa: E741
     prev_day = uni.price0 * 1.021
     with path.open("wb") as f:

@@ -68,7 +68,8 @@ CEX_LIQUIDATIONS = Table(
         C(
             "side_meaning",
             "VARCHAR",
-            "What raw_side denotes on this venue: 'order' (liquidation order side), 'position' (Bybit allLiquidation), 'taker' (Deribit/dYdX trade direction).",
+            "What raw_side denotes on this venue: 'order' (liquidation order side), 'position' (Bybit allLiquidation), "
+            "'taker' (Deribit/dYdX trade direction).",
             False,
         ),
         C(
@@ -124,14 +125,16 @@ INSURANCE_FUND = Table(
         C(
             "pool",
             "VARCHAR",
-            "Pool identity: sorted comma-joined symbols sharing the pool (Binance, Bybit), instFamily (OKX), currency (BitMEX), instrument (Deribit).",
+            "Pool identity: sorted comma-joined symbols sharing the pool (Binance, Bybit), instFamily (OKX), "
+            "currency (BitMEX), instrument (Deribit).",
             False,
         ),
         C("asset", "VARCHAR", "Asset the balance is held in ('USDT', 'XBt', 'ETH', ...).", False),
         C(
             "kind",
             "VARCHAR",
-            "'balance' (snapshot), 'liquidation_balance_deposit' / 'bankruptcy_loss' / 'adl' (OKX detail types), 'bankruptcy' (Deribit settlement).",
+            "'balance' (snapshot), 'liquidation_balance_deposit' / 'bankruptcy_loss' / 'adl' (OKX detail types), "
+            "'bankruptcy' (Deribit settlement).",
             False,
         ),
         C("time", "TIMESTAMP", "Observation time (UTC).", False),
@@ -143,7 +146,8 @@ INSURANCE_FUND = Table(
         C(
             "adl_type",
             "VARCHAR",
-            "OKX historical adlType ('rate_adl_start', 'bal_adl_start', 'pos_adl_start', 'adl_end'); deprecated after 2025.",
+            "OKX historical adlType ('rate_adl_start', 'bal_adl_start', 'pos_adl_start', 'adl_end'); "
+            "deprecated after 2025.",
         ),
         C("symbols", "VARCHAR", "Symbols sharing the pool as reported (comma-separated)."),
         *_LINEAGE,
@@ -310,7 +314,8 @@ ADL_AUDIT = Table(
         C(
             "consistent",
             "BOOLEAN",
-            "Rank was in the top band of the scale and the position was profitable, as the venue's documented rule requires (NULL when the data cannot tell).",
+            "Rank was in the top band of the scale and the position was profitable, as the venue's documented rule "
+            "requires (NULL when the data cannot tell).",
         ),
         C("verdict", "VARCHAR", "One sentence: why the fill is or is not consistent.", False),
     ),

@@ -4,8 +4,8 @@ Conventions, for every table:
 
 * Times are UTC. ``*_ms`` columns are epoch milliseconds (BIGINT); ``TIMESTAMP`` columns are naive
   UTC (DuckDB/Dagster partition slicing breaks on ``TIMESTAMPTZ``, dagster #30171).
-* Money, prices and sizes are exact ``DECIMAL(38,10)`` (products such as px x sz stay in range) parsed from the venue's decimal strings; never
-  floats in the lake. Analysis code casts to float where it needs speed.
+* Money, prices and sizes are exact ``DECIMAL(38,10)`` (products such as px x sz stay in range) parsed from
+  the venue's decimal strings; never floats in the lake. Analysis code casts to float where it needs speed.
 * Sizes are in base-coin units and signed where the name says so (``start_position``, ``szi``).
 * USD means the venue's quote collateral (USDC on Hyperliquid).
 * Every normalized table is hive-partitioned by ``venue=`` and ``date=`` (UTC day of the row's

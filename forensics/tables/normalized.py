@@ -24,7 +24,8 @@ FILLS = Table(
         C(
             "fill_id",
             "VARCHAR",
-            "Identity of the fill for its owner: tid as text, or 'legacy:<md5>' of hash, oid, time, px, sz, startPosition when the venue gave no tid.",
+            "Identity of the fill for its owner: tid as text, or 'legacy:<md5>' of hash, oid, time, px, sz, "
+            "startPosition when the venue gave no tid.",
             False,
         ),
         C("oid", "UBIGINT", "Order id of the fill owner's order."),

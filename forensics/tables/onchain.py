@@ -13,17 +13,17 @@ On-chain conventions (in addition to forensics.tables.model's):
 How GMX v2 maps onto ``fills`` (venue ``gmx_v2``): one row per PositionIncrease/PositionDecrease
 (one leg: the counterparty is the pool). ``coin`` = the market's name (``gmx_markets``: read from the
 chain's GMX Reader, e.g. ``ETH/USD [WETH-USDC]``); ``user`` = position account; ``fill_id`` =
-``<chain>:<tx hash>:<log index>``; ``tid`` = block_number x 100000 + log index (unique per chain); ``hash`` = tx hash; ``event_index`` = log
-index; ``side`` 'B' for increases of longs and decreases of shorts, else 'A'; ``px`` = execution price
-(USD per index token), ``sz`` = sizeDeltaInTokens in index-token units; ``start_position`` = signed
-size in tokens before the event; ``closed_pnl`` = basePnlUsd (decreases); ``fee`` NULL (fees are in
-PositionFeesCollected, not ingested); ``dir`` = 'Open Long'/'Close Short'/..., 'Liquidated Isolated
-Long|Short' for order type Liquidation, 'Auto-Deleveraging' for ADL executions (a MarketDecrease whose
-OrderExecuted in the same transaction carries secondaryOrderType Adl; in GMX's first layout, which has no
-secondaryOrderType, one executed by an AdlHandler). Liquidations: ``is_liquidation``, ``is_liquidated_leg``,
-``liquidated_user`` = account, ``liquidation_method`` = 'backstop' (the pool takes the position at the
-oracle price), ``liquidation_mark_px`` = mid of indexTokenPrice min/max. ADL: ``is_adl``; no liquidated
-counterparty (``liquidated_user`` NULL).
+``<chain>:<tx hash>:<log index>``; ``tid`` = block_number x 100000 + log index (unique per chain);
+``hash`` = tx hash; ``event_index`` = log index; ``side`` 'B' for increases of longs and decreases of
+shorts, else 'A'; ``px`` = execution price (USD per index token), ``sz`` = sizeDeltaInTokens in
+index-token units; ``start_position`` = signed size in tokens before the event; ``closed_pnl`` = basePnlUsd
+(decreases); ``fee`` NULL (fees are in PositionFeesCollected, not ingested); ``dir`` = 'Open Long'/'Close
+Short'/..., 'Liquidated Isolated Long|Short' for order type Liquidation, 'Auto-Deleveraging' for ADL
+executions (a MarketDecrease whose OrderExecuted in the same transaction carries secondaryOrderType Adl; in
+GMX's first layout, which has no secondaryOrderType, one executed by an AdlHandler). Liquidations:
+``is_liquidation``, ``is_liquidated_leg``, ``liquidated_user`` = account, ``liquidation_method`` = 'backstop'
+(the pool takes the position at the oracle price), ``liquidation_mark_px`` = mid of indexTokenPrice min/max.
+ADL: ``is_adl``; no liquidated counterparty (``liquidated_user`` NULL).
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ def haircuts(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
-    """Per-wave haircut and overshoot accounting (deficit, needed budget, production haircut, overshoot) and counterfactual ADL policies."""
+    """Per-wave haircut and overshoot accounting (deficit, needed budget, production haircut, overshoot) and
+    counterfactual ADL policies."""
     # heavy (the reconstruction, scipy): imported when the command runs, so `liqf --help` starts fast
     from pipelines.analysis import accounting
 
@@ -115,6 +116,7 @@ def haircuts(
             )
         out.print(p)
     out.print(
-        f"tables: adl_waves, adl_haircuts, policy_counterfactuals, cascade_timeline, backstop_coverage in {settings.db}",
+        "tables: adl_waves, adl_haircuts, policy_counterfactuals, cascade_timeline, backstop_coverage "
+        f"in {settings.db}",
         highlight=False,
     )

@@ -87,7 +87,8 @@ def ingest_hyperliquid(
             if not (node_fills or misc_events or snapshot or asset_ctxs):
                 raise fail(
                     "nothing to ingest",
-                    "give --node-fills PATH (and optionally --misc-events PATH, --snapshot PATH, --asset-ctxs FILE), or --api",
+                    "give --node-fills PATH (and optionally --misc-events PATH, --snapshot PATH, --asset-ctxs FILE), "
+                    "or --api",
                 )
             if export_account_value not in ("total", "cross"):
                 raise fail("--export-account-value must be 'total' or 'cross'")

@@ -57,7 +57,8 @@ def ingest_gmx(
         bool,
         typer.Option(
             "--redecode",
-            help="Read the markets, then decode the GMX logs the lake already holds again (no eth_getLogs): e.g. after markets or layouts were added.",
+            help="Read the markets, then decode the GMX logs the lake already holds again (no eth_getLogs): "
+            "e.g. after markets or layouts were added.",
         ),
     ] = False,
 ) -> None:

@@ -146,7 +146,8 @@ def _demo_print(table: RichTable, summary: dict) -> None:
     )
     if summary["dagster_home"]:
         out.print(
-            f"dagster runs: {summary['dagster_home']}  (browse: DAGSTER_HOME={summary['dagster_home']} .venv/bin/dg dev)",
+            f"dagster runs: {summary['dagster_home']}  "
+            f"(browse: DAGSTER_HOME={summary['dagster_home']} .venv/bin/dg dev)",
             highlight=False,
         )
     out.print(

@@ -187,7 +187,8 @@ def backfill_hyperliquid(
     console.print(
         f"{'[green]✓[/]' if not summary.failed else '[red]✗[/]'} backfill {summary.run_id[:8]} on {executor}: "
         f"{len(summary.done)}/{summary.partitions} partition(s) done, {len(summary.failed)} failed, "
-        f"{len(summary.retried)} retried; {summary.rows:,} rows from {summary.bytes:,} bytes in {summary.seconds:.1f} s",
+        f"{len(summary.retried)} retried; {summary.rows:,} rows from {summary.bytes:,} bytes "
+        f"in {summary.seconds:.1f} s",
         highlight=False,
     )
     for key in summary.failed:

@@ -70,7 +70,8 @@ def check_broker(url: str, timeout: float = 3.0) -> None:
             conn.ensure_connection(max_retries=1, timeout=timeout)
     except Exception:  # noqa: BLE001 - any failure means the same to the user
         raise BrokerDown(
-            f"cannot reach the Celery broker at {_redact(url)}: start it (redis-server) or set --broker/LIQF_CELERY_BROKER"
+            f"cannot reach the Celery broker at {_redact(url)}: start it (redis-server) "
+            "or set --broker/LIQF_CELERY_BROKER"
         ) from None
 
 

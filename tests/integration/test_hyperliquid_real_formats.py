@@ -439,7 +439,7 @@ def test_export_array_is_streamed_item_by_item_across_chunks():
 
 # --- archive asset_ctxs CSV ---------------------------------------------------------------------------------
 
-CSV_HEADER = "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,oracle_px,mark_px,mid_px,impact_bid_px,impact_ask_px"
+CSV_HEADER = "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,oracle_px,mark_px,mid_px,impact_bid_px,impact_ask_px"  # noqa: E501 (the archive's header, as one line)
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["csv", "csv.lz4"])

@@ -148,7 +148,8 @@ def force_order_event_row(msg: WireForceOrderEvent | Any) -> dict[str, Any]:
 
 
 def force_order_kind(item: dict[str, Any]) -> str:
-    """'LIQUIDATION', 'ADL' or 'SETTLEMENT' from ``clientOrderId`` (autoclose- / adl_autoclose / settlement_autoclose-)."""
+    """'LIQUIDATION', 'ADL' or 'SETTLEMENT' from ``clientOrderId``
+    (autoclose- / adl_autoclose / settlement_autoclose-)."""
     cid = item.get("clientOrderId")
     if not isinstance(cid, str):
         raise RecordError("missing clientOrderId")

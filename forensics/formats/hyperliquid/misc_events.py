@@ -9,7 +9,8 @@ A LedgerUpdate becomes one ``ledger_events`` row per address in its ``users`` (t
 account sees the delta); a ``liquidation`` delta also becomes a ``liquidation_events`` row. Unknown
 variants and delta types are quarantined with their raw JSON, never zeroed.
 
-Times are naive ISO strings in UTC (0-9 fraction digits), parsed as UTC by :func:`forensics.formats.records.node_time_ms`.
+Times are naive ISO strings in UTC (0-9 fraction digits), parsed as UTC by
+:func:`forensics.formats.records.node_time_ms`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ def _url(venue: str) -> str | None:
 
 
 class CexApiResource(dg.ConfigurableResource):
-    """Base URLs of the venues' REST APIs (None = the venue's public API); point them at the local venue server in tests."""
+    """Base URLs of the venues' REST APIs (None = the venue's public API); point them at the local venue server
+    in tests."""
 
     binance_url: str | None = _url("binance")
     bybit_url: str | None = _url("bybit")

@@ -159,14 +159,14 @@ def _handle(sc: Scenario, rtype: str, body: dict[str, Any]) -> Any:
     if rtype == "userNonFundingLedgerUpdates":
         return sc.ledger_updates(
             body["user"],
-            _int_field(body, "startTime"),
-            _int_field(body, "endTime", optional=True),  # type: ignore[arg-type]
+            _int_field(body, "startTime"),  # type: ignore[arg-type]
+            _int_field(body, "endTime", optional=True),
         )
     if rtype == "fundingHistory":
         return sc.funding_history(
             str(body["coin"]),
-            _int_field(body, "startTime"),
-            _int_field(body, "endTime", optional=True),  # type: ignore[arg-type]
+            _int_field(body, "startTime"),  # type: ignore[arg-type]
+            _int_field(body, "endTime", optional=True),
         )
     if rtype == "candleSnapshot":
         req = body["req"]

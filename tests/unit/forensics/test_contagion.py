@@ -38,7 +38,8 @@ def _systemicrisk():
 
 
 def test_systemicrisk_pro_rata_and_senior_external_liabilities():
-    """Ex. 2: pro-rata external debt p = (165/112, 159/112, 3/2), rounds {1},{2}; senior: all default, p = (0, 1/3, 5/12)."""
+    """Ex. 2: pro-rata external debt p = (165/112, 159/112, 3/2), rounds {1},{2};
+    senior: all default, p = (0, 1/3, 5/12)."""
     L, ea, el = _systemicrisk()
     r = clear(L, ea, external_liabilities=el)
     assert np.allclose(r.payments, [165 / 112, 159 / 112, 3 / 2], atol=TOL, rtol=0)
@@ -82,7 +83,8 @@ def _ring(a=2.0, eps=1.0, gamma=0.4):
 
 
 def test_rogers_veraart_six_bank_ring():
-    """Ex. 5: all insolvent, odd 4/15, even 8/15; banks 2,4,6 in round 1, 1,3,5 in round 2. EN: only 2,4,6, p = (2, 2.8, ...)."""
+    """Ex. 5: all insolvent, odd 4/15, even 8/15; banks 2,4,6 in round 1, 1,3,5 in round 2.
+    EN: only 2,4,6, p = (2, 2.8, ...)."""
     L, e = _ring()
     alpha = beta = 0.5
     gamma, eps = 0.4, 1.0
@@ -129,7 +131,8 @@ def test_debtrank_linear_and_nonlinear():
 
 
 def test_perp_waterfall_golden():
-    """Ex. 10: D = 100, IF = 40, Pi = 300, x = 0.2 -> S = 60, h = 0.25 (0.20 without exemption); insolvent iff x > 0.8."""
+    """Ex. 10: D = 100, IF = 40, Pi = 300, x = 0.2 -> S = 60, h = 0.25 (0.20 without exemption);
+    insolvent iff x > 0.8."""
 
     def venue(x, capital=0.0):
         scn = Scenario(
