@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,12 @@ class Cascade:
 
 
 def furfine(
-    liabilities, external_assets, *, external_liabilities=None, recovery: float = 0.0, initially_failed=None
+    liabilities: ArrayLike,
+    external_assets: ArrayLike,
+    *,
+    external_liabilities: ArrayLike | None = None,
+    recovery: float = 0.0,
+    initially_failed: ArrayLike | None = None,
 ) -> Cascade:
     """Rounds: first the nodes with negative net worth (or ``initially_failed``), then every node whose
     loss ``(1 - recovery) x sum of its claims on failed nodes`` exceeds its net worth."""
@@ -52,7 +58,13 @@ def furfine(
 
 
 def gai_kapadia(
-    liabilities, illiquid_assets, *, deposits=None, liquid_assets=None, price: float = 1.0, initially_failed=None
+    liabilities: ArrayLike,
+    illiquid_assets: ArrayLike,
+    *,
+    deposits: ArrayLike | None = None,
+    liquid_assets: ArrayLike | None = None,
+    price: float = 1.0,
+    initially_failed: ArrayLike | None = None,
 ) -> Cascade:
     """Gai-Kapadia: i is solvent iff (1 - phi_i) A_i^IB + q A_i^M + liquid - L_i^IB - D_i > 0, phi_i the
     exposure-weighted share of its interbank claims on failed nodes (zero recovery), q the resale price."""
@@ -70,7 +82,7 @@ def gai_kapadia(
     )
 
 
-def gk_vulnerable(liabilities, capital) -> np.ndarray:
+def gk_vulnerable(liabilities: ArrayLike, capital: ArrayLike) -> np.ndarray:
     """Nodes one neighbour's default can topple: capital / interbank assets < 1 / number of debtors."""
     L = sp.csr_matrix(liabilities, dtype=float)
     claims = np.asarray(L.sum(axis=0)).ravel()

@@ -4,6 +4,7 @@ scale, freeze fraction, shock size, any numeric node field)."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from forensics.contagion.model import VENUE_KINDS, Scenario
 from forensics.contagion.perp import StressResult, stress
@@ -51,7 +52,7 @@ def point(scn: Scenario, params: dict[str, float]) -> StressResult:
     return stress(scn, insurance_scale=scale)
 
 
-def grid(scn: Scenario, params: dict[str, list[float]], *, name: str = "sweep") -> dict:
+def grid(scn: Scenario, params: dict[str, list[float]], *, name: str = "sweep") -> dict[str, Any]:
     """Every combination of the parameters; one row per point with the outcome measures."""
     keys = list(params)
     points = []

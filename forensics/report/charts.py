@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import matplotlib
 
@@ -15,6 +16,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 plt.rcParams.update(
     {
@@ -33,7 +35,7 @@ _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
 BLUE, ORANGE, GREY, RED = "#2b6cb0", "#dd6b20", "#a0aec0", "#c53030"
 
 
-def _svg(fig) -> str:
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
@@ -97,7 +99,7 @@ def rule_comparison(fits: pl.DataFrame, best: str | None) -> str:
     return _svg(fig)
 
 
-def skip_evidence(flags: list[dict]) -> str:
+def skip_evidence(flags: list[dict[str, Any]]) -> str:
     """Per flagged account: actions above the cut and how many of them passed it over."""
     fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(flags), 3) + 0.9))
     y = list(range(len(flags)))[::-1]

@@ -21,6 +21,7 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import lz4.frame
 import numpy as np
@@ -45,7 +46,7 @@ class Damage:
     @classmethod
     def parse(cls, spec: str) -> Damage:
         """``"drop_fill_legs=0.01,seed=3"`` (``none`` or empty: no damage)."""
-        kwargs: dict[str, float | int] = {}
+        kwargs: dict[str, Any] = {}
         names = {f.name: f.type for f in fields(cls)}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             if part == "none":
@@ -100,7 +101,7 @@ def _write_lines(path: Path, lines: list[bytes]) -> None:
         path.write_bytes(data)
 
 
-def damage_scenario(src: Path, dst: Path, damage: Damage) -> dict:
+def damage_scenario(src: Path, dst: Path, damage: Damage) -> dict[str, Any]:
     """Copy ``src`` to ``dst`` with ``damage`` applied; returns counts of what was done."""
     rng = np.random.default_rng(damage.seed)
     counts = {

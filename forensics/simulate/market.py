@@ -107,7 +107,11 @@ def make_universe(table: list[tuple[str, int, float, float]], rng: np.random.Gen
             d = int(np.clip(np.floor(np.log10(p)) + 1, 0, 3))
             l = int(rng.choice([3, 5, 10]))  # noqa: E741
             b = float(rng.uniform(1.2, 1.9))
-        names.append(name), szd.append(d), lev.append(l), p0.append(p), beta.append(b)
+        names.append(name)
+        szd.append(d)
+        lev.append(l)
+        p0.append(p)
+        beta.append(b)
     ev = np.array([t[1] for t in table], dtype=float)
     nt = np.array([t[2] for t in table], dtype=float)
     return Universe(

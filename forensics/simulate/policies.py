@@ -126,6 +126,7 @@ class Policy:
             score = np.empty(n)
             score[full] = n - np.arange(n, dtype=float)
         else:
+            assert self.score_fn is not None  # every policy without a cascade has a score
             score = self.score_fn(f)
             full = np.lexsort((key, -score))
         remaining = int(need)

@@ -464,7 +464,8 @@ def _events_to_fills(con: duckdb.DuckDBPyConnection, bad_lines: pa.Table, *, sou
     con.execute(FILL_ROWS_SQL)
     fills = con.execute(FILLS_SELECT_SQL, [source, source_key]).fetch_arrow_table()
     rejects = con.execute(QUARANTINE_FILLS_SQL).fetch_arrow_table()
-    events = con.execute("SELECT count(*) FROM hl_fill_rows").fetchone()[0]
+    counted = con.execute("SELECT count(*) FROM hl_fill_rows").fetchone()
+    events = counted[0] if counted else 0
     con.execute("DROP TABLE IF EXISTS hl_fill_rows; DROP TABLE IF EXISTS hl_events")
     rejects = pa.concat_tables([bad_lines.cast(rejects.schema), rejects])
     return FillBatch(fills=fills, rejects=rejects, records_read=int(events) + bad_lines.num_rows)
