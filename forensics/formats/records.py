@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 #: ``quarantine.raw`` keeps at most this much of a rejected record's text
 RAW_TEXT_LIMIT = 8192
@@ -100,6 +100,10 @@ def ms(value: Any, field: str = "time") -> int:
 _SCALE = Decimal(1).scaleb(-10)
 
 
+@overload
+def dec(value: Any, field: str, *, required: Literal[True] = ...) -> Decimal: ...
+@overload
+def dec(value: Any, field: str, *, required: bool) -> Decimal | None: ...
 def dec(value: Any, field: str, *, required: bool = True) -> Decimal | None:
     """Parse a venue decimal (string or number) exactly, at the lake scale of 10 decimals."""
     if value is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 import orjson
 
@@ -46,7 +46,12 @@ def symbol(value: Any, field: str = "symbol") -> str:
     return value
 
 
+@overload
+def text(value: Any, field: str, *, required: Literal[True] = ..., max_len: int = ...) -> str: ...
+@overload
+def text(value: Any, field: str, *, required: bool, max_len: int = ...) -> str | None: ...
 def text(value: Any, field: str, *, required: bool = True, max_len: int = 128) -> str | None:
+    """A short text field as given (ids, statuses); None only when not required."""
     if value is None or value == "":
         if required:
             raise RecordError(f"missing {field}")
@@ -206,7 +211,7 @@ def liq_row(
     symbol_: str,
     time_ms: int,
     event_id: str,
-    raw_side: str,
+    raw_side: Any,  # as the venue sent it; each normalizer has checked it with its side rule
     side_meaning: str,
     liquidated_position_side: str,
     price: Decimal,

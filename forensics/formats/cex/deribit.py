@@ -9,6 +9,7 @@ insurance fund, socialized losses) go to ``insurance_fund``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal, NotRequired, TypedDict
 
 from forensics.formats.cex.common import (
@@ -74,6 +75,7 @@ def trade_row(trade: WireTrade | Any) -> dict[str, Any]:
     side = {"T": taker_pos, "M": "short" if taker_pos == "long" else "long", "MT": "both"}[flag]
     px = dec(trade.get("price"), "price")
     amount = dec(trade.get("amount"), "amount")
+    base: Decimal | None
     if is_linear(inst):
         unit, base, usd = "base", amount, mul(amount, px)
     else:
