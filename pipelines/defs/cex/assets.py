@@ -1,11 +1,10 @@
 """CEX assets: one daily-partitioned pull per venue (public + own account when keys are set), captured
 stream hours, and the venue-level ADL episodes / own-account ADL audit."""
 
-import datetime as dt
-
 import dagster as dg
 import polars as pl
 
+from forensics.formats.records import iso_ms
 from forensics.tables import INGEST_RUNS
 from pipelines.analysis import cex as cex_analysis
 from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
@@ -18,8 +17,7 @@ daily = dg.DailyPartitionsDefinition(start_date="2025-10-01", timezone="UTC", en
 
 
 def _window(partition_key: str) -> tuple[int, int]:
-    day = dt.datetime.fromisoformat(partition_key).replace(tzinfo=dt.UTC)
-    start = int(day.timestamp() * 1000)
+    start = iso_ms(partition_key, "partition")
     return start, start + 86_400_000 - 1
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from forensics.formats.records import RecordError, iso_ms
 from pipelines.storage import transfer
 from pipelines.storage.inputs import mirror_path
 from pipelines.storage.location import ObjectUrl
@@ -44,12 +45,12 @@ class Planned:
 
 
 def parse_hour(text: str, flag: str) -> dt.datetime:
-    for fmt in ("%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(text.rstrip("Z"), fmt).replace(minute=0, second=0)
-        except ValueError:
-            continue
-    raise FetchError(f"{flag} {text!r} is not an hour like 2025-10-10T20 (UTC)")
+    """The UTC hour a time falls in (naive), from ISO-8601 (``2025-10-10T20``, a date, minutes or seconds)."""
+    try:
+        ms = iso_ms(text, flag)
+    except RecordError:
+        raise FetchError(f"{flag} {text!r} is not an hour like 2025-10-10T20 (UTC)") from None
+    return (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=ms)).replace(minute=0, second=0, microsecond=0)
 
 
 def window_hours(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
