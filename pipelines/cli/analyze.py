@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -27,16 +27,20 @@ def analyze(
     until: Annotated[str | None, typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
     q: Annotated[float, typer.Option(help="False discovery rate for exemption flags.")] = 0.05,
     diagnostic_steps: Annotated[
-        int,
+        int | None,
         typer.Option(
-            help="ADL actions sampled for the fill-order diagnostics (Plackett-Luce, Kendall, NDCG); 0 = all."
+            help="ADL actions sampled for the fill-order diagnostics (Plackett-Luce, Kendall, NDCG); 0 = all; "
+            "default: the analysis' sample size (forensics.audit.diagnostics.DIAGNOSTIC_STEPS)."
         ),
-    ] = 60,
+    ] = None,
     logit: Annotated[
         str,
         typer.Option(help="Conditional logit on log features: auto (when no documented rule fits), always or never."),
     ] = "auto",
-    logit_rows: Annotated[int, typer.Option(help="Candidate rows for the conditional logit.")] = 20_000,
+    logit_rows: Annotated[
+        int | None,
+        typer.Option(help="Candidate rows for the conditional logit (default: the analysis' LOGIT_ROWS)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the diagnostic samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
@@ -49,6 +53,12 @@ def analyze(
     if logit not in ("auto", "always", "never"):
         raise fail(f"--logit must be auto, always or never, not {logit!r}")
     settings.lake.pull()  # an s3:// lake: its committed parts into the working copy
+    # sample sizes: the analysis' own defaults unless given (0 diagnostic steps = every action)
+    sizes: dict[str, Any] = {}
+    if diagnostic_steps is not None:
+        sizes["diagnostic_steps"] = diagnostic_steps or None
+    if logit_rows is not None:
+        sizes["logit_rows"] = logit_rows
     # GMX: ADL pools from its position events, the keeper tested against "most profitable first"
     run = gmx_analysis.run if venue in gmx_analysis.VENUE_NAMES else functools.partial(inference.run, venue=venue)
     try:
@@ -59,9 +69,8 @@ def analyze(
                 until_ms=until_ms,
                 q=q,
                 seed=seed,
-                diagnostic_steps=diagnostic_steps or None,
                 logit=logit,
-                logit_rows=logit_rows,
+                **sizes,
             )
     except inference.MissingPools as exc:
         raise fail(

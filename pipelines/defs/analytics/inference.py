@@ -15,9 +15,9 @@ class RuleInferenceConfig(dg.Config):
     since_ms: int | None = None
     until_ms: int | None = None
     q: float = 0.05
-    diagnostic_steps: int = 60
+    diagnostic_steps: int = inference.DIAGNOSTIC_STEPS
     logit: str = "auto"
-    logit_rows: int = 20_000
+    logit_rows: int = inference.LOGIT_ROWS
     seed: int = 0
 
 
