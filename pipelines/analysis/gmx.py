@@ -24,11 +24,11 @@ from forensics.audit.exemption import MIN_SKIPS
 from forensics.gmx_forensics import VENUE, adl_evidence
 from forensics.tables import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS, Table
 from forensics.tables.onchain import GMX_MARKETS, GMX_POSITION_EVENTS
+from pipelines.analysis.inference import LOGIT_ROWS
 from pipelines.lake import Lake, safe_segment, source_key
 
 VENUE_NAMES = ("gmx", VENUE)
 PROFIT_FIRST = ("upnl", "pnl_pct", "hl_index", "bitmex")
-LOGIT_ROWS = 20_000
 
 
 class MissingEvents(RuntimeError):
