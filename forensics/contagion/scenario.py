@@ -162,7 +162,7 @@ def loads(text: str, *, name: str = "scenario", origin: str = "scenario") -> Sce
         raise ScenarioError(f"{origin}: {exc}") from None
 
 
-def _tables(data: dict, key: str) -> list[dict]:
+def _tables(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     v = data.get(key, [])
     if isinstance(v, dict):
         v = [v]
@@ -178,7 +178,9 @@ class _Reader:
         self.scn = scn
         self.ids = ids
 
-    def read(self, section: str, where: str, table: dict, *, extra_ok: tuple[str, ...] = ()) -> dict:
+    def read(
+        self, section: str, where: str, table: dict[str, Any], *, extra_ok: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         schema = SCHEMA[section]
         for k in table:
             if k not in schema and k not in extra_ok:
@@ -257,7 +259,7 @@ class _Reader:
             raise ScenarioError(f"{where}: must be > -1 (a relative move), got {raw!r}")
         return x
 
-    def _annotated(self, where: str, raw: dict) -> Any:
+    def _annotated(self, where: str, raw: dict[str, Any]) -> Any:
         known = {"value", "source", "confidence", "from_lake", "fallback", "unit", "time", "note"}
         for k in raw:
             if k not in known:
@@ -287,7 +289,7 @@ class _Reader:
         return v
 
 
-def _build(data: dict, name: str) -> Scenario:
+def _build(data: dict[str, Any], name: str) -> Scenario:
     for k in data:
         if k not in _TOP:
             raise ScenarioError(f"{k}: unknown section (known: {', '.join(sorted(_TOP))})")
@@ -366,7 +368,7 @@ def _build(data: dict, name: str) -> Scenario:
     return scn
 
 
-def _shock(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
+def _shock(r: _Reader, scn: Scenario, i: int, t: dict[str, Any]) -> None:
     where = f"shock[{i}]"
     v = r.read("shock", where, t)
     kind = v["type"]
@@ -432,7 +434,7 @@ def sweep_key_problem(scn: Scenario, key: str) -> str | None:
     return f"unknown sweep parameter (use {', '.join(SWEEP_KEYS)}, <asset>_shock or node.<id>.<field>)"
 
 
-def _sweep(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
+def _sweep(r: _Reader, scn: Scenario, i: int, t: dict[str, Any]) -> None:
     where = f"sweep[{i}]"
     name = t.get("name", f"sweep {i}")
     if not isinstance(name, str):
@@ -493,7 +495,8 @@ def resolve(scn: Scenario, values: dict[str, tuple[float, str, str | None]]) -> 
             if isinstance(v, LakeRef):
                 if v.field not in values:
                     raise ScenarioError(f"{v.field}: from_lake {v.ref!r} was not resolved")
-                value, source, time, *conf = values[v.field]
+                resolved: tuple[Any, ...] = values[v.field]  # (value, source, time[, confidence])
+                value, source, time, *conf = resolved
                 setattr(obj, k, float(value))
                 out.provenance.append(Provenance(v.field, float(value), source, conf[0] if conf else "lake", time))
     return out

@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 from forensics.formats.records import RecordError, address, coin_name, dec
 
@@ -127,6 +127,10 @@ def iter_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any, str | 
         index += 1
 
 
+@overload
+def _num(value: Any, name: str, *, required: Literal[True] = ...) -> Decimal: ...
+@overload
+def _num(value: Any, name: str, *, required: bool) -> Decimal | None: ...
 def _num(value: Any, name: str, *, required: bool = True) -> Decimal | None:
     if isinstance(value, bool):
         raise RecordError(f"non-numeric {name}")
