@@ -16,11 +16,13 @@ rounds. The round in which a node first defaults is its contagion round.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike
 
 TOL = 1e-12
 
@@ -51,7 +53,7 @@ class Clearing:
             )
 
 
-def _csr(matrix) -> sp.csr_matrix:
+def _csr(matrix: ArrayLike | sp.spmatrix) -> sp.csr_matrix:
     m = sp.csr_matrix(matrix, dtype=float)
     if m.shape[0] != m.shape[1]:
         raise ValueError(f"liability matrix must be square, got {m.shape}")
@@ -70,14 +72,14 @@ def _relative(L: sp.csr_matrix, pbar: np.ndarray) -> sp.csr_matrix:
 
 
 def clear_layers(
-    layers,
-    external_assets,
+    layers: Sequence[ArrayLike | sp.spmatrix],
+    external_assets: ArrayLike,
     *,
     alpha: float = 1.0,
     beta: float = 1.0,
-    external_obligations=None,
-    default_layer=None,
-    costs_apply=None,
+    external_obligations: Sequence[ArrayLike | None] | None = None,
+    default_layer: ArrayLike | None = None,
+    costs_apply: ArrayLike | None = None,
     max_rounds: int | None = None,
 ) -> Clearing:
     """Greatest clearing vector of a layered network.
@@ -164,7 +166,18 @@ def clear_layers(
     )
 
 
-def _solve_partial(h, costly, e, pbar_l, pits, cum, alpha, beta, n, m) -> np.ndarray:
+def _solve_partial(
+    h: np.ndarray,
+    costly: np.ndarray,
+    e: np.ndarray,
+    pbar_l: list[np.ndarray],
+    pits: list[sp.csr_matrix],
+    cum: np.ndarray,
+    alpha: float,
+    beta: float,
+    n: int,
+    m: int,
+) -> np.ndarray:
     """Payments into the partial layers for a given partial-layer vector ``h`` (others fixed).
 
     For a partial node i: x_i = a_i e_i + b_i (received from fixed payments + from partial payments)
@@ -237,12 +250,12 @@ def _linear_solve(A: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray:
 
 
 def clear(
-    liabilities,
-    external_assets,
+    liabilities: ArrayLike | sp.spmatrix,
+    external_assets: ArrayLike,
     *,
     alpha: float = 1.0,
     beta: float = 1.0,
-    external_liabilities=None,
+    external_liabilities: ArrayLike | None = None,
     external_seniority: str = "pro_rata",
 ) -> Clearing:
     """Eisenberg-Noe (``alpha = beta = 1``) or Rogers-Veraart clearing of one layer of obligations.
@@ -264,7 +277,7 @@ def clear(
     raise ValueError(f"external_seniority must be 'pro_rata' or 'senior', got {external_seniority!r}")
 
 
-def edge_payments(L, clearing: Clearing, layer: int = 0) -> sp.csr_matrix:
+def edge_payments(L: ArrayLike | sp.spmatrix, clearing: Clearing, layer: int = 0) -> sp.csr_matrix:
     """Amount actually paid on each obligation of one layer: p_i^l x L^l[i, j] / p-bar_i^l."""
     M = _csr(L)
     pb = clearing.layer_obligations[layer]
@@ -272,7 +285,7 @@ def edge_payments(L, clearing: Clearing, layer: int = 0) -> sp.csr_matrix:
     return (sp.diags(ratio) @ M).tocsr()
 
 
-def regularity_violations(liabilities, external_assets) -> list[list[int]]:
+def regularity_violations(liabilities: ArrayLike | sp.spmatrix, external_assets: ArrayLike) -> list[list[int]]:
     """Sink strongly connected components of the obligation graph with no external assets: where
     Eisenberg-Noe's uniqueness condition can fail (EN 2001 Thm 2)."""
     # heavy (networkx): only when a regularity check runs
