@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export GX_ANALYTICS_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test check-defs bench dev clean
+.PHONY: setup demo test lint check-defs bench dev clean
 
 setup: $(SYNCED)
 
@@ -28,7 +28,13 @@ demo: setup
 check-defs: setup
 	$(VENV)/bin/dg check defs
 
-test: setup check-defs
+# lint and types: ruff (rules and format, pyproject [tool.ruff]) and mypy (pyproject [tool.mypy])
+lint: setup
+	$(VENV)/bin/ruff check pipelines forensics tests bench
+	$(VENV)/bin/ruff format --check pipelines forensics tests bench
+	$(VENV)/bin/mypy
+
+test: setup lint check-defs
 	$(VENV)/bin/pytest
 
 # make bench BENCH_SCALE=full: the issue's scale (simulating and ingesting it takes about 6 minutes)

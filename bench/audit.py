@@ -46,7 +46,7 @@ def inputs(scenario: Path) -> dict[str, Path]:
 
 def child_product(scenario: Path, work: Path) -> dict:
     from pipelines.analysis import inference
-    from pipelines.ingest import hyperliquid_files as files
+    from pipelines.ingest.hyperliquid import files
     from pipelines.lake import Lake
 
     lake_dir = work / "lake"
@@ -62,11 +62,17 @@ def child_product(scenario: Path, work: Path) -> dict:
     out = inference.run(lake)
     t2 = time.perf_counter()
     secs = out["seconds"]
-    return {"ingest_s": round(t1 - t0, 2), "analyze_s": round(t2 - t1, 2), "phases_s": secs,
-            "analyze_beyond_loading_s": round(sum(v for k, v in secs.items() if k != "load"), 2),
-            "best_rule": out["best_rule"], "flagged": sorted(f["user"] for f in out["flagged"]),
-            "actions": out["steps"], "pool_rows": out["pools"],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "ingest_s": round(t1 - t0, 2),
+        "analyze_s": round(t2 - t1, 2),
+        "phases_s": secs,
+        "analyze_beyond_loading_s": round(sum(v for k, v in secs.items() if k != "load"), 2),
+        "best_rule": out["best_rule"],
+        "flagged": sorted(f["user"] for f in out["flagged"]),
+        "actions": out["steps"],
+        "pool_rows": out["pools"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def child_baseline(scenario: Path) -> dict:
@@ -75,14 +81,23 @@ def child_baseline(scenario: Path) -> dict:
     paths = inputs(scenario)
     t0 = time.perf_counter()
     out = audit_baseline.run(scenario, snapshot=paths["snapshot"], asset_ctxs=paths["asset_ctxs"])
-    return {"seconds": round(time.perf_counter() - t0, 2), "best_rule": out["best_rule"], "flagged": out["flagged"],
-            "actions": out["actions"], "pool_rows": out["pool_rows"],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "seconds": round(time.perf_counter() - t0, 2),
+        "best_rule": out["best_rule"],
+        "flagged": out["flagged"],
+        "actions": out["actions"],
+        "pool_rows": out["pool_rows"],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def _child(kind: str, scenario: Path, work: Path) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--child", kind, "--scenario", str(scenario), "--work", str(work)],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--scenario", str(scenario), "--work", str(work)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if r.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -122,8 +137,11 @@ def main() -> None:
         truth_path = scenario / "truth.json"
         truth = json.loads(truth_path.read_text()) if truth_path.exists() else None
         product = _child("product", scenario, work)
-        row = {"scenario": str(scenario), **{f"product_{k}": v for k, v in product.items() if k != "flagged"},
-               **{f"product_{k}": v for k, v in _score(product["flagged"], truth).items()}}
+        row = {
+            "scenario": str(scenario),
+            **{f"product_{k}": v for k, v in product.items() if k != "flagged"},
+            **{f"product_{k}": v for k, v in _score(product["flagged"], truth).items()},
+        }
         if not args.skip_baseline:
             base = _child("baseline", scenario, work)
             row.update({f"baseline_{k}": v for k, v in base.items() if k != "flagged"})

@@ -72,8 +72,12 @@ def run(scenario: Path, *, snapshot: Path | None = None, asset_ctxs: Path | None
         for ap in st.get("assetPositions", []):
             p = ap["position"]
             iso = p["leverage"]["type"] == "isolated"
-            q = {"szi": float(p["szi"]), "entry": float(p["entryPx"]), "iso": iso,
-                 "margin": float(p["marginUsed"]) - float(p["unrealizedPnl"]) if iso else 0.0}
+            q = {
+                "szi": float(p["szi"]),
+                "entry": float(p["entryPx"]),
+                "iso": iso,
+                "margin": float(p["marginUsed"]) - float(p["unrealizedPnl"]) if iso else 0.0,
+            }
             pos[(user, p["coin"])] = q
             by_coin.setdefault(p["coin"], set()).add(user)
             held.setdefault(user, set()).add(p["coin"])
@@ -116,9 +120,23 @@ def run(scenario: Path, *, snapshot: Path | None = None, asset_ctxs: Path | None
                     vaults.add(liq_user)
                     key = (block["block_number"], f["coin"], liq_user, f["hash"])
                     if current is None or current["key"] != key:
-                        current = {"key": key, "coin": f["coin"], "selected": {}, "pool": _pool(
-                            f["coin"], "short" if f["side"] == "B" else "long", f["time"], pos, by_coin, held, cash,
-                            vaults, mark, max_lev)}
+                        current = {
+                            "key": key,
+                            "coin": f["coin"],
+                            "selected": {},
+                            "pool": _pool(
+                                f["coin"],
+                                "short" if f["side"] == "B" else "long",
+                                f["time"],
+                                pos,
+                                by_coin,
+                                held,
+                                cash,
+                                vaults,
+                                mark,
+                                max_lev,
+                            ),
+                        }
                         actions.append(current)
                     current["selected"][user] = current["selected"].get(user, 0.0) + float(f["sz"])
                 elif current is not None and user != current["key"][2]:
@@ -131,12 +149,19 @@ def run(scenario: Path, *, snapshot: Path | None = None, asset_ctxs: Path | None
         skips[name] = _queue_skips(actions, score)
     skips["random_cyclic"] = _cyclic_skips(actions)
     skips["contracts_pro_rata"] = _pro_rata_skips(actions, lots)
-    cost = {name: sum(1 for n in s.values() if n >= MIN_SKIPS) + sum(n for n in s.values() if n < MIN_SKIPS)
-            for name, s in skips.items()}
+    cost = {
+        name: sum(1 for n in s.values() if n >= MIN_SKIPS) + sum(n for n in s.values() if n < MIN_SKIPS)
+        for name, s in skips.items()
+    }
     best = min(cost, key=cost.get)
     flagged = sorted(u for u, n in skips[best].items() if n >= MIN_SKIPS)
-    return {"best_rule": best, "flagged": flagged, "actions": len(actions), "cost": cost,
-            "pool_rows": sum(len(a["pool"]) for a in actions)}
+    return {
+        "best_rule": best,
+        "flagged": flagged,
+        "actions": len(actions),
+        "cost": cost,
+        "pool_rows": sum(len(a["pool"]) for a in actions),
+    }
 
 
 def _apply(pos, cash, by_coin, held, user, f) -> None:
@@ -190,9 +215,21 @@ def _pool(coin, adl_side, t, pos, by_coin, held, cash, vaults, mark, max_lev) ->
         if not av > 0:
             continue
         notional = size * m
-        out.append({"user": user, "long": q["szi"] > 0, "size": size, "entry": q["entry"], "mark": m,
-                    "upnl": upnl, "av": av, "notional": notional, "lev": notional / av,
-                    "wallet": cash.get(user, 0.0), "mm": notional / (2.0 * max_lev.get(coin, 1))})
+        out.append(
+            {
+                "user": user,
+                "long": q["szi"] > 0,
+                "size": size,
+                "entry": q["entry"],
+                "mark": m,
+                "upnl": upnl,
+                "av": av,
+                "notional": notional,
+                "lev": notional / av,
+                "wallet": cash.get(user, 0.0),
+                "mm": notional / (2.0 * max_lev.get(coin, 1)),
+            }
+        )
     return out
 
 
@@ -207,7 +244,7 @@ def _queue_skips(actions, score) -> dict[str, int]:
         ranked = sorted(a["pool"], key=lambda p: (-_finite(score(p)), p["user"]))
         ranks = [i for i, p in enumerate(ranked) if p["user"] in a["selected"]]
         if ranks:
-            _count(skips, (p["user"] for p in ranked[:max(ranks)] if p["user"] not in a["selected"]))
+            _count(skips, (p["user"] for p in ranked[: max(ranks)] if p["user"] not in a["selected"]))
     return skips
 
 

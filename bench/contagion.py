@@ -30,7 +30,7 @@ def network(n: int, degree: int, seed: int):
     i, j = rng.integers(0, n, m), rng.integers(0, n, m)
     keep = i != j
     L = sp.csr_matrix((rng.uniform(0, 10, keep.sum()), (i[keep], j[keep])), shape=(n, n))
-    e = rng.uniform(0, 20, n) * (rng.random(n) < 0.7)   # 30% of nodes hold no external assets
+    e = rng.uniform(0, 20, n) * (rng.random(n) < 0.7)  # 30% of nodes hold no external assets
     return L, e
 
 
@@ -64,8 +64,10 @@ def main() -> None:
     residual = float(np.max(np.abs(np.minimum(r.obligations, np.maximum(0, value)) - r.payments)))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"network: {args.nodes:,} nodes, {L.nnz:,} obligations (built in {build:.2f} s)")
-    print(f"clearing ({'RV' if args.rv else 'EN'}): best of {args.repeat}: {best:.3f} s; {r.rounds} FDA rounds; "
-          f"{int(r.defaulted.sum()):,} defaults; fixed-point residual {residual:.2e}; peak RSS {rss:.0f} MB")
+    print(
+        f"clearing ({'RV' if args.rv else 'EN'}): best of {args.repeat}: {best:.3f} s; {r.rounds} FDA rounds; "
+        f"{int(r.defaulted.sum()):,} defaults; fixed-point residual {residual:.2e}; peak RSS {rss:.0f} MB"
+    )
     print(f"target < 10 s: {'met' if best < 10 else 'NOT met'}")
 
 

@@ -34,9 +34,9 @@ START = dt.datetime(2025, 10, 10, 0)
 def per_partition_costs(moto: MotoServer, node: Path, work: Path) -> dict:
     """One hour: read from S3, parse into a local lake, and the extra of writing to an S3 lake."""
     from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
-    from pipelines.ingest.hyperliquid_files import ingest_node_fills
+    from pipelines.ingest.hyperliquid.files import ingest_node_fills
     from pipelines.lake import Lake
-    from pipelines.storage import commit
+    from pipelines.lake import remote as commit
 
     key = START.strftime("%Y-%m-%d-%H:00")
     res = HyperliquidNodeDataResource(root="s3://bench-node", endpoint=moto.endpoint)
@@ -59,6 +59,7 @@ def per_partition_costs(moto: MotoServer, node: Path, work: Path) -> dict:
                 return fn(*args, **kwargs)
             finally:
                 spent["write"] += time.perf_counter() - t
+
         return wrapper
 
     commit.RemoteLake.commit, commit.RemoteLake.put_raw = timed(original_commit), timed(original_raw)
@@ -68,29 +69,67 @@ def per_partition_costs(moto: MotoServer, node: Path, work: Path) -> dict:
         total_s3 = time.perf_counter() - t0
     finally:
         commit.RemoteLake.commit, commit.RemoteLake.put_raw = original_commit, original_raw
-    return {"fills": report.records_written, "bytes": report.bytes, "read_s": round(read, 3),
-            "parse_s": round(total_s3 - spent["write"], 3), "parse_local_lake_s": round(parse, 3),
-            "write_s": round(spent["write"], 3)}
+    return {
+        "fills": report.records_written,
+        "bytes": report.bytes,
+        "read_s": round(read, 3),
+        "parse_s": round(total_s3 - spent["write"], 3),
+        "parse_local_lake_s": round(parse, 3),
+        "write_s": round(spent["write"], 3),
+    }
 
 
 def backfill(moto: MotoServer, broker: str, workers: int, hours: int, work: Path) -> dict:
     bucket = moto.bucket(f"bench-lake-{workers}")
     home = work / f"dagster-{workers}"
     home.mkdir()
-    env = {**os.environ, **CREDENTIALS, "DAGSTER_HOME": str(home), "LIQF_CELERY_BROKER": broker,
-           "LIQF_LAKE_CACHE": str(work / f"cache-{workers}")}
-    procs = [subprocess.Popen([LIQF, "worker", "--name", f"b{i}@bench"], stdout=open(work / f"w{workers}-{i}.log", "w"),
-                              stderr=subprocess.STDOUT, env=env) for i in range(workers)]
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "DAGSTER_HOME": str(home),
+        "LIQF_CELERY_BROKER": broker,
+        "LIQF_LAKE_CACHE": str(work / f"cache-{workers}"),
+    }
+    procs = [
+        subprocess.Popen(
+            [LIQF, "worker", "--name", f"b{i}@bench"],
+            stdout=open(work / f"w{workers}-{i}.log", "w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        for i in range(workers)
+    ]
     try:
         while not all("ready." in (work / f"w{workers}-{i}.log").read_text() for i in range(workers)):
             time.sleep(0.3)
         end = START + dt.timedelta(hours=hours - 1)
         t0 = time.perf_counter()
-        r = subprocess.run([LIQF, "--lake", f"s3://{bucket}/lake", "--lake-endpoint", moto.endpoint,
-                            "--db", str(work / f"bench-{workers}.duckdb"), "backfill", "hyperliquid",
-                            "--from", START.strftime("%Y-%m-%dT%H"), "--to", end.strftime("%Y-%m-%dT%H"),
-                            "--executor", "celery", "--node-data", "s3://bench-node",
-                            "--node-data-endpoint", moto.endpoint], capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            [
+                LIQF,
+                "--lake",
+                f"s3://{bucket}/lake",
+                "--lake-endpoint",
+                moto.endpoint,
+                "--db",
+                str(work / f"bench-{workers}.duckdb"),
+                "backfill",
+                "hyperliquid",
+                "--from",
+                START.strftime("%Y-%m-%dT%H"),
+                "--to",
+                end.strftime("%Y-%m-%dT%H"),
+                "--executor",
+                "celery",
+                "--node-data",
+                "s3://bench-node",
+                "--node-data-endpoint",
+                moto.endpoint,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         wall = time.perf_counter() - t0
         if r.returncode:
             raise RuntimeError(r.stderr[-2000:])
@@ -100,8 +139,13 @@ def backfill(moto: MotoServer, broker: str, workers: int, hours: int, work: Path
             p.terminate()
         for p in procs:
             p.wait(20)
-    return {"workers": workers, "partitions": hours, "wall_s": round(wall, 1),
-            "partitions_per_minute": round(hours / wall * 60, 2), "summary": line.strip()}
+    return {
+        "workers": workers,
+        "partitions": hours,
+        "wall_s": round(wall, 1),
+        "partitions_per_minute": round(hours / wall * 60, 2),
+        "summary": line.strip(),
+    }
 
 
 def main() -> None:
@@ -118,16 +162,20 @@ def main() -> None:
     files = write_hours(node, START, args.hours, blocks_per_hour=args.blocks)
     moto = MotoServer()
     port = free_port()
-    broker_proc = subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                   stdout=subprocess.DEVNULL)
+    broker_proc = subprocess.Popen(
+        [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     wait_port(port)
     try:
         client = moto.client()
         moto.bucket("bench-node")
         for f in files:
             client.upload_file(str(f), "bench-node", f.relative_to(node).as_posix())
-        out = {"hour_file_bytes": sum(f.stat().st_size for f in files) // len(files),
-               "cost": per_partition_costs(moto, node, work)}
+        out = {
+            "hour_file_bytes": sum(f.stat().st_size for f in files) // len(files),
+            "cost": per_partition_costs(moto, node, work),
+        }
         out["runs"] = [backfill(moto, f"redis://127.0.0.1:{port}/0", n, args.hours, work) for n in (1, 2)]
         print(json.dumps(out, indent=1))
     finally:

@@ -58,11 +58,25 @@ def generate(path: Path, n_fills: int, seed: int = 1) -> None:
                         '["%s",{"coin":"%s","px":"%s","sz":"%s","side":"%s","time":%d,"startPosition":"%s",'
                         '"dir":"%s","closedPnl":"0.0","hash":"0x%064x","oid":%d,"crossed":%s,"fee":"0.0123",'
                         '"tid":%d,"feeToken":"USDC","twapId":null}]'
-                        % (user, coin, px, sz, side, ms, f"{rng.uniform(-10, 10):.3f}", rng.choice(DIRS),
-                           rng.getrandbits(256), tid * 2 + (side == "A"), "true" if side == "A" else "false", tid)
+                        % (
+                            user,
+                            coin,
+                            px,
+                            sz,
+                            side,
+                            ms,
+                            f"{rng.uniform(-10, 10):.3f}",
+                            rng.choice(DIRS),
+                            rng.getrandbits(256),
+                            tid * 2 + (side == "A"),
+                            "true" if side == "A" else "false",
+                            tid,
+                        )
                     )
-            line = '{"local_time":"2025-10-10T21:00:00.000000000","block_time":"2025-10-10T21:00:00.000000000",' \
-                   '"block_number":%d,"events":[%s]}\n' % (block, ",".join(events))
+            line = (
+                '{"local_time":"2025-10-10T21:00:00.000000000","block_time":"2025-10-10T21:00:00.000000000",'
+                '"block_number":%d,"events":[%s]}\n' % (block, ",".join(events))
+            )
             out.write(line.encode())
             written += len(events)
 
@@ -72,7 +86,7 @@ def _child(mode: str, path: str, lake: str, threads: int) -> None:
     import orjson
     import polars  # noqa: F401
 
-    from pipelines.ingest import hyperliquid_files
+    from pipelines.ingest.hyperliquid import files as hyperliquid_files
     from pipelines.lake import Lake
 
     start = time.perf_counter()
@@ -116,10 +130,14 @@ def _duckdb_parse(path: Path) -> int:
     n = 0
     for batch in iter_line_batches(path, StreamState()):
         con.register("hl_lines", batch.lines)
-        n += con.execute(
-            f"SELECT ev[1] AS user, json_transform(ev[2], '{_FILL_STRUCT}') AS f FROM "
-            f"(SELECT unnest(json_transform(line, '{_BLOCK_STRUCT}').events) AS ev FROM hl_lines)"
-        ).fetch_arrow_table().num_rows
+        n += (
+            con.execute(
+                f"SELECT ev[1] AS user, json_transform(ev[2], '{_FILL_STRUCT}') AS f FROM "
+                f"(SELECT unnest(json_transform(line, '{_BLOCK_STRUCT}').events) AS ev FROM hl_lines)"
+            )
+            .fetch_arrow_table()
+            .num_rows
+        )
         con.unregister("hl_lines")
     return n
 
@@ -129,20 +147,43 @@ def _polars_parse(path: Path) -> int:
 
     import polars as pl
 
-    fill = pl.Struct({k: pl.Int64 if k in ("time", "oid", "tid") else pl.Boolean if k == "crossed" else pl.Utf8
-                      for k in ("coin", "px", "sz", "side", "time", "startPosition", "dir", "closedPnl", "hash", "oid",
-                                "crossed", "fee", "tid", "feeToken")})
-    blocks = pl.read_ndjson(io.BytesIO(lz4.frame.decompress(path.read_bytes())),
-                            schema={"block_number": pl.Int64, "events": pl.List(pl.List(pl.Utf8))})
-    events = blocks.explode("events").select(pl.col("events").list.get(0).alias("user"),
-                                             pl.col("events").list.get(1).str.json_decode(fill).alias("f"))
+    fill = pl.Struct(
+        {
+            k: pl.Int64 if k in ("time", "oid", "tid") else pl.Boolean if k == "crossed" else pl.Utf8
+            for k in (
+                "coin",
+                "px",
+                "sz",
+                "side",
+                "time",
+                "startPosition",
+                "dir",
+                "closedPnl",
+                "hash",
+                "oid",
+                "crossed",
+                "fee",
+                "tid",
+                "feeToken",
+            )
+        }
+    )
+    blocks = pl.read_ndjson(
+        io.BytesIO(lz4.frame.decompress(path.read_bytes())),
+        schema={"block_number": pl.Int64, "events": pl.List(pl.List(pl.Utf8))},
+    )
+    events = blocks.explode("events").select(
+        pl.col("events").list.get(0).alias("user"), pl.col("events").list.get(1).str.json_decode(fill).alias("f")
+    )
     return events.height
 
 
 def run(mode: str, path: Path, lake: Path, threads: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(path), str(lake), str(threads)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "POLARS_MAX_THREADS": str(threads)},  # polars reads its pool size at import
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -162,10 +203,14 @@ def main() -> None:
         path = Path(tmp) / "21.lz4"
         t = time.perf_counter()
         generate(path, args.fills)
-        print(f"generated {args.fills:,} fills in {time.perf_counter() - t:.1f}s ({path.stat().st_size / 1e6:.0f} MB lz4)")
+        print(
+            f"generated {args.fills:,} fills in {time.perf_counter() - t:.1f}s ({path.stat().st_size / 1e6:.0f} MB lz4)"
+        )
         parse = run("parse", path, Path(tmp) / "lake", args.threads)
         ingest = run("ingest", path, Path(tmp) / "lake", args.threads)
-        parsers = [run(m, path, Path(tmp) / "lake", 1) for m in ("duckdb_parse", "polars_parse")] if args.parsers else []
+        parsers = (
+            [run(m, path, Path(tmp) / "lake", 1) for m in ("duckdb_parse", "polars_parse")] if args.parsers else []
+        )
     rate = ingest["fills"] / ingest["seconds"]
     print(json.dumps({"parse": parse, "ingest": ingest, "parsers": parsers}, indent=1))
     print(
@@ -179,7 +224,9 @@ def main() -> None:
         f"fills; ratio {ingest['cpu_seconds'] / parse['cpu_seconds']:.2f}x"
     )
     for p in parsers:
-        print(f"{p['mode']}: {p['fills'] / p['cpu_seconds']:,.0f} fills per CPU second (parse only, no checks or writes)")
+        print(
+            f"{p['mode']}: {p['fills'] / p['cpu_seconds']:,.0f} fills per CPU second (parse only, no checks or writes)"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ through the CLI's runner (exact JSONL snapshot, per-minute archive marks, misc e
 subprocesses times ``build_steps_and_pools`` without and with the cash events (building them included) and
 compares both with truth.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,40 +57,82 @@ def write_misc_hour(path: Path, deltas: int, ledger: int, seed: int = 1) -> dict
             iso = f"2025-10-10T21:{(b * 81 // 1000) // 60 % 60:02d}:{(b * 81 // 1000) % 60:02d}.{t % 10**9:09d}"
             events = []
             if b == 0:
-                events.append({"time": iso, "hash": "0x" + "0" * 64, "inner": {"Funding": {"deltas": [
-                    {"user": users[int(rng.integers(len(users)))], "coin": coins[k % 150],
-                     "funding_amount": f"{rng.normal(0, 5):.6f}", "szi": f"{rng.normal(0, 100):.4f}",
-                     "funding_rate": "0.0000125"} for k in range(deltas)]}}})
+                events.append(
+                    {
+                        "time": iso,
+                        "hash": "0x" + "0" * 64,
+                        "inner": {
+                            "Funding": {
+                                "deltas": [
+                                    {
+                                        "user": users[int(rng.integers(len(users)))],
+                                        "coin": coins[k % 150],
+                                        "funding_amount": f"{rng.normal(0, 5):.6f}",
+                                        "szi": f"{rng.normal(0, 100):.4f}",
+                                        "funding_rate": "0.0000125",
+                                    }
+                                    for k in range(deltas)
+                                ]
+                            }
+                        },
+                    }
+                )
             for _ in range(int(per_block[b])):
                 u = users[int(rng.integers(len(users)))]
                 kind = int(rng.integers(4))
-                delta = [{"type": "deposit", "usdc": f"{rng.uniform(5, 5000):.2f}"},
-                         {"type": "withdraw", "usdc": f"{rng.uniform(5, 5000):.2f}", "nonce": 1, "fee": "1.0"},
-                         {"type": "accountClassTransfer", "usdc": f"{rng.uniform(5, 5000):.2f}", "toPerp": True},
-                         {"type": "liquidation", "liquidatedNtlPos": "1000.5", "accountValue": "10.25",
-                          "leverageType": "Cross", "liquidatedPositions": [{"coin": "BTC", "szi": "0.1"}]}][kind]
-                events.append({"time": iso, "hash": "0x" + rng.bytes(32).hex(),
-                               "inner": {"LedgerUpdate": {"users": [u], "delta": delta}}})
+                delta = [
+                    {"type": "deposit", "usdc": f"{rng.uniform(5, 5000):.2f}"},
+                    {"type": "withdraw", "usdc": f"{rng.uniform(5, 5000):.2f}", "nonce": 1, "fee": "1.0"},
+                    {"type": "accountClassTransfer", "usdc": f"{rng.uniform(5, 5000):.2f}", "toPerp": True},
+                    {
+                        "type": "liquidation",
+                        "liquidatedNtlPos": "1000.5",
+                        "accountValue": "10.25",
+                        "leverageType": "Cross",
+                        "liquidatedPositions": [{"coin": "BTC", "szi": "0.1"}],
+                    },
+                ][kind]
+                events.append(
+                    {
+                        "time": iso,
+                        "hash": "0x" + rng.bytes(32).hex(),
+                        "inner": {"LedgerUpdate": {"users": [u], "delta": delta}},
+                    }
+                )
             if not events and rng.random() < 0.25:
                 continue
-            line = orjson.dumps({"local_time": iso, "block_time": iso, "block_number": 758_000_000 + b,
-                                 "events": events}) + b"\n"
+            line = (
+                orjson.dumps({"local_time": iso, "block_time": iso, "block_number": 758_000_000 + b, "events": events})
+                + b"\n"
+            )
             raw += len(line)
             fh.write(comp.compress(line))
         fh.write(comp.flush())
-    return {"raw_mb": round(raw / 2**20, 1), "lz4_mb": round(path.stat().st_size / 2**20, 1),
-            "records": deltas + ledger}
+    return {
+        "raw_mb": round(raw / 2**20, 1),
+        "lz4_mb": round(path.stat().st_size / 2**20, 1),
+        "records": deltas + ledger,
+    }
 
 
 def misc_child(path: str, lake: str) -> None:
-    from pipelines.ingest.hyperliquid_misc import ingest_misc_events
+    from pipelines.ingest.hyperliquid.misc import ingest_misc_events
     from pipelines.lake import Lake
 
     t = time.perf_counter()
     r = ingest_misc_events(Lake(Path(lake)), Path(path))
     dt = time.perf_counter() - t
-    print(json.dumps({"seconds": round(dt, 2), "records": r.records_read, "records_per_s": round(r.records_read / dt),
-                      "tables": r.rows_by_table, "peak_rss_mb": round(_rss_mb())}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(dt, 2),
+                "records": r.records_read,
+                "records_per_s": round(r.records_read / dt),
+                "tables": r.rows_by_table,
+                "peak_rss_mb": round(_rss_mb()),
+            }
+        )
+    )
 
 
 def prepare(work: Path, scale: str, seed: int) -> dict:
@@ -106,10 +149,14 @@ def prepare(work: Path, scale: str, seed: int) -> dict:
         info["simulate_s"] = round(time.perf_counter() - t, 1)
     if not lake_dir.exists():
         t = time.perf_counter()
-        run_file_ingest(Lake(lake_dir), node_fills=[scen / "node_fills_by_block"],
-                        misc_events=[scen / "misc_events_by_block"],
-                        snapshot=[scen / "snapshots" / "clearinghouse_state.jsonl"],
-                        asset_ctxs=scen / "asset_ctxs" / "20251010.csv.lz4", console=Console(quiet=True))
+        run_file_ingest(
+            Lake(lake_dir),
+            node_fills=[scen / "node_fills_by_block"],
+            misc_events=[scen / "misc_events_by_block"],
+            snapshot=[scen / "snapshots" / "clearinghouse_state.jsonl"],
+            asset_ctxs=scen / "asset_ctxs" / "20251010.csv.lz4",
+            console=Console(quiet=True),
+        )
         info["ingest_s"] = round(time.perf_counter() - t, 1)
     meta = json.loads((scen / "scenario.json").read_text())
     info["counts"], info["misc_events"] = meta["counts"], meta.get("misc_events")
@@ -127,16 +174,34 @@ def reconstruct_child(work: str, with_cash: bool) -> None:
     t_load = time.perf_counter() - t
     t = time.perf_counter()
     cash = cash_events(i["ledger"], i["funding"])[0] if with_cash else None
-    steps, pools = build_steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT,
-                                         cash=cash, max_mark_age_ms=archive_mark_age(i["asset_ctxs"]))
+    steps, pools = build_steps_and_pools(
+        i["fills"],
+        i["positions"],
+        i["accounts"],
+        i["asset_ctxs"],
+        vault=VAULT,
+        cash=cash,
+        max_mark_age_ms=archive_mark_age(i["asset_ctxs"]),
+    )
     t_build = time.perf_counter() - t
     r = compare_to_truth(steps, pools, Path(work) / "scenario" / "truth.json")
-    print(json.dumps({"with_cash": with_cash, "cash_events": 0 if cash is None else cash.height,
-                      "load_s": round(t_load, 2), "reconstruct_s": round(t_build, 2), "peak_rss_mb": round(_rss_mb()),
-                      "steps": steps.height, "pool_rows": pools.height,
-                      "pools_equal": f"{r['pools_equal']}/{r['steps_truth']}",
-                      "candidates_missing": r["candidates_missing"], "candidates_extra": r["candidates_extra"],
-                      "account_value_median_rel": r["features"]["account_value"]["median_rel"]}))
+    print(
+        json.dumps(
+            {
+                "with_cash": with_cash,
+                "cash_events": 0 if cash is None else cash.height,
+                "load_s": round(t_load, 2),
+                "reconstruct_s": round(t_build, 2),
+                "peak_rss_mb": round(_rss_mb()),
+                "steps": steps.height,
+                "pool_rows": pools.height,
+                "pools_equal": f"{r['pools_equal']}/{r['steps_truth']}",
+                "candidates_missing": r["candidates_missing"],
+                "candidates_extra": r["candidates_extra"],
+                "account_value_median_rel": r["features"]["account_value"]["median_rel"],
+            }
+        )
+    )
 
 
 def _child(*args: str) -> dict:

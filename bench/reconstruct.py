@@ -36,7 +36,7 @@ VAULT = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
 
 def prepare(work: Path, scale: str, seed: int) -> dict:
     from forensics.simulate import generate
-    from pipelines.ingest.hyperliquid_files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
+    from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
     from pipelines.lake import Lake
 
     scen_dir, lake_dir = work / "scenario", work / "lake"
@@ -73,12 +73,27 @@ def child_vectorised(work: Path, check: bool) -> dict:
     t2 = time.perf_counter()
     steps.write_parquet(work / "product_steps.parquet")
     pools.write_parquet(work / "product_pools.parquet")
-    out = {"load_s": round(t1 - t0, 2), "reconstruct_s": round(t2 - t1, 2), "steps": steps.height,
-           "pool_rows": pools.height, "fills": i["fills"].height, "peak_rss_mb": round(_peak_rss_mb())}
+    out = {
+        "load_s": round(t1 - t0, 2),
+        "reconstruct_s": round(t2 - t1, 2),
+        "steps": steps.height,
+        "pool_rows": pools.height,
+        "fills": i["fills"].height,
+        "peak_rss_mb": round(_peak_rss_mb()),
+    }
     if check:
         m = compare_to_truth(steps, pools, work / "scenario" / "truth.json")
-        out["truth"] = {k: m[k] for k in ("steps_truth", "steps_matched", "pools_equal_fraction",
-                                          "candidates_missing", "candidates_extra", "selected_agreement")}
+        out["truth"] = {
+            k: m[k]
+            for k in (
+                "steps_truth",
+                "steps_matched",
+                "pools_equal_fraction",
+                "candidates_missing",
+                "candidates_extra",
+                "selected_agreement",
+            )
+        }
         out["truth"]["entry_max_rel"] = m["features"]["entry"]["max_rel"]
     return out
 
@@ -95,10 +110,17 @@ def child_baseline(work: Path) -> dict:
     t0 = time.perf_counter()
     steps, pools = steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT)
     t1 = time.perf_counter()
-    differ = {**{f"steps.{k}": v for k, v in compare(pl.read_parquet(work / "product_steps.parquet"), steps).items()},
-              **{f"pools.{k}": v for k, v in compare(pl.read_parquet(work / "product_pools.parquet"), pools).items()}}
-    return {"baseline_s": round(t1 - t0, 2), "pool_rows": pools.height, "same_tables_as_product": not differ,
-            "differing_rows": differ, "peak_rss_mb": round(_peak_rss_mb())}
+    differ = {
+        **{f"steps.{k}": v for k, v in compare(pl.read_parquet(work / "product_steps.parquet"), steps).items()},
+        **{f"pools.{k}": v for k, v in compare(pl.read_parquet(work / "product_pools.parquet"), pools).items()},
+    }
+    return {
+        "baseline_s": round(t1 - t0, 2),
+        "pool_rows": pools.height,
+        "same_tables_as_product": not differ,
+        "differing_rows": differ,
+        "peak_rss_mb": round(_peak_rss_mb()),
+    }
 
 
 def child_lean(work: Path) -> dict:
@@ -115,17 +137,25 @@ def child_lean(work: Path) -> dict:
     t0 = time.perf_counter()  # like the vectorised run, the timing includes putting fills in replay order
     f = order_fills(through_last_adl(perp_fills(i["fills"])))  # and, like it, stops at the last ADL block
     obs = mark_observations(f, i["asset_ctxs"]).sort("t_ms")
-    pos: dict[tuple[str, str], list[float]] = {}       # (user, coin) -> [size, entry]
-    by_coin: dict[str, dict[str, list[float]]] = {}   # coin -> user -> state (same list objects)
+    pos: dict[tuple[str, str], list[float]] = {}  # (user, coin) -> [size, entry]
+    by_coin: dict[str, dict[str, list[float]]] = {}  # coin -> user -> state (same list objects)
     by_user: dict[str, dict[str, list[float]]] = {}
     wallet: dict[str, float] = {}
     snap_ms = {}
     for r in i["accounts"].select("user", "time_ms", pl.col("account_value").cast(pl.Float64)).iter_rows():
         wallet[r[0]] = r[2]
         snap_ms[r[0]] = r[1]
-    for u, c, szi, e, up in i["positions"].select("user", "coin", pl.col("szi").cast(pl.Float64),
-                                                   pl.col("entry_px").cast(pl.Float64),
-                                                   pl.col("unrealized_pnl").cast(pl.Float64)).iter_rows():
+    for u, c, szi, e, up in (
+        i["positions"]
+        .select(
+            "user",
+            "coin",
+            pl.col("szi").cast(pl.Float64),
+            pl.col("entry_px").cast(pl.Float64),
+            pl.col("unrealized_pnl").cast(pl.Float64),
+        )
+        .iter_rows()
+    ):
         st = [szi, e]
         pos[(u, c)] = st
         by_coin.setdefault(c, {})[u] = st
@@ -134,8 +164,20 @@ def child_lean(work: Path) -> dict:
     marks: dict[str, float] = {}
     obs_rows = obs.select("t_ms", "coin", "mark").rows()
     oi = 0
-    rows = f.select("user", "coin", "time_ms", "evt_ms", "side", "px_f", pl.col("sz").cast(pl.Float64),
-                    pl.col("cash").cast(pl.Float64), "is_adl", "liquidated_user", "blk", "tid").rows()
+    rows = f.select(
+        "user",
+        "coin",
+        "time_ms",
+        "evt_ms",
+        "side",
+        "px_f",
+        pl.col("sz").cast(pl.Float64),
+        pl.col("cash").cast(pl.Float64),
+        "is_adl",
+        "liquidated_user",
+        "blk",
+        "tid",
+    ).rows()
     pool_rows = 0
     cur_step = None
     for u, c, t, evt, side, px, sz, cash, is_adl, liq, blk, tid in rows:
@@ -177,8 +219,12 @@ def child_lean(work: Path) -> dict:
         st[0] = 0.0 if abs(new) < 1e-12 else new
         wallet[u] = wallet.get(u, 0.0) + cash
     t1 = time.perf_counter()
-    return {"baseline_s": round(t1 - t0, 2), "pool_rows": pool_rows, "fills": len(rows),
-            "peak_rss_mb": round(_peak_rss_mb())}
+    return {
+        "baseline_s": round(t1 - t0, 2),
+        "pool_rows": pool_rows,
+        "fills": len(rows),
+        "peak_rss_mb": round(_peak_rss_mb()),
+    }
 
 
 def _child(mode: str, work: Path, check: bool) -> dict:
@@ -197,8 +243,11 @@ def main() -> None:
     ap.add_argument("--child", choices=["vectorised", "baseline", "lean"])
     a = ap.parse_args()
     if a.child:
-        children = {"vectorised": lambda: child_vectorised(a.work, a.check), "baseline": lambda: child_baseline(a.work),
-                    "lean": lambda: child_lean(a.work)}
+        children = {
+            "vectorised": lambda: child_vectorised(a.work, a.check),
+            "baseline": lambda: child_baseline(a.work),
+            "lean": lambda: child_lean(a.work),
+        }
         print(json.dumps(children[a.child]()))
         return
     a.work.mkdir(parents=True, exist_ok=True)

@@ -26,26 +26,32 @@ import polars as pl
 from forensics.reconstruct.marks import mark_observations
 from forensics.reconstruct.actions import liquidator_vaults, segment_steps, through_last_adl
 from forensics.reconstruct.replay import order_fills, perp_fills
-from forensics.schema import ADL_POOLS, ADL_STEPS
+from forensics.tables import ADL_POOLS, ADL_STEPS
 
 UNIT = 10**10  # sizes and cash are Decimal(38, 10): integers of 1e-10 units are exact
-_TYPES = {"VARCHAR": pl.Utf8, "BIGINT": pl.Int64, "UBIGINT": pl.UInt64, "INTEGER": pl.Int32,
-          "BOOLEAN": pl.Boolean, "DOUBLE": pl.Float64}
+_TYPES = {
+    "VARCHAR": pl.Utf8,
+    "BIGINT": pl.Int64,
+    "UBIGINT": pl.UInt64,
+    "INTEGER": pl.Int32,
+    "BOOLEAN": pl.Boolean,
+    "DOUBLE": pl.Float64,
+}
 
 
 @dataclass(slots=True)
 class Position:
-    size: int = 0                   # 1e-10 units, signed
-    entry: float = 0.0              # the recurrence's value; meaningful when ``priced``
-    priced: bool = False            # an open or increase since the segment began
-    seg_is_start: bool = False      # the segment began with an open from zero or a flip
+    size: int = 0  # 1e-10 units, signed
+    entry: float = 0.0  # the recurrence's value; meaningful when ``priced``
+    priced: bool = False  # an open or increase since the segment began
+    seg_is_start: bool = False  # the segment began with an open from zero or a flip
     seg_ms: int | None = None
     seg_blk: int | None = None
-    cash: int = 0                   # running closedPnl - fee of this position, 1e-10 units
+    cash: int = 0  # running closedPnl - fee of this position, 1e-10 units
     mode: str = "cross"
     lev: float | None = None
     iso_wallet0: float | None = None
-    started: bool = False           # any event applied yet
+    started: bool = False  # any event applied yet
 
     def apply(self, d: int, px: float, sp: int | None, ms: int | None, blk: int | None, cash: int) -> None:
         before = sp if sp is not None else self.size
@@ -89,18 +95,26 @@ def _div(a: float | None, b: float | None) -> float | None:
 def _snapshot(positions: pl.DataFrame | None, accounts: pl.DataFrame | None, start_ms: int | None):
     """(positions: (user, coin) -> row dict, snapshot time per user, wallet at the snapshot per user)."""
     latest_acc: dict[str, tuple[int, float | None]] = {}
-    for user, ms, av in (accounts.select("user", "time_ms", pl.col("account_value").cast(pl.Float64)).iter_rows()
-                         if accounts is not None else ()):
+    for user, ms, av in (
+        accounts.select("user", "time_ms", pl.col("account_value").cast(pl.Float64)).iter_rows()
+        if accounts is not None
+        else ()
+    ):
         if start_ms is not None and ms > start_ms:
             continue
         if user not in latest_acc or ms >= latest_acc[user][0]:
             latest_acc[user] = (ms, av)
     rows: dict[str, list[tuple]] = {}
     if positions is not None:
-        p = positions.select("user", "coin", "time_ms", pl.col("szi").cast(pl.Decimal(38, 10)).to_physical(),
-                             pl.col("entry_px").cast(pl.Float64), "leverage_type",
-                             *[pl.col(c).cast(pl.Float64) for c in ("leverage", "max_leverage", "unrealized_pnl",
-                                                                    "margin_used")])
+        p = positions.select(
+            "user",
+            "coin",
+            "time_ms",
+            pl.col("szi").cast(pl.Decimal(38, 10)).to_physical(),
+            pl.col("entry_px").cast(pl.Float64),
+            "leverage_type",
+            *[pl.col(c).cast(pl.Float64) for c in ("leverage", "max_leverage", "unrealized_pnl", "margin_used")],
+        )
         for r in p.iter_rows():
             if start_ms is None or r[2] <= start_ms:
                 rows.setdefault(r[0], []).append(r)
@@ -109,9 +123,15 @@ def _snapshot(positions: pl.DataFrame | None, accounts: pl.DataFrame | None, sta
         newest = max(r[2] for r in rs)
         for _, coin, ms, szi, entry, mode, lev, max_lev, upnl, margin in rs:
             if ms == newest:
-                snap_pos[(user, coin)] = dict(szi=szi, entry=entry, mode=mode, lev=lev, max_lev=max_lev, upnl=upnl,
-                                              iso0=(margin - upnl if mode == "isolated" and None not in (margin, upnl)
-                                                    else None))
+                snap_pos[(user, coin)] = dict(
+                    szi=szi,
+                    entry=entry,
+                    mode=mode,
+                    lev=lev,
+                    max_lev=max_lev,
+                    upnl=upnl,
+                    iso0=(margin - upnl if mode == "isolated" and None not in (margin, upnl) else None),
+                )
         if latest_acc:
             snap_ms[user] = newest
     for user, (ms, _) in latest_acc.items():
@@ -129,7 +149,7 @@ def _coin_meta(asset_ctxs: pl.DataFrame | None, snap_pos: dict) -> dict[str, tup
     meta: dict[str, tuple[int, float | None, int | None]] = {}
     if asset_ctxs is not None:
         for coin, ms, max_lev, szd in asset_ctxs.select(
-                "coin", "time_ms", pl.col("max_leverage").cast(pl.Float64), pl.col("sz_decimals").cast(pl.Int64)
+            "coin", "time_ms", pl.col("max_leverage").cast(pl.Float64), pl.col("sz_decimals").cast(pl.Int64)
         ).iter_rows():
             if coin not in meta or ms >= meta[coin][0]:
                 meta[coin] = (ms, max_lev, szd)
@@ -146,10 +166,22 @@ def _coin_meta(asset_ctxs: pl.DataFrame | None, snap_pos: dict) -> dict[str, tup
     return out
 
 
-def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
-                    asset_ctxs: pl.DataFrame | None, *, vault: str | None = None, venue: str = "hyperliquid",
-                    gap_seconds: float = 5.0, min_account_value: float | None = 0.0,
-                    max_mark_age_ms: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+#: the product's account-value interval (from the marks' uncertainty); a plain replay has none
+INTERVAL_COLUMNS = ("account_value_low_usd", "account_value_high_usd")
+
+
+def steps_and_pools(
+    fills: pl.DataFrame,
+    positions: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
+    asset_ctxs: pl.DataFrame | None,
+    *,
+    vault: str | None = None,
+    venue: str = "hyperliquid",
+    gap_seconds: float = 5.0,
+    min_account_value: float | None = 0.0,
+    max_mark_age_ms: int | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     f = order_fills(through_last_adl(perp_fills(fills)))
     start_ms = f["evt_ms"].min() if f.height else None
     snap_pos, snap_ms, wallet0 = _snapshot(positions, accounts, start_ms)
@@ -162,8 +194,9 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
     # marks: each coin's observations in time order, for as-of lookups
     obs_t: dict[str, list[int]] = {}
     obs_v: dict[str, list[tuple[float, str, int]]] = {}
-    for coin, t, mark, src in mark_observations(f, asset_ctxs).select(
-            pl.col("coin").cast(pl.Utf8), "t_ms", "mark", "mark_source").iter_rows():
+    for coin, t, mark, src in (
+        mark_observations(f, asset_ctxs).select(pl.col("coin").cast(pl.Utf8), "t_ms", "mark", "mark_source").iter_rows()
+    ):
         obs_t.setdefault(coin, []).append(t)
         obs_v.setdefault(coin, []).append((mark, src, t))
     last_trade: dict[str, tuple[float, int]] = {}
@@ -172,8 +205,9 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
         i = bisect.bisect_right(obs_t.get(coin, ()), t_ms) - 1
         mark, src, obs_ms = obs_v[coin][i] if i >= 0 else (None, None, None)
         trade = last_trade.get(coin)
-        if trade is not None and (mark is None or (max_mark_age_ms is not None and t_ms - obs_ms > max_mark_age_ms
-                                                   and trade[1] > obs_ms)):
+        if trade is not None and (
+            mark is None or (max_mark_age_ms is not None and t_ms - obs_ms > max_mark_age_ms and trade[1] > obs_ms)
+        ):
             return trade[0], "last_trade"
         return mark, src
 
@@ -195,8 +229,17 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
 
     for (user, coin), s in snap_pos.items():
         position(user, coin).apply(s["szi"], math.nan if s["entry"] is None else s["entry"], None, None, None, 0)
-    rows = f.select("user", pl.col("coin").cast(pl.Utf8), "ord", "blk", "time_ms", pl.col("d").to_physical(),
-                    "px_f", pl.col("start_position").to_physical(), pl.col("cash").to_physical()).rows()
+    rows = f.select(
+        "user",
+        pl.col("coin").cast(pl.Utf8),
+        "ord",
+        "blk",
+        "time_ms",
+        pl.col("d").to_physical(),
+        "px_f",
+        pl.col("start_position").to_physical(),
+        pl.col("cash").to_physical(),
+    ).rows()
     anchored: set[tuple[str, str]] = set()
     for user, coin, _, _, _, _, _, sp, _ in rows:
         if user not in snap_ms and (user, coin) not in anchored:
@@ -261,28 +304,65 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
             if not selected:
                 if szd is not None and size < 10.0 ** (-szd) * (1 - 1e-9):
                     skip = "below_min_size"
-                elif p.mode == "isolated" and entry is not None and adl_px is not None and \
-                        p.iso_wallet() + sgn * size * (adl_px - entry) <= 0:
+                elif (
+                    p.mode == "isolated"
+                    and entry is not None
+                    and adl_px is not None
+                    and p.iso_wallet() + sgn * size * (adl_px - entry) <= 0
+                ):
                     skip = "isolated_no_overlap"
                 elif ambiguous_order and p.seg_is_start and p.seg_blk is not None and p.seg_blk == blk:
                     skip = "opened_same_block"
             price_ret = _div(mark, entry)
             seg_ms = p.seg_ms if p.seg_is_start else None
             lev = _div(notional, av)
-            out.append((
-                venue, sid, coin, user, "long" if p.size > 0 else "short", size, entry, mark,
-                src or "last_trade", notional, upnl,
-                None if price_ret is None else (price_ret - 1 if sgn > 0 else 1 - price_ret),
-                _div(upnl, _div(size * entry, p.lev) if entry is not None else None),
-                av, wallet, lev, p.lev, lev, p.mode, _div(notional, None if max_lev is None else 2.0 * max_lev),
-                None if seg_ms is None else t_ms - seg_ms, selected,
-                fill_order[(sid, c[1])] if selected else None, closed_size,
-                selected and closed_size < size * (1 - 1e-12), skip, None if szd is None else 10.0 ** (-szd),
-                account_mm,
-            ))
+            out.append(
+                (
+                    venue,
+                    sid,
+                    coin,
+                    user,
+                    "long" if p.size > 0 else "short",
+                    size,
+                    entry,
+                    mark,
+                    src or "last_trade",
+                    notional,
+                    upnl,
+                    None if price_ret is None else (price_ret - 1 if sgn > 0 else 1 - price_ret),
+                    _div(upnl, _div(size * entry, p.lev) if entry is not None else None),
+                    av,
+                    wallet,
+                    lev,
+                    p.lev,
+                    lev,
+                    p.mode,
+                    _div(notional, None if max_lev is None else 2.0 * max_lev),
+                    None if seg_ms is None else t_ms - seg_ms,
+                    selected,
+                    fill_order[(sid, c[1])] if selected else None,
+                    closed_size,
+                    selected and closed_size < size * (1 - 1e-12),
+                    skip,
+                    None if szd is None else 10.0 ** (-szd),
+                    account_mm,
+                )
+            )
 
-    pending = steps.select("K", "step_id", pl.col("coin").cast(pl.Utf8), "adl_side",
-                           pl.col("liquidated_user").cast(pl.Utf8), "time_ms", "blk", "adl_px").sort("K").rows()
+    pending = (
+        steps.select(
+            "K",
+            "step_id",
+            pl.col("coin").cast(pl.Utf8),
+            "adl_side",
+            pl.col("liquidated_user").cast(pl.Utf8),
+            "time_ms",
+            "blk",
+            "adl_px",
+        )
+        .sort("K")
+        .rows()
+    )
     nxt = 0
     for user, coin, o, blk, ms, d, px, sp, cash in rows:
         while nxt < len(pending) and pending[nxt][0] <= o:
@@ -294,11 +374,15 @@ def steps_and_pools(fills: pl.DataFrame, positions: pl.DataFrame | None, account
     for step in pending[nxt:]:
         emit(step[1:])
 
-    pools = pl.DataFrame(out, schema={c.name: _TYPES[c.type] for c in ADL_POOLS.columns}, orient="row",
-                         ).sort(["step_id", "user"])
+    pools = pl.DataFrame(
+        out,
+        schema={c.name: _TYPES[c.type] for c in ADL_POOLS.columns if c.name not in INTERVAL_COLUMNS},
+        orient="row",
+    ).sort(["step_id", "user"])
     sizes = pools.group_by("step_id").agg(pl.len().cast(pl.Int64).alias("pool_size"))
     steps_out = steps.join(sizes, on="step_id", how="left").with_columns(
-        pl.lit(venue).alias("venue"), pl.col("pool_size").fill_null(0))
+        pl.lit(venue).alias("venue"), pl.col("pool_size").fill_null(0)
+    )
     steps_out = steps_out.select([pl.col(c.name).cast(_TYPES[c.type]) for c in ADL_STEPS.columns]).sort("step_id")
     return steps_out, pools
 
@@ -312,8 +396,11 @@ def compare(a: pl.DataFrame, b: pl.DataFrame, rel: float = 1e-9) -> dict[str, in
     for c in a.columns:
         x, y = pl.col(f"{c}_a"), pl.col(f"{c}_b")
         if a[c].dtype.is_float():
-            same = (x.is_null() & y.is_null()) | (x.is_nan() & y.is_nan()).fill_null(False) | (
-                (x - y).abs() <= rel * pl.max_horizontal(x.abs(), y.abs()) + rel).fill_null(False)
+            same = (
+                (x.is_null() & y.is_null())
+                | (x.is_nan() & y.is_nan()).fill_null(False)
+                | ((x - y).abs() <= rel * pl.max_horizontal(x.abs(), y.abs()) + rel).fill_null(False)
+            )
         else:
             same = (x == y).fill_null(False) | (x.is_null() & y.is_null())
         pair = pl.DataFrame([a[c].alias(f"{c}_a"), b[c].alias(f"{c}_b")])

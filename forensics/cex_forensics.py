@@ -21,6 +21,7 @@ Inputs are plain row dicts (as read from the lake); outputs are row dicts in the
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import statistics
@@ -39,15 +40,22 @@ def _eid(venue: str, kind: str, scope: str, start_ms: int) -> str:
 
 
 def _episode(venue: str, kind: str, scope: str, start_ms: int, end_ms: int, events: int, **kw: Any) -> dict[str, Any]:
-    import datetime as dt
-
     detail = kw.pop("detail", {})
     return {
-        "venue": venue, "date": (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=start_ms)).date(),
-        "episode_id": _eid(venue, kind, scope, start_ms), "kind": kind, "scope": scope, "start_ms": start_ms,
-        "end_ms": end_ms, "duration_s": (end_ms - start_ms) / 1000.0, "events": events,
-        "notional_usd": kw.get("notional_usd"), "drawdown": kw.get("drawdown"), "drawdown_pct": kw.get("drawdown_pct"),
-        "speed_per_hour": kw.get("speed_per_hour"), "detail_json": json.dumps(detail, sort_keys=True, default=str),
+        "venue": venue,
+        "date": (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=start_ms)).date(),
+        "episode_id": _eid(venue, kind, scope, start_ms),
+        "kind": kind,
+        "scope": scope,
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+        "duration_s": (end_ms - start_ms) / 1000.0,
+        "events": events,
+        "notional_usd": kw.get("notional_usd"),
+        "drawdown": kw.get("drawdown"),
+        "drawdown_pct": kw.get("drawdown_pct"),
+        "speed_per_hour": kw.get("speed_per_hour"),
+        "detail_json": json.dumps(detail, sort_keys=True, default=str),
     }
 
 
@@ -65,11 +73,20 @@ def insurance_drawdowns(rows: Iterable[Mapping[str, Any]], min_drawdown_pct: flo
     def emit(venue: str, scope: str, peak_t: int, peak: float, trough_t: int, trough: float, n: int) -> None:
         if peak > 0 and trough_t > peak_t and (peak - trough) / peak >= min_drawdown_pct:
             hours = (trough_t - peak_t) / 3_600_000
-            out.append(_episode(
-                venue, "insurance_drawdown", scope, peak_t, trough_t, n, drawdown=peak - trough,
-                drawdown_pct=(peak - trough) / peak, speed_per_hour=(peak - trough) / hours,
-                detail={"peak": peak, "peak_ms": peak_t, "trough": trough, "trough_ms": trough_t},
-            ))
+            out.append(
+                _episode(
+                    venue,
+                    "insurance_drawdown",
+                    scope,
+                    peak_t,
+                    trough_t,
+                    n,
+                    drawdown=peak - trough,
+                    drawdown_pct=(peak - trough) / peak,
+                    speed_per_hour=(peak - trough) / hours,
+                    detail={"peak": peak, "peak_ms": peak_t, "trough": trough, "trough_ms": trough_t},
+                )
+            )
 
     for (venue, pool, asset), pts in series.items():
         pts.sort()
@@ -101,9 +118,20 @@ def adl_alert_episodes(rows: Iterable[Mapping[str, Any]], gap_ms: int = 5 * 60_0
             if r is not None and r["time_ms"] - group[-1]["time_ms"] <= gap_ms:
                 group.append(r)
                 continue
-            out.append(_episode(venue, "adl_alert", sym, group[0]["time_ms"], group[-1]["time_ms"], len(group),
-                                detail={"min_pnl_ratio": min(_f(g["pnl_ratio"]) for g in group),
-                                        "min_balance": min(_f(g["balance"]) for g in group)}))
+            out.append(
+                _episode(
+                    venue,
+                    "adl_alert",
+                    sym,
+                    group[0]["time_ms"],
+                    group[-1]["time_ms"],
+                    len(group),
+                    detail={
+                        "min_pnl_ratio": min(_f(g["pnl_ratio"]) for g in group),
+                        "min_balance": min(_f(g["balance"]) for g in group),
+                    },
+                )
+            )
             if r is not None:
                 group = [r]
     return out
@@ -121,17 +149,36 @@ def okx_adl_episodes(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             if r["adl_type"].endswith("_start") and open_ is None:
                 open_ = r
             elif r["adl_type"] == "adl_end" and open_ is not None:
-                out.append(_episode("okx", "okx_adl", pool, open_["time_ms"], r["time_ms"], 2,
-                                    detail={"start_type": open_["adl_type"]}))
+                out.append(
+                    _episode(
+                        "okx",
+                        "okx_adl",
+                        pool,
+                        open_["time_ms"],
+                        r["time_ms"],
+                        2,
+                        detail={"start_type": open_["adl_type"]},
+                    )
+                )
                 open_ = None
         if open_ is not None:
-            out.append(_episode("okx", "okx_adl", pool, open_["time_ms"], open_["time_ms"], 1,
-                                detail={"start_type": open_["adl_type"], "end": "not observed"}))
+            out.append(
+                _episode(
+                    "okx",
+                    "okx_adl",
+                    pool,
+                    open_["time_ms"],
+                    open_["time_ms"],
+                    1,
+                    detail={"start_type": open_["adl_type"], "end": "not observed"},
+                )
+            )
     return out
 
 
-def liquidation_bursts(rows: Iterable[Mapping[str, Any]], bin_s: int = 60, burst_factor: float = 5.0,
-                       min_events: int = 3) -> list[dict[str, Any]]:
+def liquidation_bursts(
+    rows: Iterable[Mapping[str, Any]], bin_s: int = 60, burst_factor: float = 5.0, min_events: int = 3
+) -> list[dict[str, Any]]:
     bins: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     syms: dict[tuple[str, int], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in rows:
@@ -162,9 +209,22 @@ def liquidation_bursts(rows: Iterable[Mapping[str, Any]], bin_s: int = 60, burst
                 for s, v in syms[(venue, k)].items():
                     top[s] += v
             hours = len(g) * bin_s / 3600
-            out.append(_episode(venue, "liquidation_burst", max(top, key=top.get) if top else "", g[0] * bin_s * 1000,
-                                (g[-1] + 1) * bin_s * 1000, n, notional_usd=usd, speed_per_hour=usd / hours,
-                                detail={"median_events_per_bin": base, "top_symbols": dict(sorted(top.items(), key=lambda x: -x[1])[:5])}))
+            out.append(
+                _episode(
+                    venue,
+                    "liquidation_burst",
+                    max(top, key=top.get) if top else "",
+                    g[0] * bin_s * 1000,
+                    (g[-1] + 1) * bin_s * 1000,
+                    n,
+                    notional_usd=usd,
+                    speed_per_hour=usd / hours,
+                    detail={
+                        "median_events_per_bin": base,
+                        "top_symbols": dict(sorted(top.items(), key=lambda x: -x[1])[:5]),
+                    },
+                )
+            )
     return out
 
 
@@ -182,28 +242,46 @@ def own_adl_episodes(fills: Iterable[Mapping[str, Any]], gap_s: float = 300.0) -
                 group.append(f)
                 continue
             usd = sum(float(g["px"]) * float(g["sz"]) for g in group)
-            out.append(_episode(venue, "own_adl", coin, group[0]["time_ms"], group[-1]["time_ms"], len(group), notional_usd=usd,
-                                detail={"accounts": sorted({g["user"] for g in group})}))
+            out.append(
+                _episode(
+                    venue,
+                    "own_adl",
+                    coin,
+                    group[0]["time_ms"],
+                    group[-1]["time_ms"],
+                    len(group),
+                    notional_usd=usd,
+                    detail={"accounts": sorted({g["user"] for g in group})},
+                )
+            )
             if f is not None:
                 group = [f]
     return out
 
 
-def detect_episodes(*, insurance: Sequence[Mapping[str, Any]] = (), alerts: Sequence[Mapping[str, Any]] = (),
-                    liquidations: Sequence[Mapping[str, Any]] = (), own_fills: Sequence[Mapping[str, Any]] = (),
-                    min_drawdown_pct: float = 0.05, bin_s: int = 60, burst_factor: float = 5.0) -> list[dict[str, Any]]:
+def detect_episodes(
+    *,
+    insurance: Sequence[Mapping[str, Any]] = (),
+    alerts: Sequence[Mapping[str, Any]] = (),
+    liquidations: Sequence[Mapping[str, Any]] = (),
+    own_fills: Sequence[Mapping[str, Any]] = (),
+    min_drawdown_pct: float = 0.05,
+    bin_s: int = 60,
+    burst_factor: float = 5.0,
+) -> list[dict[str, Any]]:
     """Every episode kind, sorted by (venue, start)."""
     eps = [
-        *insurance_drawdowns(insurance, min_drawdown_pct), *adl_alert_episodes(alerts), *okx_adl_episodes(insurance),
-        *liquidation_bursts(liquidations, bin_s, burst_factor), *own_adl_episodes(own_fills),
+        *insurance_drawdowns(insurance, min_drawdown_pct),
+        *adl_alert_episodes(alerts),
+        *okx_adl_episodes(insurance),
+        *liquidation_bursts(liquidations, bin_s, burst_factor),
+        *own_adl_episodes(own_fills),
     ]
     return sorted(eps, key=lambda e: (e["venue"], e["start_ms"], e["kind"]))
 
 
 def audit_own_adl(fills: Iterable[Mapping[str, Any]], ranks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One audit row per own ADL fill (see module docstring)."""
-    import datetime as dt
-
     by: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for r in ranks:
         if r.get("kind") == "account_rank" and r.get("rank") is not None:
@@ -216,7 +294,9 @@ def audit_own_adl(fills: Iterable[Mapping[str, Any]], ranks: Iterable[Mapping[st
             continue
         venue, acct, sym, t = f["venue"], f["user"], f["coin"], int(f["time_ms"])
         side = "long" if f["side"] == "A" else "short"  # the ADL order closes the deleveraged position
-        cands = [r for r in by.get((venue, acct, sym), []) if r["time_ms"] <= t and r["position_side"] in (side, "both")]
+        cands = [
+            r for r in by.get((venue, acct, sym), []) if r["time_ms"] <= t and r["position_side"] in (side, "both")
+        ]
         prior = cands[-1] if cands else None
         pnl = f.get("closed_pnl")
         pnl_pos = None if pnl is None else float(pnl) > 0
@@ -229,15 +309,31 @@ def audit_own_adl(fills: Iterable[Mapping[str, Any]], ranks: Iterable[Mapping[st
         elif stale:
             consistent, verdict = None, f"last rank {rank}/{rmax} is {age:.0f} s old (stale): inconclusive"
         elif rank >= TOP_BAND.get(venue, rmax or 0) and pnl_pos is not False:
-            consistent, verdict = True, f"rank {rank}/{rmax} (top band) {age:.0f} s before: consistent with the documented rule"
+            consistent, verdict = (
+                True,
+                f"rank {rank}/{rmax} (top band) {age:.0f} s before: consistent with the documented rule",
+            )
         elif pnl_pos is False:
             consistent, verdict = False, f"position was not in profit (closed PnL {pnl}) yet was deleveraged"
         else:
             consistent, verdict = False, f"rank {rank}/{rmax} was below the top band {age:.0f} s before the fill"
-        out.append({
-            "venue": venue, "date": (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=t)).date(), "account": acct,
-            "symbol": sym, "fill_id": f["fill_id"], "time_ms": t, "position_side": side,
-            "notional_usd": float(f["px"]) * float(f["sz"]), "rank_before": rank, "rank_max": rmax, "rank_age_s": age,
-            "rank_stale": stale, "pnl_positive": pnl_pos, "consistent": consistent, "verdict": verdict,
-        })
+        out.append(
+            {
+                "venue": venue,
+                "date": (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=t)).date(),
+                "account": acct,
+                "symbol": sym,
+                "fill_id": f["fill_id"],
+                "time_ms": t,
+                "position_side": side,
+                "notional_usd": float(f["px"]) * float(f["sz"]),
+                "rank_before": rank,
+                "rank_max": rmax,
+                "rank_age_s": age,
+                "rank_stale": stale,
+                "pnl_positive": pnl_pos,
+                "consistent": consistent,
+                "verdict": verdict,
+            }
+        )
     return out

@@ -5,6 +5,7 @@ would load a stale (and crashing) binary after that module changed. The cache th
 named after a digest of every source file of this library: any change starts a fresh cache. The folder is
 under the user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``), or ``$NUMBA_CACHE_DIR`` as set.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from forensics.schema import ALL_TABLES
+from forensics.tables import ALL_TABLES, INGEST_RUNS, Table
 from pipelines.lake import Lake
+from pipelines.lake.select import parquet_scan, quote_literal, rows_sql
 from pipelines.storage.stores import StorageError, StoreSettings, check_credentials
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -32,36 +33,25 @@ class CatalogResult:
     views: dict[str, int]
 
 
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _scan(table: Table, lake: Lake) -> str | None:
+    """A SELECT of the table's committed files (local glob or ``s3://`` URLs); None when there is none."""
+    if lake.remote is not None:
+        urls = lake.remote.committed_urls(table.name)
+        return parquet_scan(table, urls) if urls else None
+    return parquet_scan(table, lake.glob(table.name)) if lake.has_files(table.name) else None
 
 
 def expand_sources(sql: str, lake: Lake) -> str:
-    """Replace ``@source(table)`` with a Parquet scan of that table, or a typed empty SELECT."""
+    """Replace ``@source(table)`` with that table's rows, one per key by its dedup rule (the SQL
+    :meth:`Lake.read` runs), or a typed empty SELECT when the table has no file yet."""
+    runs = _scan(INGEST_RUNS, lake)
 
     def repl(m: re.Match[str]) -> str:
-        name = m.group("table")
-        table = ALL_TABLES[name]
-        if lake.remote is not None:
-            urls = lake.remote.committed_urls(name)
-            if not urls:
-                return f"({table.empty_select_sql()})"
-            files = "[" + ", ".join(_quote_literal(u) for u in urls) + "]"
-            return (f"(SELECT {', '.join(_cols(table))} FROM read_parquet({files}, union_by_name = true, "
-                    "hive_partitioning = false))")
-        if lake.has_files(name):
-            scan = (
-                f"read_parquet({_quote_literal(lake.glob(name))}, union_by_name = true, "
-                "hive_partitioning = false)"
-            )
-            return f"(SELECT {', '.join(_cols(table))} FROM {scan})"
-        return f"({table.empty_select_sql()})"
+        table = ALL_TABLES[m.group("table")]
+        scan = _scan(table, lake)
+        return f"({rows_sql(table, scan, runs)})" if scan else f"({table.empty_select_sql()})"
 
     return _SOURCE.sub(repl, sql)
-
-
-def _cols(table) -> list[str]:
-    return [f'"{c.name}"' for c in table.columns]
 
 
 def catalog_files() -> list[Path]:
@@ -82,11 +72,16 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
             if lake.remote is not None:
                 lake.remote.check()
                 use_s3(con, lake.remote.settings)
-            con.execute("CREATE OR REPLACE TABLE liqf_lake AS SELECT ?::VARCHAR AS location, ?::VARCHAR AS endpoint",
-                        [lake.location, lake.remote.settings.resolved_endpoint() if lake.remote else None])
+            con.execute(
+                "CREATE OR REPLACE TABLE liqf_lake AS SELECT ?::VARCHAR AS location, ?::VARCHAR AS endpoint",
+                [lake.location, lake.remote.settings.resolved_endpoint() if lake.remote else None],
+            )
             for path in catalog_files():
                 con.execute(expand_sources(path.read_text(), lake))
-            views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
+            views = [
+                r[0]
+                for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+            ]
             counts = {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchone()[0] for v in views}
             con.execute("CHECKPOINT")
         finally:
@@ -97,9 +92,7 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
 def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
     db_path = Path(db_path)
     if not db_path.exists():
-        raise FileNotFoundError(
-            f"{db_path} does not exist yet: run `liqf catalog refresh` (or an ingest) first"
-        )
+        raise FileNotFoundError(f"{db_path} does not exist yet: run `liqf catalog refresh` (or an ingest) first")
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         row = con.execute("SELECT location, endpoint FROM liqf_lake").fetchone()
@@ -112,18 +105,26 @@ def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
 
 def httpfs_extension() -> Path:
     """The httpfs extension binary that the ``duckdb-extension-httpfs`` package ships for this DuckDB."""
+    # only for s3:// lakes: the extension package is looked up when a catalog needs it
     import duckdb_extension_httpfs
 
-    path = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    path = (
+        Path(duckdb_extension_httpfs.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "httpfs.duckdb_extension"
+    )
     if not path.exists():
-        raise StorageError(f"duckdb-extension-httpfs has no build for DuckDB {duckdb.__version__}: reinstall with `make setup`")
+        raise StorageError(
+            f"duckdb-extension-httpfs has no build for DuckDB {duckdb.__version__}: reinstall with `make setup`"
+        )
     return path
 
 
 def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
     """Load httpfs from the package and create an in-memory S3 secret from the environment."""
     check_credentials()
-    con.execute(f"LOAD {_quote_literal(str(httpfs_extension()))}")
+    con.execute(f"LOAD {quote_literal(str(httpfs_extension()))}")
     params = {
         "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
         "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
@@ -138,9 +139,11 @@ def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
         extra = f", USE_SSL {'false' if endpoint.startswith('http://') else 'true'}"
     else:
         extra = ""
-    body = ", ".join(f"{k} {_quote_literal(v)}" for k, v in params.items())
+    body = ", ".join(f"{k} {quote_literal(v)}" for k, v in params.items())
     try:
         con.execute(f"CREATE OR REPLACE TEMPORARY SECRET liqf_s3 (TYPE s3, {body}{extra})")
     except duckdb.Error:
         # the statement holds the secret: never let it reach a message
-        raise StorageError("DuckDB refused the S3 secret built from the environment: check the AWS_* variables") from None
+        raise StorageError(
+            "DuckDB refused the S3 secret built from the environment: check the AWS_* variables"
+        ) from None

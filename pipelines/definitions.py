@@ -7,7 +7,6 @@ import dagster as dg
 
 import pipelines.defs
 
-
 # Assets a risk desk watches: fail when not refreshed within a day, warn after 12 hours.
 FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=24), warn_window=dt.timedelta(hours=12))
 WATCHED = {"hyperliquid_tracked_accounts", "hyperliquid_node_fills", "lake_catalog", "adl_rule_fits", "exemption_flags"}

@@ -15,7 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from forensics.schema import HYPERLIQUID_DIRS, LIQUIDATION_METHODS, Table
+from forensics.formats.hyperliquid.constants import HYPERLIQUID_DIRS, LIQUIDATION_METHODS
+from forensics.tables import Table
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -40,6 +41,7 @@ class SuiteResult:
 
 
 def _expectations(table: Table, severity: str) -> list[Any]:
+    # heavy (Great Expectations pulls pandas, Altair, ...): imported when a check runs, not with the code location
     import great_expectations as gx
 
     E = gx.expectations
@@ -57,14 +59,14 @@ def _expectations(table: Table, severity: str) -> list[Any]:
     if "side" in cols and table.name == "fills":
         exps.append(E.ExpectColumnValuesToBeInSet(column="side", value_set=["A", "B"]))
         exps.append(E.ExpectColumnValuesToBeInSet(column="dir", value_set=sorted(HYPERLIQUID_DIRS)))
-        exps.append(
-            E.ExpectColumnValuesToBeInSet(column="liquidation_method", value_set=sorted(LIQUIDATION_METHODS))
-        )
+        exps.append(E.ExpectColumnValuesToBeInSet(column="liquidation_method", value_set=sorted(LIQUIDATION_METHODS)))
         # a fee beyond a billion USD means a unit or parsing error
         exps.append(E.ExpectColumnValuesToBeBetween(column="fee", min_value=-1e9, max_value=1e9))
     if "time_ms" in cols:
         # 2020-01-01 .. 2100-01-01: catches seconds/µs confusion
-        exps.append(E.ExpectColumnValuesToBeBetween(column="time_ms", min_value=1_577_836_800_000, max_value=4_102_444_800_000))
+        exps.append(
+            E.ExpectColumnValuesToBeBetween(column="time_ms", min_value=1_577_836_800_000, max_value=4_102_444_800_000)
+        )
     if "leverage" in cols:
         exps.append(E.ExpectColumnValuesToBeBetween(column="leverage", min_value=1, max_value=200))
     return exps
@@ -72,8 +74,8 @@ def _expectations(table: Table, severity: str) -> list[Any]:
 
 @functools.cache
 def _context():
+    # heavy (Great Expectations pulls pandas, Altair, ...): imported when a check runs, not with the code location
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = gx.get_context(mode="ephemeral")
@@ -91,6 +93,7 @@ def _to_pandas(df: pl.DataFrame):
 
 def validate(table: Table, df: pl.DataFrame, severity: str) -> SuiteResult:
     """Run one severity's expectations on ``df``. GX errors (empty results) count as failures."""
+    # heavy (Great Expectations pulls pandas, Altair, ...): imported when a check runs, not with the code location
     import great_expectations as gx
 
     _, batch_def = _context()
@@ -104,7 +107,8 @@ def validate(table: Table, df: pl.DataFrame, severity: str) -> SuiteResult:
             failures.append(
                 {
                     "expectation": r.expectation_config.type,
-                    "column": r.expectation_config.kwargs.get("column") or r.expectation_config.kwargs.get("column_list"),
+                    "column": r.expectation_config.kwargs.get("column")
+                    or r.expectation_config.kwargs.get("column_list"),
                     "unexpected_count": (r.result or {}).get("unexpected_count"),
                     "error": "GX raised an exception" if raised else None,
                 }

@@ -15,7 +15,7 @@ import polars as pl
 from forensics import report as report_mod
 from forensics.audit.diagnostics import DIAGNOSTIC_STEPS
 from forensics.report import charts
-from forensics.schema import ALL_TABLES
+from forensics.tables import ALL_TABLES
 from pipelines import catalog, quality
 from pipelines.lake import Lake
 from pipelines.version import code_version
@@ -33,8 +33,9 @@ def _ms_to_text(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _ensure_analyses(lake: Lake, venue: str, since_ms: int | None, until_ms: int | None, q: float,
-                     gap_seconds: float) -> list[str]:
+def _ensure_analyses(
+    lake: Lake, venue: str, since_ms: int | None, until_ms: int | None, q: float, gap_seconds: float
+) -> list[str]:
     notes = []
     from pipelines.analysis import accounting, inference
 
@@ -54,43 +55,74 @@ def _df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pl.DataFrame:
     return con.execute(sql, params).pl()
 
 
-def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until_ms: int | None, q: float,
-           gap_seconds: float, command: str) -> dict:
+def gather(
+    lake: Lake,
+    db_path: Path,
+    *,
+    venue: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    q: float,
+    gap_seconds: float,
+    command: str,
+) -> dict:
     notes = _ensure_analyses(lake, venue, since_ms, until_ms, q, gap_seconds)
     catalog.refresh(lake, db_path)
     con = catalog.connect_read_only(db_path)
-    p = {"venue": venue, "lo": since_ms if since_ms is not None else 0, "hi": until_ms if until_ms is not None else 2**62}
+    p = {
+        "venue": venue,
+        "lo": since_ms if since_ms is not None else 0,
+        "hi": until_ms if until_ms is not None else 2**62,
+    }
     win = "venue = $venue AND time_ms BETWEEN $lo AND $hi"
     try:
-        totals = con.execute(
-            f"SELECT count(*), min(time_ms), max(time_ms) FROM fills WHERE {win}", p).fetchone()
-        liq = con.execute(f"SELECT count(*), coalesce(sum(notional_usd), 0) FROM liquidations WHERE {win}", p).fetchone()
-        adl = con.execute(
-            f"SELECT count(*), coalesce(sum(notional_usd), 0), count(DISTINCT \"user\") FROM adl_fills WHERE {win}", p
+        totals = con.execute(f"SELECT count(*), min(time_ms), max(time_ms) FROM fills WHERE {win}", p).fetchone()
+        liq = con.execute(
+            f"SELECT count(*), coalesce(sum(notional_usd), 0) FROM liquidations WHERE {win}", p
         ).fetchone()
-        per_second = _df(con, f"""
+        adl = con.execute(
+            f'SELECT count(*), coalesce(sum(notional_usd), 0), count(DISTINCT "user") FROM adl_fills WHERE {win}', p
+        ).fetchone()
+        per_second = _df(
+            con,
+            f"""
             WITH l AS (SELECT time_ms // 1000 AS t_s, count(*) AS n FROM liquidations WHERE {win} GROUP BY 1),
                  a AS (SELECT time_ms // 1000 AS t_s, count(*) AS n FROM adl_fills WHERE {win} GROUP BY 1)
             SELECT coalesce(l.t_s, a.t_s) AS t_s, coalesce(l.n, 0) AS liquidations, coalesce(a.n, 0) AS adl
-            FROM l FULL JOIN a USING (t_s) ORDER BY 1""", p)
-        coins = _df(con, f"""
+            FROM l FULL JOIN a USING (t_s) ORDER BY 1""",
+            p,
+        )
+        coins = _df(
+            con,
+            f"""
             SELECT coin, count(*) AS legs, sum(notional_usd)::DOUBLE AS usd, count(DISTINCT "user") AS accounts,
                    count(*) FILTER (WHERE is_partial) AS partial
-            FROM adl_fills WHERE {win} GROUP BY 1 ORDER BY usd DESC, coin LIMIT 25""", p)
+            FROM adl_fills WHERE {win} GROUP BY 1 ORDER BY usd DESC, coin LIMIT 25""",
+            p,
+        )
         steps = _df(con, f"SELECT * FROM adl_steps WHERE {win} ORDER BY step_id", p)
         fits = _df(con, "SELECT * FROM adl_rule_fits WHERE venue = $venue ORDER BY cost, rule", {"venue": venue})
         flags = _df(con, "SELECT * FROM exemption_flags WHERE venue = $venue", {"venue": venue})
         waves = _df(con, "SELECT * FROM adl_waves WHERE venue = $venue ORDER BY wave", {"venue": venue})
-        policies = _df(con, """
+        policies = _df(
+            con,
+            """
             SELECT policy, sum(haircut_usd) AS haircut_usd, sum(overshoot_usd) AS overshoot_usd,
                    max(accounts_touched) AS accounts_touched, max(max_haircut_share) AS max_haircut_share
             FROM policy_counterfactuals WHERE venue = $venue GROUP BY 1 ORDER BY overshoot_usd NULLS LAST""",
-                       {"venue": venue})
-        backstop = _df(con, "SELECT * FROM backstop_coverage WHERE venue = $venue AND coverage_ratio IS NOT NULL "
-                            "ORDER BY time_ms", {"venue": venue})
+            {"venue": venue},
+        )
+        backstop = _df(
+            con,
+            "SELECT * FROM backstop_coverage WHERE venue = $venue AND coverage_ratio IS NOT NULL ORDER BY time_ms",
+            {"venue": venue},
+        )
         runs = _df(con, "SELECT * FROM ingest_runs WHERE venue = $venue ORDER BY source, source_name", {"venue": venue})
-        quarantine = _df(con, "SELECT reason, count(*) AS n FROM quarantine WHERE venue = $venue GROUP BY 1 "
-                              "ORDER BY 2 DESC LIMIT 30", {"venue": venue})
+        quarantine = _df(
+            con,
+            "SELECT reason, count(*) AS n FROM quarantine WHERE venue = $venue GROUP BY 1 ORDER BY 2 DESC LIMIT 30",
+            {"venue": venue},
+        )
         fills_sample = _df(con, f"SELECT * FROM fills WHERE {win}", p)
         positions = _df(con, "SELECT * FROM position_snapshots WHERE venue = $venue", {"venue": venue})
     finally:
@@ -100,8 +132,15 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
     for name, df in (("fills", fills_sample), ("position_snapshots", positions)):
         for severity in (quality.BLOCKING, quality.WARN):
             res = quality.validate(ALL_TABLES[name], df, severity)
-            quality_rows.append({"table": name, "severity": severity, "success": res.success,
-                                 "description": res.description, "rows": res.rows})
+            quality_rows.append(
+                {
+                    "table": name,
+                    "severity": severity,
+                    "success": res.success,
+                    "description": res.description,
+                    "rows": res.rows,
+                }
+            )
 
     best = fits.filter(pl.col("is_best"))["rule"].to_list()
     best_rule = best[0] if best else None
@@ -117,14 +156,29 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
         adl_t = per_second.filter(pl.col("adl") > 0)["t_s"]
         if liq_t.len() and adl_t.len():
             first_liq = f"{adl_t.min() - liq_t.min():.0f} s"
-    wave_frame = waves if waves.height else steps.group_by("wave_id").agg(
-        start_ms=pl.col("time_ms").min(), end_ms=pl.col("time_ms").max()) if steps.height else None
+    wave_frame = (
+        waves
+        if waves.height
+        else steps.group_by("wave_id").agg(start_ms=pl.col("time_ms").min(), end_ms=pl.col("time_ms").max())
+        if steps.height
+        else None
+    )
     summary = {
-        "fills": totals[0], "liquidations": liq[0], "liquidation_usd": float(liq[1]), "adl_legs": adl[0],
-        "adl_usd": float(adl[1]), "adl_accounts": adl[2], "steps": steps.height,
-        "waves": steps["wave_id"].n_unique() if steps.height else 0, "flagged": len(flag_rows), "q": q,
-        "tested": int(flags["tested"].sum()) if flags.height else 0, "verdict": verdict,
-        "skip_rate": float(flags["skip_rate"][0]) if flags.height else None, "best_rule": best_rule, "first_adl_delay": first_liq or "–",
+        "fills": totals[0],
+        "liquidations": liq[0],
+        "liquidation_usd": float(liq[1]),
+        "adl_legs": adl[0],
+        "adl_usd": float(adl[1]),
+        "adl_accounts": adl[2],
+        "steps": steps.height,
+        "waves": steps["wave_id"].n_unique() if steps.height else 0,
+        "flagged": len(flag_rows),
+        "q": q,
+        "tested": int(flags["tested"].sum()) if flags.height else 0,
+        "verdict": verdict,
+        "skip_rate": float(flags["skip_rate"][0]) if flags.height else None,
+        "best_rule": best_rule,
+        "first_adl_delay": first_liq or "–",
         "overshoot": float(waves["overshoot_usd"].sum()) if waves.height else None,
         "production": float(waves["production_0ms"].sum()) if waves.height else None,
         "needed": float(waves["needed_usd"].sum()) if waves.height else None,
@@ -133,11 +187,17 @@ def gather(lake: Lake, db_path: Path, *, venue: str, since_ms: int | None, until
     rows = runs.to_dicts()
     return {
         "meta": {
-            "venue": venue, "window_from": _ms_to_text(since_ms or totals[1]), "window_to": _ms_to_text(until_ms or totals[2]),
-            "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "code_version": code_version(),
-            "command": command, "lake": str(lake.root), "gap_seconds": gap_seconds,
-            "parameters": json.dumps({"venue": venue, "from_ms": since_ms, "to_ms": until_ms, "q": q,
-                                      "gap_seconds": gap_seconds}),
+            "venue": venue,
+            "window_from": _ms_to_text(since_ms or totals[1]),
+            "window_to": _ms_to_text(until_ms or totals[2]),
+            "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "code_version": code_version(),
+            "command": command,
+            "lake": str(lake.root),
+            "gap_seconds": gap_seconds,
+            "parameters": json.dumps(
+                {"venue": venue, "from_ms": since_ms, "to_ms": until_ms, "q": q, "gap_seconds": gap_seconds}
+            ),
             "notes": notes,
         },
         "summary": summary,

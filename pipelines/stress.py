@@ -23,15 +23,18 @@ import json
 import time
 from pathlib import Path
 
-import duckdb
+import polars as pl
 import pyarrow as pa
 
 from forensics.contagion import sweep as sweep_mod
 from forensics.contagion.model import Scenario
 from forensics.contagion.perp import StressResult, stress
 from forensics.contagion.scenario import ScenarioError, load, parse_range, resolve, sweep_key_problem
-from forensics.schema import ALL_TABLES
-from pipelines.lake import Lake, source_key
+from forensics.formats.records import RecordError, iso_ms, ms_to_iso
+from forensics.tables import ADL_HAIRCUTS, ADL_WAVES, EXEMPTION_FLAGS, VAULT_EQUITY
+from forensics.tables.cex import INSURANCE_FUND
+from forensics.tables.stress import STRESS_DEFAULTS, STRESS_RUNS, STRESS_SWEEPS, STRESS_VENUES
+from pipelines.lake import Lake, Window, source_key
 from pipelines.version import code_version
 
 LAKE_KINDS = ("vault_equity", "insurance_fund", "bad_debt", "haircut", "profit_base", "exempt_share")
@@ -39,20 +42,9 @@ LAKE_KINDS = ("vault_equity", "insurance_fund", "bad_debt", "haircut", "profit_b
 
 def _iso_ms(text: str, where: str) -> int:
     try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return iso_ms(text, where)
+    except RecordError:
         raise ScenarioError(f"{where}: {text!r} is not an ISO-8601 time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return int(t.timestamp() * 1000)
-
-
-def _ms_iso(ms: int | None) -> str | None:
-    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _scan(lake: Lake, table: str) -> str:
-    return f"read_parquet('{lake.glob(table)}', union_by_name = true, hive_partitioning = false)"
 
 
 def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | None:
@@ -61,59 +53,75 @@ def lookup(lake: Lake, ref: str, where: str) -> tuple[float, str, str | None] | 
     parts = body.split(":")
     kind = parts[0]
     if kind not in LAKE_KINDS or len(parts) < 2 or (kind in ("vault_equity", "insurance_fund") and len(parts) != 3):
-        raise ScenarioError(f"{where}.from_lake: {ref!r} is not a lake reference "
-                            f"(use {', '.join(k + ':<venue>' + (':<key>' if k in ('vault_equity', 'insurance_fund') else '') for k in LAKE_KINDS)}[@ISO])")
+        forms = ", ".join(
+            k + ":<venue>" + (":<key>" if k in ("vault_equity", "insurance_fund") else "") for k in LAKE_KINDS
+        )
+        raise ScenarioError(f"{where}.from_lake: {ref!r} is not a lake reference (use {forms}[@ISO])")
     venue = parts[1]
     until = _iso_ms(at, f"{where}.from_lake") if at else 2**62
-    con = duckdb.connect()
-    try:
-        if kind == "vault_equity":
-            if not lake.has_files("vault_equity"):
-                return None
-            row = con.execute(f"SELECT account_value::DOUBLE, time_ms, count(*) OVER () FROM {_scan(lake, 'vault_equity')} "
-                              "WHERE venue = $v AND lower(vault) = lower($k) AND time_ms <= $t AND account_value IS NOT NULL "
-                              "ORDER BY time_ms DESC, \"window\" LIMIT 1", {"v": venue, "k": parts[2], "t": until}).fetchone()
-            if row is None:
-                return None
-            return row[0], f"lake vault_equity venue={venue} vault={parts[2]} (latest of {row[2]} points <= {at or 'now'})", _ms_iso(row[1])
-        if kind == "insurance_fund":
-            if not lake.has_files("insurance_fund"):
-                return None
-            row = con.execute(f"SELECT coalesce(balance_usd, balance)::DOUBLE, time_ms, asset FROM {_scan(lake, 'insurance_fund')} "
-                              "WHERE venue = $v AND pool = $k AND kind = 'balance' AND time_ms <= $t "
-                              "AND coalesce(balance_usd, balance) IS NOT NULL ORDER BY time_ms DESC LIMIT 1",
-                              {"v": venue, "k": parts[2], "t": until}).fetchone()
-            if row is None:
-                return None
-            return row[0], f"lake insurance_fund venue={venue} pool={parts[2]} asset={row[2]}", _ms_iso(row[1])
-        if kind in ("bad_debt", "haircut", "profit_base"):
-            if not lake.has_files("adl_waves"):
-                return None
-            col = {"bad_debt": "deficit_usd", "haircut": "production_0ms", "profit_base": "capacity_usd"}[kind]
-            row = con.execute(f"SELECT sum({col})::DOUBLE, count(*), max(end_ms) FROM {_scan(lake, 'adl_waves')} "
-                              "WHERE venue = $v AND start_ms <= $t", {"v": venue, "t": until}).fetchone()
-            if not row or not row[1] or row[0] is None:
-                return None
-            return row[0], f"lake adl_waves.{col} venue={venue}, sum over {row[1]} waves", _ms_iso(row[2])
-        # exempt_share
-        if not lake.has_files("exemption_flags"):
+    if kind == "vault_equity":
+        points = lake.read(VAULT_EQUITY, venue, Window(until_ms=until))
+        if points is None:
             return None
-        flags = con.execute(f"SELECT \"user\", flagged FROM {_scan(lake, 'exemption_flags')} WHERE venue = $v",
-                            {"v": venue}).fetchall()
-        if not flags:
+        points = points.filter(
+            (pl.col("vault").str.to_lowercase() == parts[2].lower()) & pl.col("account_value").is_not_null()
+        )
+        if points.is_empty():
             return None
-        flagged = {u for u, f in flags if f}
-        if lake.has_files("adl_haircuts"):
-            cap = con.execute(f"SELECT \"user\", sum(capacity_usd)::DOUBLE FROM {_scan(lake, 'adl_haircuts')} "
-                              "WHERE venue = $v AND capacity_usd IS NOT NULL GROUP BY 1", {"v": venue}).fetchall()
-            total = sum(c for _, c in cap)
-            if total > 0:
-                share = sum(c for u, c in cap if u in flagged) / total
-                return share, (f"lake exemption_flags x adl_haircuts.capacity_usd venue={venue}: "
-                               f"{len(flagged)} flagged of {len(flags)} tested, capacity-weighted"), None
-        return len(flagged) / len(flags), f"lake exemption_flags venue={venue}: {len(flagged)} flagged of {len(flags)} tested", None
-    finally:
-        con.close()
+        latest = points.sort(["time_ms", "window"], descending=[True, False]).row(0, named=True)
+        return (
+            float(latest["account_value"]),
+            f"lake vault_equity venue={venue} vault={parts[2]} (latest of {points.height} points <= {at or 'now'})",
+            ms_to_iso(latest["time_ms"]),
+        )
+    if kind == "insurance_fund":
+        funds = lake.read(INSURANCE_FUND, venue, Window(until_ms=until))
+        if funds is None:
+            return None
+        balance = pl.coalesce("balance_usd", "balance")
+        funds = funds.filter((pl.col("pool") == parts[2]) & (pl.col("kind") == "balance") & balance.is_not_null())
+        if funds.is_empty():
+            return None
+        latest = funds.with_columns(value=balance.cast(pl.Float64)).sort("time_ms", descending=True).row(0, named=True)
+        return (
+            latest["value"],
+            f"lake insurance_fund venue={venue} pool={parts[2]} asset={latest['asset']}",
+            ms_to_iso(latest["time_ms"]),
+        )
+    if kind in ("bad_debt", "haircut", "profit_base"):
+        waves = lake.read(ADL_WAVES, venue)
+        if waves is None:
+            return None
+        col = {"bad_debt": "deficit_usd", "haircut": "production_0ms", "profit_base": "capacity_usd"}[kind]
+        waves = waves.filter(pl.col("start_ms") <= until)
+        if waves.is_empty() or waves[col].null_count() == waves.height:
+            return None
+        return (
+            float(waves[col].sum()),
+            f"lake adl_waves.{col} venue={venue}, sum over {waves.height} waves",
+            ms_to_iso(waves["end_ms"].max()),
+        )
+    # exempt_share
+    flags = lake.read(EXEMPTION_FLAGS, venue)
+    if flags is None or flags.is_empty():
+        return None
+    flagged = set(flags.filter(pl.col("flagged"))["user"].to_list())
+    tested = flags.height
+    haircuts = lake.read(ADL_HAIRCUTS, venue)
+    if haircuts is not None:
+        cap = haircuts.filter(pl.col("capacity_usd").is_not_null()).group_by("user").agg(pl.col("capacity_usd").sum())
+        total = float(cap["capacity_usd"].sum()) if cap.height else 0.0
+        if total > 0:
+            share = float(cap.filter(pl.col("user").is_in(list(flagged)))["capacity_usd"].sum()) / total
+            return (
+                share,
+                (
+                    f"lake exemption_flags x adl_haircuts.capacity_usd venue={venue}: "
+                    f"{len(flagged)} flagged of {tested} tested, capacity-weighted"
+                ),
+                None,
+            )
+    return len(flagged) / tested, f"lake exemption_flags venue={venue}: {len(flagged)} flagged of {tested} tested", None
 
 
 def resolve_from_lake(scn: Scenario, lake: Lake | None) -> Scenario:
@@ -129,8 +137,10 @@ def resolve_from_lake(scn: Scenario, lake: Lake | None) -> Scenario:
             src = ref.fallback_source or "scenario fallback"
             values[ref.field] = (ref.fallback, f"fallback ({src}); lake had no rows for {ref.ref}", None, "fallback")
         else:
-            raise ScenarioError(f"{ref.field}.from_lake: no rows for {ref.ref!r} in {lake.root if lake else 'no lake'} "
-                                f"(ingest them, or give a fallback)")
+            raise ScenarioError(
+                f"{ref.field}.from_lake: no rows for {ref.ref!r} in {lake.root if lake else 'no lake'} "
+                f"(ingest them, or give a fallback)"
+            )
     return resolve(scn, values)
 
 
@@ -150,13 +160,22 @@ def parse_cli_sweeps(scn: Scenario, specs: list[str]) -> dict[str, list[float]]:
 
 
 def result_json(res: StressResult) -> dict:
-    return {"payments": res.payments, "defaults": res.defaults, "venues": res.venues, "custody": res.custody,
-            "losses": res.losses, "fire_sale": {k: v for k, v in res.fire_sale.items()},
-            "liquidity": res.liquidity, "edges": res.edges, "diagnostics": res.diagnostics}
+    return {
+        "payments": res.payments,
+        "defaults": res.defaults,
+        "venues": res.venues,
+        "custody": res.custody,
+        "losses": res.losses,
+        "fire_sale": {k: v for k, v in res.fire_sale.items()},
+        "liquidity": res.liquidity,
+        "edges": res.edges,
+        "diagnostics": res.diagnostics,
+    }
 
 
-def run(path: Path, *, lake: Lake | None, sweeps: list[str] | None = None, scenario_sweeps: bool = True,
-        write: bool = True) -> dict:
+def run(
+    path: Path, *, lake: Lake | None, sweeps: list[str] | None = None, scenario_sweeps: bool = True, write: bool = True
+) -> dict:
     """Run one scenario file; returns the ``liqf stress --json`` dict."""
     t0 = time.perf_counter()
     path = Path(path)
@@ -171,9 +190,17 @@ def run(path: Path, *, lake: Lake | None, sweeps: list[str] | None = None, scena
         for name, params in scn.sweeps.items():
             grids.append(sweep_mod.grid(scn, params, name=name))
     out = {
-        "scenario": scn.name, "path": str(path), "scenario_sha256": digest, "description": scn.description,
-        "model": {"kind": scn.kind, "alpha": scn.alpha, "beta": scn.beta, "external_seniority": scn.external_seniority,
-                  "fire_sale": scn.fire_sale},
+        "scenario": scn.name,
+        "path": str(path),
+        "scenario_sha256": digest,
+        "description": scn.description,
+        "model": {
+            "kind": scn.kind,
+            "alpha": scn.alpha,
+            "beta": scn.beta,
+            "external_seniority": scn.external_seniority,
+            "fire_sale": scn.fire_sale,
+        },
         **result_json(res),
         "sweeps": grids,
         "inputs": [vars(p) for p in scn.provenance],
@@ -198,30 +225,57 @@ def write_tables(lake: Lake, out: dict, *, nodes: int) -> None:
     key = source_key("stress", out["scenario"], out["path"])
     base = {"run_id": out["run_id"], "scenario": out["scenario"]}
     s = out["summary"]
-    runs = [{**base, "scenario_sha256": out["scenario_sha256"], "path": out["path"], "model": out["model"]["kind"],
-             "params_json": json.dumps(out["model"]), "code_version": out["code_version"],
-             "run_time": dt.datetime.now(dt.UTC).replace(tzinfo=None), "nodes": nodes, "defaults": s["defaults"],
-             "venue_defaults": s["venue_defaults"], "max_haircut": s["max_haircut"], "total_shortfall": s["shortfall"],
-             "fire_sale_rounds": out["fire_sale"]["rounds"], "oscillation": out["fire_sale"]["oscillation"],
-             "inputs_json": json.dumps(out["inputs"], default=str)}]
+    runs = [
+        {
+            **base,
+            "scenario_sha256": out["scenario_sha256"],
+            "path": out["path"],
+            "model": out["model"]["kind"],
+            "params_json": json.dumps(out["model"]),
+            "code_version": out["code_version"],
+            "run_time": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "nodes": nodes,
+            "defaults": s["defaults"],
+            "venue_defaults": s["venue_defaults"],
+            "max_haircut": s["max_haircut"],
+            "total_shortfall": s["shortfall"],
+            "fire_sale_rounds": out["fire_sale"]["rounds"],
+            "oscillation": out["fire_sale"]["oscillation"],
+            "inputs_json": json.dumps(out["inputs"], default=str),
+        }
+    ]
     defaults = [{**base, **d, "venues": ",".join(d["venues"]) or None} for d in out["defaults"]]
     venues = [{**base, **v} for v in out["venues"]]
     points = []
     for g in out["sweeps"]:
         keys = g["params"]
         for i, p in enumerate(g["points"]):
-            points.append({**base, "sweep": g["name"], "point": i, "param_1": keys[0], "value_1": p[keys[0]],
-                           "param_2": keys[1] if len(keys) > 1 else None, "value_2": p[keys[1]] if len(keys) > 1 else None,
-                           "params_json": json.dumps({k: p[k] for k in keys}), "defaults": p["defaults"],
-                           "venue_defaults": p["venue_defaults"], "max_haircut": p["max_haircut"],
-                           "shortfall": p["shortfall"], "defaulted": ",".join(p["defaulted"]) or None})
-    # through ALL_TABLES: forensics.schema registers forensics.schema_stress (importing it first would cycle)
-    for name, rows in (("stress_runs", runs), ("stress_defaults", defaults), ("stress_venues", venues),
-                       ("stress_sweeps", points)):
-        table = ALL_TABLES[name]
+            points.append(
+                {
+                    **base,
+                    "sweep": g["name"],
+                    "point": i,
+                    "param_1": keys[0],
+                    "value_1": p[keys[0]],
+                    "param_2": keys[1] if len(keys) > 1 else None,
+                    "value_2": p[keys[1]] if len(keys) > 1 else None,
+                    "params_json": json.dumps({k: p[k] for k in keys}),
+                    "defaults": p["defaults"],
+                    "venue_defaults": p["venue_defaults"],
+                    "max_haircut": p["max_haircut"],
+                    "shortfall": p["shortfall"],
+                    "defaulted": ",".join(p["defaulted"]) or None,
+                }
+            )
+    for table, rows in (
+        (STRESS_RUNS, runs),
+        (STRESS_DEFAULTS, defaults),
+        (STRESS_VENUES, venues),
+        (STRESS_SWEEPS, points),
+    ):
         if rows:
             lake.replace_source(table, "contagion", key, _table(rows, table))
-        else:   # a re-run with no rows must not leave the previous run's rows behind
+        else:  # a re-run with no rows must not leave the previous run's rows behind
             lake.drop_stale_parts(table.name, "contagion", key, keep=set())
 
 

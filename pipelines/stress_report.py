@@ -14,7 +14,10 @@ from pipelines.report import ReportPaths, write_html_and_pdf
 def write(result: dict, out_dir: Path, *, pdf: bool = True, command: str | None = None) -> ReportPaths:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = stress_report.context(result, result["_scenario"],
-                                generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                                command=command or " ".join(["liqf", *sys.argv[1:]]))
+    ctx = stress_report.context(
+        result,
+        result["_scenario"],
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        command=command or " ".join(["liqf", *sys.argv[1:]]),
+    )
     return write_html_and_pdf(stress_report.render_html(ctx), out_dir, pdf=pdf)

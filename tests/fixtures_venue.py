@@ -51,12 +51,37 @@ class ScenarioInfo:
 
 
 def _fill(
-    *, coin: str, px: str, sz: str, side: str, t: int, start: str, d: str, pnl: str, h: str, oid: int, tid: int,
-    crossed: bool, fee: str, extra: dict[str, Any] | None = None,
+    *,
+    coin: str,
+    px: str,
+    sz: str,
+    side: str,
+    t: int,
+    start: str,
+    d: str,
+    pnl: str,
+    h: str,
+    oid: int,
+    tid: int,
+    crossed: bool,
+    fee: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     f = {
-        "coin": coin, "px": px, "sz": sz, "side": side, "time": t, "startPosition": start, "dir": d,
-        "closedPnl": pnl, "hash": h, "oid": oid, "crossed": crossed, "fee": fee, "tid": tid, "feeToken": "USDC",
+        "coin": coin,
+        "px": px,
+        "sz": sz,
+        "side": side,
+        "time": t,
+        "startPosition": start,
+        "dir": d,
+        "closedPnl": pnl,
+        "hash": h,
+        "oid": oid,
+        "crossed": crossed,
+        "fee": fee,
+        "tid": tid,
+        "feeToken": "USDC",
     }
     if extra:
         f.update(extra)
@@ -64,8 +89,16 @@ def _fill(
 
 
 def _trade_pair(
-    events: list[tuple[str, dict[str, Any]]], n: int, t: int, coin: str, taker: str, maker: str, taker_side: str,
-    liq: dict[str, Any] | None = None, taker_dir: str | None = None, maker_dir: str | None = None,
+    events: list[tuple[str, dict[str, Any]]],
+    n: int,
+    t: int,
+    coin: str,
+    taker: str,
+    maker: str,
+    taker_side: str,
+    liq: dict[str, Any] | None = None,
+    taker_dir: str | None = None,
+    maker_dir: str | None = None,
 ) -> None:
     px = f"{(60000 if coin == 'BTC' else 3000) + (n % 97) * 0.5:.1f}"
     sz = f"0.{(n % 9) + 1:03d}"
@@ -78,11 +111,23 @@ def _trade_pair(
             (
                 user,
                 _fill(
-                    coin=coin, px=px, sz=sz, side=side, t=t, start="0.0",
-                    d=d or ("Open Long" if side == "B" else "Open Short"), pnl="0.0", h=h,
-                    oid=500_000_000 + 2 * n + (0 if crossed else 1), tid=tid, crossed=crossed,
+                    coin=coin,
+                    px=px,
+                    sz=sz,
+                    side=side,
+                    t=t,
+                    start="0.0",
+                    d=d or ("Open Long" if side == "B" else "Open Short"),
+                    pnl="0.0",
+                    h=h,
+                    oid=500_000_000 + 2 * n + (0 if crossed else 1),
+                    tid=tid,
+                    crossed=crossed,
                     fee="0.0123" if crossed else "-0.0012",
-                    extra={**(extra or {}), **({"builder": addr("builder"), "builderFee": "0.001"} if n % 50 == 0 else {})},
+                    extra={
+                        **(extra or {}),
+                        **({"builder": addr("builder"), "builderFee": "0.001"} if n % 50 == 0 else {}),
+                    },
                 ),
             )
         )
@@ -111,26 +156,50 @@ def _write_blocks(root: Path, events: list[tuple[str, dict[str, Any]]]) -> None:
 
 def clearinghouse_state(t: int) -> dict[str, Any]:
     return {
-        "marginSummary": {"accountValue": "10234.5", "totalNtlPos": "60123.4", "totalRawUsd": "-49888.9", "totalMarginUsed": "3006.17"},
-        "crossMarginSummary": {"accountValue": "10234.5", "totalNtlPos": "60123.4", "totalRawUsd": "-49888.9", "totalMarginUsed": "3006.17"},
+        "marginSummary": {
+            "accountValue": "10234.5",
+            "totalNtlPos": "60123.4",
+            "totalRawUsd": "-49888.9",
+            "totalMarginUsed": "3006.17",
+        },
+        "crossMarginSummary": {
+            "accountValue": "10234.5",
+            "totalNtlPos": "60123.4",
+            "totalRawUsd": "-49888.9",
+            "totalMarginUsed": "3006.17",
+        },
         "crossMaintenanceMarginUsed": "1503.08",
         "withdrawable": "7228.33",
         "assetPositions": [
             {
                 "type": "oneWay",
                 "position": {
-                    "coin": "BTC", "szi": "1.0", "leverage": {"type": "cross", "value": 20}, "entryPx": "60000.0",
-                    "positionValue": "60123.4", "unrealizedPnl": "123.4", "returnOnEquity": "0.0411",
-                    "liquidationPx": "50321.7", "marginUsed": "3006.17", "maxLeverage": 40,
+                    "coin": "BTC",
+                    "szi": "1.0",
+                    "leverage": {"type": "cross", "value": 20},
+                    "entryPx": "60000.0",
+                    "positionValue": "60123.4",
+                    "unrealizedPnl": "123.4",
+                    "returnOnEquity": "0.0411",
+                    "liquidationPx": "50321.7",
+                    "marginUsed": "3006.17",
+                    "maxLeverage": 40,
                     "cumFunding": {"allTime": "12.3", "sinceOpen": "1.2", "sinceChange": "0.4"},
                 },
             },
             {
                 "type": "oneWay",
                 "position": {
-                    "coin": "ETH", "szi": "-2.0", "leverage": {"type": "isolated", "value": 10, "rawUsd": "6300.0"},
-                    "entryPx": "3000.0", "positionValue": "6000.0", "unrealizedPnl": "0.0", "returnOnEquity": "0.0",
-                    "liquidationPx": None, "marginUsed": "600.0", "maxLeverage": 25,
+                    "coin": "ETH",
+                    "szi": "-2.0",
+                    "leverage": {"type": "isolated", "value": 10, "rawUsd": "6300.0"},
+                    "entryPx": "3000.0",
+                    "positionValue": "6000.0",
+                    "unrealizedPnl": "0.0",
+                    "returnOnEquity": "0.0",
+                    "liquidationPx": None,
+                    "marginUsed": "600.0",
+                    "maxLeverage": 25,
                     "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"},
                 },
             },
@@ -147,12 +216,30 @@ def meta_and_ctxs(mark_btc: str) -> list[Any]:
         ]
     }
     ctxs = [
-        {"dayNtlVlm": "1169046.29", "funding": "0.0000125", "impactPxs": ["60000.0", "60001.0"], "markPx": mark_btc,
-         "midPx": mark_btc, "openInterest": "688.11", "oraclePx": mark_btc, "premium": "0.00031774",
-         "prevDayPx": "59000.0", "dayBaseVlm": "19.5"},
-        {"dayNtlVlm": "426126.29", "funding": "-0.0000031", "impactPxs": None, "markPx": "3000.1",
-         "midPx": None, "openInterest": "1882.55", "oraclePx": "3000.2", "premium": None,
-         "prevDayPx": "2950.0", "dayBaseVlm": "142.0"},
+        {
+            "dayNtlVlm": "1169046.29",
+            "funding": "0.0000125",
+            "impactPxs": ["60000.0", "60001.0"],
+            "markPx": mark_btc,
+            "midPx": mark_btc,
+            "openInterest": "688.11",
+            "oraclePx": mark_btc,
+            "premium": "0.00031774",
+            "prevDayPx": "59000.0",
+            "dayBaseVlm": "19.5",
+        },
+        {
+            "dayNtlVlm": "426126.29",
+            "funding": "-0.0000031",
+            "impactPxs": None,
+            "markPx": "3000.1",
+            "midPx": None,
+            "openInterest": "1882.55",
+            "oraclePx": "3000.2",
+            "premium": None,
+            "prevDayPx": "2950.0",
+            "dayBaseVlm": "142.0",
+        },
     ]
     return [meta, ctxs]
 
@@ -172,14 +259,28 @@ def build_scenario(root: Path, *, main_fills: int = 5000, big_fills: int = 11000
     # liquidations: market (against the book) and backstop + ADL leg
     liq_t = T0 + 1_800_000 + 123
     _trade_pair(
-        events, n, liq_t, "BTC", USER_LIQ, USER_CP_MAIN, "A",
-        liq={"liquidatedUser": USER_LIQ, "markPx": "60010.0", "method": "market"}, taker_dir="Close Long",
+        events,
+        n,
+        liq_t,
+        "BTC",
+        USER_LIQ,
+        USER_CP_MAIN,
+        "A",
+        liq={"liquidatedUser": USER_LIQ, "markPx": "60010.0", "method": "market"},
+        taker_dir="Close Long",
     )
     n += 1
     _trade_pair(
-        events, n, liq_t + 1000, "BTC", LIQUIDATOR, USER_LIQ, "B",
+        events,
+        n,
+        liq_t + 1000,
+        "BTC",
+        LIQUIDATOR,
+        USER_LIQ,
+        "B",
         liq={"liquidatedUser": LIQUIDATOR, "markPx": "60020.0", "method": "backstop"},
-        taker_dir="Close Short", maker_dir="Auto-Deleveraging",
+        taker_dir="Close Short",
+        maker_dir="Auto-Deleveraging",
     )
     _write_blocks(root, events)
 
@@ -203,20 +304,34 @@ def build_scenario(root: Path, *, main_fills: int = 5000, big_fills: int = 11000
     vdir = root / "vaults"
     vdir.mkdir(exist_ok=True)
     vault = {
-        "name": "Synthetic HLP", "vaultAddress": HLP, "leader": addr("leader"), "description": "synthetic",
+        "name": "Synthetic HLP",
+        "vaultAddress": HLP,
+        "leader": addr("leader"),
+        "description": "synthetic",
         "portfolio": [["day", {"accountValueHistory": [[T0, "1000000.0"]], "pnlHistory": [[T0, "0.0"]], "vlm": "0.0"}]],
-        "apr": 0.1, "followerState": None, "leaderFraction": 0.01, "leaderCommission": 0, "followers": [],
-        "maxDistributable": 1.0, "maxWithdrawable": 1.0, "isClosed": False,
+        "apr": 0.1,
+        "followerState": None,
+        "leaderFraction": 0.01,
+        "leaderCommission": 0,
+        "followers": [],
+        "maxDistributable": 1.0,
+        "maxWithdrawable": 1.0,
+        "isClosed": False,
         "relationship": {"type": "parent", "data": {"childAddresses": [LIQUIDATOR]}},
-        "allowDeposits": True, "alwaysCloseOnWithdraw": False,
+        "allowDeposits": True,
+        "alwaysCloseOnWithdraw": False,
     }
     (vdir / "vault_details.jsonl").write_bytes(orjson.dumps(vault) + b"\n")
     ldir = root / "ledger"
     ldir.mkdir(exist_ok=True)
     with (ldir / "non_funding_ledger_updates.jsonl").open("wb") as fh:
         for k in range(LEDGER_ROWS):  # 2 rows per ms -> boundary duplicates when paging by time
-            row = {"user": USER_MAIN, "time": T0 + (k // 2) * 10, "hash": tx_hash(900_000 + k),
-                   "delta": {"type": "deposit", "usdc": f"{k}.5"}}
+            row = {
+                "user": USER_MAIN,
+                "time": T0 + (k // 2) * 10,
+                "hash": tx_hash(900_000 + k),
+                "delta": {"type": "deposit", "usdc": f"{k}.5"},
+            }
             fh.write(orjson.dumps(row) + b"\n")
     (root / "scenario.json").write_bytes(orjson.dumps({"name": "synthetic-paging", "recent_trades_limit": 10}))
     return ScenarioInfo(root=root, fills=dict(fills), now_ms=last)

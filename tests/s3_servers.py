@@ -18,8 +18,12 @@ from pathlib import Path
 
 import pytest
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "liqf-test-key", "AWS_SECRET_ACCESS_KEY": "liqf-test-secret",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "liqf-test-key",
+    "AWS_SECRET_ACCESS_KEY": "liqf-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 
 
 def free_port() -> int:
@@ -44,16 +48,22 @@ class MotoServer:
         if not exe.exists():
             pytest.skip("moto_server is not installed (uv sync installs the dev group)")
         self.port = free_port()
-        self.proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(exe), "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_port(self.port)
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name="us-east-1",
+        )
 
     def bucket(self, name: str) -> str:
         c = self.client()
@@ -79,8 +89,10 @@ class MotoServer:
         self.proc.wait(10)
 
 
-DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-          b"<Message>Anonymous users cannot invoke requests against Requester Pays buckets</Message></Error>")
+DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Anonymous users cannot invoke requests against Requester Pays buckets</Message></Error>"
+)
 
 
 class RequesterPaysProxy:

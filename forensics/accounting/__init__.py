@@ -7,6 +7,7 @@
 * :func:`cascade_timeline`, :func:`backstop_coverage` — timing, bursts, matching, isolation; the vault.
 * :func:`reproduce_chitra`, :func:`overshoot_from_waves`, :func:`hmadl_aggregates` — published Oct-10 figures.
 """
+
 from __future__ import annotations
 
 from .core import HORIZONS_S, WaveAccounting, gap_sweep, gini, top_share, two_pass_replay, wave_accounting
@@ -14,7 +15,23 @@ from .policies import candidates, capacity_frame, run_policies, waterfill
 from .published import HMADL_CAVEATS, hmadl_aggregates, overshoot_from_waves, reproduce_chitra
 from .timing import backstop_coverage, cascade_timeline, hlp_snapshot_identity
 
-__all__ = ["HMADL_CAVEATS", "HORIZONS_S", "WaveAccounting", "backstop_coverage", "candidates", "capacity_frame",
-           "cascade_timeline", "gap_sweep", "gini", "hlp_snapshot_identity", "hmadl_aggregates",
-           "overshoot_from_waves", "reproduce_chitra", "run_policies", "top_share", "two_pass_replay", "waterfill",
-           "wave_accounting"]
+__all__ = [
+    "HMADL_CAVEATS",
+    "HORIZONS_S",
+    "WaveAccounting",
+    "backstop_coverage",
+    "candidates",
+    "capacity_frame",
+    "cascade_timeline",
+    "gap_sweep",
+    "gini",
+    "hlp_snapshot_identity",
+    "hmadl_aggregates",
+    "overshoot_from_waves",
+    "reproduce_chitra",
+    "run_policies",
+    "top_share",
+    "two_pass_replay",
+    "waterfill",
+    "wave_accounting",
+]

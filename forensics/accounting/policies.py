@@ -24,6 +24,7 @@ and pay the wave's average bankruptcy gap per contract ``g_c = B_c / Q_c``:
 
 ``production`` is the observed two-pass haircut (``haircut_0ms``) of :mod:`forensics.accounting.core`.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,9 @@ def candidates(pools: pl.DataFrame, steps: pl.DataFrame, bounds: pl.DataFrame) -
 
 def capacity_frame(cands: pl.DataFrame) -> pl.DataFrame:
     """Per (wave, user): ``capacity_usd`` = sum of positive uPnL, ``equity_usd`` = account value."""
-    return cands.group_by(["wave", "user"]).agg(pl.col("w").sum().alias("capacity_usd"),
-                                                pl.col("e").first().alias("equity_usd"))
+    return cands.group_by(["wave", "user"]).agg(
+        pl.col("w").sum().alias("capacity_usd"), pl.col("e").first().alias("equity_usd")
+    )
 
 
 def waterfill(a: np.ndarray, cap: np.ndarray, target: float) -> np.ndarray:
@@ -110,10 +112,12 @@ def _lot(sizes: np.ndarray) -> float:
     return 1e-8
 
 
-def minmax_ilp(gap_lot: np.ndarray, kmax: np.ndarray, e: np.ndarray, target: float,
-               time_limit: float = 10.0) -> np.ndarray:
+def minmax_ilp(
+    gap_lot: np.ndarray, kmax: np.ndarray, e: np.ndarray, target: float, time_limit: float = 10.0
+) -> np.ndarray:
     """Integer lots ``k`` minimizing ``max_i gap_lot_i k_i / e_i`` s.t. ``sum gap_lot k >= target``,
     ``0 <= k <= kmax``. Returns haircuts ``gap_lot k``."""
+    # heavy (scipy.optimize): only for the optimal-haircut policy
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     n = len(gap_lot)
@@ -135,8 +139,13 @@ def minmax_ilp(gap_lot: np.ndarray, kmax: np.ndarray, e: np.ndarray, target: flo
     A2[0, :m] = g
     cons = [LinearConstraint(A1, -np.inf, 0.0), LinearConstraint(A2, target * (1 - 1e-12), np.inf)]
     integrality = np.r_[np.ones(m), 0]
-    res = milp(c, constraints=cons, integrality=integrality,
-               bounds=Bounds(np.zeros(m + 1), np.r_[km, np.inf]), options={"time_limit": time_limit})
+    res = milp(
+        c,
+        constraints=cons,
+        integrality=integrality,
+        bounds=Bounds(np.zeros(m + 1), np.r_[km, np.inf]),
+        options={"time_limit": time_limit},
+    )
     h = np.zeros(n)
     if res.x is None:  # fall back: continuous min-max (equity pro-rata), rounded up
         k = np.minimum(km, np.ceil(waterfill(ee, g * km, target) / g))
@@ -147,22 +156,38 @@ def minmax_ilp(gap_lot: np.ndarray, kmax: np.ndarray, e: np.ndarray, target: flo
 
 
 def _metrics(users: np.ndarray, h: np.ndarray, w: np.ndarray, e: np.ndarray, B: float, max_loss: float) -> dict:
-    df = pl.DataFrame({"user": users, "h": h, "w": w, "e": e}).group_by("user").agg(
-        pl.col("h").sum(), pl.col("w").sum(), pl.col("e").first())
+    df = (
+        pl.DataFrame({"user": users, "h": h, "w": w, "e": e})
+        .group_by("user")
+        .agg(pl.col("h").sum(), pl.col("w").sum(), pl.col("e").first())
+    )
     hu, wu, eu = (df[c].to_numpy().astype(float) for c in ("h", "w", "e"))
     tot = float(hu.sum())
     share = np.where(eu > _EPS, hu / np.where(eu > _EPS, eu, 1.0), np.nan)
     surv = float(np.max(np.clip(wu - hu, 0, None))) if len(wu) else 0.0
-    return {"haircut_usd": tot, "target_usd": B, "overshoot_usd": tot - B,
-            "accounts_touched": int((hu > _EPS).sum()),
-            "max_haircut_share": float(np.nanmax(share)) if np.isfinite(share).any() else None,
-            "largest_haircut_usd": float(hu.max()) if len(hu) else 0.0, "gini": gini(hu), "top1pct_share": top_share(hu),
-            "ptsr": surv / tot if tot > _EPS else None, "pmr": surv / max_loss if max_loss > _EPS else None,
-            "_touched": set(df.filter(pl.col("h") > _EPS)["user"].to_list())}
+    return {
+        "haircut_usd": tot,
+        "target_usd": B,
+        "overshoot_usd": tot - B,
+        "accounts_touched": int((hu > _EPS).sum()),
+        "max_haircut_share": float(np.nanmax(share)) if np.isfinite(share).any() else None,
+        "largest_haircut_usd": float(hu.max()) if len(hu) else 0.0,
+        "gini": gini(hu),
+        "top1pct_share": top_share(hu),
+        "ptsr": surv / tot if tot > _EPS else None,
+        "pmr": surv / max_loss if max_loss > _EPS else None,
+        "_touched": set(df.filter(pl.col("h") > _EPS)["user"].to_list()),
+    }
 
 
-def run_policies(wa: WaveAccounting, cands: pl.DataFrame, *, cap_frac: float = 0.5,
-                 rules: list | None = None, ilp_time_limit: float = 10.0) -> tuple[pl.DataFrame, list[dict]]:
+def run_policies(
+    wa: WaveAccounting,
+    cands: pl.DataFrame,
+    *,
+    cap_frac: float = 0.5,
+    rules: list | None = None,
+    ilp_time_limit: float = 10.0,
+) -> tuple[pl.DataFrame, list[dict]]:
     """(per (policy, wave) rows, per-policy totals). Totals: ``overshoot`` = sum over waves,
     ``accounts_touched`` = distinct accounts over the window, ``max_haircut_share`` = max over waves."""
     rules = rules or ORDERING_RULES
@@ -177,9 +202,16 @@ def run_policies(wa: WaveAccounting, cands: pl.DataFrame, *, cap_frac: float = 0
         # production
         cap = c.group_by("user").agg(pl.col("w").sum(), pl.col("e").first())
         prod = hc.select("user", pl.col("haircut_0ms").fill_null(0.0).alias("h")).join(cap, on="user", how="left")
-        res = {"production": _metrics(prod["user"].to_numpy(), prod["h"].to_numpy(),
-                                      prod["w"].fill_null(0.0).to_numpy(), prod["e"].fill_null(np.nan).to_numpy(),
-                                      B, max_loss)}
+        res = {
+            "production": _metrics(
+                prod["user"].to_numpy(),
+                prod["h"].to_numpy(),
+                prod["w"].fill_null(0.0).to_numpy(),
+                prod["e"].fill_null(np.nan).to_numpy(),
+                B,
+                max_loss,
+            )
+        }
         if c.height:
             users = c["user"].to_numpy()
             w = c["w"].to_numpy()
@@ -190,8 +222,9 @@ def run_policies(wa: WaveAccounting, cands: pl.DataFrame, *, cap_frac: float = 0
                 s = c[f"score_{r.name}"].to_numpy().astype(float)
                 res[f"queue_{r.name}"] = _metrics(users, queue(s, w, B, tie), w, e, B, max_loss)
             res["wealth_pro_rata"] = _metrics(users, waterfill(w, w, B), w, e, B, max_loss)
-            res["capped_pro_rata"] = _metrics(users, waterfill(w, np.minimum(w, cap_frac * np.clip(e, 0, None)), B),
-                                              w, e, B, max_loss)
+            res["capped_pro_rata"] = _metrics(
+                users, waterfill(w, np.minimum(w, cap_frac * np.clip(e, 0, None)), B), w, e, B, max_loss
+            )
             res["risk_aware_pro_rata"] = _metrics(users, waterfill(lam * w, w, B), w, e, B, max_loss)
             # contract space, per coin
             h_lw = np.zeros(c.height)
@@ -231,11 +264,17 @@ def run_policies(wa: WaveAccounting, cands: pl.DataFrame, *, cap_frac: float = 0
     if df.height:
         for (name,), g in df.group_by("policy", maintain_order=True):
             ms = g["max_haircut_share"].drop_nulls()
-            totals.append({"name": name, "haircut": float(g["haircut_usd"].sum()), "target": float(g["target_usd"].sum()),
-                           "overshoot": float(g["overshoot_usd"].sum()),
-                           "accounts_touched": len(touched.get(name, ())),
-                           "max_haircut_share": float(ms.max()) if ms.len() else None,
-                           "largest_haircut": float(g["largest_haircut_usd"].max())})
+            totals.append(
+                {
+                    "name": name,
+                    "haircut": float(g["haircut_usd"].sum()),
+                    "target": float(g["target_usd"].sum()),
+                    "overshoot": float(g["overshoot_usd"].sum()),
+                    "accounts_touched": len(touched.get(name, ())),
+                    "max_haircut_share": float(ms.max()) if ms.len() else None,
+                    "largest_haircut": float(g["largest_haircut_usd"].max()),
+                }
+            )
     return df, totals
 
 
@@ -260,7 +299,7 @@ def _lev_waterfill(n: np.ndarray, e: np.ndarray, mark: np.ndarray, size: np.ndar
     short = Q - q.sum()  # exact total: spread the bisection residue over the positions at the level
     if short > 0:
         room = size - q
-        at = (q_of(lo) - q)
+        at = q_of(lo) - q
         wts = at if at.sum() > 0 else room
         q = q + np.minimum(room, short * wts / wts.sum()) if wts.sum() > 0 else q
     return q

@@ -12,6 +12,7 @@
 
 Nothing here copies the data: every function takes the directory of the files.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,12 +41,18 @@ HMADL_CAVEATS = (
 
 
 def wave_csv(out_dir: Path, horizon_ms: int, gap_ms: int = 5000) -> Path:
-    return Path(out_dir) / "eval_horizon_sweep" / f"gap_ms={gap_ms}" / f"horizon_ms={horizon_ms}" / \
-        "two_pass_equity_delta_by_wave.csv"
+    return (
+        Path(out_dir)
+        / "eval_horizon_sweep"
+        / f"gap_ms={gap_ms}"
+        / f"horizon_ms={horizon_ms}"
+        / "two_pass_equity_delta_by_wave.csv"
+    )
 
 
-def load_chitra_waves(out_dir: Path, gap_ms: int = 5000,
-                      horizons_ms: tuple[int, ...] | None = None) -> dict[int, pl.DataFrame]:
+def load_chitra_waves(
+    out_dir: Path, gap_ms: int = 5000, horizons_ms: tuple[int, ...] | None = None
+) -> dict[int, pl.DataFrame]:
     """Per-horizon wave tables: horizon_ms -> frame with wave, t_start_ms, t_end_ms, deficit_usd,
     budget_needed_usd, budget_prod_usd (and the file's other columns). Horizons default to every
     ``horizon_ms=*`` directory present."""
@@ -61,8 +68,12 @@ def _trapz(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.trapezoid(y, x)) if hasattr(np, "trapezoid") else float(np.trapz(y, x))
 
 
-def overshoot_from_waves(waves_by_horizon: dict[int, pl.DataFrame], *, band_max_ms: int = 10_000,
-                         half_lives_ms: tuple[int, ...] = HALF_LIVES_MS) -> dict:
+def overshoot_from_waves(
+    waves_by_horizon: dict[int, pl.DataFrame],
+    *,
+    band_max_ms: int = 10_000,
+    half_lives_ms: tuple[int, ...] = HALF_LIVES_MS,
+) -> dict:
     """Totals, overshoot per horizon, band and discounted overshoot from per-wave inputs.
 
     Per horizon ``h``: ``deficit = sum D_t``, ``needed = sum B_t``, ``production = sum H_t(h)``,
@@ -79,12 +90,20 @@ def overshoot_from_waves(waves_by_horizon: dict[int, pl.DataFrame], *, band_max_
         H = w["budget_prod_usd"].cast(pl.Float64).to_numpy()
         D = w["deficit_usd"].cast(pl.Float64).to_numpy()
         diff = H - B
-        per_h.append({
-            "horizon_ms": int(h), "waves": int(w.height), "deficit": float(D.sum()), "needed": float(B.sum()),
-            "production": float(H.sum()), "overshoot": float(diff.sum()),
-            "under_coverage": float(np.clip(-diff, 0, None).sum()), "excess": float(np.clip(diff, 0, None).sum()),
-            "waves_over": int((diff > 0).sum()), "waves_under": int((diff < 0).sum()),
-        })
+        per_h.append(
+            {
+                "horizon_ms": int(h),
+                "waves": int(w.height),
+                "deficit": float(D.sum()),
+                "needed": float(B.sum()),
+                "production": float(H.sum()),
+                "overshoot": float(diff.sum()),
+                "under_coverage": float(np.clip(-diff, 0, None).sum()),
+                "excess": float(np.clip(diff, 0, None).sum()),
+                "waves_over": int((diff > 0).sum()),
+                "waves_under": int((diff < 0).sum()),
+            }
+        )
     hs = np.array([r["horizon_ms"] for r in per_h], dtype=float)
     os_ = np.array([r["overshoot"] for r in per_h], dtype=float)
     o0 = float(os_[hs == 0][0]) if (hs == 0).any() else math.nan
@@ -129,10 +148,13 @@ def reproduce_chitra(out_dir: Path, gap_ms: int = 5000) -> dict:
         "O0": float(head["headline"]["prod_overshoot_vs_needed_usd"]),
         "O0_robustness": float(rob["O0"]),
         "band": [float(rob["O_min_band"]), float(rob["O_max_band"])],
-        "overshoot_by_horizon": {int(r["eval_horizon_ms"]): float(r["total_overshoot_prod_minus_needed_usd"])
-                                 for r in sweep.iter_rows(named=True)},
-        "production_by_horizon": {int(r["eval_horizon_ms"]): float(r["total_H_prod_usd"])
-                                  for r in sweep.iter_rows(named=True)},
+        "overshoot_by_horizon": {
+            int(r["eval_horizon_ms"]): float(r["total_overshoot_prod_minus_needed_usd"])
+            for r in sweep.iter_rows(named=True)
+        },
+        "production_by_horizon": {
+            int(r["eval_horizon_ms"]): float(r["total_H_prod_usd"]) for r in sweep.iter_rows(named=True)
+        },
         "discounted": {int(k): float(v["O_disc"]) for k, v in rob.get("discounted", {}).items()},
         "queue_total_overshoot_usd": float(head["headline"]["queue_total_overshoot_usd"]),
     }
@@ -158,10 +180,18 @@ def reproduce_chitra(out_dir: Path, gap_ms: int = 5000) -> dict:
     # real-data.md §5.6: one loser's equity stock re-counted across waves
     ml = losers["max_loss_usd"].round(2)
     mode = ml.mode().sort()[-1]
-    repeated = {"max_loss_usd": float(mode), "waves": int((ml == mode).sum()),
-                "deficit_if_counted_once": float(h0["deficit"] - mode * max(int((ml == mode).sum()) - 1, 0))}
-    return {"ours": ours, "published": published, "abs_diff": diffs, "max_abs_diff": max(diffs.values()),
-            "repeated_max_loss": repeated}
+    repeated = {
+        "max_loss_usd": float(mode),
+        "waves": int((ml == mode).sum()),
+        "deficit_if_counted_once": float(h0["deficit"] - mode * max(int((ml == mode).sum()) - 1, 0)),
+    }
+    return {
+        "ours": ours,
+        "published": published,
+        "abs_diff": diffs,
+        "max_abs_diff": max(diffs.values()),
+        "repeated_max_loss": repeated,
+    }
 
 
 def run_named_query(name: str, params: dict, con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
@@ -179,11 +209,16 @@ def run_named_query(name: str, params: dict, con: duckdb.DuckDBPyConnection | No
 def hmadl_aggregates(root: Path, top: int = 5) -> dict:
     """HyperMultiAssetedADL event aggregates and top-coin table (``root`` = the repository copy)."""
     root = Path(root)
-    agg = run_named_query("accounting_hmadl_event_aggregates", {
-        "coin_csv": str(root / "canonical" / "adl_by_coin_REALTIME.csv"),
-        "user_csv": str(root / "canonical" / "adl_by_user_REALTIME.csv"),
-        "combined_csv": str(root / "history" / "combined_impact_by_ticker.csv"),
-    }).row(0, named=True)
-    topc = run_named_query("accounting_hmadl_top_coins", {
-        "net_volume_csv": str(root / "canonical" / "adl_net_volume_full_12min.csv"), "top": int(top)})
+    agg = run_named_query(
+        "accounting_hmadl_event_aggregates",
+        {
+            "coin_csv": str(root / "canonical" / "adl_by_coin_REALTIME.csv"),
+            "user_csv": str(root / "canonical" / "adl_by_user_REALTIME.csv"),
+            "combined_csv": str(root / "history" / "combined_impact_by_ticker.csv"),
+        },
+    ).row(0, named=True)
+    topc = run_named_query(
+        "accounting_hmadl_top_coins",
+        {"net_volume_csv": str(root / "canonical" / "adl_net_volume_full_12min.csv"), "top": int(top)},
+    )
     return {"aggregates": agg, "top_coins": topc.to_dicts(), "caveats": list(HMADL_CAVEATS)}

@@ -10,12 +10,28 @@ and the audit loop that ties them together.
 * :mod:`.diagnostics`: Plackett-Luce, Kendall, NDCG and a conditional logit, sampled, for the report.
 * :mod:`.loop`: :func:`audit`, the whole procedure.
 """
+
 from .evidence import Evidence, pools_evidence
 from .exemption import ExemptionResult, exemption_test
 from .identify import Identification, RuleFit, identify, identify_evidence, rule_changes
 from .loop import Audit, audit, audit_evidence, complete_steps, split_uncertain
 from .rules import RULES, Rule
 
-__all__ = ["Audit", "Evidence", "ExemptionResult", "Identification", "RULES", "Rule", "RuleFit", "audit",
-           "audit_evidence", "complete_steps", "exemption_test", "identify", "identify_evidence", "pools_evidence",
-           "rule_changes", "split_uncertain"]
+__all__ = [
+    "Audit",
+    "Evidence",
+    "ExemptionResult",
+    "Identification",
+    "RULES",
+    "Rule",
+    "RuleFit",
+    "audit",
+    "audit_evidence",
+    "complete_steps",
+    "exemption_test",
+    "identify",
+    "identify_evidence",
+    "pools_evidence",
+    "rule_changes",
+    "split_uncertain",
+]

@@ -103,13 +103,16 @@ class _PlackettLuce:
         e = np.exp(u - m[self.c_seg])
         # the chosen items not yet taken when each is drawn: itself and those after it in fill order, summed
         # per step from the last one (a global running sum minus its value would cancel to noise)
-        tail = pl.DataFrame({"s": self.c_seg[::-1], "e": e[::-1]}).select(
-            pl.col("e").cum_sum().over("s"))["e"].to_numpy()[::-1]
+        tail = (
+            pl.DataFrame({"s": self.c_seg[::-1], "e": e[::-1]})
+            .select(pl.col("e").cum_sum().over("s"))["e"]
+            .to_numpy()[::-1]
+        )
         with np.errstate(divide="ignore"):
             log_denom = m[self.c_seg] + np.log(rest_sum[self.c_seg] + tail)
         for s in np.unique(self.c_seg[~np.isfinite(log_denom)]):  # underflow at a large theta: exact, per step
             rows = slice(self.c_off[s], self.c_last[s] + 1)
-            r = u_rest[self.r_off[s]:(self.r_off[s + 1] if s + 1 < len(self.r_off) else len(u_rest))]
+            r = u_rest[self.r_off[s] : (self.r_off[s + 1] if s + 1 < len(self.r_off) else len(u_rest))]
             exact = np.logaddexp(np.logaddexp.reduce(r), np.logaddexp.accumulate(u[rows][::-1])[::-1])
             log_denom[rows] = exact
         return float((u - log_denom).sum())
@@ -119,7 +122,10 @@ def fit_temperature(z: np.ndarray, sa: StepArrays) -> tuple[float, float]:
     """Maximum-likelihood temperature in [0, MAX_TEMPERATURE]; returns (theta, log-likelihood)."""
     model = _PlackettLuce(z, sa)
     res = optimize.minimize_scalar(
-        lambda t: -model.loglik(t), bounds=(0.0, MAX_TEMPERATURE), method="bounded", options={"xatol": 1e-3},
+        lambda t: -model.loglik(t),
+        bounds=(0.0, MAX_TEMPERATURE),
+        method="bounded",
+        options={"xatol": 1e-3},
     )
     return float(res.x), float(-res.fun)
 
@@ -128,7 +134,9 @@ def _rank_metrics(scored: pl.DataFrame, col: str) -> pl.DataFrame:
     """Per-step AUC, violation rate, top-k precision and NDCG for one score column."""
     s = pl.col(col)
     per = scored.select(
-        "step_id", "selected", "closed_size",
+        "step_id",
+        "selected",
+        "closed_size",
         s.rank("average").over("step_id").alias("r_avg"),
         s.rank("max").over("step_id").alias("r_max"),
         s.rank("max").over(["step_id", "selected"]).alias("r_max_sel"),
@@ -197,9 +205,12 @@ def conditional_logit(pools: pl.DataFrame, *, max_rows: int = 100_000, seed: int
         log_leverage=pl.col("leverage").cast(pl.Float64).clip(lower_bound=1e-9).log(),
         log_notional=pl.col("notional_usd").cast(pl.Float64).clip(lower_bound=1e-9).log(),
     ).filter(pl.all_horizontal(pl.col(list(LOGIT_FEATURES)).is_finite()))
-    varying = df.group_by("step_id").agg(k=pl.col("selected").sum(), n=pl.len()).filter(
-        (pl.col("k") > 0) & (pl.col("k") < pl.col("n"))
-    ).sort("step_id")
+    varying = (
+        df.group_by("step_id")
+        .agg(k=pl.col("selected").sum(), n=pl.len())
+        .filter((pl.col("k") > 0) & (pl.col("k") < pl.col("n")))
+        .sort("step_id")
+    )
     steps_with_decision = varying.height
     varying = varying.sample(fraction=1.0, shuffle=True, seed=seed)
     varying = varying.filter((pl.col("n").cum_sum() <= max_rows) | (pl.int_range(pl.len()) < 2))["step_id"]
@@ -247,17 +258,22 @@ def conditional_logit(pools: pl.DataFrame, *, max_rows: int = 100_000, seed: int
         "cosine_with_rules": cosines,
         "closest_rule": best,
         "note": "coefficients of standardized log features; a deterministic queue separates the data, so "
-                "read the direction rather than the magnitude",
+        "read the direction rather than the magnitude",
     }
 
 
-def rank_diagnostics(pools: pl.DataFrame, fits: list, *, max_steps: int | None = DIAGNOSTIC_STEPS,
-                     seed: int = 0) -> dict:
+def rank_diagnostics(
+    pools: pl.DataFrame, fits: list, *, max_steps: int | None = DIAGNOSTIC_STEPS, seed: int = 0
+) -> dict:
     """Fill Kendall tau, NDCG, Plackett-Luce log-likelihood, temperature and AIC into the ``fits``
     (:class:`forensics.audit.identify.RuleFit`) of ordering rules, on at most ``max_steps`` actions with a
     decision (``None``: all). Returns what was sampled."""
-    decided = pools.group_by("step_id").agg(k=pl.col("selected").sum(), n=pl.len()).filter(
-        (pl.col("k") > 0) & (pl.col("k") < pl.col("n"))).sort("step_id")["step_id"]
+    decided = (
+        pools.group_by("step_id")
+        .agg(k=pl.col("selected").sum(), n=pl.len())
+        .filter((pl.col("k") > 0) & (pl.col("k") < pl.col("n")))
+        .sort("step_id")["step_id"]
+    )
     chosen = decided if max_steps is None or len(decided) <= max_steps else decided.sample(max_steps, seed=seed)
     sample = pools.filter(pl.col("step_id").is_in(chosen.implode()))
     ordering = [RULES[f.name] for f in fits if f.kind != "allocation"]

@@ -33,13 +33,15 @@ ranks and features) are kept up to a budget per rule.
 Two drivers feed the kernel: the replay (:mod:`forensics.reconstruct.stream`, pools never materialised) and
 pools held as a table (:func:`pools_evidence`: hand-built pools, other venues, full ``adl_pools``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from forensics.compiled import njit, prange
 import numpy as np
 import polars as pl
+
+from forensics.compiled import njit
 
 from . import kernel as K
 from .rules import ALLOCATION, CYCLIC, RULES, Rule
@@ -50,11 +52,17 @@ WINDOW_ACTIONS = 512
 # evidence rows kept per rule
 RECORD_BUDGET = 100_000
 # features copied into evidence rows (the first ones of kernel.FEATURES)
-RECORDED_FEATURES = K.FEATURES[:K.LEV + 1]
+RECORDED_FEATURES = K.FEATURES[: K.LEV + 1]
 
 #: legitimate reasons not to count a pass-over, by code (0: none)
-REASONS = ("", "below_min_size", "isolated_no_overlap", "opened_same_block", "state_contradicted",
-           "state_unconfirmed_lost_leg")
+REASONS = (
+    "",
+    "below_min_size",
+    "isolated_no_overlap",
+    "opened_same_block",
+    "state_contradicted",
+    "state_unconfirmed_lost_leg",
+)
 
 _KINDS = {"queue": K.QUEUE, CYCLIC: K.CYCLIC, ALLOCATION: K.ALLOCATION}
 
@@ -92,13 +100,13 @@ class Evidence:
     """Every rule's evidence over the audited actions (ADL actions with a decision and all their legs)."""
 
     rules: list[Rule]
-    users: np.ndarray               # address per account code (address order)
-    actions: pl.DataFrame           # per audited action: step_id, episode, window, time_ms
-    per_action: np.ndarray          # [rule, action, kernel.A_*]
-    sums: np.ndarray                # [rule, kernel.S_*]
-    prints: np.ndarray              # [rule]: fingerprint of the evidence
-    counts: pl.DataFrame            # rule (index), window, user, opportunities, skips, gap_opportunities, gap_skips
-    presence: pl.DataFrame          # window, user, eligible_steps, observed_selections
+    users: np.ndarray  # address per account code (address order)
+    actions: pl.DataFrame  # per audited action: step_id, episode, window, time_ms
+    per_action: np.ndarray  # [rule, action, kernel.A_*]
+    sums: np.ndarray  # [rule, kernel.S_*]
+    prints: np.ndarray  # [rule]: fingerprint of the evidence
+    counts: pl.DataFrame  # rule (index), window, user, opportunities, skips, gap_opportunities, gap_skips
+    presence: pl.DataFrame  # window, user, eligible_steps, observed_selections
     rows: dict[str, pl.DataFrame | None] = field(default_factory=dict)  # None: over the record budget
     _totals: pl.DataFrame | None = field(default=None, repr=False)
     _presence: pl.DataFrame | None = field(default=None, repr=False)
@@ -109,10 +117,17 @@ class Evidence:
     @property
     def windows(self) -> pl.DataFrame:
         """window, from_ms, to_ms, actions, first_step, last_step."""
-        return self.actions.group_by("window").agg(
-            pl.col("time_ms").min().alias("from_ms"), pl.col("time_ms").max().alias("to_ms"),
-            pl.len().alias("actions"), pl.col("step_id").min().alias("first_step"),
-            pl.col("step_id").max().alias("last_step")).sort("window")
+        return (
+            self.actions.group_by("window")
+            .agg(
+                pl.col("time_ms").min().alias("from_ms"),
+                pl.col("time_ms").max().alias("to_ms"),
+                pl.len().alias("actions"),
+                pl.col("step_id").min().alias("first_step"),
+                pl.col("step_id").max().alias("last_step"),
+            )
+            .sort("window")
+        )
 
     def account_counts(self, rule: str, windows: list[int] | np.ndarray | None = None) -> pl.DataFrame:
         """Per account: actions in a pool and selections; opportunities and skips in episodes, in total and in
@@ -122,19 +137,25 @@ class Evidence:
         if windows is None:
             if self._totals is None:  # every rule's totals at once
                 self._totals = self.counts.group_by("rule", "user").agg([pl.col(x).sum() for x in cols])
-                self._presence = self.presence.group_by("user").agg(pl.col("eligible_steps").sum(),
-                                                                     pl.col("observed_selections").sum())
+                self._presence = self.presence.group_by("user").agg(
+                    pl.col("eligible_steps").sum(), pl.col("observed_selections").sum()
+                )
             per = self._totals.filter(pl.col("rule") == self.index(rule)).drop("rule")
             pres = self._presence
         else:
             keep = pl.Series(np.asarray(windows, dtype=np.int32)).implode()
             c = self.counts.filter((pl.col("rule") == self.index(rule)) & pl.col("window").is_in(keep))
             per = c.group_by("user").agg([pl.col(x).sum() for x in cols])
-            pres = self.presence.filter(pl.col("window").is_in(keep)).group_by("user").agg(
-                pl.col("eligible_steps").sum(), pl.col("observed_selections").sum())
+            pres = (
+                self.presence.filter(pl.col("window").is_in(keep))
+                .group_by("user")
+                .agg(pl.col("eligible_steps").sum(), pl.col("observed_selections").sum())
+            )
         out = pres.join(per, on="user", how="left").with_columns([pl.col(x).fill_null(0) for x in cols]).sort("user")
-        return out.select(pl.Series("user", self.users[out["user"].to_numpy()], dtype=pl.Utf8),
-                          *[pl.col(x).cast(pl.Int64) for x in ["eligible_steps", *cols, "observed_selections"]])
+        return out.select(
+            pl.Series("user", self.users[out["user"].to_numpy()], dtype=pl.Utf8),
+            *[pl.col(x).cast(pl.Int64) for x in ["eligible_steps", *cols, "observed_selections"]],
+        )
 
     def action_values(self, rule: str, column: int, windows: list[int] | np.ndarray | None = None) -> np.ndarray:
         v = self.per_action[self.index(rule), :, column]
@@ -153,7 +174,11 @@ class Evidence:
         if s[K.S_RANKED] <= 0:
             return {}
         vr = s[K.S_VIOLATION] / s[K.S_RANKED]
-        return {"violation_rate": float(vr), "auc": 1.0 - float(vr), "top_k_precision": float(s[K.S_TOPK] / s[K.S_RANKED])}
+        return {
+            "violation_rate": float(vr),
+            "auc": 1.0 - float(vr),
+            "top_k_precision": float(s[K.S_TOPK] / s[K.S_RANKED]),
+        }
 
     def allocation_fit(self, rule: str) -> float | None:
         s = self.sums[self.index(rule)]
@@ -170,9 +195,18 @@ class Collector:
     """Accumulates the kernel's outputs action by action; drivers call :meth:`add` per action (in replay
     order), :meth:`end_window` when the window changes, then :meth:`finish`."""
 
-    def __init__(self, rules: list[Rule], users: np.ndarray, pair_user: np.ndarray, n_actions: int, *,
-                 record_features: int = len(RECORDED_FEATURES), record_budget: int = RECORD_BUDGET,
-                 record_users: np.ndarray | None = None, record_all: bool = False) -> None:
+    def __init__(
+        self,
+        rules: list[Rule],
+        users: np.ndarray,
+        pair_user: np.ndarray,
+        n_actions: int,
+        *,
+        record_features: int = len(RECORDED_FEATURES),
+        record_budget: int = RECORD_BUDGET,
+        record_users: np.ndarray | None = None,
+        record_all: bool = False,
+    ) -> None:
         self.rules = rules
         self.record_all = record_all
         self.users = users
@@ -187,8 +221,11 @@ class Collector:
         self.per_action = np.zeros((r, n_actions, K.N_ACTION_INTS), dtype=np.int64)
         self.sums = np.zeros((r, K.N_SUMS))
         self.prints = np.zeros(r, dtype=np.uint64)
-        self.rec_users = (np.ones(n_users, dtype=np.bool_) if record_users is None
-                          else np.ascontiguousarray(record_users, dtype=np.bool_))
+        self.rec_users = (
+            np.ones(n_users, dtype=np.bool_)
+            if record_users is None
+            else np.ascontiguousarray(record_users, dtype=np.bool_)
+        )
         self.rec_n = np.zeros(r, dtype=np.int64)
         # untouched pages cost no memory: the budget is a ceiling, not an allocation
         self.rec_int = np.zeros((r, record_budget, 5), dtype=np.int64)
@@ -197,80 +234,173 @@ class Collector:
         self.window_counts: list[pl.DataFrame] = []
         self.window_presence: list[pl.DataFrame] = []
 
-    def add(self, a: int, episode: int, F: np.ndarray, users: np.ndarray, pairs: np.ndarray, selected: np.ndarray,
-            fill_order: np.ndarray, closed: np.ndarray, partial: np.ndarray, excused: np.ndarray, gap: np.ndarray,
-            lot: np.ndarray, reason: np.ndarray) -> None:
+    def add(
+        self,
+        a: int,
+        episode: int,
+        F: np.ndarray,
+        users: np.ndarray,
+        pairs: np.ndarray,
+        selected: np.ndarray,
+        fill_order: np.ndarray,
+        closed: np.ndarray,
+        partial: np.ndarray,
+        excused: np.ndarray,
+        gap: np.ndarray,
+        lot: np.ndarray,
+        reason: np.ndarray,
+    ) -> None:
         """One audited action's pool (columns of ``F``; users are account codes, which are address ranks)."""
         _tally(users, selected, self.presence)
-        K.action_evidence(self.codes, self.kinds, a, episode, F, users, users, pairs, selected, fill_order, closed,
-                          partial, excused, gap, lot, self.ep_last, self.ep_flags, self.pair_user, self.counts,
-                          self.per_action, self.sums, self.prints, reason, self.rec_users, self.rec_n, self.rec_int,
-                          self.rec_float, self.rec_feat, len(self.users), self.record_all)
+        K.action_evidence(
+            self.codes,
+            self.kinds,
+            a,
+            episode,
+            F,
+            users,
+            users,
+            pairs,
+            selected,
+            fill_order,
+            closed,
+            partial,
+            excused,
+            gap,
+            lot,
+            self.ep_last,
+            self.ep_flags,
+            self.pair_user,
+            self.counts,
+            self.per_action,
+            self.sums,
+            self.prints,
+            reason,
+            self.rec_users,
+            self.rec_n,
+            self.rec_int,
+            self.rec_float,
+            self.rec_feat,
+            len(self.users),
+            self.record_all,
+        )
 
     def end_window(self, window: int) -> None:
         """Fold the window's open episodes and keep its per-account counts as records."""
         K.flush_episodes(self.ep_last, self.ep_flags, self.pair_user, self.counts)
         parts = []
-        for r, rule in enumerate(self.rules):
+        for r in range(len(self.rules)):
             idx = np.flatnonzero(self.counts[r, :, K.C_OPP])
             if len(idx):
                 c = self.counts[r, idx]
-                parts.append(pl.DataFrame({
-                    "rule": np.full(len(idx), r, dtype=np.int16), "window": np.full(len(idx), window),
-                    "user": idx, "opportunities": c[:, K.C_OPP], "skips": c[:, K.C_SKIP],
-                    "gap_opportunities": c[:, K.C_GAP_OPP], "gap_skips": c[:, K.C_GAP_SKIP]}))
+                parts.append(
+                    pl.DataFrame(
+                        {
+                            "rule": np.full(len(idx), r, dtype=np.int16),
+                            "window": np.full(len(idx), window),
+                            "user": idx,
+                            "opportunities": c[:, K.C_OPP],
+                            "skips": c[:, K.C_SKIP],
+                            "gap_opportunities": c[:, K.C_GAP_OPP],
+                            "gap_skips": c[:, K.C_GAP_SKIP],
+                        }
+                    )
+                )
                 self.counts[r, idx] = 0
         if parts:
             self.window_counts.append(pl.concat(parts))
         idx = np.flatnonzero(self.presence[:, 0])
         if len(idx):
-            self.window_presence.append(pl.DataFrame({
-                "window": np.full(len(idx), window), "user": idx, "eligible_steps": self.presence[idx, 0],
-                "observed_selections": self.presence[idx, 1]}))
+            self.window_presence.append(
+                pl.DataFrame(
+                    {
+                        "window": np.full(len(idx), window),
+                        "user": idx,
+                        "eligible_steps": self.presence[idx, 0],
+                        "observed_selections": self.presence[idx, 1],
+                    }
+                )
+            )
             self.presence[idx] = 0
 
     def finish(self, actions: pl.DataFrame, row_frame=None) -> Evidence:
         """The evidence; ``row_frame(rule, ints, floats, features)`` turns a rule's recorded rows into a frame
         (the driver knows what its rows are)."""
-        counts_schema = {"rule": pl.Int16, "window": pl.Int32, "user": pl.Int32, "opportunities": pl.Int32,
-                         "skips": pl.Int32, "gap_opportunities": pl.Int32, "gap_skips": pl.Int32}
-        presence_schema = {"window": pl.Int32, "user": pl.Int32, "eligible_steps": pl.Int32,
-                           "observed_selections": pl.Int32}
-        counts = (pl.concat(self.window_counts).cast(counts_schema) if self.window_counts
-                  else pl.DataFrame(schema=counts_schema))
-        presence = (pl.concat(self.window_presence).cast(presence_schema) if self.window_presence
-                    else pl.DataFrame(schema=presence_schema))
+        counts_schema = {
+            "rule": pl.Int16,
+            "window": pl.Int32,
+            "user": pl.Int32,
+            "opportunities": pl.Int32,
+            "skips": pl.Int32,
+            "gap_opportunities": pl.Int32,
+            "gap_skips": pl.Int32,
+        }
+        presence_schema = {
+            "window": pl.Int32,
+            "user": pl.Int32,
+            "eligible_steps": pl.Int32,
+            "observed_selections": pl.Int32,
+        }
+        counts = (
+            pl.concat(self.window_counts).cast(counts_schema)
+            if self.window_counts
+            else pl.DataFrame(schema=counts_schema)
+        )
+        presence = (
+            pl.concat(self.window_presence).cast(presence_schema)
+            if self.window_presence
+            else pl.DataFrame(schema=presence_schema)
+        )
         rows: dict[str, pl.DataFrame | None] = {}
         for r, rule in enumerate(self.rules):
             if self.sums[r, K.S_OVERFLOW] > 0:
                 rows[rule.name] = None
                 continue
             n = int(self.rec_n[r])
-            rows[rule.name] = row_frame(rule, self.rec_int[r, :n], self.rec_float[r, :n], self.rec_feat[r, :n]) \
-                if row_frame is not None else None
-        return Evidence(self.rules, self.users, actions, self.per_action, self.sums, self.prints, counts, presence,
-                        rows)
+            rows[rule.name] = (
+                row_frame(rule, self.rec_int[r, :n], self.rec_float[r, :n], self.rec_feat[r, :n])
+                if row_frame is not None
+                else None
+            )
+        return Evidence(
+            self.rules, self.users, actions, self.per_action, self.sums, self.prints, counts, presence, rows
+        )
 
 
-def evidence_rows(rule: Rule, ints: np.ndarray, floats: np.ndarray, users: np.ndarray,
-                  actions: pl.DataFrame) -> pl.DataFrame:
+def evidence_rows(
+    rule: Rule,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    users: np.ndarray,
+    actions: pl.DataFrame,
+    reasons: tuple[str, ...] = REASONS,
+) -> pl.DataFrame:
     """The recorded rows of a rule as a frame: step_id, user, rank, score, cut_rank, cut_score, cut_user,
     pool_size, selected_count, selected, opportunity, skip, shape_violation, excused, tied, skip_reason,
     predicted; ``row`` is the row's index within its action's pool (drivers join their own columns on it)."""
     flags = ints[:, 2]
     a = ints[:, 0]
     cut_user = actions["cut_user"].to_numpy() if "cut_user" in actions.columns else None
-    reason = np.array(REASONS, dtype=object)[ints[:, 4]]
-    out = pl.DataFrame({
-        "step_id": actions["step_id"].to_numpy()[a], "_action": a, "row": ints[:, 3],
-        "user": users[ints[:, 1]],
-        "rank": pl.Series(floats[:, K.V_RANK]).fill_nan(None).cast(pl.Int64), "score": floats[:, K.V_SCORE],
-        "cut_rank": floats[:, K.V_CUT_RANK].astype(np.int64), "cut_score": floats[:, K.V_CUT_SCORE],
-        "selected": (flags & K.R_SELECTED) > 0, "opportunity": (flags & K.R_OPPORTUNITY) > 0,
-        "skip": (flags & K.R_SKIP) > 0, "shape_violation": (flags & K.R_SHAPE) > 0,
-        "excused": (flags & K.R_EXCUSED) > 0, "tied": (flags & K.R_TIED) > 0,
-        "skip_reason": pl.Series(reason, dtype=pl.Utf8).replace("", None),
-    })
+    reason = np.array(reasons, dtype=object)[ints[:, 4]]
+    out = pl.DataFrame(
+        {
+            "step_id": actions["step_id"].to_numpy()[a],
+            "_action": a,
+            "row": ints[:, 3],
+            "user": users[ints[:, 1]],
+            "rank": pl.Series(floats[:, K.V_RANK]).fill_nan(None).cast(pl.Int64),
+            "score": floats[:, K.V_SCORE],
+            "cut_rank": floats[:, K.V_CUT_RANK].astype(np.int64),
+            "cut_score": floats[:, K.V_CUT_SCORE],
+            "selected": (flags & K.R_SELECTED) > 0,
+            "opportunity": (flags & K.R_OPPORTUNITY) > 0,
+            "skip": (flags & K.R_SKIP) > 0,
+            "shape_violation": (flags & K.R_SHAPE) > 0,
+            "excused": (flags & K.R_EXCUSED) > 0,
+            "tied": (flags & K.R_TIED) > 0,
+            "skip_reason": pl.Series(reason, dtype=pl.Utf8).replace("", None),
+        }
+    )
     if rule.kind == ALLOCATION:
         out = out.with_columns(pl.Series("predicted", floats[:, K.V_PREDICTED]))
     if cut_user is not None:
@@ -280,23 +410,35 @@ def evidence_rows(rule: Rule, ints: np.ndarray, floats: np.ndarray, users: np.nd
 
 # --- pools held as a table ----------------------------------------------------------------------------------
 
-def _reason_codes(frame: pl.DataFrame) -> np.ndarray:
-    """Reason code per row (a state note wins over a skip reason); unknown reasons become new codes."""
+
+def _reason_codes(frame: pl.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(reason code per row, the names by code): a state note wins over a skip reason; reasons other than the
+    known ones (other venues' pools) get codes after them."""
     names = frame.select(pl.coalesce("state_note", "skip_reason").fill_null("")).to_series()
-    known = {n: i for i, n in enumerate(REASONS)}
-    return names.replace_strict(known, default=len(REASONS), return_dtype=pl.Int64).to_numpy()
+    extra = tuple(sorted(set(names.unique().to_list()) - set(REASONS)))
+    table = REASONS + extra
+    return names.replace_strict({n: i for i, n in enumerate(table)}, return_dtype=pl.Int64).to_numpy(), table
 
 
 def episodes(steps: pl.DataFrame) -> pl.DataFrame:
     """(step_id, episode): actions of one block (its time when blocks are missing) and coin share an episode."""
-    at = pl.coalesce(pl.col("block_number"), pl.col("time_ms")) if "block_number" in steps.columns else pl.col("time_ms")
-    return steps.select("step_id", pl.struct(at.alias("at"), pl.col("coin").cast(pl.Utf8)).rank("dense")
-                        .cast(pl.Int64).alias("episode"))
+    at = (
+        pl.coalesce(pl.col("block_number"), pl.col("time_ms")) if "block_number" in steps.columns else pl.col("time_ms")
+    )
+    return steps.select(
+        "step_id", pl.struct(at.alias("at"), pl.col("coin").cast(pl.Utf8)).rank("dense").cast(pl.Int64).alias("episode")
+    )
 
 
-def pools_evidence(pools: pl.DataFrame, rules: list[Rule] | None = None, *, steps: pl.DataFrame | None = None,
-                   record_users: list[str] | None = None, record_budget: int = RECORD_BUDGET,
-                   record_all: bool = False) -> Evidence:
+def pools_evidence(
+    pools: pl.DataFrame,
+    rules: list[Rule] | None = None,
+    *,
+    steps: pl.DataFrame | None = None,
+    record_users: list[str] | None = None,
+    record_budget: int = RECORD_BUDGET,
+    record_all: bool = False,
+) -> Evidence:
     """Every rule's evidence on pools held as a table (``adl_pools`` layout, one row per (step_id, user)).
 
     Only actions with a selection are audited. ``steps`` (``adl_steps`` rows) groups actions into episodes
@@ -324,14 +466,24 @@ def pools_evidence(pools: pl.DataFrame, rules: list[Rule] | None = None, *, step
         if c not in acts.columns:
             acts = acts.with_columns(pl.lit(default, pl.Int64).alias(c))
     block = acts.select(pl.coalesce("block_number", "time_ms", "step_id")).to_series().to_numpy()
-    window = assign_windows(block, acts["wave_id"].fill_null(0).to_numpy()) if steps is not None \
+    window = (
+        assign_windows(block, acts["wave_id"].fill_null(0).to_numpy())
+        if steps is not None
         else np.zeros(len(step_ids), dtype=np.int64)
+    )
     _, ep = np.unique(acts["episode"].to_numpy(), return_inverse=True)
     acts = acts.with_columns(pl.Series("episode", ep.astype(np.int64)), pl.Series("window", window))
     ep = single_episodes(ep)
     # without szDecimals, the smallest ADL cut seen in the coin: at least one lot, so a conservative stand-in
-    lot = frame.select(pl.col("lot_size").fill_null(
-        pl.col("closed_size").filter(pl.col("closed_size") > 0).min().over("coin")).fill_null(0.0)).to_series().to_numpy()
+    lot = (
+        frame.select(
+            pl.col("lot_size")
+            .fill_null(pl.col("closed_size").filter(pl.col("closed_size") > 0).min().over("coin"))
+            .fill_null(0.0)
+        )
+        .to_series()
+        .to_numpy()
+    )
     mark = frame["mark_px"].cast(pl.Float64).to_numpy()
     published = frame["mark_source"].is_in(list(PUBLISHED_MARK_SOURCES)).fill_null(False).to_numpy()
     F = feature_matrix(frame, mark_tolerance(mark, published))
@@ -345,18 +497,39 @@ def pools_evidence(pools: pl.DataFrame, rules: list[Rule] | None = None, *, step
     excused = (frame["skip_reason"].is_not_null() | frame["state_note"].is_not_null()).to_numpy()
     fill_order = frame["fill_order"].fill_null(0).to_numpy().astype(np.int64)
     closed = frame["closed_size"].cast(pl.Float64).fill_null(0.0).to_numpy()
-    reason = _reason_codes(frame)
+    reason, reason_names = _reason_codes(frame)
     rec_users = None if record_users is None else np.isin(users, np.asarray(record_users, dtype=str))
     if record_all:
         record_budget = max(record_budget, frame.height)
-    col = Collector(rules, users, pair_user, len(step_ids), record_features=0, record_budget=record_budget,
-                    record_users=rec_users, record_all=record_all)
+    col = Collector(
+        rules,
+        users,
+        pair_user,
+        len(step_ids),
+        record_features=0,
+        record_budget=record_budget,
+        record_users=rec_users,
+        record_all=record_all,
+    )
     for a in range(len(step_ids)):
         s, e = starts[a], starts[a] + n[a]
         if a and window[a] != window[a - 1]:
             col.end_window(int(window[a - 1]))
-        col.add(a, int(ep[a]), np.ascontiguousarray(F[:, s:e]), user_code[s:e], pairs[s:e], selected[s:e],
-                fill_order[s:e], closed[s:e], partial[s:e], excused[s:e], gap[s:e], lot[s:e], reason[s:e])
+        col.add(
+            a,
+            int(ep[a]),
+            np.ascontiguousarray(F[:, s:e]),
+            user_code[s:e],
+            pairs[s:e],
+            selected[s:e],
+            fill_order[s:e],
+            closed[s:e],
+            partial[s:e],
+            excused[s:e],
+            gap[s:e],
+            lot[s:e],
+            reason[s:e],
+        )
     if len(step_ids):
         col.end_window(int(window[-1]))
     cut_user_code = col.per_action[:, :, K.A_CUT_USER]
@@ -365,9 +538,11 @@ def pools_evidence(pools: pl.DataFrame, rules: list[Rule] | None = None, *, step
         r = rules.index(rule)
         cu = cut_user_code[r]
         acts_r = acts.with_columns(pl.Series("cut_user", np.where(cu >= 0, users[np.maximum(cu, 0)], None)))
-        rows = evidence_rows(rule, ints, floats, users, acts_r)
+        rows = evidence_rows(rule, ints, floats, users, acts_r, reason_names)
         at = starts[ints[:, 0]] + ints[:, 3]
-        sizes = pl.DataFrame({"pool_size": n[ints[:, 0]], "selected_count": col.per_action[r, ints[:, 0], K.A_SELECTED]})
+        sizes = pl.DataFrame(
+            {"pool_size": n[ints[:, 0]], "selected_count": col.per_action[r, ints[:, 0], K.A_SELECTED]}
+        )
         keep = [c for c in frame.columns if c not in rows.columns]
         return pl.concat([rows, sizes, frame[at].select(keep)], how="horizontal")
 

@@ -14,6 +14,7 @@ Accounts never above a cut are never tested, and one skip alone is never a flag 
 single pass-over cannot be told from a one-off. A flag is a statistical anomaly with its evidence, not an
 accusation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from scipy import stats
-
 
 MIN_SKIPS = 2
 MAX_ITERATIONS = 10
@@ -81,7 +81,9 @@ def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, f
     opps = counts["opportunities"].to_numpy().astype(np.int64)
     skips = counts["skips"].to_numpy().astype(np.int64)
     cols = counts.columns
-    g_opps = counts["gap_opportunities"].to_numpy().astype(np.int64) if "gap_opportunities" in cols else np.zeros_like(opps)
+    g_opps = (
+        counts["gap_opportunities"].to_numpy().astype(np.int64) if "gap_opportunities" in cols else np.zeros_like(opps)
+    )
     g_skips = counts["gap_skips"].to_numpy().astype(np.int64) if "gap_skips" in cols else np.zeros_like(skips)
     c_opps, c_skips = opps - g_opps, skips - g_skips
     tested = opps > 0
@@ -103,8 +105,15 @@ def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, f
             pv[i] = _tail(int(c_opps[i]), int(g_opps[i]), int(skips[i]), rate, gap_rate)
         qv = _benjamini_hochberg(pv, tested)
         new = tested & (qv <= q) & (skips >= MIN_SKIPS)
-        history.append({"iteration": it, "skip_rate": rate, "skip_rate_after_lost_fill": gap_rate,
-                        "tested": int(tested.sum()), "flagged": int(new.sum())})
+        history.append(
+            {
+                "iteration": it,
+                "skip_rate": rate,
+                "skip_rate_after_lost_fill": gap_rate,
+                "tested": int(tested.sum()),
+                "flagged": int(new.sum()),
+            }
+        )
         if it > 0 and np.array_equal(new, flagged):
             break
         flagged = new
@@ -129,9 +138,26 @@ def exemption_test(counts: pl.DataFrame, rule: str, *, q: float = 0.05) -> Exemp
     return ExemptionResult(rule, rate, q, accounts.sort(["p_value", "user"]), iterations=history)
 
 
-EVIDENCE_FIELDS = ("step_id", "coin", "rank", "score", "cut_rank", "cut_score", "cut_user", "pool_size",
-                   "selected_count", "size", "notional_usd", "leverage", "upnl_usd", "account_value_usd",
-                   "mark_source", "skip_reason", "state_note", "state_detail")
+EVIDENCE_FIELDS = (
+    "step_id",
+    "coin",
+    "rank",
+    "score",
+    "cut_rank",
+    "cut_score",
+    "cut_user",
+    "pool_size",
+    "selected_count",
+    "size",
+    "notional_usd",
+    "leverage",
+    "upnl_usd",
+    "account_value_usd",
+    "mark_source",
+    "skip_reason",
+    "state_note",
+    "state_detail",
+)
 
 
 def skip_evidence(ev: pl.DataFrame, users: list[str], limit: int = EVIDENCE_LIMIT) -> dict[str, list[dict]]:
@@ -140,8 +166,9 @@ def skip_evidence(ev: pl.DataFrame, users: list[str], limit: int = EVIDENCE_LIMI
     if not users:
         return {}
     cols = [c for c in EVIDENCE_FIELDS if c in ev.columns]
-    rows = ev.filter(pl.col("user").is_in(users) & ~pl.col("selected")
-                     & (pl.col("rank") < pl.col("cut_rank")).fill_null(False))
+    rows = ev.filter(
+        pl.col("user").is_in(users) & ~pl.col("selected") & (pl.col("rank") < pl.col("cut_rank")).fill_null(False)
+    )
     rows = rows.sort(["user", "skip", "step_id"], descending=[False, True, False])
     out: dict[str, list[dict]] = {u: [] for u in users}
     for r in rows.select("user", "skip", *cols).iter_rows(named=True):

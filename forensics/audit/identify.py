@@ -15,15 +15,15 @@ small share of the accounts it tested; "no documented rule fits" is the answer w
 that order every action identically (leverage and lexicographic on continuous leverage) have equal
 evidence and are reported together.
 """
+
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import polars as pl
-
 import numpy as np
+import polars as pl
 
 from .evidence import Evidence, pools_evidence
 from .exemption import ExemptionResult, exemption_test, skip_evidence
@@ -42,11 +42,11 @@ COST_MARGIN = 5
 class RuleFit:
     name: str
     kind: str
-    steps: int = 0                 # actions with a decision (something selected)
+    steps: int = 0  # actions with a decision (something selected)
     opportunities: int = 0
     skips: int = 0
-    exemptions_needed: int = 0     # accounts the exemption test flags under the rule
-    residual_skips: int = 0        # skips of unflagged accounts
+    exemptions_needed: int = 0  # accounts the exemption test flags under the rule
+    residual_skips: int = 0  # skips of unflagged accounts
     shape_violations: int = 0
     cost: int = 0
     residual_rate: float | None = None
@@ -95,8 +95,9 @@ class Identification:
         return next(r for r in self.rules if r.name == name)
 
 
-def _costs(evidence: Evidence, rule: str, result: ExemptionResult,
-           windows: np.ndarray | None = None) -> tuple[int, int, int]:
+def _costs(
+    evidence: Evidence, rule: str, result: ExemptionResult, windows: np.ndarray | None = None
+) -> tuple[int, int, int]:
     acc = result.accounts
     flagged = int(acc["flagged"].sum())
     return flagged, int(acc.filter(~pl.col("flagged"))["skips"].sum()), evidence.shape_violations(rule, windows)
@@ -110,17 +111,25 @@ def score_rule(evidence: Evidence, rule: Rule, *, q: float = 0.05) -> tuple[Rule
     selections = evidence.selections()
     tested = int(acc["tested"].sum())
     fit = RuleFit(
-        rule.name, rule.kind,
+        rule.name,
+        rule.kind,
         steps=evidence.actions.height,
-        opportunities=int(acc["opportunities"].sum()), skips=int(acc["skips"].sum()),
-        exemptions_needed=flagged, residual_skips=residual, shape_violations=shape,
+        opportunities=int(acc["opportunities"].sum()),
+        skips=int(acc["skips"].sum()),
+        exemptions_needed=flagged,
+        residual_skips=residual,
+        shape_violations=shape,
         cost=flagged + residual + shape,
         # skips are counted among opportunities, shape violations among selections
         residual_rate=(residual + shape) / (opps + selections) if opps + selections else None,
-        skip_rate=result.skip_rate, tested_accounts=tested,
+        skip_rate=result.skip_rate,
+        tested_accounts=tested,
     )
-    fit.fits = bool(fit.residual_rate is not None and fit.residual_rate <= FIT_MAX_RESIDUAL
-                    and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5)
+    fit.fits = bool(
+        fit.residual_rate is not None
+        and fit.residual_rate <= FIT_MAX_RESIDUAL
+        and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5
+    )
     if rule.kind != "allocation":
         for k, v in evidence.rank_metrics(rule.name).items():
             setattr(fit, k, v)
@@ -129,18 +138,29 @@ def score_rule(evidence: Evidence, rule: Rule, *, q: float = 0.05) -> tuple[Rule
     return fit, result
 
 
-def identify(pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float = 0.05,
-             steps: pl.DataFrame | None = None) -> Identification:
+def identify(
+    pools: pl.DataFrame, rules: list[Rule] | None = None, *, q: float = 0.05, steps: pl.DataFrame | None = None
+) -> Identification:
     """Score every rule on pools held as a table; name the cheapest explanation, or say none fits.
     ``steps`` (the ``adl_steps`` rows) groups actions into episodes and windows; without it each action is
     its own episode."""
-    return identify_evidence(pools_evidence(pools, rules, steps=steps), q=q, pool_rows=pools.height,
-                             rerun=lambda users, rule: pools_evidence(pools, [rule], steps=steps, record_users=users,
-                                                                      record_budget=len(pools) + 1))
+    return identify_evidence(
+        pools_evidence(pools, rules, steps=steps),
+        q=q,
+        pool_rows=pools.height,
+        rerun=lambda users, rule: pools_evidence(
+            pools, [rule], steps=steps, record_users=users, record_budget=len(pools) + 1
+        ),
+    )
 
 
-def identify_evidence(evidence: Evidence, *, q: float = 0.05, pool_rows: int = 0,
-                      rerun: Callable[[list[str], Rule], Evidence] | None = None) -> Identification:
+def identify_evidence(
+    evidence: Evidence,
+    *,
+    q: float = 0.05,
+    pool_rows: int = 0,
+    rerun: Callable[[list[str], Rule], Evidence] | None = None,
+) -> Identification:
     """Name the cheapest explanation of ``evidence`` (every rule's), or say none fits. ``rerun(users, rule)``
     recomputes one rule's evidence keeping the rows of ``users`` only, for a named rule whose evidence rows
     exceeded the record budget."""
@@ -162,11 +182,15 @@ def identify_evidence(evidence: Evidence, *, q: float = 0.05, pool_rows: int = 0
     best = ranked[0]
     runner = next((f for f in ranked[1:] if f.name not in best.same_order_as), None)
     margin = runner.cost - best.cost if runner else None
-    summary = (f"{best.exemptions_needed} exemption(s) needed, {best.residual_skips} residual skip(s), "
-               f"{best.shape_violations} shape violation(s) over {best.steps} actions")
+    summary = (
+        f"{best.exemptions_needed} exemption(s) needed, {best.residual_skips} residual skip(s), "
+        f"{best.shape_violations} shape violation(s) over {best.steps} actions"
+    )
     if not best.fits:
-        verdict = (f"no documented rule fits (closest: {best.name}, {summary}; residual rate "
-                   f"{best.residual_rate if best.residual_rate is not None else float('nan'):.3f})")
+        verdict = (
+            f"no documented rule fits (closest: {best.name}, {summary}; residual rate "
+            f"{best.residual_rate if best.residual_rate is not None else float('nan'):.3f})"
+        )
         return Identification(None, verdict, fits, margin, n_steps, pool_rows, results, evidence)
     result = results[best.name]
     flagged = sorted(result.flagged_users)
@@ -176,8 +200,10 @@ def identify_evidence(evidence: Evidence, *, q: float = 0.05, pool_rows: int = 0
     result.evidence = skip_evidence(rows, flagged) if rows is not None else {}
     alias = f" (ranks identically to {', '.join(best.same_order_as)} on these data)" if best.same_order_as else ""
     if runner is not None and margin < COST_MARGIN:
-        verdict = (f"{best.name}{alias} fits best ({summary}) but {runner.name} is within {margin} of its cost: "
-                   "the data do not separate them")
+        verdict = (
+            f"{best.name}{alias} fits best ({summary}) but {runner.name} is within {margin} of its cost: "
+            "the data do not separate them"
+        )
     else:
         gap = f"; next {runner.name} costs {runner.cost} (margin {margin})" if runner else ""
         verdict = f"{best.name}{alias}: {summary}{gap}"
@@ -197,8 +223,14 @@ def window_costs(identification: Identification, windows: np.ndarray, *, q: floa
     return out
 
 
-def rule_changes(identification: Identification, steps: pl.DataFrame | None = None, *, parts: int = 4,
-                 min_steps: int = 8, q: float = 0.05) -> dict:
+def rule_changes(
+    identification: Identification,
+    steps: pl.DataFrame | None = None,
+    *,
+    parts: int = 4,
+    min_steps: int = 8,
+    q: float = 0.05,
+) -> dict:
     """Split the audited actions into ``parts`` runs of windows with about equal action counts and ask, per
     run, whether another rule explains it with fewer exceptions than the identified one by more than the cost
     margin."""
@@ -223,7 +255,15 @@ def rule_changes(identification: Identification, steps: pl.DataFrame | None = No
         gain = costs[best] - costs[local]
         window_changed = local not in same and gain > COST_MARGIN
         changed |= window_changed
-        out.append({"window": int(w), "from_ms": int(rows["from_ms"].min()), "to_ms": int(rows["to_ms"].max()),
-                    "steps": int(rows["actions"].sum()), "best_rule": local, "cost_gain_over_global": gain,
-                    "changed": window_changed})
+        out.append(
+            {
+                "window": int(w),
+                "from_ms": int(rows["from_ms"].min()),
+                "to_ms": int(rows["to_ms"].max()),
+                "steps": int(rows["actions"].sum()),
+                "best_rule": local,
+                "cost_gain_over_global": gain,
+                "changed": window_changed,
+            }
+        )
     return {"global_best": best, "windows": out, "changed": changed}

@@ -26,26 +26,80 @@ the identified rule has few, and a rule that exceeds the budget cannot be the on
 The same function serves the replay (features computed from the replayed state,
 :mod:`forensics.reconstruct.stream`) and pools held as a table (:mod:`forensics.audit.evidence`).
 """
+
 from __future__ import annotations
 
 import math
 
-from forensics.compiled import njit, prange
 import numpy as np
 
+from forensics.compiled import njit, prange
+
 # --- feature rows of F (feature-major: F[k, i]) ---------------------------------------------------------
-SIZE, ENTRY, MARK, SIGN, NOTIONAL, UPNL, AV, WALLET, LEV, EFF_LEV, MM, ACCT_MM, PNL_MARGIN, MARGIN_LEV, \
-    AV_LO, AV_HI, AMM_LO, AMM_HI, F_LO, F_HI = range(20)
-FEATURES = ("size", "entry_px", "mark_px", "sign", "notional_usd", "upnl_usd", "account_value_usd",
-            "wallet_balance_usd", "leverage", "effective_leverage", "maintenance_margin_usd",
-            "account_maintenance_margin_usd", "pnl_pct_margin", "margin_leverage", "av_lo_delta", "av_hi_delta",
-            "amm_lo_delta", "amm_hi_delta", "mark_lo_factor", "mark_hi_factor")
+(
+    SIZE,
+    ENTRY,
+    MARK,
+    SIGN,
+    NOTIONAL,
+    UPNL,
+    AV,
+    WALLET,
+    LEV,
+    EFF_LEV,
+    MM,
+    ACCT_MM,
+    PNL_MARGIN,
+    MARGIN_LEV,
+    AV_LO,
+    AV_HI,
+    AMM_LO,
+    AMM_HI,
+    F_LO,
+    F_HI,
+) = range(20)
+FEATURES = (
+    "size",
+    "entry_px",
+    "mark_px",
+    "sign",
+    "notional_usd",
+    "upnl_usd",
+    "account_value_usd",
+    "wallet_balance_usd",
+    "leverage",
+    "effective_leverage",
+    "maintenance_margin_usd",
+    "account_maintenance_margin_usd",
+    "pnl_pct_margin",
+    "margin_leverage",
+    "av_lo_delta",
+    "av_hi_delta",
+    "amm_lo_delta",
+    "amm_hi_delta",
+    "mark_lo_factor",
+    "mark_hi_factor",
+)
 N_FEATURES = len(FEATURES)
 
 # --- rule codes and kinds ---------------------------------------------------------------------------------
 QUEUE, CYCLIC, ALLOCATION = 0, 1, 2
-HL_INDEX, HL_INDEX_LITERAL, BITMEX, BINANCE, OKX, UPNL_RULE, PNL_PCT, LEVERAGE, NOTIONAL_RULE, LEXICOGRAPHIC, \
-    RANDOM_CYCLIC, CONTRACTS_PRO_RATA, WEALTH_PRO_RATA, LEVERAGE_WATERFILL = range(14)
+(
+    HL_INDEX,
+    HL_INDEX_LITERAL,
+    BITMEX,
+    BINANCE,
+    OKX,
+    UPNL_RULE,
+    PNL_PCT,
+    LEVERAGE,
+    NOTIONAL_RULE,
+    LEXICOGRAPHIC,
+    RANDOM_CYCLIC,
+    CONTRACTS_PRO_RATA,
+    WEALTH_PRO_RATA,
+    LEVERAGE_WATERFILL,
+) = range(14)
 
 _EPS = 1e-12
 # scores this close (relative) are equal in floating point
@@ -85,8 +139,17 @@ def point(F: np.ndarray, i: int, f: float, dav: float, damm: float):
     account value, leverage, effective leverage, maintenance margin, account maintenance margin, PnL on margin.
     Only the row's own position moves with its coin's mark (the account's other positions are other coins)."""
     if f == 1.0 and dav == 0.0 and damm == 0.0:
-        return (F[MARK, i], F[NOTIONAL, i], F[UPNL, i], F[AV, i], F[LEV, i], F[EFF_LEV, i], F[MM, i],
-                F[ACCT_MM, i], F[PNL_MARGIN, i])
+        return (
+            F[MARK, i],
+            F[NOTIONAL, i],
+            F[UPNL, i],
+            F[AV, i],
+            F[LEV, i],
+            F[EFF_LEV, i],
+            F[MM, i],
+            F[ACCT_MM, i],
+            F[PNL_MARGIN, i],
+        )
     size, mark0, av0 = F[SIZE, i], F[MARK, i], F[AV, i]
     d = F[SIGN, i] * size * mark0 * (f - 1.0)
     av = av0 + d + dav
@@ -96,8 +159,17 @@ def point(F: np.ndarray, i: int, f: float, dav: float, damm: float):
         margin = size * F[ENTRY, i] / F[MARGIN_LEV, i]
         if not math.isnan(margin):
             pm = pm + d / margin
-    return (mark0 * f, F[NOTIONAL, i] * f, F[UPNL, i] + d, av, F[LEV, i] * grow, F[EFF_LEV, i] * grow,
-            F[MM, i] * f, F[ACCT_MM, i] + F[MM, i] * (f - 1.0) + damm, pm)
+    return (
+        mark0 * f,
+        F[NOTIONAL, i] * f,
+        F[UPNL, i] + d,
+        av,
+        F[LEV, i] * grow,
+        F[EFF_LEV, i] * grow,
+        F[MM, i] * f,
+        F[ACCT_MM, i] + F[MM, i] * (f - 1.0) + damm,
+        pm,
+    )
 
 
 @njit(cache=True, inline="always")
@@ -106,8 +178,22 @@ def _finite(x: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def _score(rule: int, size: float, entry: float, sign: float, wallet: float, mark: float, notional: float,
-           upnl: float, av: float, lev: float, eff: float, mm: float, amm: float, pm: float) -> float:
+def _score(
+    rule: int,
+    size: float,
+    entry: float,
+    sign: float,
+    wallet: float,
+    mark: float,
+    notional: float,
+    upnl: float,
+    av: float,
+    lev: float,
+    eff: float,
+    mm: float,
+    amm: float,
+    pm: float,
+) -> float:
     """The rule's score (higher = deleveraged first) from the features at one mark point; the formula of each
     rule, once."""
     if rule == HL_INDEX:
@@ -145,8 +231,9 @@ def rule_key(rule: int, F: np.ndarray, i: int, f: float, dav: float, damm: float
     non-finite key counts as -inf, never first). Single-score rules use k1 only; the lexicographic rule
     ranks by (leverage, uPnL, -wallet)."""
     mark, notional, upnl, av, lev, eff, mm, amm, pm = point(F, i, f, dav, damm)
-    k1 = _score(rule, F[SIZE, i], F[ENTRY, i], F[SIGN, i], F[WALLET, i], mark, notional, upnl, av, lev, eff, mm,
-                amm, pm)
+    k1 = _score(
+        rule, F[SIZE, i], F[ENTRY, i], F[SIGN, i], F[WALLET, i], mark, notional, upnl, av, lev, eff, mm, amm, pm
+    )
     if rule == LEXICOGRAPHIC:
         return _finite(k1), _finite(upnl), _finite(-F[WALLET, i])
     return _finite(k1), 0.0, 0.0
@@ -161,9 +248,24 @@ def rule_keys(rule: int, F: np.ndarray, out: np.ndarray) -> None:
         for i in range(n):
             out[j, i] = 0.0
     for i in range(n):
-        out[0, i] = _finite(_score(rule, F[SIZE, i], F[ENTRY, i], F[SIGN, i], F[WALLET, i], F[MARK, i],
-                                   F[NOTIONAL, i], F[UPNL, i], F[AV, i], F[LEV, i], F[EFF_LEV, i], F[MM, i],
-                                   F[ACCT_MM, i], F[PNL_MARGIN, i]))
+        out[0, i] = _finite(
+            _score(
+                rule,
+                F[SIZE, i],
+                F[ENTRY, i],
+                F[SIGN, i],
+                F[WALLET, i],
+                F[MARK, i],
+                F[NOTIONAL, i],
+                F[UPNL, i],
+                F[AV, i],
+                F[LEV, i],
+                F[EFF_LEV, i],
+                F[MM, i],
+                F[ACCT_MM, i],
+                F[PNL_MARGIN, i],
+            )
+        )
     if rule == LEXICOGRAPHIC:
         for i in range(n):
             out[1, i] = _finite(F[UPNL, i])
@@ -287,8 +389,9 @@ def share_fit(w: np.ndarray, closed: np.ndarray, size: np.ndarray, selected: np.
 
 
 @njit(cache=True)
-def waterfill_level(lev: np.ndarray, closed: np.ndarray, size: np.ndarray, selected: np.ndarray,
-                    partial: np.ndarray) -> float:
+def waterfill_level(
+    lev: np.ndarray, closed: np.ndarray, size: np.ndarray, selected: np.ndarray, partial: np.ndarray
+) -> float:
     """The common leverage the selected were cut to: the median post-cut leverage of the partial cuts, else
     the lowest leverage among the selected, else +inf."""
     after = np.empty(len(lev))
@@ -320,8 +423,17 @@ def _mix(h: np.uint64, x: np.int64) -> np.uint64:
 
 
 @njit(cache=True, inline="always")
-def _fold(r: int, p: int, ep: int, nonskip: bool, gap: bool, ep_last: np.ndarray, ep_flags: np.ndarray,
-          pair_user: np.ndarray, counts: np.ndarray) -> None:
+def _fold(
+    r: int,
+    p: int,
+    ep: int,
+    nonskip: bool,
+    gap: bool,
+    ep_last: np.ndarray,
+    ep_flags: np.ndarray,
+    pair_user: np.ndarray,
+    counts: np.ndarray,
+) -> None:
     """Fold one opportunity into its (pair, episode) flags; a pair that meets a new episode first folds the
     finished one into its account's counters. An episode of one action (``ep`` < 0) is counted at once."""
     if ep < 0:
@@ -346,8 +458,9 @@ def _fold(r: int, p: int, ep: int, nonskip: bool, gap: bool, ep_last: np.ndarray
 
 
 @njit(cache=True, inline="always")
-def _flush_pair(r: int, p: int, ep_last: np.ndarray, ep_flags: np.ndarray, pair_user: np.ndarray,
-                counts: np.ndarray) -> None:
+def _flush_pair(
+    r: int, p: int, ep_last: np.ndarray, ep_flags: np.ndarray, pair_user: np.ndarray, counts: np.ndarray
+) -> None:
     fl = ep_flags[r, p]
     if ep_last[r, p] >= 0 and fl & E_OPP:
         u = pair_user[p]
@@ -374,9 +487,24 @@ def flush_episodes(ep_last: np.ndarray, ep_flags: np.ndarray, pair_user: np.ndar
 
 
 @njit(cache=True)
-def _record(r: int, a: int, i: int, rank: float, score: float, cut_rank: float, cut_score: float, pred: float,
-            flags: int, users: np.ndarray, reason: np.ndarray, F: np.ndarray, rec_n: np.ndarray, rec_int: np.ndarray,
-            rec_float: np.ndarray, rec_feat: np.ndarray) -> bool:
+def _record(
+    r: int,
+    a: int,
+    i: int,
+    rank: float,
+    score: float,
+    cut_rank: float,
+    cut_score: float,
+    pred: float,
+    flags: int,
+    users: np.ndarray,
+    reason: np.ndarray,
+    F: np.ndarray,
+    rec_n: np.ndarray,
+    rec_int: np.ndarray,
+    rec_float: np.ndarray,
+    rec_feat: np.ndarray,
+) -> bool:
     k = rec_n[r]
     if k >= rec_int.shape[1]:
         return False
@@ -397,12 +525,38 @@ def _record(r: int, a: int, i: int, rank: float, score: float, cut_rank: float, 
 
 
 @njit(cache=True)
-def _queue(r: int, rule: int, kind: int, a: int, ep: int, F: np.ndarray, users: np.ndarray, addr: np.ndarray,
-           pairs: np.ndarray, selected: np.ndarray, fill_order: np.ndarray, partial: np.ndarray,
-           excused: np.ndarray, gap: np.ndarray, start_addr: int, ep_last: np.ndarray, ep_flags: np.ndarray,
-           pair_user: np.ndarray, counts: np.ndarray, act: np.ndarray, sums: np.ndarray, prints: np.ndarray,
-           reason: np.ndarray, rec_users: np.ndarray, rec_n: np.ndarray, rec_int: np.ndarray,
-           rec_float: np.ndarray, rec_feat: np.ndarray, n_users: int, record_all: bool) -> None:
+def _queue(
+    r: int,
+    rule: int,
+    kind: int,
+    a: int,
+    ep: int,
+    F: np.ndarray,
+    users: np.ndarray,
+    addr: np.ndarray,
+    pairs: np.ndarray,
+    selected: np.ndarray,
+    fill_order: np.ndarray,
+    partial: np.ndarray,
+    excused: np.ndarray,
+    gap: np.ndarray,
+    start_addr: int,
+    ep_last: np.ndarray,
+    ep_flags: np.ndarray,
+    pair_user: np.ndarray,
+    counts: np.ndarray,
+    act: np.ndarray,
+    sums: np.ndarray,
+    prints: np.ndarray,
+    reason: np.ndarray,
+    rec_users: np.ndarray,
+    rec_n: np.ndarray,
+    rec_int: np.ndarray,
+    rec_float: np.ndarray,
+    rec_feat: np.ndarray,
+    n_users: int,
+    record_all: bool,
+) -> None:
     """Evidence of one ordering rule (queue, or the cyclic walk) on one action."""
     n = F.shape[1]
     K = np.empty((3, n))
@@ -448,7 +602,7 @@ def _queue(r: int, rule: int, kind: int, a: int, ep: int, F: np.ndarray, users: 
         H[lo] += 1
         if not excused[i]:
             HU[lo] += 1
-    rank = np.empty(k, np.int64)   # rank of the selection at sorted position j
+    rank = np.empty(k, np.int64)  # rank of the selection at sorted position j
     unsel_above = np.empty(k, np.int64)
     acc = 0
     accu = 0
@@ -577,11 +731,31 @@ def _queue(r: int, rule: int, kind: int, a: int, ep: int, F: np.ndarray, users: 
         cut_score = c1 if scored else math.nan
         for q in range(n):
             i = allrows[q]
-            kept = q <= floor_pos or (scored and K[0, i] == K[0, allrows[floor_pos]]
-                                      and K[1, i] == K[1, allrows[floor_pos]] and K[2, i] == K[2, allrows[floor_pos]])
+            kept = q <= floor_pos or (
+                scored
+                and K[0, i] == K[0, allrows[floor_pos]]
+                and K[1, i] == K[1, allrows[floor_pos]]
+                and K[2, i] == K[2, allrows[floor_pos]]
+            )
             score = K[0, i] if scored else math.nan
-            _record(r, a, i, float(q + 1) if kept else math.nan, score, float(cut_rank), cut_score, math.nan,
-                    int(rflags[i]), users, reason, F, rec_n, rec_int, rec_float, rec_feat)
+            _record(
+                r,
+                a,
+                i,
+                float(q + 1) if kept else math.nan,
+                score,
+                float(cut_rank),
+                cut_score,
+                math.nan,
+                int(rflags[i]),
+                users,
+                reason,
+                F,
+                rec_n,
+                rec_int,
+                rec_float,
+                rec_feat,
+            )
         return
     # --- evidence rows, while the rule's budget lasts: passes above the cut and shape violations, ranked
     if sums[r, S_OVERFLOW] > 0:
@@ -600,8 +774,24 @@ def _queue(r: int, rule: int, kind: int, a: int, ep: int, F: np.ndarray, users: 
             rk = 1 + c[i] + unsel_seen
             unsel_seen += 1
         score = K[0, i] if scored else math.nan
-        _record(r, a, i, float(rk), score, float(cut_rank), cut_score, math.nan, int(rflags[i]), users, reason, F, rec_n,
-                rec_int, rec_float, rec_feat)
+        _record(
+            r,
+            a,
+            i,
+            float(rk),
+            score,
+            float(cut_rank),
+            cut_score,
+            math.nan,
+            int(rflags[i]),
+            users,
+            reason,
+            F,
+            rec_n,
+            rec_int,
+            rec_float,
+            rec_feat,
+        )
 
 
 @njit(cache=True)
@@ -659,12 +849,35 @@ def _flips(rule: int, F: np.ndarray, i: int, cut: int, cache: np.ndarray) -> boo
 
 
 @njit(cache=True)
-def _allocation(r: int, rule: int, a: int, ep: int, F: np.ndarray, users: np.ndarray, addr: np.ndarray,
-                pairs: np.ndarray, selected: np.ndarray, closed: np.ndarray, partial: np.ndarray,
-                excused: np.ndarray, gap: np.ndarray, lot: np.ndarray, ep_last: np.ndarray, ep_flags: np.ndarray,
-                pair_user: np.ndarray, counts: np.ndarray, act: np.ndarray, sums: np.ndarray,
-                reason: np.ndarray, rec_users: np.ndarray, rec_n: np.ndarray, rec_int: np.ndarray,
-                rec_float: np.ndarray, rec_feat: np.ndarray, record_all: bool) -> None:
+def _allocation(
+    r: int,
+    rule: int,
+    a: int,
+    ep: int,
+    F: np.ndarray,
+    users: np.ndarray,
+    addr: np.ndarray,
+    pairs: np.ndarray,
+    selected: np.ndarray,
+    closed: np.ndarray,
+    partial: np.ndarray,
+    excused: np.ndarray,
+    gap: np.ndarray,
+    lot: np.ndarray,
+    ep_last: np.ndarray,
+    ep_flags: np.ndarray,
+    pair_user: np.ndarray,
+    counts: np.ndarray,
+    act: np.ndarray,
+    sums: np.ndarray,
+    reason: np.ndarray,
+    rec_users: np.ndarray,
+    rec_n: np.ndarray,
+    rec_int: np.ndarray,
+    rec_float: np.ndarray,
+    rec_feat: np.ndarray,
+    record_all: bool,
+) -> None:
     """Evidence of one allocation rule on one action: predicted shares from how the selected were cut;
     opportunities are the candidates owed at least one lot, skips those of them left out, shape violations
     the selected whose cut is off the prediction by more than rounding allows."""
@@ -777,8 +990,24 @@ def _allocation(r: int, rule: int, a: int, ep: int, F: np.ndarray, users: np.nda
                 flags |= R_SKIP
             if excused[i]:
                 flags |= R_EXCUSED
-            _record(r, a, i, ranked[i], pred[i], float(cut_rank), cut_score, pred[i], flags, users, reason, F, rec_n,
-                    rec_int, rec_float, rec_feat)
+            _record(
+                r,
+                a,
+                i,
+                ranked[i],
+                pred[i],
+                float(cut_rank),
+                cut_score,
+                pred[i],
+                flags,
+                users,
+                reason,
+                F,
+                rec_n,
+                rec_int,
+                rec_float,
+                rec_feat,
+            )
         return
     if sums[r, S_OVERFLOW] > 0:
         return
@@ -805,18 +1034,59 @@ def _allocation(r: int, rule: int, a: int, ep: int, F: np.ndarray, users: np.nda
             flags |= R_SELECTED | R_SHAPE
         else:
             flags |= R_SKIP
-        _record(r, a, i, float(q + 1), pred[i], float(cut_rank), cut_score, pred[i], flags, users, reason, F, rec_n,
-                rec_int, rec_float, rec_feat)
+        _record(
+            r,
+            a,
+            i,
+            float(q + 1),
+            pred[i],
+            float(cut_rank),
+            cut_score,
+            pred[i],
+            flags,
+            users,
+            reason,
+            F,
+            rec_n,
+            rec_int,
+            rec_float,
+            rec_feat,
+        )
 
 
 @njit(cache=True, parallel=True)
-def action_evidence(rules: np.ndarray, kinds: np.ndarray, a: int, ep: int, F: np.ndarray, users: np.ndarray,
-                    addr: np.ndarray, pairs: np.ndarray, selected: np.ndarray, fill_order: np.ndarray,
-                    closed: np.ndarray, partial: np.ndarray, excused: np.ndarray, gap: np.ndarray, lot: np.ndarray,
-                    ep_last: np.ndarray, ep_flags: np.ndarray, pair_user: np.ndarray, counts: np.ndarray,
-                    act: np.ndarray, sums: np.ndarray, prints: np.ndarray, reason: np.ndarray, rec_users: np.ndarray,
-                    rec_n: np.ndarray, rec_int: np.ndarray, rec_float: np.ndarray, rec_feat: np.ndarray,
-                    n_users: int, record_all: bool = False) -> None:
+def action_evidence(
+    rules: np.ndarray,
+    kinds: np.ndarray,
+    a: int,
+    ep: int,
+    F: np.ndarray,
+    users: np.ndarray,
+    addr: np.ndarray,
+    pairs: np.ndarray,
+    selected: np.ndarray,
+    fill_order: np.ndarray,
+    closed: np.ndarray,
+    partial: np.ndarray,
+    excused: np.ndarray,
+    gap: np.ndarray,
+    lot: np.ndarray,
+    ep_last: np.ndarray,
+    ep_flags: np.ndarray,
+    pair_user: np.ndarray,
+    counts: np.ndarray,
+    act: np.ndarray,
+    sums: np.ndarray,
+    prints: np.ndarray,
+    reason: np.ndarray,
+    rec_users: np.ndarray,
+    rec_n: np.ndarray,
+    rec_int: np.ndarray,
+    rec_float: np.ndarray,
+    rec_feat: np.ndarray,
+    n_users: int,
+    record_all: bool = False,
+) -> None:
     """Every rule's evidence on action ``a`` (episode ``ep``; -1: an episode of this action alone) whose pool
     rows are the columns of ``F``.
 
@@ -842,10 +1112,65 @@ def action_evidence(rules: np.ndarray, kinds: np.ndarray, a: int, ep: int, F: np
         start = lowest
     for r in prange(len(rules)):
         if kinds[r] == ALLOCATION:
-            _allocation(r, rules[r], a, ep, F, users, addr, pairs, selected, closed, partial, excused, gap, lot,
-                        ep_last, ep_flags, pair_user, counts, act, sums, reason, rec_users, rec_n, rec_int, rec_float,
-                        rec_feat, record_all)
+            _allocation(
+                r,
+                rules[r],
+                a,
+                ep,
+                F,
+                users,
+                addr,
+                pairs,
+                selected,
+                closed,
+                partial,
+                excused,
+                gap,
+                lot,
+                ep_last,
+                ep_flags,
+                pair_user,
+                counts,
+                act,
+                sums,
+                reason,
+                rec_users,
+                rec_n,
+                rec_int,
+                rec_float,
+                rec_feat,
+                record_all,
+            )
         else:
-            _queue(r, rules[r], kinds[r], a, ep, F, users, addr, pairs, selected, fill_order, partial, excused,
-                   gap, start, ep_last, ep_flags, pair_user, counts, act, sums, prints, reason, rec_users, rec_n,
-                   rec_int, rec_float, rec_feat, n_users, record_all)
+            _queue(
+                r,
+                rules[r],
+                kinds[r],
+                a,
+                ep,
+                F,
+                users,
+                addr,
+                pairs,
+                selected,
+                fill_order,
+                partial,
+                excused,
+                gap,
+                start,
+                ep_last,
+                ep_flags,
+                pair_user,
+                counts,
+                act,
+                sums,
+                prints,
+                reason,
+                rec_users,
+                rec_n,
+                rec_int,
+                rec_float,
+                rec_feat,
+                n_users,
+                record_all,
+            )

@@ -13,6 +13,7 @@ Rows with a ``state_note`` (a reconstructed state the data contradict or cannot 
 :mod:`forensics.reconstruct.integrity`) are never opportunities; a flagged account's evidence lists them
 with their reason.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,8 +59,9 @@ def split_uncertain(pools: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return pools.filter(pl.col("state_note").is_null()), pools.filter(pl.col("state_note").is_not_null())
 
 
-def audit(pools: pl.DataFrame, *, q: float = 0.05, rules: list[Rule] | None = None,
-          steps: pl.DataFrame | None = None) -> Audit:
+def audit(
+    pools: pl.DataFrame, *, q: float = 0.05, rules: list[Rule] | None = None, steps: pl.DataFrame | None = None
+) -> Audit:
     """Identify the rule and test every account under it (see the module docstring); ``steps`` groups
     the actions of one block and coin into one episode of evidence."""
     identification = identify(pools, rules, q=q, steps=steps)

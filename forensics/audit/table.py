@@ -1,11 +1,13 @@
 """Pools held as a table (the ``adl_pools`` layout, hand-built pools, other venues' pools): the columns the
 audit reads, their feature rows for :mod:`forensics.audit.kernel`, the marks' uncertainty, and every ordering
 rule's score as columns (for reports, diagnostics and counterfactual queues)."""
+
 from __future__ import annotations
 
-from forensics.compiled import njit, prange
 import numpy as np
 import polars as pl
+
+from forensics.compiled import njit
 
 from . import kernel as K
 from .rules import CYCLIC, ORDERING_RULES, Rule
@@ -29,12 +31,27 @@ def mark_tolerance(mark: np.ndarray, published: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(tol), tol, TRADE_MARK_UNCERTAINTY)
 
 
-_OPTIONAL = {"side": pl.Utf8, "state_note": pl.Utf8, "state_detail": pl.Utf8, "skip_reason": pl.Utf8, "mark_source": pl.Utf8,
-             "lot_size": pl.Float64, "fill_order": pl.Int32, "margin_leverage": pl.Float64, "mark_px": pl.Float64,
-             "account_maintenance_margin_usd": pl.Float64, "effective_leverage": pl.Float64,
-             "pnl_pct_margin": pl.Float64, "wallet_balance_usd": pl.Float64, "entry_px": pl.Float64,
-             "maintenance_margin_usd": pl.Float64, "upnl_usd": pl.Float64, "account_value_usd": pl.Float64,
-             "notional_usd": pl.Float64, "leverage": pl.Float64}
+_OPTIONAL = {
+    "side": pl.Utf8,
+    "state_note": pl.Utf8,
+    "state_detail": pl.Utf8,
+    "skip_reason": pl.Utf8,
+    "mark_source": pl.Utf8,
+    "lot_size": pl.Float64,
+    "fill_order": pl.Int32,
+    "margin_leverage": pl.Float64,
+    "mark_px": pl.Float64,
+    "account_maintenance_margin_usd": pl.Float64,
+    "effective_leverage": pl.Float64,
+    "pnl_pct_margin": pl.Float64,
+    "wallet_balance_usd": pl.Float64,
+    "entry_px": pl.Float64,
+    "maintenance_margin_usd": pl.Float64,
+    "upnl_usd": pl.Float64,
+    "account_value_usd": pl.Float64,
+    "notional_usd": pl.Float64,
+    "leverage": pl.Float64,
+}
 
 
 def with_pool_columns(pools: pl.DataFrame) -> pl.DataFrame:
@@ -70,8 +87,6 @@ def feature_matrix(frame: pl.DataFrame, tol: np.ndarray | None = None) -> np.nda
     return F
 
 
-
-
 @njit(cache=True)
 def _keys(code: int, F: np.ndarray) -> np.ndarray:
     out = np.empty((3, F.shape[1]))
@@ -94,7 +109,12 @@ def score_pools(pools: pl.DataFrame, rules: list[Rule] | None = None) -> pl.Data
         k = _keys(r.code, F)
         s = pl.Series(f"score_{r.name}", k[0])
         if r.code == K.LEXICOGRAPHIC:
-            s = pools.select(pl.struct(pl.Series("a", k[0]), pl.Series("b", k[1]), pl.Series("c", k[2]))
-                             .rank("dense").over("step_id").cast(pl.Float64).alias(s.name)).to_series()
+            s = pools.select(
+                pl.struct(pl.Series("a", k[0]), pl.Series("b", k[1]), pl.Series("c", k[2]))
+                .rank("dense")
+                .over("step_id")
+                .cast(pl.Float64)
+                .alias(s.name)
+            ).to_series()
         cols.append(s)
     return pools.with_columns(cols)

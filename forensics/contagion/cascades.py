@@ -11,21 +11,28 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
 class Cascade:
-    default_round: np.ndarray    # 0 = survives, k >= 1 = failure round
-    net_worth: np.ndarray        # before any loss
-    losses: np.ndarray           # losses on failed counterparties at the end
+    default_round: np.ndarray  # 0 = survives, k >= 1 = failure round
+    net_worth: np.ndarray  # before any loss
+    losses: np.ndarray  # losses on failed counterparties at the end
 
     @property
     def defaulted(self) -> np.ndarray:
         return self.default_round > 0
 
 
-def furfine(liabilities, external_assets, *, external_liabilities=None, recovery: float = 0.0,
-            initially_failed=None) -> Cascade:
+def furfine(
+    liabilities: ArrayLike,
+    external_assets: ArrayLike,
+    *,
+    external_liabilities: ArrayLike | None = None,
+    recovery: float = 0.0,
+    initially_failed: ArrayLike | None = None,
+) -> Cascade:
     """Rounds: first the nodes with negative net worth (or ``initially_failed``), then every node whose
     loss ``(1 - recovery) x sum of its claims on failed nodes`` exceeds its net worth."""
     L = sp.csr_matrix(liabilities, dtype=float)
@@ -38,7 +45,7 @@ def furfine(liabilities, external_assets, *, external_liabilities=None, recovery
     rounds = np.zeros(n, dtype=int)
     failed = worth < 0 if initially_failed is None else np.asarray(initially_failed, bool).copy()
     rounds[failed] = 1
-    A = L.T.tocsr()                                 # A[i, j] = i's claim on j
+    A = L.T.tocsr()  # A[i, j] = i's claim on j
     k = 1
     while True:
         loss = (1 - recovery) * (A @ failed.astype(float))
@@ -50,21 +57,37 @@ def furfine(liabilities, external_assets, *, external_liabilities=None, recovery
         failed |= new
 
 
-def gai_kapadia(liabilities, illiquid_assets, *, deposits=None, liquid_assets=None, price: float = 1.0,
-                initially_failed=None) -> Cascade:
+def gai_kapadia(
+    liabilities: ArrayLike,
+    illiquid_assets: ArrayLike,
+    *,
+    deposits: ArrayLike | None = None,
+    liquid_assets: ArrayLike | None = None,
+    price: float = 1.0,
+    initially_failed: ArrayLike | None = None,
+) -> Cascade:
     """Gai-Kapadia: i is solvent iff (1 - phi_i) A_i^IB + q A_i^M + liquid - L_i^IB - D_i > 0, phi_i the
     exposure-weighted share of its interbank claims on failed nodes (zero recovery), q the resale price."""
     L = sp.csr_matrix(liabilities, dtype=float)
     n = L.shape[0]
-    ext = price * np.asarray(illiquid_assets, dtype=float) + (0 if liquid_assets is None else np.asarray(liquid_assets, float))
-    return furfine(L, ext, external_liabilities=np.zeros(n) if deposits is None else deposits, recovery=0.0,
-                   initially_failed=initially_failed)
+    ext = price * np.asarray(illiquid_assets, dtype=float) + (
+        0 if liquid_assets is None else np.asarray(liquid_assets, float)
+    )
+    return furfine(
+        L,
+        ext,
+        external_liabilities=np.zeros(n) if deposits is None else deposits,
+        recovery=0.0,
+        initially_failed=initially_failed,
+    )
 
 
-def gk_vulnerable(liabilities, capital) -> np.ndarray:
+def gk_vulnerable(liabilities: ArrayLike, capital: ArrayLike) -> np.ndarray:
     """Nodes one neighbour's default can topple: capital / interbank assets < 1 / number of debtors."""
     L = sp.csr_matrix(liabilities, dtype=float)
     claims = np.asarray(L.sum(axis=0)).ravel()
     debtors = np.asarray((L.T.tocsr() > 0).sum(axis=1)).ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (claims > 0) & (np.asarray(capital, float) / np.where(claims > 0, claims, 1) < 1.0 / np.maximum(debtors, 1))
+        return (claims > 0) & (
+            np.asarray(capital, float) / np.where(claims > 0, claims, 1) < 1.0 / np.maximum(debtors, 1)
+        )

@@ -16,11 +16,13 @@ rounds. The round in which a node first defaults is its contagion round.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike
 
 TOL = 1e-12
 
@@ -29,13 +31,13 @@ TOL = 1e-12
 class Clearing:
     """Result of a clearing. Arrays are indexed by node; ``layer_payments[l]`` by node too."""
 
-    payments: np.ndarray          # total paid by each node (all layers; incl. pro-rata external creditors)
-    obligations: np.ndarray       # total owed by each node (p-bar)
+    payments: np.ndarray  # total paid by each node (all layers; incl. pro-rata external creditors)
+    obligations: np.ndarray  # total owed by each node (p-bar)
     layer_payments: tuple[np.ndarray, ...]
     layer_obligations: tuple[np.ndarray, ...]
-    received: np.ndarray          # paid to each node by the other nodes
-    equity: np.ndarray            # external assets + received - obligations (negative = shortfall)
-    default_round: np.ndarray     # 0 = never defaulted, k >= 1 = round in which the node first defaulted
+    received: np.ndarray  # paid to each node by the other nodes
+    equity: np.ndarray  # external assets + received - obligations (negative = shortfall)
+    default_round: np.ndarray  # 0 = never defaulted, k >= 1 = round in which the node first defaulted
     rounds: int
 
     @property
@@ -46,10 +48,12 @@ class Clearing:
     def recovery(self) -> np.ndarray:
         """p / p-bar (1 where nothing is owed)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.obligations > 0, self.payments / np.where(self.obligations > 0, self.obligations, 1), 1.0)
+            return np.where(
+                self.obligations > 0, self.payments / np.where(self.obligations > 0, self.obligations, 1), 1.0
+            )
 
 
-def _csr(matrix) -> sp.csr_matrix:
+def _csr(matrix: ArrayLike | sp.spmatrix) -> sp.csr_matrix:
     m = sp.csr_matrix(matrix, dtype=float)
     if m.shape[0] != m.shape[1]:
         raise ValueError(f"liability matrix must be square, got {m.shape}")
@@ -67,9 +71,17 @@ def _relative(L: sp.csr_matrix, pbar: np.ndarray) -> sp.csr_matrix:
     return sp.diags(inv) @ L
 
 
-def clear_layers(layers, external_assets, *, alpha: float = 1.0, beta: float = 1.0,
-                 external_obligations=None, default_layer=None, costs_apply=None,
-                 max_rounds: int | None = None) -> Clearing:
+def clear_layers(
+    layers: Sequence[ArrayLike | sp.spmatrix],
+    external_assets: ArrayLike,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    external_obligations: Sequence[ArrayLike | None] | None = None,
+    default_layer: ArrayLike | None = None,
+    costs_apply: ArrayLike | None = None,
+    max_rounds: int | None = None,
+) -> Clearing:
     """Greatest clearing vector of a layered network.
 
     ``layers``: list of n x n liability matrices, most senior first. ``external_obligations``: optional
@@ -82,8 +94,11 @@ def clear_layers(layers, external_assets, *, alpha: float = 1.0, beta: float = 1
     n = mats[0].shape[0]
     m = len(mats)
     e = np.asarray(external_assets, dtype=float).reshape(n)
-    ext = [np.zeros(n) for _ in range(m)] if external_obligations is None else [
-        np.zeros(n) if x is None else np.asarray(x, dtype=float).reshape(n) for x in external_obligations]
+    ext = (
+        [np.zeros(n) for _ in range(m)]
+        if external_obligations is None
+        else [np.zeros(n) if x is None else np.asarray(x, dtype=float).reshape(n) for x in external_obligations]
+    )
     pbar_l = [np.asarray(M.sum(axis=1)).ravel() + x for M, x in zip(mats, ext)]
     pis = [_relative(M, pb) for M, pb in zip(mats, pbar_l)]
     pits = [P.T.tocsr() for P in pis]
@@ -94,8 +109,8 @@ def clear_layers(layers, external_assets, *, alpha: float = 1.0, beta: float = 1
     scale = max(1.0, float(np.abs(e).max(initial=0.0)), float(total.max(initial=0.0)))
     tol = TOL * scale
 
-    h = np.full(n, m)                    # partial layer; m = pays everything
-    x = np.zeros(n)                      # payment into the partial layer
+    h = np.full(n, m)  # partial layer; m = pays everything
+    x = np.zeros(n)  # payment into the partial layer
     first_round = np.zeros(n, dtype=int)
     rounds = 0
     cap = max_rounds or (n * m + 2)
@@ -139,11 +154,30 @@ def clear_layers(layers, external_assets, *, alpha: float = 1.0, beta: float = 1
     pl = payments_by_layer(h, x)
     recv = received_from(pl)
     pay = np.sum(pl, axis=0)
-    return Clearing(payments=pay, obligations=total, layer_payments=tuple(pl), layer_obligations=tuple(pbar_l),
-                    received=recv, equity=e + recv - total, default_round=first_round, rounds=rounds)
+    return Clearing(
+        payments=pay,
+        obligations=total,
+        layer_payments=tuple(pl),
+        layer_obligations=tuple(pbar_l),
+        received=recv,
+        equity=e + recv - total,
+        default_round=first_round,
+        rounds=rounds,
+    )
 
 
-def _solve_partial(h, costly, e, pbar_l, pits, cum, alpha, beta, n, m) -> np.ndarray:
+def _solve_partial(
+    h: np.ndarray,
+    costly: np.ndarray,
+    e: np.ndarray,
+    pbar_l: list[np.ndarray],
+    pits: list[sp.csr_matrix],
+    cum: np.ndarray,
+    alpha: float,
+    beta: float,
+    n: int,
+    m: int,
+) -> np.ndarray:
     """Payments into the partial layers for a given partial-layer vector ``h`` (others fixed).
 
     For a partial node i: x_i = a_i e_i + b_i (received from fixed payments + from partial payments)
@@ -215,8 +249,15 @@ def _linear_solve(A: sp.csc_matrix, rhs: np.ndarray) -> np.ndarray:
     return spla.lsqr(A, rhs, atol=1e-14, btol=1e-14)[0]
 
 
-def clear(liabilities, external_assets, *, alpha: float = 1.0, beta: float = 1.0, external_liabilities=None,
-          external_seniority: str = "pro_rata") -> Clearing:
+def clear(
+    liabilities: ArrayLike | sp.spmatrix,
+    external_assets: ArrayLike,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    external_liabilities: ArrayLike | None = None,
+    external_seniority: str = "pro_rata",
+) -> Clearing:
     """Eisenberg-Noe (``alpha = beta = 1``) or Rogers-Veraart clearing of one layer of obligations.
 
     ``external_liabilities`` are owed to creditors outside the network: ``"pro_rata"`` with interbank
@@ -236,7 +277,7 @@ def clear(liabilities, external_assets, *, alpha: float = 1.0, beta: float = 1.0
     raise ValueError(f"external_seniority must be 'pro_rata' or 'senior', got {external_seniority!r}")
 
 
-def edge_payments(L, clearing: Clearing, layer: int = 0) -> sp.csr_matrix:
+def edge_payments(L: ArrayLike | sp.spmatrix, clearing: Clearing, layer: int = 0) -> sp.csr_matrix:
     """Amount actually paid on each obligation of one layer: p_i^l x L^l[i, j] / p-bar_i^l."""
     M = _csr(L)
     pb = clearing.layer_obligations[layer]
@@ -244,9 +285,10 @@ def edge_payments(L, clearing: Clearing, layer: int = 0) -> sp.csr_matrix:
     return (sp.diags(ratio) @ M).tocsr()
 
 
-def regularity_violations(liabilities, external_assets) -> list[list[int]]:
+def regularity_violations(liabilities: ArrayLike | sp.spmatrix, external_assets: ArrayLike) -> list[list[int]]:
     """Sink strongly connected components of the obligation graph with no external assets: where
     Eisenberg-Noe's uniqueness condition can fail (EN 2001 Thm 2)."""
+    # heavy (networkx): only when a regularity check runs
     import networkx as nx
 
     L = _csr(liabilities)

@@ -10,18 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
 class DebtRank:
-    h: np.ndarray               # final distress per node
+    h: np.ndarray  # final distress per node
     h_initial: np.ndarray
-    additional: float           # sum v h(T) - sum v h(1)
-    extra_defaults: int         # nodes at h = 1 that were not at 1 initially
+    additional: float  # sum v h(T) - sum v h(1)
+    extra_defaults: int  # nodes at h = 1 that were not at 1 initially
     steps: int
 
 
-def _leverage(assets, equity) -> np.ndarray:
+def _leverage(assets: ArrayLike, equity: ArrayLike) -> np.ndarray:
     A = np.asarray(assets, dtype=float)
     E = np.asarray(equity, dtype=float)
     if np.any(E <= 0):
@@ -29,13 +30,13 @@ def _leverage(assets, equity) -> np.ndarray:
     return A / E[:, None]
 
 
-def _result(h, h1, weights, steps) -> DebtRank:
+def _result(h: np.ndarray, h1: np.ndarray, weights: ArrayLike, steps: int) -> DebtRank:
     v = np.asarray(weights, float)
     v = v / v.sum()
     return DebtRank(h, h1, float(v @ h - v @ h1), int(np.sum((h >= 1 - 1e-12) & (h1 < 1 - 1e-12))), steps)
 
 
-def original(assets, equity, weights, shock) -> DebtRank:
+def original(assets: ArrayLike, equity: ArrayLike, weights: ArrayLike, shock: ArrayLike) -> DebtRank:
     """Undistressed -> Distressed -> Inactive; impact W[i, j] = min(1, A[i, j] / E_i); a node spreads its
     distress once (the step after it becomes distressed) but keeps receiving."""
     W = np.minimum(1.0, _leverage(assets, equity))
@@ -53,7 +54,15 @@ def original(assets, equity, weights, shock) -> DebtRank:
     return _result(h, h1, weights, steps)
 
 
-def linear(assets, equity, weights, shock, *, max_steps: int = 10_000, tol: float = 1e-14) -> DebtRank:
+def linear(
+    assets: ArrayLike,
+    equity: ArrayLike,
+    weights: ArrayLike,
+    shock: ArrayLike,
+    *,
+    max_steps: int = 10_000,
+    tol: float = 1e-14,
+) -> DebtRank:
     """h(t+1) = min(1, h(t) + Lambda (h(t) - h(t-1))), Lambda = A / E(0)."""
     lam = _leverage(assets, equity)
     h1 = np.clip(np.asarray(shock, float), 0, 1)
@@ -66,8 +75,16 @@ def linear(assets, equity, weights, shock, *, max_steps: int = 10_000, tol: floa
     return _result(h, h1, weights, max_steps)
 
 
-def nonlinear(assets, equity, weights, shock, *, alpha: float = 0.0, max_steps: int = 10_000,
-              tol: float = 1e-14) -> DebtRank:
+def nonlinear(
+    assets: ArrayLike,
+    equity: ArrayLike,
+    weights: ArrayLike,
+    shock: ArrayLike,
+    *,
+    alpha: float = 0.0,
+    max_steps: int = 10_000,
+    tol: float = 1e-14,
+) -> DebtRank:
     """h(t+1) = min(1, h(1) + Lambda p(h(t))), p(h) = h exp(alpha (h - 1)); alpha = 0 is linear DebtRank,
     large alpha approaches a Furfine cascade."""
     lam = _leverage(assets, equity)
@@ -82,6 +99,6 @@ def nonlinear(assets, equity, weights, shock, *, alpha: float = 0.0, max_steps: 
     return _result(h, h1, weights, max_steps)
 
 
-def spectral_radius(assets, equity) -> float:
+def spectral_radius(assets: ArrayLike, equity: ArrayLike) -> float:
     """lambda_max of the leverage matrix: < 1 is the stable regime of linear DebtRank."""
     return float(np.max(np.abs(np.linalg.eigvals(_leverage(assets, equity)))))

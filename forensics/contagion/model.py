@@ -16,10 +16,11 @@ CONFIDENCE = ("verified", "secondary", "assumed", "lake")
 
 @dataclass(frozen=True)
 class LakeRef:
-    """``from_lake = "<kind>:<venue>[:<key>][@<ISO time>]"``, e.g. ``vault_equity:hyperliquid:0xdfc2...@2025-10-10T21:00:00Z``."""
+    """``from_lake = "<kind>:<venue>[:<key>][@<ISO time>]"``,
+    e.g. ``vault_equity:hyperliquid:0xdfc2...@2025-10-10T21:00:00Z``."""
 
     ref: str
-    field: str                 # scenario field path, e.g. "node[hyperliquid].capital"
+    field: str  # scenario field path, e.g. "node[hyperliquid].capital"
     fallback: float | None = None
     fallback_source: str | None = None
 
@@ -37,14 +38,14 @@ class Provenance:
 class Node:
     id: str
     kind: str = "bank"
-    external_assets: float = 0.0          # cash / liquid assets outside the network
+    external_assets: float = 0.0  # cash / liquid assets outside the network
     external_liabilities: float = 0.0
-    capital: float = 0.0                  # venue own capital (after haircuts, before default)
+    capital: float = 0.0  # venue own capital (after haircuts, before default)
     insurance_fund: float = 0.0
-    bad_debt: float = 0.0                 # venue: unpaid losses of accounts not listed (the rest of the market)
-    profit_base: float = 0.0              # venue: positive PnL of winners not listed
-    exempt_share: float = 0.0             # venue: share of the unlisted profit base exempt from ADL
-    adl_rule: str = "pro_rata"            # venue: pro_rata | queue
+    bad_debt: float = 0.0  # venue: unpaid losses of accounts not listed (the rest of the market)
+    profit_base: float = 0.0  # venue: positive PnL of winners not listed
+    exempt_share: float = 0.0  # venue: share of the unlisted profit base exempt from ADL
+    adl_rule: str = "pro_rata"  # venue: pro_rata | queue
     settlement_lag_h: dict[str, float] = field(default_factory=dict)  # custodian: per venue; venue: {"*": h}
     label: str = ""
 
@@ -54,15 +55,15 @@ class Liability:
     debtor: str
     creditor: str
     amount: float
-    layer: str = "ordinary"               # ordinary | senior
+    layer: str = "ordinary"  # ordinary | senior
 
 
 @dataclass
 class Asset:
     id: str
     price: float
-    shock: float = 0.0                    # relative move, -0.14 = -14%
-    impact: float = 0.0                   # fire-sale impact: d log P = -impact x signed USD sold
+    shock: float = 0.0  # relative move, -0.14 = -14%
+    impact: float = 0.0  # fire-sale impact: d log P = -impact x signed USD sold
 
 
 @dataclass
@@ -70,16 +71,16 @@ class Position:
     holder: str
     venue: str
     asset: str
-    qty: float                            # signed, base units
+    qty: float  # signed, base units
     entry: float
-    collateral: float = 0.0               # margin held on the venue (0 when delegated through a custodian)
+    collateral: float = 0.0  # margin held on the venue (0 when delegated through a custodian)
 
 
 @dataclass
 class Custody:
     client: str
     custodian: str
-    amount: float                         # what the client holds at the custodian
+    amount: float  # what the client holds at the custodian
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Delegation:
     custodian: str
     client: str
     venue: str
-    amount: float                         # virtual margin credited on the venue, backed by the client's pot
+    amount: float  # virtual margin credited on the venue, backed by the client's pot
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Exemption:
 @dataclass
 class Freeze:
     custodian: str
-    venues: tuple[str, ...]               # empty = every venue
+    venues: tuple[str, ...]  # empty = every venue
     fraction: float = 1.0
     t_h: float = 0.0
 
@@ -114,7 +115,7 @@ class Deadline:
 @dataclass
 class Scenario:
     name: str
-    kind: str = "eisenberg_noe"           # eisenberg_noe | rogers_veraart
+    kind: str = "eisenberg_noe"  # eisenberg_noe | rogers_veraart
     alpha: float = 1.0
     beta: float = 1.0
     external_seniority: str = "pro_rata"
@@ -143,8 +144,14 @@ class Scenario:
     @property
     def is_network_only(self) -> bool:
         """No perp detail: a plain interbank clearing problem."""
-        return not (self.positions or self.custody or self.delegations or self.freezes or self.deadlines
-                    or any(n.kind in VENUE_KINDS for n in self.nodes))
+        return not (
+            self.positions
+            or self.custody
+            or self.delegations
+            or self.freezes
+            or self.deadlines
+            or any(n.kind in VENUE_KINDS for n in self.nodes)
+        )
 
     def copy(self) -> Scenario:
         return copy.deepcopy(self)

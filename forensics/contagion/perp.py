@@ -34,8 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from forensics.contagion import debtrank
+from forensics.contagion.cascades import furfine
 from forensics.contagion.clearing import Clearing, clear, clear_layers
 from forensics.contagion.model import VENUE_KINDS, Scenario
+from forensics.contagion.scenario import ScenarioError
 
 SENIOR, CAPITAL = 0, 1
 
@@ -43,10 +46,10 @@ SENIOR, CAPITAL = 0, 1
 @dataclass
 class Edge:
     debtor: int
-    creditor: int | None          # None = a creditor outside the network
+    creditor: int | None  # None = a creditor outside the network
     layer: int
     amount: float
-    kind: str                     # liability | settlement | payout | collateral | residual | capital | rest
+    kind: str  # liability | settlement | payout | collateral | residual | capital | rest
     venue: str | None = None
     account: str | None = None
 
@@ -64,7 +67,7 @@ class Built:
     pots: dict[tuple[str, str], dict]
     accounts: dict[tuple[str, str], dict]
     prices: dict[str, float]
-    frozen: list[dict] = field(default_factory=list)   # settlement a frozen custodian withheld (not cleared)
+    frozen: list[dict] = field(default_factory=list)  # settlement a frozen custodian withheld (not cleared)
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -87,8 +90,15 @@ class Built:
                 mats.append(sp.csr_matrix((a, (i, j)), shape=(n, n)))
             else:
                 mats.append(sp.csr_matrix((n, n)))
-        return clear_layers(mats, self.external, alpha=alpha, beta=beta, external_obligations=ext,
-                            default_layer=self.default_layer, costs_apply=self.costs)
+        return clear_layers(
+            mats,
+            self.external,
+            alpha=alpha,
+            beta=beta,
+            external_obligations=ext,
+            default_layer=self.default_layer,
+            costs_apply=self.costs,
+        )
 
     def paid(self, c: Clearing, edge: Edge) -> float:
         """What was actually paid on one obligation (pro rata within its layer)."""
@@ -112,8 +122,13 @@ def _freeze(scn: Scenario, custodian: str, venue: str | None, by_h: float = floa
     return f
 
 
-def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insurance_scale: float = 1.0,
-          caps: dict[tuple[str, str], float] | None = None) -> Built:
+def build(
+    scn: Scenario,
+    *,
+    price_factor: dict[str, float] | None = None,
+    insurance_scale: float = 1.0,
+    caps: dict[tuple[str, str], float] | None = None,
+) -> Built:
     caps = caps or {}
     names = [n.id for n in scn.nodes]
     kinds = [n.kind for n in scn.nodes]
@@ -149,7 +164,9 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
     queue_depth = 0
     for v in scn.nodes:
         if v.kind in VENUE_KINDS and v.adl_rule == "queue":
-            winners = sum(1 for (h, vv), a in accounts.items() if vv == v.id and a["pnl"] > 0 and (v.id, h) not in exempt)
+            winners = sum(
+                1 for (h, vv), a in accounts.items() if vv == v.id and a["pnl"] > 0 and (v.id, h) not in exempt
+            )
             queue_depth = max(queue_depth, winners + 1)
     ordinary = 2 + queue_depth
     layers = ordinary + 1
@@ -178,9 +195,19 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
         dlayer[vi] = SENIOR
         backstop = v.insurance_fund * insurance_scale + (v.capital if v.kind == "vault" else 0.0)
         capital = 0.0 if v.kind == "vault" else v.capital
-        info = {"venue": v.id, "kind": v.kind, "insurance_fund": backstop, "capital": capital,
-                "bad_debt_rest": v.bad_debt, "frozen": 0.0, "named_owed": [], "profit_exempt": 0.0,
-                "profit_junior": 0.0, "adl_rule": v.adl_rule, "exempt_share": v.exempt_share}
+        info = {
+            "venue": v.id,
+            "kind": v.kind,
+            "insurance_fund": backstop,
+            "capital": capital,
+            "bad_debt_rest": v.bad_debt,
+            "frozen": 0.0,
+            "named_owed": [],
+            "profit_exempt": 0.0,
+            "profit_junior": 0.0,
+            "adl_rule": v.adl_rule,
+            "exempt_share": v.exempt_share,
+        }
         named = [(h, a) for (h, vv), a in accounts.items() if vv == v.id]
         net_named = sum(a["pnl"] for _, a in named)
         rest_profit = v.profit_base + max(0.0, -net_named)
@@ -204,8 +231,14 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
                     info["profit_junior"] += acc["pnl"]
                     if v.adl_rule == "queue":
                         # Bybit/Binance-style ranking: profit ratio first in line
-                        queue.append((acc["pnl"] / max(acc["collateral"] + sum(a for _, a in delegated[(holder, v.id)]), 1e-9),
-                                      holder, acc["pnl"]))
+                        queue.append(
+                            (
+                                acc["pnl"]
+                                / max(acc["collateral"] + sum(a for _, a in delegated[(holder, v.id)]), 1e-9),
+                                holder,
+                                acc["pnl"],
+                            )
+                        )
                     else:
                         edges.append(Edge(vi, hi, ordinary, acc["pnl"], "payout", v.id, holder))
             elif equity >= 0:
@@ -223,8 +256,17 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
                     pot_settle[(custodian, holder)] += s * (1 - f)
                     info["frozen"] += s * f
                     if f > 0:
-                        frozen_edges.append({"debtor": names[pot["index"]], "creditor": v.id, "kind": "frozen",
-                                             "layer": SENIOR, "amount": s * f, "paid": 0.0, "venue": v.id})
+                        frozen_edges.append(
+                            {
+                                "debtor": names[pot["index"]],
+                                "creditor": v.id,
+                                "kind": "frozen",
+                                "layer": SENIOR,
+                                "amount": s * f,
+                                "paid": 0.0,
+                                "venue": v.id,
+                            }
+                        )
                     owed -= s
                 if owed > 0:
                     cap = caps.get((holder, v.id))
@@ -249,7 +291,9 @@ def build(scn: Scenario, *, price_factor: dict[str, float] | None = None, insura
         costs[pi] = False
         residual = max(0.0, pot["held"] - pot_settle[(custodian, client)])
         edges.append(Edge(pi, idx[client], ordinary, residual, "residual", None, client))
-        pot["ratio"] = pot["delegated"] / pot["held"] if pot["held"] > 0 else (float("inf") if pot["delegated"] else 0.0)
+        pot["ratio"] = (
+            pot["delegated"] / pot["held"] if pot["held"] > 0 else (float("inf") if pot["delegated"] else 0.0)
+        )
     for i, k in enumerate(kinds):
         if k == "custodian":
             costs[i] = False
@@ -277,9 +321,12 @@ class StressResult:
         return {nm: float(p) for nm, p in zip(self.names, self.clearing.payments)}
 
     def summary(self) -> dict:
-        return {"defaults": len(self.defaults), "venue_defaults": sum(v["defaulted"] for v in self.venues),
-                "max_haircut": max((v["haircut"] for v in self.venues), default=0.0),
-                "shortfall": sum(v["shortfall"] for v in self.venues)}
+        return {
+            "defaults": len(self.defaults),
+            "venue_defaults": sum(v["defaulted"] for v in self.venues),
+            "max_haircut": max((v["haircut"] for v in self.venues), default=0.0),
+            "shortfall": sum(v["shortfall"] for v in self.venues),
+        }
 
 
 def _liquidity_caps(scn: Scenario, b: Built, c: Clearing, caps: dict) -> tuple[dict, list[dict]]:
@@ -289,23 +336,25 @@ def _liquidity_caps(scn: Scenario, b: Built, c: Clearing, caps: dict) -> tuple[d
     delegations = _delegations(scn)
     incoming: dict[str, list[tuple[float, float, str | None, str | None]]] = defaultdict(list)
     for edge in b.edges:
-        if edge.creditor is None or edge.kind not in ("payout", "residual"):   # profits, not posted margin
+        if edge.creditor is None or edge.kind not in ("payout", "residual"):  # profits, not posted margin
             continue
         creditor = b.names[edge.creditor]
         amount = b.paid(c, edge)
-        if edge.kind == "residual":       # what is left in the trader's own custody pot
+        if edge.kind == "residual":  # what is left in the trader's own custody pot
             custodian = b.names[edge.debtor].split("/")[0]
             incoming[creditor].append((_lag(scn, custodian, "*"), amount, custodian, None))
-        else:                             # venue payouts settle through the custodian when delegated
+        else:  # venue payouts settle through the custodian when delegated
             via = delegations.get((creditor, edge.venue))
             custodian = via[0][0] if via else None
             incoming[creditor].append((_lag(scn, custodian, edge.venue), amount, custodian, edge.venue))
     used: dict[str, float] = defaultdict(float)
     for dl in sorted(scn.deadlines, key=lambda d: d.t_h):
-        for (holder, venue), acc in b.accounts.items():
+        for (holder, venue), _acc in b.accounts.items():
             if venue != dl.venue:
                 continue
-            due = next((ed.amount for ed in b.edges if ed.kind == "margin" and ed.venue == venue and ed.account == holder), 0.0)
+            due = next(
+                (ed.amount for ed in b.edges if ed.kind == "margin" and ed.venue == venue and ed.account == holder), 0.0
+            )
             if due <= 0:
                 continue
             reach = scn.node(holder).external_assets
@@ -337,7 +386,7 @@ def run(scn: Scenario, *, insurance_scale: float = 1.0, max_outer: int = 50) -> 
     """Clear the scenario: liquidity pass to a fixed point inside a fire-sale loop."""
     alpha, beta = (scn.alpha, scn.beta) if scn.kind == "rogers_veraart" else (1.0, 1.0)
     factor = {a.id: 1.0 for a in scn.assets}
-    first: dict[str, tuple[int, str, int]] = {}          # node -> (round, cause, outer step)
+    first: dict[str, tuple[int, str, int]] = {}  # node -> (round, cause, outer step)
     liquidity_events: list[dict] = []
     states: list[frozenset] = []
     history = []
@@ -372,7 +421,7 @@ def run(scn: Scenario, *, insurance_scale: float = 1.0, max_outer: int = 50) -> 
             break
         sold: dict[str, float] = defaultdict(float)
         liquidated = {(h, v) for h, v in caps}
-        for p in scn.positions:   # defaulted holders close everything, liquidated ones that venue's positions
+        for p in scn.positions:  # defaulted holders close everything, liquidated ones that venue's positions
             if (p.holder in state and p.holder not in {h for h, _ in caps}) or (p.holder, p.venue) in liquidated:
                 sold[p.asset] += p.qty * b.prices[p.asset]
         new_factor = dict(factor)
@@ -380,22 +429,35 @@ def run(scn: Scenario, *, insurance_scale: float = 1.0, max_outer: int = 50) -> 
             f = float(np.exp(-a.impact * sold.get(a.id, 0.0))) if a.impact else 1.0
             if a.id not in direction and f != factor[a.id]:
                 direction[a.id] = np.sign(f - 1.0)
-            if a.id in direction:     # monotone in the direction of the first impact, price floor
+            if a.id in direction:  # monotone in the direction of the first impact, price floor
                 f = min(f, factor[a.id]) if direction[a.id] < 0 else max(f, factor[a.id])
             new_factor[a.id] = max(f, 1e-6)
         if states and state != states[-1] and state in states:
             oscillation = True
         states.append(state)
         if all(abs(new_factor[k] - factor[k]) <= 1e-12 * max(1.0, factor[k]) for k in factor) and (
-                len(states) > 1 and states[-1] == states[-2]):
+            len(states) > 1 and states[-1] == states[-2]
+        ):
             break
         if all(abs(new_factor[k] - factor[k]) <= 1e-12 for k in factor):
             break
         factor = new_factor
         fire_rounds += 1
-    return _result(scn, b, c, first, caps, liquidity_events,
-                   {"rounds": fire_rounds, "history": history, "oscillation": oscillation,
-                    "price_factor": factor, "enabled": scn.fire_sale})
+    return _result(
+        scn,
+        b,
+        c,
+        first,
+        caps,
+        liquidity_events,
+        {
+            "rounds": fire_rounds,
+            "history": history,
+            "oscillation": oscillation,
+            "price_factor": factor,
+            "enabled": scn.fire_sale,
+        },
+    )
 
 
 def _record(first, b: Built, c: Clearing, base: int, outer: int, fire_round: int, caps) -> int:
@@ -431,9 +493,18 @@ def _result(scn, b: Built, c: Clearing, first, caps, liquidity_events, fire) -> 
     for nm in sorted(defaulted_now, key=lambda k: (first.get(k, (10**9,))[0], k)):
         rnd, cause, outer = first.get(nm, (0, "cascade", 0))
         i = b.index(nm)
-        defaults.append({"node": nm, "kind": b.kinds[i], "round": rnd, "cause": cause, "outer_step": outer,
-                         "equity": float(c.equity[i]), "recovery": float(c.recovery[i]),
-                         "venues": sorted(v for h, v in caps if h == nm)})
+        defaults.append(
+            {
+                "node": nm,
+                "kind": b.kinds[i],
+                "round": rnd,
+                "cause": cause,
+                "outer_step": outer,
+                "equity": float(c.equity[i]),
+                "recovery": float(c.recovery[i]),
+                "venues": sorted(v for h, v in caps if h == nm),
+            }
+        )
     venues = []
     for name, info in b.venue_info.items():
         vi = b.index(name)
@@ -450,36 +521,77 @@ def _result(scn, b: Built, c: Clearing, first, caps, liquidity_events, fire) -> 
         base_j = info["profit_junior"]
         total_profit = base_j + info["profit_exempt"]
         residual = max(0.0, shortfall - base_j)
-        venues.append({
-            "venue": name, "kind": info["kind"], "bad_debt": bad_debt, "insurance_fund": info["insurance_fund"],
-            "insurance_used": used, "shortfall": shortfall, "profit_base": base_j, "haircut": haircut,
-            "residual": residual, "capital": info["capital"], "capital_used": min(info["capital"], residual),
-            "defaulted": bool(c.defaulted[vi]), "frozen_settlement": info["frozen"],
-            "exempt_profit": info["profit_exempt"], "exempt_transfer": haircut * info["profit_exempt"],
-            "exempt_share": info["profit_exempt"] / total_profit if total_profit > 0 else 0.0,
-            "critical_exempt_share": _critical_share(shortfall, info["capital"], total_profit),
-            "coverage_ratio": info["insurance_fund"] / bad_debt if bad_debt > 0 else None,
-            "adl_rule": info["adl_rule"],
-        })
+        venues.append(
+            {
+                "venue": name,
+                "kind": info["kind"],
+                "bad_debt": bad_debt,
+                "insurance_fund": info["insurance_fund"],
+                "insurance_used": used,
+                "shortfall": shortfall,
+                "profit_base": base_j,
+                "haircut": haircut,
+                "residual": residual,
+                "capital": info["capital"],
+                "capital_used": min(info["capital"], residual),
+                "defaulted": bool(c.defaulted[vi]),
+                "frozen_settlement": info["frozen"],
+                "exempt_profit": info["profit_exempt"],
+                "exempt_transfer": haircut * info["profit_exempt"],
+                "exempt_share": info["profit_exempt"] / total_profit if total_profit > 0 else 0.0,
+                "critical_exempt_share": _critical_share(shortfall, info["capital"], total_profit),
+                "coverage_ratio": info["insurance_fund"] / bad_debt if bad_debt > 0 else None,
+                "adl_rule": info["adl_rule"],
+            }
+        )
     custody = []
     for (custodian, client), pot in b.pots.items():
         pi = pot["index"]
-        custody.append({"custodian": custodian, "client": client, "held": pot["held"], "delegated": pot["delegated"],
-                        "commitment_ratio": pot["ratio"], "violation": pot["delegated"] > pot["held"] + 1e-9,
-                        "recovery": float(c.recovery[pi]), "frozen": _freeze(scn, custodian, None) > 0})
+        custody.append(
+            {
+                "custodian": custodian,
+                "client": client,
+                "held": pot["held"],
+                "delegated": pot["delegated"],
+                "commitment_ratio": pot["ratio"],
+                "violation": pot["delegated"] > pot["held"] + 1e-9,
+                "recovery": float(c.recovery[pi]),
+                "frozen": _freeze(scn, custodian, None) > 0,
+            }
+        )
     losses = []
     for i, nm in enumerate(b.names):
         claims = [ed for ed in b.edges if ed.creditor == i and ed.amount > 0]
         owed_in = sum(ed.amount for ed in claims)
         got = sum(b.paid(c, ed) for ed in claims)
-        losses.append({"node": nm, "kind": b.kinds[i], "claims": owed_in, "received": got, "loss": owed_in - got,
-                       "obligations": float(c.obligations[i]), "paid": float(c.payments[i]),
-                       "equity": float(c.equity[i])})
-    edges = [{"debtor": b.names[ed.debtor], "creditor": "external" if ed.creditor is None else b.names[ed.creditor],
-              "kind": ed.kind, "layer": ed.layer, "amount": ed.amount, "paid": b.paid(c, ed), "venue": ed.venue}
-             for ed in b.edges if ed.amount > 0] + list(b.frozen)
-    return StressResult(scn.name, b.names, b.kinds, c, b, defaults, venues, custody, fire, losses, edges,
-                        liquidity_events)
+        losses.append(
+            {
+                "node": nm,
+                "kind": b.kinds[i],
+                "claims": owed_in,
+                "received": got,
+                "loss": owed_in - got,
+                "obligations": float(c.obligations[i]),
+                "paid": float(c.payments[i]),
+                "equity": float(c.equity[i]),
+            }
+        )
+    edges = [
+        {
+            "debtor": b.names[ed.debtor],
+            "creditor": "external" if ed.creditor is None else b.names[ed.creditor],
+            "kind": ed.kind,
+            "layer": ed.layer,
+            "amount": ed.amount,
+            "paid": b.paid(c, ed),
+            "venue": ed.venue,
+        }
+        for ed in b.edges
+        if ed.amount > 0
+    ] + list(b.frozen)
+    return StressResult(
+        scn.name, b.names, b.kinds, c, b, defaults, venues, custody, fire, losses, edges, liquidity_events
+    )
 
 
 def run_network(scn: Scenario) -> StressResult:
@@ -496,59 +608,108 @@ def run_network(scn: Scenario) -> StressResult:
     e = np.array([nd.external_assets for nd in scn.nodes])
     el = np.array([nd.external_liabilities for nd in scn.nodes])
     alpha, beta = (scn.alpha, scn.beta) if scn.kind == "rogers_veraart" else (1.0, 1.0)
-    c = clear(L, e, alpha=alpha, beta=beta, external_liabilities=el if el.any() else None,
-              external_seniority=scn.external_seniority)
+    c = clear(
+        L,
+        e,
+        alpha=alpha,
+        beta=beta,
+        external_liabilities=el if el.any() else None,
+        external_seniority=scn.external_seniority,
+    )
     cause = lambda r: "solvency" if r == 1 else "cascade"  # noqa: E731
-    defaults = [{"node": names[i], "kind": scn.nodes[i].kind, "round": int(c.default_round[i]),
-                 "cause": cause(int(c.default_round[i])), "outer_step": 0, "equity": float(c.equity[i]),
-                 "recovery": float(c.recovery[i]), "venues": []}
-                for i in sorted(np.nonzero(c.defaulted)[0], key=lambda i: (c.default_round[i], names[i]))]
+    defaults = [
+        {
+            "node": names[i],
+            "kind": scn.nodes[i].kind,
+            "round": int(c.default_round[i]),
+            "cause": cause(int(c.default_round[i])),
+            "outer_step": 0,
+            "equity": float(c.equity[i]),
+            "recovery": float(c.recovery[i]),
+            "venues": [],
+        }
+        for i in sorted(np.nonzero(c.defaulted)[0], key=lambda i: (c.default_round[i], names[i]))
+    ]
     recv_matrix = (sp.diags(np.divide(c.payments, c.obligations, out=np.ones(n), where=c.obligations > 0)) @ L).tocsr()
     claims = np.asarray(L.sum(axis=0)).ravel()
     got = np.asarray(recv_matrix.sum(axis=0)).ravel()
-    losses = [{"node": names[i], "kind": scn.nodes[i].kind, "claims": float(claims[i]), "received": float(got[i]),
-               "loss": float(claims[i] - got[i]), "obligations": float(c.obligations[i]), "paid": float(c.payments[i]),
-               "equity": float(c.equity[i])} for i in range(n)]
+    losses = [
+        {
+            "node": names[i],
+            "kind": scn.nodes[i].kind,
+            "claims": float(claims[i]),
+            "received": float(got[i]),
+            "loss": float(claims[i] - got[i]),
+            "obligations": float(c.obligations[i]),
+            "paid": float(c.payments[i]),
+            "equity": float(c.equity[i]),
+        }
+        for i in range(n)
+    ]
     coo = L.tocoo()
-    edges = [{"debtor": names[i], "creditor": names[j], "kind": "liability", "layer": 0, "amount": float(a),
-              "paid": float(recv_matrix[i, j]), "venue": None} for i, j, a in zip(coo.row, coo.col, coo.data)]
+    edges = [
+        {
+            "debtor": names[i],
+            "creditor": names[j],
+            "kind": "liability",
+            "layer": 0,
+            "amount": float(a),
+            "paid": float(recv_matrix[i, j]),
+            "venue": None,
+        }
+        for i, j, a in zip(coo.row, coo.col, coo.data)
+    ]
     built = Built(names, [nd.kind for nd in scn.nodes], e, [], 1, np.zeros(n, int), np.ones(n, bool), {}, {}, {}, {})
-    return StressResult(scn.name, names, built.kinds, c, built, defaults, [], [], {"rounds": 0, "history": [],
-                        "oscillation": False, "price_factor": {}, "enabled": False}, losses, edges,
-                        diagnostics=_diagnostics(names, L, e, el))
+    return StressResult(
+        scn.name,
+        names,
+        built.kinds,
+        c,
+        built,
+        defaults,
+        [],
+        [],
+        {"rounds": 0, "history": [], "oscillation": False, "price_factor": {}, "enabled": False},
+        losses,
+        edges,
+        diagnostics=_diagnostics(names, L, e, el),
+    )
 
 
 def _diagnostics(names: list[str], L: sp.csr_matrix, e: np.ndarray, el: np.ndarray) -> dict:
     """Threshold cascade and DebtRank next to the clearing: Furfine with zero recovery (losses overstated
     against Eisenberg-Noe) and linear DebtRank started from the nodes insolvent before any contagion
     (their own buffers do not matter once at h = 1; weights = total assets)."""
-    from forensics.contagion import debtrank
-    from forensics.contagion.cascades import furfine
-
     f = furfine(L, e, external_liabilities=el)
     A = L.T.toarray() if L.shape[0] <= 2000 else None
-    out = {"furfine": [{"node": names[i], "round": int(f.default_round[i])}
-                       for i in sorted(np.nonzero(f.defaulted)[0], key=lambda i: (f.default_round[i], names[i]))]}
+    out = {
+        "furfine": [
+            {"node": names[i], "round": int(f.default_round[i])}
+            for i in sorted(np.nonzero(f.defaulted)[0], key=lambda i: (f.default_round[i], names[i]))
+        ]
+    }
     if A is not None:
         worth = f.net_worth
         shock = (worth < 0).astype(float)
         weights = e + A.sum(axis=1)
         if shock.any() and weights.sum() > 0:
             dr = debtrank.linear(A, np.where(worth > 0, worth, 1.0), weights, shock)
-            out["debtrank_linear"] = {"initial": [names[i] for i in np.nonzero(shock)[0]],
-                                      "additional": dr.additional, "extra_defaults": dr.extra_defaults,
-                                      "h": {nm: float(h) for nm, h in zip(names, dr.h)}}
+            out["debtrank_linear"] = {
+                "initial": [names[i] for i in np.nonzero(shock)[0]],
+                "additional": dr.additional,
+                "extra_defaults": dr.extra_defaults,
+                "h": {nm: float(h) for nm, h in zip(names, dr.h)},
+            }
     return out
 
 
 def stress(scn: Scenario, *, insurance_scale: float = 1.0) -> StressResult:
     """Run a scenario: the plain network solver for the minimal form, the perp layer otherwise."""
     if scn.lake_refs:
-        from forensics.contagion.scenario import ScenarioError
-
         ref = scn.lake_refs[0]
-        raise ScenarioError(f"{ref.field}.from_lake: {ref.ref!r} is not resolved (run it through `liqf stress`, "
-                            f"which reads the lake)")
+        raise ScenarioError(
+            f"{ref.field}.from_lake: {ref.ref!r} is not resolved (run it through `liqf stress`, which reads the lake)"
+        )
     if scn.is_network_only and insurance_scale == 1.0:
         return run_network(scn)
     return run(scn, insurance_scale=insurance_scale)

@@ -17,8 +17,23 @@ from typing import Any
 
 import networkx as nx
 
-from forensics.contagion.model import (CONFIDENCE, NODE_KINDS, VENUE_KINDS, Asset, Custody, Deadline, Delegation,
-                                       Exemption, Freeze, LakeRef, Liability, Node, Position, Provenance, Scenario)
+from forensics.contagion.model import (
+    CONFIDENCE,
+    NODE_KINDS,
+    VENUE_KINDS,
+    Asset,
+    Custody,
+    Deadline,
+    Delegation,
+    Exemption,
+    Freeze,
+    LakeRef,
+    Liability,
+    Node,
+    Position,
+    Provenance,
+    Scenario,
+)
 
 
 class ScenarioError(ValueError):
@@ -29,36 +44,100 @@ _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 SWEEP_KEYS = ("exempt_share", "insurance_scale", "freeze_fraction", "shock_scale")
 # field: (type, default, constraint) ; "amount" = non-negative number, "share" = in [0, 1]
 SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
-    "model": {"kind": ("enum:eisenberg_noe,rogers_veraart", "eisenberg_noe"), "alpha": ("share", 1.0),
-              "beta": ("share", 1.0), "external_seniority": ("enum:pro_rata,senior", "pro_rata"),
-              "name": ("str", None), "description": ("str", ""), "fire_sale": ("bool", False),
-              "fire_sale_rounds": ("int", 20)},
-    "node": {"id": ("id", None), "kind": ("enum:" + ",".join(NODE_KINDS), "bank"), "label": ("str", ""),
-             "external_assets": ("amount", 0.0), "external_liabilities": ("amount", 0.0),
-             "capital": ("amount", 0.0), "insurance_fund": ("amount", 0.0), "bad_debt": ("amount", 0.0),
-             "profit_base": ("amount", 0.0), "exempt_share": ("share", 0.0),
-             "adl_rule": ("enum:pro_rata,queue", "pro_rata"), "settlement_lag_h": ("lags", None),
-             "source": ("str", None)},
-    "liability": {"debtor": ("node", None), "creditor": ("node", None), "amount": ("amount", None),
-                  "layer": ("enum:ordinary,senior", "ordinary"), "source": ("str", None)},
-    "asset": {"id": ("id", None), "price": ("positive", None), "shock": ("shock", 0.0), "impact": ("amount", 0.0),
-              "source": ("str", None)},
-    "position": {"holder": ("node", None), "venue": ("venue", None), "asset": ("asset", None),
-                 "qty": ("number", None), "entry": ("positive", None), "collateral": ("amount", 0.0),
-                 "source": ("str", None)},
-    "custody": {"client": ("node", None), "custodian": ("custodian", None), "amount": ("amount", None),
-                "source": ("str", None)},
-    "delegation": {"custodian": ("custodian", None), "client": ("node", None), "venue": ("venue", None),
-                   "amount": ("amount", None), "source": ("str", None)},
-    "exemption": {"venue": ("venue", None), "account": ("node", None), "enabled": ("bool", True),
-                  "source": ("str", None)},
-    "shock": {"type": ("enum:custodian_freeze,margin_call_deadline,price", None), "custodian": ("custodian", None),
-              "venue": ("venue", None), "venues": ("venues", ()), "fraction": ("share", 1.0), "t_h": ("time", 0.0),
-              "asset": ("asset", None), "shock": ("shock", None), "source": ("str", None)},
+    "model": {
+        "kind": ("enum:eisenberg_noe,rogers_veraart", "eisenberg_noe"),
+        "alpha": ("share", 1.0),
+        "beta": ("share", 1.0),
+        "external_seniority": ("enum:pro_rata,senior", "pro_rata"),
+        "name": ("str", None),
+        "description": ("str", ""),
+        "fire_sale": ("bool", False),
+        "fire_sale_rounds": ("int", 20),
+    },
+    "node": {
+        "id": ("id", None),
+        "kind": ("enum:" + ",".join(NODE_KINDS), "bank"),
+        "label": ("str", ""),
+        "external_assets": ("amount", 0.0),
+        "external_liabilities": ("amount", 0.0),
+        "capital": ("amount", 0.0),
+        "insurance_fund": ("amount", 0.0),
+        "bad_debt": ("amount", 0.0),
+        "profit_base": ("amount", 0.0),
+        "exempt_share": ("share", 0.0),
+        "adl_rule": ("enum:pro_rata,queue", "pro_rata"),
+        "settlement_lag_h": ("lags", None),
+        "source": ("str", None),
+    },
+    "liability": {
+        "debtor": ("node", None),
+        "creditor": ("node", None),
+        "amount": ("amount", None),
+        "layer": ("enum:ordinary,senior", "ordinary"),
+        "source": ("str", None),
+    },
+    "asset": {
+        "id": ("id", None),
+        "price": ("positive", None),
+        "shock": ("shock", 0.0),
+        "impact": ("amount", 0.0),
+        "source": ("str", None),
+    },
+    "position": {
+        "holder": ("node", None),
+        "venue": ("venue", None),
+        "asset": ("asset", None),
+        "qty": ("number", None),
+        "entry": ("positive", None),
+        "collateral": ("amount", 0.0),
+        "source": ("str", None),
+    },
+    "custody": {
+        "client": ("node", None),
+        "custodian": ("custodian", None),
+        "amount": ("amount", None),
+        "source": ("str", None),
+    },
+    "delegation": {
+        "custodian": ("custodian", None),
+        "client": ("node", None),
+        "venue": ("venue", None),
+        "amount": ("amount", None),
+        "source": ("str", None),
+    },
+    "exemption": {
+        "venue": ("venue", None),
+        "account": ("node", None),
+        "enabled": ("bool", True),
+        "source": ("str", None),
+    },
+    "shock": {
+        "type": ("enum:custodian_freeze,margin_call_deadline,price", None),
+        "custodian": ("custodian", None),
+        "venue": ("venue", None),
+        "venues": ("venues", ()),
+        "fraction": ("share", 1.0),
+        "t_h": ("time", 0.0),
+        "asset": ("asset", None),
+        "shock": ("shock", None),
+        "source": ("str", None),
+    },
     "sweep": {"name": ("str", None)},
 }
-_TOP = {"model", "meta", "node", "liability", "asset", "position", "custody", "delegation", "exemption", "shock",
-        "sweep", "fact"}
+_TOP = {
+    "model",
+    "meta",
+    "node",
+    "liability",
+    "asset",
+    "position",
+    "custody",
+    "delegation",
+    "exemption",
+    "shock",
+    "sweep",
+    "fact",
+}
 
 
 def load(path: Path | str) -> Scenario:
@@ -83,7 +162,7 @@ def loads(text: str, *, name: str = "scenario", origin: str = "scenario") -> Sce
         raise ScenarioError(f"{origin}: {exc}") from None
 
 
-def _tables(data: dict, key: str) -> list[dict]:
+def _tables(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     v = data.get(key, [])
     if isinstance(v, dict):
         v = [v]
@@ -99,7 +178,9 @@ class _Reader:
         self.scn = scn
         self.ids = ids
 
-    def read(self, section: str, where: str, table: dict, *, extra_ok: tuple[str, ...] = ()) -> dict:
+    def read(
+        self, section: str, where: str, table: dict[str, Any], *, extra_ok: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         schema = SCHEMA[section]
         for k in table:
             if k not in schema and k not in extra_ok:
@@ -178,7 +259,7 @@ class _Reader:
             raise ScenarioError(f"{where}: must be > -1 (a relative move), got {raw!r}")
         return x
 
-    def _annotated(self, where: str, raw: dict) -> Any:
+    def _annotated(self, where: str, raw: dict[str, Any]) -> Any:
         known = {"value", "source", "confidence", "from_lake", "fallback", "unit", "time", "note"}
         for k in raw:
             if k not in known:
@@ -189,7 +270,9 @@ class _Reader:
         if "from_lake" in raw:
             ref = raw["from_lake"]
             if not isinstance(ref, str) or not ref.strip():
-                raise ScenarioError(f"{where}.from_lake: must be a reference string like 'vault_equity:hyperliquid:0x...'")
+                raise ScenarioError(
+                    f"{where}.from_lake: must be a reference string like 'vault_equity:hyperliquid:0x...'"
+                )
             fb = raw.get("fallback")
             if fb is not None and (isinstance(fb, bool) or not isinstance(fb, (int, float))):
                 raise ScenarioError(f"{where}.fallback: must be a number")
@@ -200,12 +283,13 @@ class _Reader:
             raise ScenarioError(f"{where}: a table value needs 'value' or 'from_lake'")
         v = raw["value"]
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            self.scn.provenance.append(Provenance(where, float(v), raw.get("source"), conf or "assumed",
-                                                  raw.get("time")))
+            self.scn.provenance.append(
+                Provenance(where, float(v), raw.get("source"), conf or "assumed", raw.get("time"))
+            )
         return v
 
 
-def _build(data: dict, name: str) -> Scenario:
+def _build(data: dict[str, Any], name: str) -> Scenario:
     for k in data:
         if k not in _TOP:
             raise ScenarioError(f"{k}: unknown section (known: {', '.join(sorted(_TOP))})")
@@ -284,7 +368,7 @@ def _build(data: dict, name: str) -> Scenario:
     return scn
 
 
-def _shock(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
+def _shock(r: _Reader, scn: Scenario, i: int, t: dict[str, Any]) -> None:
     where = f"shock[{i}]"
     v = r.read("shock", where, t)
     kind = v["type"]
@@ -336,14 +420,21 @@ def sweep_key_problem(scn: Scenario, key: str) -> str | None:
         parts = key.split(".")
         if len(parts) != 3 or parts[1] not in {n.id for n in scn.nodes}:
             return "use node.<id>.<field> with a known node id"
-        if parts[2] not in ("external_assets", "external_liabilities", "capital", "insurance_fund", "bad_debt",
-                            "profit_base", "exempt_share"):
+        if parts[2] not in (
+            "external_assets",
+            "external_liabilities",
+            "capital",
+            "insurance_fund",
+            "bad_debt",
+            "profit_base",
+            "exempt_share",
+        ):
             return f"node field {parts[2]!r} cannot be swept"
         return None
     return f"unknown sweep parameter (use {', '.join(SWEEP_KEYS)}, <asset>_shock or node.<id>.<field>)"
 
 
-def _sweep(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
+def _sweep(r: _Reader, scn: Scenario, i: int, t: dict[str, Any]) -> None:
     where = f"sweep[{i}]"
     name = t.get("name", f"sweep {i}")
     if not isinstance(name, str):
@@ -352,13 +443,15 @@ def _sweep(r: _Reader, scn: Scenario, i: int, t: dict) -> None:
     for k, raw in t.items():
         if k == "name":
             continue
-        k = {"insurance_fund_scale": "insurance_scale"}.get(k, k)   # the reference's spelling
+        k = {"insurance_fund_scale": "insurance_scale"}.get(k, k)  # the reference's spelling
         problem = sweep_key_problem(scn, k)
         if problem:
             raise ScenarioError(f"{where}.{k}: {problem}")
         if isinstance(raw, str):
             params[k] = parse_range(raw, f"{where}.{k}")
-        elif isinstance(raw, list) and raw and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw):
+        elif (
+            isinstance(raw, list) and raw and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in raw)
+        ):
             params[k] = [float(x) for x in raw]
         else:
             raise ScenarioError(f"{where}.{k}: must be a list of numbers or a range 'LO:HI:N'")
@@ -379,13 +472,17 @@ def _check_custody(scn: Scenario) -> None:
     for cycle in nx.simple_cycles(g):
         if all(not isinstance(ext[n], LakeRef) and ext[n] <= 0 for n in cycle):
             i, k = min((where[(cycle[k], cycle[(k + 1) % len(cycle)])], k) for k in range(len(cycle)))
-            cycle = cycle[k:] + cycle[:k]          # start at the first offending entry's client
+            cycle = cycle[k:] + cycle[:k]  # start at the first offending entry's client
             path = " -> ".join(cycle + [cycle[0]])
-            raise ScenarioError(f"custody[{i}]: custody cycle {path} without holdings (no node on it has external_assets)")
+            raise ScenarioError(
+                f"custody[{i}]: custody cycle {path} without holdings (no node on it has external_assets)"
+            )
     for i, d in enumerate(scn.delegations):
         if not any(c.client == d.client and c.custodian == d.custodian for c in scn.custody):
-            raise ScenarioError(f"delegation[{i}].client: {d.client!r} holds nothing at {d.custodian!r} "
-                                f"(add a [[custody]] entry backing the delegation)")
+            raise ScenarioError(
+                f"delegation[{i}].client: {d.client!r} holds nothing at {d.custodian!r} "
+                f"(add a [[custody]] entry backing the delegation)"
+            )
 
 
 def resolve(scn: Scenario, values: dict[str, tuple[float, str, str | None]]) -> Scenario:
@@ -398,7 +495,8 @@ def resolve(scn: Scenario, values: dict[str, tuple[float, str, str | None]]) -> 
             if isinstance(v, LakeRef):
                 if v.field not in values:
                     raise ScenarioError(f"{v.field}: from_lake {v.ref!r} was not resolved")
-                value, source, time, *conf = values[v.field]
+                resolved: tuple[Any, ...] = values[v.field]  # (value, source, time[, confidence])
+                value, source, time, *conf = resolved
                 setattr(obj, k, float(value))
                 out.provenance.append(Provenance(v.field, float(value), source, conf[0] if conf else "lake", time))
     return out

@@ -4,6 +4,7 @@ scale, freeze fraction, shock size, any numeric node field)."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from forensics.contagion.model import VENUE_KINDS, Scenario
 from forensics.contagion.perp import StressResult, stress
@@ -42,14 +43,16 @@ def point(scn: Scenario, params: dict[str, float]) -> StressResult:
         problem = sweep_key_problem(scn, k)
         if problem:
             raise ScenarioError(f"sweep {k}: {problem}")
-        if (k in ("exempt_share", "freeze_fraction", "node.exempt_share") or k.endswith(".exempt_share")) and not 0 <= v <= 1:
+        if (
+            k in ("exempt_share", "freeze_fraction", "node.exempt_share") or k.endswith(".exempt_share")
+        ) and not 0 <= v <= 1:
             raise ScenarioError(f"sweep {k}: {v} is outside [0, 1]")
         scn, s = apply(scn, k, v)
         scale *= s
     return stress(scn, insurance_scale=scale)
 
 
-def grid(scn: Scenario, params: dict[str, list[float]], *, name: str = "sweep") -> dict:
+def grid(scn: Scenario, params: dict[str, list[float]], *, name: str = "sweep") -> dict[str, Any]:
     """Every combination of the parameters; one row per point with the outcome measures."""
     keys = list(params)
     points = []
@@ -57,8 +60,15 @@ def grid(scn: Scenario, params: dict[str, list[float]], *, name: str = "sweep") 
         values = dict(zip(keys, combo))
         res = point(scn, values)
         s = res.summary()
-        points.append({**values, "defaults": s["defaults"], "venue_defaults": s["venue_defaults"],
-                       "max_haircut": s["max_haircut"], "shortfall": s["shortfall"],
-                       "defaulted": [d["node"] for d in res.defaults],
-                       "haircuts": {v["venue"]: v["haircut"] for v in res.venues}})
+        points.append(
+            {
+                **values,
+                "defaults": s["defaults"],
+                "venue_defaults": s["venue_defaults"],
+                "max_haircut": s["max_haircut"],
+                "shortfall": s["shortfall"],
+                "defaulted": [d["node"] for d in res.defaults],
+                "haircuts": {v["venue"]: v["haircut"] for v in res.venues},
+            }
+        )
     return {"name": name, "params": keys, "values": {k: list(params[k]) for k in keys}, "points": points}

@@ -15,6 +15,21 @@ filter on names.
 Units (gmx-synthetics conventions): USD amounts carry 30 decimals (``1e30`` = 1 USD); a token price is
 USD per *smallest unit* of the token times ``1e30`` (so ``amount_raw * price_raw / 1e30`` is USD without
 knowing the token's decimals); ``pnlToPoolFactor`` and ``maxPnlFactor`` are fractions with 30 decimals.
+
+Layouts. GMX changed what some events carry as it redeployed the libraries that emit them (the
+``deployments/<chain>/*.json`` history of gmx-synthetics, each with its verified source):
+
+* ``OrderExecuted`` (``OrderEventUtils.emitOrderExecuted``): ``key`` (the first deployment: EventLog1
+  with only the order key), ``key_secondary`` (EventLog1, key + ``secondaryOrderType``), and
+  ``key_account_secondary`` (EventLog2 on key and account, + ``account``).
+* ``PositionIncrease`` (``PositionEventUtils.emitPositionIncrease``): ``price_impact``
+  (``priceImpactUsd``) until v2.2, ``pending_price_impact`` (``pendingPriceImpactUsd``: v2.2 stores the
+  increase's impact on the position and charges it on close) since.
+
+Which layout a log may carry is a matter of its block: a chain's :class:`LayoutSchedule` lists from which
+block each layout was shipped (``[[gmx.layouts]]`` in the chain registry). A log is decoded by the layout
+it carries if that layout had been shipped by its block (older libraries keep emitting until their
+handlers are retired, so an older layout stays valid); a layout seen before it was shipped is an error.
 """
 
 from __future__ import annotations
@@ -60,8 +75,15 @@ def event_name_topic(name: str) -> str:
 
 # Order.OrderType and Order.SecondaryOrderType (contracts/order/Order.sol), by enum position.
 ORDER_TYPES = (
-    "MarketSwap", "LimitSwap", "MarketIncrease", "LimitIncrease", "MarketDecrease", "LimitDecrease",
-    "StopLossDecrease", "Liquidation", "StopIncrease",
+    "MarketSwap",
+    "LimitSwap",
+    "MarketIncrease",
+    "LimitIncrease",
+    "MarketDecrease",
+    "LimitDecrease",
+    "StopLossDecrease",
+    "Liquidation",
+    "StopIncrease",
 )
 ORDER_TYPE_LIQUIDATION = ORDER_TYPES.index("Liquidation")
 ORDER_TYPE_MARKET_DECREASE = ORDER_TYPES.index("MarketDecrease")
@@ -79,6 +101,93 @@ USD_SCALE = 10**30
 
 class DecodeError(ValueError):
     """A log that is not a well-formed EventEmitter event."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One shape an event was emitted in: the EventLog variant and the items that identify it."""
+
+    event: str
+    name: str
+    variant: int  # 1 or 2: EventLog1 / EventLog2
+    items: tuple[tuple[str, str], ...]  # (group, key) present in this layout
+
+    def matches(self, ev: GmxEvent) -> bool:
+        return ev.variant == self.variant and all(k in ev.data.items.get(g, {}) for g, k in self.items)
+
+
+LAYOUTS: dict[str, tuple[Layout, ...]] = {
+    ORDER_EXECUTED: (
+        Layout(ORDER_EXECUTED, "key", 1, (("bytes32", "key"),)),
+        Layout(ORDER_EXECUTED, "key_secondary", 1, (("bytes32", "key"), ("uint", "secondaryOrderType"))),
+        Layout(
+            ORDER_EXECUTED,
+            "key_account_secondary",
+            2,
+            (("bytes32", "key"), ("address", "account"), ("uint", "secondaryOrderType")),
+        ),
+    ),
+    POSITION_INCREASE: (
+        Layout(POSITION_INCREASE, "price_impact", 1, (("int", "priceImpactUsd"),)),
+        Layout(POSITION_INCREASE, "pending_price_impact", 1, (("int", "pendingPriceImpactUsd"),)),
+    ),
+}
+
+
+def layout_of(ev: GmxEvent) -> Layout:
+    """The most specific layout of ``ev.event_name`` whose items ``ev`` carries."""
+    found = [lay for lay in LAYOUTS.get(ev.event_name, ()) if lay.matches(ev)]
+    if not found:
+        names = ", ".join(lay.name for lay in LAYOUTS.get(ev.event_name, ()))
+        keys = sorted(f"{g}:{k}" for g, kv in ev.data.items.items() for k in kv)
+        raise DecodeError(
+            f"{ev.event_name} (EventLog{ev.variant}) carries none of the layouts GMX shipped "
+            f"({names}); items: {', '.join(keys) or 'none'}"
+        )
+    return max(found, key=lambda lay: len(lay.items))
+
+
+@dataclass(frozen=True)
+class LayoutSchedule:
+    """From which block each layout was shipped, per event (ascending); an event absent here may carry
+    any known layout (test chains, chains whose history is not in the registry)."""
+
+    shipped: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, entries: list[tuple[str, str, int]]) -> LayoutSchedule:
+        """From ``(event, layout, from_block)`` entries; unknown events or layout names are errors."""
+        out: dict[str, list[tuple[int, str]]] = {}
+        for event, name, block in entries:
+            if name not in {lay.name for lay in LAYOUTS.get(event, ())}:
+                known = {e: [lay.name for lay in ls] for e, ls in LAYOUTS.items()}
+                raise ValueError(f"unknown GMX layout {event}/{name} (known: {known})")
+            out.setdefault(event, []).append((int(block), name))
+        return cls({e: tuple(sorted(v)) for e, v in out.items()})
+
+    def expected(self, event: str, block: int) -> str | None:
+        """The newest layout shipped by ``block`` (None when the schedule says nothing of ``event``)."""
+        shipped = [name for start, name in self.shipped.get(event, ()) if start <= block]
+        return shipped[-1] if shipped else None
+
+    def check(self, ev: GmxEvent, block: int) -> Layout:
+        """The layout ``ev`` carries, if it had been shipped by ``block``; else :class:`DecodeError`."""
+        lay = layout_of(ev)
+        schedule = self.shipped.get(ev.event_name)
+        if not schedule:
+            return lay
+        first = {name: start for start, name in reversed(schedule)}
+        if lay.name not in first:
+            raise DecodeError(
+                f"{ev.event_name} at block {block} carries the {lay.name} layout, which this chain's "
+                "registry does not list"
+            )
+        if block < first[lay.name]:
+            raise DecodeError(
+                f"{ev.event_name} at block {block} carries the {lay.name} layout, first shipped at "
+                f"block {first[lay.name]}"
+            )
+        return lay
 
 
 @dataclass(frozen=True)
@@ -232,18 +341,28 @@ class PositionChange:
     collateral_price_min: int
     collateral_price_max: int
     base_pnl_usd: int | None  # decreases only, 1e30 USD
-    price_impact_usd: int | None
+    price_impact_usd: int | None  # increases: priceImpactUsd, or v2.2's pendingPriceImpactUsd
+    price_impact_key: str | None  # which of the two the event carried
 
     @property
     def order_type_name(self) -> str:
         return ORDER_TYPES[self.order_type] if 0 <= self.order_type < len(ORDER_TYPES) else f"unknown:{self.order_type}"
 
 
-def position_change(ev: GmxEvent) -> PositionChange:
+def position_change(
+    ev: GmxEvent, *, block: int | None = None, schedule: LayoutSchedule | None = None
+) -> PositionChange:
+    """The typed view of a position event; an increase's price-impact item is read by its layout (checked
+    against ``schedule`` at ``block`` when given)."""
     if ev.event_name not in (POSITION_INCREASE, POSITION_DECREASE):
         raise DecodeError(f"{ev.event_name} is not a position event")
     d = ev.data
     dec = ev.event_name == POSITION_DECREASE
+    if dec:
+        impact_key = "priceImpactUsd" if "priceImpactUsd" in d.items.get("int", {}) else None
+    else:
+        lay = schedule.check(ev, block) if schedule is not None and block is not None else layout_of(ev)
+        impact_key = lay.items[0][1]
     return PositionChange(
         kind="decrease" if dec else "increase",
         account=d.need("address", "account"),
@@ -264,7 +383,8 @@ def position_change(ev: GmxEvent) -> PositionChange:
         collateral_price_min=int(d.need("uint", "collateralTokenPrice.min")),
         collateral_price_max=int(d.need("uint", "collateralTokenPrice.max")),
         base_pnl_usd=int(d.need("int", "basePnlUsd")) if dec else None,
-        price_impact_usd=d.get("int", "priceImpactUsd"),
+        price_impact_usd=d.get("int", impact_key) if impact_key else None,
+        price_impact_key=impact_key,
     )
 
 
@@ -292,9 +412,32 @@ def adl_state(ev: GmxEvent) -> AdlState:
     )
 
 
-def order_executed(ev: GmxEvent) -> tuple[str, str, int]:
-    """(order key, account, secondaryOrderType) of an OrderExecuted event."""
+@dataclass(frozen=True)
+class OrderExecuted:
+    key: str
+    account: str | None  # not in the 2023 layouts
+    secondary_order_type: int | None  # not in the first layout
+    layout: str
+
+    @property
+    def is_adl(self) -> bool | None:
+        """True/False from ``secondaryOrderType``; None when the layout does not say."""
+        return None if self.secondary_order_type is None else self.secondary_order_type == SECONDARY_ORDER_TYPE_ADL
+
+
+def order_executed(ev: GmxEvent, *, block: int | None = None, schedule: LayoutSchedule | None = None) -> OrderExecuted:
+    """An OrderExecuted event in whichever layout it carries (checked against ``schedule`` at ``block``)."""
     if ev.event_name != ORDER_EXECUTED:
         raise DecodeError(f"{ev.event_name} is not OrderExecuted")
+    lay = schedule.check(ev, block) if schedule is not None and block is not None else layout_of(ev)
     d = ev.data
-    return d.need("bytes32", "key"), d.need("address", "account"), int(d.need("uint", "secondaryOrderType"))
+    key = d.need("bytes32", "key")
+    if ev.topic1 is not None and ev.topic1 != key:
+        raise DecodeError(f"OrderExecuted key {key} differs from its topic1 {ev.topic1}")
+    secondary = d.get("uint", "secondaryOrderType")
+    return OrderExecuted(
+        key=key,
+        account=d.get("address", "account"),
+        secondary_order_type=int(secondary) if secondary is not None else None,
+        layout=lay.name,
+    )

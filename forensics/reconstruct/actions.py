@@ -2,6 +2,7 @@
 liquidator vaults that are never candidates, where the replay can stop, and each coin's leverage limit and
 lot. The pools themselves are computed by the pass over the replay (:mod:`forensics.reconstruct.stream`).
 """
+
 from __future__ import annotations
 
 import polars as pl
@@ -22,12 +23,21 @@ def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFra
     ord of the first leg), adl_px (price of the first leg). ``legs``: step_id, user, ord, tid, sz, px.
     """
     keys = ["blk", "coin", "liquidated_user", "liquidated_side"]
-    adl = f.filter(pl.col("is_adl")).sort("ord").with_columns(
-        pl.when(pl.col("side") == "B").then(pl.lit("short")).otherwise(pl.lit("long")).alias("adl_side"),
-        pl.col("liquidated_user").fill_null("unknown"),
-        pl.col("sz").cast(pl.Float64).alias("sz_f"),
-    ).with_columns(
-        pl.when(pl.col("adl_side") == "short").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
+    adl = (
+        f.filter(pl.col("is_adl"))
+        .sort("ord")
+        .with_columns(
+            pl.when(pl.col("side") == "B").then(pl.lit("short")).otherwise(pl.lit("long")).alias("adl_side"),
+            pl.col("liquidated_user").fill_null("unknown"),
+            pl.col("sz").cast(pl.Float64).alias("sz_f"),
+        )
+        .with_columns(
+            pl.when(pl.col("adl_side") == "short")
+            .then(pl.lit("long"))
+            .otherwise(pl.lit("short"))
+            .alias("liquidated_side")
+        )
+    )
     # a hash names a transaction only where several ADL legs share one; a source that gives every trade its
     # own hash (or none) says nothing about actions, and runs against one liquidated account are the actions
     hashed = adl.filter(pl.col("adl_hash").is_not_null())
@@ -54,30 +64,48 @@ def segment_steps(f: pl.DataFrame, gap_seconds: float = 5.0) -> tuple[pl.DataFra
     # actions of that block, coin and vault are incomplete (a dropped fill), and someone looks "skipped"
     # who was in fact deleveraged
     counter = f.filter(
-        ~pl.col("is_adl") & (pl.col("liquidation_method") == "backstop") & (pl.col("user") == pl.col("liquidated_user"))
+        ~pl.col("is_adl")
+        & (pl.col("liquidation_method") == "backstop")
+        & (pl.col("user") == pl.col("liquidated_user"))
         & pl.col("tid").is_in(adl["tid"].implode()).not_()
     ).with_columns(
-        pl.when(pl.col("side") == "A").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side"))
+        pl.when(pl.col("side") == "A").then(pl.lit("long")).otherwise(pl.lit("short")).alias("liquidated_side")
+    )
     # only counter legs of trades marked as ADL elsewhere in the block (a winner leg of the same block/coin);
     # a counter leg's transaction hash names its action, without one every action of the group is suspect
     counter = counter.join(steps.select(keys).unique(), on=keys, how="semi")
     if not hash_names_actions:
         counter = counter.with_columns(pl.lit(None, counter["adl_hash"].dtype).alias("adl_hash"))
-    by_hash = counter.filter(pl.col("adl_hash").is_not_null()).group_by(keys + ["adl_hash"]).agg(
-        pl.len().cast(pl.Int64).alias("_by_hash")).with_columns(pl.col("adl_hash").cast(pl.Utf8).alias("action_hash"))
-    by_group = counter.filter(pl.col("adl_hash").is_null()).group_by(keys).agg(pl.len().cast(pl.Int64).alias("_by_group"))
-    steps = steps.join(by_hash.drop("adl_hash"), on=keys + ["action_hash"], how="left", maintain_order="left").join(
-        by_group, on=keys, how="left", maintain_order="left").with_columns(
-        (pl.col("_by_hash").fill_null(0) + pl.col("_by_group").fill_null(0)).alias("unmatched_counter_legs"),
-    ).drop("_by_hash", "_by_group").with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
+    by_hash = (
+        counter.filter(pl.col("adl_hash").is_not_null())
+        .group_by(keys + ["adl_hash"])
+        .agg(pl.len().cast(pl.Int64).alias("_by_hash"))
+        .with_columns(pl.col("adl_hash").cast(pl.Utf8).alias("action_hash"))
+    )
+    by_group = (
+        counter.filter(pl.col("adl_hash").is_null()).group_by(keys).agg(pl.len().cast(pl.Int64).alias("_by_group"))
+    )
+    steps = (
+        steps.join(by_hash.drop("adl_hash"), on=keys + ["action_hash"], how="left", maintain_order="left")
+        .join(by_group, on=keys, how="left", maintain_order="left")
+        .with_columns(
+            (pl.col("_by_hash").fill_null(0) + pl.col("_by_group").fill_null(0)).alias("unmatched_counter_legs"),
+        )
+        .drop("_by_hash", "_by_group")
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("step_id"))
+    )
     # a group is named by its first action
     steps = steps.with_columns(pl.col("step_id").min().over(keys).alias("step_group"))
     steps = steps.with_columns(
-        ((pl.col("time_ms") - pl.col("time_ms").shift(1)) > gap_seconds * 1000).fill_null(False)
-        .cast(pl.Int64).cum_sum().alias("wave_id"))
+        ((pl.col("time_ms") - pl.col("time_ms").shift(1)) > gap_seconds * 1000)
+        .fill_null(False)
+        .cast(pl.Int64)
+        .cum_sum()
+        .alias("wave_id")
+    )
     legs = adl.join(steps.select("action", "step_id"), on="action", maintain_order="left").select(
-        "step_id", "user", "ord", "tid", pl.col("sz_f").alias("sz"), "px_f")
+        "step_id", "user", "ord", "tid", pl.col("sz_f").alias("sz"), "px_f"
+    )
     return steps.drop("action"), legs
 
 
@@ -86,8 +114,12 @@ def liquidator_vaults(f: pl.DataFrame) -> pl.Series:
     leg (the vault offloading what it took over) and the taker of every backstop liquidation."""
     liq = pl.col("liquidated_user")
     backstop = (pl.col("liquidation_method") == "backstop") & liq.is_not_null() & (pl.col("user") != liq)
-    return pl.concat([f.filter(pl.col("is_adl") & liq.is_not_null())["liquidated_user"],
-                      f.filter(backstop & ~pl.col("is_adl"))["user"].cast(f["liquidated_user"].dtype)]).unique()
+    return pl.concat(
+        [
+            f.filter(pl.col("is_adl") & liq.is_not_null())["liquidated_user"],
+            f.filter(backstop & ~pl.col("is_adl"))["user"].cast(f["liquidated_user"].dtype),
+        ]
+    ).unique()
 
 
 def through_last_adl(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -96,9 +128,15 @@ def through_last_adl(fills: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     lf = fills.lazy()
     if "is_adl" not in lf.collect_schema().names():
         return lf
-    last = lf.filter(pl.col("is_adl")).select(
-        pl.col("block_number").max(), pl.col("time_ms").max(),
-        pl.col("block_number").is_null().any().alias("no_block")).collect()
+    last = (
+        lf.filter(pl.col("is_adl"))
+        .select(
+            pl.col("block_number").max(),
+            pl.col("time_ms").max(),
+            pl.col("block_number").is_null().any().alias("no_block"),
+        )
+        .collect()
+    )
     if last["time_ms"][0] is None:
         return lf
     no_block = last["no_block"][0] or lf.select(pl.col("block_number").is_null().any()).collect().item()
@@ -111,11 +149,22 @@ def coin_meta(asset_ctxs: pl.DataFrame | None, positions: pl.DataFrame) -> pl.Da
     """(coin, max_lev, sz_decimals) from the latest asset context, else the snapshot's maxLeverage."""
     parts = []
     if asset_ctxs is not None and asset_ctxs.height:
-        parts.append(asset_ctxs.sort("time_ms").group_by("coin").last().select(
-            "coin", pl.col("max_leverage").cast(pl.Float64).alias("max_lev"),
-            pl.col("sz_decimals").cast(pl.Int64).alias("sz_decimals")))
+        parts.append(
+            asset_ctxs.sort("time_ms")
+            .group_by("coin")
+            .last()
+            .select(
+                "coin",
+                pl.col("max_leverage").cast(pl.Float64).alias("max_lev"),
+                pl.col("sz_decimals").cast(pl.Int64).alias("sz_decimals"),
+            )
+        )
     snap = positions.group_by("coin").agg(pl.col("max_lev").max().alias("max_lev_s"))
     if parts:
-        return parts[0].join(snap, on="coin", how="full", coalesce=True).with_columns(
-            pl.coalesce("max_lev", "max_lev_s").alias("max_lev")).drop("max_lev_s")
+        return (
+            parts[0]
+            .join(snap, on="coin", how="full", coalesce=True)
+            .with_columns(pl.coalesce("max_lev", "max_lev_s").alias("max_lev"))
+            .drop("max_lev_s")
+        )
     return snap.rename({"max_lev_s": "max_lev"}).with_columns(pl.lit(None, pl.Int64).alias("sz_decimals"))

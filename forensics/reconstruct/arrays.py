@@ -1,5 +1,6 @@
 """Array helpers of the set-wise replay and pools: names as integer codes, lookups through code tables
 instead of hash joins, and running quantities over rows sorted into runs (one run per key)."""
+
 from __future__ import annotations
 
 import numpy as np

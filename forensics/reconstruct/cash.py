@@ -17,6 +17,7 @@ Rules (reference ``hyperliquid-node-data.md`` §6; the choices for effects it ma
 Order: a block's misc events apply before the block's fills (``misc_before_fills``), in file order;
 events of a block after the last replayed fill are dropped (they cannot change a pool).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,13 +32,13 @@ DEC = pl.Decimal(38, 10)
 
 #: the documented default for each UNCONFIRMED effect (docs/ledger_cash.md gives the evidence)
 DEFAULT_UNCONFIRMED = {
-    "withdraw": "usdc_plus_fee",          # -(usdc + fee) (HyperReplay, X-QL); "usdc_only" (HyperMultiAssetedADL)
+    "withdraw": "usdc_plus_fee",  # -(usdc + fee) (HyperReplay, X-QL); "usdc_only" (HyperMultiAssetedADL)
     "internalTransfer": "sender_pays_fee",  # user -(usdc + fee), destination +usdc; "no_fee"; "ignore"
-    "send": "main_dex_usdc",              # legs whose dex is "" (main perp dex) and token USDC; "ignore"
-    "vaultCreate": "apply",               # creator -(usdc + fee), vault +usdc; "ignore"
-    "vaultLeaderCommission": "apply",     # user +usdc; "ignore"
-    "rewardsClaim": "apply",              # +amount when token is USDC; "ignore"
-    "accountActivationGas": "ignore",     # X-QL charges it, HyperReplay does not; "apply": -amount if USDC
+    "send": "main_dex_usdc",  # legs whose dex is "" (main perp dex) and token USDC; "ignore"
+    "vaultCreate": "apply",  # creator -(usdc + fee), vault +usdc; "ignore"
+    "vaultLeaderCommission": "apply",  # user +usdc; "ignore"
+    "rewardsClaim": "apply",  # +amount when token is USDC; "ignore"
+    "accountActivationGas": "ignore",  # X-QL charges it, HyperReplay does not; "apply": -amount if USDC
 }
 
 
@@ -113,21 +114,38 @@ def ledger_delta(user: str, kind: str, delta: dict[str, Any], settings: CashSett
     return None
 
 
-def cash_events(ledger: pl.DataFrame | None, funding: pl.DataFrame | None,
-                settings: CashSettings | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+def cash_events(
+    ledger: pl.DataFrame | None, funding: pl.DataFrame | None, settings: CashSettings | None = None
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """(events, counts): one row per (user, cash change) with ``user``, ``coin`` (funding only),
     ``block_number``, ``event_index``, ``time_ms``, ``amount`` (exact), ``kind``; counts per type applied
     and not applied (``ignored:<type>``) for the run's summary."""
     settings = settings or CashSettings()
     parts: list[pl.DataFrame] = []
     counts: dict[str, int] = {}
-    schema = {"user": pl.Utf8, "coin": pl.Utf8, "block_number": pl.Int64, "event_index": pl.Int64,
-              "sub_index": pl.Int64, "time_ms": pl.Int64, "amount": DEC, "kind": pl.Utf8}
+    schema = {
+        "user": pl.Utf8,
+        "coin": pl.Utf8,
+        "block_number": pl.Int64,
+        "event_index": pl.Int64,
+        "sub_index": pl.Int64,
+        "time_ms": pl.Int64,
+        "amount": DEC,
+        "kind": pl.Utf8,
+    }
     if settings.apply_funding and funding is not None and funding.height:
-        parts.append(funding.select(
-            "user", "coin", pl.col("block_number").cast(pl.Int64), pl.col("event_index").cast(pl.Int64),
-            pl.col("delta_index").cast(pl.Int64).alias("sub_index"), pl.col("time_ms").cast(pl.Int64),
-            pl.col("funding_amount").cast(DEC).alias("amount"), pl.lit("funding").alias("kind")))
+        parts.append(
+            funding.select(
+                "user",
+                "coin",
+                pl.col("block_number").cast(pl.Int64),
+                pl.col("event_index").cast(pl.Int64),
+                pl.col("delta_index").cast(pl.Int64).alias("sub_index"),
+                pl.col("time_ms").cast(pl.Int64),
+                pl.col("funding_amount").cast(DEC).alias("amount"),
+                pl.lit("funding").alias("kind"),
+            )
+        )
         counts["funding"] = funding.height
     if settings.apply_ledger and ledger is not None and ledger.height:
         rows = []

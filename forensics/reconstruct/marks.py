@@ -9,6 +9,7 @@ trade price before it (``last_trade``).
 Coins are integer codes into a sorted array of names (:func:`coin_codes`): lookups for every (action, coin)
 of a cascade are millions of binary searches in compiled code, never a frame of strings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,14 +28,22 @@ def mark_observations(fills: pl.DataFrame, asset_ctxs: pl.DataFrame | None) -> p
     """(coin, t_ms, mark, mark_source, prio) sorted by (t_ms, prio)."""
     parts = []
     if asset_ctxs is not None and asset_ctxs.height:
-        parts.append(asset_ctxs.select(pl.col("coin").cast(pl.Categorical), pl.col("time_ms").alias("t_ms"),
-                                       pl.col("mark_px").cast(pl.Float64).alias("mark"))
-                     .filter(pl.col("mark").is_not_null() & (pl.col("mark") > 0))
-                     .with_columns(pl.lit("asset_ctxs").alias("mark_source"), pl.lit(0).alias("prio")))
-    lm = (fills.filter(pl.col("liq_mark_f").is_not_null() & (pl.col("liq_mark_f") > 0))
-          .group_by("coin", "time_ms").agg(pl.col("liq_mark_f").sort_by("ord").last().alias("mark"))
-          .select(pl.col("coin").cast(pl.Categorical), pl.col("time_ms").alias("t_ms"), "mark")
-          .with_columns(pl.lit("adl_mark").alias("mark_source"), pl.lit(1).alias("prio")))
+        parts.append(
+            asset_ctxs.select(
+                pl.col("coin").cast(pl.Categorical),
+                pl.col("time_ms").alias("t_ms"),
+                pl.col("mark_px").cast(pl.Float64).alias("mark"),
+            )
+            .filter(pl.col("mark").is_not_null() & (pl.col("mark") > 0))
+            .with_columns(pl.lit("asset_ctxs").alias("mark_source"), pl.lit(0).alias("prio"))
+        )
+    lm = (
+        fills.filter(pl.col("liq_mark_f").is_not_null() & (pl.col("liq_mark_f") > 0))
+        .group_by("coin", "time_ms")
+        .agg(pl.col("liq_mark_f").sort_by("ord").last().alias("mark"))
+        .select(pl.col("coin").cast(pl.Categorical), pl.col("time_ms").alias("t_ms"), "mark")
+        .with_columns(pl.lit("adl_mark").alias("mark_source"), pl.lit(1).alias("prio"))
+    )
     parts.append(lm)
     obs = pl.concat(parts, how="vertical_relaxed")
     # one observation per (coin, t): the highest priority
@@ -54,7 +63,7 @@ class MarkBook:
     o_start: np.ndarray
     o_t: np.ndarray
     o_mark: np.ndarray
-    o_source: np.ndarray     # index into SOURCES
+    o_source: np.ndarray  # index into SOURCES
     t_start: np.ndarray
     t_ord: np.ndarray
     t_ms: np.ndarray
@@ -64,38 +73,86 @@ class MarkBook:
     def build(cls, obs: pl.DataFrame, fills: pl.DataFrame, coins: np.ndarray) -> MarkBook:
         oc = coin_codes(obs["coin"], coins)
         keep = oc >= 0
-        o = obs.filter(pl.Series(keep)).with_columns(pl.Series("_c", oc[keep]), pl.col("mark_source").replace_strict(
-            {s: i for i, s in enumerate(SOURCES)}, return_dtype=pl.Int64).alias("_s")).sort("_c", "t_ms",
-                                                                                             maintain_order=True)
+        o = (
+            obs.filter(pl.Series(keep))
+            .with_columns(
+                pl.Series("_c", oc[keep]),
+                pl.col("mark_source")
+                .replace_strict({s: i for i, s in enumerate(SOURCES)}, return_dtype=pl.Int64)
+                .alias("_s"),
+            )
+            .sort("_c", "t_ms", maintain_order=True)
+        )
         tc = coin_codes(fills["coin"], coins)
         keep = tc >= 0
-        tr = fills.select("ord", "px_f", "time_ms").filter(pl.Series(keep)).with_columns(
-            pl.Series("_c", tc[keep])).sort("_c", "ord")
+        tr = (
+            fills.select("ord", "px_f", "time_ms")
+            .filter(pl.Series(keep))
+            .with_columns(pl.Series("_c", tc[keep]))
+            .sort("_c", "ord")
+        )
         n = len(coins)
-        return cls(coins, _offsets(o["_c"].to_numpy(), n), o["t_ms"].to_numpy().astype(np.int64),
-                   o["mark"].to_numpy().astype(np.float64), o["_s"].to_numpy().astype(np.int64),
-                   _offsets(tr["_c"].to_numpy(), n), tr["ord"].to_numpy().astype(np.int64),
-                   tr["time_ms"].to_numpy().astype(np.int64), tr["px_f"].to_numpy().astype(np.float64))
+        return cls(
+            coins,
+            _offsets(o["_c"].to_numpy(), n),
+            o["t_ms"].to_numpy().astype(np.int64),
+            o["mark"].to_numpy().astype(np.float64),
+            o["_s"].to_numpy().astype(np.int64),
+            _offsets(tr["_c"].to_numpy(), n),
+            tr["ord"].to_numpy().astype(np.int64),
+            tr["time_ms"].to_numpy().astype(np.int64),
+            tr["px_f"].to_numpy().astype(np.float64),
+        )
 
-    def at(self, q_coin: np.ndarray, q_t: np.ndarray, q_ord: np.ndarray,
-           max_mark_age_ms: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def at(
+        self, q_coin: np.ndarray, q_t: np.ndarray, q_ord: np.ndarray, max_mark_age_ms: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mark, source index, time of the observation used) per query (coin code, time, replay ord); NaN and
         the last-trade source where nothing is known. ``max_mark_age_ms``: an observation older than this
         gives way to a later trade."""
         mark = np.empty(len(q_t))
         source = np.empty(len(q_t), dtype=np.int64)
         used = np.empty(len(q_t), dtype=np.int64)
-        _asof(q_coin.astype(np.int64), q_t.astype(np.int64), q_ord.astype(np.int64), self.o_start, self.o_t,
-              self.o_mark, self.o_source, self.t_start, self.t_ord, self.t_ms, self.t_px, int(max_mark_age_ms or 0),
-              max_mark_age_ms is not None, mark, source, used)
+        _asof(
+            q_coin.astype(np.int64),
+            q_t.astype(np.int64),
+            q_ord.astype(np.int64),
+            self.o_start,
+            self.o_t,
+            self.o_mark,
+            self.o_source,
+            self.t_start,
+            self.t_ord,
+            self.t_ms,
+            self.t_px,
+            int(max_mark_age_ms or 0),
+            max_mark_age_ms is not None,
+            mark,
+            source,
+            used,
+        )
         return mark, source, used
 
 
 @njit(cache=True)
-def _asof(q_coin: np.ndarray, q_t: np.ndarray, q_ord: np.ndarray, o_start: np.ndarray, o_t: np.ndarray,
-          o_mark: np.ndarray, o_source: np.ndarray, t_start: np.ndarray, t_ord: np.ndarray, t_ms: np.ndarray,
-          t_px: np.ndarray, max_age: int, has_age: bool, mark: np.ndarray, source: np.ndarray,
-          used: np.ndarray) -> None:
+def _asof(
+    q_coin: np.ndarray,
+    q_t: np.ndarray,
+    q_ord: np.ndarray,
+    o_start: np.ndarray,
+    o_t: np.ndarray,
+    o_mark: np.ndarray,
+    o_source: np.ndarray,
+    t_start: np.ndarray,
+    t_ord: np.ndarray,
+    t_ms: np.ndarray,
+    t_px: np.ndarray,
+    max_age: int,
+    has_age: bool,
+    mark: np.ndarray,
+    source: np.ndarray,
+    used: np.ndarray,
+) -> None:
     """Per query: the coin's latest observation at or before t; where it is missing (or older than
     ``max_age`` with a later trade) the coin's latest trade strictly before ord."""
     for k in range(len(q_t)):
@@ -122,8 +179,9 @@ def _asof(q_coin: np.ndarray, q_t: np.ndarray, q_ord: np.ndarray, o_start: np.nd
             used[k] = t_ms[r]
 
 
-def marks_at(instants: pl.DataFrame, obs: pl.DataFrame, fills: pl.DataFrame, *,
-             max_mark_age_ms: int | None = None) -> pl.DataFrame:
+def marks_at(
+    instants: pl.DataFrame, obs: pl.DataFrame, fills: pl.DataFrame, *, max_mark_age_ms: int | None = None
+) -> pl.DataFrame:
     """``instants``: (coin, t_ms, ord) rows; returns them (same order) with ``mark`` and ``mark_source``.
 
     ``ord`` bounds the last-trade fallback to fills strictly before the instant in replay order.
@@ -131,17 +189,30 @@ def marks_at(instants: pl.DataFrame, obs: pl.DataFrame, fills: pl.DataFrame, *,
     there is one (``None``: marks never go stale, the last trade is used only where no mark exists)."""
     coins = np.unique(instants["coin"].cast(pl.Utf8).drop_nulls().unique().to_numpy().astype(str))
     book = MarkBook.build(obs, fills, coins)
-    mark, source, _ = book.at(coin_codes(instants["coin"], coins), instants["t_ms"].cast(pl.Int64).to_numpy(),
-                              instants["ord"].cast(pl.Int64).to_numpy(), max_mark_age_ms)
+    mark, source, _ = book.at(
+        coin_codes(instants["coin"], coins),
+        instants["t_ms"].cast(pl.Int64).to_numpy(),
+        instants["ord"].cast(pl.Int64).to_numpy(),
+        max_mark_age_ms,
+    )
     known = ~np.isnan(mark)
     return instants.with_columns(
         pl.Series("mark", mark).fill_nan(None),
-        pl.Series("mark_source", np.where(known, np.array(SOURCES)[source], None), dtype=pl.Utf8))
+        pl.Series("mark_source", np.where(known, np.array(SOURCES)[source], None), dtype=pl.Utf8),
+    )
 
 
 @njit(cache=True)
-def _path_hull(q_coin: np.ndarray, q_t: np.ndarray, q_used: np.ndarray, start: np.ndarray, t: np.ndarray,
-               px: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+def _path_hull(
+    q_coin: np.ndarray,
+    q_t: np.ndarray,
+    q_used: np.ndarray,
+    start: np.ndarray,
+    t: np.ndarray,
+    px: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> None:
     """Per query (coin, t, time of the observation the mark came from): the lowest and highest price
     observed from that observation to t, and the first one after t (the path the mark took). A mark observed
     at t itself did not move."""
@@ -166,8 +237,14 @@ def _path_hull(q_coin: np.ndarray, q_t: np.ndarray, q_used: np.ndarray, start: n
                 hi[k] = px[i]
 
 
-def mark_intervals(q_coin: np.ndarray, q_t: np.ndarray, q_used: np.ndarray, fills: pl.DataFrame,
-                   asset_ctxs: pl.DataFrame | None, coins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mark_intervals(
+    q_coin: np.ndarray,
+    q_t: np.ndarray,
+    q_used: np.ndarray,
+    fills: pl.DataFrame,
+    asset_ctxs: pl.DataFrame | None,
+    coins: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """How far each coin's mark may have moved from the value it was read at, per query (coin code, time, time
     of the observation used): the range of the prices observed along the way (the venue's marks, the
     liquidation marks of fills, ordinary trades) up to the first one after the query, as (low, high) arrays
@@ -176,15 +253,40 @@ def mark_intervals(q_coin: np.ndarray, q_t: np.ndarray, q_used: np.ndarray, fill
     n = len(coins)
     parts = []
     if asset_ctxs is not None and asset_ctxs.height:
-        parts.append(asset_ctxs.select(pl.Series("_c", coin_codes(asset_ctxs["coin"], coins)),
-                                       pl.col("time_ms").cast(pl.Int64), pl.col("mark_px").cast(pl.Float64).alias("px")))
+        parts.append(
+            asset_ctxs.select(
+                pl.Series("_c", coin_codes(asset_ctxs["coin"], coins)),
+                pl.col("time_ms").cast(pl.Int64),
+                pl.col("mark_px").cast(pl.Float64).alias("px"),
+            )
+        )
     fc = pl.Series("_c", coin_codes(fills["coin"], coins))
     parts.append(fills.select(fc, pl.col("time_ms").cast(pl.Int64), pl.col("liq_mark_f").alias("px")))
-    parts.append(fills.select(fc, pl.col("time_ms").cast(pl.Int64), pl.col("px_f").alias("px"),
-                              pl.col("liq_mark_f").is_null().alias("_plain"), "is_adl").filter(
-        pl.col("_plain") & ~pl.col("is_adl")).drop("_plain", "is_adl"))
-    obs = pl.concat(parts).filter((pl.col("_c") >= 0) & pl.col("px").is_finite() & (pl.col("px") > 0)).sort("_c", "time_ms")
+    parts.append(
+        fills.select(
+            fc,
+            pl.col("time_ms").cast(pl.Int64),
+            pl.col("px_f").alias("px"),
+            pl.col("liq_mark_f").is_null().alias("_plain"),
+            "is_adl",
+        )
+        .filter(pl.col("_plain") & ~pl.col("is_adl"))
+        .drop("_plain", "is_adl")
+    )
+    obs = (
+        pl.concat(parts)
+        .filter((pl.col("_c") >= 0) & pl.col("px").is_finite() & (pl.col("px") > 0))
+        .sort("_c", "time_ms")
+    )
     lo, hi = np.empty(len(q_t)), np.empty(len(q_t))
-    _path_hull(q_coin.astype(np.int64), q_t.astype(np.int64), q_used.astype(np.int64), _offsets(obs["_c"].to_numpy(), n),
-               obs["time_ms"].to_numpy(), obs["px"].to_numpy(), lo, hi)
+    _path_hull(
+        q_coin.astype(np.int64),
+        q_t.astype(np.int64),
+        q_used.astype(np.int64),
+        _offsets(obs["_c"].to_numpy(), n),
+        obs["time_ms"].to_numpy(),
+        obs["px"].to_numpy(),
+        lo,
+        hi,
+    )
     return lo, hi

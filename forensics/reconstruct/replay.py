@@ -16,6 +16,7 @@ and ``b_k = px |d| / |S_after|``, a partial close keeps ``e`` (``a = 1, b = 0``)
 sets ``e = px`` (``a = 0``). That first-order linear recurrence is solved for all events at once by
 prefix doubling (log2 of the longest segment passes, each over the still-open rows only).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,24 +56,44 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """
     lf = _lazy(fills)
     names = lf.collect_schema().names()
-    for c, dt in (("block_number", pl.Int64), ("event_index", pl.Int64), ("liquidated_user", pl.Utf8),
-                  ("liquidation_mark_px", DEC), ("start_position", DEC), ("is_adl", pl.Boolean),
-                  ("liquidation_method", pl.Utf8), ("closed_pnl", DEC), ("fee", DEC), ("px", pl.Float64),
-                  ("hash", pl.Utf8)):
+    for c, dt in (
+        ("block_number", pl.Int64),
+        ("event_index", pl.Int64),
+        ("liquidated_user", pl.Utf8),
+        ("liquidation_mark_px", DEC),
+        ("start_position", DEC),
+        ("is_adl", pl.Boolean),
+        ("liquidation_method", pl.Utf8),
+        ("closed_pnl", DEC),
+        ("fee", DEC),
+        ("px", pl.Float64),
+        ("hash", pl.Utf8),
+    ):
         if c not in names:
             lf = lf.with_columns(pl.lit(None, dtype=dt).alias(c))
-    block_ms = (pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
-                if "block_time" in names else pl.col("time_ms"))
+    block_ms = (
+        pl.col("block_time").cast(pl.Int64).floordiv(1_000_000).fill_null(pl.col("time_ms"))
+        if "block_time" in names
+        else pl.col("time_ms")
+    )
     df = lf.select(
         # strings become integer codes: sorting, joins and grouping never move the text
         *[pl.col(c).cast(pl.Categorical) for c in CODED],
-        pl.col("time_ms").cast(pl.Int64), block_ms.cast(pl.Int64).alias("evt_ms"),
-        pl.col("block_number").cast(pl.Int64), pl.col("event_index").cast(pl.Int64), pl.col("tid").cast(pl.Int64),
+        pl.col("time_ms").cast(pl.Int64),
+        block_ms.cast(pl.Int64).alias("evt_ms"),
+        pl.col("block_number").cast(pl.Int64),
+        pl.col("event_index").cast(pl.Int64),
+        pl.col("tid").cast(pl.Int64),
         pl.col("is_adl").fill_null(False),
         # the transaction of an ADL leg names its action; only ADL legs and the liquidated account's own
         # legs keep it (a zero hash names nothing)
-        pl.when((pl.col("is_adl").fill_null(False) | (pl.col("user") == pl.col("liquidated_user")))
-                & (pl.col("hash") != ZERO_HASH)).then(pl.col("hash")).cast(pl.Categorical).alias("adl_hash"),
+        pl.when(
+            (pl.col("is_adl").fill_null(False) | (pl.col("user") == pl.col("liquidated_user")))
+            & (pl.col("hash") != ZERO_HASH)
+        )
+        .then(pl.col("hash"))
+        .cast(pl.Categorical)
+        .alias("adl_hash"),
         pl.col("sz").cast(DEC),
         pl.col("start_position").cast(DEC),
         pl.col("closed_pnl").cast(DEC).fill_null(0),
@@ -93,8 +114,9 @@ def order_fills(fills: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
-                     start_ms: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def snapshot_frames(
+    positions: pl.DataFrame | None, accounts: pl.DataFrame | None, start_ms: int | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(positions: user, coin, snap_ms, szi, entry, mode, lev, max_lev, iso_wallet0),
     (accounts: user, snap_ms, wallet0). Per user, the latest snapshot taken at or before ``start_ms``
     (the replay's first fill): a later one (say an API pull at the end of the window) describes the
@@ -106,48 +128,83 @@ def snapshot_frames(positions: pl.DataFrame | None, accounts: pl.DataFrame | Non
             accounts = accounts.filter(pl.col("time_ms") <= start_ms)
         if positions is not None:
             positions = positions.filter(pl.col("time_ms") <= start_ms)
-    pos_schema = {"user": pl.Categorical, "coin": pl.Categorical, "snap_ms": pl.Int64, "szi": DEC,
-                  "entry": pl.Float64, "mode": pl.Utf8, "lev": pl.Float64, "max_lev": pl.Float64,
-                  "iso_wallet0": pl.Float64, "upnl0": pl.Float64}
+    pos_schema = {
+        "user": pl.Categorical,
+        "coin": pl.Categorical,
+        "snap_ms": pl.Int64,
+        "szi": DEC,
+        "entry": pl.Float64,
+        "mode": pl.Utf8,
+        "lev": pl.Float64,
+        "max_lev": pl.Float64,
+        "iso_wallet0": pl.Float64,
+        "upnl0": pl.Float64,
+    }
     acc_schema = {"user": pl.Categorical, "snap_ms": pl.Int64, "account_value0": pl.Float64}
     if accounts is None or accounts.height == 0:
         acc = pl.DataFrame(schema=acc_schema)
     else:
-        acc = (accounts.lazy().select(pl.col("user").cast(pl.Categorical), pl.col("time_ms").alias("snap_ms"),
-                                      pl.col("account_value").cast(pl.Float64).alias("account_value0"))
-               .sort("snap_ms").group_by("user").last().collect())
+        acc = (
+            accounts.lazy()
+            .select(
+                pl.col("user").cast(pl.Categorical),
+                pl.col("time_ms").alias("snap_ms"),
+                pl.col("account_value").cast(pl.Float64).alias("account_value0"),
+            )
+            .sort("snap_ms")
+            .group_by("user")
+            .last()
+            .collect()
+        )
     if positions is None or positions.height == 0:
         pos = pl.DataFrame(schema=pos_schema)
     else:
         p = positions.lazy().select(
-            pl.col("user", "coin").cast(pl.Categorical), pl.col("time_ms").alias("snap_ms"), pl.col("szi").cast(DEC),
+            pl.col("user", "coin").cast(pl.Categorical),
+            pl.col("time_ms").alias("snap_ms"),
+            pl.col("szi").cast(DEC),
             pl.col("entry_px").cast(pl.Float64).alias("entry"),
-            pl.col("leverage_type").alias("mode"), pl.col("leverage").cast(pl.Float64).alias("lev"),
+            pl.col("leverage_type").alias("mode"),
+            pl.col("leverage").cast(pl.Float64).alias("lev"),
             pl.col("max_leverage").cast(pl.Float64).alias("max_lev"),
             pl.col("unrealized_pnl").cast(pl.Float64).alias("upnl0"),
             pl.col("margin_used").cast(pl.Float64).alias("margin0"),
         )
         # one snapshot per user: the user's latest
         p = p.filter(pl.col("snap_ms") == pl.col("snap_ms").max().over("user"))
-        pos = p.with_columns(
-            pl.when(pl.col("mode") == "isolated").then(pl.col("margin0") - pl.col("upnl0")).otherwise(None)
-            .alias("iso_wallet0")
-        ).select(list(pos_schema)).collect()
-    per_user = pos.group_by("user").agg(pl.col("snap_ms").max().alias("p_ms"),
-                                        pl.col("upnl0").fill_null(0.0).sum().alias("upnl_sum"))
+        pos = (
+            p.with_columns(
+                pl.when(pl.col("mode") == "isolated")
+                .then(pl.col("margin0") - pl.col("upnl0"))
+                .otherwise(None)
+                .alias("iso_wallet0")
+            )
+            .select(list(pos_schema))
+            .collect()
+        )
+    per_user = pos.group_by("user").agg(
+        pl.col("snap_ms").max().alias("p_ms"), pl.col("upnl0").fill_null(0.0).sum().alias("upnl_sum")
+    )
     if acc.height:
         # users with positions must have an account row; the account snapshot time wins
         acc = acc.join(per_user, on="user", how="full", coalesce=True).with_columns(
-            pl.coalesce("snap_ms", "p_ms").alias("snap_ms"))
+            pl.coalesce("snap_ms", "p_ms").alias("snap_ms")
+        )
     else:
         acc = acc.with_columns(pl.lit(None, pl.Float64).alias("upnl_sum"))
     acc = acc.select("user", "snap_ms", (pl.col("account_value0") - pl.col("upnl_sum").fill_null(0.0)).alias("wallet0"))
     return pos, acc
 
 
-def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | None,
-                accounts: pl.DataFrame | None, cash: pl.DataFrame | None = None, *,
-                misc_before_fills: bool = True, ordered: bool = False) -> dict[str, pl.DataFrame]:
+def build_state(
+    fills: pl.DataFrame | pl.LazyFrame,
+    positions: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
+    cash: pl.DataFrame | None = None,
+    *,
+    misc_before_fills: bool = True,
+    ordered: bool = False,
+) -> dict[str, pl.DataFrame]:
     """Replay fills from the snapshot, with the cash events ``cash`` (``forensics.reconstruct.cash.cash_events``:
     funding and ledger USDC deltas) applied in block order between the fills. Returns frames:
 
@@ -170,16 +227,31 @@ def build_state(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | No
     f = after_snapshot(f, acc)
     ce = _place_cash(cash, f, pos, acc, misc_before_fills)
     ev = _events(f, pos, acc, ce)
-    return {"fills": f, "events": _positions(ev), "wallets": _wallets(f, acc, ce), "snapshot_positions": pos,
-            "snapshot_accounts": acc, "cash": ce}
+    return {
+        "fills": f,
+        "events": _positions(ev),
+        "wallets": _wallets(f, acc, ce),
+        "snapshot_positions": pos,
+        "snapshot_accounts": acc,
+        "cash": ce,
+    }
 
 
-_CASH_SCHEMA = {"user": pl.Categorical, "coin": pl.Categorical, "ord": pl.Int64, "blk": pl.Int64,
-                "time_ms": pl.Int64, "amount": DEC, "kind": pl.Utf8, "isolated": pl.Boolean}
+_CASH_SCHEMA = {
+    "user": pl.Categorical,
+    "coin": pl.Categorical,
+    "ord": pl.Int64,
+    "blk": pl.Int64,
+    "time_ms": pl.Int64,
+    "amount": DEC,
+    "kind": pl.Utf8,
+    "isolated": pl.Boolean,
+}
 
 
-def _place_cash(cash: pl.DataFrame | None, f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame,
-                before_fills: bool) -> pl.DataFrame:
+def _place_cash(
+    cash: pl.DataFrame | None, f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame, before_fills: bool
+) -> pl.DataFrame:
     """Cash events placed in the fill order (``ord`` = the fill each follows), at or after their user's
     snapshot and not after the last fill; ``isolated`` marks funding of a position the snapshot says is isolated."""
     from .cash import place_in_fills
@@ -192,8 +264,12 @@ def _place_cash(cash: pl.DataFrame | None, f: pl.DataFrame, pos: pl.DataFrame, a
         timed = ce["block_number"].is_null()
         ords = place_in_fills(ce, f, by_block=True, before_fills=before_fills)
         if timed.any():
-            by_time = np.searchsorted(f["evt_ms"].to_numpy(), ce["time_ms"].to_numpy(),
-                                      side="left" if before_fills else "right") - 1
+            by_time = (
+                np.searchsorted(
+                    f["evt_ms"].to_numpy(), ce["time_ms"].to_numpy(), side="left" if before_fills else "right"
+                )
+                - 1
+            )
             ords = np.where(timed.to_numpy(), by_time, ords)
         last_key = f["block_number"][-1]
         late = (ce["block_number"] > last_key).fill_null(ce["time_ms"] > f["evt_ms"][-1]).to_numpy()
@@ -203,10 +279,12 @@ def _place_cash(cash: pl.DataFrame | None, f: pl.DataFrame, pos: pl.DataFrame, a
     snap_ms = gather_or_null(acc["snap_ms"], rows_of(acc["user"], ce["user"]))
     early = (snap_ms.is_not_null() & (ce["time_ms"] < snap_ms)).fill_null(False).to_numpy()
     iso = pos.filter(pl.col("mode") == "isolated").select("user", "coin", pl.lit(True).alias("isolated"))
-    ce = ce.with_columns(pl.Series("ord", ords, dtype=pl.Int64),
-                         pl.coalesce("block_number", "time_ms").alias("blk")).filter(pl.Series(~(late | early)))
+    ce = ce.with_columns(
+        pl.Series("ord", ords, dtype=pl.Int64), pl.coalesce("block_number", "time_ms").alias("blk")
+    ).filter(pl.Series(~(late | early)))
     ce = ce.join(iso, on=["user", "coin"], how="left", maintain_order="left").with_columns(
-        pl.col("isolated").fill_null(False))
+        pl.col("isolated").fill_null(False)
+    )
     return ce.select(list(_CASH_SCHEMA)).cast(_CASH_SCHEMA)
 
 
@@ -230,32 +308,60 @@ def _events(f: pl.DataFrame, pos: pl.DataFrame, acc: pl.DataFrame, ce: pl.DataFr
     """Snapshot positions, anchors and fills as one event list sorted by (user, coin, ord), each event with
     its (user, coin)'s snapshot ``mode``, ``lev`` and ``iso_wallet0`` (one snapshot row per pair)."""
     # anchors for users without any snapshot: first fill's startPosition per (user, coin)
-    anchors = (f.filter(pl.Series(rows_of(acc["user"], f["user"]) < 0))
-               .group_by("user", "coin").agg(pl.col("start_position").sort_by("ord").first().alias("d"))
-               .filter(pl.col("d").is_not_null() & (pl.col("d") != 0)))
-    fe = f.select("user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash",
-                  pl.col("start_position").alias("sp"))
-    opening = {"ord": pl.lit(-1, pl.Int64), "blk": pl.lit(None, pl.Int64), "time_ms": pl.lit(None, pl.Int64),
-               "closed_pnl": pl.lit(0, DEC), "cash": pl.lit(0, DEC), "sp": pl.lit(None, DEC)}
+    anchors = (
+        f.filter(pl.Series(rows_of(acc["user"], f["user"]) < 0))
+        .group_by("user", "coin")
+        .agg(pl.col("start_position").sort_by("ord").first().alias("d"))
+        .filter(pl.col("d").is_not_null() & (pl.col("d") != 0))
+    )
+    fe = f.select(
+        "user", "coin", "ord", "blk", "time_ms", "d", "px_f", "closed_pnl", "cash", pl.col("start_position").alias("sp")
+    )
+    opening = {
+        "ord": pl.lit(-1, pl.Int64),
+        "blk": pl.lit(None, pl.Int64),
+        "time_ms": pl.lit(None, pl.Int64),
+        "closed_pnl": pl.lit(0, DEC),
+        "cash": pl.lit(0, DEC),
+        "sp": pl.lit(None, DEC),
+    }
     se = pos.select("user", "coin", pl.col("szi").alias("d"), pl.col("entry").alias("px_f")).with_columns(**opening)
-    ae = anchors.select("user", "coin", pl.col("d").cast(DEC), pl.lit(float("nan")).alias("px_f")
-                        ).with_columns(**opening)
+    ae = anchors.select("user", "coin", pl.col("d").cast(DEC), pl.lit(float("nan")).alias("px_f")).with_columns(
+        **opening
+    )
     # funding of isolated positions: events of their pair that move only the isolated margin
     iso = ce.filter(pl.col("isolated")) if ce is not None else None
-    cash_ev = [] if iso is None or iso.height == 0 else [iso.select(
-        "user", "coin", "ord", "blk", "time_ms", pl.lit(0, DEC).alias("d"), pl.lit(float("nan")).alias("px_f"),
-        pl.lit(0, DEC).alias("closed_pnl"), pl.col("amount").alias("cash"), pl.lit(None, DEC).alias("sp"))]
+    cash_ev = (
+        []
+        if iso is None or iso.height == 0
+        else [
+            iso.select(
+                "user",
+                "coin",
+                "ord",
+                "blk",
+                "time_ms",
+                pl.lit(0, DEC).alias("d"),
+                pl.lit(float("nan")).alias("px_f"),
+                pl.lit(0, DEC).alias("closed_pnl"),
+                pl.col("amount").alias("cash"),
+                pl.lit(None, DEC).alias("sp"),
+            )
+        ]
+    )
     # one chunk: a gather from several chunks costs several times more
-    ev = pl.concat([se.select(_EV_COLS), ae.select(_EV_COLS), fe.select(_EV_COLS), *cash_ev],
-                   how="vertical_relaxed", rechunk=True)
+    ev = pl.concat(
+        [se.select(_EV_COLS), ae.select(_EV_COLS), fe.select(_EV_COLS), *cash_ev], how="vertical_relaxed", rechunk=True
+    )
     n_cash = cash_ev[0].height if cash_ev else 0
     kind = np.repeat(np.arange(4, dtype=np.int64), [se.height, ae.height, fe.height, n_cash])
     # group by (user, coin) with a stable sort on their codes: openings (ord -1) come first, fills in order
     user, coin = codes(ev["user"]).astype(np.uint64), codes(ev["coin"]).astype(np.uint64)
     pair = user * np.uint64(coin.max(initial=0) + 1) + coin
     if n_cash:  # cash events interleave with the fills of their pair: sort by (pair, place)
-        within = _merge_by_ord(se.height + ae.height + fe.height, ev["ord"].to_numpy()[:-n_cash],
-                               ev["ord"].to_numpy()[-n_cash:])
+        within = _merge_by_ord(
+            se.height + ae.height + fe.height, ev["ord"].to_numpy()[:-n_cash], ev["ord"].to_numpy()[-n_cash:]
+        )
         rank = np.empty(ev.height, dtype=np.int64)
         rank[within] = np.arange(ev.height)
         order = np.lexsort((rank, pair))
@@ -310,21 +416,32 @@ def _positions(ev: pl.DataFrame) -> pl.DataFrame:
     # isolated wallets: running cash over the isolated pairs only (whole runs: the mode is per pair)
     isolated = (ev["mode"] == "isolated").fill_null(False).to_numpy()
     iso_rows = np.flatnonzero(isolated)
-    iso_wallet = (ev["iso_wallet0"].gather(iso_rows).fill_null(0.0)
-                  + run_sum(ev["cash"].gather(iso_rows), run_starts(first[iso_rows])).cast(pl.Float64))
+    iso_wallet = ev["iso_wallet0"].gather(iso_rows).fill_null(0.0) + run_sum(
+        ev["cash"].gather(iso_rows), run_starts(first[iso_rows])
+    ).cast(pl.Float64)
     next_ord = np.full(n, BIG_ORD, dtype=np.int64)
     ords = ev["ord"].to_numpy()
     nxt = np.flatnonzero(~first[1:])
     next_ord[nxt] = ords[nxt + 1]
     return ev.select(
-        "user", "coin", pl.Series("pair_id", pair_id), "ord",
-        pl.Series("next_ord", next_ord), "blk", "time_ms", "kind",
-        pl.Series("d_f", d_f), pl.Series("size_before", sb), pl.Series("size", sa), size_dec.alias("size_dec"),
+        "user",
+        "coin",
+        pl.Series("pair_id", pair_id),
+        "ord",
+        pl.Series("next_ord", next_ord),
+        "blk",
+        "time_ms",
+        "kind",
+        pl.Series("d_f", d_f),
+        pl.Series("size_before", sb),
+        pl.Series("size", sa),
+        size_dec.alias("size_dec"),
         pl.when(pl.Series(entry_valid)).then(pl.Series(entry)).otherwise(None).alias("entry"),
         pl.when(pl.Series(starts_here)).then(pl.col("time_ms").gather(ss)).otherwise(None).alias("seg_start_ms"),
         pl.when(pl.Series(starts_here)).then(pl.col("blk").gather(ss)).otherwise(None).alias("seg_start_blk"),
         run_sum(ev["closed_pnl"], gs).cast(pl.Float64).alias("realized"),
-        pl.col("mode").fill_null("cross"), "lev",
+        pl.col("mode").fill_null("cross"),
+        "lev",
         gather_or_null(iso_wallet, np.where(isolated, np.cumsum(isolated) - 1, -1)).alias("iso_wallet"),
         pl.Series("is_start", is_start),
     )
@@ -351,10 +468,14 @@ def _wallets(f: pl.DataFrame, acc: pl.DataFrame, ce: pl.DataFrame | None = None)
     opener = order[gs]
     wallet0 = gather_or_null(acc["wallet0"], np.where(opener < acc.height, opener, -1))
     ords = np.concatenate([np.full(acc.height, -1, dtype=np.int64), f_ord])[order]
-    return pl.DataFrame({
-        "user": user.gather(order), "ord": ords, "wallet": wallet0 + run_sum(cash, gs).cast(pl.Float64),
-        "user_code": np.cumsum(first) - 1,  # dense, for sorted-key lookups
-    })
+    return pl.DataFrame(
+        {
+            "user": user.gather(order),
+            "ord": ords,
+            "wallet": wallet0 + run_sum(cash, gs).cast(pl.Float64),
+            "user_code": np.cumsum(first) - 1,  # dense, for sorted-key lookups
+        }
+    )
 
 
 def _linear_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -400,9 +521,21 @@ def check_start_positions(fills: pl.DataFrame | pl.LazyFrame, *, rel_tol: float 
         (pl.col("start_position").first().over(key) + pl.col("d").cum_sum().over(key) - pl.col("d")).alias("replayed"),
         pl.col("ord").rank("ordinal").over(key).alias("_n"),
     )
-    out = f.filter(pl.col("_n") > 1).with_columns(pl.col("user", "coin").cast(pl.Utf8)).select(
-        "user", "coin", "ord", "blk", "time_ms", "tid", pl.col("start_position").alias("reported"), "replayed",
-        pl.when(is_spot(pl.col("coin"))).then(pl.lit("spot")).otherwise(pl.lit("perp")).alias("market"))
+    out = (
+        f.filter(pl.col("_n") > 1)
+        .with_columns(pl.col("user", "coin").cast(pl.Utf8))
+        .select(
+            "user",
+            "coin",
+            "ord",
+            "blk",
+            "time_ms",
+            "tid",
+            pl.col("start_position").alias("reported"),
+            "replayed",
+            pl.when(is_spot(pl.col("coin"))).then(pl.lit("spot")).otherwise(pl.lit("perp")).alias("market"),
+        )
+    )
     diff = (pl.col("reported").cast(pl.Float64) - pl.col("replayed").cast(pl.Float64)).abs()
     return out.with_columns(
         diff.alias("abs_diff"),

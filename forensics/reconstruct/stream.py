@@ -15,26 +15,34 @@ The rows are handed to :class:`forensics.audit.evidence.Collector` (every rule's
 on request, kept as ``adl_pools`` rows: for all actions (:func:`build_steps_and_pools`, the table SQL users
 read) or for a sample (the diagnostics).
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from forensics.compiled import njit, prange
 import numpy as np
 import polars as pl
 
 from forensics.audit import kernel as K
-from forensics.audit.evidence import (REASONS, WINDOW_ACTIONS, Collector, Evidence, assign_windows, evidence_rows,
-                                      single_episodes)
+from forensics.audit.evidence import (
+    REASONS,
+    WINDOW_ACTIONS,
+    Collector,
+    Evidence,
+    assign_windows,
+    evidence_rows,
+    single_episodes,
+)
 from forensics.audit.rules import RULES, Rule
 from forensics.audit.table import PUBLISHED_MARK_SOURCES, TRADE_MARK_UNCERTAINTY, half_digit
-from forensics.schema import ADL_POOLS, ADL_STEPS
+from forensics.compiled import njit
+from forensics.tables import ADL_POOLS, ADL_STEPS
 
 from . import integrity
+from .actions import coin_meta, liquidator_vaults, segment_steps
 from .arrays import distinct_names, index_in
 from .marks import SOURCES, MarkBook, mark_intervals, mark_observations
-from .actions import coin_meta, liquidator_vaults, segment_steps
 from .replay import build_state, order_fills, perp_fills
 
 _REASON = {name: i for i, name in enumerate(REASONS)}
@@ -83,10 +91,25 @@ EV_PAIR, EV_SEG_MS, EV_SEG_BLK, EV_FLAGS = range(4)
 
 
 @njit(cache=True)
-def _advance(to_ord: int, cursors: np.ndarray, ev_ord: np.ndarray, evf: np.ndarray, evi: np.ndarray,
-             w_ord: np.ndarray, w_user: np.ndarray, w_wallet: np.ndarray, PF: np.ndarray, PI: np.ndarray,
-             UF: np.ndarray, UI: np.ndarray, members: np.ndarray, group_start: np.ndarray, group_len: np.ndarray,
-             group_of: np.ndarray, slot: np.ndarray) -> None:
+def _advance(
+    to_ord: int,
+    cursors: np.ndarray,
+    ev_ord: np.ndarray,
+    evf: np.ndarray,
+    evi: np.ndarray,
+    w_ord: np.ndarray,
+    w_user: np.ndarray,
+    w_wallet: np.ndarray,
+    PF: np.ndarray,
+    PI: np.ndarray,
+    UF: np.ndarray,
+    UI: np.ndarray,
+    members: np.ndarray,
+    group_start: np.ndarray,
+    group_len: np.ndarray,
+    group_of: np.ndarray,
+    slot: np.ndarray,
+) -> None:
     """Apply every event with ord < ``to_ord``: each pair's state, each coin-side's open positions (a member
     list per (coin, side), swap-removal) and each account's wallet; an account's version moves with each of its
     events (its cached holdings are then stale)."""
@@ -129,8 +152,19 @@ def _advance(to_ord: int, cursors: np.ndarray, ev_ord: np.ndarray, evf: np.ndarr
 
 
 @njit(cache=True)
-def _holdings(u: int, mark_set: int, m: np.ndarray, m_lo: np.ndarray, m_hi: np.ndarray, user_pairs_start: np.ndarray,
-              PF: np.ndarray, PI: np.ndarray, UF: np.ndarray, UI: np.ndarray, max_lev: np.ndarray) -> None:
+def _holdings(
+    u: int,
+    mark_set: int,
+    m: np.ndarray,
+    m_lo: np.ndarray,
+    m_hi: np.ndarray,
+    user_pairs_start: np.ndarray,
+    PF: np.ndarray,
+    PI: np.ndarray,
+    UF: np.ndarray,
+    UI: np.ndarray,
+    max_lev: np.ndarray,
+) -> None:
     """The account's holdings at the action's marks, cached until its next event or the next change of marks:
     cross uPnL, whether a cross term is unknown (NaN), isolated margins, maintenance margin, and the intervals
     of uPnL and maintenance margin from the marks' uncertainty (each coin's term at both ends). A user's pairs
@@ -174,10 +208,27 @@ def _holdings(u: int, mark_set: int, m: np.ndarray, m_lo: np.ndarray, m_hi: np.n
 
 
 @njit(cache=True)
-def _pool(i: int, acts: tuple, marks: tuple, user_pairs_start: np.ndarray, max_lev: np.ndarray, sz_dec: np.ndarray,
-          PF: np.ndarray, PI: np.ndarray, UF: np.ndarray, UI: np.ndarray, members: np.ndarray,
-          group_start: np.ndarray, group_len: np.ndarray, contra_lo: np.ndarray, contra_hi: np.ndarray, flags: tuple,
-          F: np.ndarray, oi: np.ndarray, of: np.ndarray) -> int:
+def _pool(
+    i: int,
+    acts: tuple,
+    marks: tuple,
+    user_pairs_start: np.ndarray,
+    max_lev: np.ndarray,
+    sz_dec: np.ndarray,
+    PF: np.ndarray,
+    PI: np.ndarray,
+    UF: np.ndarray,
+    UI: np.ndarray,
+    members: np.ndarray,
+    group_start: np.ndarray,
+    group_len: np.ndarray,
+    contra_lo: np.ndarray,
+    contra_hi: np.ndarray,
+    flags: tuple,
+    F: np.ndarray,
+    oi: np.ndarray,
+    of: np.ndarray,
+) -> int:
     """The pool of action ``i`` just before its first leg, written to ``F`` (features), ``oi`` and ``of``
     (per-row outputs); returns the number of rows."""
     a_K, a_coin, a_side, a_liq, a_t, a_blk, a_px = acts[0], acts[1], acts[2], acts[3], acts[4], acts[5], acts[6]
@@ -304,9 +355,28 @@ def _pool(i: int, acts: tuple, marks: tuple, user_pairs_start: np.ndarray, max_l
 
 
 @njit(cache=True)
-def _run(i0: int, acts: tuple, legs: tuple, marks: tuple, static: tuple, evs: tuple, cursors: np.ndarray,
-         PF: np.ndarray, PI: np.ndarray, UF: np.ndarray, UI: np.ndarray, groups: tuple, contra: tuple, flags: tuple,
-         F: np.ndarray, oi: np.ndarray, of: np.ndarray, out: tuple, coll: tuple, audit: bool) -> int:
+def _run(
+    i0: int,
+    acts: tuple,
+    legs: tuple,
+    marks: tuple,
+    static: tuple,
+    evs: tuple,
+    cursors: np.ndarray,
+    PF: np.ndarray,
+    PI: np.ndarray,
+    UF: np.ndarray,
+    UI: np.ndarray,
+    groups: tuple,
+    contra: tuple,
+    flags: tuple,
+    F: np.ndarray,
+    oi: np.ndarray,
+    of: np.ndarray,
+    out: tuple,
+    coll: tuple,
+    audit: bool,
+) -> int:
     """Actions from ``i0`` on: replay to each, compute its pool, feed the audit kernel. Stops after an action
     whose pool is to be kept (the caller copies it out of ``F``/``oi``/``of``) or at the end of a window (the
     caller folds the window's counts). Returns the next action."""
@@ -317,18 +387,69 @@ def _run(i0: int, acts: tuple, legs: tuple, marks: tuple, static: tuple, evs: tu
     members, group_start, group_len, group_of, slot = groups
     contra_lo, contra_hi = contra
     pool_size, src_rows, a_src, audited, n_audited = out
-    codes, kinds, ep_last, ep_flags, counts, presence, per_action, sums, prints, rec_users, rec_n, rec_int, \
-        rec_float, rec_feat, n_users = coll
+    (
+        codes,
+        kinds,
+        ep_last,
+        ep_flags,
+        counts,
+        presence,
+        per_action,
+        sums,
+        prints,
+        rec_users,
+        rec_n,
+        rec_int,
+        rec_float,
+        rec_feat,
+        n_users,
+    ) = coll
     n_act = len(a_K)
     i = i0
     while i < n_act:
-        _advance(a_K[i], cursors, ev_ord, evf, evi, w_ord, w_user, w_wallet, PF, PI, UF, UI, members, group_start,
-                 group_len, group_of, slot)
+        _advance(
+            a_K[i],
+            cursors,
+            ev_ord,
+            evf,
+            evi,
+            w_ord,
+            w_user,
+            w_wallet,
+            PF,
+            PI,
+            UF,
+            UI,
+            members,
+            group_start,
+            group_len,
+            group_of,
+            slot,
+        )
         for k in range(leg_start[i], leg_start[i + 1]):
             UF[leg_user[k], UF_CLOSED] = leg_closed[k]
             UI[leg_user[k], UI_FILL_ORDER] = leg_order[k]
-        n = _pool(i, acts, marks, user_pairs_start, max_lev, sz_dec, PF, PI, UF, UI, members, group_start, group_len,
-                  contra_lo, contra_hi, flags, F, oi, of)
+        n = _pool(
+            i,
+            acts,
+            marks,
+            user_pairs_start,
+            max_lev,
+            sz_dec,
+            PF,
+            PI,
+            UF,
+            UI,
+            members,
+            group_start,
+            group_len,
+            contra_lo,
+            contra_hi,
+            flags,
+            F,
+            oi,
+            of,
+        )
         for k in range(leg_start[i], leg_start[i + 1]):
             UF[leg_user[k], UF_CLOSED] = np.nan
             UI[leg_user[k], UI_FILL_ORDER] = 0
@@ -353,10 +474,38 @@ def _run(i0: int, acts: tuple, legs: tuple, marks: tuple, static: tuple, evs: tu
                 presence[users[q], 0] += 1
                 if selected[q]:
                     presence[users[q], 1] += 1
-            K.action_evidence(codes, kinds, n_audited[0], a_episode[i], F[:, :n].copy(), users, users,
-                              oi[O_PAIR, :n].copy(), selected, oi[O_FILL_ORDER, :n].copy(), closed, partial,
-                              reason > 0, oi[O_GAP, :n] > 0, lot, ep_last, ep_flags, pair_user, counts, per_action,
-                              sums, prints, reason, rec_users, rec_n, rec_int, rec_float, rec_feat, n_users, False)
+            K.action_evidence(
+                codes,
+                kinds,
+                n_audited[0],
+                a_episode[i],
+                F[:, :n].copy(),
+                users,
+                users,
+                oi[O_PAIR, :n].copy(),
+                selected,
+                oi[O_FILL_ORDER, :n].copy(),
+                closed,
+                partial,
+                reason > 0,
+                oi[O_GAP, :n] > 0,
+                lot,
+                ep_last,
+                ep_flags,
+                pair_user,
+                counts,
+                per_action,
+                sums,
+                prints,
+                reason,
+                rec_users,
+                rec_n,
+                rec_int,
+                rec_float,
+                rec_feat,
+                n_users,
+                False,
+            )
             audited[i] = True
             n_audited[0] += 1
         i += 1
@@ -365,12 +514,26 @@ def _run(i0: int, acts: tuple, legs: tuple, marks: tuple, static: tuple, evs: tu
     return i
 
 
-def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | None, accounts: pl.DataFrame | None,
-               asset_ctxs: pl.DataFrame | None, *, cash: pl.DataFrame | None = None, vault: str | None = None,
-               gap_seconds: float = 5.0, venue: str = "hyperliquid", min_account_value: float | None = 0.0,
-               max_mark_age_ms: int | None = None, misc_before_fills: bool = True, rules: list[Rule] | None = None,
-               audit: bool = True, keep_pools: str | np.ndarray | None = None, check_integrity: bool = True,
-               mark_movement: bool = True, progress=None) -> PassResult:
+def audit_pass(
+    fills: pl.DataFrame | pl.LazyFrame,
+    positions: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
+    asset_ctxs: pl.DataFrame | None,
+    *,
+    cash: pl.DataFrame | None = None,
+    vault: str | None = None,
+    gap_seconds: float = 5.0,
+    venue: str = "hyperliquid",
+    min_account_value: float | None = 0.0,
+    max_mark_age_ms: int | None = None,
+    misc_before_fills: bool = True,
+    rules: list[Rule] | None = None,
+    audit: bool = True,
+    keep_pools: str | np.ndarray | None = None,
+    check_integrity: bool = True,
+    mark_movement: bool = True,
+    progress=None,
+) -> PassResult:
     """Replay the fills from the snapshot through the last ADL action and audit every action on the way.
 
     ``keep_pools``: ``"all"`` keeps every pool row (the ``adl_pools`` table), an array of step ids keeps
@@ -389,8 +552,14 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
     adl_blk = ordered.filter(pl.col("is_adl"))["blk"].max()
     # fills after the last ADL action's block change no pool: the replay stops there (the integrity check
     # reads on: a later fill can contradict an earlier state)
-    state = build_state(ordered if adl_blk is None else ordered.filter(pl.col("blk") <= adl_blk), positions,
-                        accounts, cash, misc_before_fills=misc_before_fills, ordered=True)
+    state = build_state(
+        ordered if adl_blk is None else ordered.filter(pl.col("blk") <= adl_blk),
+        positions,
+        accounts,
+        cash,
+        misc_before_fills=misc_before_fills,
+        ordered=True,
+    )
     f, ev, wallets = state["fills"], state["events"], state["wallets"]
     clock.lap("replay")
     steps, legs = segment_steps(f, gap_seconds)
@@ -413,33 +582,28 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
     user_pairs_start = _offsets(pair_user, n_users)
     # coin-side groups: room for every pair of the coin on either side
     cap = np.repeat(np.bincount(pair_coin, minlength=n_coins), 2)
-    groups = (np.zeros(int(cap.sum()), dtype=np.int64), np.concatenate([[0], np.cumsum(cap)[:-1]]).astype(np.int64),
-              np.zeros(len(cap), dtype=np.int64), np.full(n_pairs, -1, dtype=np.int64), np.zeros(n_pairs, dtype=np.int64))
-    # events in replay order (stable: a pair's events keep their order at equal ords), packed
-    ev_ord = ev["ord"].to_numpy()
-    order_row = np.argsort(ev_ord, kind="stable").astype(np.int64)
-    nat = np.iinfo(np.int64).min
-    as_f = lambda c: ev[c].fill_null(np.nan).to_numpy().astype(np.float64)  # noqa: E731
-    evf = np.column_stack([ev["size"].to_numpy().astype(np.float64), as_f("entry"), as_f("iso_wallet"),
-                           as_f("lev")])[order_row]
-    ev_flags = (ev["entry"].is_null().to_numpy() * FLAG_ENTRY_NULL
-                + (ev["mode"] == "isolated").fill_null(False).to_numpy() * FLAG_ISOLATED)
-    evi = np.column_stack([pair_id, ev["seg_start_ms"].fill_null(nat).to_numpy(),
-                           ev["seg_start_blk"].fill_null(nat).to_numpy(), ev_flags]).astype(np.int64)[order_row]
-    ev_ord = ev_ord[order_row].astype(np.int64)
-    w_ord = wallets["ord"].to_numpy()
-    w_row = np.argsort(w_ord, kind="stable").astype(np.int64)
-    evs = (ev_ord, np.ascontiguousarray(evf), np.ascontiguousarray(evi), w_ord[w_row].astype(np.int64),
-           user_of(wallets["user"])[w_row], wallets["wallet"].fill_null(np.nan).to_numpy().astype(np.float64)[w_row])
-    del ev, order_row, evf, evi
+    groups = (
+        np.zeros(int(cap.sum()), dtype=np.int64),
+        np.concatenate([[0], np.cumsum(cap)[:-1]]).astype(np.int64),
+        np.zeros(len(cap), dtype=np.int64),
+        np.full(n_pairs, -1, dtype=np.int64),
+        np.zeros(n_pairs, dtype=np.int64),
+    )
+    evs = _pack_events(ev, pair_id, wallets, user_of(wallets["user"]))
+    del ev
+    state["events"] = None  # the pass reads the packed copy
     vaults = liquidator_vaults(f)
     if vault:
         vaults = vaults.extend(pl.Series([vault.lower()]).cast(vaults.dtype))
     is_vault = np.isin(users, vaults.cast(pl.Utf8).to_numpy().astype(str)).astype(np.int64)
     meta = coin_meta(asset_ctxs, state["snapshot_positions"]).with_columns(pl.col("coin").cast(pl.Utf8))
     meta = pl.DataFrame({"coin": coins}).join(meta, on="coin", how="left", maintain_order="left")
-    static = (user_pairs_start, meta["max_lev"].fill_null(np.nan).to_numpy().astype(np.float64),
-              meta["sz_decimals"].fill_null(-1).to_numpy().astype(np.int64), pair_user)
+    static = (
+        user_pairs_start,
+        meta["max_lev"].fill_null(np.nan).to_numpy().astype(np.float64),
+        meta["sz_decimals"].fill_null(-1).to_numpy().astype(np.int64),
+        pair_user,
+    )
 
     # --- actions in replay order, their legs, marks, episodes and windows --------------------------------
     n_act = steps.height
@@ -453,7 +617,8 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
     episode = steps.select(pl.struct("blk", "coin").rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
     ep_code = single_episodes(episode)
     out = legs.group_by("step_id", "user", maintain_order=True).agg(
-        pl.col("sz").sum().alias("closed_size"), pl.col("ord").min().alias("_ford"))
+        pl.col("sz").sum().alias("closed_size"), pl.col("ord").min().alias("_ford")
+    )
     out = out.with_columns(pl.col("_ford").rank("ordinal").over("step_id").cast(pl.Int64).alias("fill_order"))
     leg_action = np.searchsorted(st_id, out["step_id"].to_numpy())  # step ids ascend with K
     by_action = np.argsort(leg_action, kind="stable")
@@ -463,8 +628,13 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
     cut = pl.DataFrame({"c": st_coin[leg_action[by_action]], "v": leg_closed}).filter(pl.col("v") > 0)
     for c, v in cut.group_by("c").agg(pl.col("v").min()).iter_rows():
         lot_stand_in[c] = v
-    legs_t = (_offsets(leg_action, n_act), user_of(out["user"])[by_action], leg_closed,
-              out["fill_order"].to_numpy().astype(np.int64)[by_action], lot_stand_in)
+    legs_t = (
+        _offsets(leg_action, n_act),
+        user_of(out["user"])[by_action],
+        leg_closed,
+        out["fill_order"].to_numpy().astype(np.int64)[by_action],
+        lot_stand_in,
+    )
     q_coin = np.tile(np.arange(n_coins, dtype=np.int64), n_act)
     q_t = np.repeat(st_t, n_coins)
     book = MarkBook.build(mark_observations(f, asset_ctxs), f, coins)
@@ -482,13 +652,26 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
     # actions that see the same marks share cached holdings
     same = np.zeros(n_act, dtype=bool)
     if n_act > 1:
-        same[1:] = (_rows_equal(mark[1:], mark[:-1]) & _rows_equal(m_lo[1:], m_lo[:-1])
-                    & _rows_equal(m_hi[1:], m_hi[:-1]))
+        same[1:] = (
+            _rows_equal(mark[1:], mark[:-1]) & _rows_equal(m_lo[1:], m_lo[:-1]) & _rows_equal(m_hi[1:], m_hi[:-1])
+        )
     mark_set = np.cumsum(~same).astype(np.int64)
     keep_all = isinstance(keep_pools, str) and keep_pools == "all"
     keep = np.full(n_act, keep_all) if keep_all or keep_pools is None else np.isin(st_id, np.asarray(keep_pools))
-    acts = (st_K, st_coin, (steps["adl_side"] == "long").to_numpy().astype(np.int64), user_of(steps["liquidated_user"]),
-            st_t, st_blk, steps["adl_px"].to_numpy().astype(np.float64), mark_set, window, ep_code, keep, complete)
+    acts = (
+        st_K,
+        st_coin,
+        (steps["adl_side"] == "long").to_numpy().astype(np.int64),
+        user_of(steps["liquidated_user"]),
+        st_t,
+        st_blk,
+        steps["adl_px"].to_numpy().astype(np.float64),
+        mark_set,
+        window,
+        ep_code,
+        keep,
+        complete,
+    )
     clock.lap("marks")
 
     # --- integrity: states the data contradict or cannot confirm ------------------------------------------
@@ -509,9 +692,13 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
         integrity_summary = dict(notes.summary)
         pair_of = pl.DataFrame({"user": pair_user, "coin": pair_coin, "pair": np.arange(n_pairs)})
         if notes.contradicted.height:
-            c = notes.contradicted.with_columns(user=user_of(notes.contradicted["user"]),
-                                                coin=coin_of(notes.contradicted["coin"])).join(
-                pair_of, on=["user", "coin"], how="inner").sort("pair", "lo")
+            c = (
+                notes.contradicted.with_columns(
+                    user=user_of(notes.contradicted["user"]), coin=coin_of(notes.contradicted["coin"])
+                )
+                .join(pair_of, on=["user", "coin"], how="inner")
+                .sort("pair", "lo")
+            )
             start = _offsets(c["pair"].to_numpy(), n_pairs)
             PI[:, PI_CONTRA], PI[:, PI_CONTRA_END] = start[:-1], start[1:]
             contra_lo, contra_hi = c["lo"].to_numpy().astype(np.int64), c["hi"].to_numpy().astype(np.int64)
@@ -519,7 +706,8 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
             UI[g["user"].to_numpy(), UI_FIRST_GAP] = g["lo"].to_numpy()
         if notes.lost.height:
             lost = notes.lost.with_columns(user=user_of(notes.lost["user"]), coin=coin_of(notes.lost["coin"])).join(
-                pair_of, on=["user", "coin"], how="inner")
+                pair_of, on=["user", "coin"], how="inner"
+            )
             PI[lost["pair"].to_numpy(), PI_LOST] = lost["lost_ord"].to_numpy()
     clock.lap("integrity")
 
@@ -543,13 +731,48 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
     n_audited = np.zeros(1, dtype=np.int64)
     outs = (pool_size, src_rows, a_src, audited, n_audited)
     co = collector
-    coll = (co.codes, co.kinds, co.ep_last, co.ep_flags, co.counts, co.presence, co.per_action, co.sums, co.prints,
-            co.rec_users, co.rec_n, co.rec_int, co.rec_float, co.rec_feat, n_users)
+    coll = (
+        co.codes,
+        co.kinds,
+        co.ep_last,
+        co.ep_flags,
+        co.counts,
+        co.presence,
+        co.per_action,
+        co.sums,
+        co.prints,
+        co.rec_users,
+        co.rec_n,
+        co.rec_int,
+        co.rec_float,
+        co.rec_feat,
+        n_users,
+    )
     kept: list[dict[str, np.ndarray]] = []
     i = 0
     while i < n_act:
-        nxt = _run(i, acts, legs_t, (mark, m_lo, m_hi), static, evs, cursors, PF, PI, UF, UI, groups,
-                   (contra_lo, contra_hi), flags, F, oi, of, outs, coll, audit)
+        nxt = _run(
+            i,
+            acts,
+            legs_t,
+            (mark, m_lo, m_hi),
+            static,
+            evs,
+            cursors,
+            PF,
+            PI,
+            UF,
+            UI,
+            groups,
+            (contra_lo, contra_hi),
+            flags,
+            F,
+            oi,
+            of,
+            outs,
+            coll,
+            audit,
+        )
         last = nxt - 1
         if keep[last]:
             kept.append(_rows(last, int(pool_size[last]), F, oi, of, int(a_src[last])))
@@ -563,17 +786,23 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
     steps = steps.with_columns(pl.Series("pool_size", pool_size))
     evidence = None
     if audit:
-        acts_frame = pl.DataFrame({"step_id": st_id[audited], "episode": episode[audited], "window": window[audited],
-                                   "time_ms": st_t[audited]})
+        acts_frame = pl.DataFrame(
+            {
+                "step_id": st_id[audited],
+                "episode": episode[audited],
+                "window": window[audited],
+                "time_ms": st_t[audited],
+            }
+        )
         step_coin = coins[st_coin[audited]]
 
         def row_frame(rule: Rule, ints: np.ndarray, floats: np.ndarray, feat: np.ndarray) -> pl.DataFrame:
             r = rules.index(rule)
-            cu = collector.per_action[r, :, K.A_CUT_USER][:len(acts_frame)]
+            cu = collector.per_action[r, :, K.A_CUT_USER][: len(acts_frame)]
             acts_r = acts_frame.with_columns(pl.Series("cut_user", np.where(cu >= 0, users[np.maximum(cu, 0)], None)))
             rows = evidence_rows(rule, ints, floats, users, acts_r)
             a = ints[:, 0]
-            extra = {name: feat[:, j] for j, name in enumerate(K.FEATURES[:feat.shape[1]])}
+            extra = {name: feat[:, j] for j, name in enumerate(K.FEATURES[: feat.shape[1]])}
             return rows.with_columns(
                 pl.Series("coin", step_coin[a]),
                 pl.Series("pool_size", collector.per_action[r, a, K.A_POOL]),
@@ -582,22 +811,63 @@ def audit_pass(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | Non
                 pl.Series("side", np.where(extra["sign"] > 0, "long", "short")),
             ).with_columns(
                 pl.col("skip_reason").replace({REASONS[4]: None, REASONS[5]: None}),
-                pl.when(pl.col("skip_reason").is_in([REASONS[4], REASONS[5]])).then(pl.col("skip_reason"))
-                .alias("state_note"))
+                pl.when(pl.col("skip_reason").is_in([REASONS[4], REASONS[5]]))
+                .then(pl.col("skip_reason"))
+                .alias("state_note"),
+            )
 
-        collector.per_action = collector.per_action[:, :int(n_audited[0])]
+        collector.per_action = collector.per_action[:, : int(n_audited[0])]
         evidence = collector.finish(acts_frame, row_frame)
         if notes is not None:  # the evidence behind each integrity note, for the rows kept
             k_of = steps.select("step_id", "K")
             for name, rows in evidence.rows.items():
                 if rows is not None and rows.height:
                     evidence.rows[name] = integrity.row_details(
-                        rows.join(k_of, on="step_id", how="left", maintain_order="left"), notes).drop("K")
+                        rows.join(k_of, on="step_id", how="left", maintain_order="left"), notes
+                    ).drop("K")
     pools = _pools_table(kept, st_id, coins[st_coin], users, venue) if kept else None
     clock.lap("evidence")
-    return PassResult(_steps_table(steps, venue), evidence, pools, steps.filter(pl.Series(~complete))["step_id"].to_list(),
-                      integrity_summary, {SOURCES[k]: int(v) for k, v in enumerate(src_rows) if v},
-                      int(pool_size.sum()), clock.laps, clock.cpu)
+    return PassResult(
+        _steps_table(steps, venue),
+        evidence,
+        pools,
+        steps.filter(pl.Series(~complete))["step_id"].to_list(),
+        integrity_summary,
+        {SOURCES[k]: int(v) for k, v in enumerate(src_rows) if v},
+        int(pool_size.sum()),
+        clock.laps,
+        clock.cpu,
+    )
+
+
+def _pack_events(ev: pl.DataFrame, pair_id: np.ndarray, wallets: pl.DataFrame, wallet_user: np.ndarray) -> tuple:
+    """The replay's events and wallet changes in replay order (stable: a pair's events keep their order at equal
+    ords), packed as the pass reads them: (ord, floats, ints, wallet ord, wallet account, wallet)."""
+    ev_ord = ev["ord"].to_numpy()
+    order = np.argsort(ev_ord, kind="stable").astype(np.int64)
+    nat = np.iinfo(np.int64).min
+
+    def floats(c: str) -> np.ndarray:
+        return ev[c].fill_null(np.nan).to_numpy().astype(np.float64)
+
+    evf = np.column_stack([floats("size"), floats("entry"), floats("iso_wallet"), floats("lev")])[order]
+    flags = (
+        ev["entry"].is_null().to_numpy() * FLAG_ENTRY_NULL
+        + (ev["mode"] == "isolated").fill_null(False).to_numpy() * FLAG_ISOLATED
+    )
+    evi = np.column_stack(
+        [pair_id, ev["seg_start_ms"].fill_null(nat).to_numpy(), ev["seg_start_blk"].fill_null(nat).to_numpy(), flags]
+    ).astype(np.int64)[order]
+    w_ord = wallets["ord"].to_numpy()
+    w_row = np.argsort(w_ord, kind="stable").astype(np.int64)
+    return (
+        ev_ord[order].astype(np.int64),
+        np.ascontiguousarray(evf),
+        np.ascontiguousarray(evi),
+        w_ord[w_row].astype(np.int64),
+        wallet_user[w_row],
+        wallets["wallet"].fill_null(np.nan).to_numpy().astype(np.float64)[w_row],
+    )
 
 
 def _offsets(codes: np.ndarray, n: int) -> np.ndarray:
@@ -609,8 +879,14 @@ def _rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=1)
 
 
-_PL_TYPES = {"VARCHAR": pl.Utf8, "BIGINT": pl.Int64, "UBIGINT": pl.UInt64, "INTEGER": pl.Int32,
-             "BOOLEAN": pl.Boolean, "DOUBLE": pl.Float64}
+_PL_TYPES = {
+    "VARCHAR": pl.Utf8,
+    "BIGINT": pl.Int64,
+    "UBIGINT": pl.UInt64,
+    "INTEGER": pl.Int32,
+    "BOOLEAN": pl.Boolean,
+    "DOUBLE": pl.Float64,
+}
 
 
 def _conform(table, df: pl.DataFrame) -> pl.DataFrame:
@@ -619,20 +895,42 @@ def _conform(table, df: pl.DataFrame) -> pl.DataFrame:
 
 def _steps_table(steps: pl.DataFrame, venue: str) -> pl.DataFrame:
     out = steps.select(
-        pl.lit(venue).alias("venue"), "step_id", "step_group", "wave_id", "block_number", "time_ms", "coin",
-        "liquidated_user", "liquidated_side", "adl_side", "action_hash", "legs", "closed_size", "notional_usd",
-        "mark_px", pl.col("first_tid").cast(pl.UInt64), "pool_size", "unmatched_counter_legs").sort("step_id")
+        pl.lit(venue).alias("venue"),
+        "step_id",
+        "step_group",
+        "wave_id",
+        "block_number",
+        "time_ms",
+        "coin",
+        "liquidated_user",
+        "liquidated_side",
+        "adl_side",
+        "action_hash",
+        "legs",
+        "closed_size",
+        "notional_usd",
+        "mark_px",
+        pl.col("first_tid").cast(pl.UInt64),
+        "pool_size",
+        "unmatched_counter_legs",
+    ).sort("step_id")
     return _conform(ADL_STEPS, out)
 
 
 def _rows(i: int, n: int, F: np.ndarray, oi: np.ndarray, of: np.ndarray, src: int) -> dict[str, np.ndarray]:
     """A copy of one action's pool rows (the kernel's buffers are reused)."""
-    return {"_i": np.full(n, i, dtype=np.int64), "F": F[:, :n].copy(), "oi": oi[:, :n].copy(),
-            "of": of[:, :n].copy(), "src": np.full(n, src, dtype=np.int64)}
+    return {
+        "_i": np.full(n, i, dtype=np.int64),
+        "F": F[:, :n].copy(),
+        "oi": oi[:, :n].copy(),
+        "of": of[:, :n].copy(),
+        "src": np.full(n, src, dtype=np.int64),
+    }
 
 
-def _pools_table(kept: list[dict[str, np.ndarray]], step_id: np.ndarray, step_coin: np.ndarray, users: np.ndarray,
-                 venue: str) -> pl.DataFrame:
+def _pools_table(
+    kept: list[dict[str, np.ndarray]], step_id: np.ndarray, step_coin: np.ndarray, users: np.ndarray, venue: str
+) -> pl.DataFrame:
     """Kept pool rows in the ``adl_pools`` layout (NULL where the replay's inputs are NULL, as SQL users expect),
     sorted by (step_id, user)."""
     F = np.concatenate([k["F"] for k in kept], axis=1)
@@ -656,35 +954,40 @@ def _pools_table(kept: list[dict[str, np.ndarray]], step_id: np.ndarray, step_co
     # the account value's interval: the other coins' and the candidate's own coin's marks
     own = F[K.SIGN] * size * F[K.MARK]
     own_lo, own_hi = own * (F[K.F_LO] - 1.0), own * (F[K.F_HI] - 1.0)
-    df = pl.DataFrame([
-        pl.Series("venue", [venue] * len(i)), pl.Series("step_id", step_id[i]), pl.Series("coin", step_coin[i]),
-        pl.Series("user", users[oi[O_USER]]), pl.Series("side", np.where(F[K.SIGN] > 0, "long", "short")),
-        pl.Series("size", size),
-        col("entry_px", F[K.ENTRY], NULL_ENTRY),
-        col("mark_px", F[K.MARK], NULL_MARK),
-        pl.Series("mark_source", np.array(SOURCES)[src]),
-        col("notional_usd", F[K.NOTIONAL], NULL_MARK),
-        col("upnl_usd", F[K.UPNL], NULL_MARK, NULL_ENTRY),
-        col("pnl_pct_price", of[X_PNL_PRICE], NULL_MARK, NULL_ENTRY),
-        col("pnl_pct_margin", F[K.PNL_MARGIN], NULL_MARK, NULL_ENTRY, NULL_LEV),
-        col("account_value_usd", F[K.AV], NULL_AV),
-        col("wallet_balance_usd", F[K.WALLET], NULL_WALLET),
-        col("leverage", lev, NULL_MARK, NULL_AV),
-        col("margin_leverage", F[K.MARGIN_LEV], NULL_LEV),
-        col("effective_leverage", lev, NULL_MARK, NULL_AV),
-        pl.Series("margin_mode", np.where(oi[O_ISOLATED] > 0, "isolated", "cross")),
-        col("maintenance_margin_usd", F[K.MM], NULL_MARK, NULL_MAXLEV),
-        col("position_age_ms", of[X_AGE], NULL_SEG),
-        pl.Series("selected", selected),
-        pl.Series("fill_order", oi[O_FILL_ORDER]).cast(pl.Int32),
-        pl.Series("closed_size", closed),
-        pl.Series("partial", selected & (closed < size * (1 - 1e-12))),
-        pl.Series("skip_reason", np.array(REASONS)[np.where(reason <= 3, reason, 0)]),
-        col("lot_size", of[X_LOT], NULL_LOT),
-        pl.Series("account_maintenance_margin_usd", F[K.ACCT_MM]),
-        col("account_value_low_usd", F[K.AV] + F[K.AV_LO] + np.fmin(own_lo, own_hi), NULL_AV),
-        col("account_value_high_usd", F[K.AV] + F[K.AV_HI] + np.fmax(own_lo, own_hi), NULL_AV),
-    ]).with_columns(
+    df = pl.DataFrame(
+        [
+            pl.Series("venue", [venue] * len(i)),
+            pl.Series("step_id", step_id[i]),
+            pl.Series("coin", step_coin[i]),
+            pl.Series("user", users[oi[O_USER]]),
+            pl.Series("side", np.where(F[K.SIGN] > 0, "long", "short")),
+            pl.Series("size", size),
+            col("entry_px", F[K.ENTRY], NULL_ENTRY),
+            col("mark_px", F[K.MARK], NULL_MARK),
+            pl.Series("mark_source", np.array(SOURCES)[src]),
+            col("notional_usd", F[K.NOTIONAL], NULL_MARK),
+            col("upnl_usd", F[K.UPNL], NULL_MARK, NULL_ENTRY),
+            col("pnl_pct_price", of[X_PNL_PRICE], NULL_MARK, NULL_ENTRY),
+            col("pnl_pct_margin", F[K.PNL_MARGIN], NULL_MARK, NULL_ENTRY, NULL_LEV),
+            col("account_value_usd", F[K.AV], NULL_AV),
+            col("wallet_balance_usd", F[K.WALLET], NULL_WALLET),
+            col("leverage", lev, NULL_MARK, NULL_AV),
+            col("margin_leverage", F[K.MARGIN_LEV], NULL_LEV),
+            col("effective_leverage", lev, NULL_MARK, NULL_AV),
+            pl.Series("margin_mode", np.where(oi[O_ISOLATED] > 0, "isolated", "cross")),
+            col("maintenance_margin_usd", F[K.MM], NULL_MARK, NULL_MAXLEV),
+            col("position_age_ms", of[X_AGE], NULL_SEG),
+            pl.Series("selected", selected),
+            pl.Series("fill_order", oi[O_FILL_ORDER]).cast(pl.Int32),
+            pl.Series("closed_size", closed),
+            pl.Series("partial", selected & (closed < size * (1 - 1e-12))),
+            pl.Series("skip_reason", np.array(REASONS)[np.where(reason <= 3, reason, 0)]),
+            col("lot_size", of[X_LOT], NULL_LOT),
+            pl.Series("account_maintenance_margin_usd", F[K.ACCT_MM]),
+            col("account_value_low_usd", F[K.AV] + F[K.AV_LO] + np.fmin(own_lo, own_hi), NULL_AV),
+            col("account_value_high_usd", F[K.AV] + F[K.AV_HI] + np.fmax(own_lo, own_hi), NULL_AV),
+        ]
+    ).with_columns(
         pl.when(pl.col("selected")).then(pl.col("fill_order")).alias("fill_order"),
         pl.col("skip_reason").replace("", None),
         pl.col("position_age_ms").cast(pl.Int64),
@@ -692,20 +995,45 @@ def _pools_table(kept: list[dict[str, np.ndarray]], step_id: np.ndarray, step_co
     return _conform(ADL_POOLS, df.sort("step_id", "user"))
 
 
-def build_steps_and_pools(fills: pl.DataFrame | pl.LazyFrame, positions: pl.DataFrame | None,
-                          accounts: pl.DataFrame | None, asset_ctxs: pl.DataFrame | None, *, vault: str | None = None,
-                          gap_seconds: float = 5.0, venue: str = "hyperliquid", min_account_value: float | None = 0.0,
-                          max_mark_age_ms: int | None = None, cash: pl.DataFrame | None = None,
-                          misc_before_fills: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
+def build_steps_and_pools(
+    fills: pl.DataFrame | pl.LazyFrame,
+    positions: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
+    asset_ctxs: pl.DataFrame | None,
+    *,
+    vault: str | None = None,
+    gap_seconds: float = 5.0,
+    venue: str = "hyperliquid",
+    min_account_value: float | None = 0.0,
+    max_mark_age_ms: int | None = None,
+    cash: pl.DataFrame | None = None,
+    misc_before_fills: bool = True,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every ADL action and its whole eligible pool with ranking features and outcomes, in the ``adl_steps``
     / ``adl_pools`` layouts (the table SQL users read; the audit itself never holds it). See
     :func:`audit_pass` for the arguments."""
-    res = audit_pass(fills, positions, accounts, asset_ctxs, cash=cash, vault=vault, gap_seconds=gap_seconds,
-                     venue=venue, min_account_value=min_account_value, max_mark_age_ms=max_mark_age_ms,
-                     misc_before_fills=misc_before_fills, audit=False, keep_pools="all", check_integrity=False,
-                     mark_movement=False)
-    pools = res.pools if res.pools is not None else pl.DataFrame(
-        schema={c.name: _PL_TYPES[c.type] for c in ADL_POOLS.columns})
+    res = audit_pass(
+        fills,
+        positions,
+        accounts,
+        asset_ctxs,
+        cash=cash,
+        vault=vault,
+        gap_seconds=gap_seconds,
+        venue=venue,
+        min_account_value=min_account_value,
+        max_mark_age_ms=max_mark_age_ms,
+        misc_before_fills=misc_before_fills,
+        audit=False,
+        keep_pools="all",
+        check_integrity=False,
+        mark_movement=False,
+    )
+    pools = (
+        res.pools
+        if res.pools is not None
+        else pl.DataFrame(schema={c.name: _PL_TYPES[c.type] for c in ADL_POOLS.columns})
+    )
     return res.steps, pools
 
 

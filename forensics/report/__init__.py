@@ -3,6 +3,7 @@ time) rendered with Jinja2 (autoescaping on), and its PDF. Pure rendering: calle
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,7 @@ def render_html(context: dict[str, Any]) -> str:
 
 def write_pdf(html: str, path: Path) -> None:
     """PDF through WeasyPrint (a real renderer: inline SVG, print CSS)."""
-    import logging
-
+    # heavy (WeasyPrint, Pango bindings): only when a PDF is written
     from weasyprint import HTML
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)

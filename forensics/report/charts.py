@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import matplotlib
 
@@ -15,15 +16,18 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-plt.rcParams.update({
-    "svg.fonttype": "path",
-    "text.parse_math": False,
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "svg.hashsalt": "liqf",  # deterministic ids
-})
+plt.rcParams.update(
+    {
+        "svg.fonttype": "path",
+        "text.parse_math": False,
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "svg.hashsalt": "liqf",  # deterministic ids
+    }
+)
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _METADATA = re.compile(r"<metadata>.*?</metadata>", re.S)
@@ -31,7 +35,7 @@ _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
 BLUE, ORANGE, GREY, RED = "#2b6cb0", "#dd6b20", "#a0aec0", "#c53030"
 
 
-def _svg(fig) -> str:
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
@@ -53,15 +57,22 @@ def timeline(per_second: pl.DataFrame, waves: pl.DataFrame | None) -> str:
         ax.bar(x, per_second["adl"].to_numpy(), width=1.0, color=BLUE, alpha=0.8, label="ADL legs")
         if waves is not None and waves.height:
             for w in waves.iter_rows(named=True):
-                ax.axvspan(w["start_ms"] / 1000 - t0, max(w["end_ms"] / 1000 - t0, w["start_ms"] / 1000 - t0 + 1),
-                           color=GREY, alpha=0.25, lw=0)
+                ax.axvspan(
+                    w["start_ms"] / 1000 - t0,
+                    max(w["end_ms"] / 1000 - t0, w["start_ms"] / 1000 - t0 + 1),
+                    color=GREY,
+                    alpha=0.25,
+                    lw=0,
+                )
         ax.legend(frameon=False, loc="upper right")
     ax.set_xlabel("seconds since the window start")
     ax.set_ylabel("legs per second")
     return _svg(fig)
 
 
-def bars(labels: list[object], values: list[float], *, xlabel: str, color: str = BLUE, highlight: str | None = None) -> str:
+def bars(
+    labels: list[object], values: list[float], *, xlabel: str, color: str = BLUE, highlight: str | None = None
+) -> str:
     """Horizontal bars, largest on top."""
     fig, ax = plt.subplots(figsize=(7, 0.28 * max(len(labels), 3) + 0.8))
     names = [_label(v) for v in labels]
@@ -88,7 +99,7 @@ def rule_comparison(fits: pl.DataFrame, best: str | None) -> str:
     return _svg(fig)
 
 
-def skip_evidence(flags: list[dict]) -> str:
+def skip_evidence(flags: list[dict[str, Any]]) -> str:
     """Per flagged account: actions above the cut and how many of them passed it over."""
     fig, ax = plt.subplots(figsize=(9, 0.3 * max(len(flags), 3) + 0.9))
     y = list(range(len(flags)))[::-1]
@@ -106,8 +117,13 @@ def waves_budget(waves: pl.DataFrame) -> str:
     if waves.height:
         x = list(range(waves.height))
         ax.bar([i - 0.2 for i in x], waves["needed_usd"].fill_null(0).to_list(), width=0.4, color=GREY, label="needed")
-        ax.bar([i + 0.2 for i in x], waves["production_0ms"].fill_null(0).to_list(), width=0.4, color=BLUE,
-               label="production (horizon 0)")
+        ax.bar(
+            [i + 0.2 for i in x],
+            waves["production_0ms"].fill_null(0).to_list(),
+            width=0.4,
+            color=BLUE,
+            label="production (horizon 0)",
+        )
         ax.set_xticks(x, [str(w) for w in waves["wave"].to_list()])
         ax.legend(frameon=False)
     ax.set_xlabel("wave")

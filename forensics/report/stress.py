@@ -36,14 +36,24 @@ def _usd(x: float | None) -> str:
 def base_values(scn) -> dict[str, float]:
     """Each sweepable parameter's value in the scenario itself (where a slice through a grid is taken)."""
     venues = [n for n in scn.nodes if n.kind in ("venue", "vault")]
-    base = {"insurance_scale": 1.0, "shock_scale": 1.0,
-            "exempt_share": max((n.exempt_share for n in venues), default=0.0),
-            "freeze_fraction": max((f.fraction for f in scn.freezes), default=0.0)}
+    base = {
+        "insurance_scale": 1.0,
+        "shock_scale": 1.0,
+        "exempt_share": max((n.exempt_share for n in venues), default=0.0),
+        "freeze_fraction": max((f.fraction for f in scn.freezes), default=0.0),
+    }
     for a in scn.assets:
         base[f"{a.id.lower()}_shock"] = a.shock
     for n in scn.nodes:
-        for fld in ("external_assets", "external_liabilities", "capital", "insurance_fund", "bad_debt", "profit_base",
-                    "exempt_share"):
+        for fld in (
+            "external_assets",
+            "external_liabilities",
+            "capital",
+            "insurance_fund",
+            "bad_debt",
+            "profit_base",
+            "exempt_share",
+        ):
             base[f"node.{n.id}.{fld}"] = getattr(n, fld)
     return base
 
@@ -59,13 +69,16 @@ def sensitivity_sentences(grid: dict, base: dict[str, float]) -> list[str]:
             continue
         at = ", ".join(f"{o} = {v:g}" for o, v in others.items())
         lo, hi = pts[0], pts[-1]
-        s = (f"{k} from {lo[k]:g} to {hi[k]:g}{f' ({at})' if at else ''}: defaults {lo['defaults']} → {hi['defaults']}, "
-             f"largest haircut {lo['max_haircut']:.1%} → {hi['max_haircut']:.1%}, venue shortfall "
-             f"{_usd(lo['shortfall'])} → {_usd(hi['shortfall'])}")
+        s = (
+            f"{k} from {lo[k]:g} to {hi[k]:g}{f' ({at})' if at else ''}: defaults {lo['defaults']} → {hi['defaults']}, "
+            f"largest haircut {lo['max_haircut']:.1%} → {hi['max_haircut']:.1%}, venue shortfall "
+            f"{_usd(lo['shortfall'])} → {_usd(hi['shortfall'])}"
+        )
         changes = [(a, b) for a, b in zip(pts, pts[1:]) if set(a["defaulted"]) != set(b["defaulted"])]
         if changes:
             s += "; the default set changes at " + "; ".join(
-                f"{k} = {b[k]:g} ({', '.join(b['defaulted']) or 'no default'})" for _, b in changes[:4])
+                f"{k} = {b[k]:g} ({', '.join(b['defaulted']) or 'no default'})" for _, b in changes[:4]
+            )
         out.append(s + ".")
     return out
 
@@ -73,7 +86,7 @@ def sensitivity_sentences(grid: dict, base: dict[str, float]) -> list[str]:
 def _named(field: str, scn) -> str:
     """``node[3].capital`` -> ``node[3] bybit .capital`` for readers."""
     if field.startswith("node["):
-        i = int(field[5:field.index("]")])
+        i = int(field[5 : field.index("]")])
         if i < len(scn.nodes):
             return field.replace(f"node[{i}]", f"node[{i}] {scn.nodes[i].id} ", 1)
     return field
@@ -85,8 +98,9 @@ def timeline_sentences(defaults: list[dict]) -> list[str]:
         by_round.setdefault(d["round"], []).append(d)
     out = []
     for r in sorted(by_round):
-        items = ", ".join(f"{d['node']} ({d['cause']}{' on ' + ', '.join(d['venues']) if d['venues'] else ''})"
-                          for d in by_round[r])
+        items = ", ".join(
+            f"{d['node']} ({d['cause']}{' on ' + ', '.join(d['venues']) if d['venues'] else ''})" for d in by_round[r]
+        )
         out.append(f"Round {r}: {items}.")
     return out or ["No node defaults."]
 
@@ -97,20 +111,40 @@ def context(result: dict, scn, *, generated: str, command: str) -> dict[str, Any
     sweeps = []
     for g in result["sweeps"]:
         chart = charts.heatmaps(g) if len(g["params"]) >= 2 else charts.line(g)
-        sweeps.append({"name": g["name"], "params": g["params"], "points": len(g["points"]), "chart": chart,
-                       "sentences": sensitivity_sentences(g, base)})
+        sweeps.append(
+            {
+                "name": g["name"],
+                "params": g["params"],
+                "points": len(g["points"]),
+                "chart": chart,
+                "sentences": sensitivity_sentences(g, base),
+            }
+        )
     venues = result["venues"]
-    summary = {"defaults": len(result["defaults"]), "venue_defaults": sum(v["defaulted"] for v in venues),
-               "max_haircut": max((v["haircut"] for v in venues), default=0.0),
-               "bad_debt": sum(v["bad_debt"] for v in venues), "shortfall": sum(v["shortfall"] for v in venues),
-               "insurance_used": sum(v["insurance_used"] for v in venues), "rounds": max(rounds.values(), default=0)}
+    summary = {
+        "defaults": len(result["defaults"]),
+        "venue_defaults": sum(v["defaulted"] for v in venues),
+        "max_haircut": max((v["haircut"] for v in venues), default=0.0),
+        "bad_debt": sum(v["bad_debt"] for v in venues),
+        "shortfall": sum(v["shortfall"] for v in venues),
+        "insurance_used": sum(v["insurance_used"] for v in venues),
+        "rounds": max(rounds.values(), default=0),
+    }
     names = list(result["payments"])
     kinds = {d["node"]: d["kind"] for d in result["losses"]}
     return {
-        "meta": {"scenario": result["scenario"], "description": result.get("description", ""), "path": result["path"],
-                 "sha256": result["scenario_sha256"], "code_version": result["code_version"], "generated": generated,
-                 "command": command, "model": result["model"], "run_id": result["run_id"],
-                 "seconds": result["seconds"]},
+        "meta": {
+            "scenario": result["scenario"],
+            "description": result.get("description", ""),
+            "path": result["path"],
+            "sha256": result["scenario_sha256"],
+            "code_version": result["code_version"],
+            "generated": generated,
+            "command": command,
+            "model": result["model"],
+            "run_id": result["run_id"],
+            "seconds": result["seconds"],
+        },
         "summary": summary,
         "timeline_sentences": timeline_sentences(result["defaults"]),
         "defaults": result["defaults"],

@@ -9,8 +9,14 @@ import numpy as np
 
 from forensics.report.charts import BLUE, GREY, ORANGE, RED, _label, _svg
 
-CAUSE_COLORS = {"solvency": RED, "cascade": ORANGE, "liquidity": "#805ad5", "freeze": "#2c7a7b", "custody": "#b7791f",
-                "fire_sale": "#d53f8c"}
+CAUSE_COLORS = {
+    "solvency": RED,
+    "cascade": ORANGE,
+    "liquidity": "#805ad5",
+    "freeze": "#2c7a7b",
+    "custody": "#b7791f",
+    "fire_sale": "#d53f8c",
+}
 
 
 def timeline(defaults: list[dict]) -> str:
@@ -51,10 +57,12 @@ def waterfall(venues: list[dict]) -> str:
     """Per venue: bad debt split into insurance fund used, winners' haircut, venue capital, uncovered."""
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(venues), 3) + 1.0))
     y = np.arange(len(venues))[::-1]
-    parts = [("insurance fund", BLUE, lambda v: v["insurance_used"]),
-             ("winners' haircut", ORANGE, lambda v: min(v["shortfall"], v["haircut"] * v["profit_base"])),
-             ("venue capital", GREY, lambda v: v["capital_used"]),
-             ("uncovered", RED, lambda v: max(0.0, v["residual"] - v["capital_used"]))]
+    parts = [
+        ("insurance fund", BLUE, lambda v: v["insurance_used"]),
+        ("winners' haircut", ORANGE, lambda v: min(v["shortfall"], v["haircut"] * v["profit_base"])),
+        ("venue capital", GREY, lambda v: v["capital_used"]),
+        ("uncovered", RED, lambda v: max(0.0, v["residual"] - v["capital_used"])),
+    ]
     left = np.zeros(len(venues))
     for name, color, fn in parts:
         vals = np.array([fn(v) for v in venues])
@@ -86,8 +94,14 @@ def heatmaps(grid: dict) -> str:
         for i in range(M.shape[0]):
             for j in range(M.shape[1]):
                 if not math.isnan(M[i, j]):
-                    ax.text(j, i, f"{M[i, j]:.0%}" if title == "max haircut" else f"{M[i, j]:.0f}",
-                            ha="center", va="center", fontsize=6)
+                    ax.text(
+                        j,
+                        i,
+                        f"{M[i, j]:.0%}" if title == "max haircut" else f"{M[i, j]:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                    )
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return _svg(fig)
@@ -110,6 +124,7 @@ def line(grid: dict) -> str:
 
 def network(names: list[str], kinds: list[str], edges: list[dict], rounds: dict[str, int]) -> str:
     """The obligation network: nodes coloured by default round, shaped by kind, edges by amount."""
+    # heavy (networkx): only for the network picture
     import networkx as nx
 
     g = nx.DiGraph()
@@ -119,20 +134,25 @@ def network(names: list[str], kinds: list[str], edges: list[dict], rounds: dict[
         if e["creditor"] in g and e["debtor"] in g and e["amount"] > 0 and e["kind"] != "frozen":
             w = g.get_edge_data(e["debtor"], e["creditor"], {"w": 0.0})["w"]
             g.add_edge(e["debtor"], e["creditor"], w=w + e["amount"])
-    for n in list(g.nodes):          # a custody pot belongs to its custodian (drawn, not an obligation)
+    for n in list(g.nodes):  # a custody pot belongs to its custodian (drawn, not an obligation)
         if "/" in n and n.split("/")[0] in g:
             g.add_edge(n.split("/")[0], n, w=0.0)
     # Kamada-Kawai for the shape, then a few spring steps so nodes with the same role do not overlap
-    pos = nx.spring_layout(g, pos=nx.kamada_kawai_layout(g), seed=7, iterations=30) if 1 < len(g) <= 300 \
+    pos = (
+        nx.spring_layout(g, pos=nx.kamada_kawai_layout(g), seed=7, iterations=30)
+        if 1 < len(g) <= 300
         else nx.spring_layout(g, seed=7)
+    )
     fig, ax = plt.subplots(figsize=(9, 6))
     ws = np.array([d["w"] for _, _, d in g.edges(data=True)]) if g.number_of_edges() else np.array([1.0])
     widths = 0.4 + 2.6 * np.log1p(ws) / max(np.log1p(ws).max(), 1e-12)
-    nx.draw_networkx_edges(g, pos, ax=ax, width=list(widths), edge_color=GREY, arrows=True, arrowsize=8,
-                           connectionstyle="arc3,rad=0.08")
+    nx.draw_networkx_edges(
+        g, pos, ax=ax, width=list(widths), edge_color=GREY, arrows=True, arrowsize=8, connectionstyle="arc3,rad=0.08"
+    )
     if frozen:
-        nx.draw_networkx_edges(g, pos, edgelist=frozen, ax=ax, width=1.5, edge_color=RED, style="dashed", arrows=True,
-                               arrowsize=8)
+        nx.draw_networkx_edges(
+            g, pos, edgelist=frozen, ax=ax, width=1.5, edge_color=RED, style="dashed", arrows=True, arrowsize=8
+        )
     top = max(rounds.values(), default=1)
     cmap = plt.get_cmap("autumn")
     shapes = {"venue": "s", "vault": "s", "custodian": "D", "pot": "d", "issuer": "^", "trader": "o", "bank": "o"}
@@ -142,12 +162,23 @@ def network(names: list[str], kinds: list[str], edges: list[dict], rounds: dict[
         if not nodes:
             continue
         colors = [cmap((rounds[n] - 1) / max(top - 1, 1) * 0.8) if n in rounds else "#c6f6d5" for n in nodes]
-        nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_shape=shape, node_color=colors, edgecolors="#2d3748",
-                               linewidths=0.6, node_size=420, ax=ax)
+        nx.draw_networkx_nodes(
+            g,
+            pos,
+            nodelist=nodes,
+            node_shape=shape,
+            node_color=colors,
+            edgecolors="#2d3748",
+            linewidths=0.6,
+            node_size=420,
+            ax=ax,
+        )
     if len(g) <= 60:
         nx.draw_networkx_labels(g, pos, labels={n: _label(n, 14) for n in g.nodes}, font_size=7, ax=ax)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(k / max(top - 1, 1) * 0.8), label=f"round {k + 1}")
-               for k in range(min(top, 8))] + [plt.Line2D([], [], marker="o", ls="", color="#c6f6d5", label="no default")]
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color=cmap(k / max(top - 1, 1) * 0.8), label=f"round {k + 1}")
+        for k in range(min(top, 8))
+    ] + [plt.Line2D([], [], marker="o", ls="", color="#c6f6d5", label="no default")]
     if frozen:
         handles.append(plt.Line2D([], [], color=RED, ls="--", label="frozen settlement"))
     ax.legend(handles=handles, frameon=False, fontsize=7, loc="upper left")

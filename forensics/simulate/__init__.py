@@ -3,6 +3,7 @@
 Outputs are written in Hyperliquid's public formats (see ``writer``) and serve as ground truth for the
 forensic tests. Public API: :func:`generate`, :data:`POLICIES`, :data:`SCALES`.
 """
+
 from __future__ import annotations
 
 from .config import SCALES, VAULT_ADDRESS, Noise, Params

@@ -1,4 +1,5 @@
 """Scales, noise knobs and run parameters of the cascade simulator."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
@@ -6,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from forensics.formats.hyperliquid.constants import LIQUIDATOR_VAULT
+
 #: Fixed address of the backstop liquidator vault (Hyperliquid's "HLP Liquidator").
-VAULT_ADDRESS = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+VAULT_ADDRESS = LIQUIDATOR_VAULT
 
 #: 2025-10-10T21:14:00 UTC in ns: snapshot time of the oct10 preset.
 OCT10_START_NS = 1_760_130_840_000_000_000
@@ -57,7 +60,7 @@ class Noise:
     clock_skew_ms: int = 0
 
     @classmethod
-    def from_any(cls, noise: "Noise | dict[str, Any] | None") -> "Noise":
+    def from_any(cls, noise: Noise | dict[str, Any] | None) -> Noise:
         if noise is None:
             return cls()
         if isinstance(noise, Noise):
@@ -98,7 +101,7 @@ class Params:
         d["exempt"] = list(self.exempt) if isinstance(self.exempt, tuple) else self.exempt
         return d
 
-    def with_(self, **kw: Any) -> "Params":
+    def with_(self, **kw: Any) -> Params:
         return replace(self, **kw)
 
 

@@ -14,16 +14,20 @@ Knobs (each a fraction or an amount, 0 = off):
 
 Files other than those are copied as they are (a ``truth.json`` is not copied). Everything is seeded.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import lz4.frame
 import numpy as np
 import orjson
+
+from forensics.formats.records import iso_ns
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class Damage:
     @classmethod
     def parse(cls, spec: str) -> Damage:
         """``"drop_fill_legs=0.01,seed=3"`` (``none`` or empty: no damage)."""
-        kwargs: dict[str, float | int] = {}
+        kwargs: dict[str, Any] = {}
         names = {f.name: f.type for f in fields(cls)}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             if part == "none":
@@ -56,10 +60,8 @@ class Damage:
 
 def _shift_local_time(text: str, offset_ms: float) -> str:
     """'2025-10-10T21:03:24.851959855' moved by ``offset_ms``, nanoseconds kept (past datetime's precision)."""
-    head, _, frac = text.partition(".")
-    seconds = int(dt.datetime.fromisoformat(head).replace(tzinfo=dt.timezone.utc).timestamp())
-    ns = seconds * 1_000_000_000 + int((frac + "000000000")[:9]) + int(round(offset_ms * 1_000_000))
-    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.timezone.utc).replace(tzinfo=None)
+    ns = iso_ns(text, "local_time") + int(round(offset_ms * 1_000_000))
+    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).replace(tzinfo=None)
     return f"{t.isoformat(timespec='seconds')}.{ns % 1_000_000_000:09d}"
 
 
@@ -99,11 +101,17 @@ def _write_lines(path: Path, lines: list[bytes]) -> None:
         path.write_bytes(data)
 
 
-def damage_scenario(src: Path, dst: Path, damage: Damage) -> dict:
+def damage_scenario(src: Path, dst: Path, damage: Damage) -> dict[str, Any]:
     """Copy ``src`` to ``dst`` with ``damage`` applied; returns counts of what was done."""
     rng = np.random.default_rng(damage.seed)
-    counts = {"block_lines": 0, "block_lines_written": 0, "fill_legs": 0, "fill_legs_written": 0,
-              "ctx_seconds": 0, "ctx_seconds_written": 0}
+    counts = {
+        "block_lines": 0,
+        "block_lines_written": 0,
+        "fill_legs": 0,
+        "fill_legs_written": 0,
+        "ctx_seconds": 0,
+        "ctx_seconds_written": 0,
+    }
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src)
         target = dst / rel

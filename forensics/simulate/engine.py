@@ -11,16 +11,18 @@ then ADL steps while the vault's account value is negative: each losing vault po
 opposite-side positions in the same coin at the previous block's mark price, in the configured policy's
 order, planted exempt accounts skipped.
 """
+
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .config import VAULT_ADDRESS, Params, Scale, make_addresses
-import bisect
-
+from .fmt import sig
 from .market import Universe, block_times, price_paths, round_px, round_px1
 from .policies import Policy
 
@@ -57,7 +59,8 @@ class Engine:
         self.p, self.scale, self.uni, self.policy = params, scale, uni, policy
         ss = np.random.SeedSequence(params.seed)
         (self.r_addr, self.r_pop, self.r_mkt, self.r_trade, self.r_adl, self.r_id) = [
-            np.random.default_rng(s) for s in ss.spawn(6)]
+            np.random.default_rng(s) for s in ss.spawn(6)
+        ]
         self.unit = 10.0 ** -uni.sz_decimals.astype(float)
         self.M = uni.n
         self.fee_sink = 0.0
@@ -86,7 +89,7 @@ class Engine:
         self._ui += 1
         return self._ub[self._ui - 1]
 
-    def I(self) -> float:
+    def I(self) -> float:  # noqa: E743 (the calibration paper's name)
         """Next uniform of the id stream (``r_id``)."""
         if self._ii >= len(self._ib):
             self._ib = self.r_id.random(1 << 16).tolist()
@@ -101,6 +104,7 @@ class Engine:
             if a is not None:
                 b[: len(a)] = a
             return b
+
         self.pos_acct = grow(getattr(self, "pos_acct", None), np.int64)
         self.pos_coin = grow(getattr(self, "pos_coin", None), np.int64)
         self.pos_lots = grow(getattr(self, "pos_lots", None), np.int64)
@@ -167,9 +171,22 @@ class Engine:
             self._release(s)
         return L, d, pnl
 
-    def trade(self, out: list, c: int, buyer: int, seller: int, lots: int, px: float, t_ms: int,
-              taker_is_buyer: bool, fee_b: float, fee_s: float, liq: tuple | None = None,
-              adl_user: int | None = None, hash_: str | None = None) -> None:
+    def trade(
+        self,
+        out: list,
+        c: int,
+        buyer: int,
+        seller: int,
+        lots: int,
+        px: float,
+        t_ms: int,
+        taker_is_buyer: bool,
+        fee_b: float,
+        fee_s: float,
+        liq: tuple | None = None,
+        adl_user: int | None = None,
+        hash_: str | None = None,
+    ) -> None:
         h = hash_ or "0x" + self.r_id.bytes(32).hex()
         tid = self.next_tid
         self.next_tid += 1 + int(self.I() * 3999)
@@ -186,8 +203,9 @@ class Engine:
             self.fee_sink += fee
             if adl_user == a:
                 d = "Auto-Deleveraging"
-            out.append((a, c, px, lots, is_buy, t_ms, start, d, pnl, h, oid_t if crossed else oid_m,
-                        crossed, fee, tid, liq))
+            out.append(
+                (a, c, px, lots, is_buy, t_ms, start, d, pnl, h, oid_t if crossed else oid_m, crossed, fee, tid, liq)
+            )
 
     # ------------------------------------------------------------------ population
     def populate(self, mark0: np.ndarray) -> None:
@@ -202,7 +220,7 @@ class Engine:
         self.mm_ids = np.arange(1, 1 + nmm)
         self.whales = list(range(1 + nmm, 1 + nmm + n_whales))
         self.is_retail = np.zeros(n, bool)
-        self.is_retail[1 + nmm + n_whales:] = True
+        self.is_retail[1 + nmm + n_whales :] = True
         self.cash = np.zeros(n)
         self.reserve = np.zeros(n)
         self.iso = np.zeros(n, bool)
@@ -213,7 +231,7 @@ class Engine:
         w_ev = uni.weight_events
         size_fac = np.sqrt(uni.weight_notional / np.maximum(w_ev, 1e-9))
         size_fac /= np.average(size_fac, weights=w_ev)
-        self.trade_w = (w_ev ** 0.7) / (w_ev ** 0.7).sum()
+        self.trade_w = (w_ev**0.7) / (w_ev**0.7).sum()
         self.trade_cw = np.cumsum(self.trade_w).tolist()
         retail = np.nonzero(self.is_retail)[0]
         nr = len(retail)
@@ -251,7 +269,13 @@ class Engine:
         # whales: large profitable shorts in several top coins (planted exemption candidates)
         top = np.argsort(-w_ev, kind="stable")[: max(2, min(5, M))]
         oi = np.zeros(M)
-        np.add.at(oi, self.pos_coin[: self.nslots], np.abs(self.pos_lots[: self.nslots]) * self.unit[self.pos_coin[: self.nslots]] * mark0[self.pos_coin[: self.nslots]])
+        np.add.at(
+            oi,
+            self.pos_coin[: self.nslots],
+            np.abs(self.pos_lots[: self.nslots])
+            * self.unit[self.pos_coin[: self.nslots]]
+            * mark0[self.pos_coin[: self.nslots]],
+        )
         for a in self.whales:
             coins = r.choice(top, size=min(3, len(top)), replace=False)
             ntl_tot = 0.0
@@ -285,8 +309,12 @@ class Engine:
             self.cash[a] += 1.3 * mm[a] - eq[a] + 1.0
         self.cash = np.round(self.cash, 2)
         # vault (HLP Liquidator) cash
-        long_oi = float(sum(max(int(self.pos_lots[s]), 0) * self.unit[self.pos_coin[s]] * mark0[self.pos_coin[s]]
-                            for s in range(self.nslots)))
+        long_oi = float(
+            sum(
+                max(int(self.pos_lots[s]), 0) * self.unit[self.pos_coin[s]] * mark0[self.pos_coin[s]]
+                for s in range(self.nslots)
+            )
+        )
         self.cash[VAULT] = round(p.vault_cash_frac * long_oi, 2)
         self.lev_setting[VAULT] = 20
         # exempt accounts
@@ -294,7 +322,11 @@ class Engine:
             idx = {a: i for i, a in enumerate(self.addresses)}
             self.exempt = sorted(idx[x.lower()] for x in p.exempt if x.lower() in idx)
         else:
-            self.exempt = sorted(int(x) for x in r.choice(self.whales, size=min(n_exempt, len(self.whales)), replace=False)) if n_exempt else []
+            self.exempt = (
+                sorted(int(x) for x in r.choice(self.whales, size=min(n_exempt, len(self.whales)), replace=False))
+                if n_exempt
+                else []
+            )
         self.is_exempt = np.zeros(n, bool)
         self.is_exempt[self.exempt] = True
 
@@ -309,7 +341,6 @@ class Engine:
         return float(max(e, mark0[c] * np.exp(r.normal(0.0, 0.03))))
 
     def _open(self, a: int, c: int, lots: int, entry: float) -> None:
-        from .fmt import sig
         entry = float(sig(entry, 6))  # the snapshot's string is the truth
         s = self._slot(a, c)
         L = int(self.pos_lots[s])
@@ -357,7 +388,11 @@ class Engine:
 
         oi_ntl = np.zeros(uni.n)
         k = self.nslots
-        np.add.at(oi_ntl, self.pos_coin[:k], np.abs(self.pos_lots[:k]) * self.unit[self.pos_coin[:k]] * mark[0][self.pos_coin[:k]] / 2)
+        np.add.at(
+            oi_ntl,
+            self.pos_coin[:k],
+            np.abs(self.pos_lots[:k]) * self.unit[self.pos_coin[:k]] * mark[0][self.pos_coin[:k]] / 2,
+        )
         depth_base = 0.0025 * oi_ntl + 50.0
         rt = self.r_trade
         steps: list[dict] = []
@@ -367,18 +402,36 @@ class Engine:
         day_base = np.zeros(uni.n)
         next_ctx = int(t_ns[0] // 1_000_000)
         next_vault = next_ctx
-        counts = {"fills": 0, "trade_fills": 0, "liquidation_legs": 0, "market_liquidation_legs": 0,
-                  "backstop_legs": 0, "adl_legs": 0, "liquidated_accounts": 0, "backstops": 0}
+        counts = {
+            "fills": 0,
+            "trade_fills": 0,
+            "liquidation_legs": 0,
+            "market_liquidation_legs": 0,
+            "backstop_legs": 0,
+            "adl_legs": 0,
+            "liquidated_accounts": 0,
+            "backstops": 0,
+        }
         liq_first = adl_first = None
-        adl_stats: dict[str, list] = {"user": [], "coin": [], "notional": [], "pnl_percent": [],
-                                       "leverage": [], "partial": [], "time": []}
+        adl_stats: dict[str, list] = {
+            "user": [],
+            "coin": [],
+            "notional": [],
+            "pnl_percent": [],
+            "leverage": [],
+            "partial": [],
+            "time": [],
+        }
         adl_users: dict[int, None] = {}
         loser_deficit_by_block: dict[int, float] = {}
         vault_cash0 = float(self.cash[VAULT])
         for b in range(nb):
             tb = int(t_ns[b])
-            if stop_after_first_adl_s is not None and adl_first is not None and \
-                    tb // 1_000_000 > adl_first + stop_after_first_adl_s * 1000:
+            if (
+                stop_after_first_adl_s is not None
+                and adl_first is not None
+                and tb // 1_000_000 > adl_first + stop_after_first_adl_s * 1000
+            ):
                 break  # dry runs only need the first ADL wave
             t_ms = tb // 1_000_000
             m = mark[b]
@@ -418,7 +471,8 @@ class Engine:
                     e_a, mm_a = float(eq[a]), float(mm[a])
                     slots = sorted(self.acct_slots[a].items())
                     market_ok = e_a >= (2.0 / 3.0) * mm_a and all(
-                        abs(self.pos_lots[s]) * self.unit[c] * m[c] <= depth[c] for c, s in slots)
+                        abs(self.pos_lots[s]) * self.unit[c] * m[c] <= depth[c] for c, s in slots
+                    )
                     counts["liquidated_accounts"] += 1
                     if self.misc is not None:
                         self.misc.liquidation(self, b, tb, a, e_a, slots, m)
@@ -480,8 +534,20 @@ class Engine:
                 for c in sorted(todo):
                     need, shortfall = todo[c]
                     n0 = len(out)
-                    rec = self._adl_step(out, b, int(blocks[b]), t_ms, c, m, float(mark_r[b - 1, c]),
-                                         float(mr[c]), shortfall, need, adl_stats, adl_users)
+                    rec = self._adl_step(
+                        out,
+                        b,
+                        int(blocks[b]),
+                        t_ms,
+                        c,
+                        m,
+                        float(mark_r[b - 1, c]),
+                        float(mr[c]),
+                        shortfall,
+                        need,
+                        adl_stats,
+                        adl_users,
+                    )
                     if rec is not None:
                         rec["step"] = len(steps)
                         rec["vault_equity"] = eqv
@@ -501,8 +567,16 @@ class Engine:
                 k = self.nslots
                 oi = np.zeros(uni.n)
                 np.add.at(oi, self.pos_coin[:k], np.abs(self.pos_lots[:k]) * self.unit[self.pos_coin[:k]] / 2)
-                ctx_rows.append({"time": t_ms, "mark": m.copy(), "oracle": oracle[b].copy(), "oi": oi,
-                                 "day_ntl": day_ntl.copy(), "day_base": day_base.copy()})
+                ctx_rows.append(
+                    {
+                        "time": t_ms,
+                        "mark": m.copy(),
+                        "oracle": oracle[b].copy(),
+                        "oi": oi,
+                        "day_ntl": day_ntl.copy(),
+                        "day_base": day_base.copy(),
+                    }
+                )
                 next_ctx += int(p.ctx_interval_s * 1000)
             if t_ms >= next_vault:
                 eqv = self._vault_equity(m)
@@ -512,13 +586,40 @@ class Engine:
         counts["liquidation_legs_excl_adl"] = counts["liquidation_legs"] - counts["adl_legs"]
         eqT, _, _ = self.metrics(mark[-1])
         waves = self._waves(steps, loser_deficit_by_block, t_ns, blocks)
-        ledger = {"initial_total_equity": total_eq0, "final_total_equity": float(eqT.sum() + self.reserve.sum()),
-                  "fee_sink": self.fee_sink,
-                  "conservation_error": float(eqT.sum() + self.reserve.sum() + self.fee_sink - total_eq0
-                                              - (self.misc.external_flow if self.misc is not None else 0.0))}
-        return RunResult(self.addresses, uni, t_ns, blocks, mark, oracle, snapshot, steps, waves, self.exempt,
-                         self.whales, ctx_rows, vault_rows, counts, ledger, adl_stats, liq_first, adl_first,
-                         list(adl_users), {"mark_r": mark_r})
+        ledger = {
+            "initial_total_equity": total_eq0,
+            "final_total_equity": float(eqT.sum() + self.reserve.sum()),
+            "fee_sink": self.fee_sink,
+            "conservation_error": float(
+                eqT.sum()
+                + self.reserve.sum()
+                + self.fee_sink
+                - total_eq0
+                - (self.misc.external_flow if self.misc is not None else 0.0)
+            ),
+        }
+        return RunResult(
+            self.addresses,
+            uni,
+            t_ns,
+            blocks,
+            mark,
+            oracle,
+            snapshot,
+            steps,
+            waves,
+            self.exempt,
+            self.whales,
+            ctx_rows,
+            vault_rows,
+            counts,
+            ledger,
+            adl_stats,
+            liq_first,
+            adl_first,
+            list(adl_users),
+            {"mark_r": mark_r},
+        )
 
     def _maker(self, rt: np.random.Generator | None = None) -> float:
         return self.p.maker_rebate if self.U() < 0.3 else self.p.maker_fee
@@ -592,9 +693,21 @@ class Engine:
         return ids
 
     # ------------------------------------------------------------------ ADL
-    def _adl_step(self, out: list, b: int, block_number: int, t_ms: int, c: int, m: np.ndarray,
-                  close_px: float, mark_px: float, shortfall: float, need: int, stats: dict, adl_users: dict
-                  ) -> dict | None:
+    def _adl_step(
+        self,
+        out: list,
+        b: int,
+        block_number: int,
+        t_ms: int,
+        c: int,
+        m: np.ndarray,
+        close_px: float,
+        mark_px: float,
+        shortfall: float,
+        need: int,
+        stats: dict,
+        adl_users: dict,
+    ) -> dict | None:
         vs = self.slot_of.get(VAULT * self.M + c)
         if vs is None:
             return None
@@ -614,11 +727,24 @@ class Engine:
         upnl = sgn * size * (m[c] - entry)
         av = eq[accts]
         keep = av > 0
-        cand, accts, lots, size, entry, sgn, upnl, av = (x[keep] for x in (cand, accts, lots, size, entry, sgn, upnl, av))
+        cand, accts, lots, size, entry, sgn, upnl, av = (
+            x[keep] for x in (cand, accts, lots, size, entry, sgn, upnl, av)
+        )
         notional = size * m[c]
-        f = {"size": size, "lots": lots, "entry": entry, "mark": np.full(len(cand), m[c]), "side": sgn,
-             "notional": notional, "upnl": upnl, "account_value": av, "balance": self.cash[accts].copy(),
-             "mm": mm[accts], "leverage": notional / av, "addr_key": self.addr_key[accts]}
+        f = {
+            "size": size,
+            "lots": lots,
+            "entry": entry,
+            "mark": np.full(len(cand), m[c]),
+            "side": sgn,
+            "notional": notional,
+            "upnl": upnl,
+            "account_value": av,
+            "balance": self.cash[accts].copy(),
+            "mm": mm[accts],
+            "leverage": notional / av,
+            "addr_key": self.addr_key[accts],
+        }
         exempt = self.is_exempt[accts]
         score, order, closed, walk = self.policy.allocate(f, need, exempt, self.r_adl)
         fill_order = np.full(len(cand), -1)
@@ -626,7 +752,7 @@ class Engine:
         liq = (VAULT, mark_px, "backstop")
         selected = []
         h = "0x" + self.r_id.bytes(32).hex()  # one transaction per ADL action: every leg shares its hash
-        for rank, i in enumerate(order):
+        for _rank, i in enumerate(order):
             q = int(closed[i])
             a = int(accts[i])
             if sgn[i] > 0:  # winner long: sells to the vault
@@ -668,31 +794,65 @@ class Engine:
             truncated = True
         pool = []
         for i in rows_idx:
-            pool.append({"user": self.addresses[int(accts[i])], "size": float(size[i]) * int(sgn[i]),
-                         "entry": float(entry[i]), "mark": float(m[c]), "notional": float(notional[i]),
-                         "upnl": float(upnl[i]), "account_value": float(av[i]), "leverage": float(f["leverage"][i]),
-                         "balance": float(f["balance"][i]), "mm": float(f["mm"][i]),
-                         "score": float(score[i]), "eligible": True, "exempt": bool(exempt[i]),
-                         "selected": bool(closed[i] > 0), "fill_order": int(fill_order[i]) if fill_order[i] >= 0 else None,
-                         "closed_size": float(closed[i] * self.unit[c]), "partial": bool(0 < closed[i] < lots[i])})
-        return {"step": -1, "block_number": block_number, "time": t_ms, "coin": self.uni.names[c],
-                "liquidated_user": VAULT_ADDRESS, "liquidated_side": "long" if side > 0 else "short",
-                "liquidated_size": VL * self.unit[c], "needed_size": need * self.unit[c],
-                "shortfall": float(shortfall),
-                "close_px": close_px, "mark_px": mark_px,
-                "needed_budget": float(abs(m[c] - close_px) * closed.sum() * self.unit[c]),
-                "closed_total": float(closed.sum() * self.unit[c]),
-                "uncovered": float((need - closed.sum()) * self.unit[c]),
-                "pool_size": int(len(cand)), "pool_truncated": truncated, "pool": pool,
-                "selected": selected, "skipped_exempt": skipped}
+            pool.append(
+                {
+                    "user": self.addresses[int(accts[i])],
+                    "size": float(size[i]) * int(sgn[i]),
+                    "entry": float(entry[i]),
+                    "mark": float(m[c]),
+                    "notional": float(notional[i]),
+                    "upnl": float(upnl[i]),
+                    "account_value": float(av[i]),
+                    "leverage": float(f["leverage"][i]),
+                    "balance": float(f["balance"][i]),
+                    "mm": float(f["mm"][i]),
+                    "score": float(score[i]),
+                    "eligible": True,
+                    "exempt": bool(exempt[i]),
+                    "selected": bool(closed[i] > 0),
+                    "fill_order": int(fill_order[i]) if fill_order[i] >= 0 else None,
+                    "closed_size": float(closed[i] * self.unit[c]),
+                    "partial": bool(0 < closed[i] < lots[i]),
+                }
+            )
+        return {
+            "step": -1,
+            "block_number": block_number,
+            "time": t_ms,
+            "coin": self.uni.names[c],
+            "liquidated_user": VAULT_ADDRESS,
+            "liquidated_side": "long" if side > 0 else "short",
+            "liquidated_size": VL * self.unit[c],
+            "needed_size": need * self.unit[c],
+            "shortfall": float(shortfall),
+            "close_px": close_px,
+            "mark_px": mark_px,
+            "needed_budget": float(abs(m[c] - close_px) * closed.sum() * self.unit[c]),
+            "closed_total": float(closed.sum() * self.unit[c]),
+            "uncovered": float((need - closed.sum()) * self.unit[c]),
+            "pool_size": int(len(cand)),
+            "pool_truncated": truncated,
+            "pool": pool,
+            "selected": selected,
+            "skipped_exempt": skipped,
+        }
 
     def _waves(self, steps: list[dict], deficits: dict[int, float], t_ns: np.ndarray, blocks: np.ndarray) -> list[dict]:
         waves: list[dict] = []
         gap = self.p.wave_gap_s * 1000
         for st in steps:
             if not waves or st["time"] - waves[-1]["end_ms"] > gap:
-                waves.append({"wave": len(waves), "start_ms": st["time"], "end_ms": st["time"], "steps": [],
-                              "shortfall": 0.0, "needed_budget": 0.0, "adl_notional": 0.0})
+                waves.append(
+                    {
+                        "wave": len(waves),
+                        "start_ms": st["time"],
+                        "end_ms": st["time"],
+                        "steps": [],
+                        "shortfall": 0.0,
+                        "needed_budget": 0.0,
+                        "adl_notional": 0.0,
+                    }
+                )
             w = waves[-1]
             w["end_ms"] = st["time"]
             w["steps"].append(st["step"])
@@ -713,6 +873,7 @@ class Engine:
             pos = []
             for c, s in sorted(self.acct_slots[a].items()):
                 pos.append((c, int(self.pos_lots[s]), float(self.pos_entry[s])))
-            accts.append((a, float(self.cash[a]), float(self.reserve[a]), bool(self.iso[a]),
-                          int(self.lev_setting[a]), pos))
+            accts.append(
+                (a, float(self.cash[a]), float(self.reserve[a]), bool(self.iso[a]), int(self.lev_setting[a]), pos)
+            )
         return {"time": t_ms, "mark": m.copy(), "accounts": accts}

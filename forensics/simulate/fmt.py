@@ -1,6 +1,8 @@
 """Decimal-string formatting in Hyperliquid's style (no exponent, trimmed, at least one decimal)."""
+
 from __future__ import annotations
 
+import datetime as _dt
 import math
 
 
@@ -36,7 +38,7 @@ def lots(n: int, szd: int) -> str:
     if szd == 0:
         s = f"{n}.0"
     else:
-        q, r = divmod(n, 10 ** szd)
+        q, r = divmod(n, 10**szd)
         frac = f"{r:0{szd}d}".rstrip("0") or "0"
         s = f"{q}.{frac}"
     if neg and s != "0.0":
@@ -54,8 +56,6 @@ def sig(x: float, digits: int = 6) -> str:
 
 def iso_ns(t_ns: int) -> str:
     """ISO-8601 UTC without timezone, nanosecond digits: 2025-10-10T21:16:04.831874687."""
-    import datetime as _dt
-
     sec, ns = divmod(int(t_ns), 1_000_000_000)
-    d = _dt.datetime.fromtimestamp(sec, tz=_dt.timezone.utc)
+    d = _dt.datetime.fromtimestamp(sec, tz=_dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}"

@@ -15,8 +15,10 @@ from pathlib import Path
 import lz4.frame
 import numpy as np
 
+from forensics.formats.hyperliquid.constants import LIQUIDATOR_VAULT
+
 COINS = ("BTC", "ETH", "SOL", "HYPE", "@107")
-LIQUIDATOR = "0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"
+LIQUIDATOR = LIQUIDATOR_VAULT
 
 
 def _iso(ts: float) -> str:
@@ -24,8 +26,9 @@ def _iso(ts: float) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000"
 
 
-def write_hours(out: Path, start: dt.datetime, hours: int, *, blocks_per_hour: int = 120, fills_per_block: int = 8,
-                seed: int = 17) -> list[Path]:
+def write_hours(
+    out: Path, start: dt.datetime, hours: int, *, blocks_per_hour: int = 120, fills_per_block: int = 8, seed: int = 17
+) -> list[Path]:
     """Write ``hours`` hour files from ``start`` (UTC, on the hour) under ``out/node_fills_by_block/hourly``."""
     rng = np.random.default_rng(seed)
     users = [f"0x{rng.integers(0, 2**63):016x}{i:024x}" for i in range(60)]
@@ -48,18 +51,38 @@ def write_hours(out: Path, start: dt.datetime, hours: int, *, blocks_per_hour: i
             ms = int(block_time * 1000)
             for user, side, direction in ((users[buyer], "B", "Open Long"), (users[seller], "A", "Open Short")):
                 oid += 1
-                fill = {"coin": coin, "px": px, "sz": sz, "side": side, "time": ms, "startPosition": "0.0",
-                        "dir": direction, "closedPnl": "0.0", "hash": "0x" + "00" * 32, "oid": oid, "crossed": True,
-                        "fee": "0.01", "tid": tid, "feeToken": "USDC"}
+                fill = {
+                    "coin": coin,
+                    "px": px,
+                    "sz": sz,
+                    "side": side,
+                    "time": ms,
+                    "startPosition": "0.0",
+                    "dir": direction,
+                    "closedPnl": "0.0",
+                    "hash": "0x" + "00" * 32,
+                    "oid": oid,
+                    "crossed": True,
+                    "fee": "0.01",
+                    "tid": tid,
+                    "feeToken": "USDC",
+                }
                 if adl and side == "A":
                     fill["dir"] = "Auto-Deleveraging"
                     fill["liquidation"] = {"liquidatedUser": LIQUIDATOR, "markPx": px, "method": "market"}
                 events.append([user, fill])
         hour = dt.datetime.fromtimestamp(local_time, dt.UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
-        lines.setdefault(hour, []).append(json.dumps({
-            "local_time": _iso(local_time), "block_time": _iso(block_time), "block_number": 758_000_000 + b,
-            "events": events,
-        }, separators=(",", ":")))
+        lines.setdefault(hour, []).append(
+            json.dumps(
+                {
+                    "local_time": _iso(local_time),
+                    "block_time": _iso(block_time),
+                    "block_number": 758_000_000 + b,
+                    "events": events,
+                },
+                separators=(",", ":"),
+            )
+        )
     written = []
     for hour, hour_lines in sorted(lines.items()):
         path = out / "node_fills_by_block" / "hourly" / hour.strftime("%Y%m%d") / f"{hour.hour}.lz4"

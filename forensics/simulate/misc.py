@@ -11,6 +11,7 @@ outgoing transfers only leave an account well above its maintenance margin. For 
 ledger change moves its cross cash (``reserve``), never the isolated margin. Liquidation summaries carry
 the engine's account value (cross: cross equity; isolated: the position's equity) when it is liquidated.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import fmt
+
 VAULT = 0  # the engine's liquidator-vault account index
 
 ZERO_HASH = "0x" + "0" * 64
@@ -66,8 +68,15 @@ class MiscEvents:
                 amount = round(-szi * float(m[c]) * FUNDING_RATE, 6)
                 eng.cash[a] += amount
                 sd = int(eng.uni.sz_decimals[c])
-                deltas.append({"user": eng.addresses[a], "coin": eng.uni.names[c], "funding_amount": fmt.usd(amount),
-                               "szi": fmt.lots(int(eng.pos_lots[s]), sd), "funding_rate": fmt.dec(FUNDING_RATE, 10)})
+                deltas.append(
+                    {
+                        "user": eng.addresses[a],
+                        "coin": eng.uni.names[c],
+                        "funding_amount": fmt.usd(amount),
+                        "szi": fmt.lots(int(eng.pos_lots[s]), sd),
+                        "funding_rate": fmt.dec(FUNDING_RATE, 10),
+                    }
+                )
         if deltas:
             self._add(b, {"time": when, "hash": ZERO_HASH, "inner": {"Funding": {"deltas": deltas}}}, "Funding")
 
@@ -103,8 +112,12 @@ class MiscEvents:
             if usdc < 1.0:
                 return
             if kind == "withdraw":
-                delta = {"type": "withdraw", "usdc": fmt.usd(usdc), "nonce": int(r.integers(10**12, 10**13)),
-                         "fee": fmt.usd(fee)}
+                delta = {
+                    "type": "withdraw",
+                    "usdc": fmt.usd(usdc),
+                    "nonce": int(r.integers(10**12, 10**13)),
+                    "fee": fmt.usd(fee),
+                }
                 self.external_flow -= usdc + fee
             elif kind == "accountClassTransfer":
                 delta = {"type": "accountClassTransfer", "usdc": fmt.usd(usdc), "toPerp": False}
@@ -113,13 +126,19 @@ class MiscEvents:
                 d = int(ids[int(r.integers(len(ids)))])
                 if d == a:
                     return
-                delta = {"type": "internalTransfer", "usdc": fmt.usd(usdc), "user": eng.addresses[a],
-                         "destination": eng.addresses[d], "fee": fmt.usd(fee)}
+                delta = {
+                    "type": "internalTransfer",
+                    "usdc": fmt.usd(usdc),
+                    "user": eng.addresses[a],
+                    "destination": eng.addresses[d],
+                    "fee": fmt.usd(fee),
+                }
                 users.append(eng.addresses[d])
                 self._move(eng, d, usdc)
             self._move(eng, a, -(usdc + fee))
-        self._add(b, {"time": when, "hash": self._hash(), "inner": {"LedgerUpdate": {"users": users, "delta": delta}}},
-                  kind)
+        self._add(
+            b, {"time": when, "hash": self._hash(), "inner": {"LedgerUpdate": {"users": users, "delta": delta}}}, kind
+        )
 
     def liquidation(self, eng, b: int, t_ns: int, a: int, equity: float, slots: list, m: np.ndarray) -> None:
         if a == VAULT:
@@ -129,7 +148,19 @@ class MiscEvents:
             sd = int(eng.uni.sz_decimals[c])
             positions.append({"coin": eng.uni.names[c], "szi": fmt.lots(int(eng.pos_lots[s]), sd)})
             ntl += abs(float(eng.pos_lots[s] * eng.unit[c])) * float(m[c])
-        delta = {"type": "liquidation", "liquidatedNtlPos": fmt.usd(ntl), "accountValue": fmt.usd(equity),
-                 "leverageType": "Isolated" if eng.iso[a] else "Cross", "liquidatedPositions": positions}
-        self._add(b, {"time": fmt.iso_ns(t_ns), "hash": self._hash(),
-                      "inner": {"LedgerUpdate": {"users": [eng.addresses[a]], "delta": delta}}}, "liquidation")
+        delta = {
+            "type": "liquidation",
+            "liquidatedNtlPos": fmt.usd(ntl),
+            "accountValue": fmt.usd(equity),
+            "leverageType": "Isolated" if eng.iso[a] else "Cross",
+            "liquidatedPositions": positions,
+        }
+        self._add(
+            b,
+            {
+                "time": fmt.iso_ns(t_ns),
+                "hash": self._hash(),
+                "inner": {"LedgerUpdate": {"users": [eng.addresses[a]], "delta": delta}},
+            },
+            "liquidation",
+        )

@@ -11,10 +11,11 @@ Features (all arrays over the pool): ``size`` (abs, coin units), ``lots`` (abs, 
 (maintenance margin of the account), ``leverage`` = notional/account_value, ``addr_key`` (rank of the
 address in lexicographic order, used for deterministic tie-breaks).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -86,8 +87,9 @@ class Policy:
     score_fn: Callable[[Features], np.ndarray] | None = None
     weight: str | None = None  # pro-rata weight: "contracts" | "wealth"
 
-    def allocate(self, f: Features, need: int, exempt: np.ndarray, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def allocate(
+        self, f: Features, need: int, exempt: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Returns (score, fill order as pool indices, closed lots per pool row, full walk order).
 
         The walk is the policy's complete ranking of the pool (exempt rows included); the fill order
@@ -124,6 +126,7 @@ class Policy:
             score = np.empty(n)
             score[full] = n - np.arange(n, dtype=float)
         else:
+            assert self.score_fn is not None  # every policy without a cascade has a score
             score = self.score_fn(f)
             full = np.lexsort((key, -score))
         remaining = int(need)
@@ -143,20 +146,29 @@ class Policy:
 
 
 POLICIES: dict[str, Policy] = {
-    "hl_index": Policy("hl_index", "queue", "Hyperliquid docs: (mark/entry) x (notional/account value); "
-                       "adl-methods.md §1", _hl_index),
+    "hl_index": Policy(
+        "hl_index", "queue", "Hyperliquid docs: (mark/entry) x (notional/account value); adl-methods.md §1", _hl_index
+    ),
     "bitmex": Policy("bitmex", "queue", "BitMEX PnL% x effective leverage; adl-methods.md §1", _bitmex),
-    "binance": Policy("binance", "queue", "Binance LeveragePnl = PnlPercent x MarginRatio; adl-methods.md §1",
-                      _binance),
+    "binance": Policy(
+        "binance", "queue", "Binance LeveragePnl = PnlPercent x MarginRatio; adl-methods.md §1", _binance
+    ),
     "upnl": Policy("upnl", "queue", "unrealized PnL (USD) only; adl-methods.md §3.2 hypothesis space", _upnl),
-    "leverage": Policy("leverage", "queue", "leverage only (Bullish; Campbell et al. water-filling); "
-                       "adl-methods.md §1", _leverage),
-    "lexicographic": Policy("lexicographic", "lexicographic", "Ethereal: leverage, then uPnL, then lowest "
-                            "balance; adl-methods.md §1"),
-    "random_cyclic": Policy("random_cyclic", "cyclic", "dYdX v4 OffsetSubaccountPerpetualPosition: "
-                            "pseudo-random start + cyclic walk; adl-methods.md §1"),
-    "contracts_pro_rata": Policy("contracts_pro_rata", "pro_rata", "Drift v2 contracts pro-rata; "
-                                 "adl-methods.md §1", weight="contracts"),
-    "wealth_pro_rata": Policy("wealth_pro_rata", "pro_rata", "wealth (profit) pro-rata, Chitra §2.1; "
-                              "adl-methods.md §2", weight="wealth"),
+    "leverage": Policy(
+        "leverage", "queue", "leverage only (Bullish; Campbell et al. water-filling); adl-methods.md §1", _leverage
+    ),
+    "lexicographic": Policy(
+        "lexicographic", "lexicographic", "Ethereal: leverage, then uPnL, then lowest balance; adl-methods.md §1"
+    ),
+    "random_cyclic": Policy(
+        "random_cyclic",
+        "cyclic",
+        "dYdX v4 OffsetSubaccountPerpetualPosition: pseudo-random start + cyclic walk; adl-methods.md §1",
+    ),
+    "contracts_pro_rata": Policy(
+        "contracts_pro_rata", "pro_rata", "Drift v2 contracts pro-rata; adl-methods.md §1", weight="contracts"
+    ),
+    "wealth_pro_rata": Policy(
+        "wealth_pro_rata", "pro_rata", "wealth (profit) pro-rata, Chitra §2.1; adl-methods.md §2", weight="wealth"
+    ),
 }

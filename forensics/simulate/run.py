@@ -1,4 +1,5 @@
 """``generate``: run the engine and write data, ``truth.json`` and ``scenario.json``."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,6 +14,7 @@ from . import calibration, writer
 from .config import SCALES, VAULT_ADDRESS, Noise, Params
 from .engine import Engine
 from .market import make_universe
+from .misc import MiscEvents
 from .policies import POLICIES
 
 PRESETS = ("oct10",)
@@ -31,9 +33,18 @@ def _per_user(stats: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
     return np.bincount(inv, w * pnl) / ws, np.bincount(inv, w * lev) / ws
 
 
-def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small", policy: str = "hl_index",
-             exempt: int | list[str] | tuple[str, ...] = 5, seed: int = 7,
-             noise: Noise | dict[str, Any] | None = None, formats: str = "node", **overrides: Any) -> dict[str, Any]:
+def generate(
+    out_dir: str | Path,
+    *,
+    preset: str = "oct10",
+    scale: str = "small",
+    policy: str = "hl_index",
+    exempt: int | list[str] | tuple[str, ...] = 5,
+    seed: int = 7,
+    noise: Noise | dict[str, Any] | None = None,
+    formats: str = "node",
+    **overrides: Any,
+) -> dict[str, Any]:
     """Simulate a cascade and write it to ``out_dir``; returns the content of ``scenario.json``.
 
     ``exempt``: number of planted exempt accounts (chosen among planted large short winners), or an
@@ -53,8 +64,9 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
         raise ValueError(f"unknown policy {policy!r}; known: {sorted(POLICIES)}")
     t0 = time.perf_counter()
     ex = tuple(str(x).lower() for x in exempt) if isinstance(exempt, (list, tuple)) else int(exempt)
-    params = Params(seed=int(seed), preset=preset, scale=scale, policy=policy, exempt=ex,
-                    noise=Noise.from_any(noise), **overrides)
+    params = Params(
+        seed=int(seed), preset=preset, scale=scale, policy=policy, exempt=ex, noise=Noise.from_any(noise), **overrides
+    )
     sc = SCALES[scale]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,8 +81,9 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
     if isinstance(ex, int) and ex > 0:
         # dry run without exemptions: plant the exemption on the k accounts selected in the most ADL steps
         # (largest closed notional breaks ties), so each is eligible and highly ranked in several steps
-        dry = Engine(params.with_(exempt=0), sc, uni, POLICIES[policy]).run(lambda b, fills: None,
-                                                                                 stop_after_first_adl_s=20.0)
+        dry = Engine(params.with_(exempt=0), sc, uni, POLICIES[policy]).run(
+            lambda b, fills: None, stop_after_first_adl_s=20.0
+        )
         hits: dict[str, list[float]] = {}
         for st in dry.steps:
             for row in st["pool"]:
@@ -83,8 +96,6 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
         selection = "dry-run: top ADL winners by steps selected"
     eng = Engine(params, sc, uni, POLICIES[policy])
     if formats == "real":
-        from .misc import MiscEvents
-
         eng.misc = MiscEvents(params.seed)
     sink = writer.FillSink(out, uni, params.noise, r_noise)
     try:
@@ -95,10 +106,12 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
     paths = {"fills": sorted(sink.files)}
     funding = np.full(uni.n, 0.0000125)
     if formats == "real":
-        paths["misc_events"] = writer.write_misc_events(out, eng.misc.blocks, res.t_ns, res.block_numbers,
-                                                        np.random.default_rng([params.seed, 4]))
-        paths["snapshot"] = writer.write_snapshot_export(out, res.snapshot, res.addresses, uni,
-                                                         int(res.block_numbers[0]))
+        paths["misc_events"] = writer.write_misc_events(
+            out, eng.misc.blocks, res.t_ns, res.block_numbers, np.random.default_rng([params.seed, 4])
+        )
+        paths["snapshot"] = writer.write_snapshot_export(
+            out, res.snapshot, res.addresses, uni, int(res.block_numbers[0])
+        )
         paths["asset_ctxs"] = writer.write_archive_ctxs(out, res.ctx_rows, uni, funding)
         # the exact JSONL snapshot and per-second contexts too, to measure what the export and the archive cost
         paths["snapshot_jsonl"] = writer.write_snapshot(out, res.snapshot, res.addresses, uni)
@@ -114,13 +127,15 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
     exempt_addrs = [addr[i] for i in res.exempt]
     stats = res.adl_fill_stats
     coin_ev = np.bincount(np.asarray(stats["coin"], dtype=np.int64), minlength=uni.n)
-    coin_nt = np.bincount(np.asarray(stats["coin"], dtype=np.int64), np.asarray(stats["notional"], dtype=float),
-                          minlength=uni.n)
+    coin_nt = np.bincount(
+        np.asarray(stats["coin"], dtype=np.int64), np.asarray(stats["notional"], dtype=float), minlength=uni.n
+    )
     pnl_u, lev_u = _per_user(stats)
     partial = float(np.mean(stats["partial"])) if stats["partial"] else 0.0
     delay = (res.adl_first_ms - res.liq_first_ms) / 1000 if res.adl_first_ms and res.liq_first_ms else None
-    ks = calibration.ks_report({"pnl_percent": pnl_u, "leverage": lev_u}, real, uni.names, coin_ev, coin_nt,
-                               partial, delay)
+    ks = calibration.ks_report(
+        {"pnl_percent": pnl_u, "leverage": lev_u}, real, uni.names, coin_ev, coin_nt, partial, delay
+    )
 
     snap_ms = int(res.t_ns[0] // 1_000_000)
     stale = min(params.noise.stale_snapshot, len(res.t_ns) - 1)
@@ -132,34 +147,63 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
     tracked_idx = sorted(set(res.exempt) | set(res.whales) | set(res.adl_users) | set(sample))
     tracked = [VAULT_ADDRESS] + [addr[i] for i in tracked_idx]
 
-    counts = {"accounts": len(addr), "coins": uni.n, "blocks": int(len(res.t_ns)),
-              "fills": sink.written_legs, "fills_generated": res.counts["fills"],
-              "fills_dropped": sink.dropped_legs,
-              "liquidation_legs": res.counts["liquidation_legs"] - res.counts["adl_legs"],
-              "market_liquidation_legs": res.counts["market_liquidation_legs"],
-              "backstop_legs": res.counts["backstop_legs"],
-              "adl_legs": res.counts["adl_legs"], "adl_fills": len(stats["user"]),
-              "steps": len(res.steps), "waves": len(res.waves),
-              "liquidated_accounts": res.counts["liquidated_accounts"], "backstops": res.counts["backstops"],
-              "positions_at_snapshot": int(sum(len(a[5]) for a in res.snapshot["accounts"])),
-              "adl_users": len(res.adl_users)}
+    counts = {
+        "accounts": len(addr),
+        "coins": uni.n,
+        "blocks": int(len(res.t_ns)),
+        "fills": sink.written_legs,
+        "fills_generated": res.counts["fills"],
+        "fills_dropped": sink.dropped_legs,
+        "liquidation_legs": res.counts["liquidation_legs"] - res.counts["adl_legs"],
+        "market_liquidation_legs": res.counts["market_liquidation_legs"],
+        "backstop_legs": res.counts["backstop_legs"],
+        "adl_legs": res.counts["adl_legs"],
+        "adl_fills": len(stats["user"]),
+        "steps": len(res.steps),
+        "waves": len(res.waves),
+        "liquidated_accounts": res.counts["liquidated_accounts"],
+        "backstops": res.counts["backstops"],
+        "positions_at_snapshot": int(sum(len(a[5]) for a in res.snapshot["accounts"])),
+        "adl_users": len(res.adl_users),
+    }
     truth = {
-        "policy": policy, "policy_source": POLICIES[policy].source, "policy_kind": POLICIES[policy].kind,
-        "seed": params.seed, "params": params.to_dict(), "scale": sc.__dict__,
-        "vault": VAULT_ADDRESS, "exempt": exempt_addrs, "exempt_selection": selection,
+        "policy": policy,
+        "policy_source": POLICIES[policy].source,
+        "policy_kind": POLICIES[policy].kind,
+        "seed": params.seed,
+        "params": params.to_dict(),
+        "scale": sc.__dict__,
+        "vault": VAULT_ADDRESS,
+        "exempt": exempt_addrs,
+        "exempt_selection": selection,
         "whales": [addr[i] for i in res.whales],
-        "coins": uni.names, "steps": res.steps, "waves": res.waves, "ledger": res.ledger,
+        "coins": uni.names,
+        "steps": res.steps,
+        "waves": res.waves,
+        "ledger": res.ledger,
         "adl_partial_fraction": partial,
-        "first_liquidation_ms": res.liq_first_ms, "first_adl_ms": res.adl_first_ms,
+        "first_liquidation_ms": res.liq_first_ms,
+        "first_adl_ms": res.adl_first_ms,
     }
     (out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_SERIALIZE_NUMPY))
     scenario = {
-        "preset": preset, "scale": scale, "policy": policy, "seed": params.seed,
-        "params": params.to_dict(), "counts": counts,
-        "snapshot_time": snap_ms, "snapshot_block": int(res.block_numbers[0]),
-        "window": {"start_ms": window_start, "end_ms": int(res.t_ns[-1] // 1_000_000),
-                   "start_block": int(res.block_numbers[stale]), "end_block": int(res.block_numbers[-1])},
-        "vault": VAULT_ADDRESS, "tracked_users": tracked, "paths": paths,
+        "preset": preset,
+        "scale": scale,
+        "policy": policy,
+        "seed": params.seed,
+        "params": params.to_dict(),
+        "counts": counts,
+        "snapshot_time": snap_ms,
+        "snapshot_block": int(res.block_numbers[0]),
+        "window": {
+            "start_ms": window_start,
+            "end_ms": int(res.t_ns[-1] // 1_000_000),
+            "start_block": int(res.block_numbers[stale]),
+            "end_block": int(res.block_numbers[-1]),
+        },
+        "vault": VAULT_ADDRESS,
+        "tracked_users": tracked,
+        "paths": paths,
         "calibration": {"source": real["source"] if real else "builtin", "ks": ks},
         "timing_s": {"engine": round(t_engine, 3), "total": round(time.perf_counter() - t0, 3)},
     }
@@ -167,6 +211,10 @@ def generate(out_dir: str | Path, *, preset: str = "oct10", scale: str = "small"
         scenario["formats"] = "real"
         scenario["misc_events"] = dict(sorted(eng.misc.counts.items()))
     # timings are machine dependent: keep them out of the byte-identical files
-    (out / "scenario.json").write_bytes(orjson.dumps({k: v for k, v in scenario.items() if k != "timing_s"},
-                                                     option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    (out / "scenario.json").write_bytes(
+        orjson.dumps(
+            {k: v for k, v in scenario.items() if k != "timing_s"},
+            option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY,
+        )
+    )
     return scenario

@@ -12,10 +12,9 @@ from forensics.audit import audit, complete_steps, rule_changes, split_uncertain
 from forensics.audit.diagnostics import DIAGNOSTIC_STEPS, conditional_logit, rank_diagnostics
 from forensics.audit.exemption import MIN_SKIPS
 from forensics.reconstruct import integrity
-from forensics.schema import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
+from forensics.tables import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
 from pipelines.analysis import reconstruct
 from pipelines.lake import Lake, source_key
-
 
 # candidate rows for the conditional logit by default (whole actions, sampled independently of outcomes)
 LOGIT_ROWS = 20_000
@@ -27,9 +26,7 @@ class MissingPools(RuntimeError):
 
 
 def read_analytics(lake: Lake, table: str, venue: str) -> pl.DataFrame | None:
-    folder = lake.table_dir(table) / f"venue={venue}"
-    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
-    return pl.read_parquet(files) if files else None
+    return lake.read(table, venue)
 
 
 def load_pools(lake: Lake, venue: str, since_ms: int | None, until_ms: int | None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -45,8 +42,9 @@ def load_pools(lake: Lake, venue: str, since_ms: int | None, until_ms: int | Non
     return steps, pools
 
 
-def annotate_integrity(lake: Lake, venue: str, pools: pl.DataFrame, steps: pl.DataFrame,
-                       inputs: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+def annotate_integrity(
+    lake: Lake, venue: str, pools: pl.DataFrame, steps: pl.DataFrame, inputs: dict | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """(``pools`` with ``state_note``/``state_detail``/``account_gap``, the rows with a note, their summary):
     the integrity check of
     :mod:`forensics.reconstruct.integrity` on the venue's normalized inputs."""
@@ -97,9 +95,15 @@ def run(
     vouched, _ = split_uncertain(pools)
     sampled = rank_diagnostics(vouched, identification.rules, max_steps=diagnostic_steps, seed=seed)
     fit_logit = vouched.height > 0 and (logit == "always" or (logit == "auto" and identification.best_rule is None))
-    logit_result = (conditional_logit(vouched, seed=seed, max_rows=logit_rows) if fit_logit
-                    else {"note": f"not computed (logit={logit}; a documented rule fits)" if logit == "auto"
-                          else f"not computed (logit={logit})"})
+    logit_result = (
+        conditional_logit(vouched, seed=seed, max_rows=logit_rows)
+        if fit_logit
+        else {
+            "note": f"not computed (logit={logit}; a documented rule fits)"
+            if logit == "auto"
+            else f"not computed (logit={logit})"
+        }
+    )
     changes = rule_changes(identification, steps, q=q) if steps.height else {}
     clock.lap("diagnostics")
     best = identification.best_rule
@@ -128,14 +132,28 @@ def run(
         )
         lake.replace_source(EXEMPTION_FLAGS, venue, key, _arrow(accounts, EXEMPTION_FLAGS))
         flagged_rows = result.flagged.select(
-            "user", "eligible_steps", "opportunities", "skips", "expected_skips", "expected_selections",
-            "observed_selections", "p_value", "q_value").to_dicts()
+            "user",
+            "eligible_steps",
+            "opportunities",
+            "skips",
+            "expected_skips",
+            "expected_selections",
+            "observed_selections",
+            "p_value",
+            "q_value",
+        ).to_dicts()
         for row in flagged_rows:
-            row["skipped_in"] = [{k: e.get(k) for k in ("step_id", "coin", "rank", "cut_rank", "score", "cut_score")}
-                                 for e in result.evidence.get(row["user"], []) if e.get("counted_as_skip")]
+            row["skipped_in"] = [
+                {k: e.get(k) for k in ("step_id", "coin", "rank", "cut_rank", "score", "cut_score")}
+                for e in result.evidence.get(row["user"], [])
+                if e.get("counted_as_skip")
+            ]
     else:
-        exemption_note = ("exemption test not run: no documented rule fits, so there is no rule to be exempt from"
-                          if identification.steps else "exemption test not run: no ADL action with a decision")
+        exemption_note = (
+            "exemption test not run: no documented rule fits, so there is no rule to be exempt from"
+            if identification.steps
+            else "exemption test not run: no ADL action with a decision"
+        )
         lake.replace_source(EXEMPTION_FLAGS, venue, key, EXEMPTION_FLAGS.arrow_schema().empty_table())
     clock.lap("write")
     return {
@@ -146,17 +164,25 @@ def run(
         "margin_aic": identification.margin_aic,
         "rules": [r.as_dict() for r in identification.rules],
         "flagged": flagged_rows,
-        "exemption": {"q_threshold": q, "skip_rate": result.skip_rate if result else None,
-                      "iterations": result_audit.rounds, "note": exemption_note,
-                      "set_aside_for_fit": result_audit.set_aside, "min_skips": MIN_SKIPS},
+        "exemption": {
+            "q_threshold": q,
+            "skip_rate": result.skip_rate if result else None,
+            "iterations": result_audit.rounds,
+            "note": exemption_note,
+            "set_aside_for_fit": result_audit.set_aside,
+            "min_skips": MIN_SKIPS,
+        },
         "diagnostics": sampled,
         "conditional_logit": logit_result,
         "rule_changes": changes,
         "steps": int(steps.height),
         "actions_with_decision": identification.steps,
         "incomplete_steps": incomplete_steps,
-        "integrity": {**integrity_summary, "rows_left_out": notes.height,
-                      "by_reason": dict(notes.group_by("state_note").len().iter_rows()) if notes.height else {}},
+        "integrity": {
+            **integrity_summary,
+            "rows_left_out": notes.height,
+            "by_reason": dict(notes.group_by("state_note").len().iter_rows()) if notes.height else {},
+        },
         "pools": int(pools.height),
         "outputs": {t: str(lake.table_dir(t)) for t in (ADL_RULE_FITS.name, EXEMPTION_FLAGS.name)},
     }

@@ -22,7 +22,7 @@ from forensics.audit.rules import QUEUE, RULES
 from forensics.validation import truth_pools
 from pipelines.analysis import reconstruct
 from pipelines.analysis.inference import annotate_integrity
-from pipelines.ingest import hyperliquid_files as files
+from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 
 NOISE = {
@@ -42,16 +42,20 @@ def skipped_actions(truth: pl.DataFrame, policy: str) -> pl.DataFrame:
     if RULES[policy].kind == QUEUE:
         t = t.with_columns(pl.col("true_score").rank("ordinal", descending=True).over("step_id").alias("_r"))
         t = t.filter(pl.col("_r") < pl.col("_r").filter(pl.col("selected")).max().over("step_id"))
-    return t.filter(pl.col("exempt") & ~pl.col("selected")).group_by("user").agg(
-        pl.col("step_id").n_unique().alias("skipped"))
+    return (
+        t.filter(pl.col("exempt") & ~pl.col("selected"))
+        .group_by("user")
+        .agg(pl.col("step_id").n_unique().alias("skipped"))
+    )
 
 
 def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix="liqf-validate-"))
     try:
         t0 = time.perf_counter()
-        scenario = simulate.generate(work / "scenario", scale=scale, policy=policy, exempt=exempt, seed=seed,
-                                     noise=NOISE[noise])
+        scenario = simulate.generate(
+            work / "scenario", scale=scale, policy=policy, exempt=exempt, seed=seed, noise=NOISE[noise]
+        )
         lake = Lake(work / "lake")
         for path in files.expand_inputs([work / "scenario" / "node_fills_by_block"]):
             files.ingest_node_fills(lake, path)
@@ -70,7 +74,11 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str) ->
         flagged = set(result.exemption.flagged["user"]) if result.exemption is not None else set()
         best = result.inference.best_rule
         return {
-            "policy": policy, "exempt": exempt, "noise": noise, "seed": seed, "scale": scale,
+            "policy": policy,
+            "exempt": exempt,
+            "noise": noise,
+            "seed": seed,
+            "scale": scale,
             "steps": int(pools["step_id"].n_unique()) if pools.height else 0,
             "incomplete_steps": len(incomplete),
             "pool_rows": pools.height,
@@ -79,8 +87,11 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str) ->
             "best_rule": best,
             "recovered": best == policy,
             "recovered_equiv": best in EQUIVALENT.get(policy, {policy}),
-            "planted": len(planted), "testable": len(testable), "flagged": len(flagged),
-            "true_flags": len(flagged & planted), "false_flags": len(flagged - planted),
+            "planted": len(planted),
+            "testable": len(testable),
+            "flagged": len(flagged),
+            "true_flags": len(flagged & planted),
+            "false_flags": len(flagged - planted),
             "testable_found": len(flagged & testable),
             "seconds": round(time.perf_counter() - t0, 1),
             "fills": scenario["counts"]["fills"],
@@ -89,8 +100,15 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str) ->
         shutil.rmtree(work, ignore_errors=True)
 
 
-def sweep(policies: Iterable[str], exempts: Iterable[int], noises: Iterable[str], seeds: Iterable[int], *,
-          scale: str = "tiny", progress: Callable[[dict], None] | None = None) -> pl.DataFrame:
+def sweep(
+    policies: Iterable[str],
+    exempts: Iterable[int],
+    noises: Iterable[str],
+    seeds: Iterable[int],
+    *,
+    scale: str = "tiny",
+    progress: Callable[[dict], None] | None = None,
+) -> pl.DataFrame:
     rows = []
     for policy in policies:
         for exempt in exempts:
@@ -132,7 +150,9 @@ def _total(df: pl.DataFrame, col: str) -> int:
 
 def markdown(df: pl.DataFrame, command: str) -> str:
     s = summarize(df)
-    allq = df.with_columns(fdr=pl.when(pl.col("flagged") > 0).then(pl.col("false_flags") / pl.col("flagged")).otherwise(0.0))
+    allq = df.with_columns(
+        fdr=pl.when(pl.col("flagged") > 0).then(pl.col("false_flags") / pl.col("flagged")).otherwise(0.0)
+    )
     clean = allq.filter(pl.col("exempt") == 0)
     planted = allq.filter(pl.col("exempt") > 0)
     power_all = planted["testable_found"].sum() / max(planted["testable"].sum(), 1)
@@ -183,7 +203,7 @@ def markdown(df: pl.DataFrame, command: str) -> str:
         "contracts in an action where no position it cuts is in profit (there is no profit to haircut).",
         "",
         "Reconstruction integrity (`forensics/reconstruct/integrity.py`, read from the data alone; column "
-        "\"rows left out\"): a candidate row is never an opportunity, and is listed in a flag's evidence, when the "
+        '"rows left out"): a candidate row is never an opportunity, and is listed in a flag\'s evidence, when the '
         "owner's next fill reports a `startPosition` other than the replayed one (`state_contradicted`: a fill "
         "of the owner is missing in between), or when no later fill confirms the position and a trade with one "
         "leg (both legs of a trade share a `tid` in node data) of exactly its size, on the closing side, came "
@@ -202,11 +222,13 @@ def markdown(df: pl.DataFrame, command: str) -> str:
 # --- scenarios from another generator -------------------------------------------------------------------
 
 # names the independent generator gives its rules -> the library's rules that rank identically
-INDEPENDENT_RULES = {"pro_rata": {"contracts_pro_rata"}, "leverage": {"leverage", "lexicographic"},
-                     "lexicographic": {"lexicographic", "leverage"}}
+INDEPENDENT_RULES = {
+    "pro_rata": {"contracts_pro_rata"},
+    "leverage": {"leverage", "lexicographic"},
+    "lexicographic": {"lexicographic", "leverage"},
+}
 # the robustness knobs the audit must survive, one at a time (forensics.simulate.damage)
-DAMAGE_KNOBS = ("drop_fill_legs=0.01", "duplicate_block_lines=0.01", "drop_ctx_seconds=0.2",
-                "skew_local_time_ms=2000")
+DAMAGE_KNOBS = ("drop_fill_legs=0.01", "duplicate_block_lines=0.01", "drop_ctx_seconds=0.2", "skew_local_time_ms=2000")
 
 
 def independent_scenarios(root: Path) -> list[Path]:
@@ -227,8 +249,14 @@ def _ingest_scenario(lake: Lake, scenario: Path) -> None:
         snapshot = scenario / "snapshot"
         ctxs = next(iter(sorted((scenario / "asset_ctxs").glob("*.csv*"))), None)
     misc = [scenario / "misc_events_by_block"] if (scenario / "misc_events_by_block").exists() else []
-    runner.run_file_ingest(lake, node_fills=[scenario / "node_fills_by_block"], snapshot=[snapshot], asset_ctxs=ctxs,
-                           misc_events=misc, console=Console(quiet=True))
+    runner.run_file_ingest(
+        lake,
+        node_fills=[scenario / "node_fills_by_block"],
+        snapshot=[snapshot],
+        asset_ctxs=ctxs,
+        misc_events=misc,
+        console=Console(quiet=True),
+    )
 
 
 def run_independent(src: Path, damage: str = "none") -> dict:
@@ -238,8 +266,13 @@ def run_independent(src: Path, damage: str = "none") -> dict:
     from pipelines.analysis import inference
 
     truth = orjson.loads((src / "truth.json").read_bytes())
-    row = {"scenario": src.name, "damage": damage, "planted_rule": truth["rule"],
-           "planted": len(truth["exempt_users"]), "truth_actions": len(truth["steps"])}
+    row = {
+        "scenario": src.name,
+        "damage": damage,
+        "planted_rule": truth["rule"],
+        "planted": len(truth["exempt_users"]),
+        "truth_actions": len(truth["steps"]),
+    }
     work = Path(tempfile.mkdtemp(prefix="liqf-independent-"))
     try:
         scenario = src
@@ -256,11 +289,20 @@ def run_independent(src: Path, damage: str = "none") -> dict:
         flagged = {f["user"] for f in result["flagged"]}
         best = result["best_rule"]
         ok_rules = INDEPENDENT_RULES.get(truth["rule"], {truth["rule"]})
-        return {**row, "best_rule": best, "rule_ok": best in ok_rules, "actions": result["steps"],
-                "flagged": len(flagged), "true_flags": len(flagged & planted), "false_flags": len(flagged - planted),
-                "precision": len(flagged & planted) / len(flagged) if flagged else None,
-                "recall": len(flagged & planted) / len(planted) if planted else None,
-                "verdict": result["verdict"], "ingest_s": round(t1 - t0, 2), "analyze_s": round(t2 - t1, 2)}
+        return {
+            **row,
+            "best_rule": best,
+            "rule_ok": best in ok_rules,
+            "actions": result["steps"],
+            "flagged": len(flagged),
+            "true_flags": len(flagged & planted),
+            "false_flags": len(flagged - planted),
+            "precision": len(flagged & planted) / len(flagged) if flagged else None,
+            "recall": len(flagged & planted) / len(planted) if planted else None,
+            "verdict": result["verdict"],
+            "ingest_s": round(t1 - t0, 2),
+            "analyze_s": round(t2 - t1, 2),
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -283,25 +325,34 @@ def independent_markdown(rows: list[dict], command: str) -> str:
     ]
     for r in rows:
         if r.get("skipped"):
-            lines.append(f"| {r['scenario']} | {r['damage']} | {r['planted_rule']} | skipped: {r['skipped']} |"
-                         " | | | | | | | | |")
+            lines.append(
+                f"| {r['scenario']} | {r['damage']} | {r['planted_rule']} | skipped: {r['skipped']} | | | | | | | | | |"
+            )
             continue
         lines.append(
             f"| {r['scenario']} | {r['damage']} | {r['planted_rule']} | {r['best_rule']} | "
             f"{'yes' if r['rule_ok'] else '**no**'} | {r['actions']} | {r['planted']} | {r['flagged']} | "
-            f"{r['false_flags']} | {fmt(r['precision'])} | {fmt(r['recall'])} | {r['ingest_s']} | {r['analyze_s']} |")
+            f"{r['false_flags']} | {fmt(r['precision'])} | {fmt(r['recall'])} | {r['ingest_s']} | {r['analyze_s']} |"
+        )
     done = [r for r in rows if not r.get("skipped")]
     if done:
         by_knob: dict[str, list[dict]] = {}
         for r in done:
             by_knob.setdefault(r["damage"], []).append(r)
-        lines += ["", "## Per damage knob", "",
-                  "| damage | scenarios | rule named | false flags | min precision | min recall |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Per damage knob",
+            "",
+            "| damage | scenarios | rule named | false flags | min precision | min recall |",
+            "|---|---|---|---|---|---|",
+        ]
         for knob, rs in by_knob.items():
             precs = [r["precision"] for r in rs if r["precision"] is not None]
             recs = [r["recall"] for r in rs if r["recall"] is not None]
-            lines.append(f"| {knob} | {len(rs)} | {sum(r['rule_ok'] for r in rs)}/{len(rs)} | "
-                         f"{sum(r['false_flags'] for r in rs)} | {fmt(min(precs) if precs else None)} | "
-                         f"{fmt(min(recs) if recs else None)} |")
+            lines.append(
+                f"| {knob} | {len(rs)} | {sum(r['rule_ok'] for r in rs)}/{len(rs)} | "
+                f"{sum(r['false_flags'] for r in rs)} | {fmt(min(precs) if precs else None)} | "
+                f"{fmt(min(recs) if recs else None)} |"
+            )
     lines.append("")
     return "\n".join(lines)

@@ -4,9 +4,8 @@
 Each hour step ingests only its own hour file (its own input key, so its own lake parts) and reports
 a materialization of ``hyperliquid_node_fills_hourly`` for that partition, so the asset's partitions
 fill in the UI exactly as with an asset backfill. Steps are idempotent: a retried or repeated hour
-replaces its parts (see :mod:`pipelines.storage.commit`).
+replaces its parts (see :mod:`pipelines.lake.remote`).
 """
-
 
 import datetime as dt
 import os
@@ -21,6 +20,7 @@ import dagster as dg
 from pipelines.defs.hyperliquid.resources import HyperliquidNodeDataResource
 from pipelines.defs.lake.resources import LakeResource
 from pipelines.distributed import executors
+from pipelines.ingest.hyperliquid import files as hyperliquid_files
 
 JOB_NAME = "hyperliquid_hourly_backfill"
 HOUR_STEP = "ingest_node_fills_hour"
@@ -47,12 +47,12 @@ def backfill_hours(config: HourWindow):
 
 @dg.op(retry_policy=dg.RetryPolicy(max_retries=2, delay=1))
 def ingest_node_fills_hour(
-    context: dg.OpExecutionContext, partition_key: str, lake: LakeResource,
+    context: dg.OpExecutionContext,
+    partition_key: str,
+    lake: LakeResource,
     hyperliquid_node_data: HyperliquidNodeDataResource,
 ) -> dict:
     """Ingest one hour file into the lake (its own parts only); report the partition's materialization."""
-    from pipelines.ingest import hyperliquid_files
-
     the_lake = lake.lake()
     t0 = time.perf_counter()
     path = hyperliquid_node_data.hour_file(partition_key, the_lake)
@@ -60,16 +60,25 @@ def ingest_node_fills_hour(
     report = hyperliquid_files.ingest_node_fills(the_lake, path) if path else None
     t_ingest = time.perf_counter() - t0 - t_read
     result = {
-        "partition": partition_key, "rows": report.records_written if report else 0,
-        "quarantined": report.quarantined if report else 0, "bytes": report.bytes if report else 0,
+        "partition": partition_key,
+        "rows": report.records_written if report else 0,
+        "quarantined": report.quarantined if report else 0,
+        "bytes": report.bytes if report else 0,
         "seconds": {"read": round(t_read, 3), "ingest": round(t_ingest, 3)},
         "worker": os.uname().nodename + f":{os.getpid()}",
     }
-    context.log_event(dg.AssetMaterialization(
-        asset_key=HOURLY_ASSET, partition=partition_key,
-        metadata={"rows": result["rows"], "quarantined": result["quarantined"], "bytes": result["bytes"],
-                  "file": str(path) if path else "none"},
-    ))
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=HOURLY_ASSET,
+            partition=partition_key,
+            metadata={
+                "rows": result["rows"],
+                "quarantined": result["quarantined"],
+                "bytes": result["bytes"],
+                "file": str(path) if path else "none",
+            },
+        )
+    )
     return result
 
 
@@ -81,9 +90,12 @@ def refresh_catalog_after_backfill(results: list[dict], lake: LakeResource) -> d
 
 
 def build_job(executor_name: str | None = None) -> dg.JobDefinition:
-    @dg.job(name=JOB_NAME, executor_def=executors.executor(executor_name or os.environ.get("LIQF_BACKFILL_EXECUTOR", "in_process")),
-            resource_defs={"lake": LakeResource(), "hyperliquid_node_data": HyperliquidNodeDataResource()},
-            tags={"kind": "backfill"})
+    @dg.job(
+        name=JOB_NAME,
+        executor_def=executors.executor(executor_name or os.environ.get("LIQF_BACKFILL_EXECUTOR", "in_process")),
+        resource_defs={"lake": LakeResource(), "hyperliquid_node_data": HyperliquidNodeDataResource()},
+        tags={"kind": "backfill"},
+    )
     def hyperliquid_hourly_backfill():
         """Hourly node-fill partitions, fanned out on the executor, then one catalog refresh."""
         refresh_catalog_after_backfill(backfill_hours().map(ingest_node_fills_hour).collect())
@@ -112,8 +124,13 @@ class BackfillSummary:
 
 
 def run_backfill(
-    instance: dg.DagsterInstance, keys: list[str], *, executor_name: str, lake: LakeResource,
-    node_data: HyperliquidNodeDataResource, progress: Callable[[int, int], None] | None = None,
+    instance: dg.DagsterInstance,
+    keys: list[str],
+    *,
+    executor_name: str,
+    lake: LakeResource,
+    node_data: HyperliquidNodeDataResource,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BackfillSummary:
     """Run the backfill of ``keys`` and follow it (``progress(done, total)``); returns the summary."""
     os.environ["LIQF_BACKFILL_EXECUTOR"] = executor_name
@@ -122,9 +139,16 @@ def run_backfill(
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         "ops": {"backfill_hours": {"config": {"partition_keys": keys}}},
         "resources": {
-            "lake": {"config": {"lake_root": lake.lake_root, "lake_endpoint": lake.lake_endpoint, "db_path": lake.db_path}},
-            "hyperliquid_node_data": {"config": {"root": node_data.root, "endpoint": node_data.endpoint,
-                                                 "requester_pays": node_data.requester_pays}},
+            "lake": {
+                "config": {"lake_root": lake.lake_root, "lake_endpoint": lake.lake_endpoint, "db_path": lake.db_path}
+            },
+            "hyperliquid_node_data": {
+                "config": {
+                    "root": node_data.root,
+                    "endpoint": node_data.endpoint,
+                    "requester_pays": node_data.requester_pays,
+                }
+            },
         },
     }
     stop = threading.Event()
@@ -139,8 +163,13 @@ def run_backfill(
     watcher.start()
     t0 = time.perf_counter()
     try:
-        result = dg.execute_job(dg.reconstructable(reconstructable_job), instance=instance, run_config=run_config,
-                                tags={BACKFILL_TAG: tag}, raise_on_error=False)
+        result = dg.execute_job(
+            dg.reconstructable(reconstructable_job),
+            instance=instance,
+            run_config=run_config,
+            tags={BACKFILL_TAG: tag},
+            raise_on_error=False,
+        )
         run_id = result.run_id
         status = "success" if result.success else "failure"
     finally:
@@ -158,7 +187,9 @@ def _materialized(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
     return out
 
 
-def summarize(instance: dg.DagsterInstance, run_id: str, status: str, keys: list[str], seconds: float) -> BackfillSummary:
+def summarize(
+    instance: dg.DagsterInstance, run_id: str, status: str, keys: list[str], seconds: float
+) -> BackfillSummary:
     summary = BackfillSummary(run_id, status, len(keys), seconds=round(seconds, 2))
     mats = _materialized(instance, run_id)
     starts: dict[str, int] = {}
@@ -168,7 +199,9 @@ def summarize(instance: dg.DagsterInstance, run_id: str, status: str, keys: list
         ev = rec.dagster_event
         if ev is None or not ev.step_key or not ev.step_key.startswith(HOUR_STEP):
             continue
-        if ev.event_type == dg.DagsterEventType.ENGINE_EVENT and "in celery worker" in (ev.message or rec.user_message or ""):
+        if ev.event_type == dg.DagsterEventType.ENGINE_EVENT and "in celery worker" in (
+            ev.message or rec.user_message or ""
+        ):
             starts[ev.step_key] = starts.get(ev.step_key, 0) + 1
         elif ev.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED):
             if "celery" not in os.environ.get("LIQF_BACKFILL_EXECUTOR", ""):

@@ -31,7 +31,10 @@ def celery_settings() -> dict:
             "visibility_timeout": visibility,
             "unacked_restore_interval": 1,
             "unacked_restore_throttle": 1,
-            "max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
+            "max_retries": 3,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
     }
@@ -41,8 +44,11 @@ def executor(name: str, *, max_concurrent: int = 2) -> dg.ExecutorDefinition:
     if name == "in_process":
         return dg.in_process_executor
     if name == "multiprocess":
-        return dg.multiprocess_executor.configured({"max_concurrent": int(os.environ.get("LIQF_MULTIPROCESS_MAX", max_concurrent))})
+        return dg.multiprocess_executor.configured(
+            {"max_concurrent": int(os.environ.get("LIQF_MULTIPROCESS_MAX", max_concurrent))}
+        )
     if name == "celery":
+        # optional and heavy (Celery): only for --executor celery
         from dagster_celery import celery_executor
 
         broker = broker_url()
@@ -56,6 +62,7 @@ class BrokerDown(RuntimeError):
 
 def check_broker(url: str, timeout: float = 3.0) -> None:
     """One-line failure when the Celery broker does not answer."""
+    # only for --executor celery (kombu comes with Celery)
     from kombu import Connection
 
     try:
@@ -63,7 +70,8 @@ def check_broker(url: str, timeout: float = 3.0) -> None:
             conn.ensure_connection(max_retries=1, timeout=timeout)
     except Exception:  # noqa: BLE001 - any failure means the same to the user
         raise BrokerDown(
-            f"cannot reach the Celery broker at {_redact(url)}: start it (redis-server) or set --broker/LIQF_CELERY_BROKER"
+            f"cannot reach the Celery broker at {_redact(url)}: start it (redis-server) "
+            "or set --broker/LIQF_CELERY_BROKER"
         ) from None
 
 

@@ -29,12 +29,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from forensics.formats.cex import binance as fb
 from forensics.formats.cex import bybit as fy
 from forensics.formats.cex.common import RecordError, rows_to_arrow
-from forensics.schema_cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
-from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
+from forensics.tables.cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
+from pipelines.ingest.common import finish, now_utc, raw_text, write_rows
+from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, safe_segment, sha256_file, source_key
 
 __all__ = ["CaptureError", "CaptureStats", "Connector", "closed_hours", "normalize_hour", "run_capture"]
@@ -64,21 +67,15 @@ class _WsConnection:
     """``websockets.sync.client`` behind the :class:`Connection` protocol."""
 
     def __init__(self, url: str) -> None:
-        from websockets.sync.client import connect
-
         self._ws = connect(url, open_timeout=10, ping_interval=None, max_size=2**22)
 
     def send(self, text: str) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             self._ws.send(text)
         except ConnectionClosed as exc:
             raise ConnectionError(f"closed: {exc}") from None
 
     def recv(self, timeout: float) -> str | None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             msg = self._ws.recv(timeout=timeout)
         except TimeoutError:
@@ -119,8 +116,10 @@ class CaptureStats:
 
     def summary(self) -> str:
         gap_ms = sum((g["duration_ms"] or 0) for g in self.gaps)
-        return (f"{self.venue}: {self.messages:,} messages in {len(self.files)} hourly files, "
-                f"{self.connects} connection(s), {len(self.gaps)} gap(s) totalling {gap_ms / 1000:.1f} s")
+        return (
+            f"{self.venue}: {self.messages:,} messages in {len(self.files)} hourly files, "
+            f"{self.connects} connection(s), {len(self.gaps)} gap(s) totalling {gap_ms / 1000:.1f} s"
+        )
 
 
 class _HourlySink:
@@ -146,8 +145,11 @@ class _HourlySink:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
             msg = None
-        line = {"received_at": received_ms, "stream": stream, "msg": msg} if msg is not None else \
-               {"received_at": received_ms, "stream": stream, "text": text[:8192]}
+        line = (
+            {"received_at": received_ms, "stream": stream, "msg": msg}
+            if msg is not None
+            else {"received_at": received_ms, "stream": stream, "text": text[:8192]}
+        )
         self._fh.write(orjson.dumps(line) + b"\n")
         self._fh.flush()
 
@@ -199,8 +201,9 @@ def run_capture(
     wait = backoff_s
 
     def done() -> bool:
-        return (duration_s is not None and clock() - start >= duration_s) or \
-               (max_messages is not None and stats.messages >= max_messages)
+        return (duration_s is not None and clock() - start >= duration_s) or (
+            max_messages is not None and stats.messages >= max_messages
+        )
 
     try:
         while not done():
@@ -239,7 +242,9 @@ def run_capture(
                         continue
                     idle_since = now
                     last_alive_ms = int(now * 1000)
-                    if venue == "bybit" and ('"op":"subscribe"' in text or '"op":"pong"' in text or '"op": "pong"' in text):
+                    if venue == "bybit" and (
+                        '"op":"subscribe"' in text or '"op":"pong"' in text or '"op": "pong"' in text
+                    ):
                         continue
                     sink.write(last_alive_ms, stream, text)
                     stats.messages += 1
@@ -325,20 +330,23 @@ def normalize_hour(lake: Lake, venue: str, path: Path) -> IngestReport:
                 else:
                     out = fy.all_liquidation_rows(msg)
             except orjson.JSONDecodeError:
-                rejects.append((n, None, "malformed JSON line", raw.decode("utf-8", "replace")[:8192]))
+                rejects.append((n, None, "malformed JSON line", raw_text(raw.decode("utf-8", "replace"))))
                 continue
             except (RecordError, KeyError, TypeError) as exc:
-                rejects.append((n, None, str(exc) if isinstance(exc, RecordError) else f"malformed message ({exc})",
-                                raw.decode("utf-8", "replace")[:8192]))
+                rejects.append(
+                    (
+                        n,
+                        None,
+                        str(exc) if isinstance(exc, RecordError) else f"malformed message ({exc})",
+                        raw_text(raw.decode("utf-8", "replace")),
+                    )
+                )
                 continue
             fresh = [r for r in out if r["event_id"] not in seen]
             seen.update(r["event_id"] for r in out)
             rows.extend(fresh)
             report.records_written += 1
-    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ingested_at = now_utc()
     data = rows_to_arrow(CEX_LIQUIDATIONS, rows, venue=venue, source=report.source, source_key=key)
-    lake.replace_source(CEX_LIQUIDATIONS, venue, key, data)
-    report.rows_by_table[CEX_LIQUIDATIONS.name] = data.num_rows
-    write_quarantine(lake, report, rejects_from_rows(rejects), CEX_LIQUIDATIONS.name, ingested_at, venue=venue, key=key)
-    record_run(lake, report, ingested_at)
-    return report
+    write_rows(lake, report, CEX_LIQUIDATIONS, data, venue=venue)
+    return finish(lake, report, rejects, CEX_LIQUIDATIONS, ingested_at, venue=venue, key=key)

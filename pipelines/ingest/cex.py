@@ -30,10 +30,12 @@ from forensics.formats.cex import deribit as fd
 from forensics.formats.cex import dydx as fx
 from forensics.formats.cex import okx as fo
 from forensics.formats.cex.common import RecordError, rows_to_arrow
-from forensics.schema import FILLS, POSITION_SNAPSHOTS, Table
-from forensics.schema_cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
-from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
+from forensics.tables import FILLS, POSITION_SNAPSHOTS, Table
+from forensics.tables.cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
+from pipelines.ingest.common import PullError, Rejects, finish, raw_response_record, raw_text, write_rows
+from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
+from pipelines.venues import VENUE_CLIENTS
 from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
 from pipelines.venues.signing import ApiCredentials
 
@@ -54,10 +56,6 @@ _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DYDX_ADDRESS = re.compile(r"^dydx1[02-9ac-hj-np-z]{38,58}$")
 
 
-class PullError(ValueError):
-    """Bad pull arguments (venue, symbols, window, credentials)."""
-
-
 def account_label(venue: str, creds: ApiCredentials) -> str:
     """``LIQF_<VENUE>_ACCOUNT`` when set (``[a-z0-9_]``), else ``key:<sha256(key)[:8]>`` - never the key itself."""
     label = os.environ.get(f"LIQF_{venue.upper()}_ACCOUNT")
@@ -68,9 +66,9 @@ def account_label(venue: str, creds: ApiCredentials) -> str:
     return f"key:{creds.fingerprint}"
 
 
-def make_client(venue: str, base_url: str | None, *, credentials: ApiCredentials | None = None, **kw: Any) -> VenueHTTPClient:
-    from pipelines.venues import VENUE_CLIENTS
-
+def make_client(
+    venue: str, base_url: str | None, *, credentials: ApiCredentials | None = None, **kw: Any
+) -> VenueHTTPClient:
     cls = VENUE_CLIENTS.get(venue)
     if cls is None or venue not in CEX_VENUES:
         raise PullError(f"unknown venue {venue!r}; one of {', '.join(CEX_VENUES)}")
@@ -79,24 +77,20 @@ def make_client(venue: str, base_url: str | None, *, credentials: ApiCredentials
     return cls(base_url, **kw)
 
 
-@dataclass
-class _Dataset:
-    report: IngestReport
+@dataclass(kw_only=True)
+class _Dataset(Rejects):
     target: Table
     tables: tuple[Table, ...]
     since_ms: int
     until_ms: int
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    rejects: list[tuple[int, int | None, str, str]] = field(default_factory=list)
     seen: set[bytes] = field(default_factory=set)
     duplicates: int = 0
     outside: int = 0
 
-    def reject(self, reason: str, raw: Any) -> None:
-        self.report.records_read += 1
-        self.rejects.append((self.report.records_read, None, reason[:500], _text(raw)))
-
-    def item(self, raw: Any, fn: Callable[[Any], Iterable[tuple[Table, dict[str, Any]]]], *, time_ms: int | None = None) -> None:
+    def item(
+        self, raw: Any, fn: Callable[[Any], Iterable[tuple[Table, dict[str, Any]]]], *, time_ms: int | None = None
+    ) -> None:
         """Normalize one venue item: every (table, row) it yields is kept, or the item is quarantined."""
         k = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str)).digest()
         if k in self.seen:
@@ -111,23 +105,11 @@ class _Dataset:
             out = list(fn(raw))
         except (RecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
             reason = str(exc) if isinstance(exc, RecordError) else f"malformed item ({type(exc).__name__}: {exc})"
-            self.rejects.append((self.report.records_read, None, reason[:500], _text(raw)))
+            self.rejects.append((self.report.records_read, None, reason[:500], raw_text(raw)))
             return
         for table, row in out:
             self.rows.setdefault(table.name, []).append(row)
         self.report.records_written += 1
-
-
-def _text(raw: Any) -> str:
-    return (raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode())[:8192]
-
-
-def _raw_record(resp: RawResponse) -> dict[str, Any]:
-    return {
-        "venue": resp.venue, "endpoint": resp.endpoint, "method": resp.method, "params": resp.params,
-        "status": resp.status, "received_at": resp.received_at, "elapsed_ms": resp.elapsed_ms,
-        "attempts": resp.attempts, "payload": resp.payload,
-    }
 
 
 def _ms_in(item: Any, key: str, nested: str | None = None) -> int | None:
@@ -141,8 +123,17 @@ def _ms_in(item: Any, key: str, nested: str | None = None) -> int | None:
 
 
 class _Pull:
-    def __init__(self, lake: Lake, venue: str, client: Any, raw: RawApiWriter, symbols: Sequence[str],
-                 since_ms: int, until_ms: int, account: str | None) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        venue: str,
+        client: Any,
+        raw: RawApiWriter,
+        symbols: Sequence[str],
+        since_ms: int,
+        until_ms: int,
+        account: str | None,
+    ) -> None:
         self.lake, self.venue, self.client, self.raw = lake, venue, client, raw
         self.symbols, self.since_ms, self.until_ms, self.account = list(symbols), since_ms, until_ms, account
         self.sym_hash = hashlib.sha256("\n".join(sorted(symbols)).encode()).hexdigest()[:16]
@@ -152,16 +143,20 @@ class _Pull:
         key = source_key("api", self.venue, name, self.sym_hash, self.since_ms, self.until_ms, self.account or "")
         who = f" [{self.account}]" if self.account else ""
         report = IngestReport(self.venue, f"api:{self.venue}:{name}", f"{self.venue} {name}{who}", key)
-        ds = _Dataset(report, target, (target, *tables), self.since_ms, self.until_ms)
+        ds = _Dataset(
+            report=report, target=target, tables=(target, *tables), since_ms=self.since_ms, until_ms=self.until_ms
+        )
         self.datasets.append(ds)
         return ds
 
-    def pages(self, ds: _Dataset, what: str, call: Callable[[], Iterator[RawResponse] | RawResponse]) -> Iterator[RawResponse]:
+    def pages(
+        self, ds: _Dataset, what: str, call: Callable[[], Iterator[RawResponse] | RawResponse]
+    ) -> Iterator[RawResponse]:
         """Responses of one request (or pager), written to raw; a failure is quarantined, not raised."""
         try:
             out = call()
             for page in [out] if isinstance(out, RawResponse) else out:
-                self.raw.write(_raw_record(page))
+                self.raw.write(raw_response_record(page))
                 yield page
         except VenueError as exc:
             ds.reject(f"API error for {what}: {exc}", {"request": what, "error": str(exc)})
@@ -209,7 +204,10 @@ def _binance(p: _Pull, private: bool) -> None:
     ds = p.dataset("adlQuantile", ADL_RANKS)
     for page in p.pages(ds, "adlQuantile", c.adl_quantile):
         for item in page.payload if isinstance(page.payload, list) else [page.payload]:
-            ds.item(item, lambda x, t=page.received_at: ((ADL_RANKS, r) for r in fb.adl_quantile_rows(x, p.account or "", t)))
+            ds.item(
+                item,
+                lambda x, t=page.received_at: ((ADL_RANKS, r) for r in fb.adl_quantile_rows(x, p.account or "", t)),
+            )
     p.datasets[-1].report.notes.extend(c.notes)
 
 
@@ -282,24 +280,37 @@ def _okx(p: _Pull, private: bool) -> None:
             except RecordError:
                 pass  # an instrument we cannot use only leaves its sizes in contracts
     for fam in p.symbols:
-        for page in p.pages(ds, f"liquidation-orders {fam}", lambda f=fam: c.liquidation_orders(p.since_ms, p.until_ms, inst_family=f)):
+        for page in p.pages(
+            ds, f"liquidation-orders {fam}", lambda f=fam: c.liquidation_orders(p.since_ms, p.until_ms, inst_family=f)
+        ):
             for item in _okx_data(page):
                 inst = item.get("instId") if isinstance(item, dict) else None
-                for det in (item.get("details") if isinstance(item, dict) and isinstance(item.get("details"), list) else [item]):
+                for det in (
+                    item.get("details") if isinstance(item, dict) and isinstance(item.get("details"), list) else [item]
+                ):
                     one = {**item, "details": [det]} if isinstance(item, dict) else item
-                    ds.item(one, lambda x, i=inst: [(CEX_LIQUIDATIONS, r) for r in fo.liquidation_rows(x, contracts)],
-                            time_ms=_ms_in(det, "ts"))
+                    ds.item(
+                        one,
+                        lambda x, i=inst: [(CEX_LIQUIDATIONS, r) for r in fo.liquidation_rows(x, contracts)],
+                        time_ms=_ms_in(det, "ts"),
+                    )
     ds.report.notes.extend(n for n in c.notes if "liquidation" in n)
     missing = sorted({r["symbol"] for r in ds.rows.get(CEX_LIQUIDATIONS.name, []) if r["size_base"] is None})
     if missing:
         ds.report.notes.append(f"no ctVal for {', '.join(missing)}: sizes left in contracts")
     ds = p.dataset("insurance-fund", INSURANCE_FUND)
     for fam in p.symbols:
-        for page in p.pages(ds, f"insurance-fund {fam}", lambda f=fam: c.insurance_fund(p.since_ms, p.until_ms, inst_family=f)):
+        for page in p.pages(
+            ds, f"insurance-fund {fam}", lambda f=fam: c.insurance_fund(p.since_ms, p.until_ms, inst_family=f)
+        ):
             for item in _okx_data(page):
-                for det in (item.get("details") if isinstance(item, dict) and isinstance(item.get("details"), list) else [item]):
+                for det in (
+                    item.get("details") if isinstance(item, dict) and isinstance(item.get("details"), list) else [item]
+                ):
                     one = {**item, "details": [det]} if isinstance(item, dict) else item
-                    ds.item(one, lambda x: [(INSURANCE_FUND, r) for r in fo.insurance_rows(x)], time_ms=_ms_in(det, "ts"))
+                    ds.item(
+                        one, lambda x: [(INSURANCE_FUND, r) for r in fo.insurance_rows(x)], time_ms=_ms_in(det, "ts")
+                    )
     if not private:
         return
     ds = p.dataset("bills", FILLS, CEX_LIQUIDATIONS)
@@ -367,7 +378,9 @@ def _deribit(p: _Pull, private: bool) -> None:
         for page in p.pages(ds, f"settlements {inst}", lambda i=inst: c.settlements(i)):
             res = page.payload.get("result") if isinstance(page.payload, dict) else None
             for s in res.get("settlements") or [] if isinstance(res, dict) else []:
-                ds.item(s, lambda x, i=inst: [(INSURANCE_FUND, fd.settlement_row(x, i))], time_ms=_ms_in(s, "timestamp"))
+                ds.item(
+                    s, lambda x, i=inst: [(INSURANCE_FUND, fd.settlement_row(x, i))], time_ms=_ms_in(s, "timestamp")
+                )
 
 
 def _iso_ms(v: Any) -> int | None:
@@ -387,8 +400,11 @@ def _dydx(p: _Pull, private: bool, addresses: Sequence[str] = ()) -> None:
                 if isinstance(t, dict) and t.get("type") in fx.TRADE_TYPES and t.get("type") not in fx.LIQ_TRADE_TYPES:
                     plain += 1
                     continue
-                ds.item(t, lambda x, m=market: [(CEX_LIQUIDATIONS, fx.trade_row(x, m))],
-                        time_ms=_iso_ms(t.get("createdAt")) if isinstance(t, dict) else None)
+                ds.item(
+                    t,
+                    lambda x, m=market: [(CEX_LIQUIDATIONS, fx.trade_row(x, m))],
+                    time_ms=_iso_ms(t.get("createdAt")) if isinstance(t, dict) else None,
+                )
     ds.report.notes.append(f"{plain} non-liquidation trades kept in raw only")
     if not addresses:
         return
@@ -396,12 +412,20 @@ def _dydx(p: _Pull, private: bool, addresses: Sequence[str] = ()) -> None:
     for addr in addresses:
         for page in p.pages(ds, "fills", lambda a=addr: c.fills(a, p.since_ms, p.until_ms)):
             for f in page.payload.get("fills") or [] if isinstance(page.payload, dict) else []:
-                ds.item(f, lambda x, a=addr: [(FILLS, fx.fill_row_of(x, a))],
-                        time_ms=_iso_ms(f.get("createdAt")) if isinstance(f, dict) else None)
+                ds.item(
+                    f,
+                    lambda x, a=addr: [(FILLS, fx.fill_row_of(x, a))],
+                    time_ms=_iso_ms(f.get("createdAt")) if isinstance(f, dict) else None,
+                )
 
 
 _PULLS: dict[str, Callable[..., None]] = {
-    "binance": _binance, "bybit": _bybit, "okx": _okx, "bitmex": _bitmex, "deribit": _deribit, "dydx": _dydx,
+    "binance": _binance,
+    "bybit": _bybit,
+    "okx": _okx,
+    "bitmex": _bitmex,
+    "deribit": _deribit,
+    "dydx": _dydx,
 }
 
 
@@ -459,11 +483,8 @@ def _finish(lake: Lake, venue: str, ds: _Dataset, ingested_at: dt.datetime) -> N
     report = ds.report
     const = {"venue": venue, "source": report.source, "source_key": report.source_key}
     for table in ds.tables:
-        data = rows_to_arrow(table, ds.rows.get(table.name, []), **const)
-        lake.replace_source(table, venue, report.source_key, data)
-        report.rows_by_table[table.name] = data.num_rows
-    write_quarantine(lake, report, rejects_from_rows(ds.rejects), ds.target.name, ingested_at, venue=venue)
-    record_run(lake, report, ingested_at)
+        write_rows(lake, report, table, rows_to_arrow(table, ds.rows.get(table.name, []), **const), venue=venue)
+    finish(lake, report, ds.rejects, ds.target, ingested_at, venue=venue)
 
 
 def empty(table: Table) -> pa.Table:

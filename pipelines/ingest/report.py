@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from forensics.schema import INGEST_RUNS, QUARANTINE
+from forensics.tables import INGEST_RUNS, QUARANTINE
 from pipelines.lake import Lake
 from pipelines.version import code_version
 
@@ -53,9 +53,7 @@ class IngestReport:
         return text
 
 
-def quarantine_table(
-    rejects: pa.Table, report: IngestReport, target_table: str, ingested_at: dt.datetime
-) -> pa.Table:
+def quarantine_table(rejects: pa.Table, report: IngestReport, target_table: str, ingested_at: dt.datetime) -> pa.Table:
     """Arrow rejects (``line_no, event_index, reason, raw``) -> rows of the quarantine table."""
     n = rejects.num_rows
     cols = {

@@ -17,15 +17,11 @@ from rich.progress import (
 )
 
 from pipelines.catalog import CatalogResult
-from pipelines.ingest import hyperliquid_files as files
+from pipelines.ingest.common import UserFacingError
+from pipelines.ingest.hyperliquid import archive, detect, files, misc
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake
-
-
-class UserFacingError(RuntimeError):
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
+from pipelines.storage import inputs as s3_inputs
 
 
 def _progress(console: Console) -> Progress:
@@ -53,14 +49,14 @@ def run_file_ingest(
 ) -> list[IngestReport]:
     """Every input's format is detected from its content; one that matches none of what its option
     accepts stops the run before anything is written, with a one-line error naming what was expected."""
-    from pipelines.ingest import detect, hyperliquid_archive as archive, hyperliquid_misc as misc
-
     snapshots = [snapshot] if isinstance(snapshot, Path) else list(snapshot or [])
     try:
         jobs: list[tuple[Callable[..., object], object, str]] = []
         for f in files.expand_inputs(node_fills) if node_fills else []:
             kind = detect.check(f, "node-fills")
-            jobs.append((lambda lk, p, progress, k=kind: files.ingest_node_fills(lk, p, progress=progress, kind=k), f, f.name))
+            jobs.append(
+                (lambda lk, p, progress, k=kind: files.ingest_node_fills(lk, p, progress=progress, kind=k), f, f.name)
+            )
         for f in files.expand_inputs(misc_events) if misc_events else []:
             detect.check(f, "misc-events")
             jobs.append((misc.ingest_misc_events, f, f.name))
@@ -72,16 +68,29 @@ def run_file_ingest(
             else:  # the export's files of one snapshot (same <block>_<ms>) are ingested together
                 exports.setdefault(archive.export.time_from_name(f.name), {})[kind.split(":", 1)[1]] = f
         for group in exports.values():
-            jobs.append((lambda lk, g, progress: archive.ingest_snapshot_export(lk, g, scope=export_scope,
-                                                                                 progress=progress),
-                         group, "snapshot export"))
+            jobs.append(
+                (
+                    lambda lk, g, progress: archive.ingest_snapshot_export(
+                        lk, g, scope=export_scope, progress=progress
+                    ),
+                    group,
+                    "snapshot export",
+                )
+            )
         if asset_ctxs:
             for f in files.expand_inputs([asset_ctxs], ("*.jsonl", "*.json", "*.csv", "*.lz4")):
                 kind = detect.check(f, "asset-ctxs")
-                jobs.append((archive.ingest_asset_ctxs_csv if kind == "asset_ctxs_archive" else files.ingest_asset_ctxs,
-                             f, f.name))
+                jobs.append(
+                    (
+                        archive.ingest_asset_ctxs_csv if kind == "asset_ctxs_archive" else files.ingest_asset_ctxs,
+                        f,
+                        f.name,
+                    )
+                )
     except files.InputError as exc:
-        raise UserFacingError(str(exc), "check the path; directories are searched for .lz4/.json/.jsonl files") from None
+        raise UserFacingError(
+            str(exc), "check the path; directories are searched for .lz4/.json/.jsonl files"
+        ) from None
     except detect.UnknownFormat as exc:
         raise UserFacingError(str(exc), "pass each file to the option for its format") from None
     reports: list[IngestReport] = []
@@ -97,11 +106,16 @@ def run_file_ingest(
 def resolve_inputs(lake: Lake, inputs: dict[str, list], settings, console: Console) -> dict[str, list[Path]]:
     """Each option's values as local paths; ``s3://`` objects are downloaded into the raw layer first
     (streamed, resumable, verified) through the one object-storage layer, for any reader."""
-    from pipelines.storage import inputs as s3_inputs
-
     root = lake.root / "raw" / "venue=hyperliquid" / "source=s3"
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def progress(name: str, done: int, total: int) -> None:
@@ -110,12 +124,6 @@ def resolve_inputs(lake: Lake, inputs: dict[str, list], settings, console: Conso
             bar.update(tasks[name], completed=done)
 
         return {name: s3_inputs.resolve(values, root, settings, progress) for name, values in inputs.items()}
-
-
-def run_api_ingest(lake: Lake, **kwargs) -> list[IngestReport]:
-    from pipelines.ingest import hyperliquid_api
-
-    return hyperliquid_api.run(lake, **kwargs)
 
 
 def print_summary(console: Console, lake: Lake, reports: list[IngestReport], catalog: CatalogResult) -> None:
@@ -134,4 +142,4 @@ def print_summary(console: Console, lake: Lake, reports: list[IngestReport], cat
     counts = ", ".join(f"{v} {n:,}" for v, n in catalog.views.items() if n)
     console.print(f"catalog: {catalog.db_path} ({counts})", highlight=False)
     if quarantined:
-        console.print("inspect rejects with: liqf sql \"select reason, count(*) from quarantine group by 1\"")
+        console.print('inspect rejects with: liqf sql "select reason, count(*) from quarantine group by 1"')

@@ -20,8 +20,12 @@ def mirror_path(root: Path, url: ObjectUrl, key: str) -> Path:
     return root.joinpath(f"bucket={url.bucket}", *safe_key(key))
 
 
-def resolve(values: list[str | Path], root: Path, settings: StoreSettings,
-            progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
+def resolve(
+    values: list[str | Path],
+    root: Path,
+    settings: StoreSettings,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[Path]:
     """Local paths for ``values``: local paths as given; ``s3://`` objects, or every object under an
     ``s3://`` prefix, downloaded below ``root``. ``progress(name, done_bytes, total_bytes)``."""
     out: list[Path] = []
@@ -34,8 +38,15 @@ def resolve(values: list[str | Path], root: Path, settings: StoreSettings,
         try:
             store = open_store(bucket, settings)
             found = transfer.head(store, url.prefix) if url.prefix and not str(value).endswith("/") else None
-            objects = [found] if found else [o for o in transfer.list_objects(store, url.prefix + "/" if url.prefix else "")
-                                             if not o.key.endswith("/")]
+            objects = (
+                [found]
+                if found
+                else [
+                    o
+                    for o in transfer.list_objects(store, url.prefix + "/" if url.prefix else "")
+                    if not o.key.endswith("/")
+                ]
+            )
             if not objects:
                 raise StorageError(f"{value}: no objects there; check the bucket, the key and the date/hour")
             for info in sorted(objects, key=lambda o: o.key):

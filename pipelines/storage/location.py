@@ -40,7 +40,7 @@ def is_object_url(value: object) -> bool:
 def parse_url(value: str) -> ObjectUrl:
     if not is_object_url(value):
         raise UrlError(f"{value!r} is not an s3:// URL")
-    rest = value[len("s3://"):]
+    rest = value[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
     if not _BUCKET.match(bucket):
         raise UrlError(f"{value!r}: {bucket!r} is not a valid bucket name")

@@ -18,8 +18,11 @@ from obstore.store import S3Store
 
 from pipelines.storage.location import ObjectUrl
 
-_CREDENTIAL_SOURCES = ("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+_CREDENTIAL_SOURCES = (
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
 
 
 class StorageError(RuntimeError):
@@ -93,12 +96,16 @@ def storage_error(exc: BaseException, where: str, settings: StoreSettings | None
             )
         return StorageError(f"access denied on {where} (HTTP 403): check that your AWS credentials may read it")
     if isinstance(exc, oe.UnauthenticatedError) or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text:
-        return StorageError(f"{endpoint} rejected the AWS credentials for {where}: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+        return StorageError(
+            f"{endpoint} rejected the AWS credentials for {where}: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        )
     if "NoSuchBucket" in text:
         return StorageError(f"bucket of {where} does not exist at {endpoint}: create it or fix the URL")
     if isinstance(exc, oe.NotFoundError):
         return StorageError(f"{where} not found at {endpoint}: check the URL (and the date/hour)")
     if any(s in text for s in ("Connection refused", "error sending request", "dns error", "timed out", "tcp connect")):
-        return StorageError(f"cannot reach {endpoint} for {where}: check --lake-endpoint/--endpoint-url or AWS_ENDPOINT_URL")
+        return StorageError(
+            f"cannot reach {endpoint} for {where}: check --lake-endpoint/--endpoint-url or AWS_ENDPOINT_URL"
+        )
     first = _SECRET_LIKE.sub(r"\1=<redacted>", text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
     return StorageError(f"object storage failed on {where}: {first[:300]}")

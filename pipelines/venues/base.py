@@ -473,9 +473,7 @@ class VenueHTTPClient:
             t0 = time.perf_counter()
             retry_after: float | None = None
             try:
-                resp = self._client().request(
-                    method, url, params=params, content=body, headers=req_headers
-                )
+                resp = self._client().request(method, url, params=params, content=body, headers=req_headers)
                 elapsed_ms = (time.perf_counter() - t0) * 1000.0
                 err = self._classify(resp, endpoint, attempt)
                 if err is None:
@@ -484,7 +482,12 @@ class VenueHTTPClient:
                         self.rate_limiter.charge(self.extra_weight(endpoint, raw.payload))
                     log.debug(
                         "%s %s -> %s in %.1f ms (%d bytes, attempt %d)",
-                        self.id, endpoint, raw.status, elapsed_ms, raw.body_bytes, attempt,
+                        self.id,
+                        endpoint,
+                        raw.status,
+                        elapsed_ms,
+                        raw.body_bytes,
+                        attempt,
                     )
                     return raw
                 if isinstance(err, RateLimitedError):
@@ -492,13 +495,17 @@ class VenueHTTPClient:
             except httpx.TimeoutException as exc:
                 err = TransportError(
                     f"timed out ({type(exc).__name__}) after {self.timeout.read}s read timeout",
-                    venue=self.id, endpoint=endpoint, attempts=attempt,
+                    venue=self.id,
+                    endpoint=endpoint,
+                    attempts=attempt,
                 )
             except httpx.RemoteProtocolError as exc:
                 if "complete message body" in str(exc) or "incomplete" in str(exc).lower():
                     err = MalformedResponseError(
                         f"truncated body: connection closed before Content-Length was reached ({exc})",
-                        venue=self.id, endpoint=endpoint, attempts=attempt,
+                        venue=self.id,
+                        endpoint=endpoint,
+                        attempts=attempt,
                     )
                 else:
                     err = TransportError(
@@ -507,7 +514,9 @@ class VenueHTTPClient:
             except httpx.TransportError as exc:  # connect errors, resets, read/write errors
                 err = TransportError(
                     f"{type(exc).__name__}: {exc or 'connection error'}",
-                    venue=self.id, endpoint=endpoint, attempts=attempt,
+                    venue=self.id,
+                    endpoint=endpoint,
+                    attempts=attempt,
                 )
             except MalformedResponseError as exc:
                 err = exc
@@ -519,7 +528,11 @@ class VenueHTTPClient:
                 wait = max(wait, min(retry_after, self.retry.retry_after_max))
             log.warning(
                 "%s %s attempt %d failed (%s); retrying in %.2fs",
-                self.id, endpoint, attempt, type(err).__name__, wait,
+                self.id,
+                endpoint,
+                attempt,
+                type(err).__name__,
+                wait,
             )
             self.retry_waits.append(wait)
             self._sleep(wait)
@@ -566,7 +579,8 @@ class VenueHTTPClient:
             if n >= 0 and n != len(content):
                 raise MalformedResponseError(
                     f"truncated body: Content-Length {n} but {len(content)} bytes received",
-                    body_bytes=len(content), **kw,
+                    body_bytes=len(content),
+                    **kw,
                 )
         if not content:
             raise MalformedResponseError("empty body where JSON was expected", body_bytes=0, **kw)
@@ -575,7 +589,8 @@ class VenueHTTPClient:
         except orjson.JSONDecodeError as exc:
             raise MalformedResponseError(
                 f"invalid JSON ({exc}); body starts {_preview(content[:80])!r}",
-                body_bytes=len(content), **kw,
+                body_bytes=len(content),
+                **kw,
             ) from None
         return RawResponse(
             venue=self.id,

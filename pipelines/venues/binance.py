@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-
 from pipelines.venues.base import RawResponse
 from pipelines.venues.signing import BinanceAuth, SignedVenueClient
 
@@ -32,7 +31,6 @@ class BinanceFuturesClient(SignedVenueClient):
     rate_limit_per_minute: ClassVar[float] = 2400
     private_paths: ClassVar[tuple[str, ...]] = ("/fapi/v1/forceOrders", "/fapi/v1/adlQuantile", "/fapi/v2/positionRisk")
     force_orders_window_ms: ClassVar[int] = SEVEN_DAYS_MS - 1
-
 
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None = None, weight: float = 1) -> RawResponse:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
@@ -70,9 +68,15 @@ class BinanceFuturesClient(SignedVenueClient):
             cursor = win_start
             while True:
                 page = self._get(
-                    "/fapi/v1/forceOrders", "forceOrders",
-                    {"symbol": symbol, "autoCloseType": auto_close_type, "startTime": cursor, "endTime": win_end,
-                     "limit": FORCE_ORDERS_LIMIT},
+                    "/fapi/v1/forceOrders",
+                    "forceOrders",
+                    {
+                        "symbol": symbol,
+                        "autoCloseType": auto_close_type,
+                        "startTime": cursor,
+                        "endTime": win_end,
+                        "limit": FORCE_ORDERS_LIMIT,
+                    },
                     weight=weight,
                 )
                 yield page
@@ -84,7 +88,9 @@ class BinanceFuturesClient(SignedVenueClient):
                 if last < cursor:
                     break
                 if last == cursor and min(times) == cursor:
-                    self.notes.append(f"forceOrders: more than {FORCE_ORDERS_LIMIT} orders at {cursor} ms; some unreachable")
+                    self.notes.append(
+                        f"forceOrders: more than {FORCE_ORDERS_LIMIT} orders at {cursor} ms; some unreachable"
+                    )
                 cursor = last + 1
                 if cursor > win_end:
                     break

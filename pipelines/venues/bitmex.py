@@ -8,9 +8,9 @@ budgets 60/min); ``count`` <= 1000 with ``start`` offsets for paging; errors are
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
-
 
 from pipelines.venues.base import RawResponse
 from pipelines.venues.signing import BitmexAuth, SignedVenueClient
@@ -21,8 +21,6 @@ PAGE_COUNT = 500
 
 
 def _iso(ms: int) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -33,12 +31,13 @@ class BitmexClient(SignedVenueClient):
     rate_limit_per_minute: ClassVar[float] = 60
     private_paths: ClassVar[tuple[str, ...]] = ("/api/v1/position", "/api/v1/execution/tradeHistory")
 
-
     def _get(self, path: str, endpoint: str, params: Mapping[str, Any] | None = None) -> RawResponse:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         return self.request("GET", path, endpoint=endpoint, params=clean)
 
-    def _offset_pages(self, path: str, endpoint: str, params: dict[str, Any], max_pages: int = 1000) -> Iterator[RawResponse]:
+    def _offset_pages(
+        self, path: str, endpoint: str, params: dict[str, Any], max_pages: int = 1000
+    ) -> Iterator[RawResponse]:
         start = 0
         for _ in range(max_pages):
             page = self._get(path, endpoint, {**params, "count": PAGE_COUNT, "start": start})
@@ -58,6 +57,7 @@ class BitmexClient(SignedVenueClient):
 
     def insurance(self, start_ms: int, end_ms: int, currency: str | None = "XBt") -> Iterator[RawResponse]:
         yield from self._offset_pages(
-            "/api/v1/insurance", "insurance",
+            "/api/v1/insurance",
+            "insurance",
             {"symbol": currency, "startTime": _iso(start_ms), "endTime": _iso(end_ms), "reverse": "false"},
         )

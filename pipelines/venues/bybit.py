@@ -33,7 +33,6 @@ class BybitClient(SignedVenueClient):
     rate_limit_per_minute: ClassVar[float] = 3600
     private_paths: ClassVar[tuple[str, ...]] = ("/v5/execution/list", "/v5/position/list")
 
-
     def _classify_venue(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
         err = super()._classify_venue(resp, endpoint, attempt)
         if err is not None or resp.status_code != 200:
@@ -80,7 +79,12 @@ class BybitClient(SignedVenueClient):
             cursor = nxt
 
     def executions(
-        self, start_ms: int, end_ms: int, *, category: str = "linear", exec_type: str | None = None,
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        category: str = "linear",
+        exec_type: str | None = None,
         symbol: str | None = None,
     ) -> Iterator[RawResponse]:
         """Own executions (``execType`` AdlTrade / BustTrade / ...) in <= 7-day windows, cursor-paged."""
@@ -88,15 +92,30 @@ class BybitClient(SignedVenueClient):
         while win_start <= end_ms:
             win_end = min(end_ms, win_start + SEVEN_DAYS_MS - 1)
             yield from self._cursor_pages(
-                "/v5/execution/list", "execution/list",
-                {"category": category, "symbol": symbol, "execType": exec_type, "startTime": win_start,
-                 "endTime": win_end, "limit": EXECUTION_LIMIT},
+                "/v5/execution/list",
+                "execution/list",
+                {
+                    "category": category,
+                    "symbol": symbol,
+                    "execType": exec_type,
+                    "startTime": win_start,
+                    "endTime": win_end,
+                    "limit": EXECUTION_LIMIT,
+                },
             )
             win_start = win_end + 1
 
-    def positions(self, *, category: str = "linear", settle_coin: str | None = "USDT", symbol: str | None = None) -> Iterator[RawResponse]:
+    def positions(
+        self, *, category: str = "linear", settle_coin: str | None = "USDT", symbol: str | None = None
+    ) -> Iterator[RawResponse]:
         """Own positions with ``adlRankIndicator``, cursor-paged."""
         yield from self._cursor_pages(
-            "/v5/position/list", "position/list",
-            {"category": category, "symbol": symbol, "settleCoin": None if symbol else settle_coin, "limit": POSITION_LIMIT},
+            "/v5/position/list",
+            "position/list",
+            {
+                "category": category,
+                "symbol": symbol,
+                "settleCoin": None if symbol else settle_coin,
+                "limit": POSITION_LIMIT,
+            },
         )

@@ -56,17 +56,27 @@ class DeribitClient(VenueHTTPClient):
         while True:
             page = self._get(
                 "public/get_last_trades_by_instrument_and_time",
-                {"instrument_name": instrument, "start_timestamp": cursor, "end_timestamp": end_ms,
-                 "count": TRADES_COUNT, "sorting": "asc"},
+                {
+                    "instrument_name": instrument,
+                    "start_timestamp": cursor,
+                    "end_timestamp": end_ms,
+                    "count": TRADES_COUNT,
+                    "sorting": "asc",
+                },
             )
             yield page
             result = page.payload.get("result") if isinstance(page.payload, dict) else None
             trades = result.get("trades") if isinstance(result, dict) else None
             if not isinstance(trades, list) or not trades or not result.get("has_more"):
                 return
-            last = max((t.get("timestamp") for t in trades if isinstance(t, dict) and isinstance(t.get("timestamp"), int)), default=cursor)
+            last = max(
+                (t.get("timestamp") for t in trades if isinstance(t, dict) and isinstance(t.get("timestamp"), int)),
+                default=cursor,
+            )
             if last <= cursor:
-                self.notes.append(f"trades {instrument}: more than {TRADES_COUNT} trades at {cursor} ms; paging by time stops")
+                self.notes.append(
+                    f"trades {instrument}: more than {TRADES_COUNT} trades at {cursor} ms; paging by time stops"
+                )
                 return
             cursor = last
 
@@ -75,7 +85,12 @@ class DeribitClient(VenueHTTPClient):
         for _ in range(max_pages):
             page = self._get(
                 "public/get_last_settlements_by_instrument",
-                {"instrument_name": instrument, "type": type_, "count": SETTLEMENTS_COUNT, "continuation": continuation},
+                {
+                    "instrument_name": instrument,
+                    "type": type_,
+                    "count": SETTLEMENTS_COUNT,
+                    "continuation": continuation,
+                },
             )
             yield page
             result = page.payload.get("result") if isinstance(page.payload, dict) else None

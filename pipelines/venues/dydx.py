@@ -7,11 +7,11 @@ Venue facts (venue-apis.md §7): responses ``{"trades": [...]}`` / ``{"fills": [
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+from forensics.formats.records import RecordError, iso_ms
 from pipelines.venues.base import RawResponse, VenueHTTPClient
 
 __all__ = ["DydxIndexerClient", "PAGE_LIMIT"]
@@ -21,11 +21,9 @@ _MARKET = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,10}$")
 
 
 def _ms(iso: Any) -> int | None:
-    if not isinstance(iso, str):
-        return None
     try:
-        return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
+        return iso_ms(iso)
+    except RecordError:
         return None
 
 
@@ -42,8 +40,16 @@ class DydxIndexerClient(VenueHTTPClient):
         clean = {k: v for k, v in params.items() if v is not None}
         return self.request("GET", path, endpoint=endpoint, params=clean)
 
-    def _height_pages(self, path: str, endpoint: str, key: str, params: dict[str, Any], start_ms: int, end_ms: int,
-                      max_pages: int = 10_000) -> Iterator[RawResponse]:
+    def _height_pages(
+        self,
+        path: str,
+        endpoint: str,
+        key: str,
+        params: dict[str, Any],
+        start_ms: int,
+        end_ms: int,
+        max_pages: int = 10_000,
+    ) -> Iterator[RawResponse]:
         height: int | None = None
         seen: set[str] = set()
         for _ in range(max_pages):
@@ -54,7 +60,11 @@ class DydxIndexerClient(VenueHTTPClient):
                 return
             new = [i for i in items if isinstance(i, dict) and i.get("id") not in seen]
             seen.update(str(i.get("id")) for i in new)
-            heights = [int(i["createdAtHeight"]) for i in items if isinstance(i, dict) and str(i.get("createdAtHeight", "")).isdigit()]
+            heights = [
+                int(i["createdAtHeight"])
+                for i in items
+                if isinstance(i, dict) and str(i.get("createdAtHeight", "")).isdigit()
+            ]
             oldest = _ms(items[-1].get("createdAt")) if isinstance(items[-1], dict) else None
             if len(items) < PAGE_LIMIT or not heights or (oldest is not None and oldest < start_ms):
                 return
@@ -69,9 +79,19 @@ class DydxIndexerClient(VenueHTTPClient):
             raise ValueError(f"invalid dYdX market {market[:40]!r} (e.g. BTC-USD)")
         yield from self._height_pages(f"/v4/trades/perpetualMarket/{market}", "trades", "trades", {}, start_ms, end_ms)
 
-    def fills(self, address: str, start_ms: int, end_ms: int, *, subaccount: int = 0, market: str | None = None) -> Iterator[RawResponse]:
+    def fills(
+        self, address: str, start_ms: int, end_ms: int, *, subaccount: int = 0, market: str | None = None
+    ) -> Iterator[RawResponse]:
         yield from self._height_pages(
-            "/v4/fills", "fills", "fills",
-            {"address": address, "subaccountNumber": subaccount, "market": market,
-             "marketType": "PERPETUAL" if market else None}, start_ms, end_ms,
+            "/v4/fills",
+            "fills",
+            "fills",
+            {
+                "address": address,
+                "subaccountNumber": subaccount,
+                "market": market,
+                "marketType": "PERPETUAL" if market else None,
+            },
+            start_ms,
+            end_ms,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -34,7 +34,24 @@ class RpcError(RuntimeError):
 
 
 class RangeTooLarge(RpcError):
-    """The provider refused an ``eth_getLogs`` range (too many results or a block-range limit)."""
+    """The provider refused an ``eth_getLogs`` range (too many results or a block-range limit).
+    ``suggested`` is the ``(from, to)`` range the provider proposed, when its message names one
+    (Alchemy: "this block range should work: [0x..., 0x...]")."""
+
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        *,
+        transient: bool = False,
+        suggested: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(message, code, transient=transient)
+        self.suggested = suggested
+
+
+class CallReverted(RpcError):
+    """An ``eth_call`` the contract reverted (or a call to a function it does not have)."""
 
 
 # what providers answer when a getLogs range is too big (Alchemy, Infura, QuickNode, Ankr, geth, erigon, anvil)
@@ -59,11 +76,17 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}" if parts.scheme else host
 
 
+_SUGGESTED_RANGE = re.compile(r"\[\s*(0x[0-9a-fA-F]+)\s*,\s*(0x[0-9a-fA-F]+)\s*\]")
+
+
 def classify_error(code: int | None, message: str, method: str) -> RpcError:
-    if method == "eth_getLogs" and (_RANGE_PATTERNS.search(message) or (code in _RANGE_CODES and "range" in message.lower())):
-        return RangeTooLarge(message, code)
-    if code in _RANGE_CODES and method == "eth_getLogs" and _RANGE_PATTERNS.search(message or ""):
-        return RangeTooLarge(message, code)
+    if method == "eth_getLogs" and (
+        _RANGE_PATTERNS.search(message) or (code in _RANGE_CODES and "range" in message.lower())
+    ):
+        m = _SUGGESTED_RANGE.search(message)
+        return RangeTooLarge(message, code, suggested=(int(m.group(1), 16), int(m.group(2), 16)) if m else None)
+    if method == "eth_call" and (code == 3 or "revert" in message.lower()):
+        return CallReverted(message, code)
     return RpcError(message, code, transient=code in _TRANSIENT_CODES)
 
 
@@ -78,8 +101,15 @@ class Transport(Protocol):
 class HttpTransport:
     """JSON-RPC over HTTP with retries. ``label`` (for logs and raw records) never contains the key."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, max_retries: int = 4, backoff_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._url = url
         self.label = redact_url(url)
         self._client = httpx.Client(timeout=timeout, headers={"content-type": "application/json"})
@@ -93,7 +123,9 @@ class HttpTransport:
         for attempt in range(self._max_retries + 1):
             self._id += 1
             try:
-                resp = self._client.post(self._url, json={"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
+                resp = self._client.post(
+                    self._url, json={"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
+                )
             except httpx.ConnectError:
                 # nothing listens (refused, unknown host): one quick retry, then give up
                 if attempt >= 1:
@@ -106,8 +138,14 @@ class HttpTransport:
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
                 retry_after = resp.headers.get("retry-after")
-                wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else self._backoff * 2**attempt
-                last = RpcError(f"{method}: HTTP {resp.status_code} from {self.label}", resp.status_code, transient=True)
+                wait = (
+                    float(retry_after)
+                    if retry_after and retry_after.replace(".", "", 1).isdigit()
+                    else self._backoff * 2**attempt
+                )
+                last = RpcError(
+                    f"{method}: HTTP {resp.status_code} from {self.label}", resp.status_code, transient=True
+                )
                 self._sleep(min(wait, 30.0))
                 continue
             if resp.status_code >= 400 and resp.status_code != 400:
@@ -142,6 +180,7 @@ class Web3Transport:
     manager, so web3's own request/result formatters apply; results are normalized by :class:`EvmRpc`."""
 
     def __init__(self, w3: Any, label: str = "in-process") -> None:
+        # heavy (web3, eth-abi): only for in-process chains (tests), the HTTP transport does not need it
         from web3 import Web3
 
         # a private Web3 on the same provider, without ENS name resolution: web3 8's ENS middleware
@@ -203,9 +242,11 @@ class Log:
     tx_index: int
     log_index: int
     removed: bool = False
+    block_timestamp: int | None = None  # seconds; providers that follow geth >= 1.15 include it in logs
 
     @staticmethod
     def from_rpc(raw: dict[str, Any]) -> Log:
+        ts = raw.get("blockTimestamp")
         return Log(
             address=_hex(raw["address"]).lower(),
             topics=tuple(_hex(t).lower() for t in raw.get("topics") or ()),
@@ -216,6 +257,7 @@ class Log:
             tx_index=_int(raw["transactionIndex"]),
             log_index=_int(raw["logIndex"]),
             removed=bool(raw.get("removed", False)),
+            block_timestamp=_int(ts) if ts is not None else None,
         )
 
 
@@ -224,14 +266,34 @@ class GetLogsStats:
     requests: int = 0
     refusals: int = 0
     retries: int = 0
+    calls: dict[str, int] = field(default_factory=dict)  # JSON-RPC requests sent, by method (retries included)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def describe(self) -> str:
+        """'212 RPC calls (eth_getLogs 173, eth_getBlockByNumber 37, ...)'."""
+        parts = ", ".join(f"{m} {n:,}" for m, n in sorted(self.calls.items(), key=lambda kv: (-kv[1], kv[0])))
+        text = f"{self.total_calls:,} RPC calls" + (f" ({parts})" if parts else "")
+        if self.refusals:
+            text += f"; {self.refusals} eth_getLogs range(s) refused and split"
+        return text
 
 
 class EvmRpc:
     """The handful of JSON-RPC calls the pipeline needs, over any :class:`Transport`."""
 
-    def __init__(self, transport: Transport, *, max_range: int = 5_000, min_range: int = 1, retries: int = 3,
-                 on_response: Callable[[str, list[Any], Any], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        max_range: int = 5_000,
+        min_range: int = 1,
+        retries: int = 3,
+        on_response: Callable[[str, list[Any], Any], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.transport = transport
         self.max_range = max_range
         self.min_range = min_range
@@ -248,6 +310,7 @@ class EvmRpc:
 
     def call(self, method: str, params: list[Any]) -> Any:
         for attempt in range(self.retries + 1):
+            self.stats.calls[method] = self.stats.calls.get(method, 0) + 1
             try:
                 result = self.transport.request(method, params)
             except RangeTooLarge:
@@ -276,7 +339,9 @@ class EvmRpc:
         raw = self.call("eth_getBlockByNumber", [hex(number), False])
         if raw is None:
             raise RpcError(f"block {number} not found")
-        h = BlockHeader(_int(raw["number"]), _hex(raw["hash"]).lower(), _hex(raw["parentHash"]).lower(), _int(raw["timestamp"]))
+        h = BlockHeader(
+            _int(raw["number"]), _hex(raw["hash"]).lower(), _hex(raw["parentHash"]).lower(), _int(raw["timestamp"])
+        )
         self._headers[number] = h
         return h
 
@@ -300,19 +365,23 @@ class EvmRpc:
         raw = self.call("eth_getLogs", [flt])
         return [Log.from_rpc(r) for r in raw]
 
-    def iter_logs(self, address: str | list[str] | None, topics: list[Any], from_block: int, to_block: int
-                  ) -> Iterator[tuple[int, int, list[Log]]]:
+    def iter_logs(
+        self, address: str | list[str] | None, topics: list[Any], from_block: int, to_block: int
+    ) -> Iterator[tuple[int, int, list[Log]]]:
         """Yield ``(lo, hi, logs)`` covering ``[from_block, to_block]`` in order, splitting refused ranges."""
         lo = from_block
         while lo <= to_block:
             hi = min(to_block, lo + self._chunk - 1)
             try:
                 logs = self._get_logs_once(address, topics, lo, hi)
-            except RangeTooLarge:
+            except RangeTooLarge as exc:
                 self.stats.refusals += 1
                 if hi == lo or self._chunk <= self.min_range:
                     raise
-                self._chunk = max(self.min_range, (hi - lo + 1) // 2)
+                if exc.suggested and exc.suggested[0] == lo and lo <= exc.suggested[1] < hi:
+                    self._chunk = exc.suggested[1] - lo + 1  # the provider said which range it takes
+                else:
+                    self._chunk = max(self.min_range, (hi - lo + 1) // 2)
                 continue
             yield lo, hi, logs
             lo = hi + 1
@@ -337,6 +406,28 @@ BALANCE_OF_SELECTOR = "0x70a08231"
 
 def address_topic(address: str) -> str:
     return "0x" + "0" * 24 + address.lower().removeprefix("0x")
+
+
+def code_at(rpc: EvmRpc, address: str, block: int | str = "latest") -> bool:
+    """Whether ``address`` holds contract code at ``block`` (historical blocks need an archive node)."""
+    tag = hex(block) if isinstance(block, int) else block
+    code = rpc.call("eth_getCode", [address, tag])
+    return isinstance(code, str) and len(code) > 2
+
+
+def creation_block(rpc: EvmRpc, address: str, head: int) -> int | None:
+    """The first block at which ``address`` has code (binary search over ``eth_getCode``, about
+    log2(head) calls); None when it has none at ``head`` (an account, not a contract)."""
+    if not code_at(rpc, address, head):
+        return None
+    lo, hi = 0, head  # invariant: code at hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if code_at(rpc, address, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
 
 
 def balance_of(rpc: EvmRpc, token: str, holder: str, block: int | str) -> int:

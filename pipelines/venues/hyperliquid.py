@@ -90,7 +90,7 @@ def info_weight(request_type: str, n_items: int = 0) -> int:
 
 if TYPE_CHECKING:  # response shapes live in forensics.formats.hyperliquid (type-only import keeps
     # pyarrow/duckdb out of the client's import time)
-    from forensics.formats.hyperliquid import WireFill
+    from forensics.formats.hyperliquid.wire import WireFill
 
 
 class UserFillsRequest(TypedDict):
@@ -569,7 +569,9 @@ class UserCursorStore:
         with self._lock:
             return dict(self._load())
 
-    def set(self, user: str, time_ms: int, keys: tuple[tuple[int, str | None], ...] = (), *, force: bool = False) -> None:
+    def set(
+        self, user: str, time_ms: int, keys: tuple[tuple[int, str | None], ...] = (), *, force: bool = False
+    ) -> None:
         """Store the cursor; refuses to move backwards unless ``force``."""
         with self._lock:
             data = self._load()
@@ -588,9 +590,7 @@ class UserCursorStore:
             return self.get(user)
         last = pager.latest_ms
         keys = tuple(
-            (int(f["tid"]), f.get("hash"))
-            for f in pager.items
-            if f.get("time") == last and f.get("tid") is not None
+            (int(f["tid"]), f.get("hash")) for f in pager.items if f.get("time") == last and f.get("tid") is not None
         )
         self.set(user, last, keys)
         return self.get(user)

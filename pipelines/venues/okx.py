@@ -27,8 +27,13 @@ PAGE_LIMIT = 100
 RATE_LIMIT_CODES = frozenset({"50011", "50061"})
 # weight in a 1,200/min bucket = 1,200 / documented per-minute limit
 WEIGHTS: Mapping[str, float] = {
-    "liquidation-orders": 1.0, "insurance-fund": 4.0, "instruments": 1.0, "bills-archive": 2.0,
-    "positions": 1.0, "mark-price": 1.0, "open-interest": 1.0,
+    "liquidation-orders": 1.0,
+    "insurance-fund": 4.0,
+    "instruments": 1.0,
+    "bills-archive": 2.0,
+    "positions": 1.0,
+    "mark-price": 1.0,
+    "open-interest": 1.0,
 }
 
 
@@ -47,8 +52,11 @@ class OkxClient(SignedVenueClient):
     id: ClassVar[str] = "okx"
     default_base_url: ClassVar[str] = "https://www.okx.com"
     rate_limit_per_minute: ClassVar[float] = 1200
-    private_paths: ClassVar[tuple[str, ...]] = ("/api/v5/account/bills-archive", "/api/v5/account/bills", "/api/v5/account/positions")
-
+    private_paths: ClassVar[tuple[str, ...]] = (
+        "/api/v5/account/bills-archive",
+        "/api/v5/account/bills",
+        "/api/v5/account/positions",
+    )
 
     def _classify_venue(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
         kw = {"venue": self.id, "endpoint": endpoint, "attempts": attempt}
@@ -70,7 +78,9 @@ class OkxClient(SignedVenueClient):
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         return self.request("GET", path, endpoint=endpoint, params=clean, weight=WEIGHTS.get(endpoint, 1.0))
 
-    def _ts_pages(self, path: str, endpoint: str, params: dict[str, Any], start_ms: int, end_ms: int, nested: str) -> Iterator[RawResponse]:
+    def _ts_pages(
+        self, path: str, endpoint: str, params: dict[str, Any], start_ms: int, end_ms: int, nested: str
+    ) -> Iterator[RawResponse]:
         after: int | None = end_ms + 1
         while True:
             page = self._get(path, endpoint, {**params, "after": after, "limit": PAGE_LIMIT})
@@ -88,26 +98,46 @@ class OkxClient(SignedVenueClient):
 
     # -- public -------------------------------------------------------------------------------------
     def instruments(self, inst_type: str = "SWAP", inst_family: str | None = None) -> RawResponse:
-        return self._get("/api/v5/public/instruments", "instruments", {"instType": inst_type, "instFamily": inst_family})
+        return self._get(
+            "/api/v5/public/instruments", "instruments", {"instType": inst_type, "instFamily": inst_family}
+        )
 
     def liquidation_orders(
-        self, start_ms: int, end_ms: int, *, inst_type: str = "SWAP", inst_family: str | None = None,
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        inst_type: str = "SWAP",
+        inst_family: str | None = None,
         state: str = "filled",
     ) -> Iterator[RawResponse]:
         if inst_type in ("SWAP", "FUTURES") and not inst_family:
             raise ValueError("OKX liquidation-orders needs inst_family for SWAP/FUTURES (e.g. BTC-USDT)")
         yield from self._ts_pages(
-            "/api/v5/public/liquidation-orders", "liquidation-orders",
-            {"instType": inst_type, "instFamily": inst_family, "state": state}, start_ms, end_ms, "details",
+            "/api/v5/public/liquidation-orders",
+            "liquidation-orders",
+            {"instType": inst_type, "instFamily": inst_family, "state": state},
+            start_ms,
+            end_ms,
+            "details",
         )
 
     def insurance_fund(
-        self, start_ms: int, end_ms: int, *, inst_type: str = "SWAP", inst_family: str | None = None,
+        self,
+        start_ms: int,
+        end_ms: int,
+        *,
+        inst_type: str = "SWAP",
+        inst_family: str | None = None,
         type_: str | None = None,
     ) -> Iterator[RawResponse]:
         yield from self._ts_pages(
-            "/api/v5/public/insurance-fund", "insurance-fund",
-            {"instType": inst_type, "instFamily": inst_family, "type": type_}, start_ms, end_ms, "details",
+            "/api/v5/public/insurance-fund",
+            "insurance-fund",
+            {"instType": inst_type, "instFamily": inst_family, "type": type_},
+            start_ms,
+            end_ms,
+            "details",
         )
 
     # -- signed -------------------------------------------------------------------------------------
@@ -117,9 +147,16 @@ class OkxClient(SignedVenueClient):
         seen: set[str] = set()
         while True:
             page = self._get(
-                "/api/v5/account/bills-archive", "bills-archive",
-                {"instType": inst_type, "type": bill_type, "begin": start_ms, "end": end_ms, "after": after,
-                 "limit": PAGE_LIMIT},
+                "/api/v5/account/bills-archive",
+                "bills-archive",
+                {
+                    "instType": inst_type,
+                    "type": bill_type,
+                    "begin": start_ms,
+                    "end": end_ms,
+                    "after": after,
+                    "limit": PAGE_LIMIT,
+                },
             )
             yield page
             data = page.payload.get("data") if isinstance(page.payload, dict) else None

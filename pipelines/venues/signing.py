@@ -78,9 +78,7 @@ class ApiCredentials:
             missing.append("PASSPHRASE")
         if missing:
             names = ", ".join(prefix + m for m in missing)
-            raise MissingCredentialsError(
-                f"{venue}: private pull needs {names} in the environment (a read-only key)"
-            )
+            raise MissingCredentialsError(f"{venue}: private pull needs {names} in the environment (a read-only key)")
         return cls(key or "", secret or "", passphrase)
 
 
@@ -112,8 +110,13 @@ def okx_timestamp(epoch_s: float) -> str:
 class _VenueAuth(httpx.Auth):
     """Signs requests whose path ends with one of ``private_paths``; public requests pass untouched."""
 
-    def __init__(self, creds: ApiCredentials, private_paths: Iterable[str], clock: Callable[[], float] = time.time,
-                 recv_window_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        creds: ApiCredentials,
+        private_paths: Iterable[str],
+        clock: Callable[[], float] = time.time,
+        recv_window_ms: int = 5000,
+    ) -> None:
         self._creds = creds
         self._private = tuple(private_paths)
         self._clock = clock

@@ -1,9 +1,5 @@
 -- fills: one row per fill leg; grain (venue, user, fill_id); fill_id is the tid (legacy API fills without tid: a hash).
--- The same fill can arrive from several inputs (node files and info API pulls); node files win,
--- then the lowest source_key, so the view is deterministic.
+-- The same fill can arrive from several inputs (node files and info API pulls): one row per key by the
+-- table's dedup rule (node files win, then the input ingested last; forensics/tables, `liqf schema fills`).
 CREATE OR REPLACE VIEW fills AS
-SELECT * FROM @source(fills)
-QUALIFY row_number() OVER (
-    PARTITION BY venue, "user", fill_id
-    ORDER BY (source = 'node_fills_by_block') DESC, source_key
-) = 1;
+SELECT * FROM @source(fills);

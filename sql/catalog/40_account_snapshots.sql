@@ -1,4 +1,3 @@
--- account_snapshots: grain (venue, "user", time_ms). Overlapping inputs (re-pulled windows) are de-duplicated deterministically (highest source_key wins).
+-- account_snapshots: grain (venue, "user", time_ms). One row per key: the table's dedup rule (forensics/tables, `liqf schema TABLE`).
 CREATE OR REPLACE VIEW account_snapshots AS
-SELECT * FROM @source(account_snapshots)
-QUALIFY row_number() OVER (PARTITION BY venue, "user", time_ms ORDER BY source_key DESC) = 1;
+SELECT * FROM @source(account_snapshots);

@@ -1,4 +1,3 @@
--- funding_rates: grain (venue, coin, time_ms). Overlapping inputs (re-pulled windows) are de-duplicated deterministically (highest source_key wins).
+-- funding_rates: grain (venue, coin, time_ms). One row per key: the table's dedup rule (forensics/tables, `liqf schema TABLE`).
 CREATE OR REPLACE VIEW funding_rates AS
-SELECT * FROM @source(funding_rates)
-QUALIFY row_number() OVER (PARTITION BY venue, coin, time_ms ORDER BY source_key DESC) = 1;
+SELECT * FROM @source(funding_rates);

@@ -1,4 +1,3 @@
--- liquidation_events: grain (venue, "user", time_ms, block_number, event_index). Account-level liquidation summaries (no cash effect). Overlapping inputs: highest source_key wins.
+-- liquidation_events: grain (venue, "user", time_ms, block_number, event_index). Account-level liquidation summaries (no cash effect). One row per key: the table's dedup rule (forensics/tables, `liqf schema TABLE`).
 CREATE OR REPLACE VIEW liquidation_events AS
-SELECT * FROM @source(liquidation_events)
-QUALIFY row_number() OVER (PARTITION BY venue, "user", time_ms, block_number, event_index ORDER BY source_key DESC) = 1;
+SELECT * FROM @source(liquidation_events);

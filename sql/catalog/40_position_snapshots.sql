@@ -1,4 +1,3 @@
--- position_snapshots: grain (venue, "user", coin, time_ms). Overlapping inputs (re-pulled windows) are de-duplicated deterministically (highest source_key wins).
+-- position_snapshots: grain (venue, "user", coin, time_ms). One row per key: the table's dedup rule (forensics/tables, `liqf schema TABLE`).
 CREATE OR REPLACE VIEW position_snapshots AS
-SELECT * FROM @source(position_snapshots)
-QUALIFY row_number() OVER (PARTITION BY venue, "user", coin, time_ms ORDER BY source_key DESC) = 1;
+SELECT * FROM @source(position_snapshots);

@@ -1,4 +1,3 @@
--- vault_equity: grain (venue, vault, "window", time_ms). Overlapping inputs (re-pulled windows) are de-duplicated deterministically (highest source_key wins).
+-- vault_equity: grain (venue, vault, "window", time_ms). One row per key: the table's dedup rule (forensics/tables, `liqf schema TABLE`).
 CREATE OR REPLACE VIEW vault_equity AS
-SELECT * FROM @source(vault_equity)
-QUALIFY row_number() OVER (PARTITION BY venue, vault, "window", time_ms ORDER BY source_key DESC) = 1;
+SELECT * FROM @source(vault_equity);

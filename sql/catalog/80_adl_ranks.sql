@@ -1,4 +1,3 @@
 -- adl_ranks: venue-reported ADL ranks (own positions) and symbol risk; grain (venue, account, symbol, position_side, kind, time_ms).
 CREATE OR REPLACE VIEW adl_ranks AS
-SELECT * FROM @source(adl_ranks)
-QUALIFY row_number() OVER (PARTITION BY venue, account, symbol, position_side, kind, time_ms ORDER BY source_key DESC) = 1;
+SELECT * FROM @source(adl_ranks);

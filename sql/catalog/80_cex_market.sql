@@ -1,4 +1,3 @@
 -- cex_market: mark/index price, funding and open interest snapshots; grain (venue, symbol, time_ms, source).
 CREATE OR REPLACE VIEW cex_market AS
-SELECT * FROM @source(cex_market)
-QUALIFY row_number() OVER (PARTITION BY venue, symbol, time_ms, source ORDER BY source_key DESC) = 1;
+SELECT * FROM @source(cex_market);

@@ -1,8 +1,7 @@
 -- onchain_logs: grain (chain, block_number, log_index); files keyed by (stream, block segment), so a
 -- log appears once per stream; the same log in two streams (overlapping filters) is kept once.
 CREATE OR REPLACE VIEW onchain_logs AS
-SELECT * FROM @source(onchain_logs)
-QUALIFY row_number() OVER (PARTITION BY chain, block_number, log_index ORDER BY source, source_key) = 1;
+SELECT * FROM @source(onchain_logs);
 
 -- onchain_checkpoints: one row per stream (chain, contract, event set).
 CREATE OR REPLACE VIEW onchain_checkpoints AS
@@ -18,10 +17,12 @@ SELECT * FROM @source(gmx_adl_states);
 
 -- onchain_balances: grain (chain, block_number, address, token).
 CREATE OR REPLACE VIEW onchain_balances AS
-SELECT * FROM @source(onchain_balances)
-QUALIFY row_number() OVER (PARTITION BY chain, block_number, address, token ORDER BY source_key) = 1;
+SELECT * FROM @source(onchain_balances);
 
 -- onchain_flows: grain (chain, block_number, log_index, registry_address).
 CREATE OR REPLACE VIEW onchain_flows AS
-SELECT * FROM @source(onchain_flows)
-QUALIFY row_number() OVER (PARTITION BY chain, block_number, log_index, registry_address ORDER BY source_key) = 1;
+SELECT * FROM @source(onchain_flows);
+
+-- gmx_markets: grain (chain, market); one file per chain, rewritten on every read of the chain's Reader.
+CREATE OR REPLACE VIEW gmx_markets AS
+SELECT * FROM @source(gmx_markets);

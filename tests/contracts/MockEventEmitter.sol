@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Test double of GMX v2's EventEmitter: same event signatures and EventLogData layout
-// (written for liquidation-forensics tests; not GMX code). Anyone may emit.
+// (written for liquidation-forensics tests; not GMX code). Anyone may emit; multicall emits several events
+// in one transaction (as a GMX handler does: position event, then OrderExecuted), keeping msg.sender.
 pragma solidity ^0.8.20;
 
 contract MockEventEmitter {
@@ -51,5 +52,14 @@ contract MockEventEmitter {
 
     function emitEventLog2(string calldata eventName, bytes32 topic1, bytes32 topic2, EventLogData calldata eventData) external {
         emit EventLog2(msg.sender, eventName, eventName, topic1, topic2, eventData);
+    }
+
+    function multicall(bytes[] calldata calls) external {
+        for (uint256 i = 0; i < calls.length; i++) {
+            (bool ok, bytes memory reason) = address(this).delegatecall(calls[i]);
+            if (!ok) {
+                assembly { revert(add(reason, 32), mload(reason)) }
+            }
+        }
     }
 }

@@ -129,16 +129,27 @@ def force_order_event_row(msg: WireForceOrderEvent | Any) -> dict[str, Any]:
     price = avg if avg else order_px
     status = text(o.get("X"), "o.X", max_len=32)
     return liq_row(
-        symbol_=sym, time_ms=t, event_id=event_hash(sym, t, raw_side, o.get("q"), o.get("z"), o.get("ap")),
-        raw_side=raw_side, side_meaning="order", liquidated_position_side=side,
-        price=price, price_kind="avg" if avg else "order", order_price=order_px,
-        qty=filled, qty_unit="base", size_base=filled, notional_usd=mul(filled, price),
-        status=status, item=msg,
+        symbol_=sym,
+        time_ms=t,
+        event_id=event_hash(sym, t, raw_side, o.get("q"), o.get("z"), o.get("ap")),
+        raw_side=raw_side,
+        side_meaning="order",
+        liquidated_position_side=side,
+        price=price,
+        price_kind="avg" if avg else "order",
+        order_price=order_px,
+        qty=filled,
+        qty_unit="base",
+        size_base=filled,
+        notional_usd=mul(filled, price),
+        status=status,
+        item=msg,
     )
 
 
 def force_order_kind(item: dict[str, Any]) -> str:
-    """'LIQUIDATION', 'ADL' or 'SETTLEMENT' from ``clientOrderId`` (autoclose- / adl_autoclose / settlement_autoclose-)."""
+    """'LIQUIDATION', 'ADL' or 'SETTLEMENT' from ``clientOrderId``
+    (autoclose- / adl_autoclose / settlement_autoclose-)."""
     cid = item.get("clientOrderId")
     if not isinstance(cid, str):
         raise RecordError("missing clientOrderId")
@@ -172,17 +183,41 @@ def force_order_rows(item: WireForceOrder | Any, account: str) -> tuple[dict[str
     status = text(item.get("status"), "status", max_len=32)
     px = avg if avg else price
     liq = liq_row(
-        symbol_=sym, time_ms=t, event_id=str(oid), raw_side=raw_side, side_meaning="order",
-        liquidated_position_side=side, price=px, price_kind="avg" if avg else "order", order_price=price,
-        qty=qty, qty_unit="base", size_base=qty, notional_usd=mul(qty, px), status=status,
-        is_adl=kind == "ADL", account=account, item=item,
+        symbol_=sym,
+        time_ms=t,
+        event_id=str(oid),
+        raw_side=raw_side,
+        side_meaning="order",
+        liquidated_position_side=side,
+        price=px,
+        price_kind="avg" if avg else "order",
+        order_price=price,
+        qty=qty,
+        qty_unit="base",
+        size_base=qty,
+        notional_usd=mul(qty, px),
+        status=status,
+        is_adl=kind == "ADL",
+        account=account,
+        item=item,
     )
     fill = None
     if qty:
         fill = fill_row(
-            symbol_=sym, user=account, time_ms=t, fill_id=str(oid), tid=oid, oid=oid, side=letter, px=px, sz=qty,
-            dir_=kind, is_liquidation=kind == "LIQUIDATION", is_liquidated_leg=kind == "LIQUIDATION",
-            is_adl=kind == "ADL", cloid=text(item.get("clientOrderId"), "clientOrderId"),
+            symbol_=sym,
+            user=account,
+            time_ms=t,
+            fill_id=str(oid),
+            tid=oid,
+            oid=oid,
+            side=letter,
+            px=px,
+            sz=qty,
+            dir_=kind,
+            is_liquidation=kind == "LIQUIDATION",
+            is_liquidated_leg=kind == "LIQUIDATION",
+            is_adl=kind == "ADL",
+            cloid=text(item.get("clientOrderId"), "clientOrderId"),
         )
     return liq, fill
 
@@ -200,11 +235,19 @@ def adl_quantile_rows(item: WireAdlQuantile | Any, account: str, time_ms: int) -
             raise RecordError(f"unknown adlQuantile key {str(key)[:20]!r}")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= ADL_QUANTILE_MAX:
             raise RecordError(f"adlQuantile {key} out of range 0..{ADL_QUANTILE_MAX}")
-        rows.append({
-            "kind": "account_rank", "account": account, "symbol": sym, "position_side": POSITION_SIDES[key],
-            "time_ms": time_ms, "rank": value, "rank_max": ADL_QUANTILE_MAX, "percentile": value / ADL_QUANTILE_MAX,
-            "raw_json": raw_json(item),
-        })
+        rows.append(
+            {
+                "kind": "account_rank",
+                "account": account,
+                "symbol": sym,
+                "position_side": POSITION_SIDES[key],
+                "time_ms": time_ms,
+                "rank": value,
+                "rank_max": ADL_QUANTILE_MAX,
+                "percentile": value / ADL_QUANTILE_MAX,
+                "raw_json": raw_json(item),
+            }
+        )
     return rows
 
 
@@ -216,8 +259,13 @@ def symbol_adl_risk_row(item: WireSymbolAdlRisk | Any) -> dict[str, Any]:
     if rating not in ADL_RISK_RATINGS:
         raise RecordError(f"unknown adlRisk {str(item.get('adlRisk'))[:20]!r}")
     return {
-        "kind": "symbol_risk", "account": "", "symbol": sym, "position_side": "any",
-        "time_ms": ms_any(item.get("updateTime"), "updateTime"), "rating": rating, "raw_json": raw_json(item),
+        "kind": "symbol_risk",
+        "account": "",
+        "symbol": sym,
+        "position_side": "any",
+        "time_ms": ms_any(item.get("updateTime"), "updateTime"),
+        "rating": rating,
+        "raw_json": raw_json(item),
     }
 
 
@@ -234,11 +282,16 @@ def insurance_rows(pool: WireInsurancePool | Any) -> list[dict[str, Any]]:
     rows = []
     for a in assets:
         a = obj(a, "insuranceBalance asset")
-        rows.append({
-            "pool": ",".join(names), "asset": symbol(a.get("asset"), "asset"), "kind": "balance",
-            "time_ms": ms_any(a.get("updateTime"), "updateTime"), "balance": dec(a.get("marginBalance"), "marginBalance"),
-            "symbols": ",".join(names),
-        })
+        rows.append(
+            {
+                "pool": ",".join(names),
+                "asset": symbol(a.get("asset"), "asset"),
+                "kind": "balance",
+                "time_ms": ms_any(a.get("updateTime"), "updateTime"),
+                "balance": dec(a.get("marginBalance"), "marginBalance"),
+                "symbols": ",".join(names),
+            }
+        )
     return rows
 
 
@@ -253,7 +306,10 @@ def market_row(premium: WirePremiumIndex | Any, open_interest: WireOpenInterest 
             raise RecordError("openInterest symbol does not match premiumIndex")
         oi = dec(o.get("openInterest"), "openInterest")
     return {
-        "symbol": sym, "time_ms": ms_any(p.get("time"), "time"), "mark_px": dec(p.get("markPrice"), "markPrice"),
+        "symbol": sym,
+        "time_ms": ms_any(p.get("time"), "time"),
+        "mark_px": dec(p.get("markPrice"), "markPrice"),
         "index_px": dec(p.get("indexPrice"), "indexPrice", required=False),
-        "funding_rate": dec(p.get("lastFundingRate"), "lastFundingRate", required=False), "open_interest": oi,
+        "funding_rate": dec(p.get("lastFundingRate"), "lastFundingRate", required=False),
+        "open_interest": oi,
     }

@@ -61,7 +61,8 @@ def instrument(item: WireInstrument | Any) -> tuple[str, Contract]:
     sym = symbol(item.get("symbol"))
     per = item.get("underlyingToPositionMultiplier")
     return sym, Contract(
-        inverse=bool(item.get("isInverse")), quanto=bool(item.get("isQuanto")),
+        inverse=bool(item.get("isInverse")),
+        quanto=bool(item.get("isQuanto")),
         per_base=dec(per, "underlyingToPositionMultiplier", required=False) if per else None,
     )
 
@@ -84,9 +85,23 @@ def liquidation_row(item: WireLiquidation | Any, received_ms: int, contracts: di
             base = div(qty, c.per_base)
             usd = mul(base, px)
     return liq_row(
-        symbol_=sym, time_ms=received_ms, time_source="received", event_id=order_id, raw_side=raw_side,
-        side_meaning="order", liquidated_position_side=side, price=px, price_kind="order", order_price=px,
-        qty=qty, qty_unit="contracts", contract_value=ct, size_base=base, notional_usd=usd, status="open", item=item,
+        symbol_=sym,
+        time_ms=received_ms,
+        time_source="received",
+        event_id=order_id,
+        raw_side=raw_side,
+        side_meaning="order",
+        liquidated_position_side=side,
+        price=px,
+        price_kind="order",
+        order_price=px,
+        qty=qty,
+        qty_unit="contracts",
+        contract_value=ct,
+        size_base=base,
+        notional_usd=usd,
+        status="open",
+        item=item,
     )
 
 
@@ -94,8 +109,9 @@ def insurance_row(item: WireInsurance | Any) -> dict[str, Any]:
     item = obj(item, "insurance item")
     cur = symbol(item.get("currency"), "currency")
     return {
-        "pool": cur, "asset": cur, "kind": "balance", "time_ms": iso_ms(item.get("timestamp")),
+        "pool": cur,
+        "asset": cur,
+        "kind": "balance",
+        "time_ms": iso_ms(item.get("timestamp")),
         "balance": dec(item.get("walletBalance"), "walletBalance"),
     }
-
-

@@ -28,10 +28,24 @@ from forensics.formats.cex.common import (
 
 VENUE = "bybit"
 ADL_RANK_MAX = 5
-EXEC_TYPES = frozenset({
-    "Trade", "AdlTrade", "Funding", "BustTrade", "Delivery", "Settle", "BlockTrade", "MovePosition",
-    "FutureSpread", "CorporateAction", "ForwardSplitSettle", "ReverseSplitSettle", "Dividend", "UNKNOWN",
-})
+EXEC_TYPES = frozenset(
+    {
+        "Trade",
+        "AdlTrade",
+        "Funding",
+        "BustTrade",
+        "Delivery",
+        "Settle",
+        "BlockTrade",
+        "MovePosition",
+        "FutureSpread",
+        "CorporateAction",
+        "ForwardSplitSettle",
+        "ReverseSplitSettle",
+        "Dividend",
+        "UNKNOWN",
+    }
+)
 
 
 class WireEnvelope(TypedDict):
@@ -128,9 +142,19 @@ def all_liquidation_row(d: WireAllLiquidationItem | Any) -> dict[str, Any]:
     qty = dec(d.get("v"), "v")
     px = dec(d.get("p"), "p")
     return liq_row(
-        symbol_=sym, time_ms=t, event_id=event_hash(sym, t, raw_side, d.get("v"), d.get("p")), raw_side=raw_side,
-        side_meaning="position", liquidated_position_side=side, price=px, price_kind="bankruptcy",
-        qty=qty, qty_unit="base", size_base=qty, notional_usd=mul(qty, px), item=d,
+        symbol_=sym,
+        time_ms=t,
+        event_id=event_hash(sym, t, raw_side, d.get("v"), d.get("p")),
+        raw_side=raw_side,
+        side_meaning="position",
+        liquidated_position_side=side,
+        price=px,
+        price_kind="bankruptcy",
+        qty=qty,
+        qty_unit="base",
+        size_base=qty,
+        notional_usd=mul(qty, px),
+        item=d,
     )
 
 
@@ -152,18 +176,42 @@ def execution_rows(item: WireExecution | Any, account: str) -> tuple[dict[str, A
     fee = dec(item.get("execFee"), "execFee", required=False) if item.get("execFee") else None
     is_liq, is_adl = et == "BustTrade", et == "AdlTrade"
     fill = fill_row(
-        symbol_=sym, user=account, time_ms=t, fill_id=exec_id, hash_=order_id, side=letter, px=px, sz=qty,
-        dir_=et, is_liquidation=is_liq, is_liquidated_leg=is_liq, is_adl=is_adl, fee=fee,
-        crossed=(not item["isMaker"]) if isinstance(item.get("isMaker"), bool) else None, mark_px=mark,
+        symbol_=sym,
+        user=account,
+        time_ms=t,
+        fill_id=exec_id,
+        hash_=order_id,
+        side=letter,
+        px=px,
+        sz=qty,
+        dir_=et,
+        is_liquidation=is_liq,
+        is_liquidated_leg=is_liq,
+        is_adl=is_adl,
+        fee=fee,
+        crossed=(not item["isMaker"]) if isinstance(item.get("isMaker"), bool) else None,
+        mark_px=mark,
         cloid=text(item.get("orderLinkId"), "orderLinkId", required=False, max_len=64),
     )
     liq = None
     if is_liq or is_adl:
         liq = liq_row(
-            symbol_=sym, time_ms=t, event_id=exec_id, raw_side=raw_side, side_meaning="order",
-            liquidated_position_side=liquidated_side_from_order(raw_side), price=px, price_kind="fill",
-            qty=qty, qty_unit="base", size_base=qty, notional_usd=mul(qty, px), is_adl=is_adl, account=account,
-            item=item, status="Filled",
+            symbol_=sym,
+            time_ms=t,
+            event_id=exec_id,
+            raw_side=raw_side,
+            side_meaning="order",
+            liquidated_position_side=liquidated_side_from_order(raw_side),
+            price=px,
+            price_kind="fill",
+            qty=qty,
+            qty_unit="base",
+            size_base=qty,
+            notional_usd=mul(qty, px),
+            is_adl=is_adl,
+            account=account,
+            item=item,
+            status="Filled",
         )
     return liq, fill
 
@@ -184,8 +232,15 @@ def position_rows(item: WirePosition | Any, account: str, time_ms: int) -> tuple
     size = dec(item.get("size"), "size")
     signed = -size if side == "short" else size
     rank_row = {
-        "kind": "account_rank", "account": account, "symbol": sym, "position_side": side, "time_ms": time_ms,
-        "rank": rank, "rank_max": ADL_RANK_MAX, "percentile": rank / ADL_RANK_MAX, "position_size": signed,
+        "kind": "account_rank",
+        "account": account,
+        "symbol": sym,
+        "position_side": side,
+        "time_ms": time_ms,
+        "rank": rank,
+        "rank_max": ADL_RANK_MAX,
+        "percentile": rank / ADL_RANK_MAX,
+        "position_size": signed,
         "raw_json": raw_json(item),
     }
     pos = None
@@ -193,7 +248,10 @@ def position_rows(item: WirePosition | Any, account: str, time_ms: int) -> tuple
         trade_mode = item.get("tradeMode")
         lev = item.get("leverage")
         pos = {
-            "user": account, "coin": sym, "time_ms": time_ms, "szi": signed,
+            "user": account,
+            "coin": sym,
+            "time_ms": time_ms,
+            "szi": signed,
             "entry_px": dec(item.get("avgPrice"), "avgPrice", required=False),
             "position_value": dec(item.get("positionValue") or None, "positionValue", required=False),
             "unrealized_pnl": dec(item.get("unrealisedPnl") or None, "unrealisedPnl", required=False),
@@ -221,9 +279,13 @@ def insurance_row(item: WireInsuranceItem | Any, time_ms: int) -> dict[str, Any]
         raise RecordError("insurance symbols is not a string")
     names = sorted(symbol(s.strip()) for s in syms.split(",") if s.strip()) if syms else []
     return {
-        "pool": ",".join(names) or "(all)", "asset": symbol(item.get("coin"), "coin"), "kind": "balance",
-        "time_ms": time_ms, "balance": dec(item.get("balance"), "balance"),
-        "balance_usd": dec(item.get("value"), "value", required=False), "symbols": ",".join(names),
+        "pool": ",".join(names) or "(all)",
+        "asset": symbol(item.get("coin"), "coin"),
+        "kind": "balance",
+        "time_ms": time_ms,
+        "balance": dec(item.get("balance"), "balance"),
+        "balance_usd": dec(item.get("value"), "value", required=False),
+        "symbols": ",".join(names),
     }
 
 
@@ -232,18 +294,28 @@ def adl_alert_row(item: WireAdlAlertItem | Any, time_ms: int) -> dict[str, Any]:
     item = obj(item, "adlAlert item")
     if "s" in item and "symbol" not in item:  # WS short keys
         item = {
-            "coin": item.get("c"), "symbol": item.get("s"), "balance": item.get("b"), "maxBalance": item.get("mb"),
-            "insurancePnlRatio": item.get("i_pr"), "pnlRatio": item.get("pr"),
-            "adlTriggerThreshold": item.get("adl_tt"), "adlStopRatio": item.get("adl_sr"),
+            "coin": item.get("c"),
+            "symbol": item.get("s"),
+            "balance": item.get("b"),
+            "maxBalance": item.get("mb"),
+            "insurancePnlRatio": item.get("i_pr"),
+            "pnlRatio": item.get("pr"),
+            "adlTriggerThreshold": item.get("adl_tt"),
+            "adlStopRatio": item.get("adl_sr"),
         }
     bal = dec(item.get("balance"), "balance")
     ipr = dec(item.get("insurancePnlRatio"), "insurancePnlRatio")
     pr = dec(item.get("pnlRatio"), "pnlRatio")
     tt = dec(item.get("adlTriggerThreshold"), "adlTriggerThreshold")
     return {
-        "symbol": symbol(item.get("symbol")), "coin": symbol(item.get("coin"), "coin"), "time_ms": time_ms,
-        "balance": bal, "max_balance": dec(item.get("maxBalance"), "maxBalance", required=False),
-        "insurance_pnl_ratio": ipr, "pnl_ratio": pr, "adl_trigger_threshold": tt,
+        "symbol": symbol(item.get("symbol")),
+        "coin": symbol(item.get("coin"), "coin"),
+        "time_ms": time_ms,
+        "balance": bal,
+        "max_balance": dec(item.get("maxBalance"), "maxBalance", required=False),
+        "insurance_pnl_ratio": ipr,
+        "pnl_ratio": pr,
+        "adl_trigger_threshold": tt,
         "adl_stop_ratio": dec(item.get("adlStopRatio"), "adlStopRatio", required=False),
         "adl_triggered": bool(pr <= ipr and bal < tt),
     }

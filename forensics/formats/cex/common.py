@@ -6,15 +6,16 @@ that the ingest stores in ``quarantine``.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
 import orjson
 
-from forensics.formats.hyperliquid import RecordError, dec, rows_to_arrow
+from forensics.formats import records
+from forensics.formats.records import RAW_TEXT_LIMIT, RecordError, dec
+from forensics.tables.model import rows_to_arrow
 
 __all__ = [
     "RecordError",
@@ -33,7 +34,7 @@ __all__ = [
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MS_MIN, _MS_MAX = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 .. 2100-01-01
-RAW_LIMIT = 8192
+RAW_LIMIT = RAW_TEXT_LIMIT
 
 
 def symbol(value: Any, field: str = "symbol") -> str:
@@ -45,7 +46,12 @@ def symbol(value: Any, field: str = "symbol") -> str:
     return value
 
 
+@overload
+def text(value: Any, field: str, *, required: Literal[True] = ..., max_len: int = ...) -> str: ...
+@overload
+def text(value: Any, field: str, *, required: bool, max_len: int = ...) -> str | None: ...
 def text(value: Any, field: str, *, required: bool = True, max_len: int = 128) -> str | None:
+    """A short text field as given (ids, statuses); None only when not required."""
     if value is None or value == "":
         if required:
             raise RecordError(f"missing {field}")
@@ -70,16 +76,11 @@ def ms_any(value: Any, field: str = "time") -> int:
 
 
 def iso_ms(value: Any, field: str = "timestamp") -> int:
-    """Epoch ms from an ISO-8601 string (BitMEX, dYdX: ``2025-07-25T05:11:09.800Z``)."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise RecordError(f"{field} is not an ISO-8601 time")
+    """Epoch ms from an ISO-8601 string (BitMEX, dYdX: ``2025-07-25T05:11:09.800Z``), within 2000-2100."""
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        out = records.iso_ms(value, field)
+    except RecordError:
         raise RecordError(f"{field} is not an ISO-8601 time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    out = int(t.timestamp() * 1000)
     if not (_MS_MIN <= out <= _MS_MAX):
         raise RecordError(f"{field} out of range")
     return out
@@ -210,7 +211,7 @@ def liq_row(
     symbol_: str,
     time_ms: int,
     event_id: str,
-    raw_side: str,
+    raw_side: Any,  # as the venue sent it; each normalizer has checked it with its side rule
     side_meaning: str,
     liquidated_position_side: str,
     price: Decimal,
@@ -228,7 +229,7 @@ def liq_row(
     account: str | None = None,
     time_source: str = "exchange",
 ) -> dict[str, Any]:
-    """A ``cex_liquidations`` row (see forensics.schema_cex for units and side conventions)."""
+    """A ``cex_liquidations`` row (see forensics.tables.cex for units and side conventions)."""
     return {
         "symbol": symbol_,
         "time_ms": time_ms,

@@ -9,6 +9,7 @@ insurance fund, socialized losses) go to ``insurance_fund``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal, NotRequired, TypedDict
 
 from forensics.formats.cex.common import (
@@ -74,15 +75,26 @@ def trade_row(trade: WireTrade | Any) -> dict[str, Any]:
     side = {"T": taker_pos, "M": "short" if taker_pos == "long" else "long", "MT": "both"}[flag]
     px = dec(trade.get("price"), "price")
     amount = dec(trade.get("amount"), "amount")
+    base: Decimal | None
     if is_linear(inst):
         unit, base, usd = "base", amount, mul(amount, px)
     else:
         unit, base, usd = "usd", div(amount, px), amount
     return liq_row(
-        symbol_=inst, time_ms=ms_any(trade.get("timestamp"), "timestamp"),
-        event_id=text(trade.get("trade_id"), "trade_id", max_len=64), raw_side=f"{direction}:{flag}",
-        side_meaning="taker", liquidated_position_side=side, price=px, price_kind="fill", qty=amount, qty_unit=unit,
-        size_base=base, notional_usd=usd, item=trade, status="filled",
+        symbol_=inst,
+        time_ms=ms_any(trade.get("timestamp"), "timestamp"),
+        event_id=text(trade.get("trade_id"), "trade_id", max_len=64),
+        raw_side=f"{direction}:{flag}",
+        side_meaning="taker",
+        liquidated_position_side=side,
+        price=px,
+        price_kind="fill",
+        qty=amount,
+        qty_unit=unit,
+        size_base=base,
+        notional_usd=usd,
+        item=trade,
+        status="filled",
     )
 
 
@@ -94,7 +106,10 @@ def settlement_row(item: WireSettlement | Any, instrument: str) -> dict[str, Any
     inst = symbol(instrument, "instrument_name")
     funded = dec(item.get("funded"), "funded")
     return {
-        "pool": inst, "asset": inst.split("-")[0].split("_")[0], "kind": "bankruptcy",
-        "time_ms": ms_any(item.get("timestamp"), "timestamp"), "change": -funded,
+        "pool": inst,
+        "asset": inst.split("-")[0].split("_")[0],
+        "kind": "bankruptcy",
+        "time_ms": ms_any(item.get("timestamp"), "timestamp"),
+        "change": -funded,
         "socialized_loss": dec(item.get("socialized"), "socialized", required=False),
     }

@@ -26,7 +26,9 @@ from forensics.formats.cex.common import (
 )
 
 VENUE = "dydx"
-TRADE_TYPES = frozenset({"LIMIT", "MARKET", "LIQUIDATED", "DELEVERAGED", "TWAP_SUBORDER", "STOP_LIMIT", "TAKE_PROFIT_LIMIT"})
+TRADE_TYPES = frozenset(
+    {"LIMIT", "MARKET", "LIQUIDATED", "DELEVERAGED", "TWAP_SUBORDER", "STOP_LIMIT", "TAKE_PROFIT_LIMIT"}
+)
 LIQ_TRADE_TYPES = frozenset({"LIQUIDATED", "DELEVERAGED"})
 FILL_TYPES = frozenset({"LIMIT", "MARKET", "LIQUIDATED", "LIQUIDATION", "DELEVERAGED", "OFFSETTING", "TWAP_SUBORDER"})
 
@@ -76,10 +78,20 @@ def trade_row(trade: WireTrade | Any, market: str) -> dict[str, Any]:
     px = dec(trade.get("price"), "price")
     qty = dec(trade.get("size"), "size")
     return liq_row(
-        symbol_=symbol(market, "market"), time_ms=iso_ms(trade.get("createdAt"), "createdAt"),
-        event_id=text(trade.get("id"), "id", max_len=64), raw_side=raw_side, side_meaning="taker",
-        liquidated_position_side=liquidated_side_from_order(raw_side), price=px, price_kind="fill", qty=qty,
-        qty_unit="base", size_base=qty, notional_usd=mul(qty, px), is_adl=kind == "DELEVERAGED", item=trade,
+        symbol_=symbol(market, "market"),
+        time_ms=iso_ms(trade.get("createdAt"), "createdAt"),
+        event_id=text(trade.get("id"), "id", max_len=64),
+        raw_side=raw_side,
+        side_meaning="taker",
+        liquidated_position_side=liquidated_side_from_order(raw_side),
+        price=px,
+        price_kind="fill",
+        qty=qty,
+        qty_unit="base",
+        size_base=qty,
+        notional_usd=mul(qty, px),
+        is_adl=kind == "DELEVERAGED",
+        item=trade,
         status="filled",
     )
 
@@ -92,10 +104,19 @@ def fill_row_of(fill: WireFill | Any, address: str) -> dict[str, Any]:
         raise RecordError(f"unknown fill type {str(kind)[:20]!r}")
     liq = kind in ("LIQUIDATED", "LIQUIDATION", "DELEVERAGED", "OFFSETTING")
     return fill_row(
-        symbol_=symbol(fill.get("market"), "market"), user=address, time_ms=iso_ms(fill.get("createdAt"), "createdAt"),
-        fill_id=text(fill.get("id"), "id", max_len=80), hash_=text(fill.get("orderId"), "orderId", required=False, max_len=80),
-        side=order_side_letter(fill.get("side")), px=dec(fill.get("price"), "price"), sz=dec(fill.get("size"), "size"),
-        dir_=kind, is_liquidation=liq, is_liquidated_leg=kind in ("LIQUIDATED", "DELEVERAGED"),
-        is_adl=kind == "OFFSETTING", fee=dec(fill.get("fee"), "fee", required=False), fee_token="USDC",
+        symbol_=symbol(fill.get("market"), "market"),
+        user=address,
+        time_ms=iso_ms(fill.get("createdAt"), "createdAt"),
+        fill_id=text(fill.get("id"), "id", max_len=80),
+        hash_=text(fill.get("orderId"), "orderId", required=False, max_len=80),
+        side=order_side_letter(fill.get("side")),
+        px=dec(fill.get("price"), "price"),
+        sz=dec(fill.get("size"), "size"),
+        dir_=kind,
+        is_liquidation=liq,
+        is_liquidated_leg=kind in ("LIQUIDATED", "DELEVERAGED"),
+        is_adl=kind == "OFFSETTING",
+        fee=dec(fill.get("fee"), "fee", required=False),
+        fee_token="USDC",
         crossed=fill.get("liquidity") == "TAKER",
     )

@@ -30,16 +30,25 @@ from forensics.formats.cex.common import (
 
 VENUE = "okx"
 ADL_MAX = 5
-INSURANCE_TYPES = frozenset({"liquidation_balance_deposit", "bankruptcy_loss", "platform_revenue", "adl", "regular_update"})
+INSURANCE_TYPES = frozenset(
+    {"liquidation_balance_deposit", "bankruptcy_loss", "platform_revenue", "adl", "regular_update"}
+)
 ADL_TYPES = frozenset({"rate_adl_start", "bal_adl_start", "pos_adl_start", "adl_end"})
 BILL_LIQUIDATION, BILL_ADL = "5", "9"
 # subType -> (order side letter, kind, position side); ccxt okx.py fetch_ledger enum
 BILL_SUBTYPES: dict[str, tuple[str, str, str | None]] = {
-    "100": ("A", "partial_liquidation", "long"), "101": ("B", "partial_liquidation", "short"),
-    "102": ("B", "partial_liquidation", None), "103": ("A", "partial_liquidation", None),
-    "104": ("A", "liquidation", "long"), "105": ("B", "liquidation", "short"),
-    "106": ("B", "liquidation", None), "107": ("A", "liquidation", None),
-    "125": ("A", "adl", "long"), "126": ("B", "adl", "short"), "127": ("B", "adl", None), "128": ("A", "adl", None),
+    "100": ("A", "partial_liquidation", "long"),
+    "101": ("B", "partial_liquidation", "short"),
+    "102": ("B", "partial_liquidation", None),
+    "103": ("A", "partial_liquidation", None),
+    "104": ("A", "liquidation", "long"),
+    "105": ("B", "liquidation", "short"),
+    "106": ("B", "liquidation", None),
+    "107": ("A", "liquidation", None),
+    "125": ("A", "adl", "long"),
+    "126": ("B", "adl", "short"),
+    "127": ("B", "adl", None),
+    "128": ("A", "adl", None),
 }
 
 
@@ -139,7 +148,9 @@ def instrument(item: WireInstrument | Any) -> tuple[str, Contract]:
     return inst, Contract(ct, item.get("ctType") == "inverse" or item.get("ctValCcy") in ("USD", "USDT", "USDC"))
 
 
-def sizes(qty: Decimal, px: Decimal, contract: Contract | None) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+def sizes(
+    qty: Decimal, px: Decimal, contract: Contract | None
+) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
     """(contract_value, size_base, notional_usd) for ``qty`` contracts at ``px``."""
     if contract is None:
         return None, None, None
@@ -175,10 +186,22 @@ def liquidation_row(inst: str, d: WireLiquidationDetail | Any, contract: Contrac
     px = dec(d.get("bkPx"), "bkPx")
     ct, base, usd = sizes(qty, px, contract)
     return liq_row(
-        symbol_=inst, time_ms=t, event_id=event_hash(inst, d.get("ts"), raw_side, pos, d.get("sz"), d.get("bkPx")),
-        raw_side=raw_side, side_meaning="order", liquidated_position_side=side, price=px, price_kind="bankruptcy",
-        qty=qty, qty_unit="contracts", contract_value=ct, size_base=base, notional_usd=usd,
-        loss_usd=dec(d.get("bkLoss") or None, "bkLoss", required=False), status="filled", item=d,
+        symbol_=inst,
+        time_ms=t,
+        event_id=event_hash(inst, d.get("ts"), raw_side, pos, d.get("sz"), d.get("bkPx")),
+        raw_side=raw_side,
+        side_meaning="order",
+        liquidated_position_side=side,
+        price=px,
+        price_kind="bankruptcy",
+        qty=qty,
+        qty_unit="contracts",
+        contract_value=ct,
+        size_base=base,
+        notional_usd=usd,
+        loss_usd=dec(d.get("bkLoss") or None, "bkLoss", required=False),
+        status="filled",
+        item=d,
     )
 
 
@@ -200,15 +223,24 @@ def insurance_rows(item: WireInsuranceFund | Any) -> list[dict[str, Any]]:
         adl_type = d.get("adlType") or None
         if adl_type is not None and adl_type not in ADL_TYPES:
             raise RecordError(f"unknown adlType {str(adl_type)[:30]!r}")
-        rows.append({
-            "pool": pool, "asset": symbol(d.get("ccy"), "ccy"), "kind": kind, "time_ms": ms_any(d.get("ts"), "ts"),
-            "balance": dec(d.get("balance"), "balance"), "balance_usd": total,
-            "change": dec(d.get("amt") or None, "amt", required=False), "adl_type": adl_type,
-        })
+        rows.append(
+            {
+                "pool": pool,
+                "asset": symbol(d.get("ccy"), "ccy"),
+                "kind": kind,
+                "time_ms": ms_any(d.get("ts"), "ts"),
+                "balance": dec(d.get("balance"), "balance"),
+                "balance_usd": total,
+                "change": dec(d.get("amt") or None, "amt", required=False),
+                "adl_type": adl_type,
+            }
+        )
     return rows
 
 
-def bill_row(item: WireBill | Any, account: str, contracts: dict[str, Contract]) -> tuple[dict[str, Any], dict[str, Any]]:
+def bill_row(
+    item: WireBill | Any, account: str, contracts: dict[str, Contract]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """An own liquidation/ADL bill (type 5 / 9) -> (``fills`` row, ``cex_liquidations`` row). ``sz`` -> base units."""
     item = obj(item, "bill")
     btype, sub = item.get("type"), item.get("subType")
@@ -237,25 +269,48 @@ def bill_row(item: WireBill | Any, account: str, contracts: dict[str, Contract])
     side = pos_side or liquidated_side_from_order(raw_side)
     is_adl = kind == "adl"
     fill = fill_row(
-        symbol_=inst, user=account, time_ms=t, fill_id=bill_id,
+        symbol_=inst,
+        user=account,
+        time_ms=t,
+        fill_id=bill_id,
         tid=int(trade_id) if isinstance(trade_id, str) and trade_id.isdigit() else None,
         oid=int(ord_id) if isinstance(ord_id, str) and ord_id.isdigit() and int(ord_id) < 2**64 else None,
-        side=letter, px=px, sz=base, dir_=f"bill:{btype}/{sub}", is_liquidation=not is_adl,
-        is_liquidated_leg=not is_adl, is_adl=is_adl,
+        side=letter,
+        px=px,
+        sz=base,
+        dir_=f"bill:{btype}/{sub}",
+        is_liquidation=not is_adl,
+        is_liquidated_leg=not is_adl,
+        is_adl=is_adl,
         closed_pnl=dec(item.get("pnl") or None, "pnl", required=False),
         fee=dec(item.get("fee") or None, "fee", required=False),
         fee_token=symbol(item["ccy"], "ccy") if item.get("ccy") else None,
     )
     liq = liq_row(
-        symbol_=inst, time_ms=t, event_id=bill_id, raw_side=raw_side, side_meaning="order",
-        liquidated_position_side=side, price=px, price_kind="fill", qty=qty, qty_unit="contracts",
-        contract_value=ct, size_base=base, notional_usd=usd, is_adl=is_adl, account=account, item=item,
+        symbol_=inst,
+        time_ms=t,
+        event_id=bill_id,
+        raw_side=raw_side,
+        side_meaning="order",
+        liquidated_position_side=side,
+        price=px,
+        price_kind="fill",
+        qty=qty,
+        qty_unit="contracts",
+        contract_value=ct,
+        size_base=base,
+        notional_usd=usd,
+        is_adl=is_adl,
+        account=account,
+        item=item,
         status="filled",
     )
     return fill, liq
 
 
-def position_rows(item: WirePosition | Any, account: str, time_ms: int, contracts: dict[str, Contract]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def position_rows(
+    item: WirePosition | Any, account: str, time_ms: int, contracts: dict[str, Contract]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Own position -> (``adl_ranks`` row, ``position_snapshots`` row or None when flat)."""
     item = obj(item, "position")
     inst = symbol(item.get("instId"), "instId")
@@ -273,16 +328,27 @@ def position_rows(item: WirePosition | Any, account: str, time_ms: int, contract
     signed = None if base is None else (-base if side == "short" else base)
     rank = int(adl) if adl else None
     rank_row = {
-        "kind": "account_rank", "account": account, "symbol": inst, "position_side": side, "time_ms": time_ms,
-        "rank": rank, "rank_max": ADL_MAX, "percentile": rank / ADL_MAX if rank is not None else None,
-        "position_size": signed, "raw_json": raw_json(item),
+        "kind": "account_rank",
+        "account": account,
+        "symbol": inst,
+        "position_side": side,
+        "time_ms": time_ms,
+        "rank": rank,
+        "rank_max": ADL_MAX,
+        "percentile": rank / ADL_MAX if rank is not None else None,
+        "position_size": signed,
+        "raw_json": raw_json(item),
     }
     snap = None
     if pos and signed is not None:
         mode = item.get("mgnMode")
         lever = item.get("lever")
         snap = {
-            "user": account, "coin": inst, "time_ms": time_ms, "szi": signed, "entry_px": px,
+            "user": account,
+            "coin": inst,
+            "time_ms": time_ms,
+            "szi": signed,
+            "entry_px": px,
             "unrealized_pnl": dec(item.get("upl") or None, "upl", required=False),
             "liquidation_px": dec(item.get("liqPx") or None, "liqPx", required=False),
             "leverage_type": mode if mode in ("cross", "isolated") else "cross",

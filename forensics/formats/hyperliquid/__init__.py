@@ -1,38 +1,58 @@
-"""Hyperliquid wire shapes and their normalization into the canonical tables, one module per source role:
+"""Hyperliquid's published formats and their normalization into the canonical tables, one module per
+thing read:
 
-* :mod:`.fills` — ``node_fills_by_block`` lines and info-API fills (set-wise in DuckDB), clearinghouseState
-  and metaAndAssetCtxs JSONL, API ledger items;
-* :mod:`.misc_events` — ``misc_events_by_block`` (Funding, LedgerUpdate, staking and system events);
+* :mod:`.wire` — every wire shape as a TypedDict; :mod:`.constants` — enums and the vault addresses;
+* :mod:`.node_fills` — ``node_fills_by_block`` lines and info-API fills (set-wise in DuckDB);
 * :mod:`.legacy` — legacy ``node_fills`` and ``node_trades`` lines, converted to by-block lines;
-* :mod:`.snapshot_export` — the clearinghouse snapshot export (account values, positions by market);
-* :mod:`.asset_ctxs_archive` — the archive's per-minute ``asset_ctxs`` CSV.
+* :mod:`.misc_events` — ``misc_events_by_block`` (Funding, LedgerUpdate, staking and system events);
+* :mod:`.ledger` — ledger delta types and rows (node LedgerUpdate and ``userNonFundingLedgerUpdates``);
+* :mod:`.snapshot` — ``clearinghouseState`` JSONL; :mod:`.snapshot_export` — the clearinghouse export;
+* :mod:`.asset_ctxs` — ``metaAndAssetCtxs``; :mod:`.asset_ctxs_archive` — the archive's per-minute CSV.
+
+The package re-exports what the ingest uses, so callers write ``hl.snapshot_rows`` whatever the module.
 """
 
-from .fills import (  # noqa: F401  (re-exported: the package keeps the old module's names)
+from forensics.formats.records import RAW_TEXT_LIMIT, RecordError, address, coin_name, dec, ms
+from forensics.tables.model import rows_to_arrow
+
+from .asset_ctxs import asset_ctx_rows, meta_and_asset_ctxs_rows
+from .constants import LIQUIDATOR_VAULT, VENUE
+from .ledger import ledger_rows
+from .node_fills import (
     _BLOCK_STRUCT,
     _FILL_STRUCT,
-    ACCOUNT_SNAPSHOTS,
-    ASSET_CTXS,
-    FILLS,
-    POSITION_SNAPSHOTS,
-    RAW_TEXT_LIMIT,
-    VENUE,
     FillBatch,
-    RecordError,
-    WireFill,
-    WireNodeFillsBlock,
     _plain_node_fills,
-    address,
-    asset_ctx_rows,
-    coin_name,
-    dec,
-    ledger_rows,
-    meta_and_asset_ctxs_rows,
-    ms,
     normalize_api_fills,
     normalize_large_block,
     normalize_node_lines,
-    rows_to_arrow,
-    snapshot_rows,
     split_large_lines,
 )
+from .snapshot import snapshot_rows
+from .wire import WireFill, WireNodeFillsBlock
+
+__all__ = [
+    "LIQUIDATOR_VAULT",
+    "RAW_TEXT_LIMIT",
+    "VENUE",
+    "_BLOCK_STRUCT",
+    "_FILL_STRUCT",
+    "FillBatch",
+    "RecordError",
+    "WireFill",
+    "WireNodeFillsBlock",
+    "_plain_node_fills",
+    "address",
+    "asset_ctx_rows",
+    "coin_name",
+    "dec",
+    "ledger_rows",
+    "meta_and_asset_ctxs_rows",
+    "ms",
+    "normalize_api_fills",
+    "normalize_large_block",
+    "normalize_node_lines",
+    "rows_to_arrow",
+    "snapshot_rows",
+    "split_large_lines",
+]

@@ -14,13 +14,20 @@ from __future__ import annotations
 import csv
 from typing import Any
 
-from .fills import RecordError, coin_name, dec
-from .misc_events import node_time_ms
+from forensics.formats.records import RecordError, coin_name, dec, node_time_ms
 
 REQUIRED = ("time", "coin", "mark_px")
-_OPTIONAL = {"funding": "funding", "open_interest": "open_interest", "prev_day_px": "prev_day_px",
-             "day_ntl_vlm": "day_ntl_vlm", "premium": "premium", "oracle_px": "oracle_px", "mid_px": "mid_px",
-             "impact_bid_px": "impact_bid_px", "impact_ask_px": "impact_ask_px"}
+_OPTIONAL = {
+    "funding": "funding",
+    "open_interest": "open_interest",
+    "prev_day_px": "prev_day_px",
+    "day_ntl_vlm": "day_ntl_vlm",
+    "premium": "premium",
+    "oracle_px": "oracle_px",
+    "mid_px": "mid_px",
+    "impact_bid_px": "impact_bid_px",
+    "impact_ask_px": "impact_ask_px",
+}
 #: the archive's cadence: one observation per coin per minute
 ARCHIVE_CADENCE_MS = 60_000
 

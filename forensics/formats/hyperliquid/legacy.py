@@ -21,8 +21,7 @@ from typing import Any
 
 import orjson
 
-from .fills import RecordError
-from .misc_events import node_time_ms
+from forensics.formats.records import RecordError, node_time_ms
 
 _TID_FLAG = 1 << 63
 
@@ -57,9 +56,17 @@ def derive_dir(coin: str, side: str, start: Decimal, sz: Decimal) -> str:
 
 def synthetic_tid(trade: dict[str, Any]) -> int:
     info = trade.get("side_info") or [{}, {}]
-    key = "|".join(str(x) for x in (trade.get("time"), trade.get("coin"), trade.get("px"), trade.get("sz"),
-                                     info[0].get("oid") if isinstance(info[0], dict) else None,
-                                     info[1].get("oid") if len(info) > 1 and isinstance(info[1], dict) else None))
+    key = "|".join(
+        str(x)
+        for x in (
+            trade.get("time"),
+            trade.get("coin"),
+            trade.get("px"),
+            trade.get("sz"),
+            info[0].get("oid") if isinstance(info[0], dict) else None,
+            info[1].get("oid") if len(info) > 1 and isinstance(info[1], dict) else None,
+        )
+    )
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") | _TID_FLAG
 
 
@@ -91,9 +98,18 @@ def trade_to_events(trade: Any) -> tuple[list[Any], str]:
         if not start.is_finite() or not size.is_finite():
             raise RecordError("non-finite start_pos or sz")
         fill = {
-            "coin": coin, "px": px, "sz": sz, "side": leg, "time": time_ms, "startPosition": s.get("start_pos"),
-            "dir": derive_dir(coin, leg, start, size), "hash": trade.get("hash"), "oid": s.get("oid"),
-            "crossed": leg == side, "tid": tid, "twapId": s.get("twap_id"),
+            "coin": coin,
+            "px": px,
+            "sz": sz,
+            "side": leg,
+            "time": time_ms,
+            "startPosition": s.get("start_pos"),
+            "dir": derive_dir(coin, leg, start, size),
+            "hash": trade.get("hash"),
+            "oid": s.get("oid"),
+            "crossed": leg == side,
+            "tid": tid,
+            "twapId": s.get("twap_id"),
         }
         if s.get("cloid") is not None:
             fill["cloid"] = s.get("cloid")

@@ -9,106 +9,22 @@ A LedgerUpdate becomes one ``ledger_events`` row per address in its ``users`` (t
 account sees the delta); a ``liquidation`` delta also becomes a ``liquidation_events`` row. Unknown
 variants and delta types are quarantined with their raw JSON, never zeroed.
 
-Times are naive ISO strings in UTC (0-9 fraction digits); they are parsed as UTC explicitly.
+Times are naive ISO strings in UTC (0-9 fraction digits), parsed as UTC by
+:func:`forensics.formats.records.node_time_ms`.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from .fills import RecordError, address, coin_name, dec
+from forensics.formats.records import RAW_TEXT_LIMIT, RecordError, address, coin_name, dec, node_time_ms
 
-#: LedgerUpdate delta types whose main-dex perp USDC effect >= 2 public readers apply identically
-PERP_CASH_TYPES = frozenset({"deposit", "accountClassTransfer", "subAccountTransfer", "vaultDeposit", "vaultWithdraw"})
-#: types with a perp cash effect the reference marks UNCONFIRMED (the replay's choice is a setting)
-UNCONFIRMED_TYPES = frozenset({
-    "withdraw", "internalTransfer", "send", "vaultCreate", "vaultDistribution", "vaultLeaderCommission",
-    "rewardsClaim", "accountActivationGas", "perpDexClassTransfer", "deployGasAuction", "borrowLend",
-    "gossipPriorityGasAuction", "activateDexAbstraction",
-})
-SPOT_TYPES = frozenset({"spotTransfer", "spotGenesis", "cStakingTransfer"})
-SUMMARY_TYPES = frozenset({"liquidation"})
-LEDGER_TYPES = PERP_CASH_TYPES | UNCONFIRMED_TYPES | SPOT_TYPES | SUMMARY_TYPES
+from .ledger import LEDGER_TYPES, STAKING_VARIANTS, SYSTEM_USER, SYSTEM_VARIANTS, category, ledger_fields
 
-STAKING_VARIANTS = frozenset({"CDeposit", "CWithdrawal", "Delegation", "ValidatorRewards"})
-SYSTEM_VARIANTS = frozenset({"GossipPriorityAuctionRestart"})
-SYSTEM_USER = "system"
-
-RAW_LIMIT = 8192
-_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?")
-
-
-def node_time_ms(value: Any, field_name: str = "time") -> int:
-    """A node timestamp (naive ISO-8601 in UTC, 0-9 fraction digits, optional ``Z``) -> epoch ms (floor)."""
-    if not isinstance(value, str):
-        raise RecordError(f"{field_name} is not an ISO time string")
-    m = _ISO.fullmatch(value)
-    if not m:
-        raise RecordError(f"unparsable {field_name}")
-    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
-    try:
-        secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))  # UTC, never the machine's zone
-        if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
-            raise ValueError
-    except (ValueError, OverflowError):
-        raise RecordError(f"unparsable {field_name}") from None
-    frac = (m.group(7) or "").ljust(3, "0")[:3]
-    return secs * 1000 + int(frac)
-
-
-def category(kind: str) -> str:
-    if kind in PERP_CASH_TYPES:
-        return "perp_cash"
-    if kind in UNCONFIRMED_TYPES:
-        return "unconfirmed"
-    if kind in SPOT_TYPES:
-        return "spot"
-    if kind in SUMMARY_TYPES:
-        return "summary"
-    if kind in STAKING_VARIANTS:
-        return "staking"
-    if kind in SYSTEM_VARIANTS:
-        return "system"
-    return "unknown"  # only from the API, which does not quarantine types it does not know
-
-
-def _opt_str(value: Any) -> str | None:
-    return value[:128] if isinstance(value, str) else None
-
-
-def ledger_fields(delta: dict[str, Any]) -> dict[str, Any]:
-    """The typed columns every ledger row carries, from a delta object (API or node: same field names)."""
-    kind = delta["type"]
-    usdc = delta.get("usdc")
-    if usdc is None and kind == "vaultWithdraw":
-        usdc = delta.get("netWithdrawnUsd")
-    if usdc is None and kind in ("send", "spotTransfer"):
-        usdc = delta.get("usdcValue")
-    destination = delta.get("destination", delta.get("vault"))
-    to_perp = delta.get("toPerp")
-    if to_perp is not None and not isinstance(to_perp, bool):
-        raise RecordError("toPerp is not a boolean")
-    if destination is not None:
-        destination = address(destination, "destination")
-    return {
-        "type": kind,
-        "usdc": dec(usdc, "usdc", required=False),
-        "fee": dec(delta.get("fee"), "fee", required=False),
-        "amount": dec(delta.get("amount"), "amount", required=False),
-        "token": _opt_str(delta.get("token")),
-        "destination": destination,
-        "to_perp": to_perp,
-        "account_value": dec(delta.get("accountValue"), "accountValue", required=False),
-        "liquidated_ntl_pos": dec(delta.get("liquidatedNtlPos"), "liquidatedNtlPos", required=False),
-        "leverage_type": delta.get("leverageType") if isinstance(delta.get("leverageType"), str) else None,
-        "category": category(kind),
-        "delta_json": orjson.dumps(delta, option=orjson.OPT_SORT_KEYS).decode(),
-    }
+RAW_LIMIT = RAW_TEXT_LIMIT
 
 
 @dataclass
@@ -139,8 +55,8 @@ def normalize_misc_line(line_no: int, text: str, out: MiscBatch) -> None:
         out.records_read += 1
         out.rejects.append((line_no, None, "malformed JSON line", text[:RAW_LIMIT]))
         return
-    events = block.get("events") if isinstance(block, dict) else None
-    number = block.get("block_number") if isinstance(block, dict) else None
+    events: Any = block.get("events") if isinstance(block, dict) else None
+    number: Any = block.get("block_number") if isinstance(block, dict) else None
     reason = None
     if not isinstance(block, dict):
         reason = "block line is not a JSON object"
@@ -168,7 +84,7 @@ def _event(line_no: int, block: int, block_ms: int, index: int, event: Any, out:
         out.records_read += 1
         out.rejects.append((line_no, index, "event is not {time, hash, inner: {Variant: {...}}}", _raw(event)))
         return
-    (variant, body), = inner.items()
+    ((variant, body),) = inner.items()
     if variant == "Funding":
         _funding(line_no, block, block_ms, index, event, body, out)
         return
@@ -218,7 +134,8 @@ def _liquidation(delta: dict[str, Any], user: str, common: dict[str, Any]) -> di
         dec(p.get("szi"), "liquidatedPositions.szi")
         exact.append({"coin": coin_name(p.get("coin")), "szi": str(p.get("szi"))})
     return {
-        **common, "user": user,
+        **common,
+        "user": user,
         "account_value": dec(delta.get("accountValue"), "accountValue"),
         "liquidated_ntl_pos": dec(delta.get("liquidatedNtlPos"), "liquidatedNtlPos", required=False),
         "leverage_type": delta.get("leverageType") if isinstance(delta.get("leverageType"), str) else None,
@@ -231,8 +148,12 @@ def _staking_or_system(variant: str, body: Any, common: dict[str, Any]) -> list[
     """Staking and system events are recorded with their JSON; they never move perp cash."""
     if not isinstance(body, dict):
         raise RecordError(f"{variant} is not an object")
-    base = {**common, "type": variant, "category": category(variant),
-            "delta_json": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()}
+    base = {
+        **common,
+        "type": variant,
+        "category": category(variant),
+        "delta_json": orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode(),
+    }
     if variant == "ValidatorRewards":
         rewards = body.get("validator_to_reward")
         if not isinstance(rewards, list):
@@ -251,7 +172,9 @@ def _staking_or_system(variant: str, body: Any, common: dict[str, Any]) -> list[
     return [row]
 
 
-def _funding(line_no: int, block: int, block_ms: int, index: int, event: dict, body: Any, out: MiscBatch) -> None:
+def _funding(
+    line_no: int, block: int, block_ms: int, index: int, event: dict[str, Any], body: Any, out: MiscBatch
+) -> None:
     deltas = body.get("deltas") if isinstance(body, dict) else None
     try:
         time_ms = node_time_ms(event.get("time"), "event time") if "time" in event else block_ms
@@ -268,8 +191,13 @@ def _funding(line_no: int, block: int, block_ms: int, index: int, event: dict, b
             if not isinstance(d, dict):
                 raise RecordError("Funding delta is not an object")
             row = {
-                "user": address(d.get("user")), "coin": coin_name(d.get("coin")), "time_ms": time_ms,
-                "block_number": block, "event_index": index, "delta_index": k, "hash": hash_,
+                "user": address(d.get("user")),
+                "coin": coin_name(d.get("coin")),
+                "time_ms": time_ms,
+                "block_number": block,
+                "event_index": index,
+                "delta_index": k,
+                "hash": hash_,
                 "funding_amount": dec(d.get("funding_amount"), "funding_amount"),
                 "szi": dec(d.get("szi"), "szi", required=False),
                 "funding_rate": dec(d.get("funding_rate"), "funding_rate", required=False),

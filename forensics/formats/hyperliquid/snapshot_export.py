@@ -27,9 +27,9 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, overload
 
-from .fills import RecordError, address, coin_name, dec
+from forensics.formats.records import RecordError, address, coin_name, dec
 
 EXPORT_KINDS = ("account_values", "perp_positions", "spot_balances")
 _NAME_TIME = re.compile(r"_(\d+)_(\d{13})\.json(?:\.lz4)?$")
@@ -38,8 +38,10 @@ _DECODER = json.JSONDecoder(parse_float=Decimal)
 _WS = " \t\r\n"
 
 DERIVED_POSITION = "export: upnl = size*(notional/|size| - entry); cross margin = notional/leverage"
-DERIVED_ISOLATED = ("export: upnl = size*(notional/|size| - entry); isolated margin = |size|*entry/leverage + upnl "
-                    "(collateral not in the export)")
+DERIVED_ISOLATED = (
+    "export: upnl = size*(notional/|size| - entry); isolated margin = |size|*entry/leverage + upnl "
+    "(collateral not in the export)"
+)
 DERIVED_ACCOUNT = "export: account_value as reported (scope total: cross + isolated equity)"
 DERIVED_ACCOUNT_CROSS = "export: account_value = reported cross value + derived isolated equity (scope cross)"
 
@@ -125,6 +127,10 @@ def iter_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any, str | 
         index += 1
 
 
+@overload
+def _num(value: Any, name: str, *, required: Literal[True] = ...) -> Decimal: ...
+@overload
+def _num(value: Any, name: str, *, required: bool) -> Decimal | None: ...
 def _num(value: Any, name: str, *, required: bool = True) -> Decimal | None:
     if isinstance(value, bool):
         raise RecordError(f"non-numeric {name}")
@@ -139,7 +145,8 @@ def account_row(item: Any, time_ms: int, *, scope: str = "total") -> dict[str, A
         raise RecordError("account_value item is not an object")
     long_, short = (_num(item.get(k), k, required=False) for k in ("total_long_notional", "total_short_notional"))
     return {
-        "user": address(item.get("user")), "time_ms": time_ms,
+        "user": address(item.get("user")),
+        "time_ms": time_ms,
         "account_value": _num(item.get("account_value"), "account_value"),
         "total_ntl_pos": None if long_ is None and short is None else (long_ or 0) + (short or 0),
         "positions": 0,
@@ -192,11 +199,17 @@ def position_row(p: Any, coin: str, time_ms: int) -> dict[str, Any]:
     margin = notional / int(lev) if is_cross else abs(size) * entry / int(lev) + upnl
     q = dec  # the lake's 10-decimal scale
     return {
-        "user": address(p.get("user")), "time_ms": time_ms, "coin": coin, "szi": size, "entry_px": entry,
-        "position_value": abs(notional), "unrealized_pnl": q(str(upnl), "unrealized_pnl"),
+        "user": address(p.get("user")),
+        "time_ms": time_ms,
+        "coin": coin,
+        "szi": size,
+        "entry_px": entry,
+        "position_value": abs(notional),
+        "unrealized_pnl": q(str(upnl), "unrealized_pnl"),
         "liquidation_px": _num(p.get("liquidation_price"), "liquidation_price", required=False),
         "margin_used": q(str(margin), "margin_used"),
-        "leverage_type": "cross" if is_cross else "isolated", "leverage": int(lev),
+        "leverage_type": "cross" if is_cross else "isolated",
+        "leverage": int(lev),
         "cum_funding_since_open": _num(p.get("funding_pnl"), "funding_pnl", required=False),
         "derivation": DERIVED_POSITION if is_cross else DERIVED_ISOLATED,
     }

@@ -1,6 +1,5 @@
 """Analytics assets: ADL steps and their eligible candidate pools, reconstructed from the lake."""
 
-
 import dagster as dg
 
 from pipelines.analysis import reconstruct
@@ -42,8 +41,13 @@ class AdlReconstructionConfig(dg.Config):
 )
 def adl_reconstruction(config: AdlReconstructionConfig, lake: LakeResource):
     """Event-sourced replay of positions from the snapshot through every fill, then ADL steps and pools."""
-    out = reconstruct.run(lake.lake(), venue=config.venue, since_ms=config.since_ms, until_ms=config.until_ms,
-                          gap_seconds=config.gap_seconds)
+    out = reconstruct.run(
+        lake.lake(),
+        venue=config.venue,
+        since_ms=config.since_ms,
+        until_ms=config.until_ms,
+        gap_seconds=config.gap_seconds,
+    )
     common = {
         "venue": dg.MetadataValue.text(out["venue"]),
         "source_key": dg.MetadataValue.text(out["source_key"]),
@@ -52,15 +56,22 @@ def adl_reconstruction(config: AdlReconstructionConfig, lake: LakeResource):
     }
     yield dg.MaterializeResult(
         asset_key="adl_steps",
-        metadata={**common, "steps": dg.MetadataValue.int(out["steps"]), "waves": dg.MetadataValue.int(out["waves"]),
-                  "path": dg.MetadataValue.path(out["paths"][0])},
+        metadata={
+            **common,
+            "steps": dg.MetadataValue.int(out["steps"]),
+            "waves": dg.MetadataValue.int(out["waves"]),
+            "path": dg.MetadataValue.path(out["paths"][0]),
+        },
     )
     yield dg.MaterializeResult(
         asset_key="adl_pools",
-        metadata={**common, "pool_rows": dg.MetadataValue.int(out["pool_rows"]),
-                  "selected": dg.MetadataValue.int(out["selected"]),
-                  "mark_sources": dg.MetadataValue.json(out["mark_sources"]),
-                  "path": dg.MetadataValue.path(out["paths"][1])},
+        metadata={
+            **common,
+            "pool_rows": dg.MetadataValue.int(out["pool_rows"]),
+            "selected": dg.MetadataValue.int(out["selected"]),
+            "mark_sources": dg.MetadataValue.json(out["mark_sources"]),
+            "path": dg.MetadataValue.path(out["paths"][1]),
+        },
     )
 
 

@@ -9,6 +9,8 @@ materialization's metadata), so partitions are independent and can run on any nu
 import dagster as dg
 import polars as pl
 
+from forensics.audit import audit, complete_steps
+from pipelines.analysis.inference import annotate_integrity, load_pools, read_analytics
 from pipelines.defs.lake.resources import LakeResource
 
 EPISODE_GAP_MS = 30 * 60 * 1000
@@ -48,11 +50,10 @@ class EpisodeAuditConfig(dg.Config):
     kinds={"polars"},
     code_version="2",
 )
-def adl_episode_audit(context: dg.AssetExecutionContext, config: EpisodeAuditConfig, lake: LakeResource) -> dg.MaterializeResult:
+def adl_episode_audit(
+    context: dg.AssetExecutionContext, config: EpisodeAuditConfig, lake: LakeResource
+) -> dg.MaterializeResult:
     """The audit of one ADL episode on its own: best rule, verdict and flagged accounts of that window."""
-    from forensics.audit import audit, complete_steps
-    from pipelines.analysis.inference import annotate_integrity, load_pools
-
     venue, first, last = parse_episode(context.partition_key)
     the_lake = lake.lake()
     the_lake.pull(["adl_steps", "adl_pools", "fills", "position_snapshots", "account_snapshots"])
@@ -61,19 +62,25 @@ def adl_episode_audit(context: dg.AssetExecutionContext, config: EpisodeAuditCon
     pools, notes, _ = annotate_integrity(the_lake, venue, pools, steps)
     result = audit(pools, q=config.q, steps=steps)
     flagged = [] if result.exemption is None else result.exemption.flagged["user"].to_list()
-    return dg.MaterializeResult(metadata={
-        "venue": venue, "first_step_ms": first, "last_step_ms": last,
-        "steps": int(steps.height), "pool_rows": int(pools.height), "incomplete_steps": incomplete,
-        "best_rule": result.inference.best_rule or "none", "verdict": result.verdict,
-        "flagged": len(flagged), "flagged_accounts": dg.MetadataValue.json(flagged),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "venue": venue,
+            "first_step_ms": first,
+            "last_step_ms": last,
+            "steps": int(steps.height),
+            "pool_rows": int(pools.height),
+            "incomplete_steps": incomplete,
+            "best_rule": result.inference.best_rule or "none",
+            "verdict": result.verdict,
+            "flagged": len(flagged),
+            "flagged_accounts": dg.MetadataValue.json(flagged),
+        }
+    )
 
 
 @dg.sensor(minimum_interval_seconds=300, asset_selection=dg.AssetSelection.assets(adl_episode_audit))
 def adl_episode_partitions(context: dg.SensorEvaluationContext, lake: LakeResource):
     """Add a partition for every new ADL episode in ``adl_steps`` and request its audit."""
-    from pipelines.analysis.inference import read_analytics
-
     steps = read_analytics(lake.lake(), "adl_steps", "hyperliquid")
     known = set(context.instance.get_dynamic_partitions(adl_episodes.name))
     new = [k for k in find_episodes(steps if steps is not None else pl.DataFrame({"time_ms": []})) if k not in known]

@@ -15,9 +15,9 @@ class RuleInferenceConfig(dg.Config):
     since_ms: int | None = None
     until_ms: int | None = None
     q: float = 0.05
-    diagnostic_steps: int = 60
+    diagnostic_steps: int = inference.DIAGNOSTIC_STEPS
     logit: str = "auto"
-    logit_rows: int = 20_000
+    logit_rows: int = inference.LOGIT_ROWS
     seed: int = 0
 
 
@@ -46,9 +46,18 @@ class RuleInferenceConfig(dg.Config):
 )
 def adl_rule_inference(config: RuleInferenceConfig, lake: LakeResource):
     """Identify the ADL selection rule actually used, then test every eligible account for exemption."""
-    out = inference.run(lake.lake(), venue=config.venue, since_ms=config.since_ms, until_ms=config.until_ms,
-                        q=config.q, seed=config.seed, diagnostic_steps=config.diagnostic_steps or None,
-                        logit=config.logit, logit_rows=config.logit_rows, reconstruct_if_missing=False)
+    out = inference.run(
+        lake.lake(),
+        venue=config.venue,
+        since_ms=config.since_ms,
+        until_ms=config.until_ms,
+        q=config.q,
+        seed=config.seed,
+        diagnostic_steps=config.diagnostic_steps or None,
+        logit=config.logit,
+        logit_rows=config.logit_rows,
+        reconstruct_if_missing=False,
+    )
     yield dg.MaterializeResult(
         asset_key="adl_rule_fits",
         metadata={
@@ -73,8 +82,16 @@ def adl_rule_inference(config: RuleInferenceConfig, lake: LakeResource):
 adl_analysis_job = dg.define_asset_job(
     "adl_analysis_job",
     selection=dg.AssetSelection.assets(
-        "adl_steps", "adl_pools", "adl_rule_fits", "exemption_flags", "adl_waves", "adl_haircuts",
-        "policy_counterfactuals", "cascade_timeline", "backstop_coverage", "lake_catalog",
+        "adl_steps",
+        "adl_pools",
+        "adl_rule_fits",
+        "exemption_flags",
+        "adl_waves",
+        "adl_haircuts",
+        "policy_counterfactuals",
+        "cascade_timeline",
+        "backstop_coverage",
+        "lake_catalog",
         "audit_report",
     ),
 )

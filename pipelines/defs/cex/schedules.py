@@ -1,6 +1,5 @@
 """Daily CEX pulls and a sensor that normalizes closed capture hours."""
 
-
 import dagster as dg
 
 from pipelines.defs.cex.assets import VENUE_ASSETS, daily
@@ -8,10 +7,13 @@ from pipelines.defs.lake.resources import LakeResource
 from pipelines.ingest import capture
 
 cex_daily_job = dg.define_asset_job(
-    "cex_daily_job", selection=dg.AssetSelection.assets(*VENUE_ASSETS), partitions_def=daily,
+    "cex_daily_job",
+    selection=dg.AssetSelection.assets(*VENUE_ASSETS),
+    partitions_def=daily,
 )
 capture_job = dg.define_asset_job(
-    "cex_capture_job", selection=dg.AssetSelection.assets("captured_liquidations", "cex_adl_episodes"),
+    "cex_capture_job",
+    selection=dg.AssetSelection.assets("captured_liquidations", "cex_adl_episodes"),
 )
 
 
@@ -34,4 +36,6 @@ def cex_closed_capture_hours(context: dg.SensorEvaluationContext, lake: LakeReso
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[cex_daily_job, capture_job], schedules=[cex_hourly_pull], sensors=[cex_closed_capture_hours])
+    return dg.Definitions(
+        jobs=[cex_daily_job, capture_job], schedules=[cex_hourly_pull], sensors=[cex_closed_capture_hours]
+    )

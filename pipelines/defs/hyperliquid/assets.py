@@ -1,11 +1,10 @@
 """Hyperliquid assets: node files and info-API pulls into the normalized lake tables."""
 
-
 import datetime as dt
 
 import dagster as dg
 
-from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
+from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, LEDGER_EVENTS, POSITION_SNAPSHOTS
 from pipelines.defs.hyperliquid.partitions import daily, hourly
 from pipelines.defs.hyperliquid.resources import (
     HyperliquidInfoResource,
@@ -14,7 +13,8 @@ from pipelines.defs.hyperliquid.resources import (
 )
 from pipelines.defs.lake.checks import ingest_metadata, quality_results, quality_specs, read_source_rows
 from pipelines.defs.lake.resources import LakeResource
-from pipelines.ingest import hyperliquid_api, hyperliquid_files
+from pipelines.ingest.hyperliquid import api as hyperliquid_api
+from pipelines.ingest.hyperliquid import files as hyperliquid_files
 
 GROUP = "hyperliquid"
 
@@ -34,10 +34,16 @@ def hyperliquid_node_fills(
     files = hyperliquid_node_data.fill_files(context.partition_key)
     reports = [hyperliquid_files.ingest_node_fills(lake.lake(), f) for f in files]
     if not files:
-        context.log.warning(f"no node_fills_by_block files for {context.partition_key} under {hyperliquid_node_data.root}")
+        context.log.warning(
+            f"no node_fills_by_block files for {context.partition_key} under {hyperliquid_node_data.root}"
+        )
     df = read_source_rows(lake.lake(), FILLS, [r.source_key for r in reports])
     return dg.MaterializeResult(
-        metadata={**ingest_metadata(reports), "files": len(files), "adl_legs": int(df["is_adl"].sum()) if df.height else 0},
+        metadata={
+            **ingest_metadata(reports),
+            "files": len(files),
+            "adl_legs": int(df["is_adl"].sum()) if df.height else 0,
+        },
         check_results=quality_results("hyperliquid_node_fills", FILLS, df),
     )
 
@@ -59,7 +65,9 @@ def hyperliquid_node_fills_hourly(
     the_lake = lake.lake()
     path = hyperliquid_node_data.hour_file(context.partition_key, the_lake)
     if path is None:
-        context.log.warning(f"no node_fills_by_block file for hour {context.partition_key} under {hyperliquid_node_data.root}")
+        context.log.warning(
+            f"no node_fills_by_block file for hour {context.partition_key} under {hyperliquid_node_data.root}"
+        )
         reports = []
     else:
         reports = [hyperliquid_files.ingest_node_fills(the_lake, path)]
@@ -96,7 +104,9 @@ def hyperliquid_position_snapshots(
     check_specs=quality_specs("hyperliquid_asset_ctxs", [ASSET_CTXS]),
     code_version="1",
 )
-def hyperliquid_asset_ctxs(lake: LakeResource, hyperliquid_node_data: HyperliquidNodeDataResource) -> dg.MaterializeResult:
+def hyperliquid_asset_ctxs(
+    lake: LakeResource, hyperliquid_node_data: HyperliquidNodeDataResource
+) -> dg.MaterializeResult:
     """Mark, oracle, mid, funding and open interest per coin over time from metaAndAssetCtxs files."""
     reports = [hyperliquid_files.ingest_asset_ctxs(lake.lake(), f) for f in hyperliquid_node_data.files("asset_ctxs")]
     df = read_source_rows(lake.lake(), ASSET_CTXS, [r.source_key for r in reports])
@@ -134,5 +144,7 @@ def hyperliquid_tracked_accounts(
     keys = [r.source_key for r in reports]
     checks = quality_results(
         "hyperliquid_tracked_accounts", FILLS, read_source_rows(lake.lake(), FILLS, keys)
-    ) + quality_results("hyperliquid_tracked_accounts", LEDGER_EVENTS, read_source_rows(lake.lake(), LEDGER_EVENTS, keys))
+    ) + quality_results(
+        "hyperliquid_tracked_accounts", LEDGER_EVENTS, read_source_rows(lake.lake(), LEDGER_EVENTS, keys)
+    )
     return dg.MaterializeResult(metadata={**ingest_metadata(reports), "users": len(users)}, check_results=checks)

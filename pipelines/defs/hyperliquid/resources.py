@@ -1,12 +1,14 @@
 """Typed resources for Hyperliquid: the info API client and the node-data directory."""
 
-
 import os
 from pathlib import Path
 
 import dagster as dg
 
 from pipelines.defs.lake.resources import PROJECT_ROOT
+from pipelines.storage import StoreSettings, inputs, transfer
+from pipelines.storage.location import is_object_url, parse_url
+from pipelines.storage.stores import StorageError, open_store, storage_error
 from pipelines.venues.base import WeightRateLimiter
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
 
@@ -40,19 +42,11 @@ class HyperliquidNodeDataResource(dg.ConfigurableResource):
     def hour_file(self, partition_key: str, lake) -> Path | None:
         """The ``node_fills_by_block`` file of one hourly partition (``YYYY-MM-DD-HH:00``), downloaded
         into the lake's raw layer first when the root is ``s3://``; None when the hour has no file."""
-        from pipelines.storage import StoreSettings, inputs
-        from pipelines.storage.location import is_object_url
-
         day, hour = partition_key[:10].replace("-", ""), int(partition_key[11:13])
         relative = f"node_fills_by_block/hourly/{day}/{hour}.lz4"
         if not is_object_url(self.root):
             path = Path(self.root) / relative
             return path if path.is_file() else None
-        from pipelines.storage import transfer
-        from pipelines.storage.location import parse_url
-        from pipelines.storage.stores import open_store
-
-        from pipelines.storage.stores import StorageError, storage_error
 
         settings = StoreSettings(endpoint=self.endpoint, requester_pays=self.requester_pays)
         url = parse_url(self.root)
@@ -76,7 +70,9 @@ class HyperliquidNodeDataResource(dg.ConfigurableResource):
 class TrackedUsersResource(dg.ConfigurableResource):
     """The accounts the scheduled API pull follows: a file with one 0x address per line."""
 
-    users_file: str = os.environ.get("LIQF_TRACKED_USERS", str(PROJECT_ROOT / "pipelines" / "config" / "tracked_users.txt"))
+    users_file: str = os.environ.get(
+        "LIQF_TRACKED_USERS", str(PROJECT_ROOT / "pipelines" / "config" / "tracked_users.txt")
+    )
 
 
 @dg.definitions

@@ -1,6 +1,5 @@
 """Hourly pull of the tracked accounts (today's partition, re-pulled idempotently each hour)."""
 
-
 import dagster as dg
 
 from pipelines.defs.hyperliquid.partitions import daily

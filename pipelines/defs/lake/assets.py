@@ -1,6 +1,5 @@
 """The DuckDB catalog over the lake."""
 
-
 import dagster as dg
 
 from pipelines.defs.lake.resources import LakeResource

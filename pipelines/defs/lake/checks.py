@@ -1,12 +1,11 @@
 """Great Expectations suites run as Dagster asset checks on the rows an asset just wrote."""
 
-
 from collections.abc import Iterable
 
 import dagster as dg
 import polars as pl
 
-from forensics.schema import Table
+from forensics.tables import Table
 from pipelines import quality
 from pipelines.ingest.report import IngestReport
 from pipelines.lake import Lake
@@ -17,13 +16,16 @@ def quality_specs(asset: str, tables: Iterable[Table]) -> list[dg.AssetCheckSpec
     for t in tables:
         specs.append(
             dg.AssetCheckSpec(
-                f"{t.name}_schema_and_keys", asset=asset, blocking=True,
+                f"{t.name}_schema_and_keys",
+                asset=asset,
+                blocking=True,
                 description=f"{t.name}: exact columns, key columns not null, key unique (GX, blocking)",
             )
         )
         specs.append(
             dg.AssetCheckSpec(
-                f"{t.name}_value_ranges", asset=asset,
+                f"{t.name}_value_ranges",
+                asset=asset,
                 description=f"{t.name}: value ranges and enumerations (GX, warning)",
             )
         )
@@ -32,10 +34,9 @@ def quality_specs(asset: str, tables: Iterable[Table]) -> list[dg.AssetCheckSpec
 
 def read_source_rows(lake: Lake, table: Table, keys: Iterable[str]) -> pl.DataFrame:
     """The rows a set of inputs wrote to ``table`` (every day of each input)."""
-    files = [p for k in set(keys) for p in lake.table_dir(table.name).rglob(f"part-{k}.parquet")]
-    if not files:
-        return pl.from_arrow(table.arrow_schema().empty_table())
-    return pl.read_parquet(files)
+    # every row as written (dedup=False): the checks test what these inputs wrote, repeated keys included
+    rows = lake.read(table, sources=keys, dedup=False)
+    return rows if rows is not None else pl.DataFrame(pl.from_arrow(table.arrow_schema().empty_table()))
 
 
 def quality_results(asset: str, table: Table, df: pl.DataFrame) -> list[dg.AssetCheckResult]:

@@ -1,6 +1,5 @@
 """Typed resources for EVM chains: the JSON-RPC endpoint of one chain (URL from the environment)."""
 
-
 import dagster as dg
 
 from pipelines.ingest.onchain import ChainRegistry, load_registry
@@ -17,9 +16,12 @@ class EvmChainResource(dg.ConfigurableResource):
     rpc_url: str = ""
     timeout_s: float = 30.0
     include_unverified: bool = False
+    registry_file: str = ""  # a user's own registry over the shipped one (LIQF_REGISTRY)
 
     def registry(self) -> ChainRegistry:
-        return load_registry(self.chain, include_unverified=self.include_unverified)
+        return load_registry(
+            self.chain, include_unverified=self.include_unverified, user_file=self.registry_file or None
+        )
 
     def rpc(self) -> EvmRpc:
         if not self.rpc_url:
@@ -30,5 +32,11 @@ class EvmChainResource(dg.ConfigurableResource):
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        resources={"arbitrum_rpc": EvmChainResource(chain="arbitrum", rpc_url=dg.EnvVar("LIQF_RPC_ARBITRUM").get_value(""))}
+        resources={
+            "arbitrum_rpc": EvmChainResource(
+                chain="arbitrum",
+                rpc_url=dg.EnvVar("LIQF_RPC_ARBITRUM").get_value(""),
+                registry_file=dg.EnvVar("LIQF_REGISTRY").get_value(""),
+            )
+        }
     )

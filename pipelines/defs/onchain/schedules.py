@@ -1,6 +1,5 @@
 """Scheduled on-chain pulls: incremental by checkpoint, so every run picks up where the last stopped."""
 
-
 import dagster as dg
 
 onchain_job = dg.define_asset_job(
@@ -9,8 +8,12 @@ onchain_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=onchain_job, cron_schedule="*/15 * * * *", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.STOPPED)
+@dg.schedule(
+    job=onchain_job,
+    cron_schedule="*/15 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
 def onchain_arbitrum_quarter_hourly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every 15 minutes: GMX v2 events and venue reserves on Arbitrum since the last checkpoint
     (stopped by default: it needs LIQF_RPC_ARBITRUM)."""

@@ -32,17 +32,27 @@ def audit_report(config: AuditReportConfig, lake: LakeResource) -> dg.Materializ
     now = dt.datetime.now(dt.UTC)
     since_ms = int((now - dt.timedelta(days=config.days)).timestamp() * 1000) if config.days else None
     out_dir = Path(config.out_root) / config.venue / now.strftime("%Y-%m-%dT%H%M")
-    context = report.gather(lake.lake(), Path(lake.db_path), venue=config.venue, since_ms=since_ms, until_ms=None,
-                            q=0.05, gap_seconds=5.0, command=f"dagster asset audit_report ({config.venue})")
+    context = report.gather(
+        lake.lake(),
+        Path(lake.db_path),
+        venue=config.venue,
+        since_ms=since_ms,
+        until_ms=None,
+        q=0.05,
+        gap_seconds=5.0,
+        command=f"dagster asset audit_report ({config.venue})",
+    )
     paths = report.write(context, out_dir, pdf=config.pdf)
     s = context["summary"]
-    return dg.MaterializeResult(metadata={
-        "html": dg.MetadataValue.path(str(paths.html)),
-        "pdf": dg.MetadataValue.path(str(paths.pdf)) if paths.pdf else dg.MetadataValue.text("not rendered"),
-        "inferred_rule": dg.MetadataValue.text(s["verdict"]),
-        "flagged_accounts": dg.MetadataValue.int(s["flagged"]),
-        "adl_legs": dg.MetadataValue.int(s["adl_legs"]),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "html": dg.MetadataValue.path(str(paths.html)),
+            "pdf": dg.MetadataValue.path(str(paths.pdf)) if paths.pdf else dg.MetadataValue.text("not rendered"),
+            "inferred_rule": dg.MetadataValue.text(s["verdict"]),
+            "flagged_accounts": dg.MetadataValue.int(s["flagged"]),
+            "adl_legs": dg.MetadataValue.int(s["adl_legs"]),
+        }
+    )
 
 
 daily_digest_job = dg.define_asset_job("daily_digest_job", selection=dg.AssetSelection.assets("audit_report"))
@@ -52,8 +62,7 @@ daily_digest_job = dg.define_asset_job("daily_digest_job", selection=dg.AssetSel
 def daily_digest_report(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every day at 06:00 UTC, the audit report over the last day."""
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return dg.RunRequest(run_key=f"digest-{day}",
-                         run_config={"ops": {"audit_report": {"config": {"days": 1}}}})
+    return dg.RunRequest(run_key=f"digest-{day}", run_config={"ops": {"audit_report": {"config": {"days": 1}}}})
 
 
 @dg.definitions

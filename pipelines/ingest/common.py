@@ -1,0 +1,111 @@
+"""What every ingest shares: how a run starts (the input's identity, its raw copy), how it rejects records,
+and how it ends (rows, quarantine, reconciliation, run record; in this order, so a crashed ingest leaves no
+run record); the raw record of an API response; the two errors a run can raise.
+
+Sources call these instead of writing the sequence by hand (the node files, misc events, the archive and
+snapshot export, the info API, the CEX pulls, the stream captures).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from forensics.formats.records import RAW_TEXT_LIMIT
+from forensics.tables import Table
+from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
+from pipelines.lake import Lake, sha256_file
+from pipelines.venues.base import RawResponse
+
+#: a rejected record: (1-based line or item number, index inside the line or None, reason, raw text)
+Reject = tuple[int, int | None, str, str]
+
+
+class UserFacingError(RuntimeError):
+    """An input problem the user can fix (bad path, unknown format, bad window): one line and a hint."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class PullError(ValueError):
+    """Bad pull arguments (venue, symbols, users file, window, credentials)."""
+
+
+def now_utc() -> dt.datetime:
+    """The ingest time as the lake stores it (naive UTC)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def raw_text(raw: Any) -> str:
+    """A rejected record as text for ``quarantine.raw`` (JSON for parsed items), truncated to the column's limit."""
+    return (raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode())[:RAW_TEXT_LIMIT]
+
+
+def raw_response_record(resp: RawResponse) -> dict[str, Any]:
+    """One API response for the raw layer: request metadata (params already redacted by the client), the
+    attempts it took and the payload exactly as parsed."""
+    return {
+        "venue": resp.venue,
+        "endpoint": resp.endpoint,
+        "method": resp.method,
+        "params": resp.params,
+        "status": resp.status,
+        "received_at": resp.received_at,
+        "elapsed_ms": resp.elapsed_ms,
+        "attempts": resp.attempts,
+        "payload": resp.payload,
+    }
+
+
+@dataclass
+class Rejects:
+    """The records one dataset of a pull rejected; each counts as read."""
+
+    report: IngestReport
+    rejects: list[Reject] = field(default_factory=list)
+
+    def reject(self, reason: str, raw: Any) -> None:
+        self.report.records_read += 1
+        self.rejects.append((self.report.records_read, None, reason[:500], raw_text(raw)))
+
+
+def start_file(lake: Lake, path: Path, *, venue: str, source: str, key: str) -> tuple[IngestReport, dt.datetime]:
+    """A file input's report (its name, content hash and size) and ingest time; the file is kept, content-
+    addressed, in the raw layer first."""
+    sha, size = sha256_file(path)
+    lake.store_raw_file(path, venue, source, sha)
+    return IngestReport(venue, source, display_name(path), key, sha, size), now_utc()
+
+
+def write_rows(lake: Lake, report: IngestReport, table: Table, data: pa.Table, *, venue: str | None = None) -> int:
+    """Replace the input's rows of ``table`` and count them on the report."""
+    lake.replace_source(table, venue or report.venue, report.source_key, data)
+    report.rows_by_table[table.name] = data.num_rows
+    return data.num_rows
+
+
+def finish(
+    lake: Lake,
+    report: IngestReport,
+    rejects: list[Reject] | pa.Table,
+    target: Table | str,
+    ingested_at: dt.datetime,
+    *,
+    venue: str | None = None,
+    key: str | None = None,
+) -> IngestReport:
+    """The last steps of every ingest: its quarantine rows (replacing an earlier run's), then reconciliation and
+    the run record (last, so a crashed ingest leaves none)."""
+    table = rejects if isinstance(rejects, pa.Table) else rejects_from_rows(rejects)
+    write_quarantine(
+        lake, report, table, target if isinstance(target, str) else target.name, ingested_at, venue=venue, key=key
+    )
+    record_run(lake, report, ingested_at)
+    return report
