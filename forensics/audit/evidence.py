@@ -486,7 +486,9 @@ def pools_evidence(
     )
     mark = frame["mark_px"].cast(pl.Float64).to_numpy()
     published = frame["mark_source"].is_in(list(PUBLISHED_MARK_SOURCES)).fill_null(False).to_numpy()
-    F = feature_matrix(frame, mark_tolerance(mark, published))
+    # the coin's szDecimals, where the pool says its lot (10^-szDecimals)
+    sz_dec = -np.log10(frame["lot_size"].cast(pl.Float64).fill_null(np.nan).to_numpy())
+    F = feature_matrix(frame, mark_tolerance(mark, published, np.round(sz_dec)))
     coin = frame["coin"].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
     coin_code = np.unique(coin, return_inverse=True)[1].astype(np.int64)
     pair_key = user_code * (int(coin_code.max(initial=0)) + 1) + coin_code

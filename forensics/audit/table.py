@@ -18,16 +18,25 @@ PUBLISHED_MARK_SOURCES = ("asset_ctxs", "adl_mark")
 TRADE_MARK_UNCERTAINTY = 2e-3
 
 
-def half_digit(mark: np.ndarray) -> np.ndarray:
-    """Half a unit of the fifth significant digit of each mark, relative to the mark."""
+# Hyperliquid prints prices with at most five significant figures and at most 6 - szDecimals decimals (perps)
+PRICE_DECIMALS = 6
+
+
+def half_tick(mark: np.ndarray, sz_decimals: np.ndarray | None = None) -> np.ndarray:
+    """Half the price step a published mark was rounded to, relative to the mark: the fifth significant digit,
+    or the last decimal the coin may print (``6 - szDecimals``) when that is coarser (low-priced coins)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.abs(mark)
-        return 0.5 * 10.0 ** (np.floor(np.log10(m)) - 4) / m
+        step = 10.0 ** (np.floor(np.log10(m)) - 4)
+        if sz_decimals is not None:
+            sd = np.asarray(sz_decimals, dtype=np.float64)
+            step = np.where(np.isfinite(sd) & (sd >= 0), np.fmax(step, 10.0 ** (sd - PRICE_DECIMALS)), step)
+        return 0.5 * step / m
 
 
-def mark_tolerance(mark: np.ndarray, published: np.ndarray) -> np.ndarray:
-    """Relative uncertainty of each mark: half its fifth digit when the venue published it, else a trade's."""
-    tol = np.where(published, half_digit(mark), TRADE_MARK_UNCERTAINTY)
+def mark_tolerance(mark: np.ndarray, published: np.ndarray, sz_decimals: np.ndarray | None = None) -> np.ndarray:
+    """Relative uncertainty of each mark: half its price step when the venue published it, else a trade's."""
+    tol = np.where(published, half_tick(mark, sz_decimals), TRADE_MARK_UNCERTAINTY)
     return np.where(np.isfinite(tol), tol, TRADE_MARK_UNCERTAINTY)
 
 

@@ -207,59 +207,87 @@ def _path_hull(
     q_coin: np.ndarray,
     q_t: np.ndarray,
     q_used: np.ndarray,
+    q_mark: np.ndarray,
     start: np.ndarray,
     t: np.ndarray,
     px: np.ndarray,
+    p_start: np.ndarray,
+    p_t: np.ndarray,
+    p_px: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
 ) -> None:
-    """Per query (coin, t, time of the observation the mark came from): the lowest and highest price
-    observed from that observation to t, and the first one after t (the path the mark took). A mark observed
-    at t itself did not move."""
+    """Per query (coin, t, time of the observation used, its mark): the lowest and highest price observed from
+    that observation to t and the first one after t (the path the mark took), widened by how far the coin's
+    published mark moved between publications around t, scaled to the time elapsed (a path between sparse
+    observations wanders beyond them). A mark observed at t itself did not move."""
     for k in range(len(q_t)):
         lo[k] = np.nan
         hi[k] = np.nan
         c = q_coin[k]
-        if c < 0 or q_used[k] >= q_t[k]:
+        if c < 0 or q_used[k] >= q_t[k] or np.isnan(q_mark[k]):
             continue
+        lo[k] = q_mark[k]
+        hi[k] = q_mark[k]
         a, b = start[c], start[c + 1]
         i = np.searchsorted(t[a:b], q_used[k], side="left") + a
         while i < b and t[i] <= q_t[k]:
-            if not (px[i] >= lo[k]):
-                lo[k] = px[i]
-            if not (px[i] <= hi[k]):
-                hi[k] = px[i]
+            lo[k] = min(lo[k], px[i])
+            hi[k] = max(hi[k], px[i])
             i += 1
         if i < b:  # the first observation after t
-            if not (px[i] >= lo[k]):
-                lo[k] = px[i]
-            if not (px[i] <= hi[k]):
-                hi[k] = px[i]
+            lo[k] = min(lo[k], px[i])
+            hi[k] = max(hi[k], px[i])
+        # the largest move between consecutive publications around t, times sqrt(elapsed / interval)
+        x, y = p_start[c], p_start[c + 1]
+        if y - x < 2:
+            continue
+        j = np.searchsorted(p_t[x:y], q_t[k], side="right") + x
+        move = 0.0
+        span = 0
+        total = 0
+        for r in range(max(j - WINDOW_PUBLICATIONS, x + 1), min(j + 1, y)):
+            move = max(move, abs(p_px[r] - p_px[r - 1]))
+            total += p_t[r] - p_t[r - 1]
+            span += 1
+        if span == 0:
+            continue
+        interval = total / span
+        scale = min(1.0, np.sqrt((q_t[k] - q_used[k]) / interval)) if interval > 0 else 1.0
+        lo[k] = min(lo[k], q_mark[k] - move * scale)
+        hi[k] = max(hi[k], q_mark[k] + move * scale)
+
+
+#: publications around an instant whose largest move bounds an unobserved path
+WINDOW_PUBLICATIONS = 8
 
 
 def mark_intervals(
     q_coin: np.ndarray,
     q_t: np.ndarray,
     q_used: np.ndarray,
+    q_mark: np.ndarray,
     fills: pl.DataFrame,
     asset_ctxs: pl.DataFrame | None,
     coins: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """How far each coin's mark may have moved from the value it was read at, per query (coin code, time, time
-    of the observation used): the range of the prices observed along the way (the venue's marks, the
-    liquidation marks of fills, ordinary trades) up to the first one after the query, as (low, high) arrays
-    (NaN where the mark was observed at the instant). Marks are published once per second by the node, once
-    per minute by the archive, while an account's value moves with every coin it holds."""
+    of the observation used, the mark): the range of the prices observed along the way (the venue's marks, the
+    liquidation marks of fills, ordinary trades) up to the first one after the query, widened by the coin's
+    moves between publications around it, as (low, high) arrays (NaN where the mark was observed at the
+    instant). Marks are published once per second by the node, once per minute by the archive, while an
+    account's value moves with every coin it holds."""
     n = len(coins)
     parts = []
+    pub = pl.DataFrame(schema={"_c": pl.Int64, "time_ms": pl.Int64, "px": pl.Float64})
     if asset_ctxs is not None and asset_ctxs.height:
-        parts.append(
-            asset_ctxs.select(
-                pl.Series("_c", coin_codes(asset_ctxs["coin"], coins)),
-                pl.col("time_ms").cast(pl.Int64),
-                pl.col("mark_px").cast(pl.Float64).alias("px"),
-            )
+        pub = asset_ctxs.select(
+            pl.Series("_c", coin_codes(asset_ctxs["coin"], coins)),
+            pl.col("time_ms").cast(pl.Int64),
+            pl.col("mark_px").cast(pl.Float64).alias("px"),
         )
+        pub = pub.filter((pl.col("_c") >= 0) & pl.col("px").is_finite()).unique(["_c", "time_ms"]).sort("_c", "time_ms")
+        parts.append(pub)
     fc = pl.Series("_c", coin_codes(fills["coin"], coins))
     parts.append(fills.select(fc, pl.col("time_ms").cast(pl.Int64), pl.col("liq_mark_f").alias("px")))
     parts.append(
@@ -283,9 +311,13 @@ def mark_intervals(
         q_coin.astype(np.int64),
         q_t.astype(np.int64),
         q_used.astype(np.int64),
+        q_mark.astype(np.float64),
         _offsets(obs["_c"].to_numpy(), n),
         obs["time_ms"].to_numpy(),
         obs["px"].to_numpy(),
+        _offsets(pub["_c"].to_numpy(), n),
+        pub["time_ms"].to_numpy(),
+        pub["px"].to_numpy(),
         lo,
         hi,
     )

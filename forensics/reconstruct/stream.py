@@ -35,7 +35,7 @@ from forensics.audit.evidence import (
     single_episodes,
 )
 from forensics.audit.rules import RULES, Rule
-from forensics.audit.table import PUBLISHED_MARK_SOURCES, TRADE_MARK_UNCERTAINTY, half_digit
+from forensics.audit.table import PUBLISHED_MARK_SOURCES, mark_tolerance
 from forensics.compiled import njit
 from forensics.tables import ADL_POOLS, ADL_STEPS
 
@@ -598,12 +598,8 @@ def audit_pass(
     is_vault = np.isin(users, vaults.cast(pl.Utf8).to_numpy().astype(str)).astype(np.int64)
     meta = coin_meta(asset_ctxs, state["snapshot_positions"]).with_columns(pl.col("coin").cast(pl.Utf8))
     meta = pl.DataFrame({"coin": coins}).join(meta, on="coin", how="left", maintain_order="left")
-    static = (
-        user_pairs_start,
-        meta["max_lev"].fill_null(np.nan).to_numpy().astype(np.float64),
-        meta["sz_decimals"].fill_null(-1).to_numpy().astype(np.int64),
-        pair_user,
-    )
+    sz_dec = meta["sz_decimals"].fill_null(-1).to_numpy().astype(np.int64)
+    static = (user_pairs_start, meta["max_lev"].fill_null(np.nan).to_numpy().astype(np.float64), sz_dec, pair_user)
 
     # --- actions in replay order, their legs, marks, episodes and windows --------------------------------
     n_act = steps.height
@@ -640,11 +636,10 @@ def audit_pass(
     book = MarkBook.build(mark_observations(f, asset_ctxs), f, coins)
     mark, src, used = book.at(q_coin, q_t, np.repeat(st_K, n_coins), max_mark_age_ms)
     published = np.isin(src, [SOURCES.index(x) for x in PUBLISHED_MARK_SOURCES]) & ~np.isnan(mark)
-    tol = np.where(published, half_digit(mark), TRADE_MARK_UNCERTAINTY)
-    tol = np.where(np.isfinite(tol), tol, TRADE_MARK_UNCERTAINTY)
+    tol = mark_tolerance(mark, published, np.tile(np.where(sz_dec >= 0, sz_dec, np.nan), n_act))
     m_lo, m_hi = mark * (1 - tol), mark * (1 + tol)
     if mark_movement:
-        lo_mv, hi_mv = mark_intervals(q_coin, q_t, used, f, asset_ctxs, coins)
+        lo_mv, hi_mv = mark_intervals(q_coin, q_t, used, mark, f, asset_ctxs, coins)
         m_lo = np.fmin(m_lo, lo_mv * (1 - tol))
         m_hi = np.fmax(m_hi, hi_mv * (1 + tol))
     mark, src, m_lo, m_hi = (x.reshape(n_act, n_coins) for x in (mark, src, m_lo, m_hi))
