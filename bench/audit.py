@@ -11,7 +11,7 @@ Run by hand (not a test):
 For each, in fresh subprocesses (so neither warms the other's caches):
 
 1. product: ingest the files into a new lake (parse, validate, write Parquet), then ``liqf analyze``'s
-   core (``pipelines.analysis.inference.run``: load, reconstruct, integrity check, audit, diagnostics,
+   core (``pipelines.analysis.audit.run``: load, replay, marks, integrity, the pass, identification, diagnostics,
    writes), with its per-phase timings; "beyond loading" = everything after reading the lake inputs;
 2. baseline: ``bench/audit_baseline.py``, a per-event dictionary replay that reads the same files and
    counts per ADL action, per rule, the accounts ranked above the lowest selected one but not selected.
@@ -45,7 +45,7 @@ def inputs(scenario: Path) -> dict[str, Path]:
 
 
 def child_product(scenario: Path, work: Path) -> dict:
-    from pipelines.analysis import inference
+    from pipelines.analysis import audit
     from pipelines.ingest.hyperliquid import files
     from pipelines.lake import Lake
 
@@ -59,9 +59,10 @@ def child_product(scenario: Path, work: Path) -> dict:
     files.ingest_snapshot(lake, paths["snapshot"])
     files.ingest_asset_ctxs(lake, paths["asset_ctxs"])
     t1 = time.perf_counter()
-    out = inference.run(lake)
+    result = audit.run(lake)
     t2 = time.perf_counter()
-    secs = out["seconds"]
+    out = result.as_json()
+    secs = {k: v for k, v in out["seconds"].items() if k != "total"}
     return {
         "ingest_s": round(t1 - t0, 2),
         "analyze_s": round(t2 - t1, 2),

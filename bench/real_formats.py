@@ -166,22 +166,22 @@ def prepare(work: Path, scale: str, seed: int) -> dict:
 def reconstruct_child(work: str, with_cash: bool) -> None:
     from forensics.reconstruct import build_steps_and_pools, compare_to_truth
     from forensics.reconstruct.cash import cash_events
-    from pipelines.analysis.reconstruct import archive_mark_age, load_inputs
+    from pipelines.analysis.inputs import archive_mark_age, load_inputs
     from pipelines.lake import Lake
 
     t = time.perf_counter()
     i = load_inputs(Lake(Path(work) / "lake"))
     t_load = time.perf_counter() - t
     t = time.perf_counter()
-    cash = cash_events(i["ledger"], i["funding"])[0] if with_cash else None
+    cash = cash_events(i.ledger, i.funding)[0] if with_cash else None
     steps, pools = build_steps_and_pools(
-        i["fills"],
-        i["positions"],
-        i["accounts"],
-        i["asset_ctxs"],
+        i.fills,
+        i.positions,
+        i.accounts,
+        i.asset_ctxs,
         vault=VAULT,
         cash=cash,
-        max_mark_age_ms=archive_mark_age(i["asset_ctxs"]),
+        max_mark_age_ms=archive_mark_age(i.asset_ctxs),
     )
     t_build = time.perf_counter() - t
     r = compare_to_truth(steps, pools, Path(work) / "scenario" / "truth.json")

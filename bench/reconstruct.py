@@ -63,13 +63,13 @@ def _peak_rss_mb() -> float:
 
 def child_vectorised(work: Path, check: bool) -> dict:
     from forensics.reconstruct import build_steps_and_pools, compare_to_truth
-    from pipelines.analysis.reconstruct import load_inputs
+    from pipelines.analysis.inputs import load_inputs
     from pipelines.lake import Lake
 
     t0 = time.perf_counter()
     i = load_inputs(Lake(work / "lake"))
     t1 = time.perf_counter()
-    steps, pools = build_steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT)
+    steps, pools = build_steps_and_pools(i.fills, i.positions, i.accounts, i.asset_ctxs, vault=VAULT)
     t2 = time.perf_counter()
     steps.write_parquet(work / "product_steps.parquet")
     pools.write_parquet(work / "product_pools.parquet")
@@ -78,7 +78,7 @@ def child_vectorised(work: Path, check: bool) -> dict:
         "reconstruct_s": round(t2 - t1, 2),
         "steps": steps.height,
         "pool_rows": pools.height,
-        "fills": i["fills"].height,
+        "fills": i.fills.height,
         "peak_rss_mb": round(_peak_rss_mb()),
     }
     if check:
@@ -103,12 +103,12 @@ def child_baseline(work: Path) -> dict:
     import polars as pl
     from replay_baseline import compare, steps_and_pools
 
-    from pipelines.analysis.reconstruct import load_inputs
+    from pipelines.analysis.inputs import load_inputs
     from pipelines.lake import Lake
 
     i = load_inputs(Lake(work / "lake"))
     t0 = time.perf_counter()
-    steps, pools = steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT)
+    steps, pools = steps_and_pools(i.fills, i.positions, i.accounts, i.asset_ctxs, vault=VAULT)
     t1 = time.perf_counter()
     differ = {
         **{f"steps.{k}": v for k, v in compare(pl.read_parquet(work / "product_steps.parquet"), steps).items()},
@@ -127,35 +127,31 @@ def child_lean(work: Path) -> dict:
     """Lean per-event loop: sizes, entries, wallets and each candidate's account value; nothing else."""
     import polars as pl
 
-    from forensics.reconstruct.marks import mark_observations
     from forensics.reconstruct.actions import through_last_adl
+    from forensics.reconstruct.marks import mark_observations
     from forensics.reconstruct.replay import order_fills, perp_fills
-    from pipelines.analysis.reconstruct import load_inputs
+    from pipelines.analysis.inputs import load_inputs
     from pipelines.lake import Lake
 
     i = load_inputs(Lake(work / "lake"))
     t0 = time.perf_counter()  # like the vectorised run, the timing includes putting fills in replay order
-    f = order_fills(through_last_adl(perp_fills(i["fills"])))  # and, like it, stops at the last ADL block
-    obs = mark_observations(f, i["asset_ctxs"]).sort("t_ms")
+    f = order_fills(through_last_adl(perp_fills(i.fills)))  # and, like it, stops at the last ADL block
+    obs = mark_observations(f, i.asset_ctxs).sort("t_ms")
     pos: dict[tuple[str, str], list[float]] = {}  # (user, coin) -> [size, entry]
     by_coin: dict[str, dict[str, list[float]]] = {}  # coin -> user -> state (same list objects)
     by_user: dict[str, dict[str, list[float]]] = {}
     wallet: dict[str, float] = {}
     snap_ms = {}
-    for r in i["accounts"].select("user", "time_ms", pl.col("account_value").cast(pl.Float64)).iter_rows():
+    for r in i.accounts.select("user", "time_ms", pl.col("account_value").cast(pl.Float64)).iter_rows():
         wallet[r[0]] = r[2]
         snap_ms[r[0]] = r[1]
-    for u, c, szi, e, up in (
-        i["positions"]
-        .select(
-            "user",
-            "coin",
-            pl.col("szi").cast(pl.Float64),
-            pl.col("entry_px").cast(pl.Float64),
-            pl.col("unrealized_pnl").cast(pl.Float64),
-        )
-        .iter_rows()
-    ):
+    for u, c, szi, e, up in i.positions.select(
+        "user",
+        "coin",
+        pl.col("szi").cast(pl.Float64),
+        pl.col("entry_px").cast(pl.Float64),
+        pl.col("unrealized_pnl").cast(pl.Float64),
+    ).iter_rows():
         st = [szi, e]
         pos[(u, c)] = st
         by_coin.setdefault(c, {})[u] = st

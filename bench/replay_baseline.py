@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from forensics.reconstruct.marks import mark_observations
 from forensics.reconstruct.actions import liquidator_vaults, segment_steps, through_last_adl
+from forensics.reconstruct.marks import mark_observations
 from forensics.reconstruct.replay import order_fills, perp_fills
 from forensics.tables import ADL_POOLS, ADL_STEPS
 
@@ -166,8 +166,8 @@ def _coin_meta(asset_ctxs: pl.DataFrame | None, snap_pos: dict) -> dict[str, tup
     return out
 
 
-#: the product's account-value interval (from the marks' uncertainty); a plain replay has none
-INTERVAL_COLUMNS = ("account_value_low_usd", "account_value_high_usd")
+#: the product's integrity notes and account-value interval (from the marks' uncertainty); a plain replay has none
+PRODUCT_ONLY_COLUMNS = ("state_note", "account_gap", "account_value_low_usd", "account_value_high_usd")
 
 
 def steps_and_pools(
@@ -376,7 +376,7 @@ def steps_and_pools(
 
     pools = pl.DataFrame(
         out,
-        schema={c.name: _TYPES[c.type] for c in ADL_POOLS.columns if c.name not in INTERVAL_COLUMNS},
+        schema={c.name: _TYPES[c.type] for c in ADL_POOLS.columns if c.name not in PRODUCT_ONLY_COLUMNS},
         orient="row",
     ).sort(["step_id", "user"])
     sizes = pools.group_by("step_id").agg(pl.len().cast(pl.Int64).alias("pool_size"))

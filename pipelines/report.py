@@ -1,6 +1,6 @@
-"""`liqf report`: gather what the lake holds for a venue and window, render the audit report, write
-``report.html`` and ``report.pdf``. Missing analyses (reconstruction, inference, accounting) are run
-first, so a report always shows the current evidence."""
+"""The audit report: gather what the lake holds for a venue and window (the analyses' tables; who runs them is
+the caller's: `liqf report` runs them first through :mod:`pipelines.analysis.pipeline`, Dagster orders them
+in the asset graph), render it, write ``report.html`` and ``report.pdf``."""
 
 from __future__ import annotations
 
@@ -33,24 +33,6 @@ def _ms_to_text(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _ensure_analyses(
-    lake: Lake, venue: str, since_ms: int | None, until_ms: int | None, q: float, gap_seconds: float
-) -> list[str]:
-    notes = []
-    from pipelines.analysis import accounting, inference
-
-    if not (lake.table_dir("adl_rule_fits") / f"venue={venue}").exists():
-        inference.run(lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q)
-        notes.append("ran reconstruction and rule inference")
-    if not (lake.table_dir("adl_waves") / f"venue={venue}").exists():
-        try:
-            accounting.run(lake, venue=venue, since_ms=since_ms, until_ms=until_ms, gap_seconds=gap_seconds)
-            notes.append("ran haircut accounting")
-        except (FileNotFoundError, ValueError) as exc:
-            notes.append(f"haircut accounting unavailable: {exc}")
-    return notes
-
-
 def _df(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pl.DataFrame:
     return con.execute(sql, params).pl()
 
@@ -65,8 +47,12 @@ def gather(
     q: float,
     gap_seconds: float,
     command: str,
+    notes: list[str] | None = None,
 ) -> dict:
-    notes = _ensure_analyses(lake, venue, since_ms, until_ms, q, gap_seconds)
+    notes = list(notes or [])
+    for table, command in (("adl_rule_fits", "liqf analyze"), ("adl_waves", "liqf haircuts")):
+        if not (lake.table_dir(table) / f"venue={venue}").exists():
+            notes.append(f"no {table} for {venue} in the lake: run `{command}` (or `liqf report`, which runs both)")
     catalog.refresh(lake, db_path)
     con = catalog.connect_read_only(db_path)
     p = {

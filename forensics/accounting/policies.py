@@ -32,7 +32,8 @@ import math
 import numpy as np
 import polars as pl
 
-from forensics.audit.rules import ORDERING_RULES, score_pools
+from forensics.audit.rules import ORDERING_RULES
+from forensics.audit.table import score_pools
 
 from .core import WaveAccounting, gini, top_share
 

@@ -441,12 +441,16 @@ def pools_evidence(
 ) -> Evidence:
     """Every rule's evidence on pools held as a table (``adl_pools`` layout, one row per (step_id, user)).
 
-    Only actions with a selection are audited. ``steps`` (``adl_steps`` rows) groups actions into episodes
+    Only actions with a selection and all their legs in the data are audited. ``steps`` (``adl_steps`` rows) groups actions into episodes
     (block and coin) and windows (waves); without it each action is its own episode and all one window.
     ``record_users``: keep evidence rows of these accounts only (default: all); ``record_all``: every row of
     every pool (for inspection: see :func:`rule_evidence`)."""
     rules = rules or list(RULES.values())
     frame = with_pool_columns(pools).filter(pl.col("selected").fill_null(False).any().over("step_id"))
+    if steps is not None and "unmatched_counter_legs" in steps.columns:  # a lost winner leg: not audited
+        frame = frame.join(
+            steps.filter(pl.col("unmatched_counter_legs") > 0).select("step_id"), on="step_id", how="anti"
+        )
     users = np.sort(frame["user"].unique().to_numpy().astype(str)) if frame.height else np.zeros(0, dtype=str)
     user_code = np.searchsorted(users, frame["user"].to_numpy().astype(str)).astype(np.int64)
     step = frame["step_id"].to_numpy().astype(np.int64)

@@ -118,12 +118,11 @@ def score_pools(pools: pl.DataFrame, rules: list[Rule] | None = None) -> pl.Data
         k = _keys(r.code, F)
         s = pl.Series(f"score_{r.name}", k[0])
         if r.code == K.LEXICOGRAPHIC:
-            s = pools.select(
-                pl.struct(pl.Series("a", k[0]), pl.Series("b", k[1]), pl.Series("c", k[2]))
-                .rank("dense")
-                .over("step_id")
-                .cast(pl.Float64)
-                .alias(s.name)
+            keyed = pools.select("step_id").with_columns(
+                pl.Series("_a", k[0]), pl.Series("_b", k[1]), pl.Series("_c", k[2])
+            )
+            s = keyed.select(
+                pl.struct("_a", "_b", "_c").rank("dense").over("step_id").cast(pl.Float64).alias(s.name)
             ).to_series()
         cols.append(s)
     return pools.with_columns(cols)

@@ -19,6 +19,7 @@ read) or for a sample (the diagnostics).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -233,7 +234,7 @@ def _pool(
     (per-row outputs); returns the number of rows."""
     a_K, a_coin, a_side, a_liq, a_t, a_blk, a_px = acts[0], acts[1], acts[2], acts[3], acts[4], acts[5], acts[6]
     mark_all, lo_all, hi_all = marks
-    same_block_reason, has_min_av, min_av = flags
+    same_block_reason, has_min_av, min_av, other_coins = flags
     own = a_coin[i]
     g = own * 2 + a_side[i]
     K_ord, t_ms, step_blk, adl_px, liq_user, mset = a_K[i], a_t[i], a_blk[i], a_px[i], a_liq[i], acts[7][i]
@@ -332,6 +333,8 @@ def _pool(
         F[K.ACCT_MM, n] = UF[u, UF_MM]
         F[K.PNL_MARGIN, n] = upnl / (asize * entry / lev)
         F[K.MARGIN_LEV, n] = lev
+        if not other_coins:  # the own coin's mark interval only (tests compare with pools held as a table)
+            av_lo = av_hi = amm_lo = amm_hi = 0.0
         F[K.AV_LO, n] = av_lo
         F[K.AV_HI, n] = av_hi
         F[K.AMM_LO, n] = amm_lo
@@ -386,7 +389,7 @@ def _run(
     ev_ord, evf, evi, w_ord, w_user, w_wallet = evs
     members, group_start, group_len, group_of, slot = groups
     contra_lo, contra_hi = contra
-    pool_size, src_rows, a_src, audited, n_audited = out
+    pool_size, src_rows, a_src, audited, n_audited, reason_rows = out
     (
         codes,
         kinds,
@@ -460,6 +463,10 @@ def _run(
             if oi[O_SELECTED, q]:
                 any_sel = True
                 break
+        if a_complete[i] and any_sel:
+            for q in range(n):
+                reason_rows[oi[O_REASON, q]] += 1
+                reason_rows[len(reason_rows) - 1] += oi[O_GAP, q]
         if audit and a_complete[i] and any_sel:
             users = oi[O_USER, :n].copy()
             selected = oi[O_SELECTED, :n] > 0
@@ -529,18 +536,28 @@ def audit_pass(
     misc_before_fills: bool = True,
     rules: list[Rule] | None = None,
     audit: bool = True,
+    window: tuple[int | None, int | None] = (None, None),
     keep_pools: str | np.ndarray | None = None,
+    sample_actions: int = 0,
+    seed: int = 0,
     check_integrity: bool = True,
     mark_movement: bool = True,
-    progress=None,
+    account_intervals: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PassResult:
     """Replay the fills from the snapshot through the last ADL action and audit every action on the way.
 
-    ``keep_pools``: ``"all"`` keeps every pool row (the ``adl_pools`` table), an array of step ids keeps
-    those actions' pools (diagnostics), None none. ``audit``: feed the audit kernel (False: pools only).
+    ``window``: (from, to) epoch ms of the actions audited and reported (the replay always starts at the
+    snapshot). ``keep_pools``: ``"all"`` keeps every pool row (the ``adl_pools`` table), ``"first_per_wave"``
+    each position's row in the first action of each wave that it is a candidate of (the pre-wave state),
+    an array of step ids those actions' pools, None none; ``sample_actions`` more actions chosen at random
+    (``seed``) among the audited ones, kept whole for the diagnostics. ``audit``: feed the audit kernel
+    (False: pools only).
     ``check_integrity``: rows whose state the data contradict or cannot confirm are excused (see
     :mod:`forensics.reconstruct.integrity`). ``mark_movement``: widen each mark's interval by the observed
-    movement within its publication interval (else the published precision only). ``progress(done,
+    movement within its publication interval (else the published precision only). ``account_intervals``: each
+    account value's interval from its other coins' marks (off: the own coin's mark interval alone, as pools
+    held as a table carry it). ``progress(done,
     total)`` is called as the pass goes."""
     clock = _Clock()
     rules = rules or list(RULES.values())
@@ -609,6 +626,12 @@ def audit_pass(
     st_K = steps["K"].to_numpy().astype(np.int64)
     st_blk = steps["blk"].to_numpy().astype(np.int64)
     complete = (steps["unmatched_counter_legs"] == 0).to_numpy()
+    in_window = np.ones(n_act, dtype=bool)
+    if window[0] is not None:
+        in_window &= st_t >= window[0]
+    if window[1] is not None:
+        in_window &= st_t <= window[1]
+    complete &= in_window
     window = assign_windows(st_blk, steps["wave_id"].to_numpy(), WINDOW_ACTIONS)
     episode = steps.select(pl.struct("blk", "coin").rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
     ep_code = single_episodes(episode)
@@ -651,8 +674,17 @@ def audit_pass(
             _rows_equal(mark[1:], mark[:-1]) & _rows_equal(m_lo[1:], m_lo[:-1]) & _rows_equal(m_hi[1:], m_hi[:-1])
         )
     mark_set = np.cumsum(~same).astype(np.int64)
-    keep_all = isinstance(keep_pools, str) and keep_pools == "all"
-    keep = np.full(n_act, keep_all) if keep_all or keep_pools is None else np.isin(st_id, np.asarray(keep_pools))
+    mode = keep_pools if isinstance(keep_pools, str) else None
+    if mode not in (None, "all", "first_per_wave"):
+        raise ValueError(f"keep_pools must be 'all', 'first_per_wave', step ids or None, not {keep_pools!r}")
+    keep = np.full(n_act, mode is not None)
+    if keep_pools is not None and mode is None:
+        keep = np.isin(st_id, np.asarray(keep_pools))
+    if sample_actions:
+        pick = np.flatnonzero(complete)
+        rng = np.random.default_rng(seed)
+        keep[rng.choice(pick, size=min(sample_actions, len(pick)), replace=False)] = True
+    keep &= in_window
     acts = (
         st_K,
         st_coin,
@@ -718,13 +750,20 @@ def audit_pass(
     UF[:, UF_WALLET] = UF[:, UF_CLOSED] = np.nan
     cursors = np.zeros(2, dtype=np.int64)
     has_min = min_account_value is not None
-    flags = (f.height > 0 and f["block_number"].null_count() > 0, has_min, float(min_account_value) if has_min else 0.0)
+    flags = (
+        f.height > 0 and f["block_number"].null_count() > 0,
+        has_min,
+        float(min_account_value) if has_min else 0.0,
+        account_intervals,
+    )
     pool_size = np.zeros(n_act, dtype=np.int64)
     src_rows = np.zeros(len(SOURCES), dtype=np.int64)
     a_src = src[np.arange(n_act), st_coin]
     audited = np.zeros(n_act, dtype=np.bool_)
     n_audited = np.zeros(1, dtype=np.int64)
-    outs = (pool_size, src_rows, a_src, audited, n_audited)
+    # audited rows per reason code, and (last) rows whose account value is uncertain (a lost fill before)
+    reason_rows = np.zeros(len(REASONS) + 1, dtype=np.int64)
+    outs = (pool_size, src_rows, a_src, audited, n_audited, reason_rows)
     co = collector
     coll = (
         co.codes,
@@ -744,6 +783,7 @@ def audit_pass(
         n_users,
     )
     kept: list[dict[str, np.ndarray]] = []
+    seen_wave = np.full(n_pairs, -1, dtype=np.int64)
     i = 0
     while i < n_act:
         nxt = _run(
@@ -770,7 +810,13 @@ def audit_pass(
         )
         last = nxt - 1
         if keep[last]:
-            kept.append(_rows(last, int(pool_size[last]), F, oi, of, int(a_src[last])))
+            rows = _rows(last, int(pool_size[last]), F, oi, of, int(a_src[last]))
+            if mode == "first_per_wave":  # a position's first row of the wave: the state before the wave
+                wave = int(steps["wave_id"][last])
+                first = seen_wave[rows["oi"][O_PAIR]] != wave
+                seen_wave[rows["oi"][O_PAIR][first]] = wave
+                rows = {k: (v[:, first] if v.ndim == 2 else v[first]) for k, v in rows.items()}
+            kept.append(rows)
         if audit and (nxt == n_act or window[nxt] != window[last]):
             collector.end_window(int(window[last]))
         if progress is not None:
@@ -822,11 +868,17 @@ def audit_pass(
                     ).drop("K")
     pools = _pools_table(kept, st_id, coins[st_coin], users, venue) if kept else None
     clock.lap("evidence")
+    integrity_summary.update(
+        contradicted_rows=int(reason_rows[REASONS.index(integrity.CONTRADICTED)]),
+        lost_leg_rows=int(reason_rows[REASONS.index(integrity.LOST_LEG)]),
+        account_gap_rows=int(reason_rows[-1]),
+    )
+    incomplete = steps.filter(pl.Series(in_window) & (pl.col("unmatched_counter_legs") > 0))["step_id"].to_list()
     return PassResult(
-        _steps_table(steps, venue),
+        _steps_table(steps.filter(pl.Series(in_window)), venue),
         evidence,
         pools,
-        steps.filter(pl.Series(~complete))["step_id"].to_list(),
+        incomplete,
         integrity_summary,
         {SOURCES[k]: int(v) for k, v in enumerate(src_rows) if v},
         int(pool_size.sum()),
@@ -979,12 +1031,15 @@ def _pools_table(
             pl.Series("skip_reason", np.array(REASONS)[np.where(reason <= 3, reason, 0)]),
             col("lot_size", of[X_LOT], NULL_LOT),
             pl.Series("account_maintenance_margin_usd", F[K.ACCT_MM]),
+            pl.Series("state_note", np.array(REASONS)[np.where(reason >= 4, reason, 0)]),
+            pl.Series("account_gap", oi[O_GAP] > 0),
             col("account_value_low_usd", F[K.AV] + F[K.AV_LO] + np.fmin(own_lo, own_hi), NULL_AV),
             col("account_value_high_usd", F[K.AV] + F[K.AV_HI] + np.fmax(own_lo, own_hi), NULL_AV),
         ]
     ).with_columns(
         pl.when(pl.col("selected")).then(pl.col("fill_order")).alias("fill_order"),
         pl.col("skip_reason").replace("", None),
+        pl.col("state_note").replace("", None),
         pl.col("position_age_ms").cast(pl.Int64),
     )
     return _conform(ADL_POOLS, df.sort("step_id", "user"))
@@ -1003,10 +1058,11 @@ def build_steps_and_pools(
     max_mark_age_ms: int | None = None,
     cash: pl.DataFrame | None = None,
     misc_before_fills: bool = True,
+    window: tuple[int | None, int | None] = (None, None),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every ADL action and its whole eligible pool with ranking features and outcomes, in the ``adl_steps``
-    / ``adl_pools`` layouts (the table SQL users read; the audit itself never holds it). See
-    :func:`audit_pass` for the arguments."""
+    """Every ADL action and its whole eligible pool with ranking features, outcomes, integrity notes and the
+    account value's interval, in the ``adl_steps`` / ``adl_pools`` layouts (the table SQL users read; the
+    audit itself never holds it). See :func:`audit_pass` for the arguments."""
     res = audit_pass(
         fills,
         positions,
@@ -1020,9 +1076,8 @@ def build_steps_and_pools(
         max_mark_age_ms=max_mark_age_ms,
         misc_before_fills=misc_before_fills,
         audit=False,
+        window=window,
         keep_pools="all",
-        check_integrity=False,
-        mark_movement=False,
     )
     pools = (
         res.pools

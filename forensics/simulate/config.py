@@ -39,7 +39,7 @@ SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", 200, 4, 240.0, 5.0, 4, 1.2, None),
     "small": Scale("small", 3000, 10, 480.0, 60.0, 8, 1.0, None),
     "medium": Scale("medium", 40_000, 40, 780.0, 400.0, 16, 0.6, 2000),
-    "full": Scale("full", 400_000, 150, 780.0, 1850.0, 40, 0.5, 300, vault_adl_share=0.3),
+    "full": Scale("full", 400_000, 150, 780.0, 1200.0, 40, 0.5, 300, vault_adl_share=0.5),
 }
 
 

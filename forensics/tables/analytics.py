@@ -108,6 +108,17 @@ ADL_POOLS = Table(
             "(Binance's margin ratio uses the account's, not the position's).",
         ),
         C(
+            "state_note",
+            "VARCHAR",
+            "A reconstructed state the data contradict (state_contradicted: the owner's next fill reports another "
+            "position) or cannot confirm (state_unconfirmed_lost_leg): never counted as a skip (NULL if none).",
+        ),
+        C(
+            "account_gap",
+            "BOOLEAN",
+            "The account lost a fill before the step: its cash, so its account value, is uncertain.",
+        ),
+        C(
             "account_value_low_usd",
             "DOUBLE",
             "Lowest account value the marks allow: each coin's mark within its published precision and between "

@@ -1,6 +1,6 @@
 """Haircut and overshoot accounting over what the lake holds; results written to ``analytics/``.
 
-Reads the venue's fills, snapshots and contexts (``pipelines.analysis.reconstruct.load_inputs``),
+Reads the venue's fills, snapshots and contexts (``pipelines.analysis.inputs.load_inputs``),
 reconstructs ADL steps and eligible pools (``forensics.reconstruct``), then computes per-wave
 accounting, counterfactual policies, the cascade timeline and backstop coverage
 (``forensics.accounting``), writes ``adl_waves``, ``adl_haircuts``, ``policy_counterfactuals``,
@@ -17,7 +17,8 @@ import polars as pl
 from forensics.accounting.core import HORIZONS_S, wave_accounting
 from forensics.accounting.policies import candidates, capacity_frame, run_policies
 from forensics.accounting.timing import backstop_coverage, cascade_timeline, timeline_rows
-from forensics.reconstruct import build_steps_and_pools
+from forensics.reconstruct import audit_pass
+from forensics.reconstruct.cash import cash_events
 from forensics.tables.accounting import (
     ADL_HAIRCUTS,
     ADL_WAVES,
@@ -25,7 +26,7 @@ from forensics.tables.accounting import (
     CASCADE_TIMELINE,
     POLICY_COUNTERFACTUALS,
 )
-from pipelines.analysis.reconstruct import VAULTS, load_inputs
+from pipelines.analysis.inputs import VAULTS, archive_mark_age, load_inputs
 from pipelines.lake import Lake, source_key
 
 
@@ -56,42 +57,47 @@ def run(
     t0 = time.perf_counter()
     horizon_pad = int(max(HORIZONS_S) * 1000) + 1
     inputs = load_inputs(lake, venue, None if until_ms is None else until_ms + horizon_pad)
-    fills = inputs["fills"]
+    fills = inputs.fills
     if fills is None or fills.height == 0:
         raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}; ingest node fills first")
     vault = VAULTS.get(venue)
     wa = wave_accounting(fills, gap_seconds=gap_seconds, price=price, from_ms=since_ms, to_ms=until_ms)
     pol_rows, pol_tot = pl.DataFrame(), []
     if policies and wa.waves.height:
-        steps, pools = build_steps_and_pools(
+        # each position's row in the first action of each wave it is a candidate of: the pre-wave state
+        passed = audit_pass(
             fills,
-            inputs["positions"],
-            inputs["accounts"],
-            inputs["asset_ctxs"],
+            inputs.positions,
+            inputs.accounts,
+            inputs.asset_ctxs,
+            cash=cash_events(inputs.ledger, inputs.funding)[0],
             vault=vault,
             gap_seconds=gap_seconds,
             venue=venue,
+            max_mark_age_ms=archive_mark_age(inputs.asset_ctxs),
+            audit=False,
+            keep_pools="first_per_wave",
+            check_integrity=False,
         )
-        cands = candidates(pools, steps, wa.waves)
-        wa = wave_accounting(
-            fills,
-            gap_seconds=gap_seconds,
-            price=price,
-            from_ms=since_ms,
-            to_ms=until_ms,
-            capacity=capacity_frame(cands),
-        )
-        pol_rows, pol_tot = run_policies(wa, cands)
+        if passed.pools is not None:
+            cands = candidates(passed.pools, passed.steps, wa.waves)
+            wa = wave_accounting(
+                fills,
+                gap_seconds=gap_seconds,
+                price=price,
+                from_ms=since_ms,
+                to_ms=until_ms,
+                capacity=capacity_frame(cands),
+            )
+            pol_rows, pol_tot = run_policies(wa, cands)
     tl = cascade_timeline(fills.filter(pl.col("time_ms") <= until_ms) if until_ms is not None else fills)
     tl_rows = timeline_rows(tl, venue, wa.waves)
     if since_ms is not None and tl_rows.height:
         tl_rows = tl_rows.filter(pl.col("time_ms") >= since_ms)
     cash0 = None
-    if vault and inputs["accounts"] is not None and inputs["accounts"].height:
-        a = inputs["accounts"].filter(pl.col("user") == vault)
-        if a.height and (
-            inputs["positions"] is None or inputs["positions"].filter(pl.col("user") == vault).height == 0
-        ):
+    if vault and inputs.accounts is not None and inputs.accounts.height:
+        a = inputs.accounts.filter(pl.col("user") == vault)
+        if a.height and (inputs.positions is None or inputs.positions.filter(pl.col("user") == vault).height == 0):
             cash0 = float(a.sort("time_ms")["account_value"].cast(pl.Float64)[-1])
     cov = (
         backstop_coverage(fills, vault, deficits=wa.waves, vault_equity=_vault_equity(lake, venue), vault_cash0=cash0)

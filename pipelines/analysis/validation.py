@@ -17,11 +17,9 @@ import orjson
 import polars as pl
 
 from forensics import simulate
-from forensics.audit import audit, complete_steps
 from forensics.audit.rules import QUEUE, RULES
 from forensics.validation import truth_pools
-from pipelines.analysis import reconstruct
-from pipelines.analysis.inference import annotate_integrity
+from pipelines.analysis.audit import run as audit_run
 from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 
@@ -61,12 +59,8 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str) ->
             files.ingest_node_fills(lake, path)
         files.ingest_snapshot(lake, work / "scenario" / "snapshots" / "clearinghouse_state.jsonl")
         files.ingest_asset_ctxs(lake, work / "scenario" / "asset_ctxs" / "asset_ctxs.jsonl")
-        reconstruct.run(lake)
-        pools = pl.read_parquet(list(lake.table_dir("adl_pools").rglob("*.parquet")))
-        steps = pl.read_parquet(list(lake.table_dir("adl_steps").rglob("*.parquet")))
-        pools, incomplete = complete_steps(pools, steps)
-        pools, notes, integ = annotate_integrity(lake, "hyperliquid", pools, steps)
-        result = audit(pools, steps=steps)
+        found = audit_run(lake, diagnostic_steps=0, write_tables=False)
+        result = found.audit
         truth = truth_pools(work / "scenario" / "truth.json")
         planted = set(truth.filter(pl.col("exempt"))["user"].unique())
         skipped = skipped_actions(truth, policy)
@@ -79,11 +73,11 @@ def run_scenario(policy: str, exempt: int, noise: str, seed: int, scale: str) ->
             "noise": noise,
             "seed": seed,
             "scale": scale,
-            "steps": int(pools["step_id"].n_unique()) if pools.height else 0,
-            "incomplete_steps": len(incomplete),
-            "pool_rows": pools.height,
-            "lost_legs": integ["lost_legs"],
-            "uncertain_rows": notes.height,
+            "steps": found.steps.height,
+            "incomplete_steps": len(found.incomplete_steps),
+            "pool_rows": found.pool_rows,
+            "lost_legs": found.integrity["lost_legs"],
+            "uncertain_rows": found.integrity["contradicted_rows"] + found.integrity["lost_leg_rows"],
             "best_rule": best,
             "recovered": best == policy,
             "recovered_equiv": best in EQUIVALENT.get(policy, {policy}),
@@ -263,7 +257,6 @@ def run_independent(src: Path, damage: str = "none") -> dict:
     """Ingest one independent scenario (optionally a damaged copy of it) as a user would, run
     ``liqf analyze``'s core, and score the result against its ``truth.json`` (read only here)."""
     from forensics.simulate.damage import Damage, damage_scenario
-    from pipelines.analysis import inference
 
     truth = orjson.loads((src / "truth.json").read_bytes())
     row = {
@@ -283,23 +276,23 @@ def run_independent(src: Path, damage: str = "none") -> dict:
         t0 = time.perf_counter()
         _ingest_scenario(lake, scenario)
         t1 = time.perf_counter()
-        result = inference.run(lake)
+        result = audit_run(lake, diagnostic_steps=0, write_tables=False)
         t2 = time.perf_counter()
         planted = set(truth["exempt_users"])
-        flagged = {f["user"] for f in result["flagged"]}
-        best = result["best_rule"]
+        flagged = {f.user for f in result.flagged}
+        best = result.best_rule
         ok_rules = INDEPENDENT_RULES.get(truth["rule"], {truth["rule"]})
         return {
             **row,
             "best_rule": best,
             "rule_ok": best in ok_rules,
-            "actions": result["steps"],
+            "actions": result.steps.height,
             "flagged": len(flagged),
             "true_flags": len(flagged & planted),
             "false_flags": len(flagged - planted),
             "precision": len(flagged & planted) / len(flagged) if flagged else None,
             "recall": len(flagged & planted) / len(planted) if planted else None,
-            "verdict": result["verdict"],
+            "verdict": result.verdict,
             "ingest_s": round(t1 - t0, 2),
             "analyze_s": round(t2 - t1, 2),
         }

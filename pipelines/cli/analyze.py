@@ -3,7 +3,6 @@ scenarios with a known truth)."""
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,10 +43,11 @@ def analyze(
     seed: Annotated[int, typer.Option(help="Random seed of the diagnostic samples.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
-    """Identify the ADL selection rule and flag accounts that look exempt (reconstructs pools if needed)."""
-    # heavy (scipy, statsmodels): imported when the command runs, so `liqf --help` starts fast
+    """Identify the ADL selection rule and flag accounts that look exempt: one pass over the replay from the
+    snapshot through every ADL action of the window."""
+    # heavy (scipy, statsmodels, numba kernels): imported when the command runs, so `liqf --help` starts fast
+    from pipelines.analysis import audit as audit_analysis
     from pipelines.analysis import gmx as gmx_analysis
-    from pipelines.analysis import inference
 
     since_ms, until_ms = window(since, until)
     if logit not in ("auto", "always", "never"):
@@ -59,44 +59,31 @@ def analyze(
         sizes["diagnostic_steps"] = diagnostic_steps or None
     if logit_rows is not None:
         sizes["logit_rows"] = logit_rows
-    # GMX: ADL pools from its position events, the keeper tested against "most profitable first"
-    run = gmx_analysis.run if venue in gmx_analysis.VENUE_NAMES else functools.partial(inference.run, venue=venue)
+    common = {"since_ms": since_ms, "until_ms": until_ms, "q": q, "seed": seed, "logit": logit, **sizes}
     try:
-        with console.status("reconstructing, identifying the rule, testing exemptions"):
-            result = run(
-                settings.lake,
-                since_ms=since_ms,
-                until_ms=until_ms,
-                q=q,
-                seed=seed,
-                logit=logit,
-                **sizes,
-            )
-    except inference.MissingPools as exc:
+        if venue in gmx_analysis.VENUE_NAMES:
+            # GMX: ADL pools from its position events, the keeper tested against "most profitable first"
+            with console.status("building GMX pools, testing the keeper's choices"):
+                result = gmx_analysis.run(settings.lake, **common)
+        else:
+            with progress.steps("ADL actions") as bar:
+                task = bar.add_task("audit", total=None)
+                result = audit_analysis.run(
+                    settings.lake,
+                    venue=venue,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    **common,
+                )
+    except audit_analysis.NoFills as exc:
         raise fail(
             str(exc), "ingest node fills and a position snapshot first (see `liqf ingest hyperliquid --help`)"
         ) from None
     except gmx_analysis.MissingEvents as exc:
         raise fail(str(exc), "ingest GMX events first (`liqf ingest gmx --chain arbitrum --rpc URL`)") from None
     refresh_catalog()
+    body = result.as_json()
     if as_json:
-        keys = (
-            "best_rule",
-            "verdict",
-            "margin",
-            "rules",
-            "flagged",
-            "exemption",
-            "steps",
-            "actions_with_decision",
-            "incomplete_steps",
-            "integrity",
-            "diagnostics",
-            "conditional_logit",
-            "rule_changes",
-            "pools",
-        )
-        print(json.dumps({k: result[k] for k in keys}, default=str, indent=1))
+        print(json.dumps(body, default=str, indent=1))
         return
     table = RichTable(
         "rule",
@@ -110,10 +97,10 @@ def analyze(
         "AUC",
         "Kendall τ",
         "AIC",
-        title=f"{result['steps']:,} ADL actions, {result['pools']:,} pool rows",
+        title=f"{body['steps']:,} ADL actions, {body['pools']:,} pool rows",
     )
     fmt = lambda v, p=3: "" if v is None else f"{v:.{p}f}"  # noqa: E731
-    for r in sorted(result["rules"], key=lambda r: r["cost"]):
+    for r in sorted(body["rules"], key=lambda r: r["cost"]):
         table.add_row(
             r["name"],
             r["kind"],
@@ -128,33 +115,33 @@ def analyze(
             fmt(r["aic"], 1),
         )
     out.print(table)
-    out.print(f"identified rule: {result['verdict']}", highlight=False)
-    fitted = result["conditional_logit"]
+    out.print(f"identified rule: {result.verdict}", highlight=False)
+    fitted = result.conditional_logit
     if fitted.get("closest_rule"):
         out.print(
             f"conditional logit direction {[round(x, 3) for x in fitted['direction']]} on {fitted['features']}: "
             f"closest documented rule {fitted['closest_rule']}",
             highlight=False,
         )
-    if result["rule_changes"].get("changed"):
+    if result.rule_changes.get("changed"):
         out.print("[yellow]another rule explains some time windows better[/] (see --json rule_changes)")
-    if result["exemption"]["note"]:
-        out.print(result["exemption"]["note"], highlight=False)
+    if result.exemption.note:
+        out.print(result.exemption.note, highlight=False)
     else:
         out.print(
-            f"{len(result['flagged'])} account(s) flagged at q <= {q}, calibrated skip rate "
-            f"{result['exemption']['skip_rate']:.5f} (statistical anomalies, not accusations):",
+            f"{len(result.flagged)} account(s) flagged at q <= {q}, calibrated skip rate "
+            f"{result.exemption.skip_rate:.5f} (statistical anomalies, not accusations):",
             highlight=False,
         )
-        for f in result["flagged"][:20]:
+        for f in result.flagged[:20]:
             out.print(
-                f"  {f['user']}  above the cut in {f['opportunities']} action(s), passed over in {f['skips']} "
-                f"(expected {f['expected_skips']:.2f}), p {f['p_value']:.2e}, q {f['q_value']:.2e}",
+                f"  {f.user}  above the cut in {f.opportunities} action(s), passed over in {f.skips} "
+                f"(expected {f.expected_skips:.2f}), p {f.p_value:.2e}, q {f.q_value:.2e}",
                 highlight=False,
             )
     out.print(
-        f"tables: adl_rule_fits, exemption_flags in {settings.db} (evidence: "
-        'liqf sql "select user, evidence_json from exemption_flags where flagged")',
+        f"done in {result.seconds.get('total', 0):.1f} s; tables: adl_steps, adl_rule_fits, exemption_flags in "
+        f'{settings.db} (evidence: liqf sql "select user, evidence_json from exemption_flags where flagged")',
         highlight=False,
     )
 

@@ -25,6 +25,7 @@ def report(
     """Write the self-contained audit report (HTML and PDF) for a venue and window."""
     # heavy (the analysis, matplotlib, WeasyPrint): imported when the command runs, so `liqf --help` starts fast
     from pipelines import report as report_mod
+    from pipelines.analysis import pipeline
 
     since_ms, until_ms = window(since, until)
     settings.lake.pull()
@@ -33,7 +34,19 @@ def report(
         + (["--from", since] if since else [])
         + (["--to", until] if until else [])
     )
+    try:  # a folder we cannot write to fails before the work, not after it
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / ".liqf-write-check").touch()
+        (out_dir / ".liqf-write-check").unlink()
+    except OSError as exc:
+        raise fail(
+            f"cannot write the report to {out_dir}: {exc.strerror}", "pass --out a folder you can write to"
+        ) from None
     try:
+        with console.status("auditing the window and its haircuts"):
+            notes = pipeline.analyses(
+                settings.lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q, gap_seconds=gap_seconds
+            )
         with console.status("gathering evidence and rendering the report"):
             context = report_mod.gather(
                 settings.lake,
@@ -44,6 +57,7 @@ def report(
                 q=q,
                 gap_seconds=gap_seconds,
                 command=command,
+                notes=notes,
             )
             paths = report_mod.write(context, out_dir, pdf=pdf)
     except FileNotFoundError as exc:

@@ -18,8 +18,7 @@ from rich.console import Console
 
 from forensics import simulate
 from pipelines.defs.accounting.assets import adl_accounting
-from pipelines.defs.analytics.assets import adl_reconstruction
-from pipelines.defs.analytics.inference import adl_rule_inference
+from pipelines.defs.analytics.audit import adl_audit
 from pipelines.defs.cex.assets import VENUE_ASSETS as CEX_VENUE_ASSETS
 from pipelines.defs.cex.assets import cex_adl_episodes
 from pipelines.defs.cex.resources import CexApiResource, CexCredentialsResource
@@ -151,7 +150,7 @@ def run(cfg: DemoConfig, console: Console) -> dict:
             )
         with console.status("reconstruction, rule inference, exemption test, haircuts, CEX episodes, audit report"):
             result = dg.materialize(
-                [adl_reconstruction, adl_rule_inference, adl_accounting, cex_adl_episodes, lake_catalog, audit_report],
+                [adl_audit, adl_accounting, cex_adl_episodes, lake_catalog, audit_report],
                 resources={"lake": resources["lake"]},
                 instance=instance,
                 tags={"liqf/demo": "true"},
@@ -199,7 +198,7 @@ def run(cfg: DemoConfig, console: Console) -> dict:
 
 def _inferred(result: dg.ExecuteInProcessResult) -> dict:
     """The inferred rule and flagged accounts, from the inference assets' materialization metadata."""
-    fits = result.asset_materializations_for_node("adl_rule_inference")
+    fits = result.asset_materializations_for_node("adl_audit")
     by_key = {m.asset_key.to_user_string(): m.metadata for m in fits}
     fits, flags = by_key["adl_rule_fits"], by_key["exemption_flags"]
     return {

@@ -16,7 +16,7 @@ from forensics.accounting.published import hmadl_aggregates, reproduce_chitra
 from forensics.accounting.timing import cascade_timeline, hlp_snapshot_identity
 from forensics.reconstruct import build_steps_and_pools
 from forensics.simulate import VAULT_ADDRESS, generate
-from pipelines.analysis.reconstruct import load_inputs
+from pipelines.analysis.inputs import load_inputs
 from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake
 
@@ -92,7 +92,7 @@ def sim(tmp_path_factory):
 
 def test_waves_needed_deficit_match_truth(sim):
     _, i, truth, _ = sim
-    wa = wave_accounting(i["fills"])
+    wa = wave_accounting(i.fills)
     w = wa.waves
     assert w.height == len(truth["waves"])
     for row, tw in zip(w.iter_rows(named=True), truth["waves"]):
@@ -110,7 +110,7 @@ def test_waves_needed_deficit_match_truth(sim):
 def test_production_identities(sim):
     _, i, _, _ = sim
     # evaluated at each leg's mark, the two passes differ by exactly the needed budget's signed gaps
-    wm = wave_accounting(i["fills"], price="mark", horizons_s=(0.0,))
+    wm = wave_accounting(i.fills, price="mark", horizons_s=(0.0,))
     legs = wm.legs.with_columns((-pl.col("d") * (pl.col("mark_px") - pl.col("px"))).alias("g"))
     per_w = legs.group_by("wave").agg(pl.col("g").sum(), (pl.col("g") < 0).any().alias("favourable")).sort("wave")
     deltas = wm.haircuts.group_by("wave").agg(pl.col("equity_delta_0ms").sum()).sort("wave")
@@ -119,7 +119,7 @@ def test_production_identities(sim):
         if not g["favourable"]:  # every gap against the winner: haircuts sum to the budget covered
             assert r["production_0ms"] == pytest.approx(r["needed_usd"], rel=1e-12)
     # ADL at mark: nothing needed and nothing taken
-    at_mark = i["fills"].with_columns(
+    at_mark = i.fills.with_columns(
         pl.when(pl.col("is_adl")).then(pl.col("liquidation_mark_px")).otherwise(pl.col("px")).alias("px"),
         pl.when(pl.col("is_adl")).then(pl.lit(0)).otherwise(pl.col("closed_pnl")).cast(pl.Float64).alias("closed_pnl"),
     )
@@ -129,8 +129,8 @@ def test_production_identities(sim):
 
 def test_two_pass_replay_matches_closed_form(sim):
     _, i, _, _ = sim
-    wa = wave_accounting(i["fills"], horizons_s=(2.0,), price="market")
-    f = prepare_fills(i["fills"])
+    wa = wave_accounting(i.fills, horizons_s=(2.0,), price="market")
+    f = prepare_fills(i.fills)
     row = wa.waves.row(1, named=True)
     users = wa.haircuts.filter(pl.col("wave") == row["wave"])["user"].to_list()[:8]
     lit = two_pass_replay(
@@ -152,7 +152,7 @@ def test_gap_sweep_and_horizons(sim):
     _, i, _, _ = sim
     from forensics.accounting.core import gap_sweep
 
-    g = gap_sweep(i["fills"], gaps_s=(0.25, 5.0, 10.0))
+    g = gap_sweep(i.fills, gaps_s=(0.25, 5.0, 10.0))
     assert g["needed"].n_unique() == 1 or np.allclose(g["needed"].to_numpy(), g["needed"][0])
     assert list(g["waves"]) == sorted(g["waves"], reverse=True)
 
@@ -174,12 +174,10 @@ def test_waterfill_and_queue_cover_the_target():
 
 def test_policies_cover_the_same_budget(sim):
     _, i, _, _ = sim
-    steps, pools = build_steps_and_pools(
-        i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT_ADDRESS
-    )
-    wa0 = wave_accounting(i["fills"], price="market")
+    steps, pools = build_steps_and_pools(i.fills, i.positions, i.accounts, i.asset_ctxs, vault=VAULT_ADDRESS)
+    wa0 = wave_accounting(i.fills, price="market")
     c = candidates(pools, steps, wa0.waves)
-    wa = wave_accounting(i["fills"], price="market", capacity=capacity_frame(c))
+    wa = wave_accounting(i.fills, price="market", capacity=capacity_frame(c))
     rows, totals = run_policies(wa, c)
     caps = c.group_by("wave").agg(pl.col("w").sum().alias("U"))
     r = rows.join(caps, on="wave")
@@ -216,7 +214,7 @@ def test_policies_cover_the_same_budget(sim):
 
 def test_cascade_timing_matches_truth(sim):
     _, i, truth, _ = sim
-    t = cascade_timeline(i["fills"])
+    t = cascade_timeline(i.fills)
     assert t["first_liquidation_ms"] == truth["first_liquidation_ms"]
     assert t["first_adl_ms"] == truth["first_adl_ms"]
     assert t["liquidations_precede_adl"] == t["shared_block_coins"]

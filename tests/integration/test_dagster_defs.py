@@ -66,7 +66,7 @@ def test_materialize_node_assets_and_catalog(tmp_path, api_example):
 
 
 def test_monitoring_schedules_sensor_and_freshness(tmp_path):
-    from pipelines.defs.analytics.inference import adl_episode_sensor
+    from pipelines.defs.analytics.audit import adl_episode_sensor
     from pipelines.defs.reports.assets import daily_digest_report
 
     defs = load_definitions()

@@ -20,7 +20,7 @@ import pytest
 
 from forensics.tables import ALL_TABLES, ASSET_CTXS, INGEST_RUNS, LEDGER_EVENTS, POSITION_SNAPSHOTS, Table
 from pipelines import catalog
-from pipelines.analysis.reconstruct import load_inputs
+from pipelines.analysis.inputs import load_inputs
 from pipelines.lake import Lake
 
 USER = "0x00000000000000000000000000000000000000a1"
@@ -133,7 +133,7 @@ def test_repeated_key_reads_the_same_row_through_sql_and_the_analysis(tmp_path, 
     for table, column, name in CHECKS:
         rule = ALL_TABLES[table].dedup
         assert rule is not None and rule.needs_ingest_time
-        via_analysis = inputs[name]
+        via_analysis = getattr(inputs, name)
         assert via_analysis is not None and via_analysis.height == 1, table
         assert via_sql[table] == [Decimal(str(via_analysis[column][0]))] == [Decimal("2.5")], table
         # the rows as written still hold both (the rule chooses at read time, never deletes)

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from forensics import simulate
-from pipelines.analysis import reconstruct
+from pipelines.analysis import audit
 from pipelines.defs.analytics.episodes import adl_episode_audit, adl_episodes, find_episodes, parse_episode
 from pipelines.defs.lake.resources import LakeResource
 from pipelines.ingest.hyperliquid import files
@@ -31,10 +31,10 @@ def test_each_episode_partition_is_audited_on_its_own(tmp_path):
         files.ingest_snapshot(lake, f)
     for f in sorted((out / "asset_ctxs").glob("*.jsonl")):
         files.ingest_asset_ctxs(lake, f)
-    summary = reconstruct.run(lake)
-    steps = pl.read_parquet(list(lake.table_dir("adl_steps").rglob("*.parquet")))
+    summary = audit.run(lake)
+    steps = lake.read("adl_steps", "hyperliquid")
     keys = find_episodes(steps)
-    assert keys and summary["steps"] > 0
+    assert keys and summary.steps.height > 0
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(adl_episodes.name, keys)
     result = dg.materialize(

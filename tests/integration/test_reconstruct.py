@@ -17,7 +17,8 @@ from forensics.reconstruct import build_state, build_steps_and_pools, check_star
 from forensics.reconstruct.truth import truth_frames
 from forensics.simulate import VAULT_ADDRESS, generate
 from forensics.tables import ADL_POOLS, ADL_STEPS
-from pipelines.analysis.reconstruct import load_inputs, run
+from pipelines.analysis.inputs import load_inputs
+from pipelines.analysis.reconstruct import run
 from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake
 from tests.conftest import PROJECT_ROOT
@@ -39,7 +40,7 @@ def _scenario(root: Path, **kw) -> tuple[Lake, Path]:
 
 def _build(lake: Lake, **kw):
     i = load_inputs(lake)
-    return build_steps_and_pools(i["fills"], i["positions"], i["accounts"], i["asset_ctxs"], vault=VAULT_ADDRESS, **kw)
+    return build_steps_and_pools(i.fills, i.positions, i.accounts, i.asset_ctxs, vault=VAULT_ADDRESS, **kw)
 
 
 CLEAN = [("hl_index", 7), ("bitmex", 3), ("random_cyclic", 5), ("contracts_pro_rata", 11)]
@@ -81,7 +82,7 @@ def test_features_match_truth_at_the_true_mark(clean):
     av_adj = j["account_value_usd"].to_numpy() - sgn * size * (j["mark_px"].to_numpy() - mark_t)
     rel = np.abs(av_adj - j["account_value"].to_numpy()) / np.abs(j["account_value"].to_numpy())
     i = load_inputs(lake)
-    ev = build_state(i["fills"], i["positions"], i["accounts"])["events"]
+    ev = build_state(i.fills, i.positions, i.accounts)["events"]
     single = set(ev.group_by("user").agg(pl.col("coin").n_unique().alias("n")).filter(pl.col("n") == 1)["user"])
     one = np.array([u in single for u in j["user"].to_list()])
     assert one.any() and rel[one].max() < 1e-9
@@ -332,19 +333,20 @@ def test_start_positions_chain_on_real_sample(realdata, lake):
 
 def test_run_dagster_asset_and_named_query(tmp_path):
     from pipelines.catalog import refresh
-    from pipelines.defs.analytics.assets import adl_reconstruction
+    from pipelines.defs.analytics.assets import adl_pools
+    from pipelines.defs.analytics.audit import adl_audit
     from pipelines.defs.lake.resources import LakeResource
 
     lake, truth = _scenario(tmp_path, policy="hl_index", seed=7)
     out = run(lake)
     assert out["steps"] == len(json.loads(Path(truth).read_text())["steps"]) and out["pool_rows"] > 0
     res = dg.materialize(
-        [adl_reconstruction],
+        [adl_audit, adl_pools],
         resources={"lake": LakeResource(lake_root=str(lake.root), db_path=str(tmp_path / "c.duckdb"))},
     )
     assert res.success
-    md = res.asset_materializations_for_node("adl_reconstruction")
-    assert {m.asset_key.to_user_string() for m in md} == {"adl_steps", "adl_pools"}
+    md = res.asset_materializations_for_node("adl_audit") + res.asset_materializations_for_node("adl_pools")
+    assert {m.asset_key.to_user_string() for m in md} == {"adl_steps", "adl_rule_fits", "exemption_flags", "adl_pools"}
     refresh(lake, tmp_path / "c.duckdb")
     con = duckdb.connect(str(tmp_path / "c.duckdb"), read_only=True)
     rows = con.execute(SQL.read_text(), {"venue": "hyperliquid", "step_id": 0}).fetchall()

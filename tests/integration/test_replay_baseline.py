@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 import warnings
+from dataclasses import replace
 
 import polars as pl
 import pytest
 
 from forensics.reconstruct import build_steps_and_pools
 from forensics.simulate import VAULT_ADDRESS, generate
-from pipelines.analysis.reconstruct import load_inputs
+from pipelines.analysis.inputs import VenueInputs, load_inputs
 from pipelines.ingest.hyperliquid.files import ingest_asset_ctxs, ingest_node_fills, ingest_snapshot
 from pipelines.lake import Lake
 from tests.conftest import PROJECT_ROOT
@@ -41,8 +42,8 @@ def noisy(tmp_path_factory):
     return load_inputs(lake)
 
 
-def _both(inputs: dict, **kw):
-    args = (inputs["fills"], inputs["positions"], inputs["accounts"], inputs["asset_ctxs"])
+def _both(inputs: VenueInputs, **kw):
+    args = (inputs.fills, inputs.positions, inputs.accounts, inputs.asset_ctxs)
     return build_steps_and_pools(*args, vault=VAULT_ADDRESS, **kw), baseline.steps_and_pools(
         *args, vault=VAULT_ADDRESS, **kw
     )
@@ -52,7 +53,7 @@ def _assert_same(product, base):
     (s1, p1), (s2, p2) = product, base
     assert p1.height > 100 and s1.height > 5
     assert baseline.compare(s1, s2) == {}
-    assert baseline.compare(p1.drop(baseline.INTERVAL_COLUMNS), p2) == {}
+    assert baseline.compare(p1.drop(baseline.PRODUCT_ONLY_COLUMNS), p2) == {}
 
 
 def test_same_tables_on_a_noisy_scenario(noisy):
@@ -64,12 +65,12 @@ def test_same_tables_on_a_noisy_scenario(noisy):
 
 def test_same_tables_for_users_without_snapshot_and_stale_marks(noisy):
     """A third of the accounts lose their snapshot: their positions start from startPosition anchors."""
-    dropped = noisy["accounts"]["user"].unique().sort().gather_every(3)
-    inputs = {
-        **noisy,
-        "accounts": noisy["accounts"].filter(~pl.col("user").is_in(dropped.implode())),
-        "positions": noisy["positions"].filter(~pl.col("user").is_in(dropped.implode())),
-    }
+    dropped = noisy.accounts["user"].unique().sort().gather_every(3)
+    inputs = replace(
+        noisy,
+        accounts=noisy.accounts.filter(~pl.col("user").is_in(dropped.implode())),
+        positions=noisy.positions.filter(~pl.col("user").is_in(dropped.implode())),
+    )
     product, base = _both(inputs, max_mark_age_ms=1_000)
     _assert_same(product, base)
     assert product[1]["entry_px"].is_nan().any()  # anchored positions: entry unknown
@@ -77,14 +78,14 @@ def test_same_tables_for_users_without_snapshot_and_stale_marks(noisy):
 
 def test_same_tables_without_block_order(noisy):
     """Info-API fills: no block number, replay by (time, tid), same-millisecond opens are flagged."""
-    inputs = {**noisy, "fills": noisy["fills"].with_columns(pl.lit(None, pl.Int64).alias("block_number"))}
+    inputs = replace(noisy, fills=noisy.fills.with_columns(pl.lit(None, pl.Int64).alias("block_number")))
     product, base = _both(inputs)
     _assert_same(product, base)
 
 
 def test_compare_reports_differences(noisy):
     _, pools = build_steps_and_pools(
-        noisy["fills"], noisy["positions"], noisy["accounts"], noisy["asset_ctxs"], vault=VAULT_ADDRESS
+        noisy.fills, noisy.positions, noisy.accounts, noisy.asset_ctxs, vault=VAULT_ADDRESS
     )
     nudged = pools.with_columns(
         pl.when(pl.int_range(pl.len()) == 3)
@@ -126,4 +127,4 @@ def test_same_skip_reasons_on_hand_built_cases():
         "0xt": "below_min_size",
         "0xn": "opened_same_block",
     }
-    assert baseline.compare(s1, s2) == {} and baseline.compare(p1.drop(baseline.INTERVAL_COLUMNS), p2) == {}
+    assert baseline.compare(s1, s2) == {} and baseline.compare(p1.drop(baseline.PRODUCT_ONLY_COLUMNS), p2) == {}

@@ -24,7 +24,7 @@ def real_scenario(tmp_path_factory):
 
 
 def _lake(tmp_path_factory, out, snapshot, *, with_lake: bool = False):
-    from pipelines.analysis.reconstruct import load_inputs
+    from pipelines.analysis.inputs import load_inputs
     from pipelines.ingest.runner import run_file_ingest
     from pipelines.lake import Lake
 
@@ -43,17 +43,17 @@ def _lake(tmp_path_factory, out, snapshot, *, with_lake: bool = False):
 
 
 def _compare(i, out, *, with_cash: bool):
-    from pipelines.analysis.reconstruct import archive_mark_age
+    from pipelines.analysis.inputs import archive_mark_age
 
-    cash = cash_events(i["ledger"], i["funding"])[0] if with_cash else None
+    cash = cash_events(i.ledger, i.funding)[0] if with_cash else None
     steps, pools = build_steps_and_pools(
-        i["fills"],
-        i["positions"],
-        i["accounts"],
-        i["asset_ctxs"],
+        i.fills,
+        i.positions,
+        i.accounts,
+        i.asset_ctxs,
         vault=VAULT_ADDRESS,
         cash=cash,
-        max_mark_age_ms=archive_mark_age(i["asset_ctxs"]),
+        max_mark_age_ms=archive_mark_age(i.asset_ctxs),
     )
     return steps, pools, compare_to_truth(steps, pools, out / "truth.json")
 
@@ -97,19 +97,20 @@ def test_export_snapshot_loses_only_isolated_margins(real_scenario, tmp_path_fac
         on="step_id",
     )
     missing = tpool.join(ours, on=["step", "user"], how="anti")
-    isolated = set(i["positions"].filter(pl.col("leverage_type") == "isolated")["user"])
+    isolated = set(i.positions.filter(pl.col("leverage_type") == "isolated")["user"])
     assert set(missing["user"]) <= isolated
     assert r["candidates_missing"] == missing.height < 0.01 * r["candidates_truth"]
 
 
 def test_liquidation_summaries_check_against_the_replay(real_scenario, tmp_path_factory):
     from forensics.reconstruct.cash import CashSettings
-    from pipelines.analysis.reconstruct import archive_mark_age, liquidation_errors
+    from pipelines.analysis.inputs import archive_mark_age
+    from pipelines.analysis.reconstruct import liquidation_errors
 
     out, scen = real_scenario
     i, lake = _lake(tmp_path_factory, out, out / "snapshots" / "clearinghouse_state.jsonl", with_lake=True)
     check = liquidation_errors(
-        i, cash_events(i["ledger"], i["funding"])[0], CashSettings(), archive_mark_age(i["asset_ctxs"]), lake=lake
+        i, cash_events(i.ledger, i.funding)[0], CashSettings(), archive_mark_age(i.asset_ctxs), lake=lake
     )
     assert check["all"]["events"] == scen["misc_events"]["liquidation"]
     import duckdb

@@ -9,7 +9,7 @@ import pytest
 
 from forensics import simulate
 from pipelines import catalog, sql_library
-from pipelines.analysis import accounting, inference
+from pipelines.analysis import accounting, audit, reconstruct
 from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 from tests.conftest import REALDATA
@@ -27,7 +27,8 @@ def analysed(tmp_path_factory):
         files.ingest_node_fills(lake, path)
     files.ingest_snapshot(lake, scenario / "snapshots" / "clearinghouse_state.jsonl")
     files.ingest_asset_ctxs(lake, scenario / "asset_ctxs" / "asset_ctxs.jsonl")
-    result = inference.run(lake)
+    result = audit.run(lake)
+    reconstruct.run(lake)  # the whole pools, for the queries that read adl_pools
     accounting.run(lake)
     catalog.refresh(lake, root / "c.duckdb")
     return root, result

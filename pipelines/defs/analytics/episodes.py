@@ -1,16 +1,15 @@
 """ADL analysis fanned out per ADL episode: one dynamic partition per episode, each audited on its own.
 
 An episode is a run of ADL steps with no gap longer than ``EPISODE_GAP_MS`` (30 minutes). Each
-partition reads the reconstructed pools of its window and runs the audit (rule inference, exemption
-test) for that window alone; it writes nothing to the lake (its verdict, flags and counts are the
-materialization's metadata), so partitions are independent and can run on any number of workers.
+partition replays the lake from the snapshot and audits its window alone (rule inference, exemption test);
+it writes nothing to the lake (its verdict, flags and counts are the materialization's metadata), so
+partitions are independent and can run on any number of workers.
 """
 
 import dagster as dg
 import polars as pl
 
-from forensics.audit import audit, complete_steps
-from pipelines.analysis.inference import annotate_integrity, load_pools, read_analytics
+from pipelines.analysis import audit
 from pipelines.defs.lake.resources import LakeResource
 
 EPISODE_GAP_MS = 30 * 60 * 1000
@@ -45,32 +44,27 @@ class EpisodeAuditConfig(dg.Config):
 
 @dg.asset(
     partitions_def=adl_episodes,
-    deps=["adl_steps", "adl_pools"],
+    deps=["adl_steps"],
     group_name="analytics",
-    kinds={"polars"},
-    code_version="2",
+    kinds={"polars", "numba"},
+    code_version="3",
 )
 def adl_episode_audit(
     context: dg.AssetExecutionContext, config: EpisodeAuditConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
     """The audit of one ADL episode on its own: best rule, verdict and flagged accounts of that window."""
     venue, first, last = parse_episode(context.partition_key)
-    the_lake = lake.lake()
-    the_lake.pull(["adl_steps", "adl_pools", "fills", "position_snapshots", "account_snapshots"])
-    steps, pools = load_pools(the_lake, venue, first, last)
-    pools, incomplete = complete_steps(pools, steps)
-    pools, notes, _ = annotate_integrity(the_lake, venue, pools, steps)
-    result = audit(pools, q=config.q, steps=steps)
-    flagged = [] if result.exemption is None else result.exemption.flagged["user"].to_list()
+    result = audit.run(lake.lake(), venue=venue, since_ms=first, until_ms=last, q=config.q, write_tables=False)
+    flagged = [f.user for f in result.flagged]
     return dg.MaterializeResult(
         metadata={
             "venue": venue,
             "first_step_ms": first,
             "last_step_ms": last,
-            "steps": int(steps.height),
-            "pool_rows": int(pools.height),
-            "incomplete_steps": incomplete,
-            "best_rule": result.inference.best_rule or "none",
+            "steps": int(result.steps.height),
+            "pool_rows": int(result.pool_rows),
+            "incomplete_steps": result.incomplete_steps,
+            "best_rule": result.best_rule or "none",
             "verdict": result.verdict,
             "flagged": len(flagged),
             "flagged_accounts": dg.MetadataValue.json(flagged),
@@ -81,7 +75,7 @@ def adl_episode_audit(
 @dg.sensor(minimum_interval_seconds=300, asset_selection=dg.AssetSelection.assets(adl_episode_audit))
 def adl_episode_partitions(context: dg.SensorEvaluationContext, lake: LakeResource):
     """Add a partition for every new ADL episode in ``adl_steps`` and request its audit."""
-    steps = read_analytics(lake.lake(), "adl_steps", "hyperliquid")
+    steps = lake.lake().read("adl_steps", "hyperliquid")
     known = set(context.instance.get_dynamic_partitions(adl_episodes.name))
     new = [k for k in find_episodes(steps if steps is not None else pl.DataFrame({"time_ms": []})) if k not in known]
     if not new:

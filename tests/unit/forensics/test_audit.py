@@ -12,8 +12,8 @@ from forensics import simulate
 from forensics.audit import RULES, audit, identify
 from forensics.audit.diagnostics import StepArrays, _PlackettLuce, conditional_logit, utilities
 from forensics.audit.evidence import rule_evidence
-from forensics.audit.table import score_pools
 from forensics.audit.exemption import MIN_SKIPS, skip_test
+from forensics.audit.table import score_pools
 from forensics.validation import truth_pools
 
 

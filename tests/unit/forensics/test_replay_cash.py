@@ -283,18 +283,18 @@ def real_lake(tmp_path_factory):
 
 
 def _pools_vs_truth(lake, truth, *, with_cash: bool):
-    from pipelines.analysis.reconstruct import archive_mark_age, load_inputs
+    from pipelines.analysis.inputs import archive_mark_age, load_inputs
 
     i = load_inputs(lake)
-    cash = cash_events(i["ledger"], i["funding"])[0] if with_cash else None
+    cash = cash_events(i.ledger, i.funding)[0] if with_cash else None
     steps, pools = build_steps_and_pools(
-        i["fills"],
-        i["positions"],
-        i["accounts"],
-        i["asset_ctxs"],
+        i.fills,
+        i.positions,
+        i.accounts,
+        i.asset_ctxs,
         vault=None,
         cash=cash,
-        max_mark_age_ms=archive_mark_age(i["asset_ctxs"]),
+        max_mark_age_ms=archive_mark_age(i.asset_ctxs),
     )
     pools = pools.filter(~pl.col("user").is_in(truth["liquidator_vaults"])).with_columns(
         pl.when(pl.col("pnl_pct_price") > 0)
@@ -342,13 +342,14 @@ def test_real_layout_scenario_pools_and_scores(real_lake):
 
 
 def test_real_layout_liquidation_summaries_match_cross_accounts(real_lake):
-    from pipelines.analysis.reconstruct import archive_mark_age, liquidation_errors, load_inputs
+    from pipelines.analysis.inputs import archive_mark_age, load_inputs
+    from pipelines.analysis.reconstruct import liquidation_errors
 
     lake, _ = real_lake
     i = load_inputs(lake)
     settings = CashSettings()
     check = liquidation_errors(
-        i, cash_events(i["ledger"], i["funding"], settings)[0], settings, archive_mark_age(i["asset_ctxs"])
+        i, cash_events(i.ledger, i.funding, settings)[0], settings, archive_mark_age(i.asset_ctxs)
     )
-    assert check["all"]["events"] == i["liquidation_events"].height > 0
+    assert check["all"]["events"] == i.liquidation_events.height > 0
     assert check["cross"]["rel_median"] < 1e-9 and check["cross"]["within_1pct"] > 0.8

@@ -1,0 +1,1 @@
+"""Independent implementations the product is tested against."""
