@@ -441,8 +441,9 @@ def pools_evidence(
 ) -> Evidence:
     """Every rule's evidence on pools held as a table (``adl_pools`` layout, one row per (step_id, user)).
 
-    Only actions with a selection and all their legs in the data are audited. ``steps`` (``adl_steps`` rows) groups actions into episodes
-    (block and coin) and windows (waves); without it each action is its own episode and all one window.
+    Only actions with a selection and all their legs in the data are audited. ``steps`` (``adl_steps`` rows)
+    groups actions into episodes (block and coin) and windows (waves); without it each action is its own
+    episode and all one window.
     ``record_users``: keep evidence rows of these accounts only (default: all); ``record_all``: every row of
     every pool (for inspection: see :func:`rule_evidence`)."""
     rules = rules or list(RULES.values())
