@@ -32,7 +32,7 @@ def configure_cache() -> Path | None:
         return None
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     folder = base / "liquidation-forensics" / "numba" / source_digest()
-    numba.config.CACHE_DIR = str(folder)
+    numba.config.CACHE_DIR = str(folder)  # type: ignore[attr-defined]  # set at runtime by numba's config
     return folder
 
 
