@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,9 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
     return CatalogResult(db_path, counts)
 
 
-def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
+def connect_read_only(db_path: Path, readable: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
+    """The catalog, read-only and locked (:func:`lock_down`); ``readable`` names files outside the lake a
+    named query was given to read (its CSV parameters)."""
     db_path = Path(db_path)
     if not db_path.exists():
         raise FileNotFoundError(
@@ -107,7 +110,45 @@ def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
         row = None
     if row and str(row[0]).startswith("s3://"):
         use_s3(con, StoreSettings(endpoint=row[1]))
+    lock_down(con, str(row[0]) if row else None, readable)
     return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, lake_location: str | None, readable: Sequence[str] = ()) -> None:
+    """No file, network or extension access beyond reading the lake, and no way to undo that.
+
+    With external access off DuckDB refuses COPY/EXPORT targets, ATTACH, INSTALL/LOAD and every
+    table function (``read_text``, ``read_csv``, ``glob``...) on a path outside ``allowed_directories``;
+    the lake itself stays readable because the views read it. Locking the configuration makes a
+    ``SET``/``RESET`` in the user's SQL an error.
+    """
+    allowed = [lake_location.rstrip("/") + "/"] if lake_location else []
+    con.execute("SET allowed_directories = ?", [allowed])
+    if readable:
+        con.execute("SET allowed_paths = ?", [[str(Path(p).resolve()) for p in readable]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+class ReadOnlyQuery(ValueError):
+    """A statement that would write, attach, load or reconfigure: ``liqf sql`` only reads."""
+
+
+#: what ``liqf sql`` runs: queries (SHOW/DESCRIBE/SUMMARIZE/FROM are SELECTs to DuckDB) and their plans
+READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse any statement that is not a query, before anything runs (COPY into the lake would pass the
+    directory check, so the statement kind is checked too)."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ReadOnlyQuery(f"query failed: {exc}".splitlines()[0]) from None
+    for st in statements:
+        kind = st.type.name
+        if kind not in READ_STATEMENTS:
+            raise ReadOnlyQuery(f"liqf sql is read-only: {kind} statements are refused (only SELECT and EXPLAIN run)")
 
 
 def httpfs_extension() -> Path:

@@ -194,11 +194,18 @@ def sql(
     if fmt not in ("table", "csv", "json"):
         raise fail(f"unknown --format {fmt!r}", "use table, csv or json")
     try:
-        con = catalog_mod.connect_read_only(settings.db)
+        # a named query's file parameters (its CSV inputs) are the only files outside the lake it may read
+        readable = [v for v in bound.values() if isinstance(v, str) and Path(v).is_file()]
+        con = catalog_mod.connect_read_only(settings.db, readable)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
     import duckdb
 
+    try:
+        catalog_mod.check_read_only(con, query)
+    except catalog_mod.ReadOnlyQuery as exc:
+        con.close()
+        raise fail(str(exc), "write results with --format csv > FILE instead") from None
     try:
         rel = con.execute(query, bound) if bound else con.sql(query)
         columns = [d[0] for d in rel.description] if rel is not None and rel.description else []
