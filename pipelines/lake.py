@@ -21,12 +21,14 @@ come only from the pipeline (venue ids, table names, dates, hex keys), never fro
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import gzip
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,12 +40,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from forensics.schema import ALL_TABLES, Table
+from pipelines.crash_points import crash_point
 from pipelines.storage.commit import RemoteLake
 from pipelines.storage.location import is_object_url, parse_url
 from pipelines.storage.stores import StoreSettings
 
 _SAFE_SEGMENT = re.compile(r"^[a-z0-9_]{1,64}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{8,64}$")
+#: the name of every committed normalized/analytics/meta file (``part-<source key>.parquet``)
+PART_GLOB = "part-*.parquet"
 
 
 class LakePathError(ValueError):
@@ -72,20 +77,85 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+#: every temporary in the lake: ``.tmp-<random><suffix>.partial`` beside its final path, and staging
+#: directories ``.staging/.staging-<random>/``. No reader glob (``part-*.parquet``, ``*.jsonl.gz``) matches them.
+TMP_PREFIX = ".tmp-"
+TMP_SUFFIX = ".partial"
+STAGING_DIR = ".staging"
+STAGING_PREFIX = ".staging-"
+
+
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temp path in ``final``'s directory; on success it is fsynced and renamed over ``final``."""
+    """Yield a temp path in ``final``'s directory; on success it is fsynced and renamed over ``final``.
+
+    The writer holds an exclusive ``flock`` on the temporary until it is renamed or removed, so
+    :meth:`Lake.sweep_temporaries` of a concurrent run leaves it alone while a killed writer's (whose lock
+    the kernel released) is removed.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=final.suffix, dir=final.parent)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=final.suffix + TMP_SUFFIX, dir=final.parent)
     tmp_path = Path(tmp)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        if final.suffix == ".parquet":
+            crash_point("part_written")
         os.replace(tmp_path, final)
     finally:
         tmp_path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+@contextmanager
+def staging_dir(root: Path) -> Iterator[Path]:
+    """A private working directory under ``root/.staging`` (same file system as the lake, so its files
+    rename into place), removed on exit; locked while in use so a sweep removes it only once its
+    owner is gone. It is created under another name and renamed once locked, so a sweep never sees it
+    unlocked."""
+    base = root / STAGING_DIR
+    base.mkdir(parents=True, exist_ok=True)
+    making = Path(tempfile.mkdtemp(prefix=".creating-", dir=base))
+    fd = os.open(making, os.O_RDONLY)
+    path = base / (STAGING_PREFIX + making.name.removeprefix(".creating-"))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        making.rename(path)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(making, ignore_errors=True)
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep removed: temporaries and staging directories of killed runs."""
+
+    files: int = 0
+    dirs: int = 0
+    bytes: int = 0
+
+
+def _unlocked(path: Path) -> bool:
+    """True when nobody holds ``path``'s lock (its writer finished or was killed); False while in use."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops a lock we took
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 #: where the working copies of object-storage lakes live (``LIQF_LAKE_CACHE`` overrides)
@@ -153,12 +223,49 @@ class Lake:
         return self._inside(base / f"part-{key}.parquet")
 
     def glob(self, table: str) -> str:
-        """Glob of every Parquet file of a table (for DuckDB ``read_parquet``)."""
-        return str(self.table_dir(table) / "**" / "*.parquet")
+        """Glob of every committed part of a table (for DuckDB ``read_parquet``); temporaries never match."""
+        return str(self.table_dir(table) / "**" / PART_GLOB)
+
+    def parts(self, table: str) -> list[Path]:
+        """The table's committed part files, sorted."""
+        d = self.table_dir(table)
+        return sorted(d.rglob(PART_GLOB)) if d.exists() else []
 
     def has_files(self, table: str) -> bool:
         d = self.table_dir(table)
-        return d.exists() and any(p for p in d.rglob("*.parquet") if not p.name.startswith(".tmp-"))
+        return d.exists() and any(True for _ in d.rglob(PART_GLOB))
+
+    # --- repair ---------------------------------------------------------------------------------------
+    def sweep_temporaries(self) -> SweepResult:
+        """Remove what killed runs left: ``.tmp-*`` files anywhere in the lake and ``.staging`` directories
+        whose owner is gone (a live writer holds a lock on each, so concurrent runs are safe)."""
+        if not self.root.exists():
+            return SweepResult()
+        files = dirs = size = 0
+        for path in self.root.rglob(f"{TMP_PREFIX}*"):
+            if path.is_file() and _unlocked(path):
+                try:
+                    n = path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:  # renamed into place or removed by its writer meanwhile
+                    continue
+                files, size = files + 1, size + n
+        base = self.root / STAGING_DIR
+        for path in sorted(base.glob(f"{STAGING_PREFIX}*")) if base.exists() else []:
+            if path.is_dir() and _unlocked(path):
+                n = _tree_bytes(path)
+                shutil.rmtree(path, ignore_errors=True)
+                dirs, size = dirs + 1, size + n
+        for path in sorted(base.glob(".creating-*")) if base.exists() else []:
+            # killed between creating and locking its directory (microseconds); an hour is past any doubt
+            if path.is_dir() and time.time() - path.stat().st_mtime > 3600:
+                shutil.rmtree(path, ignore_errors=True)
+                dirs += 1
+        return SweepResult(files, dirs, size)
+
+    def staging(self):
+        """A private, locked working directory inside the lake (see :func:`staging_dir`)."""
+        return staging_dir(self.root)
 
     # --- normalized writes ------------------------------------------------------------------------------
     def replace_source(self, table: Table, venue: str, key: str, data: pa.Table) -> dict[str, int]:

@@ -14,7 +14,7 @@ from forensics.audit.exemption import MIN_SKIPS
 from forensics.reconstruct import integrity
 from forensics.schema import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
 from pipelines.analysis import reconstruct
-from pipelines.lake import Lake, source_key
+from pipelines.lake import PART_GLOB, Lake, source_key
 
 
 # candidate rows for the conditional logit by default (whole actions, sampled independently of outcomes)
@@ -28,7 +28,7 @@ class MissingPools(RuntimeError):
 
 def read_analytics(lake: Lake, table: str, venue: str) -> pl.DataFrame | None:
     folder = lake.table_dir(table) / f"venue={venue}"
-    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    files = sorted(folder.glob(PART_GLOB)) if folder.exists() else []
     return pl.read_parquet(files) if files else None
 
 

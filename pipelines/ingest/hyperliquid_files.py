@@ -7,8 +7,6 @@ UTC day inside the lake, de-duplicated on (user, tid) and then published atomica
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from pipelines.ingest.report import (
     rejects_from_rows,
     write_quarantine,
 )
+from pipelines.crash_points import crash_point
 from pipelines.ingest.streams import StreamState, iter_line_batches
 from pipelines.lake import Lake, atomic_path, sha256_file, source_key
 
@@ -88,51 +87,49 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
     lake.store_raw_file(path, VENUE, kind, sha)
     fill_times: list[np.ndarray] = []
 
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_staging_root(lake)))
-    days = None
-    try:
+    with lake.staging() as staging:
         con = _ingest_con(staging)
-        state = StreamState()
         days = _DayFiles(con, staging)
-        reject_tables: list[pa.Table] = []
-        for batch in iter_line_batches(path, state):
-            if batch.bad:
-                reject_tables.append(rejects_from_rows(batch.bad))
-                report.records_read += len(batch.bad)
-            lines = batch.lines
-            if kind != NODE_FILLS:
-                lines, converted_bad = legacy_lines(lines, kind)
-                if converted_bad:
-                    reject_tables.append(rejects_from_rows(converted_bad))
-                    report.records_read += len(converted_bad)
-            for out in _normalized(con, lines, key, kind):
-                report.records_read += out.records_read
+        try:
+            state = StreamState()
+            reject_tables: list[pa.Table] = []
+            for batch in iter_line_batches(path, state):
+                if batch.bad:
+                    reject_tables.append(rejects_from_rows(batch.bad))
+                    report.records_read += len(batch.bad)
+                lines = batch.lines
                 if kind != NODE_FILLS:
-                    fill_times.append(out.fills["time_ms"].to_numpy())
-                days.write(out.fills)
-                reject_tables.append(out.rejects)
-                if progress:
-                    progress(out.fills.num_rows + out.rejects.num_rows)
-        if state.tail_error:
-            report.records_read += 1
-            report.notes.append(state.tail_error)
-            reject_tables.append(
-                rejects_from_rows([(state.tail_line or 0, None, state.tail_error, state.tail_text)])
-            )
+                    lines, converted_bad = legacy_lines(lines, kind)
+                    if converted_bad:
+                        reject_tables.append(rejects_from_rows(converted_bad))
+                        report.records_read += len(converted_bad)
+                for out in _normalized(con, lines, key, kind):
+                    report.records_read += out.records_read
+                    if kind != NODE_FILLS:
+                        fill_times.append(out.fills["time_ms"].to_numpy())
+                    days.write(out.fills)
+                    crash_point("staging_batch")
+                    reject_tables.append(out.rejects)
+                    if progress:
+                        progress(out.fills.num_rows + out.rejects.num_rows)
+            if state.tail_error:
+                report.records_read += 1
+                report.notes.append(state.tail_error)
+                reject_tables.append(
+                    rejects_from_rows([(state.tail_line or 0, None, state.tail_error, state.tail_text)])
+                )
 
-        reject_tables.append(days.drop_duplicates())
-        if kind != NODE_FILLS:
-            report.notes.extend(coverage_notes(np.concatenate(fill_times) if fill_times else np.zeros(0, np.int64)))
-        written = days.publish(lake, key)
-        report.records_written = written
-        report.rows_by_table[FILLS.name] = written
-        rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables])
-        write_quarantine(lake, report, rejects, FILLS.name, ingested_at)
-        con.close()
-    finally:
-        if days is not None:
+            reject_tables.append(days.drop_duplicates())
+            if kind != NODE_FILLS:
+                report.notes.extend(coverage_notes(np.concatenate(fill_times) if fill_times else np.zeros(0, np.int64)))
+            written = days.publish(lake, key)
+            report.records_written = written
+            report.rows_by_table[FILLS.name] = written
+            rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables])
+            write_quarantine(lake, report, rejects, FILLS.name, ingested_at)
+        finally:
             days.close()
-        shutil.rmtree(staging, ignore_errors=True)
+            con.close()
     record_run(lake, report, ingested_at)
     return report
 
@@ -179,12 +176,6 @@ def coverage_notes(times_ms: np.ndarray, gap_ms: int = COVERAGE_GAP_MS, limit: i
         notes.append(f"coverage gap: {len(gaps)} stretch(es) over {gap_ms // 60_000} min without fills: {shown}"
                      + (" ..." if len(gaps) > limit else ""))
     return notes
-
-
-def _staging_root(lake: Lake) -> Path:
-    root = lake.root / ".staging"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 # Low-cardinality columns: dictionary pages make them small; the rest (hashes, ids, prices) are cheaper plain.
