@@ -18,6 +18,7 @@ from forensics.formats.hyperliquid import asset_ctxs_archive as archive
 from forensics.formats.hyperliquid import snapshot_export as export
 from forensics.schema import ACCOUNT_SNAPSHOTS, ASSET_CTXS, POSITION_SNAPSHOTS
 from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.safety import refuse_prefix, refuse_truncated
 from pipelines.ingest.streams import StreamState, decoded_chunks, iter_line_batches
 from pipelines.lake import Lake, sha256_file, source_key
 
@@ -30,6 +31,7 @@ _RAW = 8192
 def _start(lake: Lake, path: Path, source: str) -> tuple[IngestReport, dt.datetime]:
     sha, size = sha256_file(path)
     key = source_key(source, path.parent.name, path.name)
+    refuse_prefix(lake, VENUE, key, display_name(path), sha, size)
     lake.store_raw_file(path, VENUE, source, sha)
     return IngestReport(VENUE, source, display_name(path), key, sha, size), dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -128,7 +130,7 @@ def _finish(lake: Lake, report: IngestReport, table, rows: list, bad: list, at: 
     record_run(lake, report, at)
 
 
-def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestReport:
+def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None, allow_partial: bool = False) -> IngestReport:
     """Ingest one archive ``asset_ctxs`` CSV (``.csv`` or ``.csv.lz4``): one row per (minute, coin)."""
     report, at = _start(lake, path, ASSET_CTXS_ARCHIVE)
     names: list[str] | None = None
@@ -157,6 +159,7 @@ def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestRep
                                           source_key=report.source_key))
         if progress:
             progress(len(rows))
+    refuse_truncated(report.source_name, state, allow_partial)
     if state.tail_error:
         report.records_read += 1
         report.notes.append(state.tail_error)

@@ -28,6 +28,7 @@ from pipelines.ingest.report import (
     write_quarantine,
 )
 from pipelines.crash_points import crash_point
+from pipelines.ingest.safety import refuse_prefix, refuse_truncated
 from pipelines.ingest.streams import StreamState, iter_line_batches
 from pipelines.lake import Lake, atomic_path, sha256_file, source_key
 
@@ -77,14 +78,15 @@ def _ingest_con(tmp: Path) -> duckdb.DuckDBPyConnection:
 
 
 def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = None,
-                      kind: str = NODE_FILLS) -> IngestReport:
+                      kind: str = NODE_FILLS, allow_partial: bool = False) -> IngestReport:
     """Ingest one node fill file (lz4 frame or plain JSON lines): ``node_fills_by_block``, or the legacy
-    ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines."""
+    ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines.
+    A truncated file raises :class:`IncompleteInput` before anything is published unless ``allow_partial``."""
     sha, size = sha256_file(path)
     key = source_key(kind, path.parent.name, path.name)
     report = IngestReport(VENUE, kind, display_name(path), key, sha, size)
+    refuse_prefix(lake, VENUE, key, report.source_name, sha, size)
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, kind, sha)
     fill_times: list[np.ndarray] = []
 
     with lake.staging() as staging:
@@ -112,6 +114,8 @@ def ingest_node_fills(lake: Lake, path: Path, *, progress: Progress | None = Non
                     reject_tables.append(out.rejects)
                     if progress:
                         progress(out.fills.num_rows + out.rejects.num_rows)
+            refuse_truncated(report.source_name, state, allow_partial)
+            lake.store_raw_file(path, VENUE, kind, sha)  # kept as received once it is accepted
             if state.tail_error:
                 report.records_read += 1
                 report.notes.append(state.tail_error)
@@ -301,7 +305,7 @@ def _sql_str(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _json_lines(path: Path, report: IngestReport, bad: list) -> Iterable[tuple[int, object]]:
+def _json_lines(path: Path, report: IngestReport, bad: list, allow_partial: bool) -> Iterable[tuple[int, object]]:
     state = StreamState()
     for batch in iter_line_batches(path, state, batch_bytes=8 << 20):
         bad.extend(batch.bad)
@@ -312,21 +316,24 @@ def _json_lines(path: Path, report: IngestReport, bad: list) -> Iterable[tuple[i
                 yield line_no, orjson.loads(text)
             except orjson.JSONDecodeError:
                 bad.append((line_no, None, "malformed JSON line", text))
+    refuse_truncated(report.source_name, state, allow_partial)
     if state.tail_error:
         report.records_read += 1
         report.notes.append(state.tail_error)
         bad.append((state.tail_line or 0, None, state.tail_error, state.tail_text))
 
 
-def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
+def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None,
+                    allow_partial: bool = False) -> IngestReport:
     """Ingest a position snapshot file: JSON lines ``{"time", "user", "state": clearinghouseState}``."""
     sha, size = sha256_file(path)
     key = source_key(SNAPSHOT, path.parent.name, path.name)
     report = IngestReport(VENUE, SNAPSHOT, display_name(path), key, sha, size)
+    refuse_prefix(lake, VENUE, key, report.source_name, sha, size)
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, SNAPSHOT, sha)
     accounts, positions, bad = [], [], []
-    for line_no, obj in _json_lines(path, report, bad):
+    # a truncated file raises at the end of the stream, before anything is written
+    for line_no, obj in _json_lines(path, report, bad, allow_partial):
         try:
             account, pos = hl.snapshot_rows(obj)
         except hl.RecordError as exc:
@@ -336,6 +343,7 @@ def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None)
         positions.extend(pos)
         if progress:
             progress(1)
+    lake.store_raw_file(path, VENUE, SNAPSHOT, sha)
     lineage = {"venue": VENUE, "source": SNAPSHOT, "source_key": key}
     acc = hl.rows_to_arrow(ACCOUNT_SNAPSHOTS, accounts, **lineage)
     pos = hl.rows_to_arrow(POSITION_SNAPSHOTS, positions, **lineage)
@@ -348,15 +356,17 @@ def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None)
     return report
 
 
-def ingest_asset_ctxs(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
+def ingest_asset_ctxs(lake: Lake, path: Path, *, progress: Progress | None = None,
+                      allow_partial: bool = False) -> IngestReport:
     """Ingest an asset-context file: JSON lines ``{"time", "ctxs": metaAndAssetCtxs response}``."""
     sha, size = sha256_file(path)
     key = source_key(ASSET_CTX_FILE, path.parent.name, path.name)
     report = IngestReport(VENUE, ASSET_CTX_FILE, display_name(path), key, sha, size)
+    refuse_prefix(lake, VENUE, key, report.source_name, sha, size)
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, ASSET_CTX_FILE, sha)
     rows, bad = [], []
-    for line_no, obj in _json_lines(path, report, bad):
+    # a truncated file raises at the end of the stream, before anything is written
+    for line_no, obj in _json_lines(path, report, bad, allow_partial):
         try:
             rows.extend(hl.asset_ctx_rows(obj))
         except hl.RecordError as exc:
@@ -365,6 +375,7 @@ def ingest_asset_ctxs(lake: Lake, path: Path, *, progress: Progress | None = Non
         report.records_written += 1
         if progress:
             progress(1)
+    lake.store_raw_file(path, VENUE, ASSET_CTX_FILE, sha)
     table = hl.rows_to_arrow(ASSET_CTXS, rows, venue=VENUE, source=ASSET_CTX_FILE, source_key=key)
     lake.replace_source(ASSET_CTXS, VENUE, key, table)
     report.rows_by_table[ASSET_CTXS.name] = table.num_rows

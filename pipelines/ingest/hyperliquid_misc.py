@@ -17,6 +17,7 @@ from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import misc_events
 from forensics.schema import FUNDING_PAYMENTS, LEDGER_EVENTS, LIQUIDATION_EVENTS
 from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.safety import refuse_prefix, refuse_truncated
 from pipelines.ingest.streams import StreamState, iter_line_batches
 from pipelines.lake import Lake, sha256_file, source_key
 
@@ -24,13 +25,13 @@ VENUE = hl.VENUE
 MISC_EVENTS = "misc_events_by_block"
 
 
-def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport:
-    """Ingest one ``misc_events_by_block`` file."""
+def ingest_misc_events(lake: Lake, path: Path, *, progress=None, allow_partial: bool = False) -> IngestReport:
+    """Ingest one ``misc_events_by_block`` file (a truncated one only with ``allow_partial``)."""
     sha, size = sha256_file(path)
     key = source_key(MISC_EVENTS, path.parent.name, path.name)
     report = IngestReport(VENUE, MISC_EVENTS, display_name(path), key, sha, size)
+    refuse_prefix(lake, VENUE, key, report.source_name, sha, size)
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    lake.store_raw_file(path, VENUE, MISC_EVENTS, sha)
     lineage = {"venue": VENUE, "source": MISC_EVENTS, "source_key": key}
     parts: dict[str, list[pa.Table]] = {FUNDING_PAYMENTS.name: [], LEDGER_EVENTS.name: [], LIQUIDATION_EVENTS.name: []}
     rejects: list[tuple] = []
@@ -52,6 +53,8 @@ def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport
                 parts[table.name].append(hl.rows_to_arrow(table, rows, **lineage))
         if progress:
             progress(out.records_read)
+    refuse_truncated(report.source_name, state, allow_partial)
+    lake.store_raw_file(path, VENUE, MISC_EVENTS, sha)  # kept as received once it is accepted
     if state.tail_error:
         report.records_read += 1
         report.notes.append(state.tail_error)
