@@ -407,6 +407,23 @@ INGEST_RUNS = Table(
     layer="meta",
 )
 
+ANALYSIS_INPUTS = Table(
+    "analysis_inputs",
+    "The input versions an analysis was computed from: one row per (analysis, normalized table, input) it read. "
+    "Compared with the lake's current inputs (pipelines.lineage) to say when analytics are stale.",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C("analysis", "VARCHAR", "What was computed (e.g. 'adl_reconstruct': adl_steps, adl_pools and what derives from them).", False),
+        C("input_table", "VARCHAR", "Normalized table read.", False),
+        C("input_key", "VARCHAR", "source_key of the input whose rows were read.", False),
+        C("rows", "BIGINT", "Rows that input held in the table.", False),
+        C("digest", "VARCHAR", "SHA-256 of that input's part files' bytes (in path order).", False),
+        C("computed_at", "TIMESTAMP", "When the analysis ran (UTC).", False),
+    ),
+    key=("venue", "analysis", "input_table", "input_key"),
+    layer="meta",
+)
+
 # --- analytics (written under analytics/<table>/venue=<v>/part-<key>.parquet; floats for speed) -------
 
 ADL_STEPS = Table(
@@ -579,7 +596,7 @@ NORMALIZED_TABLES: dict[str, Table] = {
     )
 }
 DERIVED_TABLES: dict[str, Table] = {t.name: t for t in (LIQUIDATIONS, ADL_FILLS)}
-META_TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}
+META_TABLES: dict[str, Table] = {t.name: t for t in (INGEST_RUNS, ANALYSIS_INPUTS)}
 ANALYTICS_TABLES: dict[str, Table] = {t.name: t for t in (ADL_STEPS, ADL_POOLS, ADL_RULE_FITS, EXEMPTION_FLAGS,
                                                           LIQUIDATION_CHECKS)}
 ALL_TABLES: dict[str, Table] = {**NORMALIZED_TABLES, **DERIVED_TABLES, **META_TABLES, **ANALYTICS_TABLES}

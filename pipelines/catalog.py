@@ -19,6 +19,7 @@ import duckdb
 from filelock import FileLock
 
 from forensics.schema import ALL_TABLES
+from pipelines import lineage
 from pipelines.lake import Lake
 from pipelines.storage.stores import StorageError, StoreSettings, check_credentials
 
@@ -31,6 +32,8 @@ _SOURCE = re.compile(r"@source\((?P<table>[a-z0-9_]+)\)")
 class CatalogResult:
     db_path: Path
     views: dict[str, int]
+    #: analyses computed from other inputs than the lake holds now (pipelines.lineage), one sentence each
+    stale: tuple[str, ...] = ()
 
 
 def _quote_literal(text: str) -> str:
@@ -87,12 +90,18 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
                         [lake.location, lake.remote.settings.resolved_endpoint() if lake.remote else None])
             for path in catalog_files():
                 con.execute(expand_sources(path.read_text(), lake))
+            fresh = lineage.freshness(lake) if lake.remote is None else []
+            con.execute("CREATE OR REPLACE TABLE analytics_freshness (venue VARCHAR, analysis VARCHAR, "
+                        "computed_at TIMESTAMP, stale BOOLEAN, changes VARCHAR)")
+            if fresh:
+                con.executemany("INSERT INTO analytics_freshness VALUES (?, ?, ?, ?, ?)",
+                                [(f.venue, f.analysis, f.computed_at, f.stale, "; ".join(f.changes)) for f in fresh])
             views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
             counts = {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchone()[0] for v in views}
             con.execute("CHECKPOINT")
         finally:
             con.close()
-    return CatalogResult(db_path, counts)
+    return CatalogResult(db_path, counts, tuple(f.describe() for f in fresh if f.stale))
 
 
 def connect_read_only(db_path: Path, readable: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:

@@ -117,6 +117,9 @@ def ingest_hyperliquid(
     since: Annotated[Optional[str], typer.Option(help="--api: window start, ISO-8601 UTC.")] = None,
     until: Annotated[Optional[str], typer.Option(help="--api: window end, ISO-8601 UTC.")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="--api: info API base URL.")] = None,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Ingest a truncated file's complete lines anyway (the cut line is quarantined); without "
+                          "it a truncated file is an error and the lake keeps what it had.")] = False,
 ) -> None:
     """Ingest Hyperliquid node files (fills, snapshot, asset contexts) or pull tracked users from the API."""
     from pipelines.ingest import runner
@@ -147,7 +150,13 @@ def ingest_hyperliquid(
                 settings.lake, node_fills=inputs["node_fills"], snapshot=inputs["snapshot"],
                 asset_ctxs=inputs["asset_ctxs"][0] if inputs["asset_ctxs"] else None,
                 misc_events=inputs["misc_events"], export_scope=export_account_value, console=console,
+                allow_partial=partial,
             )
+    except runner.InputsRefused as exc:
+        # the inputs that were complete are in the lake; the refused ones changed nothing
+        if exc.reports:
+            runner.print_summary(console, settings.lake, exc.reports, catalog_mod.refresh(settings.lake, settings.db))
+        raise fail(str(exc), exc.hint) from None
     except runner.UserFacingError as exc:
         raise fail(str(exc), exc.hint) from None
     result = catalog_mod.refresh(settings.lake, settings.db)
@@ -165,6 +174,8 @@ def catalog_refresh() -> None:
     for view, n in result.views.items():
         table.add_row(view, f"{n:,}")
     out.print(table)
+    for sentence in result.stale:
+        out.print(f"[yellow]analytics:[/] {sentence}", highlight=False)
 
 
 @app.command("sql")
@@ -295,6 +306,8 @@ def analyze(
     except inference.MissingPools as exc:
         raise fail(str(exc), "ingest node fills and a position snapshot first (see `liqf ingest hyperliquid --help`)") from None
     catalog_mod.refresh(settings.lake, settings.db)
+    for sentence in result["rebuilt_stale"]:
+        console.print(f"[yellow]rebuilt the ADL pools first:[/] {sentence}", highlight=False)
     if as_json:
         keys = ("best_rule", "verdict", "margin", "rules", "flagged", "exemption", "steps", "actions_with_decision",
                 "incomplete_steps", "integrity", "diagnostics", "conditional_logit", "rule_changes", "pools")

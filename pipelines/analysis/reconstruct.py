@@ -19,6 +19,7 @@ from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
 from forensics.schema import ALL_TABLES, ADL_POOLS, ADL_STEPS, LIQUIDATION_CHECKS
+from pipelines import lineage
 from pipelines.lake import Lake, source_key
 
 #: Hyperliquid's backstop liquidator vault ("HLP Liquidator"), never an ADL candidate
@@ -100,6 +101,7 @@ def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, 
     when the caller already has it.
     """
     t0 = time.perf_counter()
+    versions = lineage.input_fingerprint(lake, venue)  # what the result is computed from, taken before reading
     inputs = inputs if inputs is not None else load_inputs(lake, venue, until_ms)
     if inputs["fills"] is None or inputs["fills"].height == 0:
         raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}; ingest node fills first")
@@ -119,6 +121,7 @@ def run(lake: Lake, *, venue: str = "hyperliquid", since_ms: int | None = None, 
     key = source_key("adl_reconstruct", venue)
     lake.replace_source(ADL_STEPS, venue, key, steps.to_arrow())
     lake.replace_source(ADL_POOLS, venue, key, pools.to_arrow())
+    lineage.record_inputs(lake, venue, lineage.RECONSTRUCTION, versions)
     return {
         "venue": venue, "source_key": key, "steps": steps.height, "pool_rows": pools.height,
         "waves": steps["wave_id"].n_unique() if steps.height else 0,
