@@ -123,6 +123,7 @@ def ingest_hyperliquid(
 ) -> None:
     """Ingest Hyperliquid node files (fills, snapshot, asset contexts) or pull tracked users from the API."""
     from pipelines.ingest import runner
+    from pipelines.ingest.safety import IncompleteInput
 
     try:
         if api:
@@ -152,6 +153,8 @@ def ingest_hyperliquid(
                 misc_events=inputs["misc_events"], export_scope=export_account_value, console=console,
                 allow_partial=partial,
             )
+    except IncompleteInput as exc:  # an API pull that did not complete: nothing written
+        raise fail(str(exc), exc.hint) from None
     except runner.InputsRefused as exc:
         # the inputs that were complete are in the lake; the refused ones changed nothing
         if exc.reports:

@@ -30,6 +30,7 @@ def _ingest(venue: str, since: str, until: str, base_url: str | None, symbols: l
     from pipelines.ingest.hyperliquid_api import PullError as TimeError
     from pipelines.ingest.hyperliquid_api import parse_time
     from pipelines.ingest.runner import print_summary
+    from pipelines.ingest.safety import IncompleteInput
     from pipelines.venues.signing import ApiCredentials, MissingCredentialsError
 
     try:
@@ -55,6 +56,8 @@ def _ingest(venue: str, since: str, until: str, base_url: str | None, symbols: l
                                account=account, addresses=addresses or ())
     except cex.PullError as exc:
         raise fail(str(exc), "see `liqf ingest VENUE --help`") from None
+    except IncompleteInput as exc:  # an incomplete pull or a refused key: nothing written
+        raise fail(str(exc), exc.hint) from None
     finally:
         client.close()
     result = catalog_mod.refresh(settings.lake, settings.db)

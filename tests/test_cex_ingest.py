@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from pipelines.ingest import cex
+from pipelines.ingest.safety import AuthenticationFailed
 from pipelines.lake import Lake
 from pipelines.venue_server import Scenario, serve
 from pipelines.venue_server.cex import Account, add_examples, cex_routes, generate
@@ -228,13 +229,15 @@ def test_pull_rejects_bad_arguments(server, tmp_path):
         cex.pull(lake, "bitmex", client("bitmex", server), START, END, private=True)
 
 
-def test_api_error_is_quarantined_not_raised(server, tmp_path):
+def test_refused_key_stops_the_pull_and_writes_nothing(server, tmp_path):
     lake = Lake(tmp_path / "lake")
     c = BinanceFuturesClient(server.base_url, credentials=ApiCredentials(KEYS["binance"].key, "wrong"), rate_limit=False)
-    reports = cex.pull(lake, "binance", c, START, END, private=True, account="main")
-    fo = next(r for r in reports if r.source == "api:binance:forceOrders")
-    assert fo.quarantined == 1 and "-1022" in next(iter(fo.reasons))
-    assert all(s not in r for r in fo.reasons for s in SECRETS)
+    with pytest.raises(AuthenticationFailed) as info:
+        cex.pull(lake, "binance", c, START, END, private=True, account="main")
+    text = f"{info.value} {info.value.hint}"
+    assert "-1022" in text and "LIQF_BINANCE_API_KEY, LIQF_BINANCE_API_SECRET" in text
+    assert all(s not in text for s in SECRETS)
+    assert not list(lake.root.rglob("*.parquet")) and not list(lake.root.rglob("*.jsonl.gz"))
 
 
 def test_cli_ingest(server, tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ One pull = (venue, symbols, window[, account]). Every dataset of the pull (e.g. 
 so re-running the same pull replaces exactly its files. Each response is kept in ``raw/`` with its
 request metadata (unsigned, secrets never present); each item becomes rows or a quarantine entry with
 the reason; each dataset records ``read = written + quarantined`` in ``ingest_runs``. A request that
-still fails after the client's retries is quarantined with the (credential-scrubbed) error and the pull
-goes on. Items repeated on page boundaries are de-duplicated (noted), items outside the window dropped
+still fails after the client's retries (or a refused key) stops the pull with one line and writes
+nothing: a pull is written whole or not at all, so an incomplete one never replaces a complete one. Items repeated on page boundaries are de-duplicated (noted), items outside the window dropped
 (noted) - both before counting.
 """
 
@@ -33,6 +33,7 @@ from forensics.formats.cex.common import RecordError, rows_to_arrow
 from forensics.schema import FILLS, POSITION_SNAPSHOTS, Table
 from forensics.schema_cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
 from pipelines.ingest.report import IngestReport, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.safety import pull_failed
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
 from pipelines.venues.signing import ApiCredentials
@@ -157,14 +158,15 @@ class _Pull:
         return ds
 
     def pages(self, ds: _Dataset, what: str, call: Callable[[], Iterator[RawResponse] | RawResponse]) -> Iterator[RawResponse]:
-        """Responses of one request (or pager), written to raw; a failure is quarantined, not raised."""
+        """Responses of one request (or pager), written to raw. A request that still fails after the
+        client's retries (or a refused key) stops the pull: nothing of it is written, the raw file neither."""
         try:
             out = call()
             for page in [out] if isinstance(out, RawResponse) else out:
                 self.raw.write(_raw_record(page))
                 yield page
         except VenueError as exc:
-            ds.reject(f"API error for {what}: {exc}", {"request": what, "error": str(exc)})
+            raise pull_failed(self.venue, what, exc) from None
 
     def note(self, ds: _Dataset, text: str) -> None:
         ds.report.notes.append(text)

@@ -76,3 +76,28 @@ def refuse_prefix(lake: Lake, venue: str, key: str, name: str, sha256: str, size
             "this name; the lake keeps the complete data",
             "this looks like an interrupted copy: fetch the complete file again (a shorter file never replaces a longer one)",
         )
+
+
+class IncompletePull(IncompleteInput):
+    """An API pull that did not get every page: nothing of it is written (its raw responses neither), so
+    the lake keeps the previous complete pull of the same window."""
+
+
+class AuthenticationFailed(IncompleteInput):
+    """The venue refused the API key of a private pull: nothing of the pull is written."""
+
+
+def pull_failed(venue: str, what: str, exc) -> IncompleteInput:
+    """The one-line error for a pull stopped by ``exc`` (a VenueError, credentials already scrubbed)."""
+    from pipelines.venues.base import AuthenticationError
+
+    if isinstance(exc, AuthenticationError):
+        return AuthenticationFailed(
+            f"{venue}: the venue refused the API key ({exc.detail}); nothing was written",
+            f"check {exc.variables} (a valid read-only key for this venue, allowed from this IP), then rerun")
+    tries = f" after {exc.attempts} tries" if getattr(exc, "attempts", 1) > 1 else ""
+    wait = f"; the venue asked to wait {exc.retry_after:g} s" if getattr(exc, "retry_after", None) else ""
+    return IncompletePull(
+        f"{venue} pull incomplete: {what} failed{tries} ({exc.detail}{wait}); nothing was written, "
+        "the lake keeps its previous data",
+        f"rerun the same liqf ingest {venue} command (idempotent: it replaces exactly this pull)")

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 
 from pipelines.venues.base import RawResponse
+from pipelines.venues.paging import RepeatGuard
 from pipelines.venues.signing import BitmexAuth, SignedVenueClient
 
 __all__ = ["BitmexClient", "PAGE_COUNT"]
@@ -40,8 +41,11 @@ class BitmexClient(SignedVenueClient):
 
     def _offset_pages(self, path: str, endpoint: str, params: dict[str, Any], max_pages: int = 1000) -> Iterator[RawResponse]:
         start = 0
+        guard = RepeatGuard(self.id, endpoint)
         for _ in range(max_pages):
             page = self._get(path, endpoint, {**params, "count": PAGE_COUNT, "start": start})
+            if guard.repeated(page, start):  # the previous page again: this offset is still unread
+                continue
             yield page
             n = len(page.payload) if isinstance(page.payload, list) else 0
             if n < PAGE_COUNT:

@@ -28,6 +28,8 @@ RATE_LIMIT_RETCODES = frozenset({10006, 10018})
 
 class BybitClient(SignedVenueClient):
     auth_class: ClassVar[type] = BybitAuth
+    # 10003 invalid key, 10004 sign error, 10005 permission denied, 10007 auth failed, 10010 IP, 33004 key expired
+    auth_error_codes: ClassVar[frozenset[int]] = frozenset({10003, 10004, 10005, 10007, 10010, 33004})
     id: ClassVar[str] = "bybit"
     default_base_url: ClassVar[str] = "https://api.bybit.com"
     rate_limit_per_minute: ClassVar[float] = 3600

@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError, VenueHTTPClient
+from pipelines.venues.paging import RepeatGuard
 
 __all__ = ["DeribitClient", "TRADES_COUNT"]
 
@@ -53,18 +54,22 @@ class DeribitClient(VenueHTTPClient):
 
     def trades_by_time(self, instrument: str, start_ms: int, end_ms: int) -> Iterator[RawResponse]:
         cursor = start_ms
+        guard = RepeatGuard(self.id, "trades")
         while True:
             page = self._get(
                 "public/get_last_trades_by_instrument_and_time",
                 {"instrument_name": instrument, "start_timestamp": cursor, "end_timestamp": end_ms,
                  "count": TRADES_COUNT, "sorting": "asc"},
             )
-            yield page
             result = page.payload.get("result") if isinstance(page.payload, dict) else None
             trades = result.get("trades") if isinstance(result, dict) else None
+            times = [t["timestamp"] for t in trades or [] if isinstance(t, dict) and isinstance(t.get("timestamp"), int)]
+            if guard.outside(times, start=cursor):  # the previous page again: this cursor is still unread
+                continue
+            yield page
             if not isinstance(trades, list) or not trades or not result.get("has_more"):
                 return
-            last = max((t.get("timestamp") for t in trades if isinstance(t, dict) and isinstance(t.get("timestamp"), int)), default=cursor)
+            last = max(times, default=cursor)
             if last <= cursor:
                 self.notes.append(f"trades {instrument}: more than {TRADES_COUNT} trades at {cursor} ms; paging by time stops")
                 return

@@ -44,6 +44,8 @@ def _min_ts(data: Any, nested: str) -> int | None:
 
 class OkxClient(SignedVenueClient):
     auth_class: ClassVar[type] = OkxAuth
+    # 50100-50105 key frozen/env/passphrase, 50111 invalid key, 50113 invalid sign, 50114 invalid authorization
+    auth_error_codes: ClassVar[frozenset[int]] = frozenset({50100, 50101, 50103, 50104, 50105, 50111, 50113, 50114})
     id: ClassVar[str] = "okx"
     default_base_url: ClassVar[str] = "https://www.okx.com"
     rate_limit_per_minute: ClassVar[float] = 1200
