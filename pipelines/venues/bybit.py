@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError
+from pipelines.venues.paging import RepeatGuard
 from pipelines.venues.signing import BybitAuth, SignedVenueClient
 
 __all__ = ["BybitClient", "EXECUTION_LIMIT", "RATE_LIMIT_RETCODES"]
@@ -70,8 +71,11 @@ class BybitClient(SignedVenueClient):
     def _cursor_pages(self, path: str, endpoint: str, params: dict[str, Any]) -> Iterator[RawResponse]:
         cursor: str | None = None
         seen: set[str] = set()
+        guard = RepeatGuard(self.id, endpoint)
         while True:
             page = self._get(path, endpoint, {**params, "cursor": cursor})
+            if guard.repeated(page, cursor):  # the previous page again: the page at ``cursor`` is still unread
+                continue
             yield page
             result = page.payload.get("result") if isinstance(page.payload, dict) else None
             nxt = result.get("nextPageCursor") if isinstance(result, dict) else None

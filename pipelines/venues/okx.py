@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError
+from pipelines.venues.paging import RepeatGuard
 from pipelines.venues.signing import OkxAuth, SignedVenueClient
 
 __all__ = ["OkxClient", "PAGE_LIMIT", "RATE_LIMIT_CODES"]
@@ -32,14 +33,14 @@ WEIGHTS: Mapping[str, float] = {
 }
 
 
+def _all_ts(data: Any, nested: str) -> list[int]:
+    return [int(d["ts"]) for item in (data if isinstance(data, list) else [])
+            for d in ((item.get(nested) if isinstance(item, dict) else None) or [])
+            if isinstance(d, dict) and isinstance(d.get("ts"), str) and d["ts"].isdigit()]
+
+
 def _min_ts(data: Any, nested: str) -> int | None:
-    out = None
-    for item in data if isinstance(data, list) else []:
-        for d in (item.get(nested) if isinstance(item, dict) else None) or []:
-            ts = d.get("ts") if isinstance(d, dict) else None
-            if isinstance(ts, str) and ts.isdigit():
-                out = int(ts) if out is None else min(out, int(ts))
-    return out
+    return min(_all_ts(data, nested), default=None)
 
 
 class OkxClient(SignedVenueClient):
@@ -74,10 +75,13 @@ class OkxClient(SignedVenueClient):
 
     def _ts_pages(self, path: str, endpoint: str, params: dict[str, Any], start_ms: int, end_ms: int, nested: str) -> Iterator[RawResponse]:
         after: int | None = end_ms + 1
+        guard = RepeatGuard(self.id, endpoint)
         while True:
             page = self._get(path, endpoint, {**params, "after": after, "limit": PAGE_LIMIT})
-            yield page
             data = page.payload.get("data") if isinstance(page.payload, dict) else None
+            if after is not None and guard.outside(_all_ts(data, nested), end=after - 1):
+                continue  # the previous (newer) page again: the page before ``after`` is still unread
+            yield page
             oldest = _min_ts(data, nested)
             if not data or oldest is None or oldest <= start_ms or (after is not None and oldest >= after):
                 if data and oldest is not None and oldest > start_ms and after is not None and oldest >= after:
@@ -117,12 +121,15 @@ class OkxClient(SignedVenueClient):
         """Own bills of one ``type`` (5 liquidation, 9 ADL) in [start_ms, end_ms], newest first, ``after`` = billId."""
         after: str | None = None
         seen: set[str] = set()
+        guard = RepeatGuard(self.id, "bills-archive")
         while True:
             page = self._get(
                 "/api/v5/account/bills-archive", "bills-archive",
                 {"instType": inst_type, "type": bill_type, "begin": start_ms, "end": end_ms, "after": after,
                  "limit": PAGE_LIMIT},
             )
+            if guard.repeated(page, after):  # the previous page again: the page after ``after`` is still unread
+                continue
             yield page
             data = page.payload.get("data") if isinstance(page.payload, dict) else None
             ids = [d.get("billId") for d in data or [] if isinstance(d, dict) and isinstance(d.get("billId"), str)]
