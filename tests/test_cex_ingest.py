@@ -225,7 +225,7 @@ def test_pull_rejects_bad_arguments(server, tmp_path):
         cex.pull(lake, "okx", client("okx", server), START, END, symbols=["../x"])
     with pytest.raises(cex.PullError, match="--until"):
         cex.pull(lake, "okx", client("okx", server), END, START)
-    with pytest.raises(cex.PullError, match="not supported"):
+    with pytest.raises(cex.PullError, match="account label"):
         cex.pull(lake, "bitmex", client("bitmex", server), START, END, private=True)
 
 

@@ -29,6 +29,7 @@ def _iso(ms: int) -> str:
 
 class BitmexClient(SignedVenueClient):
     auth_class: ClassVar[type] = BitmexAuth
+    # BitMEX answers a bad key or signature with HTTP 401/403 (AuthenticationError without codes)
     id: ClassVar[str] = "bitmex"
     default_base_url: ClassVar[str] = "https://www.bitmex.com"
     rate_limit_per_minute: ClassVar[float] = 60
@@ -52,6 +53,16 @@ class BitmexClient(SignedVenueClient):
                 return
             start += n
         self.notes.append(f"{endpoint}: stopped after {max_pages} pages")
+
+    # -- signed (api-expires / api-key / api-signature) ----------------------------------------------------
+    def executions(self, start_ms: int, end_ms: int, symbol: str | None = None) -> Iterator[RawResponse]:
+        """Own executions in [start_ms, end_ms] (trades, liquidation and deleverage fills, funding...)."""
+        yield from self._offset_pages("/api/v1/execution/tradeHistory", "execution/tradeHistory",
+                                      {"symbol": symbol, "startTime": _iso(start_ms), "endTime": _iso(end_ms)})
+
+    def positions(self) -> RawResponse:
+        """Own positions now, with ``deleveragePercentile`` (the ADL queue percentile)."""
+        return self._get("/api/v1/position", "position")
 
     def instruments(self) -> RawResponse:
         return self._get("/api/v1/instrument/active", "instrument/active")
