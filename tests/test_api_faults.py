@@ -32,6 +32,8 @@ KEYS = {
     "binance": ApiCredentials("BINKEY-aaaaaaaaaaaa", "BINSECRET-bbbbbbbbbbbb"),
     "bybit": ApiCredentials("BYBKEY-cccccccccccc", "BYBSECRET-dddddddddddd"),
     "okx": ApiCredentials("OKXKEY-eeeeeeeeeeee", "OKXSECRET-ffffffffffff", "OKXPASS-gggg"),
+    "bitmex": ApiCredentials("BMXKEY-hhhhhhhhhhhh", "BMXSECRET-iiiiiiiiiiii"),
+    "deribit": ApiCredentials("DRBKEY-jjjjjjjjjjjj", "DRBSECRET-kkkkkkkkkkkk"),
 }
 FAULTS = "429=0.08,418=0.08,5xx=0.12,truncate=0.08,reset=0.06,stall=0.02,repeat=0.12,tries=2,retry_after=1"
 #: columns that hold when the pull ran (receive times), not what the venue said

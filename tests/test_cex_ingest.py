@@ -178,7 +178,7 @@ def test_full_ingest_all_venues(server, tmp_path, caplog):
     lake = Lake(tmp_path / "lake")
     reports = []
     for venue in cex.CEX_VENUES:
-        private = venue in cex.PRIVATE_VENUES
+        private = venue in KEYS  # BitMEX and Deribit private pulls: tests/test_private_pulls.py
         reports += cex.pull(lake, venue, client(venue, server), START, END, private=private,
                             account="main" if private else None,
                             addresses=["dydx1" + "q" * 38] if venue == "dydx" else ())
