@@ -210,9 +210,11 @@ LEDGER_EVENTS = Table(
         C("to_perp", "BOOLEAN", "accountClassTransfer / perpDexClassTransfer: toPerp."),
         C("category", "VARCHAR", "'perp_cash' (known USDC effect), 'unconfirmed' (effect chosen by a setting), "
           "'spot', 'staking', 'summary' (liquidation), 'system', or 'unknown' (API types not in the reference).", False),
+        C("event_id", "VARCHAR", "Identity of the event for this account across sources (node misc file or info "
+          "API): sha256 of user, hash, time_ms, type and delta_json, 32 hex (misc_events.ledger_event_id).", False),
         *_LINEAGE,
     ),
-    key=("venue", "user", "hash", "type", "time_ms", "block_number", "event_index"),
+    key=("venue", "event_id"),
 )
 
 FUNDING_PAYMENTS = Table(

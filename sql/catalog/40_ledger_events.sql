@@ -1,4 +1,7 @@
--- ledger_events: grain (venue, "user", hash, type, time_ms, block_number, event_index): API and node rows share one shape (block fields NULL from the API). Overlapping inputs (re-pulled windows) are de-duplicated deterministically (highest source_key wins).
+-- ledger_events: grain (venue, event_id). event_id is the event's identity for one account across sources
+-- (user, hash, time_ms, type, delta_json: forensics.formats.hyperliquid.misc_events.ledger_event_id), so the same
+-- event pulled from the info API and read from a node misc file is one row: the node's copy is kept (it has
+-- block_number and event_index), then the highest source_key (re-pulled windows).
 CREATE OR REPLACE VIEW ledger_events AS
 SELECT * FROM @source(ledger_events)
-QUALIFY row_number() OVER (PARTITION BY venue, "user", hash, type, time_ms, block_number, event_index ORDER BY source_key DESC) = 1;
+QUALIFY row_number() OVER (PARTITION BY venue, event_id ORDER BY block_number IS NULL, source_key DESC) = 1;

@@ -738,7 +738,7 @@ def meta_and_asset_ctxs_rows(response: Any, time_ms: int) -> list[dict[str, Any]
 def ledger_rows(user: str, item: Any) -> dict[str, Any]:
     """One ``userNonFundingLedgerUpdates`` item ``{time, hash, delta: {type, ...}}`` -> a ledger row
     (the same columns as a node LedgerUpdate row; block fields NULL)."""
-    from .misc_events import ledger_fields
+    from .misc_events import ledger_event_id, ledger_fields
 
     if not isinstance(item, dict):
         raise RecordError("ledger item is not an object")
@@ -747,13 +747,15 @@ def ledger_rows(user: str, item: Any) -> dict[str, Any]:
         raise RecordError("ledger delta has no type")
     hash_ = item.get("hash")
     fields = ledger_fields(delta)
-    return {
+    row = {
         **fields,
         "user": address(user),
         "time_ms": ms(item.get("time")),
         "hash": hash_ if isinstance(hash_, str) else None,
         "type": delta["type"][:64],
     }
+    row["event_id"] = ledger_event_id(row)  # the same id the node's copy of this event gets
+    return row
 
 
 def rows_to_arrow(table: Table, rows: list[dict[str, Any]], **constant: Any) -> pa.Table:

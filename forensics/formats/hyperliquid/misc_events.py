@@ -15,6 +15,7 @@ Times are naive ISO strings in UTC (0-9 fraction digits); they are parsed as UTC
 from __future__ import annotations
 
 import calendar
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,21 @@ def ledger_fields(delta: dict[str, Any]) -> dict[str, Any]:
         "category": category(kind),
         "delta_json": orjson.dumps(delta, option=orjson.OPT_SORT_KEYS).decode(),
     }
+
+
+def ledger_event_id(row: dict[str, Any]) -> str:
+    """The identity of one ledger event for one account, the same whichever source carried it: the node's
+    misc_events_by_block LedgerUpdate (one row per address in ``users``) and the info API's
+    userNonFundingLedgerUpdates item for that address describe it with the same account, transaction hash,
+    time (ms), type and delta object. Block fields are not part of it (the API has none)."""
+    text = "\x1f".join(str(row.get(k) or "") for k in ("user", "hash", "time_ms", "type", "delta_json"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def with_event_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row["event_id"] = ledger_event_id(row)
+    return rows
 
 
 @dataclass
@@ -255,7 +271,7 @@ def _event(line_no: int, block: int, block_ms: int, index: int, event: Any, out:
     except RecordError as exc:
         out.rejects.append((line_no, index, str(exc), _raw(event)))
         return
-    out.ledger.extend(rows)
+    out.ledger.extend(with_event_id(rows))
     out.records_written += 1
 
 
