@@ -23,18 +23,11 @@ from pipelines.lake import Lake
 from pipelines.venue_server import Scenario, serve
 from pipelines.venue_server.cex import Account, cex_routes, generate
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
-from pipelines.venues.signing import ApiCredentials
 from tests.fixtures_venue import USER_LIQ, USER_MAIN, build_scenario
+from tests.test_private_pulls import KEYS
 
 START = 1_760_000_000_000
 END = START + 6 * 3_600_000
-KEYS = {
-    "binance": ApiCredentials("BINKEY-aaaaaaaaaaaa", "BINSECRET-bbbbbbbbbbbb"),
-    "bybit": ApiCredentials("BYBKEY-cccccccccccc", "BYBSECRET-dddddddddddd"),
-    "okx": ApiCredentials("OKXKEY-eeeeeeeeeeee", "OKXSECRET-ffffffffffff", "OKXPASS-gggg"),
-    "bitmex": ApiCredentials("BMXKEY-hhhhhhhhhhhh", "BMXSECRET-iiiiiiiiiiii"),
-    "deribit": ApiCredentials("DRBKEY-jjjjjjjjjjjj", "DRBSECRET-kkkkkkkkkkkk"),
-}
 FAULTS = "429=0.08,418=0.08,5xx=0.12,truncate=0.08,reset=0.06,stall=0.02,repeat=0.12,tries=2,retry_after=1"
 #: columns that hold when the pull ran (receive times), not what the venue said
 VOLATILE = ("ingested_at", "received_at", "snapshot_time_ms", "time_ms", "time", "date", "source_key")

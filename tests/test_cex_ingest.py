@@ -26,16 +26,13 @@ from pipelines.venues import (
     VenueError,
 )
 from pipelines.venues.signing import ApiCredentials, MissingCredentialsError, binance_signature
+from tests.test_private_pulls import KEYS as PRIVATE_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT.parent / "shared" / "reference" / "api-examples"
 START = 1_760_000_000_000
 END = START + 6 * 3_600_000
-KEYS = {
-    "binance": ApiCredentials("BINKEY-aaaaaaaaaaaa", "BINSECRET-bbbbbbbbbbbb"),
-    "bybit": ApiCredentials("BYBKEY-cccccccccccc", "BYBSECRET-dddddddddddd"),
-    "okx": ApiCredentials("OKXKEY-eeeeeeeeeeee", "OKXSECRET-ffffffffffff", "OKXPASS-gggg"),
-}
+KEYS = {v: PRIVATE_KEYS[v] for v in ("binance", "bybit", "okx")}
 SECRETS = [s for c in KEYS.values() for s in (c.key, c.secret, c.passphrase) if s]
 HOSTILE = {"symbol": "../x", "side": "SELL"}
 

@@ -25,7 +25,6 @@ from pipelines.lake import Lake
 from pipelines.venue_server import Scenario, serve
 from pipelines.venue_server.cex import Account, cex_routes, generate
 from pipelines.venues.signing import ApiCredentials
-from tests.test_api_faults import table_rows
 
 START = 1_760_000_000_000
 END = START + 6 * 3_600_000
@@ -43,6 +42,12 @@ def encodings(secret: str) -> list[bytes]:
     raw = secret.encode()
     return [raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw), raw.hex().encode(),
             urllib.parse.quote(secret).encode(), secret.lower().encode(), secret[4:].encode()]
+
+
+def table_rows(root: Path) -> dict[str, tuple[int, str]]:
+    from tests.test_api_faults import table_rows as rows  # imported late: that module imports KEYS from here
+
+    return rows(root)
 
 
 SECRETS = [e for c in KEYS.values() for s in (c.key, c.secret, c.passphrase) if s for e in encodings(s)]

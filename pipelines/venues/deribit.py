@@ -9,7 +9,7 @@ settlements page with ``continuation``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -96,27 +96,8 @@ class DeribitClient(VenueHTTPClient):
     def user_trades_by_time(self, instrument: str, start_ms: int, end_ms: int) -> Iterator[RawResponse]:
         """Own trades of ``instrument`` in [start_ms, end_ms], oldest first (liquidation trades carry
         ``liquidation``), paged by time like the public trades."""
-        cursor = start_ms
-        guard = RepeatGuard(self.id, "user_trades")
-        while True:
-            page = self._private(
-                "private/get_user_trades_by_instrument_and_time",
-                {"instrument_name": instrument, "start_timestamp": cursor, "end_timestamp": end_ms,
-                 "count": TRADES_COUNT, "sorting": "asc"},
-            )
-            result = page.payload.get("result") if isinstance(page.payload, dict) else None
-            trades = result.get("trades") if isinstance(result, dict) else None
-            times = [t["timestamp"] for t in trades or [] if isinstance(t, dict) and isinstance(t.get("timestamp"), int)]
-            if guard.outside(times, start=cursor):
-                continue
-            yield page
-            if not isinstance(trades, list) or not trades or not result.get("has_more"):
-                return
-            last = max(times, default=cursor)
-            if last <= cursor:
-                self.notes.append(f"user trades {instrument}: more than {TRADES_COUNT} trades at {cursor} ms; stops")
-                return
-            cursor = last
+        yield from self._time_pages(self._private, "private/get_user_trades_by_instrument_and_time", "user trades",
+                                    instrument, start_ms, end_ms)
 
     def positions(self, currency: str = "BTC", kind: str = "future") -> RawResponse:
         return self._private("private/get_positions", {"currency": currency, "kind": kind})
@@ -126,14 +107,17 @@ class DeribitClient(VenueHTTPClient):
         return self.request("GET", f"/api/v2/{method}", endpoint=method, params=clean)
 
     def trades_by_time(self, instrument: str, start_ms: int, end_ms: int) -> Iterator[RawResponse]:
+        yield from self._time_pages(self._get, "public/get_last_trades_by_instrument_and_time", "trades",
+                                    instrument, start_ms, end_ms)
+
+    def _time_pages(self, get: Callable[[str, Mapping[str, Any]], RawResponse], method: str, what: str,
+                    instrument: str, start_ms: int, end_ms: int) -> Iterator[RawResponse]:
+        """Trades oldest first; next ``start_timestamp`` = the last trade's time (inclusive)."""
         cursor = start_ms
-        guard = RepeatGuard(self.id, "trades")
+        guard = RepeatGuard(self.id, what)
         while True:
-            page = self._get(
-                "public/get_last_trades_by_instrument_and_time",
-                {"instrument_name": instrument, "start_timestamp": cursor, "end_timestamp": end_ms,
-                 "count": TRADES_COUNT, "sorting": "asc"},
-            )
+            page = get(method, {"instrument_name": instrument, "start_timestamp": cursor, "end_timestamp": end_ms,
+                                "count": TRADES_COUNT, "sorting": "asc"})
             result = page.payload.get("result") if isinstance(page.payload, dict) else None
             trades = result.get("trades") if isinstance(result, dict) else None
             times = [t["timestamp"] for t in trades or [] if isinstance(t, dict) and isinstance(t.get("timestamp"), int)]
@@ -144,7 +128,7 @@ class DeribitClient(VenueHTTPClient):
                 return
             last = max(times, default=cursor)
             if last <= cursor:
-                self.notes.append(f"trades {instrument}: more than {TRADES_COUNT} trades at {cursor} ms; paging by time stops")
+                self.notes.append(f"{what} {instrument}: more than {TRADES_COUNT} trades at {cursor} ms; paging by time stops")
                 return
             cursor = last
 

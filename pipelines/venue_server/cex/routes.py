@@ -406,21 +406,27 @@ def _deribit_err(code: int, message: str, status: int = 400) -> Response:
     return _json({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "testnet": False}, status)
 
 
+def _deribit_trades_page(trades: list[dict[str, Any]], request: Request) -> Response:
+    """``..._by_instrument_and_time``: the trades of ``instrument_name`` in the window, ``count`` at most."""
+    q = request.query_params
+    try:
+        start, end = _int(q.get("start_timestamp")), _int(q.get("end_timestamp"))
+        count = _int(q.get("count"), 10) or 10
+    except ValueError:
+        return _deribit_err(-32602, "Invalid params")
+    if start is None or end is None or not 1 <= count <= 1000:
+        return _deribit_err(-32602, "Invalid params")
+    rows = [t for t in trades if t.get("instrument_name", q.get("instrument_name")) == q.get("instrument_name")
+            and isinstance(t.get("timestamp"), int) and start <= t["timestamp"] <= end]
+    return _deribit({"trades": rows[:count], "has_more": len(rows) > count})
+
+
 def _deribit_routes(data: CexData) -> list[BaseRoute]:
     async def trades(request: Request) -> Response:
-        q = request.query_params
-        inst = q.get("instrument_name")
+        inst = request.query_params.get("instrument_name")
         if inst not in data.deribit_trades:
             return _deribit_err(-32602, "Invalid params")
-        try:
-            start, end = _int(q.get("start_timestamp")), _int(q.get("end_timestamp"))
-            count = _int(q.get("count"), 10) or 10
-        except ValueError:
-            return _deribit_err(-32602, "Invalid params")
-        if start is None or end is None or not 1 <= count <= 1000:
-            return _deribit_err(-32602, "Invalid params")
-        rows = [t for t in data.deribit_trades[inst] if isinstance(t.get("timestamp"), int) and start <= t["timestamp"] <= end]
-        return _deribit({"trades": rows[:count], "has_more": len(rows) > count})
+        return _deribit_trades_page(data.deribit_trades[inst], request)
 
     async def settlements(request: Request) -> Response:
         q = request.query_params
@@ -459,19 +465,7 @@ def _deribit_routes(data: CexData) -> list[BaseRoute]:
 
     async def user_trades(request: Request) -> Response:
         name = bearer(request)
-        if isinstance(name, Response):
-            return name
-        q = request.query_params
-        try:
-            start, end = _int(q.get("start_timestamp")), _int(q.get("end_timestamp"))
-            count = _int(q.get("count"), 10) or 10
-        except ValueError:
-            return _deribit_err(-32602, "Invalid params")
-        if start is None or end is None or not 1 <= count <= 1000:
-            return _deribit_err(-32602, "Invalid params")
-        rows = [t for t in data.deribit_user_trades.get(name, [])
-                if t["instrument_name"] == q.get("instrument_name") and start <= t["timestamp"] <= end]
-        return _deribit({"trades": rows[:count], "has_more": len(rows) > count})
+        return name if isinstance(name, Response) else _deribit_trades_page(data.deribit_user_trades.get(name, []), request)
 
     async def positions(request: Request) -> Response:
         name = bearer(request)
