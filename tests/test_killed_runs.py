@@ -75,7 +75,7 @@ def test_killed_ingest_is_repaired_by_the_rerun(scenario, clean, tmp_path, point
         assert "repaired the lake" in rerun.stderr
     assert leftovers(tmp_path / "lake") == []
     assert table_hashes(tmp_path / "lake") == {k: v for k, v in table_hashes(clean / "lake").items()
-                                               if k.startswith(("normalized", "meta"))}
+                                               if k.startswith(("normalized", "meta/ingest_runs"))}
 
 
 def test_killed_analyze_is_repaired_by_the_rerun(clean, tmp_path):
