@@ -235,7 +235,10 @@ def sql(
         columns = [d[0] for d in rel.description] if rel is not None and rel.description else []
         rows = rel.fetchall() if columns else []
     except duckdb.Error as exc:
-        raise fail(f"query failed: {exc}".splitlines()[0], "check table names with `liqf sql \"show tables\"`") from None
+        hint = ("liqf sql reads the lake only: files outside it, the network, extensions and settings are locked"
+                if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in str(exc)
+                else "check table names with `liqf sql \"show tables\"`")
+        raise fail(f"query failed: {exc}".splitlines()[0], hint) from None
     finally:
         con.close()
     _print_rows(columns, rows, fmt, limit)

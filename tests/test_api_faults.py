@@ -98,8 +98,9 @@ def test_cex_pull_under_faults_is_exact(cex_server, tmp_path, venue):
     assert sum(v for k, v in counts.items() if k != "latency") > 0, counts
     assert table_rows(faulty.root) == expected, counts  # every row exactly once
     assert all(r.records_read == r.records_written + r.quarantined for r in reports)
-    check_waits(gaps)
-    print(f"{venue}: faults {counts}, Retry-After waits measured {len(gaps)}")
+    measured = check_waits(gaps)
+    waits = sorted(round(g, 2) for _, ra, g in gaps if ra)
+    print(f"{venue}: faults {counts}, {measured} Retry-After waits measured (s): {waits}")
 
 
 #: the paged endpoints: the previous page served again must be asked for again, never skipped past
