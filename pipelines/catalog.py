@@ -58,14 +58,24 @@ def expand_sources(sql: str, lake: Lake) -> str:
                 f"read_parquet({_quote_literal(lake.glob(name))}, union_by_name = true, "
                 "hive_partitioning = false)"
             )
-            return f"(SELECT {', '.join(_cols(table))} FROM {scan})"
+            return f"(SELECT {', '.join(_cols(table, _file_columns(scan)))} FROM {scan})"
         return f"({table.empty_select_sql()})"
 
     return _SOURCE.sub(repl, sql)
 
 
-def _cols(table) -> list[str]:
-    return [f'"{c.name}"' for c in table.columns]
+def _cols(table, present: set[str] | None = None) -> list[str]:
+    """The table's columns; one its files do not have yet (written before the column existed) is NULL."""
+    return [f'"{c.name}"' if present is None or c.name in present else f'CAST(NULL AS {c.type}) AS "{c.name}"'
+            for c in table.columns]
+
+
+def _file_columns(scan: str) -> set[str]:
+    con = duckdb.connect()
+    try:
+        return {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+    finally:
+        con.close()
 
 
 def catalog_files() -> list[Path]:
