@@ -14,7 +14,7 @@ from forensics.audit.exemption import MIN_SKIPS
 from forensics.reconstruct import integrity
 from forensics.tables import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS
 from pipelines.analysis import reconstruct
-from pipelines.lake import Lake, source_key
+from pipelines.lake import Lake, lineage, source_key
 
 # candidate rows for the conditional logit by default (whole actions, sampled independently of outcomes)
 LOGIT_ROWS = 20_000
@@ -76,7 +76,10 @@ def run(
     clock = _Clock()
     inputs = reconstruct.load_inputs(lake, venue)  # the integrity check reads them too: once
     clock.lap("load")
+    stale = [f.describe() for f in lineage.freshness(lake, venue) if f.analysis == lineage.RECONSTRUCTION and f.stale]
     try:
+        if stale:  # pools computed from other inputs than the lake holds now are rebuilt, never audited
+            raise MissingPools(stale[0])
         steps, pools = load_pools(lake, venue, since_ms, until_ms)
     except MissingPools:
         if not reconstruct_if_missing:
@@ -157,6 +160,7 @@ def run(
         lake.replace_source(EXEMPTION_FLAGS, venue, key, EXEMPTION_FLAGS.arrow_schema().empty_table())
     clock.lap("write")
     return {
+        "rebuilt_stale": stale,  # why the pools were reconstructed first (their inputs changed), if they were
         "best_rule": best,
         "verdict": result_audit.verdict,
         "seconds": clock.laps,

@@ -20,7 +20,7 @@ from forensics.reconstruct import build_state, build_steps_and_pools
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
 from forensics.tables import ADL_POOLS, ADL_STEPS, ALL_TABLES, LIQUIDATION_CHECKS
-from pipelines.lake import Lake, Window, source_key
+from pipelines.lake import Lake, Window, lineage, source_key
 
 VAULTS = {"hyperliquid": HYPERLIQUID_VAULT}
 
@@ -132,6 +132,7 @@ def run(
     when the caller already has it.
     """
     t0 = time.perf_counter()
+    versions = lineage.input_fingerprint(lake, venue)  # what the result is computed from, taken before reading
     inputs = inputs if inputs is not None else load_inputs(lake, venue, until_ms)
     if inputs["fills"] is None or inputs["fills"].height == 0:
         raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}; ingest node fills first")
@@ -160,6 +161,7 @@ def run(
     key = source_key("adl_reconstruct", venue)
     lake.replace_source(ADL_STEPS, venue, key, steps.to_arrow())
     lake.replace_source(ADL_POOLS, venue, key, pools.to_arrow())
+    lineage.record_inputs(lake, venue, lineage.RECONSTRUCTION, versions)
     return {
         "venue": venue,
         "source_key": key,

@@ -79,6 +79,8 @@ def analyze(
     except gmx_analysis.MissingEvents as exc:
         raise fail(str(exc), "ingest GMX events first (`liqf ingest gmx --chain arbitrum --rpc URL`)") from None
     refresh_catalog()
+    for sentence in result.get("rebuilt_stale", ()):  # GMX pools are rebuilt every run
+        console.print(f"[yellow]rebuilt the ADL pools first:[/] {sentence}", highlight=False)
     if as_json:
         keys = (
             "best_rule",

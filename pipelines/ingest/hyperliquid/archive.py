@@ -17,8 +17,9 @@ from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import asset_ctxs_archive as archive
 from forensics.formats.hyperliquid import snapshot_export as export
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, POSITION_SNAPSHOTS
-from pipelines.ingest.common import finish, start_file, write_rows
+from pipelines.ingest.common import finish, keep_file, start_file, write_rows
 from pipelines.ingest.report import IngestReport
+from pipelines.ingest.safety import refuse_truncated
 from pipelines.ingest.streams import StreamState, decoded_chunks, iter_line_batches
 from pipelines.lake import Lake, source_key
 
@@ -29,7 +30,9 @@ _RAW = 8192
 
 
 def _start(lake: Lake, path: Path, source: str) -> tuple[IngestReport, dt.datetime]:
-    return start_file(lake, path, venue=VENUE, source=source, key=source_key(source, path.parent.name, path.name))
+    report, at = start_file(lake, path, venue=VENUE, source=source, key=source_key(source, path.parent.name, path.name))
+    keep_file(lake, report, path)
+    return report, at
 
 
 def _items(path: Path, report: IngestReport, bad: list) -> collections.abc.Iterator[tuple[int, object]]:
@@ -129,7 +132,7 @@ def _finish(lake: Lake, report: IngestReport, table, rows: list, bad: list, at: 
     finish(lake, report, bad, table, at)
 
 
-def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestReport:
+def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None, allow_partial: bool = False) -> IngestReport:
     """Ingest one archive ``asset_ctxs`` CSV (``.csv`` or ``.csv.lz4``): one row per (minute, coin)."""
     report, at = _start(lake, path, ASSET_CTXS_ARCHIVE)
     names: list[str] | None = None
@@ -159,6 +162,7 @@ def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestRep
             )
         if progress:
             progress(len(rows))
+    refuse_truncated(report.source_name, state, allow_partial)
     if state.tail_error:
         report.records_read += 1
         report.notes.append(state.tail_error)
