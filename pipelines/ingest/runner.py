@@ -94,7 +94,7 @@ def run_file_ingest(
             jobs.append(
                 (
                     lambda lk, g, progress: archive.ingest_snapshot_export(
-                        lk, g, scope=export_scope, progress=progress
+                        lk, g, scope=export_scope, progress=progress, allow_partial=allow_partial
                     ),
                     group,
                     "snapshot export",

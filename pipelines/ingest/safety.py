@@ -35,10 +35,15 @@ PARTIAL_HINT = (
 
 def refuse_truncated(name: str, state: StreamState, allow_partial: bool) -> None:
     """A truncated or corrupt compressed input is an error for that file unless partial data was asked for."""
-    if state.tail_error and not allow_partial:
-        raise IncompleteInput(
-            f"{name}: {state.tail_error}; nothing of it was written, the lake keeps what it had", PARTIAL_HINT
-        )
+    if state.tail_error:
+        refuse_cut(name, state.tail_error, allow_partial)
+
+
+def refuse_cut(name: str, reason: str, allow_partial: bool) -> None:
+    """An input that ends before its data does (``reason`` says where) is an error for that file unless partial
+    data was asked for."""
+    if not allow_partial:
+        raise IncompleteInput(f"{name}: {reason}; nothing of it was written, the lake keeps what it had", PARTIAL_HINT)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ the first half of ``20251010/21.lz4`` saved under its own name (an interrupted d
 that file (exit 2, one line) and changes nothing in the lake; ``--partial`` ingests its complete lines
 into an empty lake but never over the complete file; a plain hour file cut at a line boundary (a strict
 prefix) is refused too; after an input really changes, the catalog and the ingest summary call the ADL
-analytics stale and ``liqf analyze`` rebuilds the pools before auditing.
+analytics stale and ``liqf analyze`` rebuilds the pools before auditing. The archive's asset-context CSV
+and the snapshot export are refused the same way when cut short, before their raw copy is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -141,3 +143,73 @@ def test_analytics_say_when_their_inputs_changed(scenario, tmp_path):
     assert ingest(fresh, changed, *args).returncode == 0 and liqf(fresh, "analyze").returncode == 0
     assert table_hashes(fresh / "lake")["analytics/adl_pools"] == pools_rebuilt
     shutil.rmtree(fresh)
+
+
+def parts_and_raw(work: Path) -> list[Path]:
+    """Every committed part and raw file of the lake (nothing written = an empty list)."""
+    lake = work / "lake"
+    return sorted(lake.rglob("part-*.parquet")) + sorted(p for p in (lake / "raw").rglob("*") if p.is_file())
+
+
+def archive_csv(path: Path, minutes: int = 1440) -> int:
+    """A day of the archive's per-minute asset_ctxs CSV (four coins), lz4-framed in 64 KB blocks as published;
+    returns its rows."""
+    header = "time,coin,funding,open_interest,prev_day_px,day_ntl_vlm,premium,oracle_px,mark_px,mid_px,"
+    header += "impact_bid_px,impact_ask_px"
+    rows = [
+        f"2025-10-10T{m // 60:02d}:{m % 60:02d}:00Z,{coin},0.0000125,1000.5,{px},0.0,-0.0003,{px},{px},{px},{px},{px}"
+        for m in range(minutes)
+        for coin, px in (("BTC", "117250.0"), ("ETH", "4321.5"), ("SOL", "212.4"), ("HYPE", "41.25"))
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        lz4.frame.compress("\n".join([header, *rows, ""]).encode(), block_size=lz4.frame.BLOCKSIZE_MAX64KB)
+    )
+    return len(rows)
+
+
+def test_truncated_archive_csv_is_refused_before_its_raw_copy(tmp_path):
+    rows = archive_csv(tmp_path / "archive" / "20251010.csv.lz4")
+    data = (tmp_path / "archive" / "20251010.csv.lz4").read_bytes()
+    cut = tmp_path / "download" / "20251010.csv.lz4"
+    cut.parent.mkdir()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    work = tmp_path / "w"
+    r = liqf(work, "ingest", "hyperliquid", "--asset-ctxs", str(cut))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(error_lines(r.stderr)) == 1
+    assert "truncated lz4 frame" in r.stderr and "--partial" in r.stderr
+    assert parts_and_raw(work) == [] and leftovers(work / "lake") == []  # no rows, no raw copy
+    r = liqf(work, "ingest", "hyperliquid", "--asset-ctxs", str(cut), "--partial")
+    assert r.returncode == 0, r.stderr
+    assert "quarantined 1" in r.stderr and 0 < count(work, "asset_ctxs") < rows
+    assert any(p.name.startswith(hashlib.sha256(cut.read_bytes()).hexdigest()) for p in parts_and_raw(work))
+
+
+def test_truncated_snapshot_export_is_refused_before_its_raw_copy(scenario, tmp_path):
+    complete = scenario / "snapshot"
+    positions = next(complete.glob("perp_positions_by_market_*.json"))
+    cut = tmp_path / "download" / "snapshot"  # the complete export's folder and names: the same input keys
+    cut.mkdir(parents=True)
+    shutil.copy(next(complete.glob("account_value_snapshot_*.json")), cut)
+    text = positions.read_bytes()
+    (cut / positions.name).write_bytes(text[: len(text) * 6 // 10])  # an interrupted copy, cut inside a market
+
+    work = tmp_path / "w"
+    r = liqf(work, "ingest", "hyperliquid", "--snapshot", str(cut))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(error_lines(r.stderr)) == 1
+    assert "truncated export: the file ends inside item" in r.stderr and "--partial" in r.stderr
+    assert parts_and_raw(work) == [] and leftovers(work / "lake") == []  # no rows, no raw copy
+
+    full = tmp_path / "full"
+    assert liqf(full, "ingest", "hyperliquid", "--snapshot", str(complete)).returncode == 0
+    # asked for: the complete markets and every account are kept, the cut market is one quarantined record
+    r = liqf(work, "ingest", "hyperliquid", "--snapshot", str(cut), "--partial")
+    assert r.returncode == 0, r.stderr
+    assert "truncated export" in r.stderr and "quarantined 1" in r.stderr
+    assert 0 < count(work, "position_snapshots") < count(full, "position_snapshots")
+    assert count(work, "account_snapshots") == count(full, "account_snapshots")
+
+    # over the complete export the cut copy is refused even with --partial (a strict prefix of what it holds)
+    before = table_hashes(full / "lake")
+    r = liqf(full, "ingest", "hyperliquid", "--snapshot", str(cut), "--partial")
+    assert r.returncode == 2 and "strict prefix" in r.stderr and table_hashes(full / "lake") == before

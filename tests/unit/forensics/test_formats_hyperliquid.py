@@ -134,3 +134,25 @@ def test_ledger_event_id_in_sql_equals_the_normalizers(row):
         row,
     ).fetchone()[0]
     assert got == ledger_event_id(row) and len(got) == 32
+
+
+@pytest.mark.parametrize(
+    ("text", "truncated"),
+    [
+        (b'[{"a": 1}, {"b":', True),  # cut after a key
+        (b'[{"a": 1}, {"b": "x', True),  # inside a string
+        (b'[{"a": 1}, {"b": tr', True),  # inside a literal
+        (b'[{"a": 1}, {"b": -1.', True),  # inside a number
+        (b'[{"a": 1}, {"b": [1, 2]', True),  # after a nested array, before the item closes
+        (b'[{"a": 1}, ', True),  # between items: the array never closes
+        (b'[{"a": 1}, {"b" 1}, {"c": 2}]', False),  # a malformed item in a complete file
+        (b'[{"a": 1}, {"b": x}]', False),
+    ],
+)
+def test_export_items_say_whether_the_file_was_cut_short(text, truncated):
+    from forensics.formats.hyperliquid import snapshot_export as export
+
+    items = list(export.iter_array_items([text[:7], text[7:]]))
+    assert items[0] == (0, {"a": 1}, None)
+    reason = items[-1][2]
+    assert reason is not None and export.is_truncation(reason) is truncated, reason
