@@ -7,6 +7,7 @@
 """
 
 from pipelines.lake.core import (
+    CAPTURE_SOURCE,
     DEFAULT_CACHE,
     PART_GLOB,
     Lake,
@@ -20,6 +21,7 @@ from pipelines.lake.core import (
 from pipelines.lake.files import RawApiWriter, atomic_path, sha256_file, write_parquet
 
 __all__ = [
+    "CAPTURE_SOURCE",
     "DEFAULT_CACHE",
     "PART_GLOB",
     "SweepResult",

@@ -57,6 +57,8 @@ _SAFE_SEGMENT = re.compile(r"^[a-z0-9_]{1,64}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{8,64}$")
 #: the name of every committed normalized/analytics/meta file (``part-<source key>.parquet``)
 PART_GLOB = "part-*.parquet"
+#: the raw folder of stream captures (pipelines.ingest.capture), whose open hour files start with ``.tmp-``
+CAPTURE_SOURCE = "source=ws"
 
 
 class LakePathError(ValueError):
@@ -247,11 +249,15 @@ class Lake:
     # --- repair ---------------------------------------------------------------------------------------
     def sweep_temporaries(self) -> SweepResult:
         """Remove what killed runs left: ``.tmp-*`` files anywhere in the lake and ``.staging`` directories
-        whose owner is gone (a live writer holds a lock on each, so concurrent runs are safe)."""
+        whose owner is gone (a live writer holds a lock on each, so concurrent runs are safe). A stream
+        capture's open hour (``raw/.../source=ws/.../.tmp-<session>.jsonl``) is kept: it holds messages
+        received, not a copy of something being written."""
         if not self.root.exists():
             return SweepResult()
         files = dirs = size = 0
         for path in self.root.rglob(f"{TMP_PREFIX}*"):
+            if CAPTURE_SOURCE in path.parts:
+                continue
             if path.is_file() and is_unlocked(path):
                 try:
                     n = path.stat().st_size
