@@ -111,7 +111,7 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
                 r[0]
                 for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
             ]
-            counts = {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchone()[0] for v in views}
+            counts = {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchall()[0][0] for v in views}
             con.execute("CHECKPOINT")
         finally:
             con.close()

@@ -11,6 +11,7 @@ incomplete pull never replaces a complete one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -60,7 +61,8 @@ def read_users(path: Path) -> list[str]:
         text = Path(path).read_text()
     except OSError as exc:
         raise PullError(f"{path}: cannot read users file ({exc.strerror})") from None
-    users, bad = [], []
+    users: list[str] = []
+    bad: list[str] = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -118,7 +120,7 @@ def pull(
                 client.user_non_funding_ledger_updates(user, since_ms, until_ms),
                 raw,
                 ledger,
-                lambda item, u=user: hl.ledger_rows(u, item),
+                functools.partial(hl.ledger_rows, user),
                 f"userNonFundingLedgerUpdates {user}",
             )
             _pull_state(client, raw, states, user)
