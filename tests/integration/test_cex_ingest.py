@@ -202,7 +202,7 @@ def test_full_ingest_all_venues(server, tmp_path, caplog):
     lake = Lake(tmp_path / "lake")
     reports = []
     for venue in cex.CEX_VENUES:
-        private = venue in KEYS  # BitMEX and Deribit private pulls: tests/test_private_pulls.py
+        private = venue in KEYS  # BitMEX and Deribit private pulls: tests/integration/test_private_pulls.py
         reports += cex.pull(
             lake,
             venue,
