@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,8 @@ import duckdb
 from filelock import FileLock
 
 from forensics.tables import ALL_TABLES, INGEST_RUNS, Table
-from pipelines.lake import Lake
-from pipelines.lake.select import parquet_scan, quote_literal, rows_sql
+from pipelines.lake import Lake, lineage
+from pipelines.lake.select import file_columns, parquet_scan, quote_literal, rows_sql
 from pipelines.storage.stores import StorageError, StoreSettings, check_credentials
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -31,25 +32,42 @@ _SOURCE = re.compile(r"@source\((?P<table>[a-z0-9_]+)\)")
 class CatalogResult:
     db_path: Path
     views: dict[str, int]
+    #: analyses computed from other inputs than the lake holds now (pipelines.lake.lineage), one sentence each
+    stale: tuple[str, ...] = ()
 
 
-def _scan(table: Table, lake: Lake) -> str | None:
-    """A SELECT of the table's committed files (local glob or ``s3://`` URLs); None when there is none."""
+def _scan(table: Table, lake: Lake, con: duckdb.DuckDBPyConnection) -> str | None:
+    """A SELECT of the table's committed files (local glob or ``s3://`` URLs); None when there is none.
+    ``con`` reads the files' footers (a column older parts lack reads as the table says, never fails)."""
+    files: str | list[str]
     if lake.remote is not None:
-        urls = lake.remote.committed_urls(table.name)
-        return parquet_scan(table, urls) if urls else None
-    return parquet_scan(table, lake.glob(table.name)) if lake.has_files(table.name) else None
+        files = lake.remote.committed_urls(table.name)
+        if not files:
+            return None
+    elif lake.has_files(table.name):
+        files = lake.glob(table.name)
+    else:
+        return None
+    return parquet_scan(table, files, file_columns(con, files))
 
 
-def expand_sources(sql: str, lake: Lake) -> str:
+def expand_sources(
+    sql: str, lake: Lake, con: duckdb.DuckDBPyConnection, scans: dict[str, str | None] | None = None
+) -> str:
     """Replace ``@source(table)`` with that table's rows, one per key by its dedup rule (the SQL
-    :meth:`Lake.read` runs), or a typed empty SELECT when the table has no file yet."""
-    runs = _scan(INGEST_RUNS, lake)
+    :meth:`Lake.read` runs), or a typed empty SELECT when the table has no file yet. ``scans``: the
+    tables' scans already built in this refresh (filled as it goes)."""
+    scans = {} if scans is None else scans
+
+    def scan_of(table: Table) -> str | None:
+        if table.name not in scans:
+            scans[table.name] = _scan(table, lake, con)
+        return scans[table.name]
 
     def repl(m: re.Match[str]) -> str:
         table = ALL_TABLES[m.group("table")]
-        scan = _scan(table, lake)
-        return f"({rows_sql(table, scan, runs)})" if scan else f"({table.empty_select_sql()})"
+        scan = scan_of(table)
+        return f"({rows_sql(table, scan, scan_of(INGEST_RUNS))})" if scan else f"({table.empty_select_sql()})"
 
     return _SOURCE.sub(repl, sql)
 
@@ -76,20 +94,33 @@ def refresh(lake: Lake, db_path: Path) -> CatalogResult:
                 "CREATE OR REPLACE TABLE liqf_lake AS SELECT ?::VARCHAR AS location, ?::VARCHAR AS endpoint",
                 [lake.location, lake.remote.settings.resolved_endpoint() if lake.remote else None],
             )
+            scans: dict[str, str | None] = {}
             for path in catalog_files():
-                con.execute(expand_sources(path.read_text(), lake))
+                con.execute(expand_sources(path.read_text(), lake, con, scans))
+            fresh = lineage.freshness(lake) if lake.remote is None else []
+            con.execute(
+                "CREATE OR REPLACE TABLE analytics_freshness (venue VARCHAR, analysis VARCHAR, "
+                "computed_at TIMESTAMP, stale BOOLEAN, changes VARCHAR)"
+            )
+            if fresh:
+                con.executemany(
+                    "INSERT INTO analytics_freshness VALUES (?, ?, ?, ?, ?)",
+                    [(f.venue, f.analysis, f.computed_at, f.stale, "; ".join(f.changes)) for f in fresh],
+                )
             views = [
                 r[0]
                 for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
             ]
-            counts = {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchone()[0] for v in views}
+            counts = {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchall()[0][0] for v in views}
             con.execute("CHECKPOINT")
         finally:
             con.close()
-    return CatalogResult(db_path, counts)
+    return CatalogResult(db_path, counts, tuple(f.describe() for f in fresh if f.stale))
 
 
-def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
+def connect_read_only(db_path: Path, readable: Sequence[str] = ()) -> duckdb.DuckDBPyConnection:
+    """The catalog, read-only and locked (:func:`lock_down`); ``readable`` names files outside the lake a
+    named query was given to read (its CSV parameters)."""
     db_path = Path(db_path)
     if not db_path.exists():
         raise FileNotFoundError(f"{db_path} does not exist yet: run `liqf catalog refresh` (or an ingest) first")
@@ -100,7 +131,45 @@ def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
         row = None
     if row and str(row[0]).startswith("s3://"):
         use_s3(con, StoreSettings(endpoint=row[1]))
+    lock_down(con, str(row[0]) if row else None, readable)
     return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, lake_location: str | None, readable: Sequence[str] = ()) -> None:
+    """No file, network or extension access beyond reading the lake, and no way to undo that.
+
+    With external access off DuckDB refuses COPY/EXPORT targets, ATTACH, INSTALL/LOAD and every
+    table function (``read_text``, ``read_csv``, ``glob``...) on a path outside ``allowed_directories``;
+    the lake itself stays readable because the views read it. Locking the configuration makes a
+    ``SET``/``RESET`` in the user's SQL an error.
+    """
+    allowed = [lake_location.rstrip("/") + "/"] if lake_location else []
+    con.execute("SET allowed_directories = ?", [allowed])
+    if readable:
+        con.execute("SET allowed_paths = ?", [[str(Path(p).resolve()) for p in readable]])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+class ReadOnlyQuery(ValueError):
+    """A statement that would write, attach, load or reconfigure: ``liqf sql`` only reads."""
+
+
+#: what ``liqf sql`` runs: queries (SHOW/DESCRIBE/SUMMARIZE/FROM are SELECTs to DuckDB) and their plans
+READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse any statement that is not a query, before anything runs (COPY into the lake would pass the
+    directory check, so the statement kind is checked too)."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ReadOnlyQuery(f"query failed: {exc}".splitlines()[0]) from None
+    for st in statements:
+        kind = st.type.name
+        if kind not in READ_STATEMENTS:
+            raise ReadOnlyQuery(f"liqf sql is read-only: {kind} statements are refused (only SELECT and EXPLAIN run)")
 
 
 def httpfs_extension() -> Path:

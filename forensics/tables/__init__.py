@@ -18,7 +18,7 @@ from forensics.tables.accounting import (
     POLICY_COUNTERFACTUALS,
 )
 from forensics.tables.analytics import ADL_POOLS, ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS, LIQUIDATION_CHECKS
-from forensics.tables.meta import INGEST_RUNS
+from forensics.tables.meta import ANALYSIS_INPUTS, INGEST_RUNS
 from forensics.tables.model import DECIMAL, Column, Table, quote_ident
 from forensics.tables.normalized import (
     ACCOUNT_SNAPSHOTS,
@@ -81,6 +81,7 @@ __all__ = [
     "ADL_STEPS",
     "ADL_WAVES",
     "ALL_TABLES",
+    "ANALYSIS_INPUTS",
     "ASSET_CTXS",
     "BACKSTOP_COVERAGE",
     "CASCADE_TIMELINE",

@@ -1,4 +1,5 @@
-"""Meta tables: the reconciliation ledger of ingest runs (``meta/<table>/venue=<v>/part-<key>.parquet``)."""
+"""Meta tables (``meta/<table>/venue=<v>/part-<key>.parquet``): the reconciliation ledger of ingest runs and the
+input versions each analysis was computed from."""
 
 from __future__ import annotations
 
@@ -28,4 +29,27 @@ INGEST_RUNS = Table(
     dedup=Dedup((), "one row per input key: a re-ingest of the input replaces it"),
 )
 
-TABLES: dict[str, Table] = {INGEST_RUNS.name: INGEST_RUNS}
+ANALYSIS_INPUTS = Table(
+    "analysis_inputs",
+    "The input versions an analysis was computed from: one row per (analysis, normalized table, input) it read. "
+    "Compared with the lake's current inputs (pipelines.lake.lineage) to say when analytics are stale.",
+    (
+        C("venue", "VARCHAR", "Venue id.", False),
+        C(
+            "analysis",
+            "VARCHAR",
+            "What was computed (e.g. 'adl_reconstruct': adl_steps, adl_pools and what derives from them).",
+            False,
+        ),
+        C("input_table", "VARCHAR", "Normalized table read.", False),
+        C("input_key", "VARCHAR", "source_key of the input whose rows were read.", False),
+        C("rows", "BIGINT", "Rows that input held in the table.", False),
+        C("digest", "VARCHAR", "SHA-256 of that input's part files' bytes (in path order).", False),
+        C("computed_at", "TIMESTAMP", "When the analysis ran (UTC).", False),
+    ),
+    key=("venue", "analysis", "input_table", "input_key"),
+    layer="meta",
+    dedup=Dedup((), "one file per (venue, analysis): each run of the analysis replaces its record"),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (INGEST_RUNS, ANALYSIS_INPUTS)}

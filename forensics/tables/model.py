@@ -45,6 +45,9 @@ class Column:
     type: str
     doc: str
     nullable: bool = True
+    #: SQL over the table's other columns that gives this column's value in rows of parts written before the
+    #: column existed (readers apply it; None: such rows read NULL)
+    derive_sql: str | None = None
 
     @property
     def arrow_type(self) -> pa.DataType:

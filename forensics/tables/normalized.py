@@ -135,6 +135,12 @@ ADL_FILLS = Table(
     dedup=Dedup((), "derived from the fills view, which already keeps one row per fill leg"),
 )
 
+#: forensics.formats.hyperliquid.ledger.ledger_event_id in SQL (str(None or 0) is '' there, so NULL and 0 are '')
+LEDGER_EVENT_ID_SQL = (
+    "left(sha256(concat_ws(chr(31), coalesce(\"user\", ''), coalesce(hash, ''), "
+    "coalesce(CAST(nullif(time_ms, 0) AS VARCHAR), ''), coalesce(type, ''), coalesce(delta_json, ''))), 32)"
+)
+
 LEDGER_EVENTS = Table(
     "ledger_events",
     "Non-funding ledger updates, one shape for the info API (userNonFundingLedgerUpdates) and the node's "
@@ -183,14 +189,24 @@ LEDGER_EVENTS = Table(
             "'spot', 'staking', 'summary' (liquidation), 'system', or 'unknown' (API types not in the reference).",
             False,
         ),
+        C(
+            "event_id",
+            "VARCHAR",
+            "Identity of the event for this account across sources (node misc file or info API): SHA-256 of user, "
+            "hash, time_ms, type and delta_json, 32 hex (formats.hyperliquid.ledger.ledger_event_id); readers "
+            "compute it for parts written before the column existed.",
+            False,
+            derive_sql=LEDGER_EVENT_ID_SQL,
+        ),
         *LINEAGE,
     ),
-    key=("venue", "user", "hash", "type", "time_ms", "block_number", "event_index"),
+    key=("venue", "event_id"),
     dedup=Dedup(
-        LATEST_INGEST,
-        "one ledger event from overlapping inputs (re-pulled API windows, a node hour ingested under two names) is "
-        "one fact: the input ingested last wins, then the highest source_key; API and node rows never share a key "
-        "(block fields are NULL from the API)",
+        ("(source = 'misc_events_by_block') DESC", *LATEST_INGEST),
+        "the same event from the node's misc files and from the info API (userNonFundingLedgerUpdates), or from "
+        "overlapping inputs of one kind (re-pulled API windows, a node hour under two names), is one fact: node "
+        "files first (they know the block and the event's index in it), then the input ingested last, then the "
+        "highest source_key",
     ),
 )
 

@@ -26,7 +26,7 @@ from forensics.reconstruct import audit_pass
 from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.tables import ADL_RULE_FITS, ADL_STEPS, EXEMPTION_FLAGS, Table
 from pipelines.analysis.inputs import VAULTS, VenueInputs, archive_mark_age, load_inputs
-from pipelines.lake import Lake, source_key
+from pipelines.lake import Lake, lineage, source_key
 
 # candidate rows for the conditional logit by default (whole actions, sampled independently of outcomes)
 LOGIT_ROWS = 20_000
@@ -166,6 +166,7 @@ def run(
     if logit not in LOGIT_MODES:
         raise ValueError(f"logit must be one of {', '.join(LOGIT_MODES)}, not {logit!r}")
     t0 = time.perf_counter()
+    versions = lineage.input_fingerprint(lake, venue)  # what the result is computed from, taken before reading
     inputs = inputs if inputs is not None else load_inputs(lake, venue)
     if inputs.fills is None or inputs.fills.height == 0:
         raise NoFills(f"no fills for venue {venue!r} in {lake.root}")
@@ -212,6 +213,7 @@ def run(
     )
     if write_tables:
         write(lake, result, source_key("inference", venue))
+        lineage.record_inputs(lake, venue, lineage.AUDIT, versions)
     seconds["total"] = round(time.perf_counter() - t0, 3)
     return result
 

@@ -20,7 +20,7 @@ from forensics.reconstruct.cash import CashSettings, cash_events
 from forensics.reconstruct.liquidation_check import check_liquidations, error_summary
 from forensics.tables import ADL_POOLS, LIQUIDATION_CHECKS
 from pipelines.analysis.inputs import VAULTS, VenueInputs, archive_mark_age, load_inputs
-from pipelines.lake import Lake, source_key
+from pipelines.lake import Lake, lineage, source_key
 
 
 def run(
@@ -40,6 +40,7 @@ def run(
     when the caller already has it.
     """
     t0 = time.perf_counter()
+    versions = lineage.input_fingerprint(lake, venue)  # what the result is computed from, taken before reading
     inputs = inputs if inputs is not None else load_inputs(lake, venue, until_ms)
     if inputs.fills is None or inputs.fills.height == 0:
         raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}; ingest node fills first")
@@ -66,6 +67,7 @@ def run(
     # steps are the audit's table (pipelines.analysis.audit), the same rows
     key = source_key("adl_reconstruct", venue)
     lake.replace_source(ADL_POOLS, venue, key, pools.to_arrow())
+    lineage.record_inputs(lake, venue, lineage.POOLS, versions)
     return {
         "venue": venue,
         "source_key": key,

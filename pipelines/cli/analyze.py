@@ -41,6 +41,14 @@ def analyze(
         typer.Option(help="Candidate rows for the conditional logit (default: the analysis' LOGIT_ROWS)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the diagnostic samples.")] = 0,
+    pools: Annotated[
+        bool,
+        typer.Option(
+            "--pools",
+            help="Also write every ADL action's whole candidate pool (adl_pools, for SQL) and the replay's check "
+            "against the liquidation summaries (liquidation_checks): a second pass over the replay.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
     """Identify the ADL selection rule and flag accounts that look exempt: one pass over the replay from the
@@ -48,6 +56,7 @@ def analyze(
     # heavy (scipy, statsmodels, numba kernels): imported when the command runs, so `liqf --help` starts fast
     from pipelines.analysis import audit as audit_analysis
     from pipelines.analysis import gmx as gmx_analysis
+    from pipelines.analysis import reconstruct as pools_analysis
 
     since_ms, until_ms = window(since, until)
     if logit not in ("auto", "always", "never"):
@@ -74,6 +83,9 @@ def analyze(
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                     **common,
                 )
+            if pools:
+                with console.status("writing the whole ADL pools and the liquidation check"):
+                    pools_analysis.run(settings.lake, venue=venue, since_ms=since_ms, until_ms=until_ms)
     except audit_analysis.NoFills as exc:
         raise fail(
             str(exc), "ingest node fills and a position snapshot first (see `liqf ingest hyperliquid --help`)"
@@ -139,8 +151,9 @@ def analyze(
                 f"(expected {f.expected_skips:.2f}), p {f.p_value:.2e}, q {f.q_value:.2e}",
                 highlight=False,
             )
+    tables = "adl_steps, adl_rule_fits, exemption_flags" + (", adl_pools, liquidation_checks" if pools else "")
     out.print(
-        f"done in {result.seconds.get('total', 0):.1f} s; tables: adl_steps, adl_rule_fits, exemption_flags in "
+        f"done in {result.seconds.get('total', 0):.1f} s; tables: {tables} in "
         f'{settings.db} (evidence: liqf sql "select user, evidence_json from exemption_flags where flagged")',
         highlight=False,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import duckdb
@@ -29,6 +30,8 @@ def catalog_refresh() -> None:
     for view, n in result.views.items():
         table.add_row(view, f"{n:,}")
     out.print(table)
+    for sentence in result.stale:
+        out.print(f"[yellow]analytics:[/] {sentence}", highlight=False)
 
 
 @commands.command("sql")
@@ -68,15 +71,28 @@ def sql(
     if fmt not in ("table", "csv", "json"):
         raise fail(f"unknown --format {fmt!r}", "use table, csv or json")
     try:
-        con = catalog.connect_read_only(settings.db)
+        # a named query's file parameters (its CSV inputs) are the only files outside the lake it may read
+        readable = [v for v in bound.values() if isinstance(v, str) and Path(v).is_file()]
+        con = catalog.connect_read_only(settings.db, readable)
     except FileNotFoundError as exc:
         raise fail(str(exc)) from None
+    try:
+        catalog.check_read_only(con, query)
+    except catalog.ReadOnlyQuery as exc:
+        con.close()
+        raise fail(str(exc), "write results with --format csv > FILE instead") from None
     try:
         rel = con.execute(query, bound) if bound else con.sql(query)
         columns = [d[0] for d in rel.description] if rel is not None and rel.description else []
         rows = rel.fetchall() if columns else []
     except duckdb.Error as exc:
-        raise fail(f"query failed: {exc}".splitlines()[0], 'check table names with `liqf sql "show tables"`') from None
+        locked = isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in str(exc)
+        hint = (
+            "liqf sql reads the lake only: files outside it, the network, extensions and settings are locked"
+            if locked
+            else 'check table names with `liqf sql "show tables"`'
+        )
+        raise fail(f"query failed: {exc}".splitlines()[0], hint) from None
     finally:
         con.close()
     _print_rows(columns, rows, fmt, limit)

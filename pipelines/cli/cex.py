@@ -15,6 +15,7 @@ from pipelines.cli import progress
 from pipelines.cli.context import console, fail, refresh_catalog, settings, window
 from pipelines.ingest import capture, cex
 from pipelines.ingest.runner import print_summary
+from pipelines.ingest.safety import IncompleteInput
 from pipelines.venues.signing import ApiCredentials, MissingCredentialsError
 
 _SYMBOL_DEFAULTS = {
@@ -87,6 +88,8 @@ def ingest_venue(
             )
     except cex.PullError as exc:
         raise fail(str(exc), "see `liqf ingest VENUE --help`") from None
+    except IncompleteInput as exc:  # an incomplete pull or a refused key: nothing written
+        raise fail(str(exc), exc.hint) from None
     finally:
         client.close()
     result = refresh_catalog()

@@ -13,6 +13,7 @@ from pipelines.ingest import runner
 from pipelines.ingest.cex import CEX_VENUES
 from pipelines.ingest.common import UserFacingError
 from pipelines.ingest.hyperliquid import api as hyperliquid_api
+from pipelines.ingest.safety import IncompleteInput
 from pipelines.storage import StoreSettings
 
 app = typer.Typer(help="Bring venue data into the lake.", no_args_is_help=True)
@@ -74,6 +75,14 @@ def ingest_hyperliquid(
     since: Annotated[str | None, typer.Option(help="--api: window start, ISO-8601 UTC.")] = None,
     until: Annotated[str | None, typer.Option(help="--api: window end, ISO-8601 UTC.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="--api: info API base URL.")] = None,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Ingest a truncated file's complete lines anyway (the cut line is quarantined); without it a "
+            "truncated file is an error and the lake keeps what it had.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest Hyperliquid node files (fills, snapshot, asset contexts) or pull tracked users from the API."""
     try:
@@ -111,7 +120,17 @@ def ingest_hyperliquid(
                 misc_events=inputs["misc_events"],
                 export_scope=export_account_value,
                 console=console,
+                allow_partial=partial,
             )
+    except IncompleteInput as exc:  # an API pull that did not complete: nothing written
+        raise fail(str(exc), exc.hint) from None
+    except runner.InputsRefused as exc:
+        # the inputs that were complete are in the lake; the refused ones changed nothing
+        if exc.reports:
+            done = refresh_catalog()
+            assert done is not None
+            runner.print_summary(console, settings.lake, exc.reports, done)
+        raise fail(str(exc), exc.hint) from None
     except UserFacingError as exc:
         raise fail(str(exc), exc.hint) from None
     result = refresh_catalog()

@@ -38,8 +38,13 @@ app = LiqfApp(
 )
 
 
+#: commands that write the lake: each starts by removing what a killed run left (``Lake.sweep_temporaries``)
+LAKE_WRITERS = frozenset({"ingest", "analyze", "haircuts", "stress", "backfill", "fetch", "capture"})
+
+
 @app.callback()
 def main(
+    ctx: typer.Context,
     lake: Annotated[
         str, typer.Option("--lake", help="Lake root: a directory or s3://bucket/prefix.", envvar="LIQF_LAKE")
     ] = "data/lake",
@@ -57,6 +62,14 @@ def main(
 ) -> None:
     settings.lake = Lake.open(lake, endpoint=lake_endpoint)
     settings.db = db.resolve()
+    if ctx.invoked_subcommand in LAKE_WRITERS:
+        swept = settings.lake.sweep_temporaries()
+        if swept.files or swept.dirs:
+            console.print(
+                f"repaired the lake: removed {swept.files} temporary file(s) and {swept.dirs} staging "
+                f"director(ies), {swept.bytes / 1e6:.1f} MB, left by an interrupted run",
+                highlight=False,
+            )
 
 
 app.add_typer(ingest.app, name="ingest")

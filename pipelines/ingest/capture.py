@@ -38,7 +38,7 @@ from forensics.formats.cex.common import RecordError, rows_to_arrow
 from forensics.tables.cex import CAPTURE_GAPS, CEX_LIQUIDATIONS
 from pipelines.ingest.common import finish, now_utc, raw_text, write_rows
 from pipelines.ingest.report import IngestReport
-from pipelines.lake import Lake, safe_segment, sha256_file, source_key
+from pipelines.lake import CAPTURE_SOURCE, Lake, safe_segment, sha256_file, source_key
 
 __all__ = ["CaptureError", "CaptureStats", "Connector", "closed_hours", "normalize_hour", "run_capture"]
 
@@ -124,7 +124,7 @@ class CaptureStats:
 
 class _HourlySink:
     def __init__(self, lake: Lake, venue: str, session: str) -> None:
-        self.base = lake.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / "source=ws"
+        self.base = lake.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / CAPTURE_SOURCE
         self.session = session
         self._key: tuple[str, int] | None = None
         self._fh: Any = None
@@ -304,7 +304,7 @@ def _write_gaps(lake: Lake, venue: str, stats: CaptureStats) -> None:
 
 def closed_hours(lake: Lake, venue: str) -> list[Path]:
     """Closed hourly capture files of a venue (oldest first)."""
-    base = lake.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / "source=ws"
+    base = lake.root / "raw" / f"venue={safe_segment(venue, 'venue')}" / CAPTURE_SOURCE
     return sorted(p for p in base.glob("date=*/hour=*/*.jsonl") if not p.name.startswith(".tmp-"))
 
 

@@ -5,8 +5,9 @@ One pull = (venue, symbols, window[, account]). Every dataset of the pull (e.g. 
 so re-running the same pull replaces exactly its files. Each response is kept in ``raw/`` with its
 request metadata (unsigned, secrets never present); each item becomes rows or a quarantine entry with
 the reason; each dataset records ``read = written + quarantined`` in ``ingest_runs``. A request that
-still fails after the client's retries is quarantined with the (credential-scrubbed) error and the pull
-goes on. Items repeated on page boundaries are de-duplicated (noted), items outside the window dropped
+still fails after the client's retries (or a refused key) stops the pull with one line and writes
+nothing: a pull is written whole or not at all, so an incomplete one never replaces a complete one.
+Items repeated on page boundaries are de-duplicated (noted), items outside the window dropped
 (noted) - both before counting.
 """
 
@@ -34,6 +35,7 @@ from forensics.tables import FILLS, POSITION_SNAPSHOTS, Table
 from forensics.tables.cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
 from pipelines.ingest.common import PullError, Rejects, finish, raw_response_record, raw_text, write_rows
 from pipelines.ingest.report import IngestReport
+from pipelines.ingest.safety import pull_failed
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues import VENUE_CLIENTS
 from pipelines.venues.base import RawResponse, VenueError, VenueHTTPClient
@@ -50,7 +52,7 @@ DEFAULT_SYMBOLS: dict[str, tuple[str, ...]] = {
     "deribit": ("BTC-PERPETUAL",),
     "dydx": ("BTC-USD",),
 }
-PRIVATE_VENUES = frozenset({"binance", "bybit", "okx"})
+PRIVATE_VENUES = frozenset({"binance", "bybit", "okx", "bitmex", "deribit"})
 _LABEL = re.compile(r"^[a-z0-9_]{1,32}$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DYDX_ADDRESS = re.compile(r"^dydx1[02-9ac-hj-np-z]{38,58}$")
@@ -152,14 +154,15 @@ class _Pull:
     def pages(
         self, ds: _Dataset, what: str, call: Callable[[], Iterator[RawResponse] | RawResponse]
     ) -> Iterator[RawResponse]:
-        """Responses of one request (or pager), written to raw; a failure is quarantined, not raised."""
+        """Responses of one request (or pager), written to raw. A request that still fails after the
+        client's retries (or a refused key) stops the pull: nothing of it is written, the raw file neither."""
         try:
             out = call()
             for page in [out] if isinstance(out, RawResponse) else out:
                 self.raw.write(raw_response_record(page))
                 yield page
         except VenueError as exc:
-            ds.reject(f"API error for {what}: {exc}", {"request": what, "error": str(exc)})
+            raise pull_failed(self.venue, what, exc) from None
 
     def note(self, ds: _Dataset, text: str) -> None:
         ds.report.notes.append(text)
@@ -357,6 +360,35 @@ def _bitmex(p: _Pull, private: bool) -> None:
         for page in p.pages(ds, f"insurance {cur}", lambda k=cur: c.insurance(p.since_ms, p.until_ms, k)):
             for item in page.payload if isinstance(page.payload, list) else [page.payload]:
                 ds.item(item, lambda x: [(INSURANCE_FUND, fm.insurance_row(x))])
+    if not private:
+        return
+    ds = p.dataset("execution", FILLS, CEX_LIQUIDATIONS)
+    other = 0
+
+    def exe(x: Any) -> Iterator[tuple[Table, dict[str, Any]]]:
+        liq, fill = fm.execution_rows(x, p.account or "")
+        yield FILLS, fill
+        if liq is not None:
+            yield CEX_LIQUIDATIONS, liq
+
+    for page in p.pages(ds, "execution/tradeHistory", lambda: c.executions(p.since_ms, p.until_ms)):
+        for item in page.payload if isinstance(page.payload, list) else [page.payload]:
+            if isinstance(item, dict) and isinstance(item.get("execType"), str) and fm.execution_kind(item) is None:
+                other += 1  # funding, settlement...: not fills
+                continue
+            ds.item(item, exe)
+    ds.report.notes.append(f"{other} executions that are not trades (funding, settlement) kept in raw only")
+    ds = p.dataset("position", ADL_RANKS, POSITION_SNAPSHOTS)
+
+    def pos(x: Any, t: int) -> Iterator[tuple[Table, dict[str, Any]]]:
+        rank, snap = fm.position_rows(x, p.account or "", t)
+        yield ADL_RANKS, rank
+        if snap is not None:
+            yield POSITION_SNAPSHOTS, snap
+
+    for page in p.pages(ds, "position", c.positions):
+        for item in page.payload if isinstance(page.payload, list) else [page.payload]:
+            ds.item(item, lambda x, t=page.received_at: pos(x, t))
 
 
 def _deribit(p: _Pull, private: bool) -> None:
@@ -380,6 +412,33 @@ def _deribit(p: _Pull, private: bool) -> None:
             for s in res.get("settlements") or [] if isinstance(res, dict) else []:
                 ds.item(
                     s, lambda x, i=inst: [(INSURANCE_FUND, fd.settlement_row(x, i))], time_ms=_ms_in(s, "timestamp")
+                )
+    if not private:
+        return
+    ds = p.dataset("user-trades", FILLS, CEX_LIQUIDATIONS)
+
+    def own(x: Any) -> Iterator[tuple[Table, dict[str, Any]]]:
+        liq, fill = fd.user_trade_rows(x, p.account or "")
+        yield FILLS, fill
+        if liq is not None:
+            yield CEX_LIQUIDATIONS, liq
+
+    for inst in p.symbols:
+        for page in p.pages(ds, f"user trades {inst}", lambda i=inst: c.user_trades_by_time(i, p.since_ms, p.until_ms)):
+            res = page.payload.get("result") if isinstance(page.payload, dict) else None
+            for t in res.get("trades") or [] if isinstance(res, dict) else []:
+                ds.item(t, own, time_ms=_ms_in(t, "timestamp"))
+    ds = p.dataset("positions", POSITION_SNAPSHOTS)
+    currencies = sorted({inst.split("-")[0].split("_")[0] for inst in p.symbols})
+    for cur in currencies:
+        for page in p.pages(ds, f"positions {cur}", lambda k=cur: c.positions(k)):
+            res = page.payload.get("result") if isinstance(page.payload, dict) else None
+            for item in res if isinstance(res, list) else []:
+                ds.item(
+                    item,
+                    lambda x, t=page.received_at: [
+                        (POSITION_SNAPSHOTS, r) for r in [fd.position_row(x, p.account or "", t)] if r
+                    ],
                 )
 
 

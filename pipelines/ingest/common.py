@@ -1,4 +1,5 @@
-"""What every ingest shares: how a run starts (the input's identity, its raw copy), how it rejects records,
+"""What every ingest shares: how a run starts (the input's identity, the refusal of a shortened copy) and when
+its raw copy is kept (once read to its end, never for a truncated input), how it rejects records,
 and how it ends (rows, quarantine, reconciliation, run record; in this order, so a crashed ingest leaves no
 run record); the raw record of an API response; the two errors a run can raise.
 
@@ -19,6 +20,8 @@ import pyarrow as pa
 from forensics.formats.records import RAW_TEXT_LIMIT
 from forensics.tables import Table
 from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.safety import refuse_prefix, refuse_truncated
+from pipelines.ingest.streams import StreamState
 from pipelines.lake import Lake, sha256_file
 from pipelines.venues.base import RawResponse
 
@@ -71,17 +74,27 @@ class Rejects:
     report: IngestReport
     rejects: list[Reject] = field(default_factory=list)
 
-    def reject(self, reason: str, raw: Any) -> None:
-        self.report.records_read += 1
-        self.rejects.append((self.report.records_read, None, reason[:500], raw_text(raw)))
-
 
 def start_file(lake: Lake, path: Path, *, venue: str, source: str, key: str) -> tuple[IngestReport, dt.datetime]:
-    """A file input's report (its name, content hash and size) and ingest time; the file is kept, content-
-    addressed, in the raw layer first."""
+    """A file input's report (its name, content hash and size) and ingest time. A file whose bytes are a strict
+    prefix of the one ingested before under ``key`` is refused here, before anything is written
+    (:func:`~pipelines.ingest.safety.refuse_prefix`); the file is kept in the raw layer by :func:`keep_file`
+    once it has been read to its end."""
     sha, size = sha256_file(path)
-    lake.store_raw_file(path, venue, source, sha)
-    return IngestReport(venue, source, display_name(path), key, sha, size), now_utc()
+    report = IngestReport(venue, source, display_name(path), key, sha, size)
+    refuse_prefix(lake, venue, key, report.source_name, sha, size)
+    return report, now_utc()
+
+
+def keep_file(
+    lake: Lake, report: IngestReport, path: Path, state: StreamState | None = None, *, allow_partial: bool = False
+) -> None:
+    """A file input read to its end: refused when its stream was truncated (``state.tail_error``) unless partial
+    data was asked for, so nothing of it is written, not even its raw copy; otherwise kept as received,
+    content-addressed, in the raw layer."""
+    if state is not None:
+        refuse_truncated(report.source_name, state, allow_partial)
+    lake.store_raw_file(path, report.venue, report.source, report.sha256)
 
 
 def write_rows(lake: Lake, report: IngestReport, table: Table, data: pa.Table, *, venue: str | None = None) -> int:

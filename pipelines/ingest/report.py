@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from forensics.tables import INGEST_RUNS, QUARANTINE
+from pipelines.crash_points import crash_point
 from pipelines.lake import Lake
 from pipelines.version import code_version
 
@@ -122,6 +123,7 @@ def record_run(lake: Lake, report: IngestReport, ingested_at: dt.datetime) -> No
     }
     table = pa.Table.from_pylist([row], schema=INGEST_RUNS.arrow_schema())
     lake.replace_source(INGEST_RUNS, report.venue, report.source_key, table)
+    crash_point("input_recorded")
 
 
 def display_name(path: Path) -> str:

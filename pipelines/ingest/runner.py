@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -20,8 +21,21 @@ from pipelines.catalog import CatalogResult
 from pipelines.ingest.common import UserFacingError
 from pipelines.ingest.hyperliquid import archive, detect, files, misc
 from pipelines.ingest.report import IngestReport
+from pipelines.ingest.safety import IncompleteInput
 from pipelines.lake import Lake
 from pipelines.storage import inputs as s3_inputs
+
+
+class InputsRefused(UserFacingError):
+    """Some inputs were refused (truncated, or a prefix of what the lake holds); the others were ingested
+    (``reports``) and the refused ones changed nothing."""
+
+    def __init__(self, refused: list[IncompleteInput], reports: list[IngestReport]) -> None:
+        first = refused[0]
+        more = f" (and {len(refused) - 1} more input(s) refused)" if len(refused) > 1 else ""
+        super().__init__(f"{first}{more}", first.hint)
+        self.refused = refused
+        self.reports = reports
 
 
 def _progress(console: Console) -> Progress:
@@ -46,32 +60,41 @@ def run_file_ingest(
     console: Console,
     misc_events: Sequence[Path] = (),
     export_scope: str = "total",
+    allow_partial: bool = False,
 ) -> list[IngestReport]:
     """Every input's format is detected from its content; one that matches none of what its option
-    accepts stops the run before anything is written, with a one-line error naming what was expected."""
+    accepts stops the run before anything is written, with a one-line error naming what was expected.
+    A truncated input (unless ``allow_partial``) or a strict prefix of what the lake holds is refused and
+    changes nothing; the other inputs are ingested and :class:`InputsRefused` says which were refused."""
     snapshots = [snapshot] if isinstance(snapshot, Path) else list(snapshot or [])
     try:
         jobs: list[tuple[Callable[..., object], object, str]] = []
         for f in files.expand_inputs(node_fills) if node_fills else []:
             kind = detect.check(f, "node-fills")
             jobs.append(
-                (lambda lk, p, progress, k=kind: files.ingest_node_fills(lk, p, progress=progress, kind=k), f, f.name)
+                (
+                    lambda lk, p, progress, k=kind: files.ingest_node_fills(
+                        lk, p, progress=progress, kind=k, allow_partial=allow_partial
+                    ),
+                    f,
+                    f.name,
+                )
             )
         for f in files.expand_inputs(misc_events) if misc_events else []:
             detect.check(f, "misc-events")
-            jobs.append((misc.ingest_misc_events, f, f.name))
+            jobs.append((partial(misc.ingest_misc_events, allow_partial=allow_partial), f, f.name))
         exports: dict[tuple, dict[str, Path]] = {}
         for f in files.expand_inputs(snapshots, ("*.jsonl", "*.json", "*.lz4")) if snapshots else []:
             kind = detect.check(f, "snapshot")
             if kind == "clearinghouse_snapshot":
-                jobs.append((files.ingest_snapshot, f, f.name))
+                jobs.append((partial(files.ingest_snapshot, allow_partial=allow_partial), f, f.name))
             else:  # the export's files of one snapshot (same <block>_<ms>) are ingested together
                 exports.setdefault(archive.export.time_from_name(f.name), {})[kind.split(":", 1)[1]] = f
         for group in exports.values():
             jobs.append(
                 (
                     lambda lk, g, progress: archive.ingest_snapshot_export(
-                        lk, g, scope=export_scope, progress=progress
+                        lk, g, scope=export_scope, progress=progress, allow_partial=allow_partial
                     ),
                     group,
                     "snapshot export",
@@ -80,13 +103,8 @@ def run_file_ingest(
         if asset_ctxs:
             for f in files.expand_inputs([asset_ctxs], ("*.jsonl", "*.json", "*.csv", "*.lz4")):
                 kind = detect.check(f, "asset-ctxs")
-                jobs.append(
-                    (
-                        archive.ingest_asset_ctxs_csv if kind == "asset_ctxs_archive" else files.ingest_asset_ctxs,
-                        f,
-                        f.name,
-                    )
-                )
+                reader = archive.ingest_asset_ctxs_csv if kind == "asset_ctxs_archive" else files.ingest_asset_ctxs
+                jobs.append((partial(reader, allow_partial=allow_partial), f, f.name))
     except files.InputError as exc:
         raise UserFacingError(
             str(exc), "check the path; directories are searched for .lz4/.json/.jsonl files"
@@ -94,12 +112,20 @@ def run_file_ingest(
     except detect.UnknownFormat as exc:
         raise UserFacingError(str(exc), "pass each file to the option for its format") from None
     reports: list[IngestReport] = []
+    refused: list[IncompleteInput] = []
     with _progress(console) as progress:
         for fn, arg, name in jobs:
             task = progress.add_task(name, total=None)
-            got = fn(lake, arg, progress=lambda n, t=task: progress.advance(t, n))
+            try:
+                got = fn(lake, arg, progress=lambda n, t=task: progress.advance(t, n))
+            except IncompleteInput as exc:
+                refused.append(exc)
+                continue
+            finally:
+                progress.remove_task(task)
             reports.extend(got if isinstance(got, list) else [got])
-            progress.remove_task(task)
+    if refused:
+        raise InputsRefused(refused, reports)
     return reports
 
 
@@ -141,5 +167,7 @@ def print_summary(console: Console, lake: Lake, reports: list[IngestReport], cat
     console.print(f"lake: {lake.location}", highlight=False)
     counts = ", ".join(f"{v} {n:,}" for v, n in catalog.views.items() if n)
     console.print(f"catalog: {catalog.db_path} ({counts})", highlight=False)
+    for sentence in catalog.stale:
+        console.print(f"[yellow]analytics:[/] {sentence}", highlight=False)
     if quarantined:
         console.print('inspect rejects with: liqf sql "select reason, count(*) from quarantine group by 1"')

@@ -25,7 +25,9 @@ import hashlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,14 +37,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from forensics.tables import ALL_TABLES, INGEST_RUNS, Table
-from pipelines.lake.files import RawApiWriter, atomic_path, write_parquet
+from pipelines.lake.files import (
+    STAGING_DIR,
+    STAGING_PREFIX,
+    TMP_PREFIX,
+    RawApiWriter,
+    atomic_path,
+    is_unlocked,
+    staging_dir,
+    tree_bytes,
+    write_parquet,
+)
 from pipelines.lake.remote import RemoteLake
-from pipelines.lake.select import parquet_scan, quote_literal, rows_sql
+from pipelines.lake.select import file_columns, parquet_scan, quote_literal, rows_sql
 from pipelines.storage.location import is_object_url, parse_url
 from pipelines.storage.stores import StoreSettings
 
 _SAFE_SEGMENT = re.compile(r"^[a-z0-9_]{1,64}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{8,64}$")
+#: the name of every committed normalized/analytics/meta file (``part-<source key>.parquet``)
+PART_GLOB = "part-*.parquet"
+#: the raw folder of stream captures (pipelines.ingest.capture), whose open hour files start with ``.tmp-``
+CAPTURE_SOURCE = "source=ws"
 
 
 class LakePathError(ValueError):
@@ -63,6 +79,15 @@ def source_key(*parts: object) -> str:
 
 #: where the working copies of object-storage lakes live (``LIQF_LAKE_CACHE`` overrides)
 DEFAULT_CACHE = Path(__file__).resolve().parents[2] / "data" / "lake-cache"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep removed: temporaries and staging directories of killed runs."""
+
+    files: int = 0
+    dirs: int = 0
+    bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,10 +190,10 @@ class Lake:
             where.append(f"source_key IN ({', '.join(quote_literal(k) for k in keys)})")
         projection = "t.*" + (f" EXCLUDE ({', '.join(chr(34) + c + chr(34) for c in exclude)})" if exclude else "")
         projection += "".join(f", {e}" for e in extra)
-        scan = parquet_scan(t, self.glob(t.name))
         own = con is None
         con = con or duckdb.connect()
         try:
+            scan = parquet_scan(t, self.glob(t.name), file_columns(con, self.glob(t.name)))
             # ranking every row is several times slower than finding that no key repeats (the usual case)
             if rule is not None and rule.order and t.key:
                 key = ", ".join(f'"{c}"' for c in t.key)
@@ -207,12 +232,55 @@ class Lake:
         return self._inside(base / f"part-{key}.parquet")
 
     def glob(self, table: str) -> str:
-        """Glob of every Parquet file of a table (for DuckDB ``read_parquet``)."""
-        return str(self.table_dir(table) / "**" / "*.parquet")
+        """Glob of every committed part of a table (for DuckDB ``read_parquet``); temporaries never match."""
+        return str(self.table_dir(table) / "**" / PART_GLOB)
+
+    def parts(self, table: str, venue: str | None = None) -> list[Path]:
+        """The table's committed part files (of ``venue``, or every venue), sorted."""
+        d = self.table_dir(table)
+        if venue is not None:
+            d = d / f"venue={safe_segment(venue, 'venue')}"
+        return sorted(d.rglob(PART_GLOB)) if d.exists() else []
 
     def has_files(self, table: str) -> bool:
         d = self.table_dir(table)
-        return d.exists() and any(p for p in d.rglob("*.parquet") if not p.name.startswith(".tmp-"))
+        return d.exists() and any(True for _ in d.rglob(PART_GLOB))
+
+    # --- repair ---------------------------------------------------------------------------------------
+    def sweep_temporaries(self) -> SweepResult:
+        """Remove what killed runs left: ``.tmp-*`` files anywhere in the lake and ``.staging`` directories
+        whose owner is gone (a live writer holds a lock on each, so concurrent runs are safe). A stream
+        capture's open hour (``raw/.../source=ws/.../.tmp-<session>.jsonl``) is kept: it holds messages
+        received, not a copy of something being written."""
+        if not self.root.exists():
+            return SweepResult()
+        files = dirs = size = 0
+        for path in self.root.rglob(f"{TMP_PREFIX}*"):
+            if CAPTURE_SOURCE in path.parts:
+                continue
+            if path.is_file() and is_unlocked(path):
+                try:
+                    n = path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:  # renamed into place or removed by its writer meanwhile
+                    continue
+                files, size = files + 1, size + n
+        base = self.root / STAGING_DIR
+        for path in sorted(base.glob(f"{STAGING_PREFIX}*")) if base.exists() else []:
+            if path.is_dir() and is_unlocked(path):
+                n = tree_bytes(path)
+                shutil.rmtree(path, ignore_errors=True)
+                dirs, size = dirs + 1, size + n
+        for path in sorted(base.glob(".creating-*")) if base.exists() else []:
+            # killed between creating and locking its directory (microseconds); an hour is past any doubt
+            if path.is_dir() and time.time() - path.stat().st_mtime > 3600:
+                shutil.rmtree(path, ignore_errors=True)
+                dirs += 1
+        return SweepResult(files, dirs, size)
+
+    def staging(self) -> AbstractContextManager[Path]:
+        """A private, locked working directory inside the lake (see :func:`staging_dir`)."""
+        return staging_dir(self.root)
 
     # --- normalized writes ------------------------------------------------------------------------------
     def replace_source(self, table: Table, venue: str, key: str, data: pa.Table) -> dict[str, int]:

@@ -7,9 +7,11 @@ The lowest layer of :mod:`pipelines.lake`: imports nothing of the lake, so the o
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +21,8 @@ from types import TracebackType
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pipelines.crash_points import crash_point
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -31,20 +35,76 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+#: every temporary in the lake: ``.tmp-<random><suffix>.partial`` beside its final path, and staging
+#: directories ``.staging/.staging-<random>/``. No reader glob (``part-*.parquet``, ``*.jsonl.gz``) matches them.
+TMP_PREFIX = ".tmp-"
+TMP_SUFFIX = ".partial"
+STAGING_DIR = ".staging"
+STAGING_PREFIX = ".staging-"
+
+
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temp path in ``final``'s directory; on success it is fsynced and renamed over ``final``."""
+    """Yield a temp path in ``final``'s directory; on success it is fsynced and renamed over ``final``.
+
+    The writer holds an exclusive ``flock`` on the temporary until it is renamed or removed, so
+    :meth:`Lake.sweep_temporaries` of a concurrent run leaves it alone while a killed writer's (whose lock
+    the kernel released) is removed.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=final.suffix, dir=final.parent)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=final.suffix + TMP_SUFFIX, dir=final.parent)
     tmp_path = Path(tmp)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        if final.suffix == ".parquet":
+            crash_point("part_written")
         os.replace(tmp_path, final)
     finally:
         tmp_path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+@contextmanager
+def staging_dir(root: Path) -> Iterator[Path]:
+    """A private working directory under ``root/.staging`` (same file system as the lake, so its files
+    rename into place), removed on exit; locked while in use so a sweep removes it only once its
+    owner is gone. It is created under another name and renamed once locked, so a sweep never sees it
+    unlocked."""
+    base = root / STAGING_DIR
+    base.mkdir(parents=True, exist_ok=True)
+    making = Path(tempfile.mkdtemp(prefix=".creating-", dir=base))
+    fd = os.open(making, os.O_RDONLY)
+    path = base / (STAGING_PREFIX + making.name.removeprefix(".creating-"))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        making.rename(path)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(making, ignore_errors=True)
+        os.close(fd)
+
+
+def is_unlocked(path: Path) -> bool:
+    """True when nobody holds ``path``'s lock (its writer finished or was killed); False while in use."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops a lock we took
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 class RawApiWriter:

@@ -9,20 +9,44 @@ the accounting, the checks, the stress test) runs it on the local files, and the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from forensics.tables import INGEST_RUNS, Table, quote_ident
+import duckdb
+
+from forensics.tables import INGEST_RUNS, Column, Table, quote_ident
 
 
 def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def parquet_scan(table: Table, files: str | Sequence[str]) -> str:
-    """A SELECT of ``table``'s columns from a glob or a list of Parquet paths/URLs."""
+def parquet_scan(table: Table, files: str | Sequence[str], present: Collection[str] | None = None) -> str:
+    """A SELECT of ``table``'s columns from a glob or a list of Parquet paths/URLs.
+
+    ``present``: the columns the files have (:func:`file_columns`); a column none of them has yet (parts
+    written before it existed) reads as its ``derive_sql`` or NULL instead of failing, and a column with a
+    ``derive_sql`` is filled by it in rows of the older parts of a mixed set."""
+    cols = ", ".join(_column_sql(c, present) for c in table.columns)
+    return f"SELECT {cols} FROM {_read(files)}"
+
+
+def _read(files: str | Sequence[str]) -> str:
     target = quote_literal(files) if isinstance(files, str) else "[" + ", ".join(quote_literal(f) for f in files) + "]"
-    cols = ", ".join(quote_ident(c.name) for c in table.columns)
-    return f"SELECT {cols} FROM read_parquet({target}, union_by_name = true, hive_partitioning = false)"
+    return f"read_parquet({target}, union_by_name = true, hive_partitioning = false)"
+
+
+def _column_sql(column: Column, present: Collection[str] | None) -> str:
+    name = quote_ident(column.name)
+    if present is not None and column.name not in present:
+        return f"{column.derive_sql or f'CAST(NULL AS {column.type})'} AS {name}"
+    if column.derive_sql:
+        return f"coalesce({name}, {column.derive_sql}) AS {name}"
+    return name
+
+
+def file_columns(con: duckdb.DuckDBPyConnection, files: str | Sequence[str]) -> frozenset[str]:
+    """The columns present in any of the Parquet ``files`` (their footers only)."""
+    return frozenset(r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {_read(files)}").fetchall())
 
 
 def key_sql(table: Table) -> str:

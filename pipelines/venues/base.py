@@ -12,6 +12,7 @@ first request. Secrets never reach logs or :class:`RawResponse` (see :func:`reda
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 import math
@@ -27,12 +28,14 @@ import httpx
 import orjson
 
 __all__ = [
+    "AuthenticationError",
     "ClientError",
     "MalformedResponseError",
     "RateLimitedError",
     "RawResponse",
     "RetryPolicy",
     "ServerError",
+    "StalePageError",
     "TransportError",
     "VenueError",
     "VenueHTTPClient",
@@ -73,6 +76,7 @@ class VenueError(Exception):
         self.endpoint = endpoint
         self.attempts = attempts
         self.detail = message
+        self.retry_after: float | None = getattr(self, "retry_after", None)  # seconds the venue asked to wait
         where = f"{venue} {endpoint}".strip()
         prefix = f"[{where}] " if where else ""
         tries = f" (after {attempts} attempt{'s' if attempts != 1 else ''})" if attempts > 1 else ""
@@ -91,7 +95,7 @@ class ClientError(VenueError):
 
 
 class RateLimitedError(ClientError):
-    """429: weight budget exhausted (retries exhausted too)."""
+    """429, or 418 (Binance's IP ban, which also says when to come back): retried after Retry-After."""
 
     hint = (
         "Lower the request rate (client rate_limit_per_minute / fewer parallel pulls) "
@@ -104,14 +108,31 @@ class RateLimitedError(ClientError):
 
 
 class ServerError(VenueError):
-    """5xx from the venue (or a proxy in front of it)."""
+    """5xx from the venue (or a proxy in front of it); a 503 may say when to retry (Retry-After)."""
 
     hint = "The venue is failing; wait and re-run - the pull is resumable from the last cursor."
 
-    def __init__(self, status: int, body: str, **kw: Any) -> None:
+    def __init__(self, status: int, body: str, *, retry_after: float | None = None, **kw: Any) -> None:
         self.status = status
         self.body = body
+        self.retry_after = retry_after
         super().__init__(f"HTTP {status}: {_preview(body)}", **kw)
+
+
+class AuthenticationError(ClientError):
+    """The venue refused the credentials (401/403 or its own auth error codes): never retried."""
+
+    hint = "Check the API key variables (see the message); the key must be valid, read-only and allowed from this IP."
+
+    def __init__(self, status: int, body: str, *, variables: str = "", **kw: Any) -> None:
+        self.variables = variables
+        super().__init__(status, body, **kw)
+
+
+class StalePageError(VenueError):
+    """A pager got the page it had just read again, more often than its re-requests allow."""
+
+    hint = "The venue kept serving a stale page; re-run the pull later (nothing partial was kept)."
 
 
 class TransportError(VenueError):
@@ -337,7 +358,10 @@ class RetryPolicy:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 120.0
-    retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 500, 502, 503, 504}))
+    #: transient answers: rate limits (429, Binance's 418 IP ban) and every 5xx
+    retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({418, 429, 500, 502, 503, 504}))
+    #: seconds one logical request may spend waiting between its tries; past it the error is raised
+    budget_s: float = 600.0
 
     def backoff(self, retry_index: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the ``retry_index``-th retry (0-based)."""
@@ -387,13 +411,7 @@ class VenueHTTPClient:
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout if connect_timeout is not None else timeout)
         policy = retry or RetryPolicy()
         if max_retries is not None:
-            policy = RetryPolicy(
-                max_retries=max_retries,
-                backoff_base=policy.backoff_base,
-                backoff_max=policy.backoff_max,
-                retry_after_max=policy.retry_after_max,
-                retry_statuses=policy.retry_statuses,
-            )
+            policy = dataclasses.replace(policy, max_retries=max_retries)
         self.retry = policy
         self._sleep = sleep
         self._clock = clock
@@ -465,6 +483,7 @@ class VenueHTTPClient:
             req_headers.setdefault("Content-Type", "application/json")
 
         attempt = 0
+        waited = 0.0
         while True:
             attempt += 1
             if self.rate_limiter is not None:
@@ -490,8 +509,7 @@ class VenueHTTPClient:
                         attempt,
                     )
                     return raw
-                if isinstance(err, RateLimitedError):
-                    retry_after = err.retry_after
+                retry_after = err.retry_after
             except httpx.TimeoutException as exc:
                 err = TransportError(
                     f"timed out ({type(exc).__name__}) after {self.timeout.read}s read timeout",
@@ -524,8 +542,11 @@ class VenueHTTPClient:
             if not self._retryable(err) or attempt > self.retry.max_retries:
                 raise err
             wait = self.retry.backoff(attempt - 1, self._rng)
-            if retry_after is not None:
+            if retry_after is not None:  # the venue said when: never earlier (429, 418, 503)
                 wait = max(wait, min(retry_after, self.retry.retry_after_max))
+            if waited + wait > self.retry.budget_s:
+                raise err
+            waited += wait
             log.warning(
                 "%s %s attempt %d failed (%s); retrying in %.2fs",
                 self.id,
@@ -538,10 +559,12 @@ class VenueHTTPClient:
             self._sleep(wait)
 
     def _retryable(self, err: VenueError) -> bool:
+        if isinstance(err, AuthenticationError):
+            return False
         if isinstance(err, RateLimitedError):
             return True
         if isinstance(err, ClientError):
-            return False
+            return err.status in self.retry.retry_statuses
         if isinstance(err, ServerError):
             return err.status in self.retry.retry_statuses or err.status >= 500
         return isinstance(err, (TransportError, MalformedResponseError))
@@ -552,11 +575,11 @@ class VenueHTTPClient:
             return None
         text = resp.text
         kw = {"venue": self.id, "endpoint": endpoint, "attempts": attempt}
-        if status == 429:
-            ra = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock())
+        ra = parse_retry_after(resp.headers.get("Retry-After"), now=self._clock())
+        if status in (418, 429):
             return RateLimitedError(status, text, retry_after=ra, **kw)
         if status >= 500:
-            return ServerError(status, text, **kw)
+            return ServerError(status, text, retry_after=ra, **kw)
         return ClientError(status, text, **kw)
 
     def _parse(

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from pipelines.venues.base import RawResponse
+from pipelines.venues.paging import RepeatGuard
 from pipelines.venues.signing import BinanceAuth, SignedVenueClient
 
 __all__ = ["BinanceFuturesClient", "FORCE_ORDERS_LIMIT", "SEVEN_DAYS_MS"]
@@ -24,6 +25,8 @@ SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 
 class BinanceFuturesClient(SignedVenueClient):
     auth_class: ClassVar[type] = BinanceAuth
+    # -1002 unauthorized, -1022 invalid signature, -2014 bad key format, -2015 invalid key/IP/permissions
+    auth_error_codes: ClassVar[frozenset[int]] = frozenset({-1002, -1022, -2014, -2015})
     """Read-only Binance USDⓈ-M client; every method returns the venue's JSON as :class:`RawResponse`."""
 
     id: ClassVar[str] = "binance"
@@ -66,6 +69,7 @@ class BinanceFuturesClient(SignedVenueClient):
         while win_start <= end_ms:
             win_end = min(end_ms, win_start + self.force_orders_window_ms)
             cursor = win_start
+            guard = RepeatGuard(self.id, "forceOrders")
             while True:
                 page = self._get(
                     "/fapi/v1/forceOrders",
@@ -79,9 +83,11 @@ class BinanceFuturesClient(SignedVenueClient):
                     },
                     weight=weight,
                 )
-                yield page
                 items = page.payload if isinstance(page.payload, list) else []
                 times = [i.get("time") for i in items if isinstance(i, dict) and isinstance(i.get("time"), int)]
+                if guard.outside(times, start=cursor):  # the previous page again: this cursor is still unread
+                    continue
+                yield page
                 if len(items) < FORCE_ORDERS_LIMIT or not times:
                     break
                 last = max(times)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from pipelines.venues.base import RawResponse
+from pipelines.venues.paging import RepeatGuard
 from pipelines.venues.signing import BitmexAuth, SignedVenueClient
 
 __all__ = ["BitmexClient", "PAGE_COUNT"]
@@ -26,6 +27,7 @@ def _iso(ms: int) -> str:
 
 class BitmexClient(SignedVenueClient):
     auth_class: ClassVar[type] = BitmexAuth
+    # BitMEX answers a bad key or signature with HTTP 401/403 (AuthenticationError without codes)
     id: ClassVar[str] = "bitmex"
     default_base_url: ClassVar[str] = "https://www.bitmex.com"
     rate_limit_per_minute: ClassVar[float] = 60
@@ -39,14 +41,30 @@ class BitmexClient(SignedVenueClient):
         self, path: str, endpoint: str, params: dict[str, Any], max_pages: int = 1000
     ) -> Iterator[RawResponse]:
         start = 0
+        guard = RepeatGuard(self.id, endpoint)
         for _ in range(max_pages):
             page = self._get(path, endpoint, {**params, "count": PAGE_COUNT, "start": start})
+            if guard.repeated(page, start):  # the previous page again: this offset is still unread
+                continue
             yield page
             n = len(page.payload) if isinstance(page.payload, list) else 0
             if n < PAGE_COUNT:
                 return
             start += n
         self.notes.append(f"{endpoint}: stopped after {max_pages} pages")
+
+    # -- signed (api-expires / api-key / api-signature) ----------------------------------------------------
+    def executions(self, start_ms: int, end_ms: int, symbol: str | None = None) -> Iterator[RawResponse]:
+        """Own executions in [start_ms, end_ms] (trades, liquidation and deleverage fills, funding...)."""
+        yield from self._offset_pages(
+            "/api/v1/execution/tradeHistory",
+            "execution/tradeHistory",
+            {"symbol": symbol, "startTime": _iso(start_ms), "endTime": _iso(end_ms)},
+        )
+
+    def positions(self) -> RawResponse:
+        """Own positions now, with ``deleveragePercentile`` (the ADL queue percentile)."""
+        return self._get("/api/v1/position", "position")
 
     def instruments(self) -> RawResponse:
         return self._get("/api/v1/instrument/active", "instrument/active")

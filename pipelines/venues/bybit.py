@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError
+from pipelines.venues.paging import RepeatGuard
 from pipelines.venues.signing import BybitAuth, SignedVenueClient
 
 __all__ = ["BybitClient", "EXECUTION_LIMIT", "RATE_LIMIT_RETCODES"]
@@ -28,6 +29,8 @@ RATE_LIMIT_RETCODES = frozenset({10006, 10018})
 
 class BybitClient(SignedVenueClient):
     auth_class: ClassVar[type] = BybitAuth
+    # 10003 invalid key, 10004 sign error, 10005 permission denied, 10007 auth failed, 10010 IP, 33004 key expired
+    auth_error_codes: ClassVar[frozenset[int]] = frozenset({10003, 10004, 10005, 10007, 10010, 33004})
     id: ClassVar[str] = "bybit"
     default_base_url: ClassVar[str] = "https://api.bybit.com"
     rate_limit_per_minute: ClassVar[float] = 3600
@@ -67,8 +70,11 @@ class BybitClient(SignedVenueClient):
     def _cursor_pages(self, path: str, endpoint: str, params: dict[str, Any]) -> Iterator[RawResponse]:
         cursor: str | None = None
         seen: set[str] = set()
+        guard = RepeatGuard(self.id, endpoint)
         while True:
             page = self._get(path, endpoint, {**params, "cursor": cursor})
+            if guard.repeated(page, cursor):  # the previous page again: the page at ``cursor`` is still unread
+                continue
             yield page
             result = page.payload.get("result") if isinstance(page.payload, dict) else None
             nxt = result.get("nextPageCursor") if isinstance(result, dict) else None

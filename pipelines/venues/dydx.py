@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from forensics.formats.records import RecordError, iso_ms
 from pipelines.venues.base import RawResponse, VenueHTTPClient
+from pipelines.venues.paging import RepeatGuard
 
 __all__ = ["DydxIndexerClient", "PAGE_LIMIT"]
 
@@ -52,19 +53,22 @@ class DydxIndexerClient(VenueHTTPClient):
     ) -> Iterator[RawResponse]:
         height: int | None = None
         seen: set[str] = set()
+        guard = RepeatGuard(self.id, endpoint)
         for _ in range(max_pages):
             page = self._get(path, endpoint, {**params, "limit": PAGE_LIMIT, "createdBeforeOrAtHeight": height})
-            yield page
             items = page.payload.get(key) if isinstance(page.payload, dict) else None
+            heights = [
+                int(i["createdAtHeight"])
+                for i in items or []
+                if isinstance(i, dict) and str(i.get("createdAtHeight", "")).isdigit()
+            ]
+            if height is not None and guard.outside(heights, end=height):
+                continue  # the previous (newer) page again: the page at ``height`` is still unread
+            yield page
             if not isinstance(items, list) or not items:
                 return
             new = [i for i in items if isinstance(i, dict) and i.get("id") not in seen]
             seen.update(str(i.get("id")) for i in new)
-            heights = [
-                int(i["createdAtHeight"])
-                for i in items
-                if isinstance(i, dict) and str(i.get("createdAtHeight", "")).isdigit()
-            ]
             oldest = _ms(items[-1].get("createdAt")) if isinstance(items[-1], dict) else None
             if len(items) < PAGE_LIMIT or not heights or (oldest is not None and oldest < start_ms):
                 return

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NotRequired, TypedDict
 import orjson
 
 from pipelines.venues.base import RawResponse, VenueHTTPClient
+from pipelines.venues.paging import RepeatGuard
 
 __all__ = [
     "BASE_WEIGHTS",
@@ -271,6 +272,8 @@ class TimePager(Iterator[RawResponse]):
         self._cursor_start = self.start_ms
         self._cursor_end = self.end_ms
         self._done = False
+        self._guard = RepeatGuard("hyperliquid", "info")
+        self.stale_pages = 0
 
     def __iter__(self) -> TimePager:
         return self
@@ -292,6 +295,10 @@ class TimePager(Iterator[RawResponse]):
         raw = self._fetch(self._cursor_start, self._cursor_end)
         self.pages += 1
         page = raw.payload if isinstance(raw.payload, list) else []
+        times_all = [it[self._tf] for it in page if isinstance(it, Mapping) and isinstance(it.get(self._tf), int)]
+        if self._guard.outside(times_all, start=self._cursor_start, end=self._cursor_end):
+            self.stale_pages += 1  # the previous page again: the cursor stays, the same page is asked for
+            return raw
         new = 0
         times: list[int] = []
         for it in page:
@@ -313,6 +320,9 @@ class TimePager(Iterator[RawResponse]):
             self._finish()
             return raw
         descending = times[0] > times[-1]
+        one_ms = min(times) == max(times)
+        if new == 0 and not one_ms and self._guard.again(self._cursor_start):
+            return raw  # a full page of items already read that spans time: a stale answer, ask again
         if descending:
             nxt = min(times)
             if new == 0:  # a whole page within one ms: step past it

@@ -19,6 +19,7 @@ import httpx
 import orjson
 
 from pipelines.venues.base import ClientError, RateLimitedError, RawResponse, VenueError
+from pipelines.venues.paging import RepeatGuard
 from pipelines.venues.signing import OkxAuth, SignedVenueClient
 
 __all__ = ["OkxClient", "PAGE_LIMIT", "RATE_LIMIT_CODES"]
@@ -37,18 +38,23 @@ WEIGHTS: Mapping[str, float] = {
 }
 
 
+def _all_ts(data: Any, nested: str) -> list[int]:
+    return [
+        int(d["ts"])
+        for item in (data if isinstance(data, list) else [])
+        for d in ((item.get(nested) if isinstance(item, dict) else None) or [])
+        if isinstance(d, dict) and isinstance(d.get("ts"), str) and d["ts"].isdigit()
+    ]
+
+
 def _min_ts(data: Any, nested: str) -> int | None:
-    out = None
-    for item in data if isinstance(data, list) else []:
-        for d in (item.get(nested) if isinstance(item, dict) else None) or []:
-            ts = d.get("ts") if isinstance(d, dict) else None
-            if isinstance(ts, str) and ts.isdigit():
-                out = int(ts) if out is None else min(out, int(ts))
-    return out
+    return min(_all_ts(data, nested), default=None)
 
 
 class OkxClient(SignedVenueClient):
     auth_class: ClassVar[type] = OkxAuth
+    # 50100-50105 key frozen/env/passphrase, 50111 invalid key, 50113 invalid sign, 50114 invalid authorization
+    auth_error_codes: ClassVar[frozenset[int]] = frozenset({50100, 50101, 50103, 50104, 50105, 50111, 50113, 50114})
     id: ClassVar[str] = "okx"
     default_base_url: ClassVar[str] = "https://www.okx.com"
     rate_limit_per_minute: ClassVar[float] = 1200
@@ -82,10 +88,13 @@ class OkxClient(SignedVenueClient):
         self, path: str, endpoint: str, params: dict[str, Any], start_ms: int, end_ms: int, nested: str
     ) -> Iterator[RawResponse]:
         after: int | None = end_ms + 1
+        guard = RepeatGuard(self.id, endpoint)
         while True:
             page = self._get(path, endpoint, {**params, "after": after, "limit": PAGE_LIMIT})
-            yield page
             data = page.payload.get("data") if isinstance(page.payload, dict) else None
+            if after is not None and guard.outside(_all_ts(data, nested), end=after - 1):
+                continue  # the previous (newer) page again: the page before ``after`` is still unread
+            yield page
             oldest = _min_ts(data, nested)
             if not data or oldest is None or oldest <= start_ms or (after is not None and oldest >= after):
                 if data and oldest is not None and oldest > start_ms and after is not None and oldest >= after:
@@ -145,6 +154,7 @@ class OkxClient(SignedVenueClient):
         """Own bills of one ``type`` (5 liquidation, 9 ADL) in [start_ms, end_ms], newest first, ``after`` = billId."""
         after: str | None = None
         seen: set[str] = set()
+        guard = RepeatGuard(self.id, "bills-archive")
         while True:
             page = self._get(
                 "/api/v5/account/bills-archive",
@@ -158,6 +168,8 @@ class OkxClient(SignedVenueClient):
                     "limit": PAGE_LIMIT,
                 },
             )
+            if guard.repeated(page, after):  # the previous page again: the page after ``after`` is still unread
+                continue
             yield page
             data = page.payload.get("data") if isinstance(page.payload, dict) else None
             ids = [d.get("billId") for d in data or [] if isinstance(d, dict) and isinstance(d.get("billId"), str)]

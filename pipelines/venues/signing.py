@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
+import orjson
 
-from pipelines.venues.base import VenueError, VenueHTTPClient
+from pipelines.venues.base import AuthenticationError, ClientError, VenueError, VenueHTTPClient
 
 __all__ = [
     "ApiCredentials",
@@ -80,6 +81,34 @@ class ApiCredentials:
             names = ", ".join(prefix + m for m in missing)
             raise MissingCredentialsError(f"{venue}: private pull needs {names} in the environment (a read-only key)")
         return cls(key or "", secret or "", passphrase)
+
+
+def credential_variables(venue: str) -> str:
+    """The environment variables a private pull of ``venue`` reads its key from (names only)."""
+    prefix = f"LIQF_{venue.upper()}_API_"
+    return ", ".join(prefix + n for n in ("KEY", "SECRET", *(("PASSPHRASE",) if venue == "okx" else ())))
+
+
+def _error_code(body: str) -> int | None:
+    """The venue's numeric error code in a JSON error body (Binance/OKX ``code``, Bybit ``retCode``,
+    Deribit ``error.code``), or None."""
+    try:
+        obj = orjson.loads(body)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for v in (
+        obj.get("code"),
+        obj.get("retCode"),
+        (obj.get("error") or {}).get("code") if isinstance(obj.get("error"), dict) else None,
+    ):
+        try:
+            if v is not None and not isinstance(v, bool):
+                return int(v)
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def _hmac(secret: str, msg: str) -> bytes:
@@ -226,8 +255,27 @@ class SignedVenueClient(VenueHTTPClient):
             c.auth = self.auth_class(self.credentials, self.private_paths, clock=self._clock)
         return c
 
+    #: the venue's error codes that mean "these credentials are refused" (besides HTTP 401/403)
+    auth_error_codes: ClassVar[frozenset[int]] = frozenset()
+
     def _classify(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
-        return scrub_error(self._classify_venue(resp, endpoint, attempt), self.credentials)  # type: ignore[return-value]
+        err = self._classify_venue(resp, endpoint, attempt)
+        if (
+            isinstance(err, ClientError)
+            and not isinstance(err, AuthenticationError)
+            and (err.status in (401, 403) or _error_code(err.body) in self.auth_error_codes)
+        ):
+            err = AuthenticationError(
+                err.status,
+                err.body,
+                variables=credential_variables(self.id),
+                venue=self.id,
+                endpoint=endpoint,
+                attempts=attempt,
+                hint=f"Check {credential_variables(self.id)}: the venue refused them "
+                "(wrong or expired key, wrong secret, or an IP/permission restriction).",
+            )
+        return scrub_error(err, self.credentials)  # type: ignore[return-value]
 
     def _classify_venue(self, resp: httpx.Response, endpoint: str, attempt: int) -> VenueError | None:
         return super()._classify(resp, endpoint, attempt)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 
-import polars as pl
 import pytest
 
 from pipelines.catalog import refresh
 from pipelines.ingest.hyperliquid.api import PullError, parse_time, pull, read_users
+from pipelines.ingest.safety import IncompletePull
 from pipelines.sandbox.venue_server import serve
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
 from tests.fixtures_venue import USER_LIQ, USER_MAIN, USER_NOBODY, build_scenario
@@ -64,15 +64,12 @@ def test_pull_survives_faults(lake, scenario):
     assert fills.records_written == len(scenario.fills[USER_MAIN]) and fills.quarantined == 0
 
 
-def test_exhausted_retries_land_in_quarantine(lake, scenario):
+def test_exhausted_retries_stop_the_pull_and_write_nothing(lake, scenario):
     with serve(scenario.root, faults="5xx=1.0,seed=1") as server:
         client = HyperliquidInfoClient(server.base_url, timeout=5, max_retries=1, sleep=lambda s: None)
-        reports = pull(lake, client, [USER_MAIN], 0, scenario.now_ms)
-    for r in reports:
-        assert r.records_read == r.records_written + r.quarantined
-        assert r.quarantined >= 1
-    q = pl.read_parquet(list(lake.table_dir("quarantine").rglob("*.parquet")))
-    assert q["reason"].str.contains("API error").all()
+        with pytest.raises(IncompletePull, match="hyperliquid pull incomplete: userFillsByTime .* after 2 tries"):
+            pull(lake, client, [USER_MAIN], 0, scenario.now_ms)
+    assert not list(lake.root.rglob("*.parquet")) and not list(lake.root.rglob("*.jsonl.gz"))
 
 
 def test_users_file_and_times(tmp_path):

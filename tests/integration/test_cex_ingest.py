@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from pipelines.ingest import cex
+from pipelines.ingest.safety import AuthenticationFailed
 from pipelines.lake import Lake
 from pipelines.sandbox.venue_server import Scenario, serve
 from pipelines.sandbox.venue_server.cex import Account, add_examples, cex_routes, generate
@@ -23,17 +24,14 @@ from pipelines.venues import (
     RateLimitedError,
 )
 from pipelines.venues.signing import ApiCredentials, MissingCredentialsError, binance_signature
+from tests.cex_pulls import KEYS as PRIVATE_KEYS
 from tests.conftest import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT
 EXAMPLES = ROOT.parent / "shared" / "reference" / "api-examples"
 START = 1_760_000_000_000
 END = START + 6 * 3_600_000
-KEYS = {
-    "binance": ApiCredentials("BINKEY-aaaaaaaaaaaa", "BINSECRET-bbbbbbbbbbbb"),
-    "bybit": ApiCredentials("BYBKEY-cccccccccccc", "BYBSECRET-dddddddddddd"),
-    "okx": ApiCredentials("OKXKEY-eeeeeeeeeeee", "OKXSECRET-ffffffffffff", "OKXPASS-gggg"),
-}
+KEYS = {v: PRIVATE_KEYS[v] for v in ("binance", "bybit", "okx")}
 SECRETS = [s for c in KEYS.values() for s in (c.key, c.secret, c.passphrase) if s]
 HOSTILE = {"symbol": "../x", "side": "SELL"}
 
@@ -204,7 +202,7 @@ def test_full_ingest_all_venues(server, tmp_path, caplog):
     lake = Lake(tmp_path / "lake")
     reports = []
     for venue in cex.CEX_VENUES:
-        private = venue in cex.PRIVATE_VENUES
+        private = venue in KEYS  # BitMEX and Deribit private pulls: tests/integration/test_private_pulls.py
         reports += cex.pull(
             lake,
             venue,
@@ -265,19 +263,21 @@ def test_pull_rejects_bad_arguments(server, tmp_path):
         cex.pull(lake, "okx", client("okx", server), START, END, symbols=["../x"])
     with pytest.raises(cex.PullError, match="--until"):
         cex.pull(lake, "okx", client("okx", server), END, START)
-    with pytest.raises(cex.PullError, match="not supported"):
+    with pytest.raises(cex.PullError, match="account label"):
         cex.pull(lake, "bitmex", client("bitmex", server), START, END, private=True)
 
 
-def test_api_error_is_quarantined_not_raised(server, tmp_path):
+def test_refused_key_stops_the_pull_and_writes_nothing(server, tmp_path):
     lake = Lake(tmp_path / "lake")
     c = BinanceFuturesClient(
         server.base_url, credentials=ApiCredentials(KEYS["binance"].key, "wrong"), rate_limit=False
     )
-    reports = cex.pull(lake, "binance", c, START, END, private=True, account="main")
-    fo = next(r for r in reports if r.source == "api:binance:forceOrders")
-    assert fo.quarantined == 1 and "-1022" in next(iter(fo.reasons))
-    assert all(s not in r for r in fo.reasons for s in SECRETS)
+    with pytest.raises(AuthenticationFailed) as info:
+        cex.pull(lake, "binance", c, START, END, private=True, account="main")
+    text = f"{info.value} {info.value.hint}"
+    assert "-1022" in text and "LIQF_BINANCE_API_KEY, LIQF_BINANCE_API_SECRET" in text
+    assert all(s not in text for s in SECRETS)
+    assert not list(lake.root.rglob("*.parquet")) and not list(lake.root.rglob("*.jsonl.gz"))
 
 
 def test_cli_ingest(server, tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from forensics.formats.hyperliquid.ledger import ledger_event_id
 from forensics.tables import ALL_TABLES, ASSET_CTXS, INGEST_RUNS, LEDGER_EVENTS, POSITION_SNAPSHOTS, Table
 from pipelines import catalog
 from pipelines.analysis.inputs import load_inputs
@@ -70,17 +71,17 @@ def _input(lake: Lake, key: str, value: str, at: dt.datetime) -> None:
     v = Decimal(value)
     _write(lake, POSITION_SNAPSHOTS, key, user=USER, coin="BTC", szi=v, leverage_type="cross")
     _write(lake, ASSET_CTXS, key, coin="BTC", mark_px=v)
+    ledger = dict(user=USER, hash="0xabc", type="deposit", time_ms=T_MS, delta_json='{"type":"deposit"}')
     _write(
         lake,
         LEDGER_EVENTS,
         key,
-        user=USER,
-        hash="0xabc",
-        type="deposit",
+        **ledger,
         usdc=v,
         block_number=7,
         event_index=1,
         category="perp_cash",
+        event_id=ledger_event_id(ledger),  # one event, so one id: the rule picks between the two inputs
     )
     _ingested(lake, key, at)
 

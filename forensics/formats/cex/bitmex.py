@@ -13,13 +13,17 @@ from decimal import Decimal
 from typing import Any, Literal, TypedDict
 
 from forensics.formats.cex.common import (
+    RecordError,
     dec,
     div,
+    fill_row,
     iso_ms,
     liq_row,
     liquidated_side_from_order,
     mul,
     obj,
+    order_side_letter,
+    raw_json,
     symbol,
     text,
 )
@@ -115,3 +119,134 @@ def insurance_row(item: WireInsurance | Any) -> dict[str, Any]:
         "time_ms": iso_ms(item.get("timestamp")),
         "balance": dec(item.get("walletBalance"), "walletBalance"),
     }
+
+
+# --- own account (signed: ``api-expires`` / ``api-key`` / ``api-signature``) ------------------------------
+
+
+class WireExecution(TypedDict, total=False):
+    execID: str
+    orderID: str
+    symbol: str
+    side: Literal["Buy", "Sell"]
+    lastQty: int
+    lastPx: float
+    execType: str
+    ordType: str
+    text: str
+    timestamp: str
+
+
+class WirePosition(TypedDict, total=False):
+    symbol: str
+    currentQty: int
+    avgEntryPrice: float
+    liquidationPrice: float
+    leverage: float
+    crossMargin: bool
+    unrealisedPnl: int
+    deleveragePercentile: float | None
+    timestamp: str
+
+
+def execution_kind(item: Any) -> str | None:
+    """'liquidation', 'adl' or 'trade' for a ``Trade`` execution; None for funding, settlement and the rest
+    (kept in raw only). BitMEX marks liquidation fills by ``text``/``ordType`` and ADL by "Deleverage"
+    in ``text`` (venue-apis.md §5: UNCONFIRMED)."""
+    if not isinstance(item, dict) or item.get("execType") != "Trade":
+        return None
+    note = f"{item.get('text') or ''} {item.get('ordType') or ''}".lower()
+    if "deleverag" in note:
+        return "adl"
+    if "liquidat" in note:
+        return "liquidation"
+    return "trade"
+
+
+def execution_rows(item: WireExecution | Any, account: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Own ``Trade`` execution -> (``cex_liquidations`` row for a liquidation or ADL fill else None, ``fills``
+    row). Sizes stay in contracts (``qty_unit = 'contracts'``)."""
+    item = obj(item, "execution")
+    kind = execution_kind(item)
+    if kind is None:
+        raise RecordError(f"not a Trade execution (execType {str(item.get('execType'))[:20]!r})")
+    sym = symbol(item.get("symbol"))
+    raw_side = item.get("side")
+    exec_id = text(item.get("execID"), "execID", max_len=64)
+    t = iso_ms(item.get("timestamp"))
+    px = dec(item.get("lastPx"), "lastPx")
+    qty = dec(item.get("lastQty"), "lastQty")
+    is_liq, is_adl = kind == "liquidation", kind == "adl"
+    fill = fill_row(
+        symbol_=sym,
+        user=account,
+        time_ms=t,
+        fill_id=exec_id,
+        hash_=text(item.get("orderID"), "orderID", required=False, max_len=64),
+        side=order_side_letter(raw_side),
+        px=px,
+        sz=qty,
+        dir_={"trade": "Trade", "liquidation": "Liquidation", "adl": "Deleverage"}[kind],
+        is_liquidation=is_liq,
+        is_liquidated_leg=is_liq,
+        is_adl=is_adl,
+    )
+    liq = None
+    if is_liq or is_adl:
+        liq = liq_row(
+            symbol_=sym,
+            time_ms=t,
+            event_id=exec_id,
+            raw_side=raw_side,
+            side_meaning="order",
+            liquidated_position_side=liquidated_side_from_order(raw_side),
+            price=px,
+            price_kind="fill",
+            qty=qty,
+            qty_unit="contracts",
+            size_base=None,
+            notional_usd=None,
+            is_adl=is_adl,
+            account=account,
+            item=item,
+            status="Filled",
+        )
+    return liq, fill
+
+
+def position_rows(item: WirePosition | Any, account: str, time_ms: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Own position -> (``adl_ranks`` row with ``deleveragePercentile``, ``position_snapshots`` row or None
+    when flat). Sizes in contracts."""
+    item = obj(item, "position")
+    sym = symbol(item.get("symbol"))
+    qty = dec(item.get("currentQty"), "currentQty")
+    pct = item.get("deleveragePercentile")
+    if pct is not None and (isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 <= pct <= 1):
+        raise RecordError("deleveragePercentile outside [0, 1]")
+    side = "long" if qty > 0 else "short" if qty < 0 else "both"
+    rank_row = {
+        "kind": "account_rank",
+        "account": account,
+        "symbol": sym,
+        "position_side": side,
+        "time_ms": time_ms,
+        "rank": None,
+        "rank_max": None,
+        "percentile": pct,
+        "position_size": qty,
+        "raw_json": raw_json(item),
+    }
+    pos = None
+    if qty:
+        lev = item.get("leverage")
+        pos = {
+            "user": account,
+            "coin": sym,
+            "time_ms": time_ms,
+            "szi": qty,
+            "entry_px": dec(item.get("avgEntryPrice"), "avgEntryPrice", required=False),
+            "liquidation_px": dec(item.get("liquidationPrice"), "liquidationPrice", required=False),
+            "leverage_type": "cross" if item.get("crossMargin") else "isolated",
+            "leverage": int(lev) if isinstance(lev, (int, float)) and not isinstance(lev, bool) else None,
+        }
+    return rank_row, pos

@@ -16,11 +16,13 @@ from forensics.formats.cex.common import (
     RecordError,
     dec,
     div,
+    fill_row,
     liq_row,
     liquidated_side_from_order,
     ms_any,
     mul,
     obj,
+    order_side_letter,
     symbol,
     text,
 )
@@ -112,4 +114,105 @@ def settlement_row(item: WireSettlement | Any, instrument: str) -> dict[str, Any
         "time_ms": ms_any(item.get("timestamp"), "timestamp"),
         "change": -funded,
         "socialized_loss": dec(item.get("socialized"), "socialized", required=False),
+    }
+
+
+# --- own account (``public/auth`` client credentials, then ``Authorization: Bearer``) ---------------------
+
+
+class WireUserTrade(TypedDict):
+    trade_id: str
+    trade_seq: int
+    timestamp: int
+    instrument_name: str
+    direction: Literal["buy", "sell"]
+    amount: float
+    price: float
+    order_id: str
+    fee: NotRequired[float]
+    liquidity: NotRequired[Literal["M", "T"]]
+    liquidation: NotRequired[Literal["M", "T", "MT"]]
+
+
+class WirePosition(TypedDict):
+    instrument_name: str
+    size: float
+    direction: Literal["buy", "sell", "zero"]
+    average_price: float
+    estimated_liquidation_price: NotRequired[float | None]
+    leverage: NotRequired[int]
+    floating_profit_loss: NotRequired[float]
+    kind: str
+
+
+def user_trade_rows(trade: WireUserTrade | Any, account: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Own trade -> (``cex_liquidations`` row when it carries ``liquidation`` — the account's side was the one
+    liquidated when its ``liquidity`` letter is in the flag — else None, ``fills`` row)."""
+    trade = obj(trade, "user trade")
+    inst = symbol(trade.get("instrument_name"), "instrument_name")
+    direction = trade.get("direction")
+    flag = trade.get("liquidation")
+    if flag is not None and flag not in LIQUIDATION_FLAGS:
+        raise RecordError(f"unknown liquidation flag {str(flag)[:10]!r}")
+    mine = flag is not None and (trade.get("liquidity") or "T") in flag
+    trade_id = text(trade.get("trade_id"), "trade_id", max_len=64)
+    t = ms_any(trade.get("timestamp"), "timestamp")
+    px = dec(trade.get("price"), "price")
+    amount = dec(trade.get("amount"), "amount")
+    unit, base, usd = ("base", amount, mul(amount, px)) if is_linear(inst) else ("usd", div(amount, px), amount)
+    fill = fill_row(
+        symbol_=inst,
+        user=account,
+        time_ms=t,
+        fill_id=trade_id,
+        hash_=text(trade.get("order_id"), "order_id", required=False, max_len=64),
+        side=order_side_letter(direction),
+        px=px,
+        sz=amount,
+        dir_=f"trade:{flag}" if flag else "trade",
+        is_liquidation=flag is not None,
+        is_liquidated_leg=mine,
+        is_adl=False,
+        fee=dec(trade.get("fee"), "fee", required=False),
+    )
+    liq = None
+    if mine:
+        liq = liq_row(
+            symbol_=inst,
+            time_ms=t,
+            event_id=trade_id,
+            raw_side=f"{direction}:{flag}",
+            side_meaning="order",
+            liquidated_position_side=liquidated_side_from_order(direction),
+            price=px,
+            price_kind="fill",
+            qty=amount,
+            qty_unit=unit,
+            size_base=base,
+            notional_usd=usd,
+            item=trade,
+            status="filled",
+            account=account,
+        )
+    return liq, fill
+
+
+def position_row(item: WirePosition | Any, account: str, time_ms: int) -> dict[str, Any] | None:
+    """Own position -> ``position_snapshots`` row (``size`` signed, USD for inverse contracts), None when flat."""
+    item = obj(item, "position")
+    inst = symbol(item.get("instrument_name"), "instrument_name")
+    size = dec(item.get("size"), "size")
+    if not size:
+        return None
+    lev = item.get("leverage")
+    return {
+        "user": account,
+        "coin": inst,
+        "time_ms": time_ms,
+        "szi": size,
+        "entry_px": dec(item.get("average_price"), "average_price", required=False),
+        "unrealized_pnl": dec(item.get("floating_profit_loss"), "floating_profit_loss", required=False),
+        "liquidation_px": dec(item.get("estimated_liquidation_price"), "estimated_liquidation_price", required=False),
+        "leverage_type": "cross",
+        "leverage": lev if isinstance(lev, int) and not isinstance(lev, bool) else None,
     }

@@ -4,6 +4,7 @@ shared by the node's ``misc_events_by_block`` LedgerUpdate deltas (:mod:`.misc_e
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -99,10 +100,29 @@ def ledger_rows(user: str, item: Any) -> dict[str, Any]:
         raise RecordError("ledger delta has no type")
     hash_ = item.get("hash")
     fields = ledger_fields(delta)
-    return {
+    row = {
         **fields,
         "user": address(user),
         "time_ms": ms(item.get("time")),
         "hash": hash_ if isinstance(hash_, str) else None,
         "type": delta["type"][:64],
     }
+    row["event_id"] = ledger_event_id(row)  # the same id the node's copy of this event gets
+    return row
+
+
+def ledger_event_id(row: dict[str, Any]) -> str:
+    """The identity of one ledger event for one account, the same whichever source carried it: the node's
+    misc_events_by_block LedgerUpdate (one row per address in ``users``) and the info API's
+    userNonFundingLedgerUpdates item for that address describe it with the same account, transaction hash,
+    time (ms), type and delta object (``delta_json``: keys sorted). Block fields are not part of it (the API
+    has none)."""
+    text = "\x1f".join(str(row.get(k) or "") for k in ("user", "hash", "time_ms", "type", "delta_json"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def with_event_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set each row's ``event_id`` (:func:`ledger_event_id`); the rows, for chaining."""
+    for row in rows:
+        row["event_id"] = ledger_event_id(row)
+    return rows

@@ -15,14 +15,24 @@ Times are naive ISO strings in UTC (0-9 fraction digits), parsed as UTC by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import ijson
 import orjson
 
 from forensics.formats.records import RAW_TEXT_LIMIT, RecordError, address, coin_name, dec, node_time_ms
 
-from .ledger import LEDGER_TYPES, STAKING_VARIANTS, SYSTEM_USER, SYSTEM_VARIANTS, category, ledger_fields
+from .ledger import (
+    LEDGER_TYPES,
+    STAKING_VARIANTS,
+    SYSTEM_USER,
+    SYSTEM_VARIANTS,
+    category,
+    ledger_fields,
+    with_event_id,
+)
 
 RAW_LIMIT = RAW_TEXT_LIMIT
 
@@ -55,9 +65,20 @@ def normalize_misc_line(line_no: int, text: str, out: MiscBatch) -> None:
         out.records_read += 1
         out.rejects.append((line_no, None, "malformed JSON line", text[:RAW_LIMIT]))
         return
+    header = _block_header(line_no, block, text, out)
+    if header is None:
+        return
+    number, block_ms = header
+    for index, event in enumerate(block["events"], start=1):
+        _event(line_no, number, block_ms, index, event, out)
+
+
+def _block_header(line_no: int, block: Any, text: str | bytes, out: MiscBatch) -> tuple[int, int] | None:
+    """(block_number, block time ms) of a block line, or None after rejecting the line with its reason."""
     events: Any = block.get("events") if isinstance(block, dict) else None
     number: Any = block.get("block_number") if isinstance(block, dict) else None
     reason = None
+    block_ms = 0
     if not isinstance(block, dict):
         reason = "block line is not a JSON object"
     elif not isinstance(events, list):
@@ -71,11 +92,74 @@ def normalize_misc_line(line_no: int, text: str, out: MiscBatch) -> None:
             reason = str(exc)
     if reason:
         out.records_read += 1
-        out.rejects.append((line_no, None, reason, text[:RAW_LIMIT]))
-        return
+        raw = text[:RAW_LIMIT]
+        out.rejects.append((line_no, None, reason, raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw))
+        return None
     out.blocks.append(number)
-    for index, event in enumerate(events, start=1):
-        _event(line_no, number, block_ms, index, event, out)
+    return number, block_ms
+
+
+#: a block line longer than this is streamed (:func:`normalize_large_misc_line`) instead of parsed whole
+LARGE_LINE = 8 << 20
+_DELTAS = "events.item.inner.Funding.deltas"
+_DELTA = _DELTAS + ".item"
+
+
+def normalize_large_misc_line(
+    line_no: int, data: bytes, out: MiscBatch, flush: Callable[[MiscBatch], None], chunk: int = 50_000
+) -> None:
+    """:func:`normalize_misc_line` for a line too large to hold parsed: the hourly Funding block (an
+    Oct-10-sized hour has 250,000 deltas, ~50 MB on one line). Two streaming passes over the line's bytes:
+    the block without its Funding deltas (counted per event), then the deltas, ``chunk`` at a time, each
+    chunk's rows handed to ``flush(out)`` so no more than one chunk of rows is held. Same rows, rejects and
+    counts as the whole-line parse."""
+    try:
+        block, counts = _skeleton(data)
+    except ijson.JSONError:
+        out.records_read += 1
+        out.rejects.append((line_no, None, "malformed JSON line", data[:RAW_LIMIT].decode("utf-8", "replace")))
+        return
+    header = _block_header(line_no, block, data, out)
+    if header is None:
+        return
+    number, block_ms = header
+    deltas = ijson.items(data, _DELTA, use_float=True)
+    funding_events = iter(counts)
+    for index, event in enumerate(block["events"], start=1):
+        body = (
+            event.get("inner", {}).get("Funding")
+            if isinstance(event, dict) and isinstance(event.get("inner"), dict)
+            else None
+        )
+        if not (isinstance(body, dict) and isinstance(body.get("deltas"), list) and len(event["inner"]) == 1):
+            _event(line_no, number, block_ms, index, event, out)
+            continue
+        n = next(funding_events)
+        head = _funding_event(line_no, block_ms, index, event, body, out)
+        first = 1
+        while first <= n:
+            part = [d for _, d in zip(range(min(chunk, n - first + 1)), deltas)]
+            if not part:  # cannot happen: both passes read the same bytes
+                break
+            if head is not None:
+                _funding_deltas(line_no, number, index, *head, part, out, first=first)
+                flush(out)
+            first += len(part)
+
+
+def _skeleton(data: bytes) -> tuple[Any, list[int]]:
+    """The parsed line with every Funding ``deltas`` list left empty, and each such list's length in order."""
+    builder = ijson.ObjectBuilder()
+    counts: list[int] = []
+    for prefix, event, value in ijson.parse(data, use_float=True):
+        if prefix == _DELTA or prefix.startswith(_DELTA + "."):
+            if prefix == _DELTA and event not in ("end_map", "end_array", "map_key"):  # an item starts
+                counts[-1] += 1
+            continue
+        if prefix == _DELTAS and event == "start_array":
+            counts.append(0)
+        builder.event(event, value)
+    return builder.value, counts
 
 
 def _event(line_no: int, block: int, block_ms: int, index: int, event: Any, out: MiscBatch) -> None:
@@ -102,7 +186,7 @@ def _event(line_no: int, block: int, block_ms: int, index: int, event: Any, out:
     except RecordError as exc:
         out.rejects.append((line_no, index, str(exc), _raw(event)))
         return
-    out.ledger.extend(rows)
+    out.ledger.extend(with_event_id(rows))
     out.records_written += 1
 
 
@@ -175,6 +259,15 @@ def _staking_or_system(variant: str, body: Any, common: dict[str, Any]) -> list[
 def _funding(
     line_no: int, block: int, block_ms: int, index: int, event: dict[str, Any], body: Any, out: MiscBatch
 ) -> None:
+    head = _funding_event(line_no, block_ms, index, event, body, out)
+    if head is not None:
+        _funding_deltas(line_no, block, index, *head, body["deltas"], out)
+
+
+def _funding_event(
+    line_no: int, block_ms: int, index: int, event: dict[str, Any], body: Any, out: MiscBatch
+) -> tuple[int, str | None] | None:
+    """(time ms, hash) of a Funding event, or None after rejecting it (one record) with the reason."""
     deltas = body.get("deltas") if isinstance(body, dict) else None
     try:
         time_ms = node_time_ms(event.get("time"), "event time") if "time" in event else block_ms
@@ -183,9 +276,22 @@ def _funding(
     except RecordError as exc:
         out.records_read += 1
         out.rejects.append((line_no, index, str(exc), _raw(event)))
-        return
-    hash_ = event.get("hash") if isinstance(event.get("hash"), str) else None
-    for k, d in enumerate(deltas, start=1):
+        return None
+    return time_ms, event.get("hash") if isinstance(event.get("hash"), str) else None
+
+
+def _funding_deltas(
+    line_no: int,
+    block: int,
+    index: int,
+    time_ms: int,
+    hash_: str | None,
+    deltas: list[Any],
+    out: MiscBatch,
+    first: int = 1,
+) -> None:
+    """One record per delta (``first``: the 1-based index of ``deltas[0]`` in its event)."""
+    for k, d in enumerate(deltas, start=first):
         out.records_read += 1
         try:
             if not isinstance(d, dict):

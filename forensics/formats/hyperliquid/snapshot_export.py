@@ -50,6 +50,24 @@ class ExportError(ValueError):
     """The file is not a readable export array."""
 
 
+#: how the reason of an item the file ends in starts (:func:`is_truncation`): the file was cut short
+TRUNCATED = "truncated export"
+#: what is left of a file cut inside a literal or a number (json reports "Expecting value" at its start)
+_CUT_SCALAR = re.compile(r"-?[0-9.eE+-]*|t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?")
+
+
+def is_truncation(reason: str) -> bool:
+    """True when an item's reason says the file ends before its array closes (an interrupted copy), not that
+    the item is malformed."""
+    return reason.startswith(TRUNCATED)
+
+
+def _ends_inside(text: str, exc: json.JSONDecodeError) -> bool:
+    """True when the parser ran out of ``text`` inside the value (the rest is an unterminated string, nothing
+    at all, or the start of a literal or number) instead of meeting a character that cannot be there."""
+    return exc.msg.startswith("Unterminated string") or bool(_CUT_SCALAR.fullmatch(text[exc.pos :].rstrip()))
+
+
 def time_from_name(name: str) -> tuple[int | None, int | None]:
     """(block, epoch ms) from ``..._<block>_<ms>.json``; (None, None) when the name carries neither."""
     m = _NAME_TIME.search(name)
@@ -98,7 +116,7 @@ def iter_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any, str | 
                 continue
             if not started:
                 raise ExportError("empty file: expected a JSON array")
-            yield index, None, "truncated export: the array never closes"
+            yield index, None, f"{TRUNCATED}: the array never closes"
             return
         ch = buf[pos]
         if not started:
@@ -117,7 +135,10 @@ def iter_array_items(chunks: Iterable[bytes]) -> Iterator[tuple[int, Any, str | 
         except json.JSONDecodeError as exc:
             if more():
                 continue
-            yield index, None, f"malformed export item: {exc.msg}"
+            if _ends_inside(buf, exc):
+                yield index, None, f"{TRUNCATED}: the file ends inside item {index + 1}"
+            else:
+                yield index, None, f"malformed export item: {exc.msg}"
             return
         if end >= len(buf) and not exhausted:  # a number at the end may continue in the next chunk
             if more():

@@ -23,7 +23,9 @@ class LakeResource(dg.ConfigurableResource):
     db_path: str = _default("LIQF_DB", "data/forensics.duckdb")
 
     def lake(self) -> Lake:
-        return Lake.open(self.lake_root, endpoint=self.lake_endpoint)
+        lake = Lake.open(self.lake_root, endpoint=self.lake_endpoint)
+        lake.sweep_temporaries()  # what a killed run left; a live writer's temporaries are locked and kept
+        return lake
 
     def refresh_catalog(self) -> catalog.CatalogResult:
         return catalog.refresh(self.lake(), Path(self.db_path))

@@ -4,12 +4,14 @@ One pull covers a user list and a time window and writes four inputs, each under
 (dataset, users, window), so re-running the same pull replaces its files: fills (``userFillsByTime``,
 paged), ledger updates, clearinghouse states (positions at pull time) and asset contexts. Every
 response is also kept in ``raw/`` with its request metadata. A request that still fails after the
-client's retries is recorded in the quarantine with the error, and the pull goes on.
+client's retries stops the pull with one line and writes nothing (its raw responses neither), so an
+incomplete pull never replaces a complete one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -36,6 +38,7 @@ from pipelines.ingest.common import (
     write_rows,
 )
 from pipelines.ingest.report import IngestReport
+from pipelines.ingest.safety import pull_failed
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import VenueError
 from pipelines.venues.hyperliquid import HyperliquidInfoClient
@@ -58,7 +61,8 @@ def read_users(path: Path) -> list[str]:
         text = Path(path).read_text()
     except OSError as exc:
         raise PullError(f"{path}: cannot read users file ({exc.strerror})") from None
-    users, bad = [], []
+    users: list[str] = []
+    bad: list[str] = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -116,7 +120,8 @@ def pull(
                 client.user_non_funding_ledger_updates(user, since_ms, until_ms),
                 raw,
                 ledger,
-                lambda item, u=user: hl.ledger_rows(u, item),
+                functools.partial(hl.ledger_rows, user),
+                f"userNonFundingLedgerUpdates {user}",
             )
             _pull_state(client, raw, states, user)
             if progress:
@@ -160,7 +165,7 @@ def _pull_fills(client, raw: RawApiWriter, ds: _Dataset, user: str, since_ms: in
         for page in pager:
             raw.write(raw_response_record(page))
     except VenueError as exc:
-        ds.reject(f"API error for userFillsByTime {user}: {exc}", {"user": user, "error": str(exc)})
+        raise pull_failed(VENUE, f"userFillsByTime {user}", exc) from None
     if pager.truncated is not None:
         ds.report.notes.append(f"{user}: history truncated by the venue ({pager.truncated})")
     ds.owners.extend([user] * len(pager.items))
@@ -181,12 +186,14 @@ def _normalize_fills(con, ds: _Dataset) -> None:
     ds.owners, ds.items = [], []
 
 
-def _pull_paged_rows(pager, raw: RawApiWriter, ds: _Dataset, to_row: Callable[[Any], dict[str, Any]]) -> None:
+def _pull_paged_rows(
+    pager, raw: RawApiWriter, ds: _Dataset, to_row: Callable[[Any], dict[str, Any]], what: str
+) -> None:
     try:
         for page in pager:
             raw.write(raw_response_record(page))
     except VenueError as exc:
-        ds.reject(f"API error: {exc}", {"error": str(exc)})
+        raise pull_failed(VENUE, what, exc) from None
     for item in pager.items:
         ds.report.records_read += 1
         try:
@@ -200,8 +207,7 @@ def _pull_state(client, raw: RawApiWriter, ds: _Dataset, user: str) -> None:
     try:
         resp = client.clearinghouse_state(user)
     except VenueError as exc:
-        ds.reject(f"API error for clearinghouseState {user}: {exc}", {"user": user, "error": str(exc)})
-        return
+        raise pull_failed(VENUE, f"clearinghouseState {user}", exc) from None
     raw.write(raw_response_record(resp))
     ds.report.records_read += 1
     state = resp.payload
@@ -219,8 +225,7 @@ def _pull_ctxs(client, raw: RawApiWriter, ds: _Dataset) -> None:
     try:
         resp = client.meta_and_asset_ctxs()
     except VenueError as exc:
-        ds.reject(f"API error for metaAndAssetCtxs: {exc}", {"error": str(exc)})
-        return
+        raise pull_failed(VENUE, "metaAndAssetCtxs", exc) from None
     raw.write(raw_response_record(resp))
     ds.report.records_read += 1
     try:

@@ -17,8 +17,9 @@ from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import asset_ctxs_archive as archive
 from forensics.formats.hyperliquid import snapshot_export as export
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, POSITION_SNAPSHOTS
-from pipelines.ingest.common import finish, start_file, write_rows
+from pipelines.ingest.common import finish, keep_file, start_file, write_rows
 from pipelines.ingest.report import IngestReport
+from pipelines.ingest.safety import refuse_cut
 from pipelines.ingest.streams import StreamState, decoded_chunks, iter_line_batches
 from pipelines.lake import Lake, source_key
 
@@ -32,31 +33,41 @@ def _start(lake: Lake, path: Path, source: str) -> tuple[IngestReport, dt.dateti
     return start_file(lake, path, venue=VENUE, source=source, key=source_key(source, path.parent.name, path.name))
 
 
-def _items(path: Path, report: IngestReport, bad: list) -> collections.abc.Iterator[tuple[int, object]]:
-    """Array items with 1-based numbers; a truncated/corrupt input or item ends the stream as one reject."""
+def _items(
+    lake: Lake, path: Path, report: IngestReport, bad: list, allow_partial: bool
+) -> collections.abc.Iterator[tuple[int, object]]:
+    """Array items with 1-based numbers. A file cut short (its lz4 frame, or its array before it closes) is
+    refused at the end of the stream unless ``allow_partial`` (its cut item is then one reject); a corrupt item
+    ends the stream as one reject. A file read to its end is kept in the raw layer (:func:`keep_file`)."""
     state = StreamState()
     try:
         for index, item, error in export.iter_array_items(decoded_chunks(path, state)):
             report.records_read += 1
             if error:
                 reason = state.tail_error or error
+                if state.tail_error or export.is_truncation(error):
+                    refuse_cut(report.source_name, reason, allow_partial)
                 report.notes.append(reason)
                 bad.append((index + 1, None, reason, ""))
-                return
+                state.tail_error = None  # said once, as this item's reason
+                break
             yield index + 1, item
     except export.ExportError as exc:
         report.records_read += 1
         bad.append((0, None, str(exc), ""))
+    keep_file(lake, report, path, state, allow_partial=allow_partial)
     if state.tail_error:
         report.notes.append(state.tail_error)
 
 
 def ingest_snapshot_export(
-    lake: Lake, files: dict[str, Path], *, scope: str = "total", progress=None
+    lake: Lake, files: dict[str, Path], *, scope: str = "total", progress=None, allow_partial: bool = False
 ) -> list[IngestReport]:
     """Ingest one export (``files``: kind -> path, kinds ``account_values``, ``perp_positions``,
     ``spot_balances``). Positions first, so account rows can count them (and, ``scope="cross"``, add the
-    isolated equity). Records: one per position (perp file), per account (account file), per item (spot)."""
+    isolated equity). Records: one per position (perp file), per account (account file), per item (spot).
+    A file cut short is refused (:class:`IncompleteInput`) before anything of it is written unless
+    ``allow_partial``; the export's files before it are kept."""
     reports = []
     per_user: collections.Counter[str] = collections.Counter()
     iso_equity: dict[str, object] = collections.defaultdict(int)
@@ -65,7 +76,7 @@ def ingest_snapshot_export(
         report, at = _start(lake, path, SNAPSHOT_EXPORT)
         _, time_ms = export.time_from_name(path.name)
         rows, bad = [], []
-        for n, item in _items(path, report, bad):
+        for n, item in _items(lake, path, report, bad, allow_partial):
             report.records_read -= 1  # the market object is a container; its positions are the records
             try:
                 _, got, rejected = export.market_rows(item, time_ms)
@@ -94,7 +105,7 @@ def ingest_snapshot_export(
         report, at = _start(lake, path, SNAPSHOT_EXPORT)
         _, time_ms = export.time_from_name(path.name)
         rows, bad = [], []
-        for n, item in _items(path, report, bad):
+        for n, item in _items(lake, path, report, bad, allow_partial):
             try:
                 if time_ms is None:
                     raise hl.RecordError("no snapshot time: the file name lacks _<block>_<ms>.json")
@@ -115,7 +126,7 @@ def ingest_snapshot_export(
         path = files["spot_balances"]
         report, at = _start(lake, path, SNAPSHOT_EXPORT)
         bad = []
-        for _ in _items(path, report, bad):
+        for _ in _items(lake, path, report, bad, allow_partial):
             report.records_written += 1
         report.notes.append("spot balances read and counted; not used (no perp cash effect)")
         finish(lake, report, bad, ACCOUNT_SNAPSHOTS, at)
@@ -129,7 +140,7 @@ def _finish(lake: Lake, report: IngestReport, table, rows: list, bad: list, at: 
     finish(lake, report, bad, table, at)
 
 
-def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestReport:
+def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None, allow_partial: bool = False) -> IngestReport:
     """Ingest one archive ``asset_ctxs`` CSV (``.csv`` or ``.csv.lz4``): one row per (minute, coin)."""
     report, at = _start(lake, path, ASSET_CTXS_ARCHIVE)
     names: list[str] | None = None
@@ -159,6 +170,7 @@ def ingest_asset_ctxs_csv(lake: Lake, path: Path, *, progress=None) -> IngestRep
             )
         if progress:
             progress(len(rows))
+    keep_file(lake, report, path, state, allow_partial=allow_partial)
     if state.tail_error:
         report.records_read += 1
         report.notes.append(state.tail_error)

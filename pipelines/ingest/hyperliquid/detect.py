@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ijson
 import orjson
 
 from forensics.formats.hyperliquid import asset_ctxs_archive, snapshot_export
@@ -38,6 +39,8 @@ ACCEPTED = {
 
 
 EMPTY_BLOCKS = "by_block:empty"
+#: decoded bytes read for detection: enough for the keys and first items of any first line
+PEEK_BYTES = 1 << 20
 _EMPTY_AS = {"node-fills": "node_fills_by_block", "misc-events": "misc_events_by_block"}
 
 
@@ -70,9 +73,25 @@ def _classify_line(obj: object) -> str | None:
     return None
 
 
+def prefix_value(data: bytes) -> object:
+    """The JSON value that ``data`` starts, as far as it goes: containers still open are closed and an
+    unfinished key or scalar is dropped (ijson's streaming parser; memory bounded by ``data``). A line cut by
+    the detection window (a node block line is megabytes long) still shows its keys and first items."""
+    builder = ijson.ObjectBuilder()
+    try:
+        for _, event, value in ijson.parse(data, use_float=True):
+            builder.event(event, value)
+    except ijson.IncompleteJSONError:
+        pass  # the window ended inside the value: what was read is the answer
+    except ijson.JSONError:
+        return None
+    return getattr(builder, "value", None)
+
+
 def detect(path: Path, max_lines: int = 200) -> str | None:
-    """The input's kind, or None when it is none of the known formats."""
-    text = peek_text(path)
+    """The input's kind, or None when it is none of the known formats. Reads at most ``PEEK_BYTES`` of
+    the decoded input; a first line longer than that is classified from its prefix (:func:`prefix_value`)."""
+    text = peek_text(path, PEEK_BYTES)
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped:
         return None
@@ -94,11 +113,15 @@ def detect(path: Path, max_lines: int = 200) -> str | None:
             return None
         return None
     seen_block = False
-    for line in stripped.split("\n")[:max_lines]:
+    lines = stripped.split("\n")
+    window_full = len(text.encode()) >= PEEK_BYTES
+    for i, line in enumerate(lines[:max_lines]):
         if not line.strip():
             continue
+        cut = window_full and i == len(lines) - 1  # longer than what is left of the window
         try:
-            kind = _classify_line(orjson.loads(line))
+            # a cut line: its structure from the prefix, never the whole line in memory
+            kind = _classify_line(prefix_value(line.encode()) if cut else orjson.loads(line))
         except orjson.JSONDecodeError:
             continue  # a bad line does not decide the format; later lines may
         if kind == "block:empty":

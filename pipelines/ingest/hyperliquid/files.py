@@ -7,8 +7,6 @@ UTC day inside the lake, de-duplicated on (user, tid) and then published atomica
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -22,11 +20,9 @@ import pyarrow.parquet as pq
 from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import legacy
 from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAPSHOTS
-from pipelines.ingest.common import finish, start_file, write_rows
-from pipelines.ingest.report import (
-    IngestReport,
-    rejects_from_rows,
-)
+from pipelines.crash_points import crash_point
+from pipelines.ingest.common import finish, keep_file, start_file, write_rows
+from pipelines.ingest.report import IngestReport, rejects_from_rows
 from pipelines.ingest.streams import StreamState, iter_line_batches
 from pipelines.lake import Lake, atomic_path, source_key
 
@@ -76,56 +72,58 @@ def _ingest_con(tmp: Path) -> duckdb.DuckDBPyConnection:
 
 
 def ingest_node_fills(
-    lake: Lake, path: Path, *, progress: Progress | None = None, kind: str = NODE_FILLS
+    lake: Lake, path: Path, *, progress: Progress | None = None, kind: str = NODE_FILLS, allow_partial: bool = False
 ) -> IngestReport:
     """Ingest one node fill file (lz4 frame or plain JSON lines): ``node_fills_by_block``, or the legacy
-    ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines."""
+    ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines.
+    A truncated file raises :class:`IncompleteInput` before anything is published unless ``allow_partial``."""
     key = source_key(kind, path.parent.name, path.name)
     report, ingested_at = start_file(lake, path, venue=VENUE, source=kind, key=key)
     fill_times: list[np.ndarray] = []
 
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=_staging_root(lake)))
-    days = None
-    try:
+    with lake.staging() as staging:
         con = _ingest_con(staging)
-        state = StreamState()
         days = _DayFiles(con, staging)
-        reject_tables: list[pa.Table] = []
-        for batch in iter_line_batches(path, state):
-            if batch.bad:
-                reject_tables.append(rejects_from_rows(batch.bad))
-                report.records_read += len(batch.bad)
-            lines = batch.lines
-            if kind != NODE_FILLS:
-                lines, converted_bad = legacy_lines(lines, kind)
-                if converted_bad:
-                    reject_tables.append(rejects_from_rows(converted_bad))
-                    report.records_read += len(converted_bad)
-            for out in _normalized(con, lines, key, kind):
-                report.records_read += out.records_read
+        try:
+            state = StreamState()
+            reject_tables: list[pa.Table] = []
+            for batch in iter_line_batches(path, state):
+                if batch.bad:
+                    reject_tables.append(rejects_from_rows(batch.bad))
+                    report.records_read += len(batch.bad)
+                lines = batch.lines
                 if kind != NODE_FILLS:
-                    fill_times.append(out.fills["time_ms"].to_numpy())
-                days.write(out.fills)
-                reject_tables.append(out.rejects)
-                if progress:
-                    progress(out.fills.num_rows + out.rejects.num_rows)
-        if state.tail_error:
-            report.records_read += 1
-            report.notes.append(state.tail_error)
-            reject_tables.append(rejects_from_rows([(state.tail_line or 0, None, state.tail_error, state.tail_text)]))
+                    lines, converted_bad = legacy_lines(lines, kind)
+                    if converted_bad:
+                        reject_tables.append(rejects_from_rows(converted_bad))
+                        report.records_read += len(converted_bad)
+                for out in _normalized(con, lines, key, kind):
+                    report.records_read += out.records_read
+                    if kind != NODE_FILLS:
+                        fill_times.append(out.fills["time_ms"].to_numpy())
+                    days.write(out.fills)
+                    crash_point("staging_batch")
+                    reject_tables.append(out.rejects)
+                    if progress:
+                        progress(out.fills.num_rows + out.rejects.num_rows)
+            keep_file(lake, report, path, state, allow_partial=allow_partial)
+            if state.tail_error:
+                report.records_read += 1
+                report.notes.append(state.tail_error)
+                reject_tables.append(
+                    rejects_from_rows([(state.tail_line or 0, None, state.tail_error, state.tail_text)])
+                )
 
-        reject_tables.append(days.drop_duplicates())
-        if kind != NODE_FILLS:
-            report.notes.extend(coverage_notes(np.concatenate(fill_times) if fill_times else np.zeros(0, np.int64)))
-        written = days.publish(lake, key)
-        report.records_written = written
-        report.rows_by_table[FILLS.name] = written
-        rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables])
-        con.close()
-    finally:
-        if days is not None:
+            reject_tables.append(days.drop_duplicates())
+            if kind != NODE_FILLS:
+                report.notes.extend(coverage_notes(np.concatenate(fill_times) if fill_times else np.zeros(0, np.int64)))
+            written = days.publish(lake, key)
+            report.records_written = written
+            report.rows_by_table[FILLS.name] = written
+            rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables])
+        finally:
             days.close()
-        shutil.rmtree(staging, ignore_errors=True)
+            con.close()
     return finish(lake, report, rejects, FILLS, ingested_at)
 
 
@@ -174,12 +172,6 @@ def coverage_notes(times_ms: np.ndarray, gap_ms: int = COVERAGE_GAP_MS, limit: i
             + (" ..." if len(gaps) > limit else "")
         )
     return notes
-
-
-def _staging_root(lake: Lake) -> Path:
-    root = lake.root / ".staging"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 # Low-cardinality columns: dictionary pages make them small; the rest (hashes, ids, prices) are cheaper plain.
@@ -314,7 +306,11 @@ def _sql_str(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _json_lines(path: Path, report: IngestReport, bad: list) -> Iterable[tuple[int, object]]:
+def _json_lines(
+    lake: Lake, path: Path, report: IngestReport, bad: list, allow_partial: bool
+) -> Iterable[tuple[int, object]]:
+    """The file's parsed lines; at the end of the stream the file is refused when truncated (unless
+    ``allow_partial``: the cut line is then one reject) or kept in the raw layer (:func:`keep_file`)."""
     state = StreamState()
     for batch in iter_line_batches(path, state, batch_bytes=8 << 20):
         bad.extend(batch.bad)
@@ -325,18 +321,22 @@ def _json_lines(path: Path, report: IngestReport, bad: list) -> Iterable[tuple[i
                 yield line_no, orjson.loads(text)
             except orjson.JSONDecodeError:
                 bad.append((line_no, None, "malformed JSON line", text))
+    keep_file(lake, report, path, state, allow_partial=allow_partial)
     if state.tail_error:
         report.records_read += 1
         report.notes.append(state.tail_error)
         bad.append((state.tail_line or 0, None, state.tail_error, state.tail_text))
 
 
-def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
+def ingest_snapshot(
+    lake: Lake, path: Path, *, progress: Progress | None = None, allow_partial: bool = False
+) -> IngestReport:
     """Ingest a position snapshot file: JSON lines ``{"time", "user", "state": clearinghouseState}``."""
     key = source_key(SNAPSHOT, path.parent.name, path.name)
     report, ingested_at = start_file(lake, path, venue=VENUE, source=SNAPSHOT, key=key)
     accounts, positions, bad = [], [], []
-    for line_no, obj in _json_lines(path, report, bad):
+    # a truncated file raises at the end of the stream, before anything is written
+    for line_no, obj in _json_lines(lake, path, report, bad, allow_partial):
         try:
             account, pos = hl.snapshot_rows(obj)
         except hl.RecordError as exc:
@@ -354,12 +354,15 @@ def ingest_snapshot(lake: Lake, path: Path, *, progress: Progress | None = None)
     return finish(lake, report, bad, ACCOUNT_SNAPSHOTS, ingested_at)
 
 
-def ingest_asset_ctxs(lake: Lake, path: Path, *, progress: Progress | None = None) -> IngestReport:
+def ingest_asset_ctxs(
+    lake: Lake, path: Path, *, progress: Progress | None = None, allow_partial: bool = False
+) -> IngestReport:
     """Ingest an asset-context file: JSON lines ``{"time", "ctxs": metaAndAssetCtxs response}``."""
     key = source_key(ASSET_CTX_FILE, path.parent.name, path.name)
     report, ingested_at = start_file(lake, path, venue=VENUE, source=ASSET_CTX_FILE, key=key)
     rows, bad = [], []
-    for line_no, obj in _json_lines(path, report, bad):
+    # a truncated file raises at the end of the stream, before anything is written
+    for line_no, obj in _json_lines(lake, path, report, bad, allow_partial):
         try:
             rows.extend(hl.asset_ctx_rows(obj))
         except hl.RecordError as exc:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from forensics.formats import hyperliquid as hl
 from forensics.formats.hyperliquid import misc_events
 from forensics.tables import FUNDING_PAYMENTS, LEDGER_EVENTS, LIQUIDATION_EVENTS
-from pipelines.ingest.common import finish, start_file, write_rows
+from pipelines.ingest.common import finish, keep_file, start_file, write_rows
 from pipelines.ingest.report import IngestReport
 from pipelines.ingest.streams import StreamState, iter_line_batches
 from pipelines.lake import Lake, source_key
@@ -24,8 +25,8 @@ VENUE = hl.VENUE
 MISC_EVENTS = "misc_events_by_block"
 
 
-def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport:
-    """Ingest one ``misc_events_by_block`` file."""
+def ingest_misc_events(lake: Lake, path: Path, *, progress=None, allow_partial: bool = False) -> IngestReport:
+    """Ingest one ``misc_events_by_block`` file (a truncated one only with ``allow_partial``)."""
     key = source_key(MISC_EVENTS, path.parent.name, path.name)
     report, ingested_at = start_file(lake, path, venue=VENUE, source=MISC_EVENTS, key=key)
     lineage = {"venue": VENUE, "source": MISC_EVENTS, "source_key": key}
@@ -33,16 +34,9 @@ def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport
     rejects: list[tuple] = []
     blocks: list[np.ndarray] = []
     state = StreamState()
-    for batch in iter_line_batches(path, state, batch_bytes=8 << 20):
-        rejects.extend(batch.bad)
-        report.records_read += len(batch.bad)
-        out = misc_events.MiscBatch()
-        for line_no, text in zip(batch.lines.column("line_no").to_pylist(), batch.lines.column("line").to_pylist()):
-            misc_events.normalize_misc_line(line_no, text, out)
-        report.records_read += out.records_read
-        report.records_written += out.records_written
-        rejects.extend(out.rejects)
-        blocks.append(np.asarray(out.blocks, dtype=np.int64))
+
+    def flush(out: misc_events.MiscBatch) -> None:
+        """Rows so far to Arrow (memory follows the rows kept, not Python objects)."""
         for table, rows in (
             (FUNDING_PAYMENTS, out.funding),
             (LEDGER_EVENTS, out.ledger),
@@ -50,8 +44,27 @@ def ingest_misc_events(lake: Lake, path: Path, *, progress=None) -> IngestReport
         ):
             if rows:
                 parts[table.name].append(hl.rows_to_arrow(table, rows, **lineage))
+                rows.clear()
+
+    for batch in iter_line_batches(path, state, batch_bytes=8 << 20):
+        rejects.extend(batch.bad)
+        report.records_read += len(batch.bad)
+        out = misc_events.MiscBatch()
+        numbers, lines = batch.lines.column("line_no"), batch.lines.column("line")
+        sizes = pc.binary_length(lines).to_numpy(zero_copy_only=False)
+        for i, line_no in enumerate(numbers.to_pylist()):
+            if sizes[i] > misc_events.LARGE_LINE:  # an hour's Funding block: streamed, never parsed whole
+                misc_events.normalize_large_misc_line(line_no, lines[i].as_buffer().to_pybytes(), out, flush)
+            else:
+                misc_events.normalize_misc_line(line_no, lines[i].as_py(), out)
+        report.records_read += out.records_read
+        report.records_written += out.records_written
+        rejects.extend(out.rejects)
+        blocks.append(np.asarray(out.blocks, dtype=np.int64))
+        flush(out)
         if progress:
             progress(out.records_read)
+    keep_file(lake, report, path, state, allow_partial=allow_partial)
     if state.tail_error:
         report.records_read += 1
         report.notes.append(state.tail_error)

@@ -7,9 +7,14 @@ Spec grammar: comma-separated ``key=value`` pairs, whitespace ignored::
     latency  = seconds added before answering (float >= 0)
     latencyp = probability that a request gets the latency (default 1.0)
     429      = probability of an injected 429 (with Retry-After)
-    5xx      = probability of an injected 500/502/503
+    418      = probability of an injected 418 (Binance's IP ban, with Retry-After)
+    5xx      = probability of an injected 500/502/503 (the 503 with Retry-After)
     truncate = probability of a truncated 200 body
     reset    = probability of a connection reset with no response
+    stall    = probability of a stall of 2-4 s before the (normal) answer
+    repeat   = probability that the previous 200 body of the same path is served again (a stale page)
+    tries    = N: only a request's first N arrivals can fault (same method, path, query and body), so
+               a client that retries always gets through (default: every arrival can fault)
     seed     = RNG seed (int, default 0): the same seed + request order => the same faults
     retry_after    = Retry-After seconds on injected 429s (default 1; "date" => an HTTP date 1 s ahead)
     truncate_mode  = cl | json | mixed (default mixed):
@@ -17,7 +22,7 @@ Spec grammar: comma-separated ``key=value`` pairs, whitespace ignored::
                      json - body cut mid-JSON with a matching Content-Length
     429burst / 5xxburst / truncateburst / resetburst = N: the first N requests get that fault
                      (bursts are consumed in that order: 429s first, then 5xx, ...)
-    paths    = '|'-separated paths the faults apply to (default /info)
+    paths    = '|'-separated paths the faults apply to (default /info); one ending in * is a prefix
 
 Example: ``latency=0.05,429=0.2,5xx=0.1,truncate=0.1,reset=0.05,seed=3`` or ``429burst=3``.
 The probabilities must sum to <= 1; each request draws once from ``random.Random(seed)``.
@@ -32,17 +37,22 @@ import random
 import socket
 import struct
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FaultInjector", "FaultSpec", "parse_faults"]
 
-KINDS = ("429", "5xx", "truncate", "reset")
+KINDS = ("429", "5xx", "truncate", "reset", "418", "stall", "repeat")
 _FLOAT_KEYS = {"latency", "latencyp", *KINDS}
-_INT_KEYS = {"seed", *(f"{k}burst" for k in KINDS)}
+_INT_KEYS = {"seed", "tries", *(f"{k}burst" for k in KINDS)}
+#: a stall's length, seconds (uniform)
+STALL_S = (2.0, 4.0)
 _VALID = sorted(_FLOAT_KEYS | _INT_KEYS | {"retry_after", "truncate_mode", "paths"})
 
 
@@ -59,10 +69,19 @@ class FaultSpec:
     truncate_mode: str = "mixed"
     bursts: tuple[tuple[str, int], ...] = ()
     paths: tuple[str, ...] = ("/info",)
+    p418: float = 0.0
+    pstall: float = 0.0
+    prepeat: float = 0.0
+    tries: int | None = None
+
+    @property
+    def probabilities(self) -> tuple[float, ...]:
+        """In the order of KINDS."""
+        return (self.p429, self.p5xx, self.ptruncate, self.preset, self.p418, self.pstall, self.prepeat)
 
     @property
     def active(self) -> bool:
-        return bool(self.latency or self.p429 or self.p5xx or self.ptruncate or self.preset or self.bursts)
+        return bool(self.latency or any(self.probabilities) or self.bursts)
 
     def describe(self) -> str:
         parts = []
@@ -70,10 +89,12 @@ class FaultSpec:
             parts.append(f"latency={self.latency:g}")
             if self.latencyp != 1.0:
                 parts.append(f"latencyp={self.latencyp:g}")
-        for k, p in zip(KINDS, (self.p429, self.p5xx, self.ptruncate, self.preset), strict=True):
+        for k, p in zip(KINDS, self.probabilities, strict=True):
             if p:
                 parts.append(f"{k}={p:g}")
         parts += [f"{k}burst={n}" for k, n in self.bursts]
+        if self.tries is not None:
+            parts.append(f"tries={self.tries}")
         parts.append(f"seed={self.seed}")
         return ",".join(parts)
 
@@ -137,8 +158,12 @@ def parse_faults(spec: str | FaultSpec | None) -> FaultSpec | None:
         truncate_mode=vals.get("truncate_mode", "mixed"),
         bursts=tuple(sorted(bursts, key=lambda b: order[b[0]])),
         paths=vals.get("paths", ("/info",)),
+        p418=vals.get("418", 0.0),
+        pstall=vals.get("stall", 0.0),
+        prepeat=vals.get("repeat", 0.0),
+        tries=vals.get("tries"),
     )
-    total = fs.p429 + fs.p5xx + fs.ptruncate + fs.preset
+    total = sum(fs.probabilities)
     if total > 1.0 + 1e-9:
         raise ValueError(f"fault probabilities sum to {total:g} > 1 in {spec!r}")
     return fs
@@ -164,6 +189,12 @@ class FaultInjector:
     counts: Counter[str] = field(default_factory=Counter)
     requests: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
+    #: per request (method, path, query, body): arrivals so far
+    arrivals: Counter[tuple] = field(default_factory=Counter)
+    #: (fault kind, Retry-After it sent, seconds until the same request arrived again): measured waits
+    retry_gaps: list[tuple[str, float | None, float]] = field(default_factory=list)
+    _pending: dict[tuple, tuple[str, float | None, float]] = field(default_factory=dict, repr=False)
+    _last_ok: dict[tuple, tuple[dict, bytes]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.set_spec(self.spec)
@@ -173,6 +204,10 @@ class FaultInjector:
         self._rng = random.Random(self.spec.seed if self.spec else 0)
         self.requests = 0
         self.counts = Counter()
+        self.arrivals = Counter()
+        self.retry_gaps = []
+        self._pending = {}
+        self._last_ok = {}
 
     def _decide(self, spec: FaultSpec) -> _Decision:
         n = self.requests
@@ -185,7 +220,7 @@ class FaultInjector:
             if n < acc:
                 return _Decision(kind, delay, sub)
         edge = 0.0
-        for kind, p in zip(KINDS, (spec.p429, spec.p5xx, spec.ptruncate, spec.preset), strict=True):
+        for kind, p in zip(KINDS, spec.probabilities, strict=True):
             edge += p
             if u < edge:
                 return _Decision(kind, delay, sub)
@@ -193,19 +228,45 @@ class FaultInjector:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         spec = self.spec
-        if scope["type"] != "http" or spec is None or scope.get("path") not in spec.paths:
+        if scope["type"] != "http" or spec is None or not _matches(scope.get("path", ""), spec.paths):
             await self.app(scope, receive, send)
             return
+        body = await _read_body(receive)
+        receive = _replay(body)
+        key = (scope.get("method"), scope.get("path"), scope.get("query_string", b""), body)
+        now = time.monotonic()
+        if key in self._pending:  # the same request again after a fault: how long the client waited
+            kind, sent, at = self._pending.pop(key)
+            self.retry_gaps.append((kind, sent, now - at))
+        self.arrivals[key] += 1
         d = self._decide(spec)
+        if spec.tries is not None and self.arrivals[key] > spec.tries:
+            d = _Decision(None, d.delay, d.sub)  # past its first tries a request always gets through
         if d.delay:
             self.counts["latency"] += 1
             await asyncio.sleep(d.delay)
+        family = _page_family(scope, body)
+        if d.kind == "repeat" and family not in self._last_ok:
+            d = _Decision(None, d.delay, d.sub)  # no earlier page of this walk: nothing to repeat
         if d.kind is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._remember(family, send))
             return
         self.counts[d.kind] += 1
-        if d.kind == "429":
-            await _simple(send, 429, b"429 Too Many Requests (injected)", [(b"retry-after", _retry_after(spec))])
+        retry_after = None
+        if d.kind in ("429", "418"):
+            status = int(d.kind)
+            retry_after = _retry_after(spec)
+            text = b"429 Too Many Requests (injected)" if status == 429 else b"418 I'm a teapot: IP banned (injected)"
+            await _simple(send, status, text, [(b"retry-after", retry_after)])
+        elif d.kind == "stall":
+            await asyncio.sleep(STALL_S[0] + d.sub * (STALL_S[1] - STALL_S[0]))
+            await self.app(scope, receive, self._remember(family, send))
+            return
+        elif d.kind == "repeat":
+            start, page = self._last_ok[family]
+            await send(start)
+            await send({"type": "http.response.body", "body": page})
+            return
         elif d.kind == "5xx":
             status = (500, 502, 503)[min(2, int(d.sub * 3))]
             body = {
@@ -214,7 +275,9 @@ class FaultInjector:
                 503: b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
             }[status]
             ctype = b"text/plain" if status == 500 else b"text/html"
-            await _simple(send, status, body, [], ctype)
+            if status == 503:
+                retry_after = _retry_after(spec)
+            await _simple(send, status, body, [(b"retry-after", retry_after)] if retry_after else [], ctype)
         elif d.kind == "reset":
             await _reset(send)
         elif d.kind == "truncate":
@@ -222,6 +285,98 @@ class FaultInjector:
             if mode == "mixed":
                 mode = "cl" if d.sub < 0.5 else "json"
             await _truncated(self.app, scope, receive, send, mode)
+        ra = None
+        if retry_after is not None and retry_after != b"date":
+            try:
+                ra = float(retry_after)
+            except ValueError:
+                ra = None
+        self._pending[key] = (d.kind if d.kind != "5xx" else str(status), ra, time.monotonic())
+
+    def _remember(self, family: tuple, send: Any) -> Any:
+        """``send`` that keeps the last complete 200 answer of a page walk (what a stale cache repeats)."""
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def wrapped(msg: dict[str, Any]) -> None:
+            if msg["type"] == "http.response.start":
+                start.update(msg)
+            elif msg["type"] == "http.response.body":
+                chunks.append(msg.get("body", b""))
+                if not msg.get("more_body") and start.get("status") == 200:
+                    self._last_ok[family] = (dict(start), b"".join(chunks))
+            await send(msg)
+
+        return wrapped
+
+
+#: request parameters that move a pager through its pages (every venue's cursor, offset and time bounds),
+#: and those a signature adds to every request
+PAGING_KEYS = frozenset(
+    {
+        "cursor",
+        "start",
+        "after",
+        "before",
+        "startTime",
+        "endTime",
+        "start_timestamp",
+        "end_timestamp",
+        "createdBeforeOrAt",
+        "createdBeforeOrAtHeight",
+        "continuation",
+        "page",
+        "timestamp",
+        "recvWindow",
+        "signature",
+    }
+)
+
+
+def _page_family(scope: dict[str, Any], body: bytes) -> tuple:
+    """The request without its paging parameters: the pages of one walk share it, so "the previous
+    page" is the previous page of the same walk, never another query's answer."""
+    params = [
+        (k, v)
+        for k, v in urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+        if k not in PAGING_KEYS
+    ]
+    try:
+        obj = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict):
+        params += [(k, orjson.dumps(v).decode()) for k, v in obj.items() if k not in PAGING_KEYS]
+    return scope.get("path"), tuple(sorted(params))
+
+
+def _matches(path: str, paths: tuple[str, ...]) -> bool:
+    return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in paths)
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            break
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}  # the body was read once; later reads mean the client is gone
+
+    return receive
 
 
 def _retry_after(spec: FaultSpec) -> bytes:

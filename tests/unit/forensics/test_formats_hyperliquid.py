@@ -106,3 +106,53 @@ def test_ledger_updates_example(api_example):
 def test_snapshot_errors_have_reasons(line, reason):
     with pytest.raises(hl.RecordError, match=reason):
         hl.snapshot_rows(line)
+
+
+LEDGER_ROWS = [
+    {
+        "user": "0x" + "a" * 40,
+        "hash": "0x" + "3" * 64,
+        "time_ms": 1760130001500,
+        "type": "deposit",
+        "delta_json": '{"type":"deposit","usdc":"10.0"}',
+    },
+    {"user": "system", "hash": None, "time_ms": 0, "type": "GossipPriorityAuctionRestart", "delta_json": None},
+    {"user": "0x" + "b" * 40, "hash": "", "time_ms": 1, "type": "send", "delta_json": '{"token":"é"}'},
+]
+
+
+@pytest.mark.parametrize("row", LEDGER_ROWS, ids=["deposit", "system-nulls", "unicode"])
+def test_ledger_event_id_in_sql_equals_the_normalizers(row):
+    """Readers compute event_id for parts written before the column existed; it must be the same id."""
+    from forensics.formats.hyperliquid.ledger import ledger_event_id
+    from forensics.tables.normalized import LEDGER_EVENT_ID_SQL
+
+    con = duckdb.connect()
+    got = con.execute(
+        f'SELECT {LEDGER_EVENT_ID_SQL} FROM (SELECT $user::VARCHAR AS "user", $hash::VARCHAR AS hash, '
+        "$time_ms::BIGINT AS time_ms, $type::VARCHAR AS type, $delta_json::VARCHAR AS delta_json)",
+        row,
+    ).fetchone()[0]
+    assert got == ledger_event_id(row) and len(got) == 32
+
+
+@pytest.mark.parametrize(
+    ("text", "truncated"),
+    [
+        (b'[{"a": 1}, {"b":', True),  # cut after a key
+        (b'[{"a": 1}, {"b": "x', True),  # inside a string
+        (b'[{"a": 1}, {"b": tr', True),  # inside a literal
+        (b'[{"a": 1}, {"b": -1.', True),  # inside a number
+        (b'[{"a": 1}, {"b": [1, 2]', True),  # after a nested array, before the item closes
+        (b'[{"a": 1}, ', True),  # between items: the array never closes
+        (b'[{"a": 1}, {"b" 1}, {"c": 2}]', False),  # a malformed item in a complete file
+        (b'[{"a": 1}, {"b": x}]', False),
+    ],
+)
+def test_export_items_say_whether_the_file_was_cut_short(text, truncated):
+    from forensics.formats.hyperliquid import snapshot_export as export
+
+    items = list(export.iter_array_items([text[:7], text[7:]]))
+    assert items[0] == (0, {"a": 1}, None)
+    reason = items[-1][2]
+    assert reason is not None and export.is_truncation(reason) is truncated, reason

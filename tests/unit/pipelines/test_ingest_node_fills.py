@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from pipelines.ingest.hyperliquid.files import InputError, expand_inputs, ingest_node_fills
+from pipelines.ingest.safety import IncompleteInput
 from pipelines.lake import Lake
 
 USER_A = "0x" + "a1" * 20
@@ -153,7 +154,10 @@ def test_truncated_lz4_keeps_complete_lines(lake, tmp_path):
     data = lz4.frame.compress(("\n".join(lines) + "\n").encode())
     path = tmp_path / "cut.lz4"
     path.write_bytes(data[: len(data) // 2])
-    report = ingest_node_fills(lake, path)
+    with pytest.raises(IncompleteInput, match="truncated lz4 frame"):
+        ingest_node_fills(lake, path)  # an error for that file unless partial data is asked for
+    assert not lake.has_files("fills") and not (lake.root / "raw").exists()
+    report = ingest_node_fills(lake, path, allow_partial=True)
     assert report.records_read == report.records_written + report.quarantined
     assert report.quarantined == 1 and "truncated lz4 frame" in report.reasons.most_common(1)[0][0]
     assert report.records_written > 0

@@ -63,9 +63,14 @@ class CexData:
     bitmex_instruments: list[dict[str, Any]] = field(default_factory=list)
     bitmex_liquidations: list[dict[str, Any]] = field(default_factory=list)
     bitmex_insurance: list[dict[str, Any]] = field(default_factory=list)
+    bitmex_executions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # account name -> executions
+    bitmex_positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # deribit
     deribit_trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deribit_settlements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deribit_user_trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # account name -> trades
+    deribit_positions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    deribit_tokens: dict[str, str] = field(default_factory=dict)  # access token -> account name
     # dydx
     dydx_trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     dydx_fills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -426,6 +431,52 @@ def generate(start_ms: int, hours: int = 6, *, seed: int = 7, accounts: list[Acc
             {"currency": "XBt", "timestamp": _iso(t), "walletBalance": 10_000_000_000 - h * 50_000_000}
         )
 
+    for name in sorted({a.name for a in d.accounts if a.venue == "bitmex"} or {"main"}):
+        # 620 executions (two pages of 500): trades, every 10th a liquidation, every 25th a deleverage, funding
+        ex = []
+        for i in range(620):
+            t = start_ms + int((i + 0.5) * (end_ms - start_ms) / 620)
+            text = "Deleverage" if i % 25 == 0 else "Liquidation" if i % 10 == 0 else "Submitted via API."
+            ex.append(
+                {
+                    "execID": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "orderID": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "symbol": "XBTUSD",
+                    "side": "Sell" if i % 3 else "Buy",
+                    "lastQty": 100 * (1 + i % 5),
+                    "lastPx": round(price("BTCUSDT", t), 1),
+                    "execType": "Funding" if i % 50 == 49 else "Trade",
+                    "ordType": "Limit" if "API" in text else "Market",
+                    "text": text,
+                    "timestamp": _iso(t),
+                }
+            )
+        d.bitmex_executions[name] = ex
+        d.bitmex_positions[name] = [
+            {
+                "symbol": "XBTUSD",
+                "currentQty": -3000,
+                "avgEntryPrice": 61000.5,
+                "liquidationPrice": 70000.0,
+                "leverage": 10,
+                "crossMargin": True,
+                "unrealisedPnl": 1200,
+                "deleveragePercentile": 0.8,
+                "timestamp": _iso(end_ms),
+            },
+            {
+                "symbol": "XPLAUSDT",
+                "currentQty": 0,
+                "avgEntryPrice": None,
+                "liquidationPrice": None,
+                "leverage": 5,
+                "crossMargin": False,
+                "unrealisedPnl": 0,
+                "deleveragePercentile": None,
+                "timestamp": _iso(end_ms),
+            },
+        ]
+
     # deribit: 2,300 trades (pages of 1,000), every 50th a liquidation
     trades = []
     for i in range(2300):
@@ -459,6 +510,40 @@ def generate(start_ms: int, hours: int = 6, *, seed: int = 7, accounts: list[Acc
         }
         for k in range(3)
     ]
+
+    for name in sorted({a.name for a in d.accounts if a.venue == "deribit"} or {"main"}):
+        # 1,200 own trades (two pages of 1,000), every 40th a liquidation of this account (liquidity letter in the flag)
+        own = []
+        for i in range(1200):
+            t = start_ms + int((i + 0.25) * (end_ms - start_ms) / 1200)
+            tr = {
+                "trade_id": f"U{50_000 + i}",
+                "trade_seq": 90_000 + i,
+                "timestamp": t,
+                "instrument_name": "BTC-PERPETUAL",
+                "direction": "sell" if i % 2 else "buy",
+                "amount": 10.0 * (1 + i % 4),
+                "price": round(price("BTCUSDT", t), 1),
+                "order_id": f"O{70_000 + i}",
+                "fee": 0.0001,
+                "liquidity": "T" if i % 3 else "M",
+            }
+            if i % 40 == 0:
+                tr["liquidation"] = "T" if tr["liquidity"] == "T" else "M"
+            own.append(tr)
+        d.deribit_user_trades[name] = own
+        d.deribit_positions[name] = [
+            {
+                "instrument_name": "BTC-PERPETUAL",
+                "size": -25000.0,
+                "direction": "sell",
+                "average_price": 61500.0,
+                "estimated_liquidation_price": 72000.0,
+                "leverage": 20,
+                "floating_profit_loss": 0.02,
+                "kind": "future",
+            },
+        ]
 
     # dydx: 250 trades, every 10th LIQUIDATED, every 25th DELEVERAGED
     dtr = []

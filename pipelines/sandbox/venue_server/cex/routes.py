@@ -10,7 +10,9 @@ Mounted into the local venue server with ``build_app(..., routes=cex_routes(data
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -377,10 +379,47 @@ def _bitmex_routes(data: CexData) -> list[BaseRoute]:
         ]
         return offset_page(items, request)
 
+    def signed(request: Request) -> Account | Response:
+        """BitMEX's documented scheme: hex HMAC-SHA256(secret, verb + path with query + expires + body)."""
+        acct = data.account("bitmex", request.headers.get("api-key"))
+        if acct is None:
+            return _bitmex_err("Invalid API Key.", 401)
+        expires = _int(request.headers.get("api-expires"))
+        if expires is None or expires < time.time():
+            return _bitmex_err(
+                f"This request has expired - `expires` is in the past. Current time: {int(time.time())}", 401
+            )
+        query = request.url.query
+        path = request.url.path + (f"?{query}" if query else "")
+        if signing.bitmex_signature(acct.secret, request.method, path, expires, "") != request.headers.get(
+            "api-signature"
+        ):
+            return _bitmex_err("Signature not valid.", 401)
+        return acct
+
+    async def executions(request: Request) -> Response:
+        acct = signed(request)
+        if isinstance(acct, Response):
+            return acct
+        q = request.query_params
+        lo, hi = q.get("startTime"), q.get("endTime")
+        items = [
+            x
+            for x in data.bitmex_executions.get(acct.name, [])
+            if (lo is None or x["timestamp"] >= lo) and (hi is None or x["timestamp"] <= hi)
+        ]
+        return offset_page(items, request)
+
+    async def positions(request: Request) -> Response:
+        acct = signed(request)
+        return acct if isinstance(acct, Response) else _json(data.bitmex_positions.get(acct.name, []))
+
     return [
         Route("/api/v1/instrument/active", instruments),
         Route("/api/v1/liquidation", liquidation),
         Route("/api/v1/insurance", insurance),
+        Route("/api/v1/execution/tradeHistory", executions),
+        Route("/api/v1/position", positions),
     ]
 
 
@@ -393,25 +432,32 @@ def _deribit_err(code: int, message: str, status: int = 400) -> Response:
     return _json({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "testnet": False}, status)
 
 
+def _deribit_trades_page(trades: list[dict[str, Any]], request: Request) -> Response:
+    """``..._by_instrument_and_time``: the trades of ``instrument_name`` in the window, ``count`` at most."""
+    q = request.query_params
+    try:
+        start, end = _int(q.get("start_timestamp")), _int(q.get("end_timestamp"))
+        count = _int(q.get("count"), 10) or 10
+    except ValueError:
+        return _deribit_err(-32602, "Invalid params")
+    if start is None or end is None or not 1 <= count <= 1000:
+        return _deribit_err(-32602, "Invalid params")
+    rows = [
+        t
+        for t in trades
+        if t.get("instrument_name", q.get("instrument_name")) == q.get("instrument_name")
+        and isinstance(t.get("timestamp"), int)
+        and start <= t["timestamp"] <= end
+    ]
+    return _deribit({"trades": rows[:count], "has_more": len(rows) > count})
+
+
 def _deribit_routes(data: CexData) -> list[BaseRoute]:
     async def trades(request: Request) -> Response:
-        q = request.query_params
-        inst = q.get("instrument_name")
+        inst = request.query_params.get("instrument_name")
         if inst not in data.deribit_trades:
             return _deribit_err(-32602, "Invalid params")
-        try:
-            start, end = _int(q.get("start_timestamp")), _int(q.get("end_timestamp"))
-            count = _int(q.get("count"), 10) or 10
-        except ValueError:
-            return _deribit_err(-32602, "Invalid params")
-        if start is None or end is None or not 1 <= count <= 1000:
-            return _deribit_err(-32602, "Invalid params")
-        rows = [
-            t
-            for t in data.deribit_trades[inst]
-            if isinstance(t.get("timestamp"), int) and start <= t["timestamp"] <= end
-        ]
-        return _deribit({"trades": rows[:count], "has_more": len(rows) > count})
+        return _deribit_trades_page(data.deribit_trades[inst], request)
 
     async def settlements(request: Request) -> Response:
         q = request.query_params
@@ -424,9 +470,58 @@ def _deribit_routes(data: CexData) -> list[BaseRoute]:
         nxt = str(off + count) if off + count < len(rows) else None
         return _deribit({"settlements": rows[off : off + count], "continuation": nxt})
 
+    async def auth(request: Request) -> Response:
+        """``public/auth`` with ``grant_type=client_credentials`` (JSON-RPC POST body, or GET query)."""
+        if request.method == "POST":
+            try:
+                params = (orjson.loads(await request.body()) or {}).get("params") or {}
+            except (orjson.JSONDecodeError, AttributeError):
+                return _deribit_err(-32700, "Parse error")
+        else:
+            params = dict(request.query_params)
+        if params.get("grant_type") != "client_credentials":
+            return _deribit_err(-32602, "Invalid params")
+        acct = data.account("deribit", params.get("client_id"))
+        if acct is None or not hmac.compare_digest(acct.secret, str(params.get("client_secret", ""))):
+            return _deribit_err(13004, "invalid_credentials")
+        token = secrets.token_hex(16)
+        data.deribit_tokens[token] = acct.name
+        return _deribit(
+            {
+                "access_token": token,
+                "expires_in": 900,
+                "refresh_token": secrets.token_hex(16),
+                "scope": "read",
+                "token_type": "bearer",
+            }
+        )
+
+    def bearer(request: Request) -> str | Response:
+        head = request.headers.get("Authorization", "")
+        name = data.deribit_tokens.get(head.removeprefix("Bearer ")) if head.startswith("Bearer ") else None
+        return name if name is not None else _deribit_err(13009, "unauthorized")
+
+    async def user_trades(request: Request) -> Response:
+        name = bearer(request)
+        return (
+            name
+            if isinstance(name, Response)
+            else _deribit_trades_page(data.deribit_user_trades.get(name, []), request)
+        )
+
+    async def positions(request: Request) -> Response:
+        name = bearer(request)
+        if isinstance(name, Response):
+            return name
+        cur = request.query_params.get("currency", "BTC")
+        return _deribit([p for p in data.deribit_positions.get(name, []) if p["instrument_name"].startswith(cur)])
+
     return [
         Route("/api/v2/public/get_last_trades_by_instrument_and_time", trades),
         Route("/api/v2/public/get_last_settlements_by_instrument", settlements),
+        Route("/api/v2/public/auth", auth, methods=["GET", "POST"]),
+        Route("/api/v2/private/get_user_trades_by_instrument_and_time", user_trades),
+        Route("/api/v2/private/get_positions", positions),
     ]
 
 
