@@ -18,6 +18,7 @@ from rich.console import Console
 
 from forensics import simulate
 from pipelines.defs.accounting.assets import adl_accounting
+from pipelines.defs.analytics.assets import adl_pools
 from pipelines.defs.analytics.audit import adl_audit
 from pipelines.defs.cex.assets import VENUE_ASSETS as CEX_VENUE_ASSETS
 from pipelines.defs.cex.assets import cex_adl_episodes
@@ -150,7 +151,7 @@ def run(cfg: DemoConfig, console: Console) -> dict:
             )
         with console.status("reconstruction, rule inference, exemption test, haircuts, CEX episodes, audit report"):
             result = dg.materialize(
-                [adl_audit, adl_accounting, cex_adl_episodes, lake_catalog, audit_report],
+                [adl_audit, adl_pools, adl_accounting, cex_adl_episodes, lake_catalog, audit_report],
                 resources={"lake": resources["lake"]},
                 instance=instance,
                 tags={"liqf/demo": "true"},

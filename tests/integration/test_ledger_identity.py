@@ -78,7 +78,7 @@ def _through_sql_and_analysis(lake: Lake, tmp_path: Path) -> tuple[list[tuple], 
         seen = con.sql('select "user", type, block_number, event_id from ledger_events order by all').fetchall()
     finally:
         con.close()
-    ledger = load_inputs(lake)["ledger"]
+    ledger = load_inputs(lake).ledger
     assert ledger is not None
     return seen, ledger
 

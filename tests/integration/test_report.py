@@ -12,6 +12,7 @@ from pypdf import PdfReader
 from forensics import simulate
 from forensics.report import SECTIONS
 from pipelines import report
+from pipelines.analysis import pipeline
 from pipelines.ingest.hyperliquid import files
 from pipelines.lake import Lake
 from tests.browser import CHROMIUM, check_in_chromium
@@ -63,6 +64,7 @@ def built(tmp_path_factory):
         files.ingest_node_fills(lake, path)
     files.ingest_snapshot(lake, scenario / "snapshots" / "clearinghouse_state.jsonl")
     files.ingest_asset_ctxs(lake, scenario / "asset_ctxs" / "asset_ctxs.jsonl")
+    pipeline.analyses(lake)  # what `liqf report` runs before rendering
     context = report.gather(
         lake,
         root / "c.duckdb",
