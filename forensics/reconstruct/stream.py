@@ -881,7 +881,7 @@ def audit_pass(
         incomplete,
         integrity_summary,
         {SOURCES[k]: int(v) for k, v in enumerate(src_rows) if v},
-        int(pool_size.sum()),
+        int(pool_size[in_window].sum()),
         clock.laps,
         clock.cpu,
     )

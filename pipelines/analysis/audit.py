@@ -109,6 +109,8 @@ class AuditResult:
     pool_rows: int
     seconds: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    #: fills replayed (from the snapshot through the window's last ADL action)
+    fills: int = 0
 
     @property
     def best_rule(self) -> str | None:
@@ -136,6 +138,7 @@ class AuditResult:
             "conditional_logit": self.conditional_logit,
             "rule_changes": self.rule_changes,
             "pools": self.pool_rows,
+            "fills": self.fills,
             "seconds": self.seconds,
         }
 
@@ -211,6 +214,7 @@ def run(
         pool_rows=res.pool_rows,
         seconds=seconds,
     )
+    result.fills = inputs.fills.height
     if write_tables:
         write(lake, result, source_key("inference", venue))
         lineage.record_inputs(lake, venue, lineage.AUDIT, versions)

@@ -97,6 +97,13 @@ def analyze(
     if as_json:
         print(json.dumps(body, default=str, indent=1))
         return
+    if not body["steps"]:
+        out.print(
+            f"no ADL actions in the window ({body['fills']:,} fills replayed): nothing to audit; "
+            "widen --from/--to or ingest the hours of the cascade",
+            highlight=False,
+        )
+        return
     table = RichTable(
         "rule",
         "kind",

@@ -5,7 +5,7 @@ the first half of ``20251010/21.lz4`` saved under its own name (an interrupted d
 that file (exit 2, one line) and changes nothing in the lake; ``--partial`` ingests its complete lines
 into an empty lake but never over the complete file; a plain hour file cut at a line boundary (a strict
 prefix) is refused too; after an input really changes, the catalog and the ingest summary call the ADL
-analytics stale and ``liqf analyze`` rebuilds the pools before auditing. The archive's asset-context CSV
+audit stale until ``liqf analyze`` runs again. A window without ADL is a message, not a crash. The archive's asset-context CSV
 and the snapshot export are refused the same way when cut short, before their raw copy is kept.
 """
 
@@ -144,6 +144,15 @@ def test_analytics_say_when_their_inputs_changed(scenario, tmp_path):
     assert ingest(fresh, changed, *args).returncode == 0 and liqf(fresh, "analyze").returncode == 0
     assert {t: table_hashes(fresh / "lake")[t] for t in audit_tables} == rerun
     shutil.rmtree(fresh)
+
+
+def test_a_window_without_adl_is_a_message(scenario, tmp_path):
+    work = tmp_path / "w"
+    assert ingest(work, hour_file(scenario)).returncode == 0
+    r = liqf(work, "analyze", "--from", "2025-10-12", "--to", "2025-10-13")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "no ADL actions in the window" in r.stdout
+    assert count(work, "adl_steps") == 0
 
 
 def parts_and_raw(work: Path) -> list[Path]:
