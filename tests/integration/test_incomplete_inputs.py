@@ -5,8 +5,8 @@ the first half of ``20251010/21.lz4`` saved under its own name (an interrupted d
 that file (exit 2, one line) and changes nothing in the lake; ``--partial`` ingests its complete lines
 into an empty lake but never over the complete file; a plain hour file cut at a line boundary (a strict
 prefix) is refused too; after an input really changes, the catalog and the ingest summary call the ADL
-audit stale until ``liqf analyze`` runs again. A window without ADL is a message, not a crash. The archive's asset-context CSV
-and the snapshot export are refused the same way when cut short, before their raw copy is kept.
+audit stale until ``liqf analyze`` runs again. A window without ADL is a message, not a crash. The archive's
+asset-context CSV and the snapshot export are refused the same way when cut short, before their raw copy is kept.
 """
 
 from __future__ import annotations
