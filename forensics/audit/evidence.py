@@ -51,6 +51,9 @@ from .table import PUBLISHED_MARK_SOURCES, feature_matrix, mark_tolerance, with_
 WINDOW_ACTIONS = 512
 # evidence rows kept per rule
 RECORD_BUDGET = 100_000
+# pools held before the rules run over them (a batch is one parallel region: few, large ones)
+BATCH_ACTIONS = 4096
+BATCH_ROWS = 1 << 18
 # features copied into evidence rows (the first ones of kernel.FEATURES)
 RECORDED_FEATURES = K.FEATURES[: K.LEV + 1]
 
@@ -206,6 +209,7 @@ class Collector:
         record_budget: int = RECORD_BUDGET,
         record_users: np.ndarray | None = None,
         record_all: bool = False,
+        max_pool: int = 0,
     ) -> None:
         self.rules = rules
         self.record_all = record_all
@@ -233,6 +237,26 @@ class Collector:
         self.rec_feat = np.zeros((r, record_budget, record_features))
         self.window_counts: list[pl.DataFrame] = []
         self.window_presence: list[pl.DataFrame] = []
+        # the kernel's view of all of the above, and the pools held until the rules run over them
+        self.state = (
+            self.codes,
+            self.kinds,
+            self.ep_last,
+            self.ep_flags,
+            self.pair_user,
+            self.counts,
+            self.per_action,
+            self.sums,
+            self.prints,
+            self.rec_users,
+            self.rec_n,
+            self.rec_int,
+            self.rec_float,
+            self.rec_feat,
+            n_users,
+            record_all,
+        )
+        self.batch = K.new_batch(BATCH_ACTIONS, max(BATCH_ROWS, max_pool))
 
     def add(
         self,
@@ -252,13 +276,12 @@ class Collector:
     ) -> None:
         """One audited action's pool (columns of ``F``; users are account codes, which are address ranks)."""
         _tally(users, selected, self.presence)
-        K.action_evidence(
-            self.codes,
-            self.kinds,
+        K.add_to_batch(
+            self.batch,
+            self.state,
             a,
             episode,
             F,
-            users,
             users,
             pairs,
             selected,
@@ -268,25 +291,12 @@ class Collector:
             excused,
             gap,
             lot,
-            self.ep_last,
-            self.ep_flags,
-            self.pair_user,
-            self.counts,
-            self.per_action,
-            self.sums,
-            self.prints,
             reason,
-            self.rec_users,
-            self.rec_n,
-            self.rec_int,
-            self.rec_float,
-            self.rec_feat,
-            len(self.users),
-            self.record_all,
         )
 
     def end_window(self, window: int) -> None:
         """Fold the window's open episodes and keep its per-account counts as records."""
+        K.flush_batch(self.batch, self.state)
         K.flush_episodes(self.ep_last, self.ep_flags, self.pair_user, self.counts)
         parts = []
         for r in range(len(self.rules)):
@@ -326,6 +336,7 @@ class Collector:
     def finish(self, actions: pl.DataFrame, row_frame=None) -> Evidence:
         """The evidence; ``row_frame(rule, ints, floats, features)`` turns a rule's recorded rows into a frame
         (the driver knows what its rows are)."""
+        K.flush_batch(self.batch, self.state)
         counts_schema = {
             "rule": pl.Int16,
             "window": pl.Int32,

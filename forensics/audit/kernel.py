@@ -3,7 +3,8 @@
 For each action the caller hands over the candidate rows of the pool as feature columns (``F``, one row
 per feature, :data:`FEATURES`) with the outcome (selected, fill order, closed size, partial), the
 legitimate-skip flag (``excused``), the lost-fill stratum (``gap``), the lot and the mark uncertainty.
-:func:`action_evidence` then, for every rule of the library (in parallel over rules):
+:func:`action_evidence` then, for every rule of the library (:func:`add_to_batch` / :func:`flush_batch`:
+many actions at once, in parallel over rules):
 
 * **queue rules** (and the cyclic walk, whose key is the address distance from the first account filled):
   the exact rank of every selection by counting the rows above it (a binary search among the sorted
@@ -1054,15 +1055,26 @@ def _allocation(
         )
 
 
-@njit(cache=True, parallel=True)
-def action_evidence(
-    rules: np.ndarray,
-    kinds: np.ndarray,
+@njit(cache=True)
+def _walk_start(users: np.ndarray, selected: np.ndarray, fill_order: np.ndarray, n_users: int) -> int:
+    """Where the cyclic walk starts: the account filled first (fill order 1); without one, the lowest address."""
+    start = n_users + 1
+    lowest = n_users + 1
+    for i in range(len(users)):
+        lowest = min(lowest, users[i])
+        if selected[i] and fill_order[i] == 1:
+            start = users[i]
+    return lowest if start > n_users else start
+
+
+@njit(cache=True)
+def _rule_on_action(
+    r: int,
     a: int,
     ep: int,
+    walk_start: int,
     F: np.ndarray,
     users: np.ndarray,
-    addr: np.ndarray,
     pairs: np.ndarray,
     selected: np.ndarray,
     fill_order: np.ndarray,
@@ -1071,106 +1083,267 @@ def action_evidence(
     excused: np.ndarray,
     gap: np.ndarray,
     lot: np.ndarray,
-    ep_last: np.ndarray,
-    ep_flags: np.ndarray,
-    pair_user: np.ndarray,
-    counts: np.ndarray,
-    act: np.ndarray,
-    sums: np.ndarray,
-    prints: np.ndarray,
     reason: np.ndarray,
-    rec_users: np.ndarray,
-    rec_n: np.ndarray,
-    rec_int: np.ndarray,
-    rec_float: np.ndarray,
-    rec_feat: np.ndarray,
-    n_users: int,
-    record_all: bool = False,
+    state: tuple,
+) -> None:
+    """Rule ``r``'s evidence on one action (``users`` are account codes, which are address ranks)."""
+    (
+        rules,
+        kinds,
+        ep_last,
+        ep_flags,
+        pair_user,
+        counts,
+        act,
+        sums,
+        prints,
+        rec_users,
+        rec_n,
+        rec_int,
+        rec_float,
+        rec_feat,
+        n_users,
+        record_all,
+    ) = state
+    if kinds[r] == ALLOCATION:
+        _allocation(
+            r,
+            rules[r],
+            a,
+            ep,
+            F,
+            users,
+            users,
+            pairs,
+            selected,
+            closed,
+            partial,
+            excused,
+            gap,
+            lot,
+            ep_last,
+            ep_flags,
+            pair_user,
+            counts,
+            act,
+            sums,
+            reason,
+            rec_users,
+            rec_n,
+            rec_int,
+            rec_float,
+            rec_feat,
+            record_all,
+        )
+    else:
+        _queue(
+            r,
+            rules[r],
+            kinds[r],
+            a,
+            ep,
+            F,
+            users,
+            users,
+            pairs,
+            selected,
+            fill_order,
+            partial,
+            excused,
+            gap,
+            walk_start,
+            ep_last,
+            ep_flags,
+            pair_user,
+            counts,
+            act,
+            sums,
+            prints,
+            reason,
+            rec_users,
+            rec_n,
+            rec_int,
+            rec_float,
+            rec_feat,
+            n_users,
+            record_all,
+        )
+
+
+@njit(cache=True)
+def action_evidence(
+    a: int,
+    ep: int,
+    F: np.ndarray,
+    users: np.ndarray,
+    pairs: np.ndarray,
+    selected: np.ndarray,
+    fill_order: np.ndarray,
+    closed: np.ndarray,
+    partial: np.ndarray,
+    excused: np.ndarray,
+    gap: np.ndarray,
+    lot: np.ndarray,
+    reason: np.ndarray,
+    state: tuple,
 ) -> None:
     """Every rule's evidence on action ``a`` (episode ``ep``; -1: an episode of this action alone) whose pool
-    rows are the columns of ``F``.
+    rows are the columns of ``F``, one rule after another.
 
     ``users``: account code per row (0..n_users-1 in address order, so it is also the address rank);
     ``pairs``: (account, coin) code per row, for the episode flags; ``fill_order`` 0 where unknown or not
-    selected. Outputs accumulate in the per-rule arrays (index r of ``rules``)."""
-    n = F.shape[1]
-    any_sel = False
-    for i in range(n):
-        if selected[i]:
-            any_sel = True
-            break
-    if not any_sel:
+    selected. Outputs accumulate in the per-rule arrays of ``state`` (:class:`forensics.audit.evidence.Collector`)."""
+    if not selected.any():
         return
-    # the cyclic walk starts at the account filled first (fill order 1); without one, at the lowest address
-    start = n_users + 1
-    lowest = n_users + 1
-    for i in range(n):
-        lowest = min(lowest, addr[i])
-        if selected[i] and fill_order[i] == 1:
-            start = addr[i]
-    if start > n_users:
-        start = lowest
-    for r in prange(len(rules)):
-        if kinds[r] == ALLOCATION:
-            _allocation(
+    walk = _walk_start(users, selected, fill_order, state[14])
+    for r in range(len(state[0])):
+        _rule_on_action(
+            r, a, ep, walk, F, users, pairs, selected, fill_order, closed, partial, excused, gap, lot, reason, state
+        )
+
+
+# --- batches: many actions' pools, then every rule over them, the rules spread over the cores ---------------
+(B_ACTIONS, B_ROWS) = range(2)
+
+
+def new_batch(max_actions: int, max_rows: int) -> tuple:
+    """Buffers for up to ``max_actions`` actions of ``max_rows`` pool rows in all (see :func:`add_to_batch`)."""
+    return (
+        np.zeros(2, dtype=np.int64),  # actions, rows held
+        np.zeros(max_actions, dtype=np.int64),  # action index
+        np.zeros(max_actions, dtype=np.int64),  # episode
+        np.zeros(max_actions + 1, dtype=np.int64),  # first row
+        np.zeros(max_actions, dtype=np.int64),  # cyclic walk start
+        np.zeros(max_rows * N_FEATURES),  # each action's F, feature-major, one block after another
+        np.zeros(max_rows, dtype=np.int64),  # users
+        np.zeros(max_rows, dtype=np.int64),  # pairs
+        np.zeros(max_rows, dtype=np.bool_),  # selected
+        np.zeros(max_rows, dtype=np.int64),  # fill order
+        np.zeros(max_rows),  # closed
+        np.zeros(max_rows, dtype=np.bool_),  # partial
+        np.zeros(max_rows, dtype=np.bool_),  # excused
+        np.zeros(max_rows, dtype=np.bool_),  # gap
+        np.zeros(max_rows),  # lot
+        np.zeros(max_rows, dtype=np.int64),  # reason code
+    )
+
+
+@njit(cache=True, parallel=True)
+def _batch_evidence(batch: tuple, state: tuple) -> None:
+    (
+        count,
+        b_a,
+        b_ep,
+        b_start,
+        b_walk,
+        BF,
+        b_users,
+        b_pairs,
+        b_sel,
+        b_fo,
+        b_closed,
+        b_part,
+        b_exc,
+        b_gap,
+        b_lot,
+        b_rsn,
+    ) = batch
+    n_b = count[B_ACTIONS]
+    # one parallel region per batch, not per action: a region waits for its slowest thread, and on a busy
+    # machine a descheduled thread costs a time slice per region
+    for r in prange(len(state[0])):
+        for b in range(n_b):
+            s, e = b_start[b], b_start[b + 1]
+            F = BF[s * N_FEATURES : e * N_FEATURES].reshape((N_FEATURES, e - s))
+            _rule_on_action(
                 r,
-                rules[r],
-                a,
-                ep,
+                b_a[b],
+                b_ep[b],
+                b_walk[b],
                 F,
-                users,
-                addr,
-                pairs,
-                selected,
-                closed,
-                partial,
-                excused,
-                gap,
-                lot,
-                ep_last,
-                ep_flags,
-                pair_user,
-                counts,
-                act,
-                sums,
-                reason,
-                rec_users,
-                rec_n,
-                rec_int,
-                rec_float,
-                rec_feat,
-                record_all,
+                b_users[s:e],
+                b_pairs[s:e],
+                b_sel[s:e],
+                b_fo[s:e],
+                b_closed[s:e],
+                b_part[s:e],
+                b_exc[s:e],
+                b_gap[s:e],
+                b_lot[s:e],
+                b_rsn[s:e],
+                state,
             )
-        else:
-            _queue(
-                r,
-                rules[r],
-                kinds[r],
-                a,
-                ep,
-                F,
-                users,
-                addr,
-                pairs,
-                selected,
-                fill_order,
-                partial,
-                excused,
-                gap,
-                start,
-                ep_last,
-                ep_flags,
-                pair_user,
-                counts,
-                act,
-                sums,
-                prints,
-                reason,
-                rec_users,
-                rec_n,
-                rec_int,
-                rec_float,
-                rec_feat,
-                n_users,
-                record_all,
-            )
+
+
+@njit(cache=True)
+def flush_batch(batch: tuple, state: tuple) -> None:
+    """Every rule over the actions held, in action order per rule; empties the batch."""
+    if batch[0][B_ACTIONS]:
+        _batch_evidence(batch, state)
+    batch[0][:] = 0
+
+
+@njit(cache=True)
+def add_to_batch(
+    batch: tuple,
+    state: tuple,
+    a: int,
+    ep: int,
+    F: np.ndarray,
+    users: np.ndarray,
+    pairs: np.ndarray,
+    selected: np.ndarray,
+    fill_order: np.ndarray,
+    closed: np.ndarray,
+    partial: np.ndarray,
+    excused: np.ndarray,
+    gap: np.ndarray,
+    lot: np.ndarray,
+    reason: np.ndarray,
+) -> None:
+    """Hold action ``a``'s pool for the next :func:`flush_batch` (flushing first when full; a pool larger than
+    the batch is audited at once). Arguments as :func:`action_evidence`."""
+    if not selected.any():
+        return
+    (
+        count,
+        b_a,
+        b_ep,
+        b_start,
+        b_walk,
+        BF,
+        b_users,
+        b_pairs,
+        b_sel,
+        b_fo,
+        b_closed,
+        b_part,
+        b_exc,
+        b_gap,
+        b_lot,
+        b_rsn,
+    ) = batch
+    n = F.shape[1]
+    if n > len(b_users):
+        flush_batch(batch, state)
+        action_evidence(a, ep, F, users, pairs, selected, fill_order, closed, partial, excused, gap, lot, reason, state)
+        return
+    if count[B_ACTIONS] == len(b_a) or count[B_ROWS] + n > len(b_users):
+        flush_batch(batch, state)
+    b, s = count[B_ACTIONS], count[B_ROWS]
+    e = s + n
+    b_a[b], b_ep[b], b_start[b], b_start[b + 1] = a, ep, s, e
+    b_walk[b] = _walk_start(users, selected, fill_order, state[14])
+    BF[s * N_FEATURES : e * N_FEATURES].reshape((N_FEATURES, n))[:, :] = F
+    b_users[s:e] = users
+    b_pairs[s:e] = pairs
+    b_sel[s:e] = selected
+    b_fo[s:e] = fill_order
+    b_closed[s:e] = closed
+    b_part[s:e] = partial
+    b_exc[s:e] = excused
+    b_gap[s:e] = gap
+    b_lot[s:e] = lot
+    b_rsn[s:e] = reason
+    count[B_ACTIONS] += 1
+    count[B_ROWS] = e

@@ -390,23 +390,7 @@ def _run(
     members, group_start, group_len, group_of, slot = groups
     contra_lo, contra_hi = contra
     pool_size, src_rows, a_src, audited, n_audited, reason_rows = out
-    (
-        codes,
-        kinds,
-        ep_last,
-        ep_flags,
-        counts,
-        presence,
-        per_action,
-        sums,
-        prints,
-        rec_users,
-        rec_n,
-        rec_int,
-        rec_float,
-        rec_feat,
-        n_users,
-    ) = coll
+    state, batch, presence = coll
     n_act = len(a_K)
     i = i0
     while i < n_act:
@@ -468,12 +452,12 @@ def _run(
                 reason_rows[oi[O_REASON, q]] += 1
                 reason_rows[len(reason_rows) - 1] += oi[O_GAP, q]
         if audit and a_complete[i] and any_sel:
-            users = oi[O_USER, :n].copy()
+            users = oi[O_USER, :n]
             selected = oi[O_SELECTED, :n] > 0
             size = F[K.SIZE, :n]
-            closed = of[X_CLOSED, :n].copy()
+            closed = of[X_CLOSED, :n]
             partial = selected & (closed < size * (1 - 1e-12))
-            reason = oi[O_REASON, :n].copy()
+            reason = oi[O_REASON, :n]
             lot = of[X_LOT, :n].copy()
             for q in range(n):
                 if np.isnan(lot[q]):
@@ -481,37 +465,22 @@ def _run(
                 presence[users[q], 0] += 1
                 if selected[q]:
                     presence[users[q], 1] += 1
-            K.action_evidence(
-                codes,
-                kinds,
+            K.add_to_batch(
+                batch,
+                state,
                 n_audited[0],
                 a_episode[i],
-                F[:, :n].copy(),
+                F[:, :n],
                 users,
-                users,
-                oi[O_PAIR, :n].copy(),
+                oi[O_PAIR, :n],
                 selected,
-                oi[O_FILL_ORDER, :n].copy(),
+                oi[O_FILL_ORDER, :n],
                 closed,
                 partial,
                 reason > 0,
                 oi[O_GAP, :n] > 0,
                 lot,
-                ep_last,
-                ep_flags,
-                pair_user,
-                counts,
-                per_action,
-                sums,
-                prints,
                 reason,
-                rec_users,
-                rec_n,
-                rec_int,
-                rec_float,
-                rec_feat,
-                n_users,
-                False,
             )
             audited[i] = True
             n_audited[0] += 1
@@ -739,8 +708,10 @@ def audit_pass(
     clock.lap("integrity")
 
     # --- the pass -----------------------------------------------------------------------------------------
-    collector = Collector(rules, users, pair_user, n_act) if audit else Collector([], users, pair_user[:0], 0)
     width = max(int(cap.max(initial=0)), 1)
+    collector = (
+        Collector(rules, users, pair_user, n_act, max_pool=width) if audit else Collector([], users, pair_user[:0], 0)
+    )
     F = np.zeros((K.N_FEATURES, width))
     oi = np.zeros((N_OUT_INTS, width), dtype=np.int64)
     of = np.zeros((N_OUT_FLOATS, width))
@@ -764,24 +735,7 @@ def audit_pass(
     # audited rows per reason code, and (last) rows whose account value is uncertain (a lost fill before)
     reason_rows = np.zeros(len(REASONS) + 1, dtype=np.int64)
     outs = (pool_size, src_rows, a_src, audited, n_audited, reason_rows)
-    co = collector
-    coll = (
-        co.codes,
-        co.kinds,
-        co.ep_last,
-        co.ep_flags,
-        co.counts,
-        co.presence,
-        co.per_action,
-        co.sums,
-        co.prints,
-        co.rec_users,
-        co.rec_n,
-        co.rec_int,
-        co.rec_float,
-        co.rec_feat,
-        n_users,
-    )
+    coll = (collector.state, collector.batch, collector.presence)
     kept: list[dict[str, np.ndarray]] = []
     seen_wave = np.full(n_pairs, -1, dtype=np.int64)
     i = 0

@@ -396,6 +396,8 @@ def test_every_layout_markets_from_the_reader_adl_fills_and_audit(tmp_path):
         "conditional_logit",
         "rule_changes",
         "pools",
+        "fills",
+        "seconds",
     }
     assert result["steps"] == 4 and result["pools"] == 3 + 2 + 3 + 3
     assert {r["name"] for r in result["rules"]} >= {"upnl", "pnl_pct"}
