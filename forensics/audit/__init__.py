@@ -7,13 +7,15 @@ and the audit loop that ties them together.
 * :mod:`.table`: pools held as a table: columns, features, scores.
 * :mod:`.exemption`: per account, skips against a calibrated skip rate (exact binomial tail, BH).
 * :mod:`.identify`: the rule whose explanation needs the fewest exemptions and residual violations.
+* :mod:`.changes`: change points of the rule over the cascade's windows.
 * :mod:`.diagnostics`: Plackett-Luce, Kendall, NDCG and a conditional logit, sampled, for the report.
 * :mod:`.loop`: :func:`audit`, the whole procedure.
 """
 
+from .changes import RuleChanges
 from .evidence import Evidence, pools_evidence
 from .exemption import ExemptionResult, exemption_test
-from .identify import Identification, RuleFit, identify, identify_evidence, rule_changes
+from .identify import Identification, RuleFit, identify, identify_evidence
 from .loop import Audit, audit, audit_evidence, complete_steps, split_uncertain
 from .rules import RULES, Rule
 
@@ -24,6 +26,7 @@ __all__ = [
     "Identification",
     "RULES",
     "Rule",
+    "RuleChanges",
     "RuleFit",
     "audit",
     "audit_evidence",
@@ -32,6 +35,5 @@ __all__ = [
     "identify",
     "identify_evidence",
     "pools_evidence",
-    "rule_changes",
     "split_uncertain",
 ]

@@ -104,11 +104,12 @@ class Evidence:
 
     rules: list[Rule]
     users: np.ndarray  # address per account code (address order)
-    actions: pl.DataFrame  # per audited action: step_id, episode, window, time_ms
+    actions: pl.DataFrame  # per audited action: step_id, episode, window, time_ms (and wave, when known)
     per_action: np.ndarray  # [rule, action, kernel.A_*]
     sums: np.ndarray  # [rule, kernel.S_*]
     prints: np.ndarray  # [rule]: fingerprint of the evidence
-    counts: pl.DataFrame  # rule (index), window, user, opportunities, skips, gap_opportunities, gap_skips
+    # rule (index), window, user, opportunities, skips, gap_opportunities, gap_skips, cap_opportunities, caps
+    counts: pl.DataFrame
     presence: pl.DataFrame  # window, user, eligible_steps, observed_selections
     rows: dict[str, pl.DataFrame | None] = field(default_factory=dict)  # None: over the record budget
     _totals: pl.DataFrame | None = field(default=None, repr=False)
@@ -119,7 +120,8 @@ class Evidence:
 
     @property
     def windows(self) -> pl.DataFrame:
-        """window, from_ms, to_ms, actions, first_step, last_step."""
+        """window, from_ms, to_ms, actions, first_step, last_step, wave (null when unknown)."""
+        wave = pl.col("wave").min() if "wave" in self.actions.columns else pl.lit(None, pl.Int64)
         return (
             self.actions.group_by("window")
             .agg(
@@ -128,15 +130,17 @@ class Evidence:
                 pl.len().alias("actions"),
                 pl.col("step_id").min().alias("first_step"),
                 pl.col("step_id").max().alias("last_step"),
+                wave.alias("wave"),
             )
             .sort("window")
         )
 
     def account_counts(self, rule: str, windows: list[int] | np.ndarray | None = None) -> pl.DataFrame:
         """Per account: actions in a pool and selections; opportunities and skips in episodes, in total and in
-        the episodes where its account value is uncertain (``gap_*``: it lost a fill before). ``windows``:
+        the episodes where its account value is uncertain (``gap_*``: it lost a fill before); selections
+        above the cut and those closed only in part (``cap_opportunities``, ``caps``). ``windows``:
         only those (default: all; then every account of an audited pool has a row)."""
-        cols = ["opportunities", "skips", "gap_opportunities", "gap_skips"]
+        cols = ["opportunities", "skips", "gap_opportunities", "gap_skips", "cap_opportunities", "caps"]
         if windows is None:
             if self._totals is None:  # every rule's totals at once
                 self._totals = self.counts.group_by("rule", "user").agg([pl.col(x).sum() for x in cols])
@@ -220,7 +224,7 @@ class Collector:
         self.pair_user = np.ascontiguousarray(pair_user, dtype=np.int64)
         self.ep_last = np.full((r, n_pairs), -1, dtype=np.int64)
         self.ep_flags = np.zeros((r, n_pairs), dtype=np.uint8)
-        self.counts = np.zeros((r, n_users, 4), dtype=np.int64)
+        self.counts = np.zeros((r, n_users, K.N_COUNTS), dtype=np.int32)
         self.presence = np.zeros((n_users, 2), dtype=np.int64)
         self.per_action = np.zeros((r, n_actions, K.N_ACTION_INTS), dtype=np.int64)
         self.sums = np.zeros((r, K.N_SUMS))
@@ -313,6 +317,8 @@ class Collector:
                             "skips": c[:, K.C_SKIP],
                             "gap_opportunities": c[:, K.C_GAP_OPP],
                             "gap_skips": c[:, K.C_GAP_SKIP],
+                            "cap_opportunities": c[:, K.C_CAP_OPP],
+                            "caps": c[:, K.C_CAP],
                         }
                     )
                 )
@@ -345,6 +351,8 @@ class Collector:
             "skips": pl.Int32,
             "gap_opportunities": pl.Int32,
             "gap_skips": pl.Int32,
+            "cap_opportunities": pl.Int32,
+            "caps": pl.Int32,
         }
         presence_schema = {
             "window": pl.Int32,
@@ -564,7 +572,9 @@ def pools_evidence(
         keep = [c for c in frame.columns if c not in rows.columns]
         return pl.concat([rows, sizes, frame[at].select(keep)], how="horizontal")
 
-    return col.finish(acts.select("step_id", "episode", "window", "time_ms"), row_frame)
+    return col.finish(
+        acts.select("step_id", "episode", "window", "time_ms", pl.col("wave_id").fill_null(0).alias("wave")), row_frame
+    )
 
 
 def rule_evidence(pools: pl.DataFrame, rule: Rule) -> pl.DataFrame:

@@ -13,6 +13,12 @@ are what raises it), then re-estimated without the flagged accounts until the fl
 Accounts never above a cut are never tested, and one skip alone is never a flag (``MIN_SKIPS``): a
 single pass-over cannot be told from a one-off. A flag is a statistical anomaly with its evidence, not an
 accusation.
+
+*Capped* ("soft") exemptions are tested the same way on other counts: a queue closes whole positions above
+its cut (only the last one it touches in part), so a selection above the cut closed only in part takes less
+than the rule implies. Per account, ``cap_opportunities`` (selections above the cut) and ``caps`` (those
+closed in part) are tested against the calibrated share of partial closes above the cut among the other
+accounts. A flag says its kind: ``skipped`` (passed over) or ``capped`` (taken from, but less).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ MAX_ITERATIONS = 10
 EVIDENCE_LIMIT = 50
 
 
+SKIPPED, CAPPED = "skipped", "capped"
+
+
 @dataclass
 class ExemptionResult:
     rule: str
@@ -36,10 +45,11 @@ class ExemptionResult:
     accounts: pl.DataFrame  # one row per account in any pool
     evidence: dict[str, list[dict]] = field(default_factory=dict)
     iterations: list[dict] = field(default_factory=list)
+    cap_rate: float | None = None  # calibrated share of selections above the cut closed only in part
 
     @property
     def flagged(self) -> pl.DataFrame:
-        return self.accounts.filter(pl.col("flagged")).sort(["q_value", "user"])
+        return self.accounts.filter(pl.col("flagged")).sort(["evidence_q", "user"])
 
     @property
     def flagged_users(self) -> set[str]:
@@ -128,14 +138,33 @@ def skip_test(counts: pl.DataFrame, *, q: float = 0.05) -> tuple[pl.DataFrame, f
 
 
 def exemption_test(counts: pl.DataFrame, rule: str, *, q: float = 0.05) -> ExemptionResult:
-    """Test every account of ``counts`` (:meth:`forensics.audit.evidence.Evidence.account_counts`); evidence
-    is attached by the caller."""
+    """Test every account of ``counts`` (:meth:`forensics.audit.evidence.Evidence.account_counts`) for skips
+    and, where the counts carry them, for capped takes; evidence is attached by the caller."""
     accounts, rate, history = skip_test(counts, q=q)
     accounts = accounts.with_columns(
         # selections expected had the account been skipped only at the calibrated rate
         (pl.col("observed_selections") + pl.col("skips") - pl.col("expected_skips")).alias("expected_selections"),
     )
-    return ExemptionResult(rule, rate, q, accounts.sort(["p_value", "user"]), iterations=history)
+    cap_rate = None
+    if "caps" in counts.columns and int(counts["caps"].sum()) >= MIN_SKIPS:
+        caps, cap_rate, _ = skip_test(
+            counts.select(pl.col("cap_opportunities").alias("opportunities"), pl.col("caps").alias("skips")), q=q
+        )
+        accounts = accounts.with_columns(
+            pl.Series("cap_p_value", caps["p_value"]),
+            pl.Series("cap_q_value", caps["q_value"]),
+            pl.Series("capped", caps["flagged"]),
+        )
+    else:
+        accounts = accounts.with_columns(cap_p_value=pl.lit(1.0), cap_q_value=pl.lit(1.0), capped=pl.lit(False))
+    accounts = accounts.with_columns(
+        kind=pl.when(pl.col("flagged")).then(pl.lit(SKIPPED)).when(pl.col("capped")).then(pl.lit(CAPPED)),
+        flagged=pl.col("flagged") | pl.col("capped"),
+        evidence_q=pl.min_horizontal("q_value", "cap_q_value"),
+    )
+    return ExemptionResult(
+        rule, rate, q, accounts.sort(["p_value", "cap_p_value", "user"]), iterations=history, cap_rate=cap_rate
+    )
 
 
 EVIDENCE_FIELDS = (
@@ -162,19 +191,23 @@ EVIDENCE_FIELDS = (
 
 def skip_evidence(ev: pl.DataFrame, users: list[str], limit: int = EVIDENCE_LIMIT) -> dict[str, list[dict]]:
     """Per account, the actions where it was above the cut and not selected: the skips (rank, cut rank,
-    the cut's account and score) and the passes the data excuse (with the reason), skips first."""
+    the cut's account and score) and the passes the data excuse (with the reason), skips first; then the
+    actions where it was selected above the cut and closed only in part (``counted_as_cap``)."""
     if not users:
         return {}
     cols = [c for c in EVIDENCE_FIELDS if c in ev.columns]
-    rows = ev.filter(
-        pl.col("user").is_in(users) & ~pl.col("selected") & (pl.col("rank") < pl.col("cut_rank")).fill_null(False)
+    above = (pl.col("rank") < pl.col("cut_rank")).fill_null(False)
+    capped = pl.col("selected") & pl.col("shape_violation") if "shape_violation" in ev.columns else pl.lit(False)
+    rows = ev.filter(pl.col("user").is_in(users) & above & (~pl.col("selected") | capped))
+    rows = rows.with_columns(_cap=capped).sort(
+        ["user", "_cap", "skip", "step_id"], descending=[False, False, True, False]
     )
-    rows = rows.sort(["user", "skip", "step_id"], descending=[False, True, False])
     out: dict[str, list[dict]] = {u: [] for u in users}
-    for r in rows.select("user", "skip", *cols).iter_rows(named=True):
+    for r in rows.select("user", "skip", "_cap", *cols).iter_rows(named=True):
         u = r.pop("user")
         if len(out[u]) < limit:
             r["counted_as_skip"] = r.pop("skip")
+            r["counted_as_cap"] = r.pop("_cap")
             r["ranked_above_cut"] = True
             out[u].append(r)
     return out

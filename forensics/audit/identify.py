@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -80,6 +81,8 @@ class Identification:
     pools: int
     results: dict[str, ExemptionResult] = field(default_factory=dict, repr=False)
     evidence: Evidence | None = field(default=None, repr=False)
+    # the search for rule changes (forensics.audit.changes.RuleChanges), once run
+    changes: Any = field(default=None, repr=False)
 
     @property
     def margin_aic(self) -> int | None:  # the JSON key users already read; now a margin in cost
@@ -95,18 +98,22 @@ class Identification:
         return next(r for r in self.rules if r.name == name)
 
 
-def _costs(
+def costs(
     evidence: Evidence, rule: str, result: ExemptionResult, windows: np.ndarray | None = None
 ) -> tuple[int, int, int]:
+    """(exemptions needed, residual skips, shape violations): a capped account's partial closes above the cut
+    are explained by its flag, not counted again as shape violations."""
     acc = result.accounts
     flagged = int(acc["flagged"].sum())
-    return flagged, int(acc.filter(~pl.col("flagged"))["skips"].sum()), evidence.shape_violations(rule, windows)
+    explained = int(acc.filter(pl.col("capped"))["caps"].sum()) if "capped" in acc.columns else 0
+    shape = max(evidence.shape_violations(rule, windows) - explained, 0)
+    return flagged, int(acc.filter(~pl.col("flagged"))["skips"].sum()), shape
 
 
 def score_rule(evidence: Evidence, rule: Rule, *, q: float = 0.05) -> tuple[RuleFit, ExemptionResult]:
     result = exemption_test(evidence.account_counts(rule.name), rule.name, q=q)
     acc = result.accounts
-    flagged, residual, shape = _costs(evidence, rule.name, result)
+    flagged, residual, shape = costs(evidence, rule.name, result)
     opps = int(acc.filter(~pl.col("flagged"))["opportunities"].sum())
     selections = evidence.selections()
     tested = int(acc["tested"].sum())
@@ -208,62 +215,3 @@ def identify_evidence(
         gap = f"; next {runner.name} costs {runner.cost} (margin {margin})" if runner else ""
         verdict = f"{best.name}{alias}: {summary}{gap}"
     return Identification(best.name, verdict, fits, margin, n_steps, pool_rows, results, evidence)
-
-
-def window_costs(identification: Identification, windows: np.ndarray, *, q: float = 0.05) -> dict[str, int]:
-    """Each rule's cost on some windows of the actions, from the evidence already computed (counts are kept
-    per window, so a window needs only its own exemption test)."""
-    ev = identification.evidence
-    out = {}
-    if ev is None:
-        return out
-    for rule in ev.rules:
-        res = exemption_test(ev.account_counts(rule.name, windows), rule.name, q=q)
-        out[rule.name] = sum(_costs(ev, rule.name, res, windows))
-    return out
-
-
-def rule_changes(
-    identification: Identification,
-    steps: pl.DataFrame | None = None,
-    *,
-    parts: int = 4,
-    min_steps: int = 8,
-    q: float = 0.05,
-) -> dict:
-    """Split the audited actions into ``parts`` runs of windows with about equal action counts and ask, per
-    run, whether another rule explains it with fewer exceptions than the identified one by more than the cost
-    margin."""
-    ev = identification.evidence
-    if ev is None or identification.best_rule is None:
-        return {"windows": [], "changed": False, "note": "too few actions (or no identified rule) to compare windows"}
-    win = ev.windows
-    n = int(win["actions"].sum())
-    if n < parts * min_steps:
-        parts = max(1, n // min_steps)
-    if parts <= 1 or win.height < 2:
-        return {"windows": [], "changed": False, "note": "too few actions (or no identified rule) to compare windows"}
-    cum = np.cumsum(win["actions"].to_numpy()) - win["actions"].to_numpy()
-    part = np.minimum(cum * parts // n, parts - 1)
-    best = identification.best_rule
-    same = set(identification.fit(best).same_order_as) | {best}
-    out, changed = [], False
-    for w in np.unique(part):
-        rows = win.filter(pl.Series(part == w))
-        costs = window_costs(identification, rows["window"].to_numpy(), q=q)
-        local = min(costs, key=lambda k: (costs[k], list(costs).index(k)))
-        gain = costs[best] - costs[local]
-        window_changed = local not in same and gain > COST_MARGIN
-        changed |= window_changed
-        out.append(
-            {
-                "window": int(w),
-                "from_ms": int(rows["from_ms"].min()),
-                "to_ms": int(rows["to_ms"].max()),
-                "steps": int(rows["actions"].sum()),
-                "best_rule": local,
-                "cost_gain_over_global": gain,
-                "changed": window_changed,
-            }
-        )
-    return {"global_best": best, "windows": out, "changed": changed}

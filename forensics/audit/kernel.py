@@ -100,7 +100,11 @@ QUEUE, CYCLIC, ALLOCATION = 0, 1, 2
     CONTRACTS_PRO_RATA,
     WEALTH_PRO_RATA,
     LEVERAGE_WATERFILL,
-) = range(14)
+    BINANCE_POSITION_MM,
+    HL_NODE_SCORE,
+) = range(16)
+# the node's score floors each factor (OtterSec's reading of the Hyperliquid binary)
+NODE_SCORE_FLOOR = 1e-8
 
 _EPS = 1e-12
 # scores this close (relative) are equal in floating point
@@ -114,8 +118,9 @@ SHARE_FIT_SLACK = 0.05
 R_SELECTED, R_OPPORTUNITY, R_SKIP, R_SHAPE, R_EXCUSED, R_TIED = 1, 2, 4, 8, 16, 32
 # per (pair, episode) flags
 E_OPP, E_NONSKIP, E_GAP = 1, 2, 4
-# per-account counters of the current window
-C_OPP, C_SKIP, C_GAP_OPP, C_GAP_SKIP = range(4)
+# per-account counters of the current window (caps: selected above the cut, closed only in part)
+C_OPP, C_SKIP, C_GAP_OPP, C_GAP_SKIP, C_CAP_OPP, C_CAP = range(6)
+N_COUNTS = 6
 # per-(rule, action) outputs
 A_DECIDED, A_CUT_RANK, A_CUT_USER, A_OPP, A_SKIP, A_SHAPE, A_SELECTED, A_POOL = range(8)
 N_ACTION_INTS = 8
@@ -211,6 +216,15 @@ def _score(
         if math.isnan(av):
             return math.nan
         return pnl * (m / _clip_lo(av, _EPS)) if av > 0 else pnl * 0.0
+    if rule == BINANCE_POSITION_MM:
+        pnl = _clip_lo(upnl, 0.0) / _clip_lo(wallet, 1.0)
+        if math.isnan(av):
+            return math.nan
+        return pnl * (mm / _clip_lo(av, _EPS)) if av > 0 else pnl * 0.0
+    if rule == HL_NODE_SCORE:
+        lev_f = _clip_lo(notional / av, NODE_SCORE_FLOOR) if av > 0 else NODE_SCORE_FLOOR
+        ret = _clip_lo(_clip_lo(upnl, 0.0) / _clip_lo(size * entry, _EPS), NODE_SCORE_FLOOR)
+        return lev_f * ret
     if rule == OKX:
         pnl = pm if not math.isnan(pm) else upnl / _clip_lo(size * entry, _EPS)
         mr = _clip_lo(av / _clip_lo(mm, _EPS), _EPS)
@@ -710,6 +724,10 @@ def _queue(
             fl |= R_EXCUSED
         if tied:
             fl |= R_TIED
+        if sel and above and opportunity and in_order[pos_of[i]]:
+            counts[r, users[i], C_CAP_OPP] += 1
+            if partial[i]:
+                counts[r, users[i], C_CAP] += 1
         rflags[i] = fl
         if ((above and not sel) or shape) and rec_users[users[i]]:
             record_above[m_above] = i

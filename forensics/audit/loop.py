@@ -6,8 +6,11 @@
    (:mod:`forensics.audit.identify`): the accounts a rule must call exempt are set aside before its
    residual violations are counted, so the evidence for the true rule is not destroyed by the accounts
    the audit is looking for.
-3. The flags are those of the exemption test under the identified rule (calibrated skip rate, exact
-   binomial tails, Benjamini-Hochberg, iterated without the flagged accounts): :mod:`forensics.audit.exemption`.
+3. Did the rule change during the cascade? A change-point search over the windows
+   (:mod:`forensics.audit.changes`); where the venue followed one rule and then another, that is the answer.
+4. The flags are those of the exemption test under the identified rule (or each window's rule), for skips and
+   for capped takes (calibrated rates, exact binomial tails, Benjamini-Hochberg, iterated without the flagged
+   accounts): :mod:`forensics.audit.exemption`.
 
 Rows with a ``state_note`` (a reconstructed state the data contradict or cannot confirm: see
 :mod:`forensics.reconstruct.integrity`) are never opportunities; a flagged account's evidence lists them
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from .changes import search, segmented_exemption
 from .evidence import Evidence
 from .exemption import ExemptionResult
 from .identify import Identification, identify, identify_evidence
@@ -66,15 +70,34 @@ def audit(
     the actions of one block and coin into one episode of evidence."""
     identification = identify(pools, rules, q=q, steps=steps)
     _, uncertain = split_uncertain(pools)
-    return _audit(identification, uncertain)
+    return _audit(identification, uncertain, q=q)
 
 
 def audit_evidence(evidence: Evidence, *, q: float = 0.05, pool_rows: int = 0, rerun=None) -> Audit:
     """The audit on evidence the replay computed (pools never held as a table)."""
-    return _audit(identify_evidence(evidence, q=q, pool_rows=pool_rows, rerun=rerun), None)
+    return _audit(identify_evidence(evidence, q=q, pool_rows=pool_rows, rerun=rerun), None, q=q)
 
 
-def _audit(identification: Identification, uncertain: pl.DataFrame | None) -> Audit:
+def _audit(identification: Identification, uncertain: pl.DataFrame | None, *, q: float = 0.05) -> Audit:
+    changes = search(identification, q=q)
+    identification.changes = changes
+    if changes.changed and identification.evidence is not None:
+        result = segmented_exemption(identification.evidence, changes, q=q)
+        main = max(changes.windows, key=lambda w: w.actions)
+        identification.best_rule = main.rule
+        points = "; ".join(
+            f"{c.from_rule} until action {c.action}"
+            + (f" (wave {c.wave})" if c.wave is not None else "")
+            + f", then {c.to_rule}"
+            for c in changes.change_points
+        )
+        flagged = int(result.accounts["flagged"].sum())
+        identification.verdict = (
+            f"the rule changed during the cascade: {points} (segments cost {changes.segmented_cost} against "
+            f"{changes.single_cost if changes.single_cost is not None else 'no fit'} for the best single rule); "
+            f"{flagged} account(s) flagged under the rule in force"
+        )
+        return Audit(identification, result, result.iterations, uncertain)
     best = identification.best_rule
     result = identification.results.get(best) if best else None
     return Audit(identification, result, result.iterations if result is not None else [], uncertain)

@@ -76,6 +76,17 @@ RULES: dict[str, Rule] = {
             K.BINANCE,
         ),
         Rule(
+            "binance_position_mm",
+            "2024",
+            QUEUE,
+            "Binance FAQ 360033525471, 'MarginRatio = MM/(WB+uPnL)' read with the position's maintenance margin "
+            "(the FAQ does not say whose MM; adl-methods.md: carry both readings)",
+            "2020-01-01",
+            "Binance's LeveragePnl with the position's maintenance margin in MarginRatio (within one coin and "
+            "tier, notional / account value).",
+            K.BINANCE_POSITION_MM,
+        ),
+        Rule(
             "okx",
             "2024",
             QUEUE,
@@ -83,6 +94,18 @@ RULES: dict[str, Rule] = {
             "2021-01-01",
             "OKX-style ranking on PnL ratio and margin ratio (equity / maintenance margin).",
             K.OKX,
+        ),
+        Rule(
+            "hl_node_score",
+            "2026-06",
+            QUEUE,
+            "OtterSec, 'Auto reverse-engineering the Hyperliquid risk engine' (osec.io/blog/2026-06-22-hyperliquid-"
+            "risk-engine), as cited in a public repository: (|notional|/account value) x (max(pnl,0)/entry notional), "
+            "each factor floored at 1e-8 (only the post's existence is confirmed: a hypothesis)",
+            "-",
+            "The score reverse-engineered from the node binary: r x L for a position with return r and leverage L "
+            "(the documented index is (1+r) x L); losing positions tie at the floor and go by address.",
+            K.HL_NODE_SCORE,
         ),
         Rule("upnl", "1", QUEUE, "adl-methods.md §3.2 hypothesis space", "-", "Unrealized PnL in USD.", K.UPNL_RULE),
         Rule(

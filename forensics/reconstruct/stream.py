@@ -787,6 +787,7 @@ def audit_pass(
                 "episode": episode[audited],
                 "window": window[audited],
                 "time_ms": st_t[audited],
+                "wave": steps["wave_id"].to_numpy()[audited],
             }
         )
         step_coin = coins[st_coin[audited]]

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from forensics.audit import Audit, audit_evidence, rule_changes, split_uncertain
+from forensics.audit import Audit, audit_evidence, split_uncertain
 from forensics.audit.diagnostics import DIAGNOSTIC_STEPS, conditional_logit, rank_diagnostics
 from forensics.audit.exemption import MIN_SKIPS
 from forensics.reconstruct import audit_pass
@@ -57,7 +57,8 @@ class NoFills(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Skip:
-    """One action where a flagged account was ranked above the cut and passed over."""
+    """One action where a flagged account was ranked above the cut and passed over (in ``capped_in``: selected
+    above the cut and closed only in part)."""
 
     step_id: int
     coin: str
@@ -79,6 +80,12 @@ class FlaggedAccount:
     p_value: float
     q_value: float
     skipped_in: list[Skip]
+    #: skipped (passed over above the cut) or capped (selected above the cut and closed only in part)
+    kind: str = "skipped"
+    cap_opportunities: int = 0
+    caps: int = 0
+    cap_q_value: float | None = None
+    capped_in: list[Skip] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -259,17 +266,15 @@ def assemble(
     else:
         reason = f"; a {hypotheses} fits" if logit == "auto" else ""
         logit_result = {"note": f"not computed (logit={logit}{reason})"}
-    changes = rule_changes(idn, q=q) if idn.evidence is not None else {}
+    changes = idn.changes.as_dict() if idn.changes is not None else {}
     exemption = found.exemption
     flagged: list[FlaggedAccount] = []
     note = None
     if exemption is not None:
         for row in exemption.flagged.iter_rows(named=True):
-            skips = [
-                Skip(e["step_id"], e["coin"], e["rank"], e["cut_rank"], e.get("score"), e.get("cut_score"))
-                for e in exemption.evidence.get(row["user"], [])
-                if e.get("counted_as_skip")
-            ]
+            rows = exemption.evidence.get(row["user"], [])
+            skips = [_skip(e) for e in rows if e.get("counted_as_skip")]
+            capped = [_skip(e) for e in rows if e.get("counted_as_cap")]
             flagged.append(
                 FlaggedAccount(
                     row["user"],
@@ -282,6 +287,11 @@ def assemble(
                     row["p_value"],
                     row["q_value"],
                     skips,
+                    row.get("kind") or "skipped",
+                    int(row.get("cap_opportunities") or 0),
+                    int(row.get("caps") or 0),
+                    row.get("cap_q_value"),
+                    capped,
                 )
             )
     else:
@@ -306,6 +316,10 @@ def assemble(
         pool_rows,
         seconds,
     )
+
+
+def _skip(e: dict[str, Any]) -> Skip:
+    return Skip(e["step_id"], e["coin"], e["rank"], e["cut_rank"], e.get("score"), e.get("cut_score"))
 
 
 def write(lake: Lake, result: AuditResult, key: str) -> None:

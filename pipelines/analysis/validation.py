@@ -218,6 +218,10 @@ def markdown(df: pl.DataFrame, command: str) -> str:
 # names the independent generator gives its rules -> the library's rules that rank identically
 INDEPENDENT_RULES = {
     "pro_rata": {"contracts_pro_rata"},
+    # the generator's Binance reading divides by account value with the position's margin rate (its truth.json)
+    "binance": {"binance", "binance_position_mm"},
+    # BitMEX's PnL% x effective leverage orders winners as the node's reverse-engineered score does
+    "bitmex": {"bitmex", "hl_node_score"},
     "leverage": {"leverage", "lexicographic"},
     "lexicographic": {"lexicographic", "leverage"},
 }
@@ -253,6 +257,25 @@ def _ingest_scenario(lake: Lake, scenario: Path) -> None:
     )
 
 
+def change_ok(truth: dict, changes: dict) -> bool:
+    """A planted rule switch is found (each window's rule, the change within one wave of the planted one); a
+    single-rule scenario reports no change."""
+    switch = truth.get("rule_switch")
+    if not switch:
+        return not changes.get("changed")
+    windows = changes.get("windows", [])
+    if not changes.get("changed") or len(windows) != 2:
+        return False
+    before, after = windows
+    wave = after.get("first_wave")
+    return (
+        before["rule"] in INDEPENDENT_RULES.get(switch["rule_before"], {switch["rule_before"]})
+        and after["rule"] in INDEPENDENT_RULES.get(switch["rule_after"], {switch["rule_after"]})
+        and wave is not None
+        and abs(wave - switch["switch_wave"]) <= 1
+    )
+
+
 def run_independent(src: Path, damage: str = "none") -> dict:
     """Ingest one independent scenario (optionally a damaged copy of it) as a user would, run
     ``liqf analyze``'s core, and score the result against its ``truth.json`` (read only here)."""
@@ -285,7 +308,10 @@ def run_independent(src: Path, damage: str = "none") -> dict:
         return {
             **row,
             "best_rule": best,
-            "rule_ok": best in ok_rules,
+            "rule_ok": best in ok_rules and change_ok(truth, result.rule_changes),
+            "rule_changes": [(w["rule"], w["first_wave"]) for w in result.rule_changes.get("windows", [])]
+            if result.rule_changes.get("changed")
+            else [],
             "actions": result.steps.height,
             "flagged": len(flagged),
             "true_flags": len(flagged & planted),

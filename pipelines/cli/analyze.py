@@ -143,7 +143,11 @@ def analyze(
             highlight=False,
         )
     if result.rule_changes.get("changed"):
-        out.print("[yellow]another rule explains some time windows better[/] (see --json rule_changes)")
+        out.print("[yellow]the rule changed during the cascade[/] (rule in force, by action):")
+        for w in result.rule_changes["windows"]:
+            out.print(
+                f"  actions {w['first_action']}-{w['last_action']}: {w['rule']} (cost {w['cost']})", highlight=False
+            )
     if result.exemption.note:
         out.print(result.exemption.note, highlight=False)
     else:

@@ -46,7 +46,17 @@ def _oracle_counts(pools: pl.DataFrame, steps: pl.DataFrame) -> dict[str, tuple[
 
 
 def _same(ev: Evidence, expected: dict, label: str) -> None:
-    cols = ["user", "eligible_steps", "opportunities", "skips", "gap_opportunities", "gap_skips", "observed_selections"]
+    cols = [
+        "user",
+        "eligible_steps",
+        "opportunities",
+        "skips",
+        "gap_opportunities",
+        "gap_skips",
+        "cap_opportunities",
+        "caps",
+        "observed_selections",
+    ]
     for rule in RULES.values():
         counts, shape, cut = expected[rule.name]
         got = ev.account_counts(rule.name).select(cols)

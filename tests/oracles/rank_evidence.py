@@ -75,6 +75,24 @@ def _binance() -> pl.Expr:
     return pnl * ratio
 
 
+def _binance_position_mm() -> pl.Expr:
+    """MarginRatio with the position's maintenance margin (the FAQ's other reading)."""
+    pnl = _col("upnl_usd").clip(lower_bound=0.0) / _col("wallet_balance_usd").clip(lower_bound=1.0)
+    equity = _col("account_value_usd")
+    ratio = pl.when(equity > 0).then(_col("maintenance_margin_usd") / equity.clip(lower_bound=_EPS)).otherwise(0.0)
+    return pnl * ratio
+
+
+def _hl_node_score() -> pl.Expr:
+    """(|notional| / account value) x (max(pnl, 0) / entry notional), each factor floored at 1e-8."""
+    equity = _col("account_value_usd")
+    lev = pl.when(equity > 0).then((_col("notional_usd") / equity).clip(lower_bound=1e-8)).otherwise(1e-8)
+    ret = (_col("upnl_usd").clip(lower_bound=0.0) / (_col("size") * _col("entry_px")).clip(lower_bound=_EPS)).clip(
+        lower_bound=1e-8
+    )
+    return lev * ret
+
+
 def _okx() -> pl.Expr:
     """PnL ratio / margin ratio for winners, PnL ratio x margin ratio for losers; OKX's margin ratio is
     equity / maintenance margin (high = safe)."""
@@ -134,6 +152,15 @@ RULES: dict[str, Rule] = {
             score=_binance,
         ),
         Rule(
+            "binance_position_mm",
+            "2024",
+            QUEUE,
+            "Binance FAQ, MarginRatio with the position's maintenance margin",
+            "2020-01-01",
+            "Binance's LeveragePnl, the position's MM.",
+            score=_binance_position_mm,
+        ),
+        Rule(
             "okx",
             "2024",
             QUEUE,
@@ -141,6 +168,15 @@ RULES: dict[str, Rule] = {
             "2021-01-01",
             "OKX-style ranking on PnL ratio and margin ratio.",
             score=_okx,
+        ),
+        Rule(
+            "hl_node_score",
+            "2026-06",
+            QUEUE,
+            "OtterSec's reading of the node binary",
+            "-",
+            "r x L, factors floored at 1e-8.",
+            score=_hl_node_score,
         ),
         Rule(
             "upnl",
@@ -390,6 +426,9 @@ class RuleEvidence:
     cut_score: np.ndarray  # per action
     cut_row: np.ndarray  # per action: row of the candidate at the cut (-1: none)
     predicted: np.ndarray | None = None
+    # over rows: selected above the cut in the walk (a queue takes it whole), and of those, closed in part
+    cap_opportunity: np.ndarray | None = None
+    cap: np.ndarray | None = None
 
 
 def _ranked(c: Candidates, rows: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -558,8 +597,21 @@ def _ordered(c: Candidates, rule: Rule, rows: np.ndarray, rank: np.ndarray, scor
     sel = c.selected[rows]
     opportunity = above & ~c.excused[rows] & ~tied
     shape = (sel & ~in_order) | (above & sel & c.partial[rows])
+    cap_opportunity = opportunity & sel & in_order
     return RuleEvidence(
-        rule, c, rows, rank, score, opportunity, opportunity & ~sel, shape, cut_rank, cut_score, cut_row
+        rule,
+        c,
+        rows,
+        rank,
+        score,
+        opportunity,
+        opportunity & ~sel,
+        shape,
+        cut_rank,
+        cut_score,
+        cut_row,
+        cap_opportunity=cap_opportunity,
+        cap=cap_opportunity & c.partial[rows],
     )
 
 
@@ -713,6 +765,9 @@ def account_counts(ev: RuleEvidence, rows: np.ndarray | None = None) -> pl.DataF
             "skips": per_user(skip),
             "gap_opportunities": per_user(opp & gap),
             "gap_skips": per_user(skip & gap),
+            # per action, not per episode: a capped take leaves the position in the pool for the next action
+            "cap_opportunities": per_user(count(ev.cap_opportunity) if ev.cap_opportunity is not None else 0 * opp),
+            "caps": per_user(count(ev.cap) if ev.cap is not None else 0 * opp),
             "observed_selections": per_user(selections),
         }
     )
