@@ -112,8 +112,9 @@ class Evidence:
     counts: pl.DataFrame
     presence: pl.DataFrame  # window, user, eligible_steps, observed_selections
     rows: dict[str, pl.DataFrame | None] = field(default_factory=dict)  # None: over the record budget
-    _totals: pl.DataFrame | None = field(default=None, repr=False)
-    _presence: pl.DataFrame | None = field(default=None, repr=False)
+    totals: np.ndarray | None = field(default=None, repr=False)  # [rule, user, kernel.C_*] over every window
+    presence_totals: np.ndarray | None = field(default=None, repr=False)  # [user, (eligible, selected)]
+    _present: tuple[np.ndarray, pl.Series] | None = field(default=None, repr=False)
 
     def index(self, rule: str) -> int:
         return next(i for i, r in enumerate(self.rules) if r.name == rule)
@@ -141,23 +142,31 @@ class Evidence:
         above the cut and those closed only in part (``cap_opportunities``, ``caps``). ``windows``:
         only those (default: all; then every account of an audited pool has a row)."""
         cols = ["opportunities", "skips", "gap_opportunities", "gap_skips", "cap_opportunities", "caps"]
-        if windows is None:
-            if self._totals is None:  # every rule's totals at once
-                self._totals = self.counts.group_by("rule", "user").agg([pl.col(x).sum() for x in cols])
-                self._presence = self.presence.group_by("user").agg(
-                    pl.col("eligible_steps").sum(), pl.col("observed_selections").sum()
-                )
-            per = self._totals.filter(pl.col("rule") == self.index(rule)).drop("rule")
-            pres = self._presence
-        else:
-            keep = pl.Series(np.asarray(windows, dtype=np.int32)).implode()
-            c = self.counts.filter((pl.col("rule") == self.index(rule)) & pl.col("window").is_in(keep))
-            per = c.group_by("user").agg([pl.col(x).sum() for x in cols])
-            pres = (
-                self.presence.filter(pl.col("window").is_in(keep))
-                .group_by("user")
-                .agg(pl.col("eligible_steps").sum(), pl.col("observed_selections").sum())
+        if windows is None and self.totals is not None and self.presence_totals is not None:
+            if self._present is None:  # accounts in any audited pool, and their addresses, once
+                idx = np.flatnonzero(self.presence_totals[:, 0])
+                self._present = idx, pl.Series("user", self.users[idx], dtype=pl.Utf8)
+            idx, names = self._present
+            t = self.totals[self.index(rule)][idx]
+            kernel_cols = (K.C_OPP, K.C_SKIP, K.C_GAP_OPP, K.C_GAP_SKIP, K.C_CAP_OPP, K.C_CAP)
+            return pl.DataFrame(
+                [
+                    names,
+                    pl.Series("eligible_steps", self.presence_totals[idx, 0], dtype=pl.Int64),
+                    *[pl.Series(x, t[:, k], dtype=pl.Int64) for x, k in zip(cols, kernel_cols)],
+                    pl.Series("observed_selections", self.presence_totals[idx, 1], dtype=pl.Int64),
+                ]
             )
+        keep = pl.Series(
+            np.asarray(windows, dtype=np.int32) if windows is not None else self.actions["window"].unique().to_numpy()
+        ).implode()
+        c = self.counts.filter((pl.col("rule") == self.index(rule)) & pl.col("window").is_in(keep))
+        per = c.group_by("user").agg([pl.col(x).sum() for x in cols])
+        pres = (
+            self.presence.filter(pl.col("window").is_in(keep))
+            .group_by("user")
+            .agg(pl.col("eligible_steps").sum(), pl.col("observed_selections").sum())
+        )
         out = pres.join(per, on="user", how="left").with_columns([pl.col(x).fill_null(0) for x in cols]).sort("user")
         return out.select(
             pl.Series("user", self.users[out["user"].to_numpy()], dtype=pl.Utf8),
@@ -225,7 +234,9 @@ class Collector:
         self.ep_last = np.full((r, n_pairs), -1, dtype=np.int64)
         self.ep_flags = np.zeros((r, n_pairs), dtype=np.uint8)
         self.counts = np.zeros((r, n_users, K.N_COUNTS), dtype=np.int32)
+        self.totals = np.zeros((r, n_users, K.N_COUNTS), dtype=np.int32)  # over the windows closed so far
         self.presence = np.zeros((n_users, 2), dtype=np.int64)
+        self.presence_totals = np.zeros((n_users, 2), dtype=np.int64)
         self.per_action = np.zeros((r, n_actions, K.N_ACTION_INTS), dtype=np.int64)
         self.sums = np.zeros((r, K.N_SUMS))
         self.prints = np.zeros(r, dtype=np.uint64)
@@ -299,45 +310,47 @@ class Collector:
         )
 
     def end_window(self, window: int) -> None:
-        """Fold the window's open episodes and keep its per-account counts as records."""
+        """Fold the window's open episodes and keep its per-account counts as records (and in the totals). Only
+        the accounts of the window's pools can have counts: they are found once, not once per rule."""
         K.flush_batch(self.batch, self.state)
         K.flush_episodes(self.ep_last, self.ep_flags, self.pair_user, self.counts)
-        parts = []
-        for r in range(len(self.rules)):
-            idx = np.flatnonzero(self.counts[r, :, K.C_OPP])
-            if len(idx):
-                c = self.counts[r, idx]
-                parts.append(
-                    pl.DataFrame(
-                        {
-                            "rule": np.full(len(idx), r, dtype=np.int16),
-                            "window": np.full(len(idx), window),
-                            "user": idx,
-                            "opportunities": c[:, K.C_OPP],
-                            "skips": c[:, K.C_SKIP],
-                            "gap_opportunities": c[:, K.C_GAP_OPP],
-                            "gap_skips": c[:, K.C_GAP_SKIP],
-                            "cap_opportunities": c[:, K.C_CAP_OPP],
-                            "caps": c[:, K.C_CAP],
-                        }
-                    )
-                )
-                self.counts[r, idx] = 0
-        if parts:
-            self.window_counts.append(pl.concat(parts))
-        idx = np.flatnonzero(self.presence[:, 0])
-        if len(idx):
-            self.window_presence.append(
+        users = np.flatnonzero(self.presence[:, 0])
+        if not len(users):
+            return
+        c = self.counts[:, users]
+        self.counts[:, users] = 0
+        self.totals[:, users] += c
+        r_idx, u_idx = np.nonzero(c[:, :, K.C_OPP])
+        if len(r_idx):
+            rows = c[r_idx, u_idx]
+            self.window_counts.append(
                 pl.DataFrame(
                     {
-                        "window": np.full(len(idx), window),
-                        "user": idx,
-                        "eligible_steps": self.presence[idx, 0],
-                        "observed_selections": self.presence[idx, 1],
+                        "rule": r_idx.astype(np.int16),
+                        "window": np.full(len(r_idx), window),
+                        "user": users[u_idx],
+                        "opportunities": rows[:, K.C_OPP],
+                        "skips": rows[:, K.C_SKIP],
+                        "gap_opportunities": rows[:, K.C_GAP_OPP],
+                        "gap_skips": rows[:, K.C_GAP_SKIP],
+                        "cap_opportunities": rows[:, K.C_CAP_OPP],
+                        "caps": rows[:, K.C_CAP],
                     }
                 )
             )
-            self.presence[idx] = 0
+        p = self.presence[users]
+        self.presence_totals[users] += p
+        self.window_presence.append(
+            pl.DataFrame(
+                {
+                    "window": np.full(len(users), window),
+                    "user": users,
+                    "eligible_steps": p[:, 0],
+                    "observed_selections": p[:, 1],
+                }
+            )
+        )
+        self.presence[users] = 0
 
     def finish(self, actions: pl.DataFrame, row_frame=None) -> Evidence:
         """The evidence; ``row_frame(rule, ints, floats, features)`` turns a rule's recorded rows into a frame
@@ -382,7 +395,17 @@ class Collector:
                 else None
             )
         return Evidence(
-            self.rules, self.users, actions, self.per_action, self.sums, self.prints, counts, presence, rows
+            self.rules,
+            self.users,
+            actions,
+            self.per_action,
+            self.sums,
+            self.prints,
+            counts,
+            presence,
+            rows,
+            totals=self.totals,
+            presence_totals=self.presence_totals,
         )
 
 

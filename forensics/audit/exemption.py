@@ -162,9 +162,7 @@ def exemption_test(counts: pl.DataFrame, rule: str, *, q: float = 0.05) -> Exemp
         flagged=pl.col("flagged") | pl.col("capped"),
         evidence_q=pl.min_horizontal("q_value", "cap_q_value"),
     )
-    return ExemptionResult(
-        rule, rate, q, accounts.sort(["p_value", "cap_p_value", "user"]), iterations=history, cap_rate=cap_rate
-    )
+    return ExemptionResult(rule, rate, q, accounts, iterations=history, cap_rate=cap_rate)
 
 
 EVIDENCE_FIELDS = (

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from . import kernel as K
 from .evidence import Evidence, pools_evidence
 from .exemption import ExemptionResult, exemption_test, skip_evidence
 from .rules import RULES, Rule
@@ -54,6 +55,8 @@ class RuleFit:
     skip_rate: float | None = None
     tested_accounts: int = 0
     fits: bool = False
+    # not tested account by account: its shape violations alone put it past the best rule (cost is a floor)
+    cost_is_lower_bound: bool = False
     same_order_as: list[str] = field(default_factory=list)
     # cheap rank diagnostics over all actions (queue and cyclic rules)
     violation_rate: float | None = None
@@ -108,6 +111,31 @@ def costs(
     explained = int(acc.filter(pl.col("capped"))["caps"].sum()) if "capped" in acc.columns else 0
     shape = max(evidence.shape_violations(rule, windows) - explained, 0)
     return flagged, int(acc.filter(~pl.col("flagged"))["skips"].sum()), shape
+
+
+def lower_bound(evidence: Evidence, rule: str) -> int:
+    """A floor under the rule's cost: its shape violations, less every partial close above a cut (a capped
+    account's are explained by its flag)."""
+    caps = int(evidence.totals[evidence.index(rule), :, K.C_CAP].sum()) if evidence.totals is not None else 0
+    return max(evidence.shape_violations(rule) - caps, 0)
+
+
+def bounded_fit(evidence: Evidence, rule: Rule, bound: int) -> RuleFit:
+    """A rule not tested account by account: its cost is at least ``bound``, past the best rule's by the margin."""
+    fit = RuleFit(
+        rule.name,
+        rule.kind,
+        steps=evidence.actions.height,
+        shape_violations=evidence.shape_violations(rule.name),
+        cost=bound,
+        cost_is_lower_bound=True,
+    )
+    if rule.kind != "allocation":
+        for k, v in evidence.rank_metrics(rule.name).items():
+            setattr(fit, k, v)
+    else:
+        fit.allocation_fit = evidence.allocation_fit(rule.name)
+    return fit
 
 
 def score_rule(evidence: Evidence, rule: Rule, *, q: float = 0.05) -> tuple[RuleFit, ExemptionResult]:
@@ -176,10 +204,20 @@ def identify_evidence(
     results: dict[str, ExemptionResult] = {}
     if not evidence.actions.height:
         return Identification(None, "no ADL actions with a decision to explain", fits, None, 0, pool_rows)
-    for rule in rules:
+    # a rule's cost is at least its shape violations less every capped take: in order of that bound, a rule
+    # whose bound is past the cheapest cost so far by the margin cannot be the answer nor within the margin
+    bound = {rule.name: lower_bound(evidence, rule.name) for rule in rules}
+    cheapest = math.inf
+    by_name: dict[str, RuleFit] = {}
+    for rule in sorted(rules, key=lambda r: bound[r.name]):
+        if bound[rule.name] >= cheapest + COST_MARGIN:
+            by_name[rule.name] = bounded_fit(evidence, rule, bound[rule.name])
+            continue
         fit, res = score_rule(evidence, rule, q=q)
-        fits.append(fit)
+        by_name[rule.name] = fit
         results[rule.name] = res
+        cheapest = min(cheapest, fit.cost)
+    fits = [by_name[rule.name] for rule in rules]
     ordered = [r.name for r in rules if r.kind != "allocation"]
     for name, same in evidence.same_order(ordered).items():
         next(f for f in fits if f.name == name).same_order_as = same
@@ -212,6 +250,7 @@ def identify_evidence(
             "the data do not separate them"
         )
     else:
-        gap = f"; next {runner.name} costs {runner.cost} (margin {margin})" if runner else ""
+        at_least = "at least " if runner is not None and runner.cost_is_lower_bound else ""
+        gap = f"; next {runner.name} costs {at_least}{runner.cost} (margin {at_least}{margin})" if runner else ""
         verdict = f"{best.name}{alias}: {summary}{gap}"
     return Identification(best.name, verdict, fits, margin, n_steps, pool_rows, results, evidence)

@@ -69,21 +69,22 @@ def run_firsts(sorted_keys: np.ndarray) -> np.ndarray:
 
 def distinct_names(*columns: pl.Series) -> np.ndarray:
     """The sorted distinct names of string or categorical columns (distinct first, so millions of rows cost
-    what their few distinct names cost)."""
+    what their few distinct names cost; sorted by polars: code-point order, as numpy's)."""
     parts = [c.cast(pl.Utf8).drop_nulls().unique() for c in columns]
-    return np.unique(pl.concat(parts).unique().to_numpy().astype(str)) if parts else np.zeros(0, dtype=str)
+    if not parts:
+        return np.zeros(0, dtype=str)
+    return pl.concat(parts).unique().sort().to_numpy().astype(str)
 
 
 def index_in(column: pl.Series, names: np.ndarray) -> np.ndarray:
-    """Each row's index in ``names`` (sorted; -1 where absent or NULL): the distinct values present are looked
-    up once, the rows through their categorical codes."""
-    cat = column.cast(pl.Categorical)
-    present = cat.unique().drop_nulls()
-    text = present.cast(pl.Utf8).to_numpy().astype(str)
-    pos = np.searchsorted(names, text) if len(names) else np.zeros(len(text), dtype=np.int64)
-    hit = (pos < len(names)) & (names[np.minimum(pos, max(len(names) - 1, 0))] == text) if len(names) else pos < 0
-    phys = cat.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-    present_phys = present.to_physical().cast(pl.Int64).to_numpy()
-    lookup = np.full(int(phys.max(initial=-1)) + 2, -1, dtype=np.int64)
-    lookup[present_phys] = np.where(hit, pos, -1)
-    return lookup[phys]  # a NULL (-1) reads the last slot: -1
+    """Each row's index in ``names`` (-1 where absent or NULL), by a hash lookup of the names."""
+    if not len(names):
+        return np.full(len(column), -1, dtype=np.int64)
+    return (
+        column.cast(pl.Utf8)
+        .replace_strict(
+            pl.Series(names, dtype=pl.Utf8), pl.Series(np.arange(len(names))), default=-1, return_dtype=pl.Int64
+        )
+        .fill_null(-1)
+        .to_numpy()
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,8 @@ from .marks import SOURCES, MarkBook, mark_intervals, mark_observations
 from .replay import build_state, order_fills, perp_fills
 
 _REASON = {name: i for i, name in enumerate(REASONS)}
+# workers for work that overlaps the replay on the machine's second core (integrity notes, marks)
+_BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="liqf-audit")
 
 # per-row integer outputs of the pool kernel
 O_PAIR, O_USER, O_ISOLATED, O_SELECTED, O_FILL_ORDER, O_REASON, O_GAP, O_NULLS = range(8)
@@ -535,6 +538,13 @@ def audit_pass(
     if asset_ctxs is not None:
         asset_ctxs = asset_ctxs.with_columns(pl.col("coin").cast(pl.Categorical))
     ordered = order_fills(perp_fills(fills))
+    # the integrity notes read only the ordered fills and the snapshots: computed on the second core while
+    # the replay builds its state (polars releases the GIL)
+    notes_job = (
+        _BACKGROUND.submit(integrity.pair_notes, fills, positions, accounts, ordered=ordered)
+        if check_integrity
+        else None
+    )
     adl_blk = ordered.filter(pl.col("is_adl"))["blk"].max()
     # fills after the last ADL action's block change no pool: the replay stops there (the integrity check
     # reads on: a later fill can contradict an earlier state)
@@ -550,6 +560,8 @@ def audit_pass(
     clock.lap("replay")
     steps, legs = segment_steps(f, gap_seconds)
     if steps.height == 0:
+        if notes_job is not None:
+            notes_job.cancel()
         empty_steps = pl.DataFrame(schema={c.name: _PL_TYPES[c.type] for c in ADL_STEPS.columns})
         return PassResult(empty_steps, None, None, [], {}, {}, 0, clock.laps, clock.cpu)
     steps = steps.sort("K")
@@ -575,9 +587,6 @@ def audit_pass(
         np.full(n_pairs, -1, dtype=np.int64),
         np.zeros(n_pairs, dtype=np.int64),
     )
-    evs = _pack_events(ev, pair_id, wallets, user_of(wallets["user"]))
-    del ev
-    state["events"] = None  # the pass reads the packed copy
     vaults = liquidator_vaults(f)
     if vault:
         vaults = vaults.extend(pl.Series([vault.lower()]).cast(vaults.dtype))
@@ -586,6 +595,28 @@ def audit_pass(
     meta = pl.DataFrame({"coin": coins}).join(meta, on="coin", how="left", maintain_order="left")
     sz_dec = meta["sz_decimals"].fill_null(-1).to_numpy().astype(np.int64)
     static = (user_pairs_start, meta["max_lev"].fill_null(np.nan).to_numpy().astype(np.float64), sz_dec, pair_user)
+
+    def action_marks() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every coin's mark at every action, its source and its interval (n_act x n_coins each)."""
+        st_t, st_K, n_act = steps["time_ms"].to_numpy().astype(np.int64), steps["K"].to_numpy(), steps.height
+        q_coin = np.tile(np.arange(n_coins, dtype=np.int64), n_act)
+        q_t = np.repeat(st_t, n_coins)
+        book = MarkBook.build(mark_observations(f, asset_ctxs), f, coins)
+        mark, src, used = book.at(q_coin, q_t, np.repeat(st_K.astype(np.int64), n_coins), max_mark_age_ms)
+        published = np.isin(src, [SOURCES.index(x) for x in PUBLISHED_MARK_SOURCES]) & ~np.isnan(mark)
+        tol = mark_tolerance(mark, published, np.tile(np.where(sz_dec >= 0, sz_dec, np.nan), n_act))
+        m_lo, m_hi = mark * (1 - tol), mark * (1 + tol)
+        if mark_movement:
+            lo_mv, hi_mv = mark_intervals(q_coin, q_t, used, mark, f, asset_ctxs, coins)
+            m_lo = np.fmin(m_lo, lo_mv * (1 - tol))
+            m_hi = np.fmax(m_hi, hi_mv * (1 + tol))
+        return tuple(x.reshape(n_act, n_coins) for x in (mark, src, m_lo, m_hi))  # type: ignore[return-value]
+
+    # the marks (sorts and interval joins in polars) overlap the packing of the replay's events
+    marks_job = _BACKGROUND.submit(action_marks)
+    evs = _pack_events(ev, pair_id, wallets, user_of(wallets["user"]))
+    del ev
+    state["events"] = None  # the pass reads the packed copy
 
     # --- actions in replay order, their legs, marks, episodes and windows --------------------------------
     n_act = steps.height
@@ -623,19 +654,7 @@ def audit_pass(
         out["fill_order"].to_numpy().astype(np.int64)[by_action],
         lot_stand_in,
     )
-    q_coin = np.tile(np.arange(n_coins, dtype=np.int64), n_act)
-    q_t = np.repeat(st_t, n_coins)
-    book = MarkBook.build(mark_observations(f, asset_ctxs), f, coins)
-    mark, src, used = book.at(q_coin, q_t, np.repeat(st_K, n_coins), max_mark_age_ms)
-    published = np.isin(src, [SOURCES.index(x) for x in PUBLISHED_MARK_SOURCES]) & ~np.isnan(mark)
-    tol = mark_tolerance(mark, published, np.tile(np.where(sz_dec >= 0, sz_dec, np.nan), n_act))
-    m_lo, m_hi = mark * (1 - tol), mark * (1 + tol)
-    if mark_movement:
-        lo_mv, hi_mv = mark_intervals(q_coin, q_t, used, mark, f, asset_ctxs, coins)
-        m_lo = np.fmin(m_lo, lo_mv * (1 - tol))
-        m_hi = np.fmax(m_hi, hi_mv * (1 + tol))
-    mark, src, m_lo, m_hi = (x.reshape(n_act, n_coins) for x in (mark, src, m_lo, m_hi))
-    del q_coin, q_t, used
+    mark, src, m_lo, m_hi = marks_job.result()
     # actions that see the same marks share cached holdings
     same = np.zeros(n_act, dtype=bool)
     if n_act > 1:
@@ -684,7 +703,8 @@ def audit_pass(
     integrity_summary: dict = {"lost_legs": 0, "two_sided": False}
     notes = None
     if check_integrity:
-        notes = integrity.pair_notes(fills, positions, accounts, ordered=ordered)
+        assert notes_job is not None
+        notes = notes_job.result()
         integrity_summary = dict(notes.summary)
         pair_of = pl.DataFrame({"user": pair_user, "coin": pair_coin, "pair": np.arange(n_pairs)})
         if notes.contradicted.height:

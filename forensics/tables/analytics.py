@@ -162,6 +162,11 @@ ADL_RULE_FITS = Table(
             False,
         ),
         C("cost", "BIGINT", "exemptions_needed + residual_skips + shape_violations.", False),
+        C(
+            "cost_is_lower_bound",
+            "BOOLEAN",
+            "Not tested account by account: shape violations (less partial closes) alone put it past the best rule.",
+        ),
         C("residual_rate", "DOUBLE", "(residual skips + shape violations) / (unflagged opportunities + selections)."),
         C("skip_rate", "DOUBLE", "Calibrated skip probability of unflagged candidates above a cut."),
         C("tested_accounts", "BIGINT", "Accounts with at least one opportunity.", False),
