@@ -73,10 +73,12 @@ def _hl_index_short_inverse(f: Features) -> np.ndarray:
 
 def _hl_node_score(f: Features) -> np.ndarray:
     """Hyperliquid's score as reverse-engineered from the node binary (OtterSec, "Auto reverse-engineering
-    the Hyperliquid risk engine", 2026-06-22, ``compute_adl_ranking_score``): effective leverage
-    ``|notional| / account_value`` times the profit ratio ``max(pnl, 0) / entry_notional``, each factor
-    floored at 1e-8, closed in descending order. A long with return r scores r*L where ``hl_index`` has
-    (1+r)*L, so the two order accounts differently."""
+    the Hyperliquid risk engine", 2026-06-22, osec.io/blog/2026-06-22-hyperliquid-risk-engine,
+    ``compute_adl_ranking_score``): effective leverage ``|notional| / account_value`` (the post's operand check
+    settles this direction against a decompiler comment that has it inverted) times the profit ratio
+    ``max(pnl, 0) / entry_notional``, each factor floored at 1e-8, closed in descending order. A long with
+    return r scores r*L where ``hl_index`` has (1+r)*L, so the two order accounts differently; on a profitable
+    position it is BitMEX's PnL% x effective leverage (``_bitmex``), so only losing positions tell them apart."""
     lev = np.maximum(f["notional"] / f["account_value"], 1e-8)
     profit = np.maximum(np.maximum(f["upnl"], 0.0) / (f["size"] * f["entry"]), 1e-8)
     return lev * profit

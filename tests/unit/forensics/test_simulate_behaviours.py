@@ -221,3 +221,23 @@ def test_policies_listed():
     assert {"binance_position_mm", "hl_index_short_inverse", "hl_node_score"} <= set(POLICIES)
     assert all(POLICIES[p].kind == "queue" for p in ("binance_position_mm", "hl_index_short_inverse", "hl_node_score"))
     assert not POLICIES["contracts_pro_rata"].walks and POLICIES["random_cyclic"].walks
+
+
+def test_node_score_is_bitmex_on_profitable_positions():
+    """OtterSec's node score and BitMEX's PnL% x effective leverage coincide wherever the position is in profit
+    (both are pnl/entry_notional x notional/account_value), so a cascade whose walk stops among profitable
+    positions cannot tell them apart; a losing position scores the floor under one and a negative under the
+    other."""
+    import numpy as np
+
+    size, entry = np.array([2.0, 1.0, 3.0, 1.0]), np.array([100.0, 50.0, 10.0, 100.0])
+    mark, av = np.array([110.0, 60.0, 10.5, 90.0]), np.array([50.0, 20.0, 4.0, 30.0])
+    upnl, notional = size * (mark - entry), size * mark
+    f = {"size": size, "entry": entry, "mark": mark, "upnl": upnl, "notional": notional, "account_value": av}
+    f["leverage"] = notional / av
+    node, mex = POLICIES["hl_node_score"].score_fn(f), POLICIES["bitmex"].score_fn(f)
+    profit = upnl > 0
+    assert node[profit] == pytest.approx(mex[profit], rel=1e-12)
+    rows = [dict(zip(f, vals)) for vals in zip(*f.values())]
+    assert node[profit] == pytest.approx([hl_node_score(r) for r in rows if r["upnl"] > 0], rel=1e-12)
+    assert node[~profit][0] == pytest.approx(1e-8 * max(notional[3] / av[3], 1e-8)) and mex[~profit][0] < 0
