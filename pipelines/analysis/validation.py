@@ -223,6 +223,11 @@ INDEPENDENT_RULES = {
     "leverage": {"leverage", "lexicographic"},
     "lexicographic": {"lexicographic", "leverage"},
 }
+#: our name for an independent rule whose formula is one reading of a documented rule: the independent
+#: generator's ``binance`` ranks by ``pnl_pct x notional/account_value`` ("Binance multiplies by the maintenance
+#: margin rate, a constant within one coin, left out", its truth's ``rule_formula``), i.e. the position's
+#: maintenance margin in MarginRatio: ``binance_position_mm``, not the account's (``binance``)
+INDEPENDENT_READINGS = {"binance": "binance_position_mm"}
 # the robustness knobs the audit must survive, one at a time (forensics.simulate.damage)
 DAMAGE_KNOBS = ("drop_fill_legs=0.01", "duplicate_block_lines=0.01", "drop_ctx_seconds=0.2", "skew_local_time_ms=2000")
 
@@ -297,7 +302,8 @@ def run_independent(src: Path, damage: str = "none") -> dict:
         planted = set(truth["exempt_users"])
         flagged = {f.user for f in result.flagged}
         best = result.best_rule
-        ok_rules = INDEPENDENT_RULES.get(truth["rule"], {truth["rule"]})
+        rule = INDEPENDENT_READINGS.get(truth["rule"], truth["rule"])
+        ok_rules = INDEPENDENT_RULES.get(rule, {rule})
         behaviour = score_behaviour(PlantedTruth.from_independent(truth), AuditView.of(result))
         switched = behaviour["planted_changes"] > 0
         return {
@@ -500,6 +506,7 @@ class PlantedTruth:
     @classmethod
     def from_independent(cls, truth: dict[str, Any]) -> PlantedTruth:
         steps = [(int(st["time"]), str(st.get("rule", truth["rule"]))) for st in truth["steps"]]
+        steps = [(t, INDEPENDENT_READINGS.get(r, r)) for t, r in steps]
         changes = [t for (t, r), (_, prev) in zip(steps[1:], steps) if r != prev]
         kind = "capped" if truth.get("exempt_mode", "skip") == "cap" else "skip"
         if kind == "capped":
@@ -835,7 +842,16 @@ def behaviour_markdown(df: pl.DataFrame, command: str) -> str:
         "`hl_index_short_inverse` by mark/entry, the docs' formula taken literally, which the audit calls "
         "`hl_index_literal` (accepted as the same rule). `binance_position_mm` puts the position's maintenance "
         "margin in Binance's MarginRatio where `binance` puts the account's. `hl_node_score` is "
-        "`max(|notional|/account_value, 1e-8) x max(max(pnl,0)/entry_notional, 1e-8)` (OtterSec, 2026-06-22).",
+        "`max(|notional|/account_value, 1e-8) x max(max(pnl,0)/entry_notional, 1e-8)` (OtterSec, 2026-06-22): "
+        "for a profitable position that is BitMEX's PnL% x leverage, so the two rank alike wherever every "
+        "position above the cut is in profit.",
+        "",
+        'One scenario of a behaviour: `generate_behaviour(name, DIR, seed=1, scale="small")` '
+        "(`pipelines.analysis.validation`), i.e. `forensics.simulate.generate(DIR, scale=..., seed=..., "
+        "**BEHAVIOURS[name])`. Its `truth.json` names the rule windows (`rule_windows`), the change points "
+        "(`change_points`: first step, wave, time and block of the new rule), the switch (`switch`), the exemption "
+        "kind (`exempt_kind`, `exempt_cap`) and per step the `rule`, the `wave` and the `capped_exempt` rows (rank, "
+        "the rule's take, the take).",
         "",
         "Per-scenario rows: `docs/validation_behaviours.csv`.",
         "",

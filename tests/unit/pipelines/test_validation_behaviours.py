@@ -139,6 +139,27 @@ def test_planted_truth_from_the_independent_generator():
     assert c.exempt_kind == "capped" and min(c.exempt_actions.values()) >= 1 and c.change_times == []
 
 
+def test_independent_binance_is_the_position_mm_reading():
+    """The independent generator's ``binance`` leaves the (per-coin constant) maintenance margin rate out of
+    pnl_pct x notional/account_value: the position-MM reading, so the audit must name binance_position_mm."""
+    truth = {
+        "rule": "binance",
+        "steps": [{"time": 5}, {"time": 9}],
+        "waves": [{"first_time": 5, "last_time": 9}],
+        "exempt_users": ["a"],
+        "exempt_inside_steps": {"a": 2},
+    }
+    p = PlantedTruth.from_independent(truth)
+    assert p.rules == ["binance_position_mm"] and p.change_times == []
+    assert score_behaviour(p, view(best="binance_position_mm"))["rule_ok"] is True
+    assert score_behaviour(p, view(best="binance"))["rule_ok"] is False
+    real = SHARED / "scenarios" / "independent" / "binance-s2028" / "truth.json"
+    if real.exists():
+        t = orjson.loads(real.read_bytes())
+        assert "maintenance margin rate" in t["rule_formula"]["binance"]
+        assert PlantedTruth.from_independent(t).rules == ["binance_position_mm"]
+
+
 def test_markdown_and_false_change_rate():
     rows = []
     for behaviour, planted, changed in [("single", SWITCH, False), ("null", SWITCH, True), ("switch", SWITCH, True)]:
