@@ -95,6 +95,12 @@ class Params:
     fraction_isolated: float = 0.12
     wave_gap_s: float = 5.0
     real_data_root: str | None = None
+    # rule switch: from the wave nearest ``switch_at`` of the cascade on, ``switch_policy`` ranks (run.generate)
+    switch_policy: str | None = None
+    switch_at: float | None = None
+    # "skip": planted accounts are passed over; "capped": closed only to ``exempt_cap`` of the policy's take
+    exempt_kind: str = "skip"
+    exempt_cap: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

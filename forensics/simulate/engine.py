@@ -9,7 +9,9 @@ Per block: ordinary trades, then market liquidations of accounts below maintenan
 takeovers by the liquidator vault (at the bankruptcy price, so the vault inherits the remaining equity),
 then ADL steps while the vault's account value is negative: each losing vault position is offset against
 opposite-side positions in the same coin at the previous block's mark price, in the configured policy's
-order, planted exempt accounts skipped.
+order, planted exempt accounts skipped (or, capped, closed only to a fraction of what the policy takes).
+With a rule switch the steps of every wave from ``switch_wave`` on follow the second policy; waves are
+counted as the steps happen, with the same gap rule as :meth:`Engine._waves`.
 """
 
 from __future__ import annotations
@@ -55,8 +57,22 @@ class RunResult:
 
 
 class Engine:
-    def __init__(self, params: Params, scale: Scale, uni: Universe, policy: Policy):
+    def __init__(
+        self,
+        params: Params,
+        scale: Scale,
+        uni: Universe,
+        policy: Policy,
+        switch_policy: Policy | None = None,
+        switch_wave: int | None = None,
+    ):
         self.p, self.scale, self.uni, self.policy = params, scale, uni, policy
+        self.switch_policy, self.switch_wave = switch_policy, switch_wave
+        if (switch_policy is None) != (switch_wave is None):
+            raise ValueError("a rule switch needs both the second policy and the wave it starts at")
+        # capped exemptions: exempt positions give up this fraction of the policy's take (None: skipped)
+        self.exempt_cap = params.exempt_cap if params.exempt_kind == "capped" else None
+        self._wave, self._last_adl_ms = -1, None  # the wave of the last ADL step, and its time
         ss = np.random.SeedSequence(params.seed)
         (self.r_addr, self.r_pop, self.r_mkt, self.r_trade, self.r_adl, self.r_id) = [
             np.random.default_rng(s) for s in ss.spawn(6)
@@ -742,11 +758,15 @@ class Engine:
             "account_value": av,
             "balance": self.cash[accts].copy(),
             "mm": mm[accts],
+            "position_mm": notional / (2.0 * self.uni.max_leverage[c]),
             "leverage": notional / av,
             "addr_key": self.addr_key[accts],
         }
         exempt = self.is_exempt[accts]
-        score, order, closed, walk = self.policy.allocate(f, need, exempt, self.r_adl)
+        wave = self._wave_at(t_ms)
+        policy = self.policy_of(wave)
+        score, order, closed, walk, rule_take = policy.allocate(f, need, exempt, self.r_adl, self.exempt_cap)
+        self._wave, self._last_adl_ms = wave, t_ms
         fill_order = np.full(len(cand), -1)
         fill_order[order] = np.arange(len(order))
         liq = (VAULT, mark_px, "backstop")
@@ -769,8 +789,10 @@ class Engine:
             stats["leverage"].append(float(notional[i] / av[i]))
             stats["partial"].append(q < int(lots[i]))
             stats["time"].append(t_ms)
-        # exempt accounts the walk passed over (pro-rata: every exempt row of the pool)
-        if self.policy.kind == "pro_rata":
+        # exempt accounts the walk passed over (pro-rata: every exempt row of the pool; capped: none)
+        if self.exempt_cap is not None:
+            passed = np.zeros(0, dtype=np.int64)
+        elif policy.kind == "pro_rata":
             passed = np.nonzero(exempt)[0]
         elif len(order):
             pos_in_walk = np.empty(len(walk), dtype=np.int64)
@@ -780,6 +802,19 @@ class Engine:
         else:
             passed = np.nonzero(exempt)[0]
         skipped = [self.addresses[int(accts[i])] for i in passed]
+        capped = []
+        if self.exempt_cap is not None:
+            rank_in_walk = np.empty(len(walk), dtype=np.int64)
+            rank_in_walk[walk] = np.arange(len(walk))
+            capped = [
+                {
+                    "user": self.addresses[int(accts[i])],
+                    "rank": int(rank_in_walk[i]),
+                    "rule_take": float(rule_take[i] * self.unit[c]),
+                    "taken": float(closed[i] * self.unit[c]),
+                }
+                for i in np.flatnonzero(rule_take)
+            ]
         # pool rows (optionally truncated to top rows + selected + exempt)
         rows_idx = np.arange(len(cand))
         lim = self.scale.truth_pool_limit
@@ -835,7 +870,23 @@ class Engine:
             "pool": pool,
             "selected": selected,
             "skipped_exempt": skipped,
+            "rule": policy.name,
+            "wave": wave,
+            "capped_exempt": capped,
         }
+
+    def _wave_at(self, t_ms: int) -> int:
+        """The wave an ADL step at ``t_ms`` belongs to: the last step's, or the next one after a gap of more
+        than ``wave_gap_s`` (as :meth:`_waves` counts them afterwards)."""
+        if self._last_adl_ms is None:
+            return 0
+        return self._wave + (t_ms - self._last_adl_ms > self.p.wave_gap_s * 1000)
+
+    def policy_of(self, wave: int) -> Policy:
+        """The policy in force in ``wave``."""
+        if self.switch_policy is not None and self.switch_wave is not None and wave >= self.switch_wave:
+            return self.switch_policy
+        return self.policy
 
     def _waves(self, steps: list[dict], deficits: dict[int, float], t_ns: np.ndarray, blocks: np.ndarray) -> list[dict]:
         waves: list[dict] = []

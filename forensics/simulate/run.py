@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
@@ -11,13 +12,14 @@ import numpy as np
 import orjson
 
 from . import calibration, writer
-from .config import SCALES, VAULT_ADDRESS, Noise, Params
+from .config import SCALES, VAULT_ADDRESS, Noise, Params, Scale
 from .engine import Engine
-from .market import make_universe
+from .market import Universe, make_universe
 from .misc import MiscEvents
 from .policies import POLICIES
 
 PRESETS = ("oct10",)
+EXEMPT_KINDS = ("skip", "capped")
 
 
 def _per_user(stats: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +35,48 @@ def _per_user(stats: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
     return np.bincount(inv, w * pnl) / ws, np.bincount(inv, w * lev) / ws
 
 
+def _switch_wave(params: Params, sc: Scale, uni: Universe, switch_at: float, *, real: bool) -> dict[str, Any]:
+    """Where a rule switch starts: a dry run of the whole cascade under the first policy (with the planted
+    exemptions and, for the real layouts, the cash events, so it is the real run up to the switch) counts the
+    waves; the switch wave is the one at ``switch_at`` of them, rounded half up, within [1, waves - 1]."""
+    dry = Engine(params, sc, uni, POLICIES[params.policy])
+    if real:
+        dry.misc = MiscEvents(params.seed)
+    waves = len(dry.run(lambda b, fills: None).waves)
+    if waves < 2:
+        raise ValueError(
+            f"this cascade has {waves} ADL wave(s); a rule switch needs at least 2 (try another seed or scale)"
+        )
+    wave = min(max(1, math.floor(switch_at * waves + 0.5)), waves - 1)
+    return {"policy": params.switch_policy, "at": switch_at, "wave": wave, "waves_without_switch": waves}
+
+
+def rule_windows(steps: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The rule in force as windows of consecutive ADL steps, and the change points between them (each the
+    first step, wave, time and block of the new rule)."""
+    windows: list[dict[str, Any]] = []
+    for st in steps:
+        if not windows or windows[-1]["rule"] != st["rule"]:
+            windows.append(
+                {"rule": st["rule"], "first_step": st["step"], "first_wave": st["wave"], "from_ms": st["time"]}
+            )
+        windows[-1].update(last_step=st["step"], last_wave=st["wave"], to_ms=st["time"])
+    for w in windows:
+        w["steps"] = w["last_step"] - w["first_step"] + 1
+    changes = [
+        {
+            "step": b["first_step"],
+            "wave": b["first_wave"],
+            "time_ms": b["from_ms"],
+            "block_number": steps[b["first_step"]]["block_number"],
+            "from_rule": a["rule"],
+            "to_rule": b["rule"],
+        }
+        for a, b in zip(windows, windows[1:])
+    ]
+    return {"rule_windows": windows, "change_points": changes}
+
+
 def generate(
     out_dir: str | Path,
     *,
@@ -43,6 +87,10 @@ def generate(
     seed: int = 7,
     noise: Noise | dict[str, Any] | None = None,
     formats: str = "node",
+    switch_policy: str | None = None,
+    switch_at: float = 0.5,
+    exempt_kind: str = "skip",
+    exempt_cap: float = 0.3,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Simulate a cascade and write it to ``out_dir``; returns the content of ``scenario.json``.
@@ -53,6 +101,17 @@ def generate(
     funding, deposits, withdrawals, transfers and liquidation summaries (``forensics.simulate.misc``) and writes
     the published layouts: ``misc_events_by_block``, the clearinghouse snapshot export and the archive's
     per-minute ``asset_ctxs`` CSV (instead of the JSONL snapshot and per-second contexts).
+
+    Venue behaviours (recorded in ``truth.json``):
+
+    * ``switch_policy``: a silent rule change. ``policy`` ranks the waves before the switch, ``switch_policy``
+      every wave from the switch on; the switch wave is the one at ``switch_at`` (a fraction in (0, 1)) of the
+      cascade's waves, counted in a dry run without the switch (rounded half up, at least the second wave and
+      at most the last). ``truth.json`` has ``rule_windows`` and ``change_points`` and each step's ``rule``.
+    * ``exempt_kind="capped"``: soft exemptions. Planted accounts are never skipped, but when the policy takes
+      from one it gives up only ``exempt_cap`` of that (rounded down, at least one lot) and the rest is taken
+      from the next in line; each step lists its ``capped_exempt`` rows (rank, the rule's take, the take).
+      Walk policies only (not pro-rata).
     """
     if formats not in ("node", "real"):
         raise ValueError(f"unknown formats {formats!r}; known: node, real")
@@ -60,12 +119,33 @@ def generate(
         raise ValueError(f"unknown preset {preset!r}; known: {PRESETS}")
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; known: {sorted(SCALES)}")
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; known: {sorted(POLICIES)}")
+    for name in (policy, switch_policy):
+        if name is not None and name not in POLICIES:
+            raise ValueError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
+    if switch_policy is not None and (switch_policy == policy or not 0.0 < switch_at < 1.0):
+        raise ValueError("a rule switch needs another policy and switch_at strictly between 0 and 1")
+    if exempt_kind not in EXEMPT_KINDS:
+        raise ValueError(f"unknown exempt_kind {exempt_kind!r}; known: {', '.join(EXEMPT_KINDS)}")
+    if exempt_kind == "capped":
+        if not 0.0 < exempt_cap < 1.0:
+            raise ValueError("exempt_cap must be strictly between 0 and 1")
+        for name in (policy, switch_policy):
+            if name is not None and not POLICIES[name].walks:
+                raise ValueError(f"capped exemptions need a walk policy; {name} is {POLICIES[name].kind}")
     t0 = time.perf_counter()
     ex = tuple(str(x).lower() for x in exempt) if isinstance(exempt, (list, tuple)) else int(exempt)
     params = Params(
-        seed=int(seed), preset=preset, scale=scale, policy=policy, exempt=ex, noise=Noise.from_any(noise), **overrides
+        seed=int(seed),
+        preset=preset,
+        scale=scale,
+        policy=policy,
+        exempt=ex,
+        noise=Noise.from_any(noise),
+        switch_policy=switch_policy,
+        switch_at=switch_at if switch_policy is not None else None,
+        exempt_kind=exempt_kind,
+        exempt_cap=exempt_cap if exempt_kind == "capped" else None,
+        **overrides,
     )
     sc = SCALES[scale]
     out = Path(out_dir)
@@ -94,7 +174,17 @@ def generate(
         ranked = sorted(hits, key=lambda u: (-hits[u][0], -hits[u][1], u))
         params = params.with_(exempt=tuple(ranked[:ex]))
         selection = "dry-run: top ADL winners by steps selected"
-    eng = Engine(params, sc, uni, POLICIES[policy])
+    switch = None
+    if switch_policy is not None:
+        switch = _switch_wave(params, sc, uni, switch_at, real=formats == "real")
+    eng = Engine(
+        params,
+        sc,
+        uni,
+        POLICIES[policy],
+        POLICIES[switch_policy] if switch_policy is not None else None,
+        switch["wave"] if switch is not None else None,
+    )
     if formats == "real":
         eng.misc = MiscEvents(params.seed)
     sink = writer.FillSink(out, uni, params.noise, r_noise)
@@ -184,6 +274,10 @@ def generate(
         "adl_partial_fraction": partial,
         "first_liquidation_ms": res.liq_first_ms,
         "first_adl_ms": res.adl_first_ms,
+        "exempt_kind": params.exempt_kind,
+        "exempt_cap": params.exempt_cap,
+        "switch": switch,
+        **rule_windows(res.steps),
     }
     (out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_SERIALIZE_NUMPY))
     scenario = {

@@ -190,6 +190,13 @@ def validate(
             "'knobs' = each standard knob)."
         ),
     ] = None,
+    behaviour: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Instead: the sweep per venue behaviour (single, switch, capped, the rule variants, null; "
+            "repeatable; 'all' = each); writes validation_behaviours.md/.csv."
+        ),
+    ] = None,
 ) -> None:
     """Sweep simulator scenarios (policy x exemptions x noise x seeds) end to end and score the audit."""
     # heavy (the analysis and Dagster-free ingest): imported when the command runs, so `liqf --help` starts fast
@@ -197,6 +204,9 @@ def validate(
 
     if independent is not None:
         _validate_independent(independent, damage or [], out_dir)
+        return
+    if behaviour:
+        _validate_behaviours(behaviour, scale, seeds, out_dir)
         return
 
     chosen = policies or list(simulate.POLICIES)
@@ -220,6 +230,36 @@ def validate(
     df.write_csv(out_dir / "validation.csv")
     out.print(validation.summarize(df))
     out.print(f"wrote {out_dir / 'validation.md'} and {out_dir / 'validation.csv'}", highlight=False)
+
+
+def _validate_behaviours(names: list[str], scale: str, seeds: int, out_dir: Path) -> None:
+    # heavy: see validate()
+    from pipelines.analysis import validation
+
+    chosen = list(validation.BEHAVIOURS) if "all" in names else list(dict.fromkeys(names))
+    unknown = [b for b in chosen if b not in validation.BEHAVIOURS]
+    if unknown:
+        raise fail(f"unknown behaviour {unknown[0]!r}", f"behaviours: all, {', '.join(validation.BEHAVIOURS)}")
+    with progress.counted() as bar:
+        task = bar.add_task("scenarios", total=len(chosen) * seeds)
+
+        def done(row: dict) -> None:
+            bar.advance(task)
+            console.print(
+                f"{row['behaviour']} s{row['seed']}: {row['best_rule']} "
+                f"(rule {'-' if row['rule_ok'] is None else ('ok' if row['rule_ok'] else 'WRONG')}), "
+                f"flagged {row['flagged']} ({row['false_flags']} false) of {row['planted']} planted",
+                highlight=False,
+            )
+
+        df = validation.behaviour_sweep(chosen, range(1, seeds + 1), scale=scale, progress=done)
+    command = f"liqf validate --scale {scale} --seeds {seeds}" + "".join(f" --behaviour {b}" for b in names)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "validation_behaviours.md").write_text(validation.behaviour_markdown(df, command))
+    df.write_csv(out_dir / "validation_behaviours.csv")
+    out.print(
+        f"wrote {out_dir / 'validation_behaviours.md'} and {out_dir / 'validation_behaviours.csv'}", highlight=False
+    )
 
 
 def _validate_independent(root: Path, damage: list[str], out_dir: Path) -> None:

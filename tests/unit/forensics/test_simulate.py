@@ -70,6 +70,9 @@ def test_api_surface():
         "random_cyclic",
         "contracts_pro_rata",
         "wealth_pro_rata",
+        "binance_position_mm",
+        "hl_index_short_inverse",
+        "hl_node_score",
     }
     assert {"tiny", "small", "medium", "full"} <= set(SCALES)
     for p in POLICIES.values():
