@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from forensics.audit import Audit, audit_evidence, split_uncertain
+from forensics.audit import Audit, audit_evidence, carveouts, split_uncertain
 from forensics.audit.diagnostics import DIAGNOSTIC_STEPS, conditional_logit, rank_diagnostics
 from forensics.audit.exemption import MIN_SKIPS
 from forensics.reconstruct import audit_pass
@@ -48,6 +48,7 @@ JSON_KEYS = (
     "rule_changes",
     "pools",
     "seconds",
+    "carve_outs",
 )
 
 
@@ -98,6 +99,17 @@ class ExemptionSummary:
     min_skips: int = MIN_SKIPS
 
 
+@dataclass(frozen=True)
+class CoveredFlag:
+    """A flagged account whose every counted pass-over falls under a carve-out the venue disclosed."""
+
+    account: str
+    rule: str  # the carve-out's name
+    source: str
+    quote: str
+    covered_actions: list[int]
+
+
 @dataclass
 class AuditResult:
     """What the audit found for one venue and window (and the tables it wrote)."""
@@ -118,6 +130,8 @@ class AuditResult:
     outputs: dict[str, str] = field(default_factory=dict)
     #: fills replayed (from the snapshot through the window's last ADL action)
     fills: int = 0
+    #: flags a disclosed carve-out covers (forensics.audit.carveouts): reported apart, not as exemptions
+    carve_outs: list[CoveredFlag] = field(default_factory=list)
 
     @property
     def best_rule(self) -> str | None:
@@ -147,6 +161,7 @@ class AuditResult:
             "pools": self.pool_rows,
             "fills": self.fills,
             "seconds": self.seconds,
+            "carve_outs": [asdict(c) for c in self.carve_outs],
         }
 
 
@@ -300,6 +315,7 @@ def assemble(
             if idn.steps
             else "exemption test not run: no ADL action with a decision"
         )
+    flagged, covered = _apart_carve_outs(venue, flagged, steps)
     seconds["diagnostics"] = round(time.perf_counter() - t0, 3)
     return AuditResult(
         venue,
@@ -315,7 +331,30 @@ def assemble(
         integrity,
         pool_rows,
         seconds,
+        carve_outs=covered,
     )
+
+
+def _apart_carve_outs(
+    venue: str, flagged: list[FlaggedAccount], steps: pl.DataFrame
+) -> tuple[list[FlaggedAccount], list[CoveredFlag]]:
+    """Flags whose every counted pass-over (skips and capped takes) a disclosed carve-out covers, apart. Facts a
+    conditional carve-out needs (open interest, bankruptcy-price overlap) are not in the data: those never
+    cover."""
+    if not flagged or "time_ms" not in steps.columns:
+        return flagged, []
+    time_of = dict(zip(steps["step_id"].to_list(), steps["time_ms"].to_list()))
+    kept, covered = [], []
+    for f in flagged:
+        actions = f.skipped_in + f.capped_in
+        found = [carveouts.covering(venue, a.coin, time_of.get(a.step_id, 0)) for a in actions]
+        if actions and all(c is not None for c in found):
+            c = found[0]
+            assert c is not None
+            covered.append(CoveredFlag(f.user, c.name, c.source, c.quote, sorted({a.step_id for a in actions})))
+        else:
+            kept.append(f)
+    return kept, covered
 
 
 def _skip(e: dict[str, Any]) -> Skip:

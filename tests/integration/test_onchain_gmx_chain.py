@@ -398,6 +398,7 @@ def test_every_layout_markets_from_the_reader_adl_fills_and_audit(tmp_path):
         "pools",
         "fills",
         "seconds",
+        "carve_outs",
     }
     assert result["steps"] == 4 and result["pools"] == 3 + 2 + 3 + 3
     assert {r["name"] for r in result["rules"]} >= {"upnl", "pnl_pct"}
