@@ -19,6 +19,8 @@ prefix doubling (log2 of the longest segment passes, each over the still-open ro
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 
@@ -226,15 +228,18 @@ def build_state(
     pos, acc = snapshot_frames(positions, accounts, f["evt_ms"].min() if f.height else None)
     f = after_snapshot(f, acc)
     ce = _place_cash(cash, f, pos, acc, misc_before_fills)
-    ev = _events(f, pos, acc, ce)
-    return {
-        "fills": f,
-        "events": _positions(ev),
-        "wallets": _wallets(f, acc, ce),
-        "snapshot_positions": pos,
-        "snapshot_accounts": acc,
-        "cash": ce,
-    }
+    # the wallets do not depend on the positions: built on the other core (polars releases the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqf-wallets") as pool:
+        wallets = pool.submit(_wallets, f, acc, ce)
+        events = _positions(_events(f, pos, acc, ce))
+        return {
+            "fills": f,
+            "events": events,
+            "wallets": wallets.result(),
+            "snapshot_positions": pos,
+            "snapshot_accounts": acc,
+            "cash": ce,
+        }
 
 
 _CASH_SCHEMA = {
