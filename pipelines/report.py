@@ -136,10 +136,23 @@ def _matching_document(
 
 SHAPE_KINDS = {
     "below_cut": "selected below the cut",
-    "partial": "partial close above the cut",
-    "out_of_order": "selected out of the rule's order",
+    "partial": "closed partly above the cut",
     "allocation": "allocation off its fitted share",
+    "unranked": "not producible by the rule",
 }
+
+
+def _shape_kind(row: Mapping[str, Any], allocation: bool) -> str:
+    """Why a selection is a shape violation, as the audit's kernel decides it: for a queue rule, either the
+    account ranks below the cut (the walk took it after where it should have stopped) or it ranks above the cut
+    and was closed only partly although the walk went on past it; for an allocation rule, a take off the
+    fitted share."""
+    if allocation:
+        return SHAPE_KINDS["allocation"]
+    rank, cut = row.get("rank"), row.get("cut_rank")
+    if rank is None or cut is None:
+        return SHAPE_KINDS["unranked"]
+    return SHAPE_KINDS["below_cut"] if rank > cut else SHAPE_KINDS["partial"]
 
 
 def _shape_section(
@@ -149,10 +162,8 @@ def _shape_section(
     n_steps: int,
     venue: str,
 ) -> dict[str, Any] | None:
-    """The named rule's shape violations: counts always (rule fits), per action and listed with their kind
-    when the audit's document carries them. Kind: a selection ranked below the cut; a partial close above it
-    (a queue closes whole positions except the last one it touches: the ADL leg's ``is_partial``); a selection
-    above the cut out of the rule's order; for allocation rules, a take off the fitted share."""
+    """The named rule's shape violations: counts always (rule fits), per action (with its coin and time) and
+    listed with their kind (:func:`_shape_kind`) when the audit's document carries them."""
     best = fits.filter(pl.col("is_best")) if fits.height else fits
     if not best.height:
         return None
@@ -172,33 +183,16 @@ def _shape_section(
     per_action = [dict(a) for a in sv.get("per_action") or []]
     rows = [dict(r) for r in sv.get("rows") or []]
     ids = sorted({int(r["step_id"]) for r in rows} | {int(a["step_id"]) for a in per_action})
-    partial: set[tuple[int, str]] = set()
     info: dict[int, tuple[str, int]] = {}
     if ids:
-        for step_id, user, is_partial, coin, time_ms in con.execute(
-            """
-            SELECT s.step_id, f."user", bool_or(f.is_partial), any_value(s.coin), any_value(s.time_ms)
-            FROM adl_steps s LEFT JOIN adl_fills f
-              ON f.venue = s.venue AND f.coin = s.coin AND f.time_ms = s.time_ms
-             AND f.liquidated_user = s.liquidated_user
-            WHERE s.venue = $venue AND list_contains($ids, s.step_id)
-            GROUP BY 1, 2""",
+        found = con.execute(
+            "SELECT step_id, coin, time_ms FROM adl_steps WHERE venue = $venue AND list_contains($ids, step_id)",
             {"venue": venue, "ids": ids},
-        ).fetchall():
-            info[int(step_id)] = (coin, time_ms)
-            if is_partial:
-                partial.add((int(step_id), user))
+        ).fetchall()
+        info = {int(step_id): (coin, time_ms) for step_id, coin, time_ms in found}
     allocation = fit["kind"] == "allocation"
     for r in rows:
-        if allocation:
-            kind = "allocation"
-        elif r.get("rank") is not None and r.get("cut_rank") is not None and r["rank"] > r["cut_rank"]:
-            kind = "below_cut"
-        elif (int(r["step_id"]), r["user"]) in partial:
-            kind = "partial"
-        else:
-            kind = "out_of_order"
-        r["kind"] = SHAPE_KINDS[kind]
+        r["kind"] = _shape_kind(r, allocation)
         r.setdefault("coin", info.get(int(r["step_id"]), ("",))[0])
         section["kinds"][r["kind"]] = section["kinds"].get(r["kind"], 0) + 1
     for a in per_action:
@@ -262,6 +256,9 @@ def _rule_windows(doc: Mapping[str, Any] | None) -> list[dict[str, Any]]:
                 "last_action": w.get("last_action"),
                 "actions": w.get("steps"),
                 "cost": w.get("cost"),
+                # what the window's own rule saves against the rule named for the whole window (the audit's
+                # current document; issue 23's carries ``cost`` instead)
+                "gain": w.get("cost_gain_over_global"),
                 "changed": w.get("changed"),
             }
         )
@@ -458,7 +455,11 @@ def gather(
         "charts": {
             "timeline": charts.timeline(per_second, wave_frame),
             "coins": charts.bars(
-                coins["coin"].to_list(), coins["usd"].to_list(), xlabel="ADL notional (USD)", usd=True
+                coins["coin"].to_list(),
+                coins["usd"].to_list(),
+                xlabel="ADL notional (USD)",
+                usd=True,
+                empty="No ADL legs in the window: no coin to draw.",
             ),
             "rules": charts.rule_comparison(fits, best_rule) if fits.height else "",
             "rule_timeline": charts.rule_timeline(windows) if windows else "",

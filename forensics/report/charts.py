@@ -76,22 +76,27 @@ def message(text: str, *, width: float = 9, height: float = 1.2) -> str:
 
 def timeline(per_second: pl.DataFrame, waves: pl.DataFrame | None) -> str:
     """Liquidation and ADL legs per second; waves shaded. ``per_second``: t_s, liquidations, adl."""
+    if not per_second.height:
+        return message("No liquidation or ADL legs in the window: no cascade to draw.")
     fig, ax = plt.subplots(figsize=(9, 2.8))
-    if per_second.height:
-        t0 = per_second["t_s"].min()
-        x = (per_second["t_s"] - t0).to_numpy()
-        ax.bar(x, per_second["liquidations"].to_numpy(), width=1.0, color=ORANGE, label="liquidation legs")
-        ax.bar(x, per_second["adl"].to_numpy(), width=1.0, color=BLUE, alpha=0.8, label="ADL legs")
-        if waves is not None and waves.height:
-            for w in waves.iter_rows(named=True):
-                ax.axvspan(
-                    w["start_ms"] / 1000 - t0,
-                    max(w["end_ms"] / 1000 - t0, w["start_ms"] / 1000 - t0 + 1),
-                    color=GREY,
-                    alpha=0.25,
-                    lw=0,
-                )
-        ax.legend(frameon=False, loc="upper right")
+    t0 = per_second["t_s"].min()
+    x = (per_second["t_s"] - t0).to_numpy()
+    ax.bar(x, per_second["liquidations"].to_numpy(), width=1.0, color=ORANGE, label="liquidation legs")
+    ax.bar(x, per_second["adl"].to_numpy(), width=1.0, color=BLUE, alpha=0.8, label="ADL legs")
+    if waves is not None and waves.height:
+        for w in waves.iter_rows(named=True):
+            ax.axvspan(
+                w["start_ms"] / 1000 - t0,
+                max(w["end_ms"] / 1000 - t0, w["start_ms"] / 1000 - t0 + 1),
+                color=GREY,
+                alpha=0.25,
+                lw=0,
+            )
+    # whole seconds and counts; a cascade of a few seconds still gets a readable axis
+    ax.set_xlim(-1, max(float(x.max()) + 1, 10))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     ax.set_xlabel("seconds since the window start")
     ax.set_ylabel("legs per second")
     return _svg(fig)
@@ -105,10 +110,12 @@ def bars(
     color: str = BLUE,
     highlight: str | None = None,
     usd: bool = False,
+    empty: str = "Nothing to draw.",
 ) -> str:
-    """Horizontal bars, largest on top; ``usd``: dollar ticks and each bar labelled with its amount."""
+    """Horizontal bars, largest on top; ``usd``: dollar ticks and each bar labelled with its amount; ``empty``:
+    the note drawn instead when there are no bars."""
     if not values:
-        return message("nothing to draw")
+        return message(empty)
     fig, ax = plt.subplots(figsize=(7, 0.28 * max(len(labels), 3) + 0.8))
     names = [_label(v) for v in labels]
     colors = [RED if highlight is not None and str(lbl) == highlight else color for lbl in labels]
