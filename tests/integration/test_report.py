@@ -268,6 +268,10 @@ def test_shape_violations_are_defined_counted_per_action_and_listed(built):
     k = len(shapes["per_action"])
     assert f"{shapes['total']:,} shape violation(s) in {k:,} of {shapes['actions']:,} actions" in html
     assert context["summary"]["rule_sentence"].count(f"in {k:,} of {shapes['actions']:,} actions") == 1
+    # without the audit's document (only its tables): the count, and a sentence saying why nothing is listed
+    bare = built.gather()
+    assert bare["shapes"]["per_action"] is None and bare["shapes"]["total"] == shapes["total"]
+    assert "rendered without the audit's per-selection evidence" in render_html(bare)
 
 
 def test_shape_violations_listed_with_their_kind(built):
