@@ -22,7 +22,7 @@ from forensics import simulate
 from forensics.report import SECTIONS, render_html
 from forensics.report.numbers import fmt, usd, usd_compact
 from pipelines import report
-from pipelines.analysis import accounting, audit, pipeline
+from pipelines.analysis import accounting, audit
 from pipelines.ingest.hyperliquid import files
 from pipelines.ingest.report import generated_mark
 from pipelines.lake import Lake
@@ -75,7 +75,8 @@ def built(tmp_path_factory):
         files.ingest_node_fills(lake, path)
     files.ingest_snapshot(lake, scenario / "snapshots" / "clearinghouse_state.jsonl")
     files.ingest_asset_ctxs(lake, scenario / "asset_ctxs" / "asset_ctxs.jsonl")
-    # what `liqf report` runs before rendering (pipeline.analyses), keeping the audit's result for its document
+    # what `liqf report` runs before rendering (pipelines.analysis.pipeline.analyses), keeping the audit's
+    # result for its document
     result = audit.run(lake)
     accounting.run(lake)
     doc = report.audit_document(result)
@@ -200,7 +201,7 @@ def test_real_public_sample_has_no_simulated_banner(realdata, tmp_path):
             pytest.skip(f"a generator's mark lies above the real sample ({parent}): not a real-data layout")
     lake = Lake(tmp_path / "lake")
     files.ingest_node_fills(lake, sample)
-    notes = pipeline.analyses(lake)  # a window without ADL: the audit says so, the report still renders
+    result = audit.run(lake)  # a window without ADL: the audit says so, the report still renders
     context = report.gather(
         lake,
         tmp_path / "c.duckdb",
@@ -210,7 +211,8 @@ def test_real_public_sample_has_no_simulated_banner(realdata, tmp_path):
         q=0.05,
         gap_seconds=5.0,
         command="pytest",
-        notes=notes,
+        notes=[f"audit: {result.verdict}"],
+        audit=report.audit_document(result),
     )
     paths = report.write(context, tmp_path / "out")
     assert not context["simulation"].simulated and context["simulation"].evidence == []
