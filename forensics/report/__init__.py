@@ -4,11 +4,12 @@ time) rendered with Jinja2 (autoescaping on), and its PDF. Pure rendering: calle
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from forensics.report.numbers import fmt, usd, usd_compact
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SECTIONS = (
@@ -25,21 +26,13 @@ SECTIONS = (
 )
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, (int, float)):
-        return f"{value:,.{digits}f}"
-    return str(value)
-
-
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
         undefined=jinja2.StrictUndefined,
     )
-    env.globals["fmt"] = _fmt
+    env.globals.update(fmt=fmt, usd=usd, usd_compact=usd_compact)
     return env
 
 

@@ -7,7 +7,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from forensics.report.charts import BLUE, GREY, ORANGE, RED, _label, _svg
+from forensics.report.charts import BLUE, GREY, ORANGE, RED, _label, _svg, _usd_axis, message
 
 CAUSE_COLORS = {
     "solvency": RED,
@@ -20,20 +20,18 @@ CAUSE_COLORS = {
 
 
 def timeline(defaults: list[dict]) -> str:
-    """Defaulted nodes by contagion round, coloured by cause."""
+    """Defaulted nodes by contagion round, coloured by cause; a note instead of empty axes when none defaults."""
+    if not defaults:
+        return message("No node defaults in this scenario: no contagion round to draw.", width=8)
     fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(defaults), 3) + 1.0))
-    if defaults:
-        ys = list(range(len(defaults)))[::-1]
-        for y, d in zip(ys, defaults):
-            ax.barh(y, 1, left=d["round"] - 0.5, color=CAUSE_COLORS.get(d["cause"], GREY))
-            ax.text(d["round"] + 0.55, y, d["cause"], va="center", fontsize=8)
-        ax.set_yticks(ys, [_label(d["node"], 22) for d in defaults])
-        top = max(d["round"] for d in defaults)
-        ax.set_xlim(0.4, top + 1.6)
-        ax.set_xticks(range(1, top + 1))
-    else:
-        ax.text(0.5, 0.5, "no node defaults", ha="center", va="center", transform=ax.transAxes)
-        ax.plot([0, 1], [0, 0], color=GREY)
+    ys = list(range(len(defaults)))[::-1]
+    for y, d in zip(ys, defaults):
+        ax.barh(y, 1, left=d["round"] - 0.5, color=CAUSE_COLORS.get(d["cause"], GREY))
+        ax.text(d["round"] + 0.55, y, d["cause"], va="center", fontsize=8)
+    ax.set_yticks(ys, [_label(d["node"], 22) for d in defaults])
+    top = max(d["round"] for d in defaults)
+    ax.set_xlim(0.4, top + 1.6)
+    ax.set_xticks(range(1, top + 1))
     ax.set_xlabel("contagion round")
     return _svg(fig)
 
@@ -41,15 +39,16 @@ def timeline(defaults: list[dict]) -> str:
 def losses(rows: list[dict]) -> str:
     """Per node: claims not received (loss) and own shortfall (negative equity)."""
     rows = [r for r in rows if r["loss"] > 1e-9 or r["equity"] < -1e-9][:30]
+    if not rows:
+        return message("No node lost claims or ended with negative equity: no losses to draw.", width=8)
     fig, ax = plt.subplots(figsize=(8, 0.3 * max(len(rows), 3) + 1.0))
     y = np.arange(len(rows))[::-1]
     ax.barh(y + 0.2, [r["loss"] for r in rows], height=0.4, color=ORANGE, label="claims not received")
     ax.barh(y - 0.2, [max(0.0, -r["equity"]) for r in rows], height=0.4, color=RED, label="own shortfall")
     ax.set_yticks(y, [_label(r["node"], 22) for r in rows])
     ax.set_xlabel("USD")
+    _usd_axis(ax.xaxis)
     ax.legend(frameon=False, loc="lower right")
-    if not rows:
-        ax.plot([0, 1], [0, 0], color=GREY)
     return _svg(fig)
 
 
@@ -70,6 +69,7 @@ def waterfall(venues: list[dict]) -> str:
         left += vals
     ax.set_yticks(y, [_label(v["venue"], 18) + (" (default)" if v["defaulted"] else "") for v in venues])
     ax.set_xlabel("bad debt absorbed, USD")
+    _usd_axis(ax.xaxis)
     ax.legend(frameon=False, loc="lower right", fontsize=8)
     return _svg(fig)
 

@@ -23,6 +23,13 @@ INGEST_RUNS = Table(
         C("tables_json", "VARCHAR", "Per-table written row counts, JSON.", False),
         C("ingested_at", "TIMESTAMP", "When the ingest ran (UTC).", False),
         C("code_version", "VARCHAR", "liquidation-forensics version (and git commit when known)."),
+        C("origin", "VARCHAR", "Where the input came from: the file's absolute path, or the API's base URL."),
+        C(
+            "generated_by",
+            "VARCHAR",
+            "What marks the input as generated data (a generator's scenario.json or a planted truth.json beside the "
+            "file, or a server that declared itself the local sandbox); NULL when nothing does.",
+        ),
     ),
     key=("venue", "source_key"),
     layer="meta",

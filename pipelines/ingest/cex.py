@@ -13,6 +13,7 @@ Items repeated on page boundaries are de-duplicated (noted), items outside the w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -34,7 +35,7 @@ from forensics.formats.cex.common import RecordError, rows_to_arrow
 from forensics.tables import FILLS, POSITION_SNAPSHOTS, Table
 from forensics.tables.cex import ADL_ALERTS, ADL_RANKS, CEX_LIQUIDATIONS, CEX_MARKET, INSURANCE_FUND
 from pipelines.ingest.common import PullError, Rejects, finish, raw_response_record, raw_text, write_rows
-from pipelines.ingest.report import IngestReport
+from pipelines.ingest.report import IngestReport, sandbox_mark
 from pipelines.ingest.safety import pull_failed
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues import VENUE_CLIENTS
@@ -86,6 +87,7 @@ class _Dataset(Rejects):
     since_ms: int
     until_ms: int
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    raw: RawApiWriter
     seen: set[bytes] = field(default_factory=set)
     duplicates: int = 0
     outside: int = 0
@@ -130,13 +132,13 @@ class _Pull:
         lake: Lake,
         venue: str,
         client: Any,
-        raw: RawApiWriter,
+        open_raw: Callable[[str], RawApiWriter],
         symbols: Sequence[str],
         since_ms: int,
         until_ms: int,
         account: str | None,
     ) -> None:
-        self.lake, self.venue, self.client, self.raw = lake, venue, client, raw
+        self.lake, self.venue, self.client, self.open_raw = lake, venue, client, open_raw
         self.symbols, self.since_ms, self.until_ms, self.account = list(symbols), since_ms, until_ms, account
         self.sym_hash = hashlib.sha256("\n".join(sorted(symbols)).encode()).hexdigest()[:16]
         self.datasets: list[_Dataset] = []
@@ -145,8 +147,14 @@ class _Pull:
         key = source_key("api", self.venue, name, self.sym_hash, self.since_ms, self.until_ms, self.account or "")
         who = f" [{self.account}]" if self.account else ""
         report = IngestReport(self.venue, f"api:{self.venue}:{name}", f"{self.venue} {name}{who}", key)
+        report.origin = getattr(self.client, "base_url", None)
         ds = _Dataset(
-            report=report, target=target, tables=(target, *tables), since_ms=self.since_ms, until_ms=self.until_ms
+            report=report,
+            target=target,
+            tables=(target, *tables),
+            since_ms=self.since_ms,
+            until_ms=self.until_ms,
+            raw=self.open_raw(key),  # the dataset's own raw file: its hash and size are the input's
         )
         self.datasets.append(ds)
         return ds
@@ -159,7 +167,7 @@ class _Pull:
         try:
             out = call()
             for page in [out] if isinstance(out, RawResponse) else out:
-                self.raw.write(raw_response_record(page))
+                ds.raw.write(raw_response_record(page))
                 yield page
         except VenueError as exc:
             raise pull_failed(self.venue, what, exc) from None
@@ -517,18 +525,22 @@ def pull(
     if private and venue in PRIVATE_VENUES and account is None:
         raise PullError("a private pull needs an account label")
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    run_key = source_key("api-run", venue, ",".join(sorted(syms)), since_ms, until_ms, account or "", private)
     day = dt.datetime.fromtimestamp(until_ms / 1000, dt.UTC).date()
-    with lake.raw_api_writer(venue, run_key, day) as raw:
-        p = _Pull(lake, venue, client, raw, syms, since_ms, until_ms, account if private else None)
+    with contextlib.ExitStack() as stack:  # a failed pull commits none of the datasets' raw files
+
+        def open_raw(key: str) -> RawApiWriter:
+            return stack.enter_context(lake.raw_api_writer(venue, key, day))
+
+        p = _Pull(lake, venue, client, open_raw, syms, since_ms, until_ms, account if private else None)
         if venue == "dydx":
             _dydx(p, private, addresses)
         else:
             _PULLS[venue](p, private)
-    raw_sha, raw_bytes = sha256_file(raw.path) if raw.path.exists() else ("", 0)
     reports = []
+    mark = sandbox_mark(getattr(client, "base_url", ""), getattr(client, "sandbox", None))
     for ds in p.datasets:
-        ds.report.sha256, ds.report.bytes = raw_sha, raw_bytes
+        ds.report.sha256, ds.report.bytes = sha256_file(ds.raw.path) if ds.raw.path.exists() else ("", 0)
+        ds.report.generated_by = mark
         if ds.duplicates:
             ds.report.notes.append(f"{ds.duplicates} items repeated across pages dropped")
         if ds.outside:

@@ -19,7 +19,14 @@ import pyarrow as pa
 
 from forensics.formats.records import RAW_TEXT_LIMIT
 from forensics.tables import Table
-from pipelines.ingest.report import IngestReport, display_name, record_run, rejects_from_rows, write_quarantine
+from pipelines.ingest.report import (
+    IngestReport,
+    display_name,
+    generated_mark,
+    record_run,
+    rejects_from_rows,
+    write_quarantine,
+)
 from pipelines.ingest.safety import refuse_prefix, refuse_truncated
 from pipelines.ingest.streams import StreamState
 from pipelines.lake import Lake, sha256_file
@@ -82,6 +89,7 @@ def start_file(lake: Lake, path: Path, *, venue: str, source: str, key: str) -> 
     once it has been read to its end."""
     sha, size = sha256_file(path)
     report = IngestReport(venue, source, display_name(path), key, sha, size)
+    report.origin, report.generated_by = str(path.resolve()), generated_mark(path)
     refuse_prefix(lake, venue, key, report.source_name, sha, size)
     return report, now_utc()
 

@@ -34,6 +34,9 @@ class IngestReport:
     rows_by_table: dict[str, int] = field(default_factory=dict)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     notes: list[str] = field(default_factory=list)
+    #: where the input came from (file path or API base URL) and, for generated data, what says so
+    origin: str | None = None
+    generated_by: str | None = None
 
     def reconcile(self) -> None:
         if self.records_read != self.records_written + self.quarantined:
@@ -120,10 +123,53 @@ def record_run(lake: Lake, report: IngestReport, ingested_at: dt.datetime) -> No
         "tables_json": json.dumps(report.rows_by_table, sort_keys=True),
         "ingested_at": ingested_at,
         "code_version": code_version(),
+        "origin": report.origin,
+        "generated_by": report.generated_by,
     }
     table = pa.Table.from_pylist([row], schema=INGEST_RUNS.arrow_schema())
     lake.replace_source(INGEST_RUNS, report.venue, report.source_key, table)
     crash_point("input_recorded")
+
+
+#: directories above an input file searched for a generator's marks (``hourly/YYYYMMDD/H.lz4`` sits four below its
+#: scenario's root)
+MARK_LEVELS = 5
+
+
+def generated_mark(path: Path) -> str | None:
+    """What marks a file input as generated data, from where it lies, never from its content: a scenario
+    generator's ``scenario.json`` (``liqf simulate`` writes one at the scenario's root) or a planted ground truth
+    ``truth.json`` (another generator's; only its presence is checked, it is never opened) in the file's
+    directory or one of the :data:`MARK_LEVELS` above it. None when neither is there."""
+    d = path.resolve().parent
+    for _ in range(MARK_LEVELS):
+        scenario = d / "scenario.json"
+        if scenario.is_file():
+            return f"a scenario generator's scenario.json in {d}{_scenario_terms(scenario)}"
+        if (d / "truth.json").is_file():
+            return f"a planted ground truth (truth.json) in {d}"
+        if d.parent == d:
+            break
+        d = d.parent
+    return None
+
+
+def _scenario_terms(scenario: Path) -> str:
+    """The generator's preset, scale and seed, when ``scenario.json`` states them (nothing it plants)."""
+    try:
+        with scenario.open("rb") as fh:
+            doc = json.loads(fh.read(8 << 20))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    terms = [f"{k} {doc[k]}" for k in ("preset", "scale", "seed") if isinstance(doc.get(k), (str, int))]
+    return f" ({', '.join(terms)})" if terms else ""
+
+
+def sandbox_mark(base_url: str, sandbox: str | None) -> str | None:
+    """What marks an API pull as generated data: the server declared itself the local sandbox."""
+    return f"served by {sandbox} at {base_url}" if sandbox else None
 
 
 def display_name(path: Path) -> str:

@@ -222,6 +222,10 @@ def redact(params: Any) -> Any:
 # ---------------------------------------------------------------------------
 
 
+#: response header by which a server says it serves generated data (the local venue server sets it on every answer)
+SANDBOX_HEADER = "X-Liqf-Sandbox"
+
+
 @dataclass(frozen=True, slots=True)
 class RawResponse:
     """One venue response, kept verbatim for forensics.
@@ -423,6 +427,8 @@ class VenueHTTPClient:
         self._headers = dict(headers or {})
         self._http: httpx.Client | None = None
         self.request_count = 0  # HTTP attempts made (including retries)
+        #: what the server said of itself in :data:`SANDBOX_HEADER` (the local venue server does), else None
+        self.sandbox: str | None = None
         self.retry_waits: list[float] = []  # every backoff / Retry-After sleep, in order
 
     # -- lifecycle ---------------------------------------------------------
@@ -593,6 +599,9 @@ class VenueHTTPClient:
     ) -> RawResponse:
         content = resp.content
         kw = {"venue": self.id, "endpoint": endpoint, "attempts": attempt}
+        sandbox = resp.headers.get(SANDBOX_HEADER)
+        if sandbox:
+            self.sandbox = "".join(c if c.isprintable() else "?" for c in sandbox)[:200]
         declared = resp.headers.get("Content-Length")
         if declared is not None and "Content-Encoding" not in resp.headers:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 
 import pytest
@@ -38,12 +39,27 @@ def test_pull_writes_reconciled_tables(lake, tmp_path, scenario):
     result = refresh(lake, tmp_path / "c.duckdb")
     assert result.views["fills"] == expected
     assert result.views["asset_ctxs"] > 0 and result.views["account_snapshots"] == 3
-    # raw responses kept, with request metadata, secrets redacted
-    raw_files = list((lake.root / "raw").rglob("*.jsonl.gz"))
-    assert len(raw_files) == 1
-    records = [json.loads(line) for line in gzip.open(raw_files[0])]
-    assert {r["endpoint"] for r in records} >= {"userFillsByTime", "clearinghouseState", "metaAndAssetCtxs"}
-    assert all("received_at" in r and "params" in r for r in records)
+    # raw responses kept, with request metadata, secrets redacted: one file per dataset, so each input's
+    # SHA-256 and byte count in the ledger are its own file's (not one hash shared by the four inputs)
+    raw_files = {p.name.split(".")[0]: p for p in (lake.root / "raw").rglob("*.jsonl.gz")}
+    assert set(raw_files) == {r.source_key for r in reports}
+    assert len({r.sha256 for r in reports}) == len({r.bytes for r in reports}) == 4
+    endpoint = {
+        "api:userFillsByTime": "userFillsByTime",
+        "api:userNonFundingLedgerUpdates": "userNonFundingLedgerUpdates",
+        "api:clearinghouseState": "clearinghouseState",
+        "api:metaAndAssetCtxs": "metaAndAssetCtxs",
+    }
+    for r in reports:
+        path = raw_files[r.source_key]
+        assert (r.sha256, r.bytes) == (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size)
+        records = [json.loads(line) for line in gzip.open(path)]
+        assert {x["endpoint"] for x in records} == {endpoint[r.source]}
+        assert all("received_at" in x and "params" in x for x in records)
+        # the local venue server says it serves generated data; the ledger records it with the origin
+        assert r.origin == server.base_url and r.generated_by and "local venue server" in r.generated_by
+    runs = lake.read("ingest_runs", "hyperliquid")
+    assert runs["generated_by"].null_count() == 0 and runs["origin"].unique().to_list() == [server.base_url]
 
 
 def test_pull_is_idempotent(lake, scenario):

@@ -7,9 +7,12 @@ import re
 import shutil
 
 import dagster as dg
+import matplotlib
 import pytest
 from pypdf import PdfReader
 
+from forensics.report import stress as stress_view
+from forensics.report import stress_charts
 from forensics.report.stress import SECTIONS
 from pipelines import stress as stress_mod
 from pipelines import stress_report
@@ -87,6 +90,35 @@ def test_report_in_a_real_browser(built, tmp_path):
     } <= ids
     assert all(c["ok"] for c in result["charts"]), result["charts"]
     assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def svg_texts(svg: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text\b.*?</text>", svg, re.S)]
+
+
+def test_chart_labels_are_plain_text(built):
+    """With text kept as SVG text, every chart of the report reads as plain labels: no literal
+    ``$\\mathdefault{...}$`` exponent markup, no 1e7 offsets on dollar axes."""
+    out, _ = built
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        ctx = stress_view.context(out, out["_scenario"], generated="now", command="pytest")
+    svgs = {name: svg for name, svg in ctx["charts"].items() if svg}
+    svgs |= {g["name"]: g["chart"] for g in ctx["sweeps"]}
+    assert {"timeline", "losses", "waterfall", "network"} <= set(svgs)
+    for name, svg in svgs.items():
+        texts = svg_texts(svg)
+        assert texts, name
+        for t in texts:
+            assert "mathdefault" not in t and "$\\" not in t and not re.search(r"\d[eE][+-]?\d", t), (name, t)
+
+
+def test_nothing_to_draw_is_a_note_not_empty_axes():
+    """A scenario where no node defaults (or loses) draws a sentence where the chart would be, no axes."""
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        drawn = {"timeline": stress_charts.timeline([]), "losses": stress_charts.losses([])}
+    for name, svg in drawn.items():
+        assert 'id="axes_' not in svg and 'id="xtick_' not in svg, name
+        assert any(t.startswith("No node") for t in svg_texts(svg)), (name, svg_texts(svg))
 
 
 def test_stress_asset_reruns_the_shipped_scenarios(tmp_path):

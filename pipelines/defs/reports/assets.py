@@ -51,6 +51,8 @@ def audit_report(config: AuditReportConfig, lake: LakeResource) -> dg.Materializ
             "inferred_rule": dg.MetadataValue.text(s["verdict"]),
             "flagged_accounts": dg.MetadataValue.int(s["flagged"]),
             "adl_legs": dg.MetadataValue.int(s["adl_legs"]),
+            # computed from generated inputs (the ingest ledger's marks): the report carries a banner then
+            "simulated": dg.MetadataValue.bool(context["simulation"].simulated),
         }
     )
 

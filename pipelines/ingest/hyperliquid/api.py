@@ -10,6 +10,7 @@ incomplete pull never replaces a complete one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -37,7 +38,7 @@ from pipelines.ingest.common import (
     raw_text,
     write_rows,
 )
-from pipelines.ingest.report import IngestReport
+from pipelines.ingest.report import IngestReport, sandbox_mark
 from pipelines.ingest.safety import pull_failed
 from pipelines.lake import Lake, RawApiWriter, sha256_file, source_key
 from pipelines.venues.base import VenueError
@@ -110,28 +111,34 @@ def pull(
         dataset("clearinghouseState"),
         dataset("metaAndAssetCtxs"),
     )
-    run_key = source_key("api-run", users_hash, since_ms, until_ms)
     day = dt.datetime.fromtimestamp(until_ms / 1000, dt.UTC).date()
+    datasets = (fills, ledger, states, ctxs)
     con = duckdb.connect()
-    with lake.raw_api_writer(VENUE, run_key, day) as raw:
+    # each dataset has its own raw file, so each input's SHA-256 and size in the ledger are its own; a failed
+    # pull commits none of them
+    with contextlib.ExitStack() as stack:
+        raw_fills, raw_ledger, raw_states, raw_ctxs = raws = [
+            stack.enter_context(lake.raw_api_writer(VENUE, d.report.source_key, day)) for d in datasets
+        ]
         for user in users:
-            _pull_fills(client, raw, fills, user, since_ms, until_ms)
+            _pull_fills(client, raw_fills, fills, user, since_ms, until_ms)
             _pull_paged_rows(
                 client.user_non_funding_ledger_updates(user, since_ms, until_ms),
-                raw,
+                raw_ledger,
                 ledger,
                 functools.partial(hl.ledger_rows, user),
                 f"userNonFundingLedgerUpdates {user}",
             )
-            _pull_state(client, raw, states, user)
+            _pull_state(client, raw_states, states, user)
             if progress:
                 progress(user)
-        _pull_ctxs(client, raw, ctxs)
+        _pull_ctxs(client, raw_ctxs, ctxs)
     _normalize_fills(con, fills)
     con.close()
-    raw_sha, raw_bytes = sha256_file(raw.path) if raw.path.exists() else ("", 0)
-    for d in (fills, ledger, states, ctxs):
-        d.report.sha256, d.report.bytes = raw_sha, raw_bytes
+    for d, raw in zip(datasets, raws):
+        d.report.sha256, d.report.bytes = sha256_file(raw.path) if raw.path.exists() else ("", 0)
+        d.report.origin = client.base_url
+        d.report.generated_by = sandbox_mark(client.base_url, client.sandbox)
 
     lineage = lambda d: {"venue": VENUE, "source": d.report.source, "source_key": d.report.source_key}  # noqa: E731
     fill_table = pa.concat_tables(fills.arrow_parts) if fills.arrow_parts else FILLS.arrow_schema().empty_table()

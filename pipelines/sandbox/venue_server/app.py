@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from pipelines.sandbox.venue_server.faults import FaultInjector, FaultSpec
 from pipelines.sandbox.venue_server.scenario import INTERVAL_MS, Scenario
+from pipelines.venues.base import SANDBOX_HEADER
 from pipelines.venues.hyperliquid import BASE_WEIGHTS, DEFAULT_WEIGHT, info_weight
 
 __all__ = ["PerIPWeightLimiter", "ServerState", "build_app"]
@@ -185,6 +186,23 @@ def _handle(sc: Scenario, rtype: str, body: dict[str, Any]) -> Any:
     raise AssertionError(rtype)
 
 
+def _declare_sandbox(app: Any, scenario_name: str) -> Any:
+    """Every answer says it comes from this sandbox (:data:`SANDBOX_HEADER`), so what is ingested from it is
+    recorded as generated data, whatever its content looks like."""
+    value = ("liqf local venue server, scenario " + re.sub(r"[^A-Za-z0-9._-]", "_", scenario_name)[:80]).encode()
+    header = (SANDBOX_HEADER.lower().encode(), value)
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def send_declared(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await app(scope, receive, send_declared if scope["type"] == "http" else send)
+
+    return wrapped
+
+
 def build_app(
     scenario: Scenario,
     *,
@@ -246,6 +264,6 @@ def build_app(
     starlette_app = Starlette(
         routes=[Route("/info", info, methods=["POST"]), Route("/health", health, methods=["GET"]), *(routes or [])]
     )
-    injector = FaultInjector(starlette_app, faults)  # type: ignore[arg-type]
+    injector = FaultInjector(_declare_sandbox(starlette_app, scenario.name), faults)  # type: ignore[arg-type]
     state.faults = injector
     return injector, state
