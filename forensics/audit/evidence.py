@@ -445,6 +445,8 @@ def evidence_rows(
     )
     if rule.kind == ALLOCATION:
         out = out.with_columns(pl.Series("predicted", floats[:, K.V_PREDICTED]))
+    else:  # what the venue closed of a selected row (a capped take's evidence)
+        out = out.with_columns(pl.Series("closed_size", floats[:, K.V_PREDICTED]).fill_nan(None))
     if cut_user is not None:
         out = out.with_columns(pl.Series("cut_user", cut_user[a]))
     return out.with_columns(pl.col("score").fill_nan(None), pl.col("cut_score").fill_nan(None))

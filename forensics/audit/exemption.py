@@ -184,6 +184,7 @@ EVIDENCE_FIELDS = (
     "skip_reason",
     "state_note",
     "state_detail",
+    "closed_size",
 )
 
 

@@ -128,6 +128,7 @@ N_ACTION_INTS = 8
 S_VIOLATION, S_TOPK, S_RANKED, S_ALLOC_ERR, S_ALLOC_CLOSED, S_OVERFLOW = range(6)
 N_SUMS = 6
 # recorded evidence columns (floats)
+# (V_PREDICTED: an allocation rule's predicted cut; for an ordering rule, a selected row's closed size)
 V_RANK, V_SCORE, V_CUT_RANK, V_CUT_SCORE, V_PREDICTED = range(5)
 N_RECORD_FLOATS = 5
 
@@ -552,6 +553,7 @@ def _queue(
     pairs: np.ndarray,
     selected: np.ndarray,
     fill_order: np.ndarray,
+    closed: np.ndarray,
     partial: np.ndarray,
     excused: np.ndarray,
     gap: np.ndarray,
@@ -765,7 +767,7 @@ def _queue(
                 score,
                 float(cut_rank),
                 cut_score,
-                math.nan,
+                closed[i] if selected[i] else math.nan,
                 int(rflags[i]),
                 users,
                 reason,
@@ -801,7 +803,7 @@ def _queue(
             score,
             float(cut_rank),
             cut_score,
-            math.nan,
+            closed[i] if selected[i] else math.nan,
             int(rflags[i]),
             users,
             reason,
@@ -1166,6 +1168,7 @@ def _rule_on_action(
             pairs,
             selected,
             fill_order,
+            closed,
             partial,
             excused,
             gap,

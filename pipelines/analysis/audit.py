@@ -70,6 +70,19 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class CappedTake:
+    """One action where a flagged account was selected above the cut and closed only in part: a queue takes a
+    position above its cut whole (``implied``: its size), the venue took ``taken``."""
+
+    step_id: int
+    coin: str
+    rank: int
+    cut_rank: int
+    taken: float | None
+    implied: float | None
+
+
+@dataclass(frozen=True)
 class FlaggedAccount:
     user: str
     eligible_steps: int
@@ -86,7 +99,7 @@ class FlaggedAccount:
     cap_opportunities: int = 0
     caps: int = 0
     cap_q_value: float | None = None
-    capped_in: list[Skip] = field(default_factory=list)
+    capped_in: list[CappedTake] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -289,7 +302,11 @@ def assemble(
         for row in exemption.flagged.iter_rows(named=True):
             rows = exemption.evidence.get(row["user"], [])
             skips = [_skip(e) for e in rows if e.get("counted_as_skip")]
-            capped = [_skip(e) for e in rows if e.get("counted_as_cap")]
+            capped = [
+                CappedTake(e["step_id"], e["coin"], e["rank"], e["cut_rank"], e.get("closed_size"), e.get("size"))
+                for e in rows
+                if e.get("counted_as_cap")
+            ]
             flagged.append(
                 FlaggedAccount(
                     row["user"],
@@ -346,12 +363,12 @@ def _apart_carve_outs(
     time_of = dict(zip(steps["step_id"].to_list(), steps["time_ms"].to_list()))
     kept, covered = [], []
     for f in flagged:
-        actions = f.skipped_in + f.capped_in
-        found = [carveouts.covering(venue, a.coin, time_of.get(a.step_id, 0)) for a in actions]
+        actions = [(a.step_id, a.coin) for a in f.skipped_in] + [(a.step_id, a.coin) for a in f.capped_in]
+        found = [carveouts.covering(venue, coin, time_of.get(step, 0)) for step, coin in actions]
         if actions and all(c is not None for c in found):
             c = found[0]
             assert c is not None
-            covered.append(CoveredFlag(f.user, c.name, c.source, c.quote, sorted({a.step_id for a in actions})))
+            covered.append(CoveredFlag(f.user, c.name, c.source, c.quote, sorted({step for step, _ in actions})))
         else:
             kept.append(f)
     return kept, covered

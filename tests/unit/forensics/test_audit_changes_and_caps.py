@@ -107,6 +107,8 @@ def test_capped_accounts_are_flagged_as_capped_and_their_partial_closes_are_not_
     assert best.shape_violations == 0 and best.exemptions_needed == 2
     evidence = result.exemption.evidence[next(iter(capped))]
     assert evidence and all(e["counted_as_cap"] and e["rank"] < e["cut_rank"] for e in evidence)
+    # the evidence says what was taken against the whole position a queue takes above its cut
+    assert all(e["closed_size"] == 0.3 and e["size"] == 1.0 for e in evidence)
 
 
 def test_no_capped_flag_without_capped_takes():
