@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from pipelines.cli import accounting, analyze, catalog, cex, ingest, report, sandbox, storage, stress
+from pipelines.cli import accounting, analyze, audit, catalog, cex, ingest, report, sandbox, storage, stress
 from pipelines.cli.context import DEFAULT_DB, DEFAULT_LAKE, console, note, settings
 from pipelines.cli.options import RENAMED
 
@@ -26,7 +26,7 @@ GLOBAL_OPTIONS = ("--lake", "--lake-endpoint", "--db")
 GLOBAL_EPILOG = "Global options --lake DIR, --lake-endpoint URL and --db FILE go before or after the command's name."
 
 #: commands that write the lake: each starts by removing what a killed run left (``Lake.sweep_temporaries``)
-LAKE_WRITERS = frozenset({"ingest", "analyze", "haircuts", "stress", "backfill", "fetch", "capture"})
+LAKE_WRITERS = frozenset({"ingest", "analyze", "haircuts", "stress", "backfill", "fetch", "capture", "audit"})
 
 
 def _option_names(command: Any) -> tuple[set[str], set[str]]:
@@ -180,6 +180,7 @@ def main(
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(storage.fetch_app, name="fetch")
+app.add_typer(audit.app, name="audit")
 app.add_typer(storage.backfill_app, name="backfill")
 # groups of root-level commands, in the order `liqf --help` lists them
 for group in (
