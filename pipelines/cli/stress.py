@@ -70,7 +70,7 @@ def stress(
         for p in result["inputs"]:
             inputs.add_row(
                 Text(named_field(p["field"], result["_scenario"])),
-                f"{p['value']:,.6g}",
+                f"{p['value']:,.15g}",
                 p.get("confidence") or "",
                 Text(p.get("source") or "scenario file"),
                 p.get("time") or "",
