@@ -162,7 +162,7 @@ def _demo_print(table: RichTable, summary: dict) -> None:
     if summary["dagster_home"]:
         out.print(
             f"dagster runs: {summary['dagster_home']}  "
-            f"(browse: DAGSTER_HOME={summary['dagster_home']} .venv/bin/dg dev)",
+            f"(browse: make dev, or DAGSTER_HOME={summary['dagster_home']} VIRTUAL_ENV=$PWD/.venv .venv/bin/dg dev)",
             highlight=False,
         )
     out.print(
