@@ -24,8 +24,8 @@ import typer
 
 from pipelines.cli import progress
 from pipelines.cli.context import console, fail, no_adl_message, out, refresh_catalog, settings, window
-from pipelines.cli.options import FDR, FROM_REQUIRED, PDF, TO_REQUIRED, example
-from pipelines.cli.report import check_writable
+from pipelines.cli.options import EXPORT_ACCOUNT_VALUE, FDR, FROM_REQUIRED, PDF, TO_REQUIRED, example
+from pipelines.cli.report import check_writable, write_report
 from pipelines.cli.storage import (
     CREDENTIALS_NOTE,
     BucketCtxs,
@@ -103,14 +103,7 @@ def audit_hyperliquid(
     fdr: FDR = 0.05,
     gap_seconds: Annotated[float, typer.Option(help="Gap between ADL legs that starts a new wave, s.")] = 5.0,
     pdf: PDF = True,
-    export_account_value: Annotated[
-        str,
-        typer.Option(
-            "--export-account-value",
-            help="Snapshot export: account_value covers 'total' (cross + isolated) or 'cross' only "
-            "(UNCONFIRMED; docs/snapshot_export.md).",
-        ),
-    ] = "total",
+    export_account_value: EXPORT_ACCOUNT_VALUE = "total",
 ) -> None:
     """Fetch what is missing of Hyperliquid's public files for the window, ingest them (and a snapshot), audit the
     ADL rule and exemptions, account the haircuts and write the report."""
@@ -220,21 +213,9 @@ def audit_hyperliquid(
     run.step("audit and haircuts", t0, detail)
 
     t0 = time.perf_counter()
-    from pipelines import report as report_mod
-
-    with console.status("gathering evidence and rendering the report"):
-        context = report_mod.gather(
-            settings.lake,
-            settings.db,
-            venue="hyperliquid",
-            since_ms=since_ms,
-            until_ms=until_ms,
-            q=fdr,
-            gap_seconds=gap_seconds,
-            command=run.command,
-            notes=done.notes,
-        )
-        paths_out = report_mod.write(context, out_dir, pdf=pdf)
+    _, paths_out = write_report(
+        "hyperliquid", since_ms, until_ms, fdr, gap_seconds, run.command, done.notes, out_dir, pdf
+    )
     run.step("report", t0, str(paths_out.html) + (f", {paths_out.pdf}" if paths_out.pdf else ""))
     _finish(run, out_dir, t_all, report_paths=(paths_out.html, paths_out.pdf))
 

@@ -9,7 +9,7 @@ import typer
 
 from pipelines.cli import cex, onchain
 from pipelines.cli.context import console, fail, refresh_catalog, settings, window
-from pipelines.cli.options import FROM, TO, example
+from pipelines.cli.options import EXPORT_ACCOUNT_VALUE, FROM, TO, example
 
 app = typer.Typer(help="Bring venue data into the lake.", no_args_is_help=True)
 
@@ -53,14 +53,7 @@ def ingest_hyperliquid(
             help="metaAndAssetCtxs JSONL, or the archive asset_ctxs CSV (.csv or .csv.lz4), or an s3:// URL.",
         ),
     ] = None,
-    export_account_value: Annotated[
-        str,
-        typer.Option(
-            "--export-account-value",
-            help="Snapshot export: account_value covers 'total' (cross + isolated) or 'cross' only "
-            "(UNCONFIRMED; docs/snapshot_export.md).",
-        ),
-    ] = "total",
+    export_account_value: EXPORT_ACCOUNT_VALUE = "total",
     endpoint_url: Annotated[
         str | None,
         typer.Option(

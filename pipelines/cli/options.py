@@ -28,6 +28,14 @@ FDR = Annotated[
 ]
 PDF = Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also render report.pdf (HTML is always written).")]
 JSON = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+EXPORT_ACCOUNT_VALUE = Annotated[
+    str,
+    typer.Option(
+        "--export-account-value",
+        help="Snapshot export: account_value covers 'total' (cross + isolated) or 'cross' only "
+        "(UNCONFIRMED; docs/snapshot_export.md).",
+    ),
+]
 
 
 def example(*lines: str) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipelines.cli.context import console, fail, no_adl_message, out, settings, window
 from pipelines.cli.options import FDR, FROM, PDF, TO, example
+
+if TYPE_CHECKING:
+    from pipelines.report import ReportPaths
 
 app = typer.Typer()
 
@@ -24,6 +27,35 @@ def check_writable(out_dir: Path) -> None:
         raise fail(
             f"cannot write to {out_dir}: {exc.strerror or exc}", "pass --out a folder you can write to"
         ) from None
+
+
+def write_report(
+    venue: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    fdr: float,
+    gap_seconds: float,
+    command: str,
+    notes: list[str],
+    out_dir: Path,
+    pdf: bool,
+) -> tuple[dict[str, Any], ReportPaths]:
+    """Gather the evidence of the audited window from the lake and render the report (HTML, and PDF)."""
+    from pipelines import report as report_mod
+
+    with console.status("gathering evidence and rendering the report"):
+        context = report_mod.gather(
+            settings.lake,
+            settings.db,
+            venue=venue,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            q=fdr,
+            gap_seconds=gap_seconds,
+            command=command,
+            notes=notes,
+        )
+        return context, report_mod.write(context, out_dir, pdf=pdf)
 
 
 @app.command(
@@ -45,8 +77,8 @@ def report(
     """Audit the window again (rule, exemptions, haircuts) and write the self-contained report: HTML and PDF."""
     since_ms, until_ms = window(since, until)
     check_writable(out_dir)
-    # heavy (the analysis, matplotlib, WeasyPrint): imported when the command runs, so `liqf --help` starts fast
-    from pipelines import report as report_mod
+    # heavy (the analysis; the report's matplotlib and WeasyPrint in write_report): imported when the command
+    # runs, so `liqf --help` starts fast
     from pipelines.analysis import pipeline
 
     settings.lake.pull()
@@ -65,19 +97,7 @@ def report(
     if not done.adl_actions:
         out.print(no_adl_message(done.audit.fills, "report"), highlight=False)
         return
-    with console.status("gathering evidence and rendering the report"):
-        context = report_mod.gather(
-            settings.lake,
-            settings.db,
-            venue=venue,
-            since_ms=since_ms,
-            until_ms=until_ms,
-            q=fdr,
-            gap_seconds=gap_seconds,
-            command=command,
-            notes=done.notes,
-        )
-        paths = report_mod.write(context, out_dir, pdf=pdf)
+    context, paths = write_report(venue, since_ms, until_ms, fdr, gap_seconds, command, done.notes, out_dir, pdf)
     for line in context["meta"]["notes"]:
         console.print(f"note: {line}", highlight=False)
     s = context["summary"]
