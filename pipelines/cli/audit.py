@@ -107,6 +107,7 @@ def audit_hyperliquid(
 ) -> None:
     """Fetch what is missing of Hyperliquid's public files for the window, ingest them (and a snapshot), audit the
     ADL rule and exemptions, account the haircuts and write the report."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from forensics.formats.records import ms_to_iso
     from pipelines.storage import StoreSettings
 
@@ -222,6 +223,7 @@ def audit_hyperliquid(
 
 def _ingest_snapshot(values: list[str], store: Any, scope: str) -> list[Any]:
     """The snapshot first: its time decides the first hour to fetch."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.ingest import runner
     from pipelines.ingest.common import UserFacingError
 
@@ -236,6 +238,7 @@ def _ingest_snapshot(values: list[str], store: Any, scope: str) -> list[Any]:
 
 def _snapshot_at_or_before(since_ms: int) -> int | None:
     """The time of the lake's latest account snapshot at or before ``since_ms`` (where the replay starts)."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.lake import Window
 
     accounts = settings.lake.read("account_snapshots", "hyperliquid", Window(until_ms=since_ms))
@@ -245,6 +248,7 @@ def _snapshot_at_or_before(since_ms: int) -> int | None:
 
 
 def _analyses(since_ms: int, until_ms: int, fdr: float, gap_seconds: float) -> Any:
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.analysis import pipeline
 
     with progress.steps("ADL actions") as bar:

@@ -112,6 +112,7 @@ def sql(
 def sql_error(exc: Exception, named: str | None = None) -> tuple[str, str]:
     """DuckDB's error as one line (its message and its suggestion, without the echo of the query) and what to do
     about that kind of error."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     import duckdb
 
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -157,6 +158,7 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, limit
 @commands.command("schema", epilog=example("liqf schema", "liqf schema adl_fills"))
 def schema(table: Annotated[str | None, typer.Argument(help="One table; all when omitted.")] = None) -> None:
     """Print the canonical tables with column meanings and units."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from forensics import tables
 
     if table and table not in tables.ALL_TABLES:

@@ -67,6 +67,7 @@ class Settings:
     @property
     def lake(self) -> Lake:
         if self._lake is None:
+            # heavy: loaded only when the command runs, so `liqf --help` starts fast
             from pipelines.lake import Lake
 
             lake = Lake.open(self.lake_location, endpoint=self.lake_endpoint)
@@ -120,6 +121,7 @@ def window(
 def refresh_catalog(*, warn_only: bool = False) -> CatalogResult | None:
     """Recreate the catalog views after a command wrote to the lake. ``warn_only``: the command's Parquet output
     is already written, so a failed refresh is a warning, not an error."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines import catalog
 
     if not warn_only:

@@ -209,6 +209,7 @@ def _sync_lines(res) -> list[str]:
 def _run(rpc, chain, registry_file, body, *, include_unverified):
     """Load the registry, connect, run ``body(registry, client, lake, say)``, print its lines, the RPC
     calls made and the catalog; one-line errors with what to do next."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.ingest import onchain
     from pipelines.lake import LakePathError
     from pipelines.venues.evm import EvmRpc, HttpTransport, RpcError

@@ -41,6 +41,7 @@ def write_report(
     pdf: bool,
 ) -> tuple[dict[str, Any], ReportPaths]:
     """Gather the evidence of the audited window from the lake and render the report (HTML, and PDF)."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines import report as report_mod
 
     with console.status("gathering evidence and rendering the report"):

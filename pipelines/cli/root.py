@@ -140,6 +140,7 @@ class LiqfApp(typer.Typer):
             return super().__call__(*args, **kwargs)
         except Exception as exc:
             # loaded by whatever raised them: an error of another kind never pays for the import
+            # heavy (obstore): loaded only when a command raised, to tell its errors apart
             from pipelines.storage import StorageError
             from pipelines.storage.location import UrlError
 

@@ -97,6 +97,7 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Serve a scenario through Hyperliquid's info API on 127.0.0.1 (Ctrl-C to stop)."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.sandbox.venue_server import run_server
 
     if not (scenario / "node_fills_by_block").exists() and not (scenario / "snapshots").exists():

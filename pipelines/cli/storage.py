@@ -55,12 +55,14 @@ class FetchPlan:
     root: Path  # the raw layer's mirror of the buckets
 
     def local(self, p: Planned) -> Path:
+        # heavy: loaded only when the command runs, so `liqf --help` starts fast
         from pipelines.storage.inputs import mirror_path
         from pipelines.storage.location import ObjectUrl
 
         return mirror_path(self.root, ObjectUrl(p.bucket), p.key)
 
     def here(self, p: Planned) -> bool:
+        # heavy: loaded only when the command runs, so `liqf --help` starts fast
         from pipelines.storage.transfer import is_complete
 
         return p.info is not None and is_complete(p.info, self.local(p))
@@ -81,6 +83,7 @@ def plan_fetch(
     since: str, until: str, sources: list[str], store: StoreSettings, buckets: dict[str, str | None]
 ) -> FetchPlan:
     """Which objects the hours of ``since``..``until`` (plus the next hour) have in the buckets (HEAD each)."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.ingest.hyperliquid import fetch
 
     try:
@@ -93,6 +96,7 @@ def plan_fetch(
 
 def show_plan(plan: FetchPlan) -> None:
     """Every object with its size and whether it is here already; the bytes still to fetch and their price."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.ingest.hyperliquid import fetch
 
     console.print("[bold]objects of the window[/] (requester pays)")
@@ -124,6 +128,7 @@ def confirm_download(plan: FetchPlan, yes: bool) -> None:
 def download(plan: FetchPlan, store: StoreSettings) -> dict[str, list[Path]]:
     """Download what is missing (resuming partial files, verifying size and MD5 ETags); returns every present
     object's local path by source, in the plan's order."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.ingest.hyperliquid import fetch
     from pipelines.storage import StorageError
 
@@ -144,6 +149,7 @@ def ingest_fetched(
 ) -> list[IngestReport]:
     """Ingest what a fetch brought: node fills, misc events, asset contexts (one archive file a day), and a
     snapshot when given. One-line errors, as `liqf ingest` gives them."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.ingest import runner
     from pipelines.ingest.common import UserFacingError
 
@@ -198,6 +204,7 @@ def fetch_hyperliquid(
     bucket_ctxs: BucketCtxs = None,
 ) -> None:
     """List, price (requester pays), confirm and download Hyperliquid node files; resumable and verified."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines.ingest import runner
     from pipelines.storage import StoreSettings
 

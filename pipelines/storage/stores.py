@@ -58,6 +58,7 @@ class AwsCredentials:
 def _session() -> Any:
     """A boto3 session: it reads the environment and the AWS files as they are now (not cached, so a changed
     profile or variable is seen by the next store)."""
+    # heavy (boto3, botocore): loaded only when a store is opened
     import boto3
 
     return boto3.Session()
@@ -65,6 +66,7 @@ def _session() -> Any:
 
 def _chain(session: Any = None) -> Any:
     """botocore's credentials from the standard chain; a one-line :class:`StorageError` when there are none."""
+    # heavy (boto3, botocore): loaded only when a store is opened
     import botocore.exceptions as be
 
     try:
@@ -96,6 +98,7 @@ def aws_credentials() -> AwsCredentials:
 
 def open_store(url: ObjectUrl, settings: StoreSettings | None = None) -> S3Store:
     """An obstore S3 store rooted at ``url`` (bucket and prefix)."""
+    # heavy (boto3, botocore): loaded only when a store is opened
     from obstore.auth.boto3 import Boto3CredentialProvider
 
     settings = settings or StoreSettings()
