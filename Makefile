@@ -26,7 +26,7 @@ demo: setup
 	$(VENV)/bin/liqf demo
 
 check-defs: setup
-	$(VENV)/bin/dg check defs
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 
 # lint and types: ruff (rules and format, pyproject [tool.ruff]) and mypy (pyproject [tool.mypy])
 lint: setup
@@ -44,8 +44,9 @@ bench: setup
 	$(VENV)/bin/python bench/reconstruct.py --scale $(BENCH_SCALE) --work /tmp/liqf-bench-$(BENCH_SCALE) --check
 	$(VENV)/bin/python bench/audit.py --scale $(BENCH_SCALE) --work /tmp/liqf-bench-$(BENCH_SCALE)
 
+# dg warns (twice: dg and its code server) when the project's .venv is not the active one: make it active
 dev: setup
-	$(VENV)/bin/dg dev
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg dev
 
 clean:
 	rm -rf data/lake data/forensics.duckdb data/forensics.duckdb.lock data/demo

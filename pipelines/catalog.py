@@ -9,7 +9,6 @@ package; the S3 secret is created from the environment in memory at every connec
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +20,9 @@ from filelock import FileLock
 from forensics.tables import ALL_TABLES, INGEST_RUNS, Table
 from pipelines.lake import Lake, lineage
 from pipelines.lake.select import file_columns, parquet_scan, quote_literal, rows_sql
-from pipelines.storage.stores import StorageError, StoreSettings, check_credentials
+from pipelines.sql_library import SQL_DIR
+from pipelines.storage.stores import StorageError, StoreSettings, aws_credentials
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 CATALOG_DIR = SQL_DIR / "catalog"
 _SOURCE = re.compile(r"@source\((?P<table>[a-z0-9_]+)\)")
 
@@ -161,12 +160,8 @@ READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse any statement that is not a query, before anything runs (COPY into the lake would pass the
-    directory check, so the statement kind is checked too)."""
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise ReadOnlyQuery(f"query failed: {exc}".splitlines()[0]) from None
-    for st in statements:
+    directory check, so the statement kind is checked too). SQL that does not parse raises DuckDB's error."""
+    for st in con.extract_statements(sql):
         kind = st.type.name
         if kind not in READ_STATEMENTS:
             raise ReadOnlyQuery(f"liqf sql is read-only: {kind} statements are refused (only SELECT and EXPLAIN run)")
@@ -191,16 +186,12 @@ def httpfs_extension() -> Path:
 
 
 def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
-    """Load httpfs from the package and create an in-memory S3 secret from the environment."""
-    check_credentials()
+    """Load httpfs from the package and create an in-memory S3 secret from the standard AWS credential chain."""
+    keys = aws_credentials()
     con.execute(f"LOAD {quote_literal(str(httpfs_extension()))}")
-    params = {
-        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-        "REGION": settings.resolved_region(),
-    }
-    if os.environ.get("AWS_SESSION_TOKEN"):
-        params["SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
+    params = {"KEY_ID": keys.access_key, "SECRET": keys.secret_key, "REGION": settings.resolved_region()}
+    if keys.token:
+        params["SESSION_TOKEN"] = keys.token
     endpoint = settings.resolved_endpoint()
     if endpoint:
         host = endpoint.split("://", 1)[-1].rstrip("/")
@@ -214,5 +205,5 @@ def use_s3(con: duckdb.DuckDBPyConnection, settings: StoreSettings) -> None:
     except duckdb.Error:
         # the statement holds the secret: never let it reach a message
         raise StorageError(
-            "DuckDB refused the S3 secret built from the environment: check the AWS_* variables"
+            "DuckDB refused the S3 secret built from the AWS credentials: check the profile or the AWS_* variables"
         ) from None

@@ -7,6 +7,7 @@ to every request without ``x-amz-request-payer: requester`` and forwards the res
 from __future__ import annotations
 
 import http.client
+import re
 import shutil
 import socket
 import subprocess
@@ -103,6 +104,7 @@ class RequesterPaysProxy:
         self.forwarded = 0
         self.cuts = 0  # this many GETs send only half their body, then close the connection
         self.ranges: list[str] = []  # Range headers of forwarded GETs
+        self.access_keys: set[str] = set()  # key ids of the signed requests (SigV4 Credential=<key>/...)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -114,6 +116,9 @@ class RequesterPaysProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                signed = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
+                if signed:
+                    proxy.access_keys.add(signed.group(1))
                 if self.headers.get("x-amz-request-payer", "").lower() != "requester":
                     proxy.denied += 1
                     self.send_response(403)
@@ -165,13 +170,41 @@ def moto():
     server.stop()
 
 
+def no_aws_config(monkeypatch, tmp_path: Path) -> None:
+    """Nothing of this machine's AWS setup reaches a test: no profile files, no instance metadata probe."""
+    for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
 @pytest.fixture
-def aws_env(monkeypatch):
+def aws_env(monkeypatch, tmp_path):
+    no_aws_config(monkeypatch, tmp_path)
     for k, v in CREDENTIALS.items():
         monkeypatch.setenv(k, v)
-    for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(k, raising=False)
     return CREDENTIALS
+
+
+@pytest.fixture
+def aws_profile(monkeypatch, tmp_path):
+    """Credentials only in a profile file (``AWS_PROFILE`` names the profile; no AWS_* key variables), as a
+    person with ``~/.aws/credentials`` has them; returns the profile's key id."""
+    no_aws_config(monkeypatch, tmp_path)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    key = "AKIALIQFPROFILE00001"
+    (tmp_path / "aws-credentials").write_text(
+        f"[liqf-research]\naws_access_key_id = {key}\naws_secret_access_key = liqf-profile-secret\n"
+    )
+    (tmp_path / "aws-config").write_text("[profile liqf-research]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_PROFILE", "liqf-research")
+    for k in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(k, raising=False)
+    return key
 
 
 def have_redis() -> str | None:

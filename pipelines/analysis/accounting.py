@@ -59,7 +59,7 @@ def run(
     inputs = load_inputs(lake, venue, None if until_ms is None else until_ms + horizon_pad)
     fills = inputs.fills
     if fills is None or fills.height == 0:
-        raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}; ingest node fills first")
+        raise FileNotFoundError(f"no fills for venue {venue!r} in {lake.root}")
     vault = VAULTS.get(venue)
     wa = wave_accounting(fills, gap_seconds=gap_seconds, price=price, from_ms=since_ms, to_ms=until_ms)
     pol_rows, pol_tot = pl.DataFrame(), []
@@ -124,6 +124,7 @@ def run(
         "gap_seconds": gap_seconds,
         "price": price,
         "source_key": key,
+        "fills": fills.height,
         "waves": [
             {
                 "wave": r["wave"],

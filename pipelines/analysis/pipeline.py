@@ -5,9 +5,25 @@ current evidence."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from pipelines.analysis import accounting, audit
 from pipelines.lake import Lake
+
+
+@dataclass
+class Analyses:
+    """What :func:`analyses` ran: the audit, the haircut accounting (None when it did not run) and one note per
+    step for the report."""
+
+    audit: audit.AuditResult
+    haircuts: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def adl_actions(self) -> int:
+        return int(self.audit.steps.height)
 
 
 def analyses(
@@ -19,15 +35,18 @@ def analyses(
     q: float = 0.05,
     gap_seconds: float = 5.0,
     progress: Callable[[int, int], None] | None = None,
-) -> list[str]:
-    """Run the audit and the haircut accounting of ``venue`` over the window; returns notes on what ran."""
+) -> Analyses:
+    """Run the audit and the haircut accounting of ``venue`` over the window. A window without ADL actions
+    stops after the audit (there are no waves to account)."""
     result = audit.run(
         lake, venue=venue, since_ms=since_ms, until_ms=until_ms, q=q, gap_seconds=gap_seconds, progress=progress
     )
-    notes = [f"audit: {result.verdict}"]
+    done = Analyses(result, notes=[f"audit: {result.verdict}"])
+    if not done.adl_actions:
+        return done
     try:
-        accounting.run(lake, venue=venue, since_ms=since_ms, until_ms=until_ms, gap_seconds=gap_seconds)
-        notes.append("ran haircut accounting")
+        done.haircuts = accounting.run(lake, venue=venue, since_ms=since_ms, until_ms=until_ms, gap_seconds=gap_seconds)
+        done.notes.append("ran haircut accounting")
     except (FileNotFoundError, ValueError) as exc:
-        notes.append(f"haircut accounting unavailable: {exc}")
-    return notes
+        done.notes.append(f"haircut accounting unavailable: {exc}")
+    return done

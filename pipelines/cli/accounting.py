@@ -8,16 +8,23 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from pipelines.cli.context import console, fail, out, refresh_catalog, settings, window
+from pipelines.cli.context import console, fail, no_adl_message, out, print_table, refresh_catalog, settings, window
+from pipelines.cli.options import FROM, JSON, TO, example
 
 app = typer.Typer()
 
 
-@app.command("haircuts")
+@app.command(
+    "haircuts",
+    epilog=example(
+        "liqf haircuts --from 2025-10-10T21:00 --to 2025-10-10T21:30",
+        "liqf haircuts --gap-seconds 2 --price mark --json > haircuts.json",
+    ),
+)
 def haircuts(
     venue: Annotated[str, typer.Option(help="Venue id.")] = "hyperliquid",
-    since: Annotated[str | None, typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
-    until: Annotated[str | None, typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
+    since: FROM = None,
+    until: TO = None,
     gap_seconds: Annotated[
         float, typer.Option("--gap-seconds", help="Gap between ADL legs that starts a new wave, s.")
     ] = 5.0,
@@ -30,7 +37,7 @@ def haircuts(
     no_policies: Annotated[
         bool, typer.Option("--no-policies", help="Skip the counterfactual policies (no pool reconstruction).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    as_json: JSON = False,
 ) -> None:
     """Per-wave haircut and overshoot accounting (deficit, needed budget, production haircut, overshoot) and
     counterfactual ADL policies."""
@@ -61,7 +68,7 @@ def haircuts(
         print(json.dumps({k: result[k] for k in keys}, default=str, indent=1))
         return
     if not result["waves"]:
-        out.print("no ADL legs in the window", highlight=False)
+        out.print(no_adl_message(result["fills"], "account", "read"), highlight=False)
         return
     usd = lambda v: "" if v is None else f"{v:,.0f}"  # noqa: E731
     t = RichTable(
@@ -95,7 +102,7 @@ def haircuts(
         usd(tot["overshoot"]),
         style="bold",
     )
-    out.print(t)
+    print_table(t)
     lo, hi = tot["overshoot_band"]
     pr = tot["payout_ratio"]
     out.print(
@@ -114,7 +121,7 @@ def haircuts(
                 f"{r['accounts_touched']:,}",
                 "" if r["max_haircut_share"] is None else f"{r['max_haircut_share']:.2%}",
             )
-        out.print(p)
+        print_table(p)
     out.print(
         "tables: adl_waves, adl_haircuts, policy_counterfactuals, cascade_timeline, backstop_coverage "
         f"in {settings.db}",

@@ -7,24 +7,28 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import polars as pl
 import typer
 from rich.table import Table as RichTable
 
-from forensics import simulate
-from forensics.simulate.damage import Damage
 from pipelines.cli import progress
-from pipelines.cli.context import console, fail, out, refresh_catalog, settings, window
+from pipelines.cli.context import console, fail, no_adl_message, out, print_table, refresh_catalog, settings, window
+from pipelines.cli.options import FDR, FROM, TO, example
 
 app = typer.Typer()
 
 
-@app.command("analyze")
+@app.command(
+    "analyze",
+    epilog=example(
+        "liqf analyze --from 2025-10-10T21:00 --to 2025-10-10T21:30",
+        "liqf analyze --fdr 0.01 --json > audit.json",
+    ),
+)
 def analyze(
-    venue: Annotated[str, typer.Option(help="Venue id.")] = "hyperliquid",
-    since: Annotated[str | None, typer.Option("--from", help="Window start, ISO-8601 UTC.")] = None,
-    until: Annotated[str | None, typer.Option("--to", help="Window end, ISO-8601 UTC.")] = None,
-    q: Annotated[float, typer.Option(help="False discovery rate for exemption flags.")] = 0.05,
+    venue: Annotated[str, typer.Option(help="Venue id (hyperliquid, gmx).")] = "hyperliquid",
+    since: FROM = None,
+    until: TO = None,
+    fdr: FDR = 0.05,
     diagnostic_steps: Annotated[
         int | None,
         typer.Option(
@@ -68,7 +72,7 @@ def analyze(
         sizes["diagnostic_steps"] = diagnostic_steps or None
     if logit_rows is not None:
         sizes["logit_rows"] = logit_rows
-    common = {"since_ms": since_ms, "until_ms": until_ms, "q": q, "seed": seed, "logit": logit, **sizes}
+    common = {"since_ms": since_ms, "until_ms": until_ms, "q": fdr, "seed": seed, "logit": logit, **sizes}
     try:
         if venue in gmx_analysis.VENUE_NAMES:
             # GMX: ADL pools from its position events, the keeper tested against "most profitable first"
@@ -98,11 +102,7 @@ def analyze(
         print(json.dumps(body, default=str, indent=1))
         return
     if not body["steps"]:
-        out.print(
-            f"no ADL actions in the window ({body['fills']:,} fills replayed): nothing to audit; "
-            "widen --from/--to or ingest the hours of the cascade",
-            highlight=False,
-        )
+        out.print(no_adl_message(body["fills"], "audit"), highlight=False)
         return
     table = RichTable(
         "rule",
@@ -133,7 +133,7 @@ def analyze(
             fmt(r["kendall_tau"]),
             fmt(r["aic"], 1),
         )
-    out.print(table)
+    print_table(table)
     out.print(f"identified rule: {result.verdict}", highlight=False)
     fitted = result.conditional_logit
     if fitted.get("closest_rule"):
@@ -152,7 +152,7 @@ def analyze(
         out.print(result.exemption.note, highlight=False)
     else:
         out.print(
-            f"{len(result.flagged)} account(s) flagged at q <= {q}, calibrated skip rate "
+            f"{len(result.flagged)} account(s) flagged at FDR q <= {fdr}, calibrated skip rate "
             f"{result.exemption.skip_rate:.5f} (statistical anomalies, not accusations):",
             highlight=False,
         )
@@ -170,12 +170,30 @@ def analyze(
     )
 
 
-@app.command("validate")
+#: where `liqf validate` writes unless told: never over the committed docs/ (regenerate those with --out docs)
+VALIDATE_OUT = Path("data/validation")
+
+
+@app.command(
+    "validate",
+    epilog=example(
+        "liqf validate --scale tiny --seeds 2",
+        "liqf validate --independent ../shared/scenarios/independent --damage knobs",
+        "liqf validate --scale small --seeds 2 --out docs   (regenerates the committed docs/validation.md)",
+    ),
+)
 def validate(
     scale: Annotated[str, typer.Option(help="Simulator scale of every scenario.")] = "tiny",
     seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 3,
     policies: Annotated[list[str] | None, typer.Option("--policy", help="Policies (default: all).")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where validation.md and validation.csv go.")] = Path("docs"),
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Where validation.md and validation.csv (or independent.md and .csv) go; docs/ holds the "
+            "committed copies.",
+        ),
+    ] = VALIDATE_OUT,
     independent: Annotated[
         Path | None,
         typer.Option(
@@ -200,6 +218,7 @@ def validate(
 ) -> None:
     """Sweep simulator scenarios (policy x exemptions x noise x seeds) end to end and score the audit."""
     # heavy (the analysis and Dagster-free ingest): imported when the command runs, so `liqf --help` starts fast
+    from forensics import simulate
     from pipelines.analysis import validation
 
     if independent is not None:
@@ -226,6 +245,7 @@ def validate(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     command = f"liqf validate --scale {scale} --seeds {seeds}" + "".join(f" --policy {p}" for p in policies or [])
+    command += f" --out {out_dir}" if out_dir != VALIDATE_OUT else ""
     (out_dir / "validation.md").write_text(validation.markdown(df, command))
     df.write_csv(out_dir / "validation.csv")
     out.print(validation.summarize(df))
@@ -264,6 +284,9 @@ def _validate_behaviours(names: list[str], scale: str, seeds: int, out_dir: Path
 
 def _validate_independent(root: Path, damage: list[str], out_dir: Path) -> None:
     # heavy: see validate()
+    import polars as pl
+
+    from forensics.simulate.damage import Damage
     from pipelines.analysis import validation
 
     if not root.is_dir():
@@ -292,6 +315,7 @@ def _validate_independent(root: Path, damage: list[str], out_dir: Path) -> None:
                         highlight=False,
                     )
     command = f"liqf validate --independent {root}" + "".join(f" --damage {d}" for d in damage)
+    command += f" --out {out_dir}" if out_dir != VALIDATE_OUT else ""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "independent.md").write_text(validation.independent_markdown(rows, command))
     pl.DataFrame([{k: v for k, v in r.items() if k != "damage_counts"} for r in rows]).write_csv(

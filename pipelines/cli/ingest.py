@@ -8,18 +8,21 @@ from typing import Annotated
 import typer
 
 from pipelines.cli import cex, onchain
-from pipelines.cli.context import console, fail, refresh_catalog, settings
-from pipelines.ingest import runner
-from pipelines.ingest.cex import CEX_VENUES
-from pipelines.ingest.common import UserFacingError
-from pipelines.ingest.hyperliquid import api as hyperliquid_api
-from pipelines.ingest.safety import IncompleteInput
-from pipelines.storage import StoreSettings
+from pipelines.cli.context import console, fail, refresh_catalog, settings, window
+from pipelines.cli.options import EXPORT_ACCOUNT_VALUE, FROM, TO, example
 
 app = typer.Typer(help="Bring venue data into the lake.", no_args_is_help=True)
 
 
-@app.command("hyperliquid")
+@app.command(
+    "hyperliquid",
+    epilog=example(
+        "liqf ingest hyperliquid --node-fills data/raw/node_fills_by_block --misc-events "
+        "data/raw/misc_events_by_block --snapshot export/ --asset-ctxs 20251010.csv.lz4",
+        "liqf ingest hyperliquid --node-fills s3://hl-mainnet-node-data/node_fills_by_block/hourly/20251010/21.lz4",
+        "liqf ingest hyperliquid --api --users users.txt --from 2025-10-10T20:00 --to 2025-10-10T23:00",
+    ),
+)
 def ingest_hyperliquid(
     node_fills: Annotated[
         list[str] | None,
@@ -50,14 +53,7 @@ def ingest_hyperliquid(
             help="metaAndAssetCtxs JSONL, or the archive asset_ctxs CSV (.csv or .csv.lz4), or an s3:// URL.",
         ),
     ] = None,
-    export_account_value: Annotated[
-        str,
-        typer.Option(
-            "--export-account-value",
-            help="Snapshot export: account_value covers 'total' (cross + isolated) or 'cross' only "
-            "(UNCONFIRMED; docs/snapshot_export.md).",
-        ),
-    ] = "total",
+    export_account_value: EXPORT_ACCOUNT_VALUE = "total",
     endpoint_url: Annotated[
         str | None,
         typer.Option(
@@ -72,8 +68,8 @@ def ingest_hyperliquid(
     ] = True,
     api: Annotated[bool, typer.Option("--api", help="Pull from the info API instead of files.")] = False,
     users: Annotated[Path | None, typer.Option(help="--api: file with one address per line.")] = None,
-    since: Annotated[str | None, typer.Option(help="--api: window start, ISO-8601 UTC.")] = None,
-    until: Annotated[str | None, typer.Option(help="--api: window end, ISO-8601 UTC.")] = None,
+    since: FROM = None,
+    until: TO = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="--api: info API base URL.")] = None,
     partial: Annotated[
         bool,
@@ -84,11 +80,22 @@ def ingest_hyperliquid(
         ),
     ] = False,
 ) -> None:
-    """Ingest Hyperliquid node files (fills, snapshot, asset contexts) or pull tracked users from the API."""
+    """Ingest Hyperliquid node files (fills, misc events, snapshot, asset contexts) or pull tracked users from the
+    info API (--api; --from/--to is its window)."""
+    # heavy (pyarrow, DuckDB, the readers): imported when the command runs, so `liqf --help` starts fast
+    from pipelines.ingest import runner
+    from pipelines.ingest.common import UserFacingError
+    from pipelines.ingest.hyperliquid import api as hyperliquid_api
+    from pipelines.ingest.safety import IncompleteInput
+    from pipelines.storage import StoreSettings
+
     try:
         if api:
             if users is None or since is None or until is None:
-                raise fail("--api needs --users FILE, --since ISO and --until ISO")
+                raise fail("--api needs --users FILE, --from ISO and --to ISO")
+            since_ms, until_ms = window(since, until)  # checked here so errors name --from/--to
+            if until_ms is None or since_ms is None or until_ms <= since_ms:
+                raise fail("--to must be after --from")
             reports = hyperliquid_api.run(
                 settings.lake, users_file=users, since=since, until=until, base_url=base_url, console=console
             )
@@ -138,7 +145,7 @@ def ingest_hyperliquid(
     runner.print_summary(console, settings.lake, reports, result)
 
 
-for _venue in CEX_VENUES:
-    app.command(_venue, help=cex.INGEST_HELP.format(venue=_venue))(cex.ingest_venue)
-app.command("gmx")(onchain.ingest_gmx)
-app.command("reserves")(onchain.ingest_reserves)
+for _venue in cex.CEX_VENUES:
+    app.command(_venue, epilog=cex.ingest_epilog(_venue))(cex.ingest_command(_venue))
+app.command("gmx", epilog=onchain.GMX_EXAMPLES)(onchain.ingest_gmx)
+app.command("reserves", epilog=onchain.RESERVES_EXAMPLES)(onchain.ingest_reserves)

@@ -10,10 +10,16 @@ import typer
 
 from pipelines.cli import progress
 from pipelines.cli.context import console, fail, out, refresh_catalog, settings
-from pipelines.ingest import gmx as gmx_ingest
-from pipelines.ingest import onchain
-from pipelines.lake import LakePathError
-from pipelines.venues.evm import EvmRpc, HttpTransport, RpcError
+from pipelines.cli.options import example
+
+GMX_EXAMPLES = example(
+    "liqf ingest gmx --chain arbitrum --rpc https://arb1.example/rpc --estimate",
+    "liqf ingest gmx --chain arbitrum --from-block 391000000 --to-block 391100000   (RPC URL in LIQF_RPC_ARBITRUM)",
+)
+RESERVES_EXAMPLES = example(
+    "liqf ingest reserves --chain arbitrum --estimate   (RPC URL in LIQF_RPC_ARBITRUM)",
+    "liqf ingest reserves --chain arbitrum --rpc https://arb1.example/rpc --registry my_wallets.toml",
+)
 
 REGISTRY_HELP = (
     "Your own registry TOML, read over the shipped one (same format; default: $LIQF_REGISTRY). "
@@ -64,6 +70,8 @@ def ingest_gmx(
 ) -> None:
     """Ingest GMX v2 position events, liquidations, ADL executions and ADL state from EventEmitter logs,
     with every market of the chain read from GMX's Reader."""
+    # heavy (web3, the decoders): imported when the command runs, so `liqf --help` starts fast
+    from pipelines.ingest import gmx as gmx_ingest
 
     def run(reg, client, lake, say):
         if redecode:
@@ -136,6 +144,8 @@ def ingest_reserves(
     ] = False,
 ) -> None:
     """Read ERC-20 balances of registry addresses and ingest their Transfer flows (then: hyperliquid_reserve_check)."""
+    # heavy (web3): imported when the command runs, so `liqf --help` starts fast
+    from pipelines.ingest import onchain
 
     def run(reg, client, lake, say):
         onchain.check_chain(client, reg)
@@ -199,6 +209,11 @@ def _sync_lines(res) -> list[str]:
 def _run(rpc, chain, registry_file, body, *, include_unverified):
     """Load the registry, connect, run ``body(registry, client, lake, say)``, print its lines, the RPC
     calls made and the catalog; one-line errors with what to do next."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
+    from pipelines.ingest import onchain
+    from pipelines.lake import LakePathError
+    from pipelines.venues.evm import EvmRpc, HttpTransport, RpcError
+
     try:
         reg = onchain.load_registry(chain, include_unverified=include_unverified, user_file=registry_file)
     except (onchain.OnchainError, LakePathError) as exc:

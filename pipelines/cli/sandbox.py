@@ -9,14 +9,19 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from forensics import simulate
-from pipelines.cli.context import console, fail, out, settings
-from pipelines.sandbox.venue_server import run_server
+from pipelines.cli.context import console, fail, out, print_table, settings
+from pipelines.cli.options import example
 
 app = typer.Typer()
 
 
-@app.command("simulate")
+@app.command(
+    "simulate",
+    epilog=example(
+        "liqf simulate --out data/sim --scale small --policy hl_index --exempt 5 --seed 7",
+        "liqf simulate --out data/sim-real --scale tiny --formats real --drop-fills 0.01",
+    ),
+)
 def simulate_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory (node files, snapshot, contexts, truth.json).")],
     preset: Annotated[str, typer.Option(help="Calibration preset.")] = "oct10",
@@ -38,6 +43,9 @@ def simulate_cmd(
     ] = "node",
 ) -> None:
     """Simulate a liquidation cascade with a known ADL rule and planted exemptions."""
+    # heavy (numpy, the writers): imported when the command runs, so `liqf --help` starts fast
+    from forensics import simulate
+
     noise = {
         "stale_snapshot": stale_snapshot,
         "drop_fills": drop_fills,
@@ -75,7 +83,12 @@ def simulate_cmd(
     )
 
 
-@app.command("serve")
+@app.command(
+    "serve",
+    epilog=example(
+        "liqf serve --scenario data/sim --port 8765", "liqf serve --scenario data/sim --faults 429=0.1,5xx=0.05"
+    ),
+)
 def serve_cmd(
     scenario: Annotated[Path, typer.Option("--scenario", help="Scenario directory in Hyperliquid's formats.")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
@@ -84,13 +97,16 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Serve a scenario through Hyperliquid's info API on 127.0.0.1 (Ctrl-C to stop)."""
+    # heavy: loaded only when the command runs, so `liqf --help` starts fast
+    from pipelines.sandbox.venue_server import run_server
+
     if not (scenario / "node_fills_by_block").exists() and not (scenario / "snapshots").exists():
         raise fail(f"{scenario} is not a scenario directory", "create one with: liqf simulate --out DIR")
     console.print(f"serving {scenario} on http://127.0.0.1:{port}/info", highlight=False)
     run_server(scenario, port=port, faults=faults)
 
 
-@app.command("demo")
+@app.command("demo", epilog=example("liqf demo", "liqf demo --scale tiny --policy bitmex --exempt 3 --out data/demo2"))
 def demo_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the demo scenario and summary go.")] = Path("data/demo"),
     scale: Annotated[str, typer.Option(help="Simulator scale.")] = "small",
@@ -122,7 +138,7 @@ def demo_cmd(
 
 
 def _demo_print(table: RichTable, summary: dict) -> None:
-    out.print(table)
+    print_table(table)
     inferred, cmp = summary["inferred"], summary["comparison"]
     out.print(f"inferred rule: {inferred['verdict']}", highlight=False)
     out.print(
@@ -147,7 +163,7 @@ def _demo_print(table: RichTable, summary: dict) -> None:
     if summary["dagster_home"]:
         out.print(
             f"dagster runs: {summary['dagster_home']}  "
-            f"(browse: DAGSTER_HOME={summary['dagster_home']} .venv/bin/dg dev)",
+            f"(browse: make dev, or DAGSTER_HOME={summary['dagster_home']} VIRTUAL_ENV=$PWD/.venv .venv/bin/dg dev)",
             highlight=False,
         )
     out.print(

@@ -1,6 +1,6 @@
 """`liqf stress`: the cross-venue contagion stress test.
 
-* ``liqf stress --scenario FILE [--sweep KEY=LO:HI:N ...] [--json] [--out DIR]``
+* ``liqf stress --scenario FILE [--sweep KEY=LO:HI:N ...] [--json] [--out DIR] [--pdf/--no-pdf]``
 """
 
 from __future__ import annotations
@@ -11,14 +11,21 @@ from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
+from rich.text import Text
 
-from forensics.contagion.scenario import ScenarioError
-from pipelines.cli.context import console, fail, out, refresh_catalog, settings
+from pipelines.cli.context import console, fail, out, print_table, refresh_catalog, settings
+from pipelines.cli.options import JSON, PDF, example
 
 app = typer.Typer()
 
 
-@app.command("stress")
+@app.command(
+    "stress",
+    epilog=example(
+        "liqf stress --scenario docs/scenarios/oct10_2025.toml",
+        "liqf stress --scenario docs/scenarios/oct10_2025.toml --sweep exempt_share=0:0.5:11 --out reports/stress",
+    ),
+)
 def stress(
     scenario: Annotated[Path, typer.Option("--scenario", help="Scenario TOML file (docs/contagion.md).")],
     sweep: Annotated[
@@ -30,16 +37,18 @@ def stress(
             "Replaces the scenario's own [[sweep]] tables.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    as_json: JSON = False,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write report.html, report.pdf and result.json here.")
     ] = None,
     no_sweeps: Annotated[bool, typer.Option("--no-sweeps", help="Skip the scenario's own sweeps.")] = False,
-    no_pdf: Annotated[bool, typer.Option("--no-pdf", help="With --out: HTML only.")] = False,
+    pdf: PDF = True,
 ) -> None:
     """Cross-venue contagion stress test: clearing, venue waterfalls, liquidity and fire sales over a scenario."""
     # heavy (networkx, scipy; the report: matplotlib, WeasyPrint): imported when the command runs, so
     # `liqf --help` starts fast
+    from forensics.contagion.scenario import ScenarioError
+    from forensics.report.stress import _named as named_field
     from pipelines import stress as stress_mod
     from pipelines import stress_report
 
@@ -50,12 +59,25 @@ def stress(
     refresh_catalog(warn_only=True)
     public = stress_mod.public(result)
     if out_dir is not None:
-        paths = stress_report.write(result, out_dir, pdf=not no_pdf)
+        paths = stress_report.write(result, out_dir, pdf=pdf)
         (out_dir / "result.json").write_text(json.dumps(public, default=str, indent=1))
         console.print(f"report: {paths.html}" + (f"\n        {paths.pdf}" if paths.pdf else ""), highlight=False)
     if as_json:
         print(json.dumps(public, default=str))
         return
+    if result["inputs"]:
+        inputs = RichTable("input", "value", "confidence", "source", "time", title="scenario inputs and their sources")
+        for p in result["inputs"]:
+            inputs.add_row(
+                Text(named_field(p["field"], result["_scenario"])),
+                f"{p['value']:,.15g}",
+                p.get("confidence") or "",
+                Text(p.get("source") or "scenario file"),
+                p.get("time") or "",
+            )
+        print_table(inputs)
+    else:
+        out.print("scenario inputs: plain numbers in the scenario file (no source given)", highlight=False)
     d = RichTable("round", "node", "kind", "cause", "equity", "recovery", title=f"defaults: {result['scenario']}")
     for r in result["defaults"]:
         d.add_row(
@@ -66,7 +88,10 @@ def stress(
             f"{r['equity']:,.0f}",
             f"{r['recovery']:.3f}",
         )
-    out.print(d if result["defaults"] else "no defaults", highlight=False)
+    if result["defaults"]:
+        print_table(d)
+    else:
+        out.print("no defaults", highlight=False)
     if result["venues"]:
         v = RichTable(
             "venue", "bad debt", "IF used", "shortfall", "haircut", "residual", "defaulted", title="venue waterfalls"
@@ -81,7 +106,7 @@ def stress(
                 f"{r['residual']:,.0f}",
                 "yes" if r["defaulted"] else "no",
             )
-        out.print(v)
+        print_table(v)
     for g in result["sweeps"]:
         out.print(
             f"sweep {g['name']}: {len(g['points'])} points over {' x '.join(g['params'])}; defaults "

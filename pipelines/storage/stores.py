@@ -1,9 +1,11 @@
-"""Object stores built from the environment (standard AWS variables), and errors in one line.
+"""Object stores built from AWS's standard configuration, and errors in one line.
 
-Credentials come only from the environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
-``AWS_SESSION_TOKEN``, or a web-identity / container credential provider); they are handed to obstore
-and DuckDB and never printed. ``AWS_ENDPOINT_URL`` (or an explicit endpoint) selects any
-S3-compatible server.
+Credentials come from the standard AWS chain, as the AWS CLI and boto3 find them: the ``AWS_ACCESS_KEY_ID``/
+``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` variables, else the profile named by ``AWS_PROFILE`` (or
+``default``) in ``~/.aws/credentials`` and ``~/.aws/config`` (``AWS_SHARED_CREDENTIALS_FILE`` and
+``AWS_CONFIG_FILE`` move them), SSO sessions, assumed roles, web identity, container and instance roles. They are
+handed to obstore (refreshed by botocore when they expire) and to DuckDB, and never printed. ``AWS_ENDPOINT_URL``
+(or an explicit endpoint) selects any S3-compatible server.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import obstore.exceptions as oe
 from obstore.store import S3Store
 
 from pipelines.storage.location import ObjectUrl
 
-_CREDENTIAL_SOURCES = (
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+#: where a person fixes missing or refused credentials
+CREDENTIALS_HINT = (
+    "set AWS_PROFILE to a profile in ~/.aws/credentials or ~/.aws/config (SSO included: aws sso login), "
+    "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys)"
 )
 
 
@@ -42,22 +45,65 @@ class StoreSettings:
         return self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+@dataclass(frozen=True)
+class AwsCredentials:
+    """Keys of one moment, from the chain (never printed: the dataclass repr leaves them out)."""
+
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+    method: str = ""  # where botocore found them: env, shared-credentials-file, sso, assume-role, ...
+
+
+def _session() -> Any:
+    """A boto3 session: it reads the environment and the AWS files as they are now (not cached, so a changed
+    profile or variable is seen by the next store)."""
+    # heavy (boto3, botocore): loaded only when a store is opened
+    import boto3
+
+    return boto3.Session()
+
+
+def _chain(session: Any = None) -> Any:
+    """botocore's credentials from the standard chain; a one-line :class:`StorageError` when there are none."""
+    # heavy (boto3, botocore): loaded only when a store is opened
+    import botocore.exceptions as be
+
+    try:
+        found = (session or _session()).get_credentials()
+    except be.ProfileNotFound as exc:
+        raise StorageError(f"{exc}: {CREDENTIALS_HINT}") from None
+    except (be.SSOError, be.TokenRetrievalError, be.UnauthorizedSSOTokenError) as exc:
+        raise StorageError(
+            f"the AWS SSO session gives no credentials ({type(exc).__name__}): run aws sso login"
+        ) from None
+    except be.BotoCoreError as exc:
+        raise StorageError(f"AWS credentials could not be loaded ({type(exc).__name__}): {CREDENTIALS_HINT}") from None
+    if found is None:
+        raise StorageError(f"no AWS credentials: {CREDENTIALS_HINT}")
+    return found
+
+
 def check_credentials() -> None:
-    """Fail fast (instead of probing instance metadata) when the environment holds no AWS credentials."""
-    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-        return
-    if any(os.environ.get(v) for v in _CREDENTIAL_SOURCES):
-        return
-    raise StorageError(
-        "no AWS credentials in the environment: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-        "(and AWS_SESSION_TOKEN for temporary keys)"
-    )
+    """Fail fast, in one line, when the chain finds no AWS credentials."""
+    _chain()
+
+
+def aws_credentials() -> AwsCredentials:
+    """The chain's credentials now (for DuckDB's S3 secret, which takes keys, not a provider)."""
+    found = _chain()
+    frozen = found.get_frozen_credentials()
+    return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token, getattr(found, "method", ""))
 
 
 def open_store(url: ObjectUrl, settings: StoreSettings | None = None) -> S3Store:
     """An obstore S3 store rooted at ``url`` (bucket and prefix)."""
+    # heavy (boto3, botocore): loaded only when a store is opened
+    from obstore.auth.boto3 import Boto3CredentialProvider
+
     settings = settings or StoreSettings()
-    check_credentials()
+    session = _session()
+    _chain(session)  # none found: one line now, not a failed request later
     endpoint = settings.resolved_endpoint()
     config: dict = {"region": settings.resolved_region()}
     client: dict = {"connect_timeout": "5s", "timeout": "300s"}
@@ -71,6 +117,7 @@ def open_store(url: ObjectUrl, settings: StoreSettings | None = None) -> S3Store
     return S3Store(
         url.bucket,
         prefix=url.prefix or None,
+        credential_provider=Boto3CredentialProvider(session),
         config=config,
         client_options=client,
         retry_config={"max_retries": 3, "retry_timeout": dt.timedelta(seconds=20)},
@@ -92,12 +139,13 @@ def storage_error(exc: BaseException, where: str, settings: StoreSettings | None
             return StorageError(
                 f"access denied on {where} (HTTP 403): requester-pays buckets need AWS credentials with S3 read "
                 "access and the requester-pays header; keep requester pays on (the default for Hyperliquid "
-                "buckets) and set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                "buckets) and give credentials: AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
             )
         return StorageError(f"access denied on {where} (HTTP 403): check that your AWS credentials may read it")
     if isinstance(exc, oe.UnauthenticatedError) or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text:
         return StorageError(
-            f"{endpoint} rejected the AWS credentials for {where}: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+            f"{endpoint} rejected the AWS credentials for {where}: check the profile (AWS_PROFILE) or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
         )
     if "NoSuchBucket" in text:
         return StorageError(f"bucket of {where} does not exist at {endpoint}: create it or fix the URL")

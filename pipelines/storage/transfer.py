@@ -73,7 +73,7 @@ def download(store, info: ObjectInfo, dest: Path, *, progress: Progress | None =
     dest.parent.mkdir(parents=True, exist_ok=True)
     part, sidecar = dest.with_name(dest.name + ".part"), dest.with_name(dest.name + ".part.json")
     done = dest.with_name(dest.name + ".etag")
-    if dest.exists() and dest.stat().st_size == info.size and done.exists() and done.read_text() == (info.etag or ""):
+    if is_complete(info, dest):
         if progress:
             progress(info.size)
         return dest
@@ -109,6 +109,15 @@ def download(store, info: ObjectInfo, dest: Path, *, progress: Progress | None =
     done.write_text(info.etag or "")
     sidecar.unlink(missing_ok=True)
     return dest
+
+
+def is_complete(info: ObjectInfo, dest: Path) -> bool:
+    """Whether ``dest`` is a finished, verified download of ``info`` (same size, and the ETag it was verified
+    against recorded next to it): nothing to fetch again."""
+    done = dest.with_name(dest.name + ".etag")
+    return (
+        dest.exists() and dest.stat().st_size == info.size and done.exists() and done.read_text() == (info.etag or "")
+    )
 
 
 class ObjectChanged(RuntimeError):

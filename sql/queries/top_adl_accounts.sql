@@ -3,8 +3,9 @@
 -- Grain: one row per (venue, user), largest ADL notional first, the first $limit rows.
 -- Parameters (DuckDB named, bound by the caller, never interpolated):
 --   $venue  venue id, e.g. 'hyperliquid'
---   $limit  number of accounts to return
+--   $limit  number of accounts to return (default 20)
 -- Example: venue=hyperliquid limit=20
+-- Defaults: limit=20
 SELECT "user", count(*) AS adl_legs, count(DISTINCT coin) AS coins,
        round(sum(notional_usd)::DOUBLE, 2) AS adl_notional_usd,
        round(sum(closed_pnl)::DOUBLE, 2) AS realized_pnl_usd,

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
+
+
+def r_env(home: Path) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(home), "GX_ANALYTICS_ENABLED": "false"}
 
 
 @pytest.mark.slow
@@ -32,7 +37,7 @@ def test_demo_tiny_end_to_end(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
-        env={"PATH": "/usr/bin:/bin", "DAGSTER_HOME": str(env_home), "GX_ANALYTICS_ENABLED": "false"},
+        env=r_env(env_home),
     )
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
@@ -57,3 +62,11 @@ def test_demo_tiny_end_to_end(tmp_path):
     assert cmp["false_flags"] == []
     assert con.sql("select count(*) from adl_pools").fetchone()[0] == sum(len(s["pool"]) for s in truth["steps"])
     assert any(env_home.rglob("*.db"))  # the runs were recorded in the Dagster instance
+    # under names of their own, not __ephemeral_asset_job__ (what `dg dev` lists)
+    probe = "import dagster as dg; print(sorted({r.job_name for r in dg.DagsterInstance.get().get_runs()}))"
+    jobs = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=r_env(env_home)
+    )
+    assert jobs.stdout.strip() == "['demo_analysis_and_report', 'demo_cex_ingest', 'demo_hyperliquid_ingest']", (
+        jobs.stderr
+    )
