@@ -12,9 +12,10 @@ long one), reading only counts the kernel already keeps per window:
    cost, the same one the whole cascade is judged by (its own exemption test: exemptions needed + residual
    skips + shape violations), and neighbours under rules that rank identically merge.
 3. **Decision.** The change is the answer only when every segment's rule fits its segment, each segment under
-   another rule than the best single one saves more than :data:`CHANGE_PENALTY` (or :data:`CHANGE_SHARE` of
-   the single rule's cost there, if more) against that rule on the same actions, and the segmented explanation
-   plus the penalty per change point is cheaper than the single rule overall. A flexible rule (the cyclic walk
+   another rule than the best single one saves more than :data:`LOCAL_PENALTY` (or :data:`CHANGE_SHARE` of
+   the single rule's cost there, if more) against that rule on the same actions, or more than the cost margin
+   where the single rule does not fit those actions, and the segmented explanation plus
+   :data:`CHANGE_PENALTY` per change point is cheaper than the single rule overall. A flexible rule (the cyclic walk
    can start anywhere) can explain a few actions for free: the local saving keeps it from hiding exemptions.
    Otherwise the single rule stands (``changed: false``) and the best segmentation tried is stated.
 
@@ -35,10 +36,13 @@ from .exemption import ExemptionResult, exemption_test, skip_evidence
 from .identify import COST_MARGIN, FIT_MAX_EXEMPT_SHARE, FIT_MAX_RESIDUAL, Identification, costs
 
 # a change in the candidate path costs this much raw cost (skips + shape violations)
-RAW_PENALTY = 2 * COST_MARGIN
-# a change point must save at least this much exact cost (accounts + actions) to be reported
-CHANGE_PENALTY = 2 * COST_MARGIN
-# ... and each segment under another rule must save this share of the single rule's cost on it (if more)
+RAW_PENALTY = COST_MARGIN
+# a change point must save at least this much exact cost (accounts + actions) overall to be reported ...
+CHANGE_PENALTY = COST_MARGIN
+# ... and each segment under another rule must save, against the single rule on its actions, more than
+# LOCAL_PENALTY and CHANGE_SHARE of the single rule's cost there, or more than the margin where the single
+# rule does not fit the segment and the other does
+LOCAL_PENALTY = 2 * COST_MARGIN
 CHANGE_SHARE = 0.25
 # a segment shorter than this (actions) joins its neighbour
 MIN_SEGMENT_ACTIONS = 8
@@ -216,8 +220,11 @@ def search(identification: Identification, *, q: float = 0.05) -> RuleChanges:
     for seg, ex in joined:
         if ex.rule == reference or ex.rule in same.get(reference, []):
             continue
-        local = _exact(ev, reference, wid[seg], q).cost
-        if local - ex.cost <= max(CHANGE_PENALTY, CHANGE_SHARE * local):
+        there = _exact(ev, reference, wid[seg], q)
+        local, gain = there.cost, there.cost - ex.cost
+        clear = gain > max(LOCAL_PENALTY, CHANGE_SHARE * local)
+        misfit = not there.fits and gain > COST_MARGIN
+        if not (clear or misfit):
             base.note = (
                 f"{ex.rule} explains actions {int(win[seg]['first_step'].min())}-{int(win[seg]['last_step'].max())} "
                 f"at cost {ex.cost} against {local} for {reference}: too small a saving to report a change"

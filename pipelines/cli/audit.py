@@ -215,7 +215,7 @@ def audit_hyperliquid(
 
     t0 = time.perf_counter()
     _, paths_out = write_report(
-        "hyperliquid", since_ms, until_ms, fdr, gap_seconds, run.command, done.notes, out_dir, pdf
+        "hyperliquid", since_ms, until_ms, fdr, gap_seconds, run.command, done.notes, out_dir, pdf, audit=done.audit
     )
     run.step("report", t0, str(paths_out.html) + (f", {paths_out.pdf}" if paths_out.pdf else ""))
     _finish(run, out_dir, t_all, report_paths=(paths_out.html, paths_out.pdf))

@@ -39,8 +39,11 @@ def write_report(
     notes: list[str],
     out_dir: Path,
     pdf: bool,
+    audit: Any = None,
 ) -> tuple[dict[str, Any], ReportPaths]:
-    """Gather the evidence of the audited window from the lake and render the report (HTML, and PDF)."""
+    """Gather the evidence of the audited window from the lake and render the report (HTML, and PDF).
+    ``audit``: the run's :class:`pipelines.analysis.audit.AuditResult` (rule timeline, capped flags,
+    carve-outs and shape violations are listed from it)."""
     # heavy: loaded only when the command runs, so `liqf --help` starts fast
     from pipelines import report as report_mod
 
@@ -55,6 +58,7 @@ def write_report(
             gap_seconds=gap_seconds,
             command=command,
             notes=notes,
+            audit=report_mod.audit_document(audit) if audit is not None else None,
         )
         return context, report_mod.write(context, out_dir, pdf=pdf)
 
@@ -98,7 +102,9 @@ def report(
     if not done.adl_actions:
         out.print(no_adl_message(done.audit.fills, "report"), highlight=False)
         return
-    context, paths = write_report(venue, since_ms, until_ms, fdr, gap_seconds, command, done.notes, out_dir, pdf)
+    context, paths = write_report(
+        venue, since_ms, until_ms, fdr, gap_seconds, command, done.notes, out_dir, pdf, audit=done.audit
+    )
     for line in context["meta"]["notes"]:
         console.print(f"note: {line}", highlight=False)
     s = context["summary"]
