@@ -398,8 +398,29 @@ def _grow2(a):
 
 # --- the scan ----------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
-def _scan(buf, starts, ends, fill_names, fill_offsets, fill_table, liq_names, liq_offsets, liq_table, block_names, block_offsets, block_table,
-          dir_names, dir_offsets, dir_table, method_names, method_offsets, method_table, true_, false_, null_):  # fmt: skip
+def _scan(
+    buf,
+    starts,
+    ends,
+    fill_names,
+    fill_offsets,
+    fill_table,
+    liq_names,
+    liq_offsets,
+    liq_table,
+    block_names,
+    block_offsets,
+    block_table,
+    dir_names,
+    dir_offsets,
+    dir_table,
+    method_names,
+    method_offsets,
+    method_table,
+    true_,
+    false_,
+    null_,
+):
     """Scan lines ``buf[starts[k]:ends[k]]``. Returns the line outcomes, per-line block fields and, per event
     of a plain line, its line, index, user position, string positions (start, end; -1 when absent), integers,
     flags (value present per integer, crossed, liquidation present) and dir index."""
@@ -538,10 +559,39 @@ def _scan(buf, starts, ends, fill_names, fill_offsets, fill_table, liq_names, li
                         ev_flag[n, :] = 0
                         ev_flag[n, F_CROSSED] = -1
                         seen[:] = False
-                        i = _fill(buf, i, end, n, ev_str, ev_int, ev_flag, seen, seen_liq, fill_names, fill_offsets, fill_table,
-                                  liq_names, liq_offsets, liq_table, true_, false_, null_)  # fmt: skip
-                        if i == _FAIL or not _fill_ok(buf, n, ev_str, ev_int, ev_flag, dir_names, dir_offsets, dir_table,
-                                                      method_names, method_offsets, method_table):  # fmt: skip
+                        i = _fill(
+                            buf,
+                            i,
+                            end,
+                            n,
+                            ev_str,
+                            ev_int,
+                            ev_flag,
+                            seen,
+                            seen_liq,
+                            fill_names,
+                            fill_offsets,
+                            fill_table,
+                            liq_names,
+                            liq_offsets,
+                            liq_table,
+                            true_,
+                            false_,
+                            null_,
+                        )
+                        if i == _FAIL or not _fill_ok(
+                            buf,
+                            n,
+                            ev_str,
+                            ev_int,
+                            ev_flag,
+                            dir_names,
+                            dir_offsets,
+                            dir_table,
+                            method_names,
+                            method_offsets,
+                            method_table,
+                        ):
                             ok = False
                             break
                         n += 1
@@ -583,8 +633,26 @@ def _scan(buf, starts, ends, fill_names, fill_offsets, fill_table, liq_names, li
 
 
 @njit(cache=True, nogil=True)
-def _fill(buf, i, end, n, ev_str, ev_int, ev_flag, seen, seen_liq, fill_names, fill_offsets, fill_table, liq_names, liq_offsets, liq_table,
-          true_, false_, null_):  # fmt: skip
+def _fill(
+    buf,
+    i,
+    end,
+    n,
+    ev_str,
+    ev_int,
+    ev_flag,
+    seen,
+    seen_liq,
+    fill_names,
+    fill_offsets,
+    fill_table,
+    liq_names,
+    liq_offsets,
+    liq_table,
+    true_,
+    false_,
+    null_,
+):
     """The fill object at ``buf[i] == '{'`` into event row ``n``: the index after it, or _FAIL."""
     i = _ws(buf, i + 1, end)
     if i < end and buf[i] == 125:
@@ -702,7 +770,9 @@ def _fill(buf, i, end, n, ev_str, ev_int, ev_flag, seen, seen_liq, fill_names, f
 
 
 @njit(cache=True, nogil=True)
-def _fill_ok(buf, n, ev_str, ev_int, ev_flag, dir_names, dir_offsets, dir_table, method_names, method_offsets, method_table):
+def _fill_ok(
+    buf, n, ev_str, ev_int, ev_flag, dir_names, dir_offsets, dir_table, method_names, method_offsets, method_table
+):
     """The checks of the general path, all passing (else the line is not plain); sets the dir index."""
     s = ev_str[n]
     if s[2 * S_COIN] < 0 or not 1 <= s[2 * S_COIN + 1] - s[2 * S_COIN] <= 64:
@@ -797,7 +867,9 @@ def _string_array(buf: np.ndarray, pos: np.ndarray, *, lower: bool = False) -> p
     offsets, data, valid = _gather(buf, pos, lower)
     nulls = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     if offsets[-1] < 2**31:
-        return pa.StringArray.from_buffers(len(valid), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data), nulls)
+        return pa.StringArray.from_buffers(
+            len(valid), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data), nulls
+        )
     array = pa.LargeStringArray.from_buffers(len(valid), pa.py_buffer(offsets), pa.py_buffer(data), nulls)
     return array.cast(pa.string())
 
