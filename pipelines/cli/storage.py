@@ -84,10 +84,10 @@ def fetch_hyperliquid(
         if not typer.confirm("download?"):
             raise typer.Exit(1)
     root = settings.lake.root / "raw" / "venue=hyperliquid" / "source=s3"
-    with progress.download() as bar:
-        task = bar.add_task("download", total=total)
+    bar, listener = runner.rich_listener(console)  # bytes, rate and time left per file and overall
+    with bar:
         try:
-            paths = fetch.download(planned, root, store, progress=lambda n: bar.advance(task, n))
+            paths = fetch.download(planned, root, store, listener)
         except StorageError as exc:
             raise fail(f"{exc}", "run the same command again: finished files are kept, partial ones resume") from None
     console.print(
