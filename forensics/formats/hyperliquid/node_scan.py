@@ -816,28 +816,39 @@ def _fill_ok(
 
 @njit(cache=True, nogil=True)
 def _gather(buf, pos, lower):
-    """Strings ``buf[pos[k, 0]:pos[k, 1]]`` (absent when start < 0) as Arrow offsets, bytes and validity."""
-    m = pos.shape[0]
-    offsets = np.empty(m + 1, dtype=np.int64)
-    valid = np.empty(m, dtype=np.bool_)
-    total = 0
+    """Strings ``buf[pos[k, 2j]:pos[k, 2j + 1]]`` of each slot ``j`` (absent when the start is < 0; lowercased
+    where ``lower[j]``) as Arrow pieces: offsets ``(m + 1, slots)`` within each slot's bytes, the bytes of all
+    slots one after another (slot ``j`` from ``base[j]``) and validity ``(m, slots)``. Row by row, so each
+    fill's bytes are read once while in cache."""
+    m, slots = pos.shape[0], lower.shape[0]
+    offsets = np.empty((m + 1, slots), dtype=np.int64)
+    valid = np.empty((m, slots), dtype=np.bool_)
+    running = np.zeros(slots, dtype=np.int64)
     for k in range(m):
-        offsets[k] = total
-        valid[k] = pos[k, 0] >= 0
-        if valid[k]:
-            total += pos[k, 1] - pos[k, 0]
-    offsets[m] = total
-    data = np.empty(total, dtype=np.uint8)
+        for j in range(slots):
+            offsets[k, j] = running[j]
+            a = pos[k, 2 * j]
+            valid[k, j] = a >= 0
+            if a >= 0:
+                running[j] += pos[k, 2 * j + 1] - a
+    offsets[m, :] = running
+    base = np.zeros(slots + 1, dtype=np.int64)
+    base[1:] = np.cumsum(running)
+    data = np.empty(base[slots], dtype=np.uint8)
     for k in range(m):
-        if valid[k]:
-            o = offsets[k]
-            for j in range(pos[k, 0], pos[k, 1]):
-                c = buf[j]
-                if lower and 65 <= c <= 90:
-                    c += 32
-                data[o] = c
-                o += 1
-    return offsets, data, valid
+        for j in range(slots):
+            a = pos[k, 2 * j]
+            if a < 0:
+                continue
+            o = base[j] + offsets[k, j]
+            b = pos[k, 2 * j + 1]
+            if lower[j]:
+                for t in range(a, b):
+                    c = buf[t]
+                    data[o + t - a] = c + 32 if 65 <= c <= 90 else c
+            else:
+                data[o : o + b - a] = buf[a:b]
+    return offsets, data, valid, base
 
 
 @njit(cache=True, nogil=True)
@@ -863,15 +874,21 @@ def _liquidated_leg(buf, ev_user, liq_pos):
     return out
 
 
-def _string_array(buf: np.ndarray, pos: np.ndarray, *, lower: bool = False) -> pa.Array:
-    offsets, data, valid = _gather(buf, pos, lower)
-    nulls = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    if offsets[-1] < 2**31:
-        return pa.StringArray.from_buffers(
-            len(valid), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data), nulls
-        )
-    array = pa.LargeStringArray.from_buffers(len(valid), pa.py_buffer(offsets), pa.py_buffer(data), nulls)
-    return array.cast(pa.string())
+def _string_arrays(buf: np.ndarray, pos: np.ndarray, lower: np.ndarray) -> list[pa.Array]:
+    """One string array per slot of :func:`_gather`."""
+    offsets, data, valid, base = _gather(buf, pos, lower)
+    arrays = []
+    for j in range(len(lower)):
+        n, bytes_ = len(valid), pa.py_buffer(data[base[j] : base[j + 1]])
+        nulls = None if valid[:, j].all() else pa.py_buffer(np.packbits(valid[:, j], bitorder="little"))
+        if offsets[-1, j] < 2**31:
+            arrays.append(pa.StringArray.from_buffers(n, pa.py_buffer(offsets[:, j].astype(np.int32)), bytes_, nulls))
+        else:
+            large = pa.LargeStringArray.from_buffers(
+                n, pa.py_buffer(np.ascontiguousarray(offsets[:, j])), bytes_, nulls
+            )
+            arrays.append(large.cast(pa.string()))
+    return arrays
 
 
 def _masked(values: np.ndarray, present: np.ndarray, type_: pa.DataType) -> pa.Array:
@@ -910,7 +927,10 @@ def scan_node_lines(
     liquidated_dir = _LIQUIDATED_DIRS[dir_index]
     has_liq = ev_flag[:, F_LIQUIDATION].astype(bool)
     liq_user = ev_str[:, 2 * S_LIQ_USER : 2 * S_LIQ_USER + 2]
-    strings = {slot: _string_array(buf, ev_str[:, 2 * slot : 2 * slot + 2]) for slot in range(N_STRINGS)}
+    # the fill's strings as they are, the liquidated user lowercased, then the user (lowercased) as slot N_STRINGS
+    lower = np.zeros(N_STRINGS + 1, dtype=np.bool_)
+    lower[[S_LIQ_USER, N_STRINGS]] = True
+    strings = dict(enumerate(_string_arrays(buf, np.column_stack([ev_str, ev_user, ev_user + 42]), lower)))
     decimals = {slot: pc.cast(strings[slot], pa.decimal128(38, 10)) for slot in _DECIMAL_SLOTS}
     tid = ev_int[:, I_TID].view(np.uint64)
     crossed = ev_flag[:, F_CROSSED]
@@ -918,7 +938,7 @@ def scan_node_lines(
         "venue": pa.repeat(pa.scalar(VENUE, pa.string()), m),
         "date": pa.array((time_ms // 86_400_000).astype(np.int32), pa.date32()),
         "coin": strings[S_COIN],
-        "user": _string_array(buf, np.stack([ev_user, ev_user + 42], axis=1), lower=True),
+        "user": strings[N_STRINGS],
         "time": pa.array(time_ms * 1000, pa.timestamp("us")),
         "time_ms": pa.array(time_ms, pa.int64()),
         "block_number": _masked(block_ints[ev_line, 0], block_has[ev_line, 0], pa.int64()),
@@ -943,7 +963,7 @@ def scan_node_lines(
         "twap_id": _masked(ev_int[:, I_TWAP], ev_flag[:, I_TWAP] == 1, pa.int64()),
         "is_liquidation": pa.array(has_liq | liquidated_dir, pa.bool_()),
         "is_liquidated_leg": pa.array(_liquidated_leg(buf, ev_user, liq_user) | liquidated_dir),
-        "liquidated_user": _string_array(buf, liq_user, lower=True),
+        "liquidated_user": strings[S_LIQ_USER],
         "liquidation_mark_px": decimals[S_LIQ_MARK],
         "liquidation_method": strings[S_LIQ_METHOD],
         "is_adl": pa.array(dir_index == _ADL_DIR, pa.bool_()),
