@@ -97,14 +97,14 @@ _MAX_DEPTH = 256
 
 # --- JSON pieces: each returns the index after what it read, or _FAIL ---------------------------------------
 @njit(cache=True, nogil=True)
-def _ws(buf, i, end):
+def _ws(buf: np.ndarray, i: int, end: int) -> int:
     while i < end and _WHITESPACE[buf[i]]:
         i += 1
     return i
 
 
 @njit(cache=True, nogil=True)
-def _string(buf, i, end):
+def _string(buf: np.ndarray, i: int, end: int) -> int:
     """``buf[i]`` is a quote: the index after the closing quote; escapes, controls and non-ASCII fail."""
     i += 1
     while i < end and not _STRING_STOP[buf[i]]:
@@ -115,7 +115,7 @@ def _string(buf, i, end):
 
 
 @njit(cache=True, nogil=True)
-def _digits(buf, i, end):
+def _digits(buf: np.ndarray, i: int, end: int) -> int:
     j = i
     while j < end and 48 <= buf[j] <= 57:
         j += 1
@@ -123,7 +123,7 @@ def _digits(buf, i, end):
 
 
 @njit(cache=True, nogil=True)
-def _number(buf, i, end):
+def _number(buf: np.ndarray, i: int, end: int) -> int:
     """A JSON number by the grammar: the index after it, or _FAIL."""
     if i < end and buf[i] == 45:
         i += 1
@@ -152,7 +152,7 @@ def _number(buf, i, end):
 
 
 @njit(cache=True, nogil=True)
-def _literal(buf, i, end, word):
+def _literal(buf: np.ndarray, i: int, end: int, word: np.ndarray) -> int:
     n = len(word)
     if i + n > end:
         return _FAIL
@@ -168,7 +168,7 @@ _NULL = np.frombuffer(b"null", dtype=np.uint8).copy()
 
 
 @njit(cache=True, nogil=True)
-def _skip(buf, i, end, true_, false_, null_):
+def _skip(buf: np.ndarray, i: int, end: int, true_: np.ndarray, false_: np.ndarray, null_: np.ndarray) -> int:
     """Any JSON value (checked, not kept): the index after it, or _FAIL. Nesting on an explicit stack."""
     stack = np.empty(_MAX_DEPTH, dtype=np.uint8)  # 1 = in an object, 2 = in an array
     depth = 0
@@ -241,7 +241,7 @@ def _skip(buf, i, end, true_, false_, null_):
 
 
 @njit(cache=True, nogil=True)
-def _same(buf, s, e, names, offsets, k):
+def _same(buf: np.ndarray, s: int, e: int, names: np.ndarray, offsets: np.ndarray, k: int) -> bool:
     a = offsets[k]
     if offsets[k + 1] - a != e - s:
         return False
@@ -252,7 +252,7 @@ def _same(buf, s, e, names, offsets, k):
 
 
 @njit(cache=True, nogil=True)
-def _match(buf, s, e, names, offsets, table):
+def _match(buf: np.ndarray, s: int, e: int, names: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> int:
     """Index of ``buf[s:e]`` among the names, or -1."""
     n = e - s
     if n <= 0 or n >= table.shape[0]:
@@ -268,7 +268,7 @@ def _match(buf, s, e, names, offsets, table):
 
 
 @njit(cache=True, nogil=True)
-def _uint(buf, s, e, negative_ok):
+def _uint(buf: np.ndarray, s: int, e: int, negative_ok: bool) -> tuple[bool, int | np.int64, bool]:
     """A JSON integer token as (ok, value as int64 bits, negative); uint64 range, or int64 when negative."""
     neg = False
     if s < e and buf[s] == 45:
@@ -296,7 +296,7 @@ def _uint(buf, s, e, negative_ok):
 
 
 @njit(cache=True, nogil=True)
-def _plain_decimal(buf, s, e):
+def _plain_decimal(buf: np.ndarray, s: int, e: int) -> tuple[bool, bool, bool]:
     """``-?[0-9]{1,28}(.[0-9]{1,10})?``: (ok, has a nonzero digit, negative)."""
     neg = s < e and buf[s] == 45
     if neg:
@@ -321,7 +321,7 @@ def _plain_decimal(buf, s, e):
 
 
 @njit(cache=True, nogil=True)
-def _address(buf, s, e):
+def _address(buf: np.ndarray, s: int, e: int) -> bool:
     if e - s != 42 or buf[s] != 48 or buf[s + 1] != 120:
         return False
     for j in range(s + 2, e):
@@ -331,7 +331,7 @@ def _address(buf, s, e):
 
 
 @njit(cache=True, nogil=True)
-def _two(buf, s):
+def _two(buf: np.ndarray, s: int) -> int:
     a, b = buf[s] - 48, buf[s + 1] - 48
     if a < 0 or a > 9 or b < 0 or b > 9:
         return -1
@@ -339,7 +339,7 @@ def _two(buf, s):
 
 
 @njit(cache=True, nogil=True)
-def _timestamp_ns(buf, s, e):
+def _timestamp_ns(buf: np.ndarray, s: int, e: int) -> tuple[bool, int]:
     """``YYYY-MM-DDTHH:MM:SS[.f{1,9}]`` as epoch nanoseconds: (ok, value)."""
     n = e - s
     if n < 19 or buf[s + 4] != 45 or buf[s + 7] != 45 or buf[s + 10] != 84 or buf[s + 13] != 58 or buf[s + 16] != 58:
@@ -383,14 +383,14 @@ def _timestamp_ns(buf, s, e):
 
 
 @njit(cache=True, nogil=True)
-def _grow1(a):
+def _grow1(a: np.ndarray) -> np.ndarray:
     out = np.empty(2 * a.shape[0], dtype=a.dtype)
     out[: a.shape[0]] = a
     return out
 
 
 @njit(cache=True, nogil=True)
-def _grow2(a):
+def _grow2(a: np.ndarray) -> np.ndarray:
     out = np.empty((2 * a.shape[0], a.shape[1]), dtype=a.dtype)
     out[: a.shape[0]] = a
     return out
@@ -399,28 +399,28 @@ def _grow2(a):
 # --- the scan ----------------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
 def _scan(
-    buf,
-    starts,
-    ends,
-    fill_names,
-    fill_offsets,
-    fill_table,
-    liq_names,
-    liq_offsets,
-    liq_table,
-    block_names,
-    block_offsets,
-    block_table,
-    dir_names,
-    dir_offsets,
-    dir_table,
-    method_names,
-    method_offsets,
-    method_table,
-    true_,
-    false_,
-    null_,
-):
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    fill_names: np.ndarray,
+    fill_offsets: np.ndarray,
+    fill_table: np.ndarray,
+    liq_names: np.ndarray,
+    liq_offsets: np.ndarray,
+    liq_table: np.ndarray,
+    block_names: np.ndarray,
+    block_offsets: np.ndarray,
+    block_table: np.ndarray,
+    dir_names: np.ndarray,
+    dir_offsets: np.ndarray,
+    dir_table: np.ndarray,
+    method_names: np.ndarray,
+    method_offsets: np.ndarray,
+    method_table: np.ndarray,
+    true_: np.ndarray,
+    false_: np.ndarray,
+    null_: np.ndarray,
+) -> tuple[np.ndarray, ...]:
     """Scan lines ``buf[starts[k]:ends[k]]``. Returns the line outcomes, per-line block fields and, per event
     of a plain line, its line, index, user position, string positions (start, end; -1 when absent), integers,
     flags (value present per integer, crossed, liquidation present) and dir index."""
@@ -634,25 +634,25 @@ def _scan(
 
 @njit(cache=True, nogil=True)
 def _fill(
-    buf,
-    i,
-    end,
-    n,
-    ev_str,
-    ev_int,
-    ev_flag,
-    seen,
-    seen_liq,
-    fill_names,
-    fill_offsets,
-    fill_table,
-    liq_names,
-    liq_offsets,
-    liq_table,
-    true_,
-    false_,
-    null_,
-):
+    buf: np.ndarray,
+    i: int,
+    end: int,
+    n: int,
+    ev_str: np.ndarray,
+    ev_int: np.ndarray,
+    ev_flag: np.ndarray,
+    seen: np.ndarray,
+    seen_liq: np.ndarray,
+    fill_names: np.ndarray,
+    fill_offsets: np.ndarray,
+    fill_table: np.ndarray,
+    liq_names: np.ndarray,
+    liq_offsets: np.ndarray,
+    liq_table: np.ndarray,
+    true_: np.ndarray,
+    false_: np.ndarray,
+    null_: np.ndarray,
+) -> int:
     """The fill object at ``buf[i] == '{'`` into event row ``n``: the index after it, or _FAIL."""
     i = _ws(buf, i + 1, end)
     if i < end and buf[i] == 125:
@@ -771,8 +771,18 @@ def _fill(
 
 @njit(cache=True, nogil=True)
 def _fill_ok(
-    buf, n, ev_str, ev_int, ev_flag, dir_names, dir_offsets, dir_table, method_names, method_offsets, method_table
-):
+    buf: np.ndarray,
+    n: int,
+    ev_str: np.ndarray,
+    ev_int: np.ndarray,
+    ev_flag: np.ndarray,
+    dir_names: np.ndarray,
+    dir_offsets: np.ndarray,
+    dir_table: np.ndarray,
+    method_names: np.ndarray,
+    method_offsets: np.ndarray,
+    method_table: np.ndarray,
+) -> bool:
     """The checks of the general path, all passing (else the line is not plain); sets the dir index."""
     s = ev_str[n]
     if s[2 * S_COIN] < 0 or not 1 <= s[2 * S_COIN + 1] - s[2 * S_COIN] <= 64:
@@ -815,7 +825,9 @@ def _fill_ok(
 
 
 @njit(cache=True, nogil=True)
-def _gather(buf, pos, lower):
+def _gather(
+    buf: np.ndarray, pos: np.ndarray, lower: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Strings ``buf[pos[k, 2j]:pos[k, 2j + 1]]`` of each slot ``j`` (absent when the start is < 0; lowercased
     where ``lower[j]``) as Arrow pieces: offsets ``(m + 1, slots)`` within each slot's bytes, the bytes of all
     slots one after another (slot ``j`` from ``base[j]``) and validity ``(m, slots)``. Row by row, so each
@@ -852,7 +864,7 @@ def _gather(buf, pos, lower):
 
 
 @njit(cache=True, nogil=True)
-def _liquidated_leg(buf, ev_user, liq_pos):
+def _liquidated_leg(buf: np.ndarray, ev_user: np.ndarray, liq_pos: np.ndarray) -> np.ndarray:
     """``lower(liquidatedUser) = lower(user)`` per event (False when there is none)."""
     m = len(ev_user)
     out = np.zeros(m, dtype=np.bool_)
