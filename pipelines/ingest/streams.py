@@ -1,11 +1,12 @@
 """Constant-memory line streams over plain or lz4-frame compressed JSON-lines files.
 
 Every stream counts the bytes it has read of the input as stored (compressed bytes of an lz4 file) in its
-:class:`StreamState`, and passes them to the state's ``on_read`` callback: progress against the file's size."""
+:class:`StreamState`, and each raw batch says how many had been read when it was cut: progress against the
+file's size."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -40,19 +41,16 @@ class RawBatch:
 
 class StreamState:
     """What the stream found besides lines: a truncated or corrupt tail is reported, not raised. ``bytes_read``
-    counts the input's stored bytes read so far; ``on_read(n)`` (optional) hears of each ``n`` read."""
+    counts the input's stored bytes read so far."""
 
-    def __init__(self, on_read: Callable[[int], None] | None = None) -> None:
+    def __init__(self) -> None:
         self.tail_error: str | None = None
         self.tail_text: str = ""
         self.tail_line: int | None = None
         self.bytes_read = 0
-        self.on_read = on_read
 
     def read(self, n: int) -> None:
         self.bytes_read += n
-        if self.on_read and n:
-            self.on_read(n)
 
 
 def open_input(path: Path) -> BinaryIO:
