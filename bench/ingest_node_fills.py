@@ -1,20 +1,22 @@
-"""Benchmark: ingest a generated hour of node_fills_by_block (lz4) and compare with a bare parse.
+"""Benchmark: ingest hour files of node_fills_by_block (lz4) against a bare parse of the same files.
 
-Run by hand (not a test):  .venv/bin/python bench/ingest_node_fills.py [--fills 3000000] [--threads 1]
+Run by hand (not a test):
+    .venv/bin/python bench/ingest_node_fills.py [--hours 2 --fills 1500000]   # generated hour files
+    .venv/bin/python bench/ingest_node_fills.py --files DIR_OR_FILE...        # real-sized ones (e.g. a scenario)
 
-Reports fills/second of the full ingest (normalize, validate, de-duplicate, write Parquet), peak RSS
-of the ingest process, and the ratio to a bare ``orjson.loads`` of the same decompressed lines.
-``--parsers`` also times JSON-to-columns parsers alone on the same lines, one thread each, with no
-validation or writes: DuckDB's JSON transform as the ingest uses it (block, then each fill) and polars'
-NDJSON reader (which reads each ``[user, fill]`` pair as strings, re-serializing the fill) followed by
-``str.json_decode`` of the fills. They bound what any ingest built on them can reach.
-Each measurement runs in a fresh subprocess so peak RSS is its own. Wall-clock rates suffer when other
-jobs share the cores, so each run also reports its CPU seconds (user + system) and fills per CPU second.
+Bare parse = decompress each file and ``orjson.loads`` each line, nothing else, on both cores: one process per
+file, two at a time. Ingest = what ``liqf ingest hyperliquid --node-fills`` runs (:func:`run_file_ingest`:
+validation, quarantine, de-duplication, Parquet, raw copy, reconciliation), in one process as the CLI does.
+Each runs in a fresh subprocess; the report gives wall time, CPU seconds (user + system, the process and its
+children), peak RSS (the largest process) and fills/s. Wall-clock rates suffer when other jobs share the
+cores, so compare CPU seconds too. ``--parsers`` also times DuckDB's JSON transform and polars' NDJSON reader
+alone (one thread, no checks or writes): the floors of readers built on them.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import random
@@ -81,43 +83,54 @@ def generate(path: Path, n_fills: int, seed: int = 1) -> None:
             written += len(events)
 
 
-def _child(mode: str, path: str, lake: str, threads: int) -> None:
-    # every mode imports the same modules before its clock starts: imports are not part of any rate
+def _bare_parse(path: str) -> int:
     import orjson
-    import polars  # noqa: F401
 
-    from pipelines.ingest.hyperliquid import files as hyperliquid_files
+    n = 0
+    with lz4.frame.open(path, "rb") as fh:
+        for line in fh:
+            n += len(orjson.loads(line)["events"])
+    return n
+
+
+def _child(mode: str, paths: list[Path], lake: str) -> None:
+    # every mode imports the same modules before its clock starts: imports are not part of any rate
+    import orjson  # noqa: F401
+    import polars  # noqa: F401
+    from rich.console import Console
+
+    from pipelines.ingest.runner import run_file_ingest
     from pipelines.lake import Lake
 
-    start = time.perf_counter()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_start = usage.ru_utime + usage.ru_stime
+    start, cpu_start = time.perf_counter(), _cpu()
     if mode == "parse":
-        n = 0
-        with lz4.frame.open(path, "rb") as fh:
-            for line in fh:
-                n += len(orjson.loads(line)["events"])
+        with concurrent.futures.ProcessPoolExecutor(2) as pool:  # one process per file, both cores
+            n = sum(pool.map(_bare_parse, [str(p) for p in paths]))
     elif mode == "duckdb_parse":
-        n = _duckdb_parse(Path(path))
+        n = sum(_duckdb_parse(p) for p in paths)
     elif mode == "polars_parse":
-        n = _polars_parse(Path(path))
+        n = sum(_polars_parse(p) for p in paths)
     else:
-        orig = hyperliquid_files._ingest_con
-
-        def con_with_threads(tmp):
-            con = orig(tmp)
-            con.execute(f"SET threads = {threads}")
-            return con
-
-        hyperliquid_files._ingest_con = con_with_threads
-        report = hyperliquid_files.ingest_node_fills(Lake(Path(lake)), Path(path))
-        n = report.records_written
-        assert report.quarantined == 0
+        reports = run_file_ingest(
+            Lake(Path(lake)), node_fills=paths, snapshot=None, asset_ctxs=None, console=Console(), listener=_quiet
+        )
+        n = sum(r.records_written for r in reports)
+        assert all(r.records_read == r.records_written + r.quarantined for r in reports)
     elapsed = time.perf_counter() - start
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime - cpu_start
-    rss_mb = usage.ru_maxrss / 1024
+    cpu = _cpu() - cpu_start
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss_mb = max(own.ru_maxrss, children.ru_maxrss) / 1024
     print(json.dumps({"mode": mode, "fills": n, "seconds": elapsed, "cpu_seconds": cpu, "peak_rss_mb": rss_mb}))
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usages)
+
+
+def _quiet(name: str, done: int, total: int) -> None:
+    pass
 
 
 def _duckdb_parse(path: Path) -> int:
@@ -178,50 +191,54 @@ def _polars_parse(path: Path) -> int:
     return events.height
 
 
-def run(mode: str, path: Path, lake: Path, threads: int) -> dict:
+def run(mode: str, paths: list[Path], lake: Path) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(path), str(lake), str(threads)],
+        [sys.executable, __file__, "--child", mode, str(lake), *map(str, paths)],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "POLARS_MAX_THREADS": str(threads)},  # polars reads its pool size at import
+        env={**os.environ, "POLARS_MAX_THREADS": "1"},  # polars reads its pool size at import
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--fills", type=int, default=3_000_000)
-    ap.add_argument("--threads", type=int, default=1, help="DuckDB threads for the ingest (1 = one core)")
+    ap.add_argument("--files", nargs="+", type=Path, help="hour files or directories (default: generated ones)")
+    ap.add_argument("--hours", type=int, default=2, help="generated hour files")
+    ap.add_argument("--fills", type=int, default=1_500_000, help="fills per generated hour")
     ap.add_argument("--parsers", action="store_true", help="also time the JSON-to-columns parsers alone")
-    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        _child(args.child[0], args.child[1], args.child[2], int(args.child[3]))
+        _child(args.child[0], [Path(p) for p in args.child[2:]], args.child[1])
         return
+    from pipelines.ingest.hyperliquid.files import expand_inputs
+
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "21.lz4"
-        t = time.perf_counter()
-        generate(path, args.fills)
-        print(
-            f"generated {args.fills:,} fills in {time.perf_counter() - t:.1f}s ({path.stat().st_size / 1e6:.0f} MB lz4)"
-        )
-        parse = run("parse", path, Path(tmp) / "lake", args.threads)
-        ingest = run("ingest", path, Path(tmp) / "lake", args.threads)
-        parsers = (
-            [run(m, path, Path(tmp) / "lake", 1) for m in ("duckdb_parse", "polars_parse")] if args.parsers else []
-        )
-    rate = ingest["fills"] / ingest["seconds"]
+        if args.files:
+            paths = expand_inputs(args.files)
+        else:
+            paths = [Path(tmp) / f"{h:02d}.lz4" for h in range(args.hours)]
+            t = time.perf_counter()
+            for h, path in enumerate(paths):
+                generate(path, args.fills, seed=h + 1)
+            print(f"generated {len(paths)} x {args.fills:,} fills in {time.perf_counter() - t:.1f}s")
+        size = sum(p.stat().st_size for p in paths)
+        print(f"{len(paths)} file(s), {size / 1e6:,.0f} MB lz4")
+        parse = run("parse", paths, Path(tmp) / "lake")
+        ingest = run("ingest", paths, Path(tmp) / "lake")
+        parsers = [run(m, paths, Path(tmp) / "lake") for m in ("duckdb_parse", "polars_parse")] if args.parsers else []
     print(json.dumps({"parse": parse, "ingest": ingest, "parsers": parsers}, indent=1))
+    for name, r in (("bare parse", parse), ("ingest", ingest)):
+        print(
+            f"{name:>10}: {r['seconds']:6.1f} s wall, {r['cpu_seconds']:6.1f} s CPU, "
+            f"{r['fills'] / r['seconds']:>9,.0f} fills/s, {r['fills'] / r['cpu_seconds']:>9,.0f} fills per CPU s, "
+            f"peak RSS {r['peak_rss_mb']:,.0f} MB"
+        )
     print(
-        f"ingest: {rate:,.0f} fills/s with {args.threads} DuckDB thread(s); bare orjson parse "
-        f"{parse['fills'] / parse['seconds']:,.0f} fills/s; ratio {ingest['seconds'] / parse['seconds']:.2f}x; "
-        f"peak RSS {ingest['peak_rss_mb']:,.0f} MB"
-    )
-    cpu_rate = ingest["fills"] / ingest["cpu_seconds"]
-    print(
-        f"per CPU second: ingest {cpu_rate:,.0f} fills; bare parse {parse['fills'] / parse['cpu_seconds']:,.0f} "
-        f"fills; ratio {ingest['cpu_seconds'] / parse['cpu_seconds']:.2f}x"
+        f"ingest / bare parse: {ingest['seconds'] / parse['seconds']:.2f}x wall, "
+        f"{ingest['cpu_seconds'] / parse['cpu_seconds']:.2f}x CPU"
     )
     for p in parsers:
         print(

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 
 from pipelines.cli.context import console
@@ -44,11 +41,4 @@ def blocks() -> Progress:
         BarColumn(),
         TextColumn("{task.completed:,}/{task.total:,} blocks"),
         TimeElapsedColumn(),
-    )
-
-
-def download() -> Progress:
-    """Bytes of a download: bar, bytes, speed and time left."""
-    return _progress(
-        TextColumn("[bold]download"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
     )

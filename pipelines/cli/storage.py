@@ -129,13 +129,14 @@ def download(plan: FetchPlan, store: StoreSettings) -> dict[str, list[Path]]:
     """Download what is missing (resuming partial files, verifying size and MD5 ETags); returns every present
     object's local path by source, in the plan's order."""
     # heavy: loaded only when the command runs, so `liqf --help` starts fast
+    from pipelines.ingest import runner
     from pipelines.ingest.hyperliquid import fetch
     from pipelines.storage import StorageError
 
-    with progress.download() as bar:
-        task = bar.add_task("download", total=plan.bytes_to_fetch())
+    bar, listener = runner.rich_listener(console)  # bytes, rate and time left per file and overall
+    with bar:
         try:
-            fetch.download(plan.to_fetch, plan.root, store, progress=lambda n: bar.advance(task, n))
+            fetch.download(plan.to_fetch, plan.root, store, listener)
         except StorageError as exc:
             raise fail(f"{exc}", "run the same command again: finished files are kept, partial ones resume") from None
     paths: dict[str, list[Path]] = {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -10,16 +12,17 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 
 from pipelines.catalog import CatalogResult
 from pipelines.ingest.common import UserFacingError
 from pipelines.ingest.hyperliquid import archive, detect, files, misc
+from pipelines.ingest.progress import OVERALL, ByteProgress, ProgressListener
 from pipelines.ingest.report import IngestReport
 from pipelines.ingest.safety import IncompleteInput
 from pipelines.lake import Lake
@@ -38,17 +41,47 @@ class InputsRefused(UserFacingError):
         self.reports = reports
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
+@dataclass
+class _Job:
+    """One ingest of the run: ``fn(lake, arg, progress=...)``; ``size`` is its input files' total size as stored.
+    A job ``in_bytes`` reports bytes of its input as it reads; any other reports records."""
+
+    fn: Callable[..., object]
+    arg: object
+    name: str
+    size: int
+    in_bytes: bool = False
+
+
+def rich_listener(console: Console) -> tuple[Progress, ProgressListener]:
+    """A rich display of a run's progress (on ``console``, off when it is not a terminal): the overall bar
+    first, one bar per file while it runs, each with bytes, rate and time left."""
+    bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("records"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
         disable=not console.is_terminal,
     )
+    tasks: dict[str, int] = {}
+
+    def listener(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name if name == OVERALL else f"  {name}", total=total)
+        bar.update(tasks[name], completed=done, total=total)
+        if name != OVERALL and done >= total:
+            bar.remove_task(tasks.pop(name))
+
+    return bar, listener
+
+
+def _input_size(arg: object) -> int:
+    paths = arg.values() if isinstance(arg, dict) else [arg]
+    return sum(Path(p).stat().st_size for p in paths)
 
 
 def run_file_ingest(
@@ -61,16 +94,20 @@ def run_file_ingest(
     misc_events: Sequence[Path] = (),
     export_scope: str = "total",
     allow_partial: bool = False,
+    listener: ProgressListener | None = None,
 ) -> list[IngestReport]:
     """Every input's format is detected from its content; one that matches none of what its option
     accepts stops the run before anything is written, with a one-line error naming what was expected.
     A truncated input (unless ``allow_partial``) or a strict prefix of what the lake holds is refused and
-    changes nothing; the other inputs are ingested and :class:`InputsRefused` says which were refused."""
+    changes nothing; the other inputs are ingested and :class:`InputsRefused` says which were refused.
+    Progress goes to ``listener`` when given, else to a rich display on ``console``."""
     snapshots = [snapshot] if isinstance(snapshot, Path) else list(snapshot or [])
     try:
         jobs: list[tuple[Callable[..., object], object, str]] = []
+        in_bytes: set[int] = set()  # jobs whose progress is bytes of their input
         for f in files.expand_inputs(node_fills) if node_fills else []:
             kind = detect.check(f, "node-fills")
+            in_bytes.add(len(jobs))
             jobs.append(
                 (
                     lambda lk, p, progress, k=kind: files.ingest_node_fills(
@@ -111,18 +148,23 @@ def run_file_ingest(
         ) from None
     except detect.UnknownFormat as exc:
         raise UserFacingError(str(exc), "pass each file to the option for its format") from None
+    runs = [_Job(fn, arg, name, _input_size(arg), k in in_bytes) for k, (fn, arg, name) in enumerate(jobs)]
     reports: list[IngestReport] = []
     refused: list[IncompleteInput] = []
-    with _progress(console) as progress:
-        for fn, arg, name in jobs:
-            task = progress.add_task(name, total=None)
+    display = None
+    if listener is None:
+        display, listener = rich_listener(console)
+    with display or nullcontext():
+        progress = ByteProgress(sum(job.size for job in runs), listener)
+        for job in runs:
+            advance = progress.start(job.name, job.size, in_bytes=job.in_bytes)
             try:
-                got = fn(lake, arg, progress=lambda n, t=task: progress.advance(t, n))
+                got = job.fn(lake, job.arg, progress=advance)
             except IncompleteInput as exc:
                 refused.append(exc)
                 continue
             finally:
-                progress.remove_task(task)
+                advance.end()
             reports.extend(got if isinstance(got, list) else [got])
     if refused:
         raise InputsRefused(refused, reports)

@@ -1,4 +1,8 @@
-"""Constant-memory line streams over plain or lz4-frame compressed JSON-lines files."""
+"""Constant-memory line streams over plain or lz4-frame compressed JSON-lines files.
+
+Every stream counts the bytes it has read of the input as stored (compressed bytes of an lz4 file) in its
+:class:`StreamState`, and each raw batch says how many had been read when it was cut: progress against the
+file's size."""
 
 from __future__ import annotations
 
@@ -24,13 +28,29 @@ class LineBatch:
     bad: list[tuple[int, None, str, str]]
 
 
+@dataclass
+class RawBatch:
+    """Complete lines as decoded bytes (``data`` ends with a newline), the number of the first, and how many
+    bytes of the input as stored had been read when the batch was cut."""
+
+    data: bytes
+    first_line: int
+    lines: int
+    input_bytes: int
+
+
 class StreamState:
-    """What the stream found besides lines: a truncated or corrupt tail is reported, not raised."""
+    """What the stream found besides lines: a truncated or corrupt tail is reported, not raised. ``bytes_read``
+    counts the input's stored bytes read so far."""
 
     def __init__(self) -> None:
         self.tail_error: str | None = None
         self.tail_text: str = ""
         self.tail_line: int | None = None
+        self.bytes_read = 0
+
+    def read(self, n: int) -> None:
+        self.bytes_read += n
 
 
 def open_input(path: Path) -> BinaryIO:
@@ -60,11 +80,13 @@ def _raw_chunks(path: Path, state: StreamState) -> Iterator[bytes]:
         fh.seek(0)
         if head != LZ4_MAGIC:
             while chunk := fh.read(READ_CHUNK):
+                state.read(len(chunk))
                 yield chunk
             return
         decomp = lz4.frame.LZ4FrameDecompressor()
         offset = 0
         while chunk := fh.read(READ_CHUNK):
+            state.read(len(chunk))
             try:
                 out = decomp.decompress(chunk)
             except RuntimeError as exc:
@@ -81,12 +103,10 @@ def _raw_chunks(path: Path, state: StreamState) -> Iterator[bytes]:
             state.tail_error = f"truncated lz4 frame: input ends at compressed byte {offset} before the frame end"
 
 
-def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 20) -> Iterator[LineBatch]:
-    """Yield batches of complete lines (1-based numbering); blank lines carry no record and are skipped.
-
-    Lines are cut with numpy on the decompressed buffer and wrapped as an Arrow string array without
-    copying each line into a Python object; each batch's bytes are copied once.
-    """
+def iter_raw_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 20) -> Iterator[RawBatch]:
+    """Yield batches of complete lines as bytes, about ``batch_bytes`` each (1-based line numbers); a line
+    longer than that is one batch. The last partial line of a truncated input is kept in ``state`` for the
+    quarantine, never yielded; the last line of a complete input gets its missing newline."""
     pending = b""
     first_line = 1
     buf: list[bytes] = []
@@ -98,8 +118,9 @@ def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 2
         if cut:  # the batch ends at this chunk's last newline; a line longer than a chunk waits for one
             data = b"".join([pending, *buf[:-1], memoryview(chunk)[:cut]])
             pending = chunk[cut:]
-            batch, first_line = _batch(data, first_line)
-            yield batch
+            n = data.count(b"\n")
+            yield RawBatch(data, first_line, n, state.bytes_read)
+            first_line += n
             buf, size = [], len(pending)
     data = pending + b"".join(buf)
     if data:
@@ -114,8 +135,30 @@ def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 2
             else:
                 data += b"\n"
         if data:
-            batch, first_line = _batch(data, first_line)
-            yield batch
+            yield RawBatch(data, first_line, data.count(b"\n"), state.bytes_read)
+
+
+def iter_line_batches(path: Path, state: StreamState, batch_bytes: int = 32 << 20) -> Iterator[LineBatch]:
+    """Yield batches of complete lines (1-based numbering); blank lines carry no record and are skipped.
+
+    Lines are cut with numpy on the decompressed buffer and wrapped as an Arrow string array without
+    copying each line into a Python object; each batch's bytes are copied once.
+    """
+    for raw in iter_raw_batches(path, state, batch_bytes):
+        yield _batch(raw.data, raw.first_line)[0]
+
+
+def selected_lines(data: bytes, starts: np.ndarray, ends: np.ndarray, line_nos: np.ndarray) -> LineBatch:
+    """Some lines of a raw batch (``data[starts[k]:ends[k]]``, numbered ``line_nos[k]``) as a :class:`LineBatch`,
+    decoded and checked as :func:`iter_line_batches` does."""
+    if not len(line_nos):
+        return LineBatch(pa.table({"line_no": pa.array([], pa.int64()), "line": pa.array([], pa.string())}), [])
+    joined = b"\n".join(data[s:e] for s, e in zip(starts.tolist(), ends.tolist())) + b"\n"
+    batch, _ = _batch(joined, 0)  # numbered 0.. in the joined buffer, then given their own numbers
+    numbers = pa.array(line_nos, pa.int64())
+    lines = batch.lines.set_column(0, "line_no", pc.take(numbers, batch.lines["line_no"]))
+    bad = [(int(line_nos[k]), item, reason, raw) for k, item, reason, raw in batch.bad]
+    return LineBatch(lines, bad)
 
 
 def _batch(data: bytes, first_line: int) -> tuple[LineBatch, int]:

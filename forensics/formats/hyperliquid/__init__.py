@@ -2,7 +2,8 @@
 thing read:
 
 * :mod:`.wire` — every wire shape as a TypedDict; :mod:`.constants` — enums and the vault addresses;
-* :mod:`.node_fills` — ``node_fills_by_block`` lines and info-API fills (set-wise in DuckDB);
+* :mod:`.node_fills` — ``node_fills_by_block`` lines and info-API fills (set-wise in DuckDB, with reasons);
+  :mod:`.node_scan` — the compiled fast path for plain node lines;
 * :mod:`.legacy` — legacy ``node_fills`` and ``node_trades`` lines, converted to by-block lines;
 * :mod:`.misc_events` — ``misc_events_by_block`` (Funding, LedgerUpdate, staking and system events);
 * :mod:`.ledger` — ledger delta types and rows (node LedgerUpdate and ``userNonFundingLedgerUpdates``);
@@ -22,12 +23,12 @@ from .node_fills import (
     _BLOCK_STRUCT,
     _FILL_STRUCT,
     FillBatch,
-    _plain_node_fills,
     normalize_api_fills,
     normalize_large_block,
     normalize_node_lines,
     split_large_lines,
 )
+from .node_scan import ScannedLines, scan_node_lines
 from .snapshot import snapshot_rows
 from .wire import WireFill, WireNodeFillsBlock
 
@@ -39,9 +40,9 @@ __all__ = [
     "_FILL_STRUCT",
     "FillBatch",
     "RecordError",
+    "ScannedLines",
     "WireFill",
     "WireNodeFillsBlock",
-    "_plain_node_fills",
     "address",
     "asset_ctx_rows",
     "coin_name",
@@ -53,6 +54,7 @@ __all__ = [
     "normalize_large_block",
     "normalize_node_lines",
     "rows_to_arrow",
+    "scan_node_lines",
     "snapshot_rows",
     "split_large_lines",
 ]

@@ -1,7 +1,7 @@
 """Hyperliquid fills (``node_fills_by_block`` lines and info-API fills) into the ``fills`` table.
 
-Fills (the large volume) are normalized set-wise in DuckDB over Arrow batches of raw JSON text, so
-millions of fills never pass through a per-fill Python loop.
+This is the general path: set-wise in DuckDB over Arrow batches of raw JSON text, every check with its
+reason. Node files' plain lines (nearly all) take the compiled fast path of :mod:`.node_scan` first.
 
 Every record either becomes a row or a quarantine entry with a reason; callers reconcile
 ``records_read == rows + quarantined``.
@@ -222,71 +222,6 @@ ORDER BY r.line_no, r.event_index
 """
 
 
-# Fast path for node lines: the same parse in one streaming query, with a yes/no check instead of a reason
-# per row. A row passes only in its plain form (every check of FILL_ROWS_SQL passes and every decimal is a
-# plain decimal string), for which the values below equal the general path's; a batch with any other row
-# goes through the general path, which works out the reasons.
-_PLAIN_DECIMAL = r"-?[0-9]{1,28}(\.[0-9]{1,10})?"
-_DECIMAL_FIELDS = {
-    "px_d": "f.px",
-    "sz_d": "f.sz",
-    "start_d": "f.startPosition",
-    "pnl_d": "f.closedPnl",
-    "fee_d": "f.fee",
-    "builder_fee_d": "f.builderFee",
-    "mark_d": "f.liquidation.markPx",
-}
-
-
-def _plain(expr: str) -> str:
-    return f"regexp_full_match({expr}, '{_PLAIN_DECIMAL}')"
-
-
-def _plain_or_null(expr: str) -> str:
-    return f"({expr} IS NULL OR {_plain(expr)})"
-
-
-def _positive(expr: str) -> str:
-    # a plain decimal string is > 0 exactly when its double is (no plain value rounds to zero)
-    return f"({_plain(expr)} AND TRY_CAST({expr} AS DOUBLE) > 0)"
-
-
-PLAIN_NODE_FILLS_SQL = f"""
-WITH blocks AS (
-    SELECT line_no, TRY(json_transform(line, '{_BLOCK_STRUCT}')) AS b FROM hl_lines
-), events AS (
-    -- a line that is not a block with an events list yields one NULL event, which fails the check
-    SELECT line_no, block_number_i, block_time_ts, local_time_ts,
-           b.block_number AS block_number_raw, b.block_time AS block_time_raw,
-           CAST(generate_subscripts(coalesce(b.events, [NULL]), 1) AS INTEGER) AS event_index,
-           unnest(coalesce(b.events, [NULL])) AS ev
-    FROM (SELECT *, {_block_fields("b.block_number", "b.block_time", "b.local_time")} FROM blocks)
-), fills AS (
-    SELECT * EXCLUDE (ev), ev[1] AS user_raw,
-           CASE WHEN len(ev) = 2 AND starts_with(ev[2], '{{') THEN TRY(json_transform(ev[2], '{_FILL_STRUCT}')) END AS f
-    FROM events
-), typed AS (
-    SELECT *, f.liquidation AS l, {_INTEGER_FIELDS},
-           {", ".join(f"{expr} AS {name}" for name, expr in _DECIMAL_FIELDS.items())}
-    FROM fills
-)
-SELECT * EXCLUDE (venue, source, source_key) FROM (SELECT {_FILL_COLUMNS},
-    coalesce(
-        f IS NOT NULL AND regexp_full_match(user_raw, '{_ADDRESS}') AND length(f.coin) BETWEEN 1 AND 64
-        AND tid_u IS NOT NULL AND time_i BETWEEN 1000000000000 AND 9999999999999
-        AND {_positive("f.px")} AND {_positive("f.sz")} AND f.side IN ('A', 'B')
-        AND f.dir IN ({_sql_list(HYPERLIQUID_DIRS)})
-        AND {_plain_or_null("f.startPosition")} AND {_plain_or_null("f.closedPnl")} AND {_plain_or_null("f.fee")}
-        AND {_plain_or_null("f.builderFee")} AND (f.oid IS NULL OR oid_u IS NOT NULL)
-        AND (f.twapId IS NULL OR twap_i IS NOT NULL)
-        AND (l IS NULL OR (l.method IN ({_sql_list(LIQUIDATION_METHODS)}) AND {_plain_or_null("l.markPx")}
-             AND (l.liquidatedUser IS NULL OR regexp_full_match(l.liquidatedUser, '{_ADDRESS}'))))
-        AND (block_number_raw IS NULL OR block_number_i IS NOT NULL)
-        AND (block_time_raw IS NULL OR block_time_ts IS NOT NULL),
-        false) AS plain
-FROM typed)
-"""
-
 _OUTPUT = FILLS.arrow_schema().append(pa.field("line_no", pa.int64()))
 _NO_REJECTS = pa.table(
     {
@@ -308,14 +243,13 @@ class FillBatch:
 
 
 def normalize_node_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, *, source: str, source_key: str) -> FillBatch:
-    """Normalize a batch of ``node_fills_by_block`` lines (Arrow table ``line_no: int64, line: string``).
+    """Normalize a batch of ``node_fills_by_block`` lines (Arrow table ``line_no: int64, line: string``) by the
+    general path: every check with its reason. (The ingest's fast path, :mod:`.node_scan`, takes the plain
+    lines first and leaves the rest to this.)
 
     Returned fills are in the ``fills`` schema plus a ``line_no`` column (input line, for ordering and
-    de-duplication). A batch whose rows are all plain takes a fast path; any other takes the general one.
+    de-duplication).
     """
-    plain = _plain_node_fills(con, lines, source=source, source_key=source_key)
-    if plain is not None:
-        return FillBatch(fills=plain, rejects=_NO_REJECTS, records_read=plain.num_rows)
     con.register("hl_lines", lines)
     try:
         con.execute(NODE_BLOCKS_SQL)
@@ -325,30 +259,6 @@ def normalize_node_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, *, sou
     con.execute(NODE_EVENTS_SQL)
     con.execute("DROP TABLE hl_blocks")
     return _node_events_to_fills(con, bad_lines, source=source, source_key=source_key)
-
-
-def _plain_node_fills(
-    con: duckdb.DuckDBPyConnection, lines: pa.Table, *, source: str, source_key: str
-) -> pa.Table | None:
-    """Fills of a batch whose rows are all plain, in ``fills`` schema plus ``line_no``; else None."""
-    con.register("hl_lines", lines)
-    try:
-        rows = con.execute(PLAIN_NODE_FILLS_SQL, [source, source_key]).fetch_arrow_table()
-    finally:
-        con.unregister("hl_lines")
-    if not pc.all(rows["plain"]).as_py():
-        return None
-    # constants are cheaper to build here than to fetch; plain decimal strings cast exactly (Arrow raises
-    # rather than round), where DuckDB's VARCHAR -> DECIMAL(38,10) cast is slow
-    constants = {"venue": VENUE, "source": source, "source_key": source_key}
-    decimals = {c.name for c in FILLS.columns if c.type == DECIMAL}
-
-    def column(name: str) -> pa.Array | pa.ChunkedArray:
-        if name in constants:
-            return pa.repeat(pa.scalar(constants[name], pa.string()), rows.num_rows)
-        return pc.cast(rows[name], pa.decimal128(38, 10)) if name in decimals else rows[name]
-
-    return pa.Table.from_arrays([column(n) for n in _OUTPUT.names], schema=_OUTPUT)
 
 
 def normalize_api_fills(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forensics.formats.records import RecordError, iso_ms
+from pipelines.ingest.progress import ByteProgress, ProgressListener
 from pipelines.storage import transfer
 from pipelines.storage.inputs import mirror_path
 from pipelines.storage.location import ObjectUrl
@@ -96,14 +97,18 @@ def estimate_usd(planned: list[Planned]) -> float:
     return size / 1e9 * EGRESS_PER_GB + (len(planned) + len(present)) / 1000 * REQUESTS_PER_1000
 
 
-def download(planned: list[Planned], root: Path, settings: StoreSettings, progress=None) -> list[Path]:
-    """Download every present object below ``root`` (resuming partial files); returns the local paths."""
+def download(
+    planned: list[Planned], root: Path, settings: StoreSettings, listener: ProgressListener | None = None
+) -> list[Path]:
+    """Download every present object below ``root`` (resuming partial files); returns the local paths.
+    ``listener`` hears of the bytes done per object (named by its key) and overall."""
     paths = []
     stores: dict[str, object] = {}
-    for p in planned:
-        if p.info is None:
-            continue
+    present = [p for p in planned if p.info is not None]
+    run = ByteProgress(sum(p.info.size for p in present), listener or (lambda *_: None))
+    for p in present:
         store = stores.setdefault(p.bucket, open_store(ObjectUrl(p.bucket), settings))
+        progress = run.start(p.key, p.info.size)
         try:
             paths.append(
                 transfer.download(store, p.info, mirror_path(root, ObjectUrl(p.bucket), p.key), progress=progress)

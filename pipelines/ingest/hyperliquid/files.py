@@ -7,7 +7,10 @@ UTC day inside the lake, de-duplicated on (user, tid) and then published atomica
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -23,7 +26,7 @@ from forensics.tables import ACCOUNT_SNAPSHOTS, ASSET_CTXS, FILLS, POSITION_SNAP
 from pipelines.crash_points import crash_point
 from pipelines.ingest.common import finish, keep_file, start_file, write_rows
 from pipelines.ingest.report import IngestReport, rejects_from_rows
-from pipelines.ingest.streams import StreamState, iter_line_batches
+from pipelines.ingest.streams import RawBatch, StreamState, iter_line_batches, iter_raw_batches, selected_lines
 from pipelines.lake import Lake, atomic_path, source_key
 
 VENUE = hl.VENUE
@@ -71,42 +74,63 @@ def _ingest_con(tmp: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+#: batches scanned ahead of the one being written (each ~32 MB decoded): both cores busy, memory bounded
+SCAN_AHEAD = 3
+
+
 def ingest_node_fills(
     lake: Lake, path: Path, *, progress: Progress | None = None, kind: str = NODE_FILLS, allow_partial: bool = False
 ) -> IngestReport:
     """Ingest one node fill file (lz4 frame or plain JSON lines): ``node_fills_by_block``, or the legacy
     ``node_fills`` / ``node_trades`` streams (``kind``), converted line by line to by-block lines.
-    A truncated file raises :class:`IncompleteInput` before anything is published unless ``allow_partial``."""
+    A truncated file raises :class:`IncompleteInput` before anything is published unless ``allow_partial``.
+
+    Batches of lines are scanned on worker threads (the compiled scan releases the GIL: both cores) while this
+    thread decodes the next ones and writes the finished ones in input order; lines the scan does not take
+    go through the general path here. ``progress(n)`` hears of each ``n`` bytes of the file (as stored) done."""
     key = source_key(kind, path.parent.name, path.name)
     report, ingested_at = start_file(lake, path, venue=VENUE, source=kind, key=key)
     fill_times: list[np.ndarray] = []
 
-    with lake.staging() as staging:
+    with lake.staging() as staging, ThreadPoolExecutor(2, thread_name_prefix="scan") as pool:
         con = _ingest_con(staging)
         days = _DayFiles(con, staging)
+        pending: deque[tuple[Future[_Scanned], int]] = deque()
+        done_bytes = 0
         try:
             state = StreamState()
             reject_tables: list[pa.Table] = []
-            for batch in iter_line_batches(path, state):
-                if batch.bad:
-                    reject_tables.append(rejects_from_rows(batch.bad))
-                    report.records_read += len(batch.bad)
-                lines = batch.lines
+
+            def finish_batch(future: Future[_Scanned], input_bytes: int) -> None:
+                nonlocal done_bytes
+                scanned = future.result()
+                report.records_read += scanned.records_read
+                reject_tables.extend(scanned.rejects)
+                fills = scanned.fills
+                if scanned.others is not None:  # lines for the general path, merged back in input order
+                    parts = [fills]
+                    for out in _normalized(con, scanned.others, key, kind):
+                        report.records_read += out.records_read
+                        reject_tables.append(out.rejects)
+                        parts.append(out.fills)
+                    fills = pa.concat_tables(parts).sort_by([("line_no", "ascending"), ("event_index", "ascending")])
                 if kind != NODE_FILLS:
-                    lines, converted_bad = legacy_lines(lines, kind)
-                    if converted_bad:
-                        reject_tables.append(rejects_from_rows(converted_bad))
-                        report.records_read += len(converted_bad)
-                for out in _normalized(con, lines, key, kind):
-                    report.records_read += out.records_read
-                    if kind != NODE_FILLS:
-                        fill_times.append(out.fills["time_ms"].to_numpy())
-                    days.write(out.fills)
-                    crash_point("staging_batch")
-                    reject_tables.append(out.rejects)
-                    if progress:
-                        progress(out.fills.num_rows + out.rejects.num_rows)
+                    fill_times.append(fills["time_ms"].to_numpy())
+                days.write(fills)
+                crash_point("staging_batch")
+                if progress:
+                    progress(input_bytes - done_bytes)
+                done_bytes = input_bytes
+
+            for raw in iter_raw_batches(path, state):
+                pending.append((pool.submit(_scan_batch, raw, kind, key), raw.input_bytes))
+                if len(pending) > SCAN_AHEAD:
+                    finish_batch(*pending.popleft())
+            while pending:
+                finish_batch(*pending.popleft())
             keep_file(lake, report, path, state, allow_partial=allow_partial)
+            if progress and state.bytes_read > done_bytes:
+                progress(state.bytes_read - done_bytes)
             if state.tail_error:
                 report.records_read += 1
                 report.notes.append(state.tail_error)
@@ -122,15 +146,75 @@ def ingest_node_fills(
             report.rows_by_table[FILLS.name] = written
             rejects = pa.concat_tables([t.cast(reject_tables[0].schema) for t in reject_tables])
         finally:
+            for future, _ in pending:
+                future.cancel()
             days.close()
             con.close()
     return finish(lake, report, rejects, FILLS, ingested_at)
 
 
+@dataclass
+class _Scanned:
+    """One batch after the scan: the plain lines' fills, the lines left for the general path (None: none),
+    the records read so far and the rejects found so far."""
+
+    fills: pa.Table
+    others: pa.Table | None
+    records_read: int
+    rejects: list[pa.Table]
+
+
+def _scan_batch(raw: RawBatch, kind: str, key: str) -> _Scanned:
+    """Scan a raw batch (on a worker thread). Legacy lines are converted to by-block lines first."""
+    rejects: list[pa.Table] = []
+    read = 0
+    if kind == NODE_FILLS:
+        buf = np.frombuffer(raw.data, dtype=np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        line_nos = np.arange(raw.first_line, raw.first_line + len(ends), dtype=np.int64)
+    else:
+        decoded = selected_lines(raw.data, *_all_lines(raw))
+        lines, converted_bad = legacy_lines(decoded.lines, kind)
+        for bad in (decoded.bad, converted_bad):
+            if bad:
+                rejects.append(rejects_from_rows(bad))
+                read += len(bad)
+        text = lines["line"].combine_chunks()
+        offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+        buf = np.frombuffer(text.buffers()[2], dtype=np.uint8) if len(text) else np.zeros(0, np.uint8)
+        starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+        line_nos = lines["line_no"].to_numpy()
+    scanned = hl.scan_node_lines(buf, starts, ends, line_nos, source=kind, source_key=key)
+    read += scanned.fills.num_rows
+    others = None
+    if len(scanned.other_lines):
+        keep = np.isin(line_nos, scanned.other_lines)
+        if kind == NODE_FILLS:
+            decoded = selected_lines(raw.data, starts[keep], ends[keep], line_nos[keep])
+            if decoded.bad:
+                rejects.append(rejects_from_rows(decoded.bad))
+                read += len(decoded.bad)
+            others = decoded.lines
+        else:
+            others = lines.filter(pa.array(keep))
+    return _Scanned(scanned.fills, others, read, rejects)
+
+
+def _all_lines(raw: RawBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    buf = np.frombuffer(raw.data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.concatenate([np.zeros(1, np.int64), ends[:-1] + 1])
+    return starts, ends, np.arange(raw.first_line, raw.first_line + len(ends), dtype=np.int64)
+
+
 def _normalized(
     con: duckdb.DuckDBPyConnection, lines: pa.Table, key: str, source: str = NODE_FILLS
 ) -> Iterable[hl.FillBatch]:
-    """The batch's fills; an oversized block line (a cascade can put 100k+ fills in one block) in chunks."""
+    """The general path for a batch's lines; an oversized block line (a cascade can put 100k+ fills in one
+    block) in chunks."""
     lines, large = hl.split_large_lines(lines)
     if lines.num_rows:
         yield hl.normalize_node_lines(con, lines, source=source, source_key=key)

@@ -220,8 +220,25 @@ def test_fill_types_and_day_partitions(lake, tmp_path):
     assert types["px"] == "DECIMAL(38,10)" and types["tid"] == "UBIGINT" and types["block_time"] == "TIMESTAMP_NS"
 
 
-# Valid fills the fast path turns away (not plain); the general path must land them all the same.
+# Valid fills the compiled scan takes (plain): absent and null fields, long decimals, liquidations, negative
+# twapIds, fields it does not read (skipped whatever they hold).
+PLAIN = [
+    {"oid": None},
+    {"px": "0100.50"},
+    {"sz": "12345678901.1234567891"},
+    {"crossed": False},
+    {"cloid": "0x" + "ab" * 16, "builderFee": "0.1"},
+    {"dir": "Auto-Deleveraging", "twapId": -3},
+    {"liquidation": {"liquidatedUser": USER_B.upper().replace("0X", "0x"), "markPx": "99.5", "method": "backstop"}},
+    {"liquidation": None, "feeToken": None},
+    {"extra": {"nested": [1, -2.5e3, None, True, {"k": "v"}], "empty": {}}, "more": []},
+]
+# Valid fills the scan leaves to the general path (not plain), which lands them all the same.
 NOT_PLAIN = [
+    {"px": 100.5},
+    {"tid": "77"},
+    {"crossed": "true"},
+    {"coin": 'É✓ "q"'},
     {"time": "1760130964831"},
     {"px": "1e2"},
     {"sz": "0.12345678912"},
@@ -229,43 +246,75 @@ NOT_PLAIN = [
     {"startPosition": "-.5"},
     {"builderFee": "x"},
     {"twapId": "x"},
+    {"hash": 'a"b'},
 ]
-# Valid fills the fast path takes: JSON numbers, leading zeros, long decimals, liquidations, odd coins.
-PLAIN = [
-    {"px": 100.5},
-    {"px": "0100.50"},
-    {"sz": "12345678901.1234567891"},
-    {"tid": "77"},
-    {"oid": None},
-    {"crossed": "true"},
-    {"coin": 'É✓ "q"'},
-    {"dir": "Auto-Deleveraging", "twapId": -3},
-    {"liquidation": {"liquidatedUser": USER_B.upper().replace("0X", "0x"), "markPx": "99.5", "method": "backstop"}},
+# Lines a JSON reader might take one way and the general path another, or that it rejects: never plain.
+EDGE_LINES = [
+    '{"block_number": 1, "block_number": 2, "events": []}',
+    '{"block_number": 1, "events": [["%s", {"coin": "BTC", "coin": "ETH"}]]}' % USER_A,
+    '{"block_number": 1, "events": [],}',
+    '{"block_number": 01, "events": []}',
+    '{"block_number": 1, "events": [["%s", {"tid": 18446744073709551616}]]}' % USER_A,
+    '{"block_time": "2025-02-30T00:00:00", "events": []}',
+    '{"block_time": "2025-10-10T21:16:04.831874+00:00", "events": []}',
+    '{"events": [["%s" , {}] ] , "x": [[[[[[[[[[]]]]]]]]]]}' % USER_A,
+    '{"events": [], "x": NaN}',
+    '{"events": []} trailing',
 ]
 
 
-def _fills_by_path(lake, tmp_path, name, overrides):
-    events = [fill(USER_A, i + 1) for i in range(len(overrides))]
-    for (_, f), o in zip(events, overrides):
-        f.update(o)
-    path = write_lines(tmp_path / name, [block(0, events), block(1, [fill(USER_B, 99)])])
-    report = ingest_node_fills(lake, path)
-    assert (report.records_written, report.quarantined) == (len(overrides) + 1, 0)
-    return read(lake, "fills").drop("source_key").sort("user", "tid")
+def _spy_scan(monkeypatch, general_only: bool = False) -> list[int]:
+    """Record the lines the scan leaves to the general path (or make it leave every line there)."""
+    from forensics.formats import hyperliquid as hl
+    from forensics.formats.hyperliquid import node_scan
+
+    others: list[int] = []
+    scan = node_scan.scan_node_lines
+
+    def spy(buf, starts, ends, line_nos, **kw):
+        if general_only:
+            return node_scan.ScannedLines(node_scan._OUTPUT.empty_table(), line_nos, 0)
+        got = scan(buf, starts, ends, line_nos, **kw)
+        others.extend(got.other_lines.tolist())
+        return got
+
+    monkeypatch.setattr(hl, "scan_node_lines", spy)
+    return others
 
 
-@pytest.mark.parametrize("overrides", [PLAIN, NOT_PLAIN], ids=["plain", "not-plain"])
-def test_fast_and_general_paths_land_the_same_rows(tmp_path, monkeypatch, overrides):
-    from forensics.formats.hyperliquid import node_fills as hl
-    from pipelines.lake import Lake
+def _land(tmp_path, name, lines) -> tuple[pl.DataFrame, list]:
+    lake = Lake(tmp_path / name)
+    report = ingest_node_fills(lake, write_lines(tmp_path / f"{name}.lz4", lines))
+    assert report.records_read == report.records_written + report.quarantined
+    q = read(lake, "quarantine")
+    q = q.sort("line_number", "item_index").select("line_number", "item_index", "reason").rows() if q.height else []
+    fills = read(lake, "fills")
+    return fills.drop("source_key").sort("user", "tid"), q
 
-    taken = []
-    fast = hl._plain_node_fills
-    monkeypatch.setattr(hl, "_plain_node_fills", lambda *a, **k: taken.append(r := fast(*a, **k)) or r)
-    rows = _fills_by_path(Lake(tmp_path / "a"), tmp_path, "a.lz4", overrides)
-    assert (taken[0] is not None) == (overrides is PLAIN)
-    monkeypatch.setattr(hl, "_plain_node_fills", lambda *a, **k: None)
-    assert rows.equals(_fills_by_path(Lake(tmp_path / "b"), tmp_path, "b.lz4", overrides))
+
+def test_scan_and_general_path_land_the_same_rows(tmp_path, monkeypatch):
+    """Each variant on its own line: the scan takes exactly the plain ones, and what lands is the same as when
+    the general path reads every line (rows, values and quarantine)."""
+    variants = PLAIN + NOT_PLAIN
+    lines = [block(i, [[USER_A, {**fill(USER_A, i + 1)[1], **v}]]) for i, v in enumerate(variants)] + EDGE_LINES
+    others = _spy_scan(monkeypatch)
+    scanned = _land(tmp_path, "scan", lines)
+    assert sorted(others) == list(range(len(PLAIN) + 1, len(lines) + 1))
+    _spy_scan(monkeypatch, general_only=True)
+    assert scanned[0].equals(_land(tmp_path, "general", lines)[0])
+    assert scanned[1] == _land(tmp_path, "general2", lines)[1]
+    assert scanned[0].height == len(variants) and len(scanned[1]) >= 4
+
+
+def test_scan_takes_the_real_sample_as_the_general_path_does(tmp_path, monkeypatch, realdata):
+    path = realdata("hyperanalyze/sample_data.json")
+    lines = path.read_text().splitlines()
+    others = _spy_scan(monkeypatch)
+    scanned = _land(tmp_path, "scan", lines)
+    assert not others  # real lines are plain
+    _spy_scan(monkeypatch, general_only=True)
+    general = _land(tmp_path, "general", lines)
+    assert scanned[0].height == 7282 and scanned[0].equals(general[0]) and scanned[1] == general[1]
 
 
 def test_duplicates_across_days_and_within_a_line(lake, tmp_path):
