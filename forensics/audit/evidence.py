@@ -65,6 +65,7 @@ REASONS = (
     "opened_same_block",
     "state_contradicted",
     "state_unconfirmed_lost_leg",
+    "state_unconfirmed_isolated_margin",
 )
 
 _KINDS = {"queue": K.QUEUE, CYCLIC: K.CYCLIC, ALLOCATION: K.ALLOCATION}

@@ -28,13 +28,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+
+from forensics.formats.hyperliquid.snapshot_export import DERIVED_ISOLATED
 
 from .arrays import rows_of
 from .replay import DEC, after_snapshot, order_fills, perp_fills
 
 CONTRADICTED = "state_contradicted"
 LOST_LEG = "state_unconfirmed_lost_leg"
+ISOLATED_MARGIN = "state_unconfirmed_isolated_margin"
 #: fills are two-sided by construction when at least this share of tids carries both legs
 TWO_SIDED_MIN_SHARE = 0.9
 
@@ -376,3 +380,40 @@ def annotate(pools: pl.DataFrame, notes: pl.DataFrame) -> pl.DataFrame:
     if "account_gap" not in notes.columns:
         notes = notes.with_columns(pl.lit(False).alias("account_gap"))
     return pools.join(notes, on=["step_id", "user"], how="left").with_columns(pl.col("account_gap").fill_null(False))
+
+
+def isolated_margin_unknown(positions: pl.DataFrame | None, ordered: pl.DataFrame) -> pl.DataFrame:
+    """(user, until_ord): accounts whose snapshot holds an isolated position with a *derived* margin (the
+    clearinghouse export publishes none: the reader assumes the opening rule), and the replay order up to
+    which that position lasts (until it is closed or flips; int64 max if never). Until then the account's
+    cash is split between cross and isolated margin in a way the data do not confirm, so its account value,
+    and every rank that depends on it, is not vouched for. Empty where snapshots report the margin."""
+    out_schema = {"user": pl.Utf8, "until_ord": pl.Int64}
+    if positions is None or positions.height == 0 or "derivation" not in positions.columns or ordered.height == 0:
+        return pl.DataFrame(schema=out_schema)
+    if "sp" not in ordered.columns:
+        ordered = ordered.select(ORDERED_COLUMNS)
+    start = ordered["evt_ms"].min()
+    snap = positions.filter(pl.col("time_ms") <= start) if start is not None else positions
+    snap = snap.filter(pl.col("time_ms") == pl.col("time_ms").max().over("user"))
+    iso = snap.filter((pl.col("leverage_type") == "isolated") & (pl.col("derivation") == DERIVED_ISOLATED)).select(
+        pl.col("user", "coin").cast(pl.Utf8), pl.col("szi").cast(pl.Float64).sign().alias("sign")
+    )
+    if iso.height == 0:
+        return pl.DataFrame(schema=out_schema)
+    after = ordered.select(
+        pl.col("user", "coin").cast(pl.Utf8), "ord", (pl.col("sp") + pl.col("d")).cast(pl.Float64).alias("after")
+    ).join(iso, on=["user", "coin"], how="semi")
+    ends = (
+        after.join(iso, on=["user", "coin"])
+        .filter(pl.col("after") * pl.col("sign") <= 0)
+        .group_by("user", "coin")
+        .agg(pl.col("ord").min().alias("end"))
+    )
+    never = np.iinfo(np.int64).max
+    return (
+        iso.join(ends, on=["user", "coin"], how="left")
+        .group_by("user")
+        .agg(pl.col("end").fill_null(never).max().alias("until_ord"))
+        .select(list(out_schema))
+    )

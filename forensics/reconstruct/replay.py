@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from forensics.formats.hyperliquid.snapshot_export import DERIVED_ACCOUNT
+
 from .arrays import codes, gather_or_null, last_index, rows_of, run_firsts, run_starts, run_sum, stable_argsort
 
 DEC = pl.Decimal(38, 10)
@@ -142,7 +144,7 @@ def snapshot_frames(
         "iso_wallet0": pl.Float64,
         "upnl0": pl.Float64,
     }
-    acc_schema = {"user": pl.Categorical, "snap_ms": pl.Int64, "account_value0": pl.Float64}
+    acc_schema = {"user": pl.Categorical, "snap_ms": pl.Int64, "account_value0": pl.Float64, "total_scope": pl.Boolean}
     if accounts is None or accounts.height == 0:
         acc = pl.DataFrame(schema=acc_schema)
     else:
@@ -152,6 +154,10 @@ def snapshot_frames(
                 pl.col("user").cast(pl.Categorical),
                 pl.col("time_ms").alias("snap_ms"),
                 pl.col("account_value").cast(pl.Float64).alias("account_value0"),
+                # an export's account value is total equity (cross + isolated): its isolated margin is not cash
+                (pl.col("derivation") == DERIVED_ACCOUNT if "derivation" in accounts.columns else pl.lit(False)).alias(
+                    "total_scope"
+                ),
             )
             .sort("snap_ms")
             .group_by("user")
@@ -185,7 +191,9 @@ def snapshot_frames(
             .collect()
         )
     per_user = pos.group_by("user").agg(
-        pl.col("snap_ms").max().alias("p_ms"), pl.col("upnl0").fill_null(0.0).sum().alias("upnl_sum")
+        pl.col("snap_ms").max().alias("p_ms"),
+        pl.col("upnl0").fill_null(0.0).sum().alias("upnl_sum"),
+        pl.col("iso_wallet0").fill_null(0.0).sum().alias("iso_sum"),
     )
     if acc.height:
         # users with positions must have an account row; the account snapshot time wins
@@ -193,8 +201,13 @@ def snapshot_frames(
             pl.coalesce("snap_ms", "p_ms").alias("snap_ms")
         )
     else:
-        acc = acc.with_columns(pl.lit(None, pl.Float64).alias("upnl_sum"))
-    acc = acc.select("user", "snap_ms", (pl.col("account_value0") - pl.col("upnl_sum").fill_null(0.0)).alias("wallet0"))
+        acc = acc.with_columns(pl.lit(None, pl.Float64).alias("upnl_sum"), pl.lit(None, pl.Float64).alias("iso_sum"))
+    # cross cash: the account value less every position's uPnL, and less the isolated margins where the account
+    # value counts them (an export's total equity); they are the isolated positions' own wallets
+    iso = pl.when(pl.col("total_scope").fill_null(False)).then(pl.col("iso_sum").fill_null(0.0)).otherwise(0.0)
+    acc = acc.select(
+        "user", "snap_ms", (pl.col("account_value0") - pl.col("upnl_sum").fill_null(0.0) - iso).alias("wallet0")
+    )
     return pos, acc
 
 

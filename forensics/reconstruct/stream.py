@@ -89,7 +89,7 @@ FLAG_ENTRY_NULL, FLAG_ISOLATED, FLAG_SEEN = 1, 2, 4
 UF_WALLET, UF_CROSS, UF_UNKNOWN, UF_ISO, UF_MM, UF_AV_LO, UF_AV_HI, UF_AMM_LO, UF_AMM_HI, UF_CLOSED = range(10)
 # per account, ints: version (moves with each of its events), cache key (mark set, version), fill order in
 # the current action, first contradiction (ord), vault
-UI_VERSION, UI_KEY_MARKS, UI_KEY_VERSION, UI_FILL_ORDER, UI_FIRST_GAP, UI_VAULT = range(6)
+UI_VERSION, UI_KEY_MARKS, UI_KEY_VERSION, UI_FILL_ORDER, UI_FIRST_GAP, UI_VAULT, UI_ISO_UNKNOWN = range(7)
 # events in replay order: floats (size, entry, isolated margin, leverage), ints (pair, seg ms, seg block, flags)
 EV_PAIR, EV_SEG_MS, EV_SEG_BLK, EV_FLAGS = range(4)
 
@@ -314,6 +314,8 @@ def _pool(
                 break
         if reason == 0 and PI[p, PI_LOST] < K_ord:
             reason = 5
+        if reason == 0 and K_ord <= UI[u, UI_ISO_UNKNOWN]:
+            reason = 6
         if reason == 0 and not selected:
             if sd >= 0 and asize < lot * (1 - 1e-9):
                 reason = 1
@@ -695,7 +697,8 @@ def audit_pass(
     PI = np.zeros((n_pairs, 8), dtype=np.int64)
     PI[:, PI_SEG_MS] = PI[:, PI_SEG_BLK] = nat
     PI[:, PI_USER], PI[:, PI_COIN], PI[:, PI_LOST] = pair_user, pair_coin, never
-    UI = np.zeros((n_users, 6), dtype=np.int64)
+    UI = np.zeros((n_users, 7), dtype=np.int64)
+    UI[:, UI_ISO_UNKNOWN] = -1
     UI[:, UI_KEY_MARKS] = -1
     UI[:, UI_FIRST_GAP] = never
     UI[:, UI_VAULT] = is_vault
@@ -725,6 +728,9 @@ def audit_pass(
                 pair_of, on=["user", "coin"], how="inner"
             )
             PI[lost["pair"].to_numpy(), PI_LOST] = lost["lost_ord"].to_numpy()
+        iso = integrity.isolated_margin_unknown(positions, ordered)
+        if iso.height:
+            UI[user_of(iso["user"]), UI_ISO_UNKNOWN] = iso["until_ord"].to_numpy()
     clock.lap("integrity")
 
     # --- the pass -----------------------------------------------------------------------------------------
@@ -826,8 +832,8 @@ def audit_pass(
                 *[pl.Series(k, v).fill_nan(None) for k, v in extra.items() if k != "sign"],
                 pl.Series("side", np.where(extra["sign"] > 0, "long", "short")),
             ).with_columns(
-                pl.col("skip_reason").replace({REASONS[4]: None, REASONS[5]: None}),
-                pl.when(pl.col("skip_reason").is_in([REASONS[4], REASONS[5]]))
+                pl.col("skip_reason").replace({REASONS[4]: None, REASONS[5]: None, REASONS[6]: None}),
+                pl.when(pl.col("skip_reason").is_in([REASONS[4], REASONS[5], REASONS[6]]))
                 .then(pl.col("skip_reason"))
                 .alias("state_note"),
             )
@@ -846,6 +852,7 @@ def audit_pass(
     integrity_summary.update(
         contradicted_rows=int(reason_rows[REASONS.index(integrity.CONTRADICTED)]),
         lost_leg_rows=int(reason_rows[REASONS.index(integrity.LOST_LEG)]),
+        isolated_margin_rows=int(reason_rows[REASONS.index(integrity.ISOLATED_MARGIN)]),
         account_gap_rows=int(reason_rows[-1]),
     )
     incomplete = steps.filter(pl.Series(in_window) & (pl.col("unmatched_counter_legs") > 0))["step_id"].to_list()
