@@ -48,8 +48,9 @@ from .marks import SOURCES, MarkBook, mark_intervals, mark_observations
 from .replay import build_state, order_fills, perp_fills
 
 _REASON = {name: i for i, name in enumerate(REASONS)}
-# workers for work that overlaps the replay on the machine's second core (integrity notes, marks)
-_BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="liqf-audit")
+# a worker for polars work that overlaps the replay on the machine's second core (the integrity notes); no
+# compiled (numba) code runs on it
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqf-audit")
 
 # per-row integer outputs of the pool kernel
 O_PAIR, O_USER, O_ISOLATED, O_SELECTED, O_FILL_ORDER, O_REASON, O_GAP, O_NULLS = range(8)
@@ -614,8 +615,6 @@ def audit_pass(
             m_hi = np.fmax(m_hi, hi_mv * (1 + tol))
         return tuple(x.reshape(n_act, n_coins) for x in (mark, src, m_lo, m_hi))  # type: ignore[return-value]
 
-    # the marks (sorts and interval joins in polars) overlap the packing of the replay's events
-    marks_job = _BACKGROUND.submit(action_marks)
     evs = _pack_events(ev, pair_id, wallets, user_of(wallets["user"]))
     del ev
     state["events"] = None  # the pass reads the packed copy
@@ -656,7 +655,8 @@ def audit_pass(
         out["fill_order"].to_numpy().astype(np.int64)[by_action],
         lot_stand_in,
     )
-    mark, src, m_lo, m_hi = marks_job.result()
+    # in this thread: the marks' compiled kernels stay off the worker (numba's threading layer is not thread-safe)
+    mark, src, m_lo, m_hi = action_marks()
     # actions that see the same marks share cached holdings
     same = np.zeros(n_act, dtype=bool)
     if n_act > 1:
@@ -730,7 +730,8 @@ def audit_pass(
             PI[lost["pair"].to_numpy(), PI_LOST] = lost["lost_ord"].to_numpy()
         iso = integrity.isolated_margin_unknown(positions, ordered)
         if iso.height:
-            UI[user_of(iso["user"]), UI_ISO_UNKNOWN] = iso["until_ord"].to_numpy()
+            at = user_of(iso["user"])
+            UI[at[at >= 0], UI_ISO_UNKNOWN] = iso["until_ord"].to_numpy()[at >= 0]
     clock.lap("integrity")
 
     # --- the pass -----------------------------------------------------------------------------------------
