@@ -157,11 +157,17 @@ def analyze(
             highlight=False,
         )
         for f in result.flagged[:20]:
-            out.print(
-                f"  {f.user}  above the cut in {f.opportunities} action(s), passed over in {f.skips} "
-                f"(expected {f.expected_skips:.2f}), p {f.p_value:.2e}, q {f.q_value:.2e}",
-                highlight=False,
-            )
+            if f.kind == "capped":
+                line = (
+                    f"  {f.user}  capped: selected above the cut in {f.cap_opportunities} action(s), closed only in "
+                    f"part in {f.caps}, q {f.cap_q_value:.2e}"
+                )
+            else:
+                line = (
+                    f"  {f.user}  above the cut in {f.opportunities} action(s), passed over in {f.skips} "
+                    f"(expected {f.expected_skips:.2f}), p {f.p_value:.2e}, q {f.q_value:.2e}"
+                )
+            out.print(line, highlight=False)
     tables = "adl_steps, adl_rule_fits, exemption_flags" + (", adl_pools, liquidation_checks" if pools else "")
     out.print(
         f"done in {result.seconds.get('total', 0):.1f} s; tables: {tables} in "
