@@ -148,10 +148,14 @@ def test_bad_configuration_is_one_line(moto, tmp_path, case, monkeypatch):
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
-    expected = {"unreachable": "cannot reach", "no_credentials": "no AWS credentials", "no_bucket": "does not exist"}[
-        case
-    ]
-    assert expected in lines[0], lines[0]
+    expected = {
+        "unreachable": ("cannot reach",),
+        "no_credentials": ("no AWS credentials",),
+        # S3 answers a missing bucket with 404, or with 403 where it will not say whether it exists (moto did so
+        # in about one run in three here): either way one line that names the bucket
+        "no_bucket": ("does not exist", "access denied on s3://lake-absent"),
+    }[case]
+    assert any(e in lines[0] for e in expected), lines[0]
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in r.stderr
 
 
