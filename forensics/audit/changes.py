@@ -33,7 +33,7 @@ import polars as pl
 from . import kernel as K
 from .evidence import Evidence
 from .exemption import ExemptionResult, exemption_test, skip_evidence
-from .identify import COST_MARGIN, FIT_MAX_EXEMPT_SHARE, FIT_MAX_RESIDUAL, Identification, costs
+from .identify import COST_MARGIN, Identification, judge
 
 # a change in the candidate path costs this much raw cost (skips + shape violations)
 RAW_PENALTY = COST_MARGIN
@@ -144,17 +144,11 @@ class _Exact:
 
 def _exact(ev: Evidence, rule: str, windows: np.ndarray, q: float) -> _Exact:
     res = exemption_test(ev.account_counts(rule, windows), rule, q=q)
-    flagged, residual, shape = costs(ev, rule, res, windows)
-    acc = res.accounts
-    opps = int(acc.filter(~pl.col("flagged"))["opportunities"].sum())
-    selections = int(ev.action_values(rule, K.A_SELECTED, windows).sum())
-    rate = (residual + shape) / (opps + selections) if opps + selections else None
-    tested = int(acc["tested"].sum())
-    fits = rate is not None and rate <= FIT_MAX_RESIDUAL and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5
-    return _Exact(rule, flagged + residual + shape, fits, res)
+    j = judge(ev, rule, res, windows)
+    return _Exact(rule, j.cost, j.fits, res)
 
 
-def _best(ev: Evidence, windows: np.ndarray, q: float, same: dict[str, list[str]]) -> _Exact:
+def _best(ev: Evidence, windows: np.ndarray, q: float) -> _Exact:
     fits = [_exact(ev, r.name, windows, q) for r in ev.rules]
     order = {r.name: i for i, r in enumerate(ev.rules)}
     return min(fits, key=lambda f: (not f.fits, f.cost, order[f.rule]))
@@ -196,7 +190,7 @@ def search(identification: Identification, *, q: float = 0.05) -> RuleChanges:
         return base
     same = ev.same_order([r.name for r in ev.rules if r.kind != "allocation"])
     wid = win["window"].to_numpy()
-    parts = [(seg, _best(ev, wid[seg], q, same)) for seg in merged]
+    parts = [(seg, _best(ev, wid[seg], q)) for seg in merged]
     # neighbours under one rule (or rules that rank identically) are one segment
     joined: list[tuple[list[int], _Exact]] = []
     for seg, ex in parts:

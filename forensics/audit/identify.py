@@ -120,6 +120,50 @@ def lower_bound(evidence: Evidence, rule: str) -> int:
     return max(evidence.shape_violations(rule) - caps, 0)
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """A rule's exemption test read as its cost (on all actions, or on some windows of them) and whether it fits."""
+
+    exemptions: int
+    residual_skips: int
+    shape_violations: int
+    residual_rate: float | None
+    tested: int
+
+    @property
+    def cost(self) -> int:
+        return self.exemptions + self.residual_skips + self.shape_violations
+
+    @property
+    def fits(self) -> bool:
+        return bool(
+            self.residual_rate is not None
+            and self.residual_rate <= FIT_MAX_RESIDUAL
+            and self.exemptions <= FIT_MAX_EXEMPT_SHARE * max(self.tested, 1) + 5
+        )
+
+
+def judge(evidence: Evidence, rule: str, result: ExemptionResult, windows: np.ndarray | None = None) -> Judgement:
+    """The cost and fit of ``rule`` from its exemption test ``result`` (on ``windows`` when given)."""
+    flagged, residual, shape = costs(evidence, rule, result, windows)
+    acc = result.accounts
+    opps = int(acc.filter(~pl.col("flagged"))["opportunities"].sum())
+    selections = int(evidence.action_values(rule, K.A_SELECTED, windows).sum())
+    # skips are counted among opportunities, shape violations among selections
+    rate = (residual + shape) / (opps + selections) if opps + selections else None
+    return Judgement(flagged, residual, shape, rate, int(acc["tested"].sum()))
+
+
+def _describe(fit: RuleFit, evidence: Evidence, rule: Rule) -> RuleFit:
+    """The cheap diagnostics over every action: rank metrics (ordering rules) or the allocation fit."""
+    if rule.kind != "allocation":
+        for k, v in evidence.rank_metrics(rule.name).items():
+            setattr(fit, k, v)
+    else:
+        fit.allocation_fit = evidence.allocation_fit(rule.name)
+    return fit
+
+
 def bounded_fit(evidence: Evidence, rule: Rule, bound: int) -> RuleFit:
     """A rule not tested account by account: its cost is at least ``bound``, past the best rule's by the margin."""
     fit = RuleFit(
@@ -130,47 +174,29 @@ def bounded_fit(evidence: Evidence, rule: Rule, bound: int) -> RuleFit:
         cost=bound,
         cost_is_lower_bound=True,
     )
-    if rule.kind != "allocation":
-        for k, v in evidence.rank_metrics(rule.name).items():
-            setattr(fit, k, v)
-    else:
-        fit.allocation_fit = evidence.allocation_fit(rule.name)
-    return fit
+    return _describe(fit, evidence, rule)
 
 
 def score_rule(evidence: Evidence, rule: Rule, *, q: float = 0.05) -> tuple[RuleFit, ExemptionResult]:
     result = exemption_test(evidence.account_counts(rule.name), rule.name, q=q)
+    j = judge(evidence, rule.name, result)
     acc = result.accounts
-    flagged, residual, shape = costs(evidence, rule.name, result)
-    opps = int(acc.filter(~pl.col("flagged"))["opportunities"].sum())
-    selections = evidence.selections()
-    tested = int(acc["tested"].sum())
     fit = RuleFit(
         rule.name,
         rule.kind,
         steps=evidence.actions.height,
         opportunities=int(acc["opportunities"].sum()),
         skips=int(acc["skips"].sum()),
-        exemptions_needed=flagged,
-        residual_skips=residual,
-        shape_violations=shape,
-        cost=flagged + residual + shape,
-        # skips are counted among opportunities, shape violations among selections
-        residual_rate=(residual + shape) / (opps + selections) if opps + selections else None,
+        exemptions_needed=j.exemptions,
+        residual_skips=j.residual_skips,
+        shape_violations=j.shape_violations,
+        cost=j.cost,
+        residual_rate=j.residual_rate,
         skip_rate=result.skip_rate,
-        tested_accounts=tested,
+        tested_accounts=j.tested,
+        fits=j.fits,
     )
-    fit.fits = bool(
-        fit.residual_rate is not None
-        and fit.residual_rate <= FIT_MAX_RESIDUAL
-        and flagged <= FIT_MAX_EXEMPT_SHARE * max(tested, 1) + 5
-    )
-    if rule.kind != "allocation":
-        for k, v in evidence.rank_metrics(rule.name).items():
-            setattr(fit, k, v)
-    else:
-        fit.allocation_fit = evidence.allocation_fit(rule.name)
-    return fit, result
+    return _describe(fit, evidence, rule), result
 
 
 def identify(

@@ -403,7 +403,7 @@ def isolated_margin_unknown(positions: pl.DataFrame | None, ordered: pl.DataFram
         return pl.DataFrame(schema=out_schema)
     after = ordered.select(
         pl.col("user", "coin").cast(pl.Utf8), "ord", (pl.col("sp") + pl.col("d")).cast(pl.Float64).alias("after")
-    ).join(iso, on=["user", "coin"], how="semi")
+    )
     ends = (
         after.join(iso, on=["user", "coin"])
         .filter(pl.col("after") * pl.col("sign") <= 0)
